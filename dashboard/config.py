@@ -1,0 +1,41 @@
+"""Run-time configuration read from the environment (one place for every knob)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+TIMEZONE = os.environ.get("DASHBOARD_TIMEZONE", "Asia/Shanghai")
+DEMO_PASSWORD = "demo1234"  # documented in the README; refused in production mode
+
+
+def data_dir() -> Path:
+    path = Path(os.environ.get("DASHBOARD_DATA_DIR", PROJECT_ROOT / "var"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def database_url() -> str:
+    """``DATABASE_URL`` if set (PostgreSQL for multi-user deployments), else the embedded SQLite file."""
+    url = os.environ.get("DATABASE_URL", "").strip()
+    if url:
+        return normalise_url(url)
+    return f"sqlite:///{data_dir() / 'ledger.db'}"
+
+
+def normalise_url(url: str) -> str:
+    """Accept the usual ``postgres://`` / ``postgresql://`` forms and use the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def app_mode() -> str:
+    """``demo`` (default: demo data, demo passwords accepted) or ``production``."""
+    mode = os.environ.get("DASHBOARD_MODE", "demo").strip().lower()
+    return "production" if mode in ("production", "prod") else "demo"
+
+
+def is_production() -> bool:
+    return app_mode() == "production"

@@ -1,0 +1,1 @@
+"""Domain services: every change goes through here (role, unit, state checks, audit log)."""

@@ -1,0 +1,227 @@
+"""Administration: users, units, villages, categories and settings (role ``admin``)."""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session, select
+
+from dashboard import config
+from dashboard.errors import ValidationFailed
+from dashboard.i18n import t
+from dashboard.lifecycle import Action, Actor, authorize
+from dashboard.passwords import MIN_LENGTH, hash_password
+from dashboard.services.common import apply_changes, audit, check_version, get_or_404, record_dict, require_text
+from dashboard.settings import SPECS
+from dashboard.vocab import Role, UnitKind, VillageLevel, VillageStatus
+from db.models import Category, Setting, Unit, User, Village
+
+
+def _check_password(password: str) -> None:
+    if len(password or "") < MIN_LENGTH:
+        raise ValidationFailed("error.weak_password", min=MIN_LENGTH)
+    if config.is_production() and password == config.DEMO_PASSWORD:
+        raise ValidationFailed("error.demo_password_in_production")
+
+
+def _unique(session: Session, model, column, value: str, own_id: int | None = None) -> None:
+    existing = session.exec(select(model).where(column == value)).first()
+    if existing is not None and existing.id != own_id:
+        raise ValidationFailed("error.duplicate_name", name=value)
+
+
+# --- users -------------------------------------------------------------------------------------------
+
+def create_user(session: Session, actor: Actor | None, *, username: str, display_name: str, role: Role | str,
+                password: str, unit_id: int | None = None, is_demo_password: bool = False) -> User:
+    """``actor=None`` only from the command line (the operator of the server) and the demo builder."""
+    if actor is not None:
+        authorize(actor, Action.MANAGE_USERS)
+    username = require_text(username, "field.username").lower()
+    role = Role(role)
+    if role is Role.DEPARTMENT and unit_id is None:
+        raise ValidationFailed("error.unit_required_for_department")
+    if unit_id is not None:
+        get_or_404(session, Unit, unit_id)
+    if not is_demo_password:
+        _check_password(password)
+    _unique(session, User, User.username, username)
+    user = User(username=username, display_name=require_text(display_name, "field.display_name"), role=role.value,
+                unit_id=unit_id, password_hash=hash_password(password), is_demo_password=is_demo_password)
+    session.add(user)
+    audit(session, actor, "create", user, new=record_dict(user))
+    return user
+
+
+def update_user(session: Session, actor: Actor, user_id: int, expected_version: int | None, *,
+                display_name: str | None = None, role: Role | str | None = None, unit_id: int | None = None,
+                active: bool | None = None) -> User:
+    """Changing role or unit, or deactivating, ends every session of that user (token version)."""
+    authorize(actor, Action.MANAGE_USERS)
+    user = get_or_404(session, User, user_id, lock=True)
+    check_version(session, user, expected_version)
+    changes: dict[str, Any] = {}
+    if display_name is not None:
+        changes["display_name"] = require_text(display_name, "field.display_name")
+    if role is not None:
+        changes["role"] = Role(role).value
+    if unit_id is not None or role is not None:
+        changes["unit_id"] = unit_id
+    if active is not None:
+        changes["active"] = active
+    if changes.get("role", user.role) == Role.DEPARTMENT and changes.get("unit_id", user.unit_id) is None:
+        raise ValidationFailed("error.unit_required_for_department")
+    old, new = apply_changes(user, changes)
+    if {"role", "unit_id", "active"} & set(new):
+        user.token_version += 1
+    if new:
+        audit(session, actor, "update", user, old=old, new=new)
+    return user
+
+
+def set_password(session: Session, actor: Actor | None, user_id: int, password: str) -> User:
+    """Reset (admin) or change (the user themself) a password; old login cookies stop working."""
+    user = get_or_404(session, User, user_id, lock=True)
+    if actor is not None and actor.id != user.id:
+        authorize(actor, Action.MANAGE_USERS)
+    _check_password(password)
+    user.password_hash = hash_password(password)
+    user.is_demo_password = False
+    user.token_version += 1
+    user.failed_logins = 0
+    user.locked_until = None
+    user.version += 1
+    audit(session, actor, "set_password", user, new={"password": "changed"})
+    return user
+
+
+# --- units, villages, categories -------------------------------------------------------------------------
+
+def create_unit(session: Session, actor: Actor | None, *, name: str, kind: UnitKind | str = UnitKind.OFFICE,
+                parent_id: int | None = None) -> Unit:
+    if actor is not None:
+        authorize(actor, Action.MANAGE_REFERENCE)
+    name = require_text(name, "field.name")
+    _unique(session, Unit, Unit.name, name)
+    unit = Unit(name=name, kind=UnitKind(kind).value, parent_id=parent_id)
+    session.add(unit)
+    audit(session, actor, "create", unit, new=record_dict(unit))
+    return unit
+
+
+def update_unit(session: Session, actor: Actor, unit_id: int, expected_version: int | None, **changes: Any) -> Unit:
+    authorize(actor, Action.MANAGE_REFERENCE)
+    unit = get_or_404(session, Unit, unit_id, lock=True)
+    check_version(session, unit, expected_version)
+    if "name" in changes:
+        changes["name"] = require_text(changes["name"], "field.name")
+        _unique(session, Unit, Unit.name, changes["name"], unit.id)
+    if "kind" in changes:
+        changes["kind"] = UnitKind(changes["kind"]).value
+    old, new = apply_changes(unit, changes)
+    if new:
+        audit(session, actor, "update", unit, old=old, new=new)
+    return unit
+
+
+VILLAGE_FIELDS = ("county", "township", "name", "level", "poverty_rate", "remaining_poor", "monitored_households",
+                  "leader", "work_team", "support_unit", "status")
+
+
+def _clean_village(values: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(values) - set(VILLAGE_FIELDS)
+    if unknown:
+        raise ValidationFailed("error.unknown_value", field=t("what.village"), value=", ".join(sorted(unknown)))
+    cleaned = dict(values)
+    for key in ("township", "name"):
+        if key in cleaned:
+            cleaned[key] = require_text(cleaned[key], f"field.{key}")
+    if "level" in cleaned:
+        cleaned["level"] = VillageLevel(cleaned["level"]).value
+    if "status" in cleaned:
+        cleaned["status"] = VillageStatus(cleaned["status"]).value
+    for key in ("poverty_rate", "remaining_poor", "monitored_households"):
+        if key in cleaned and float(cleaned[key]) < 0:
+            raise ValidationFailed("error.unknown_value", field=key, value=cleaned[key])
+    return cleaned
+
+
+def create_village(session: Session, actor: Actor | None, **values: Any) -> Village:
+    if actor is not None:
+        authorize(actor, Action.MANAGE_REFERENCE)
+    village = Village(**_clean_village(values))
+    duplicate = session.exec(select(Village).where(Village.county == village.county,
+                                                   Village.township == village.township,
+                                                   Village.name == village.name)).first()
+    if duplicate is not None:
+        raise ValidationFailed("error.duplicate_name", name=f"{village.township}{village.name}")
+    session.add(village)
+    audit(session, actor, "create", village, new=record_dict(village))
+    return village
+
+
+def update_village(session: Session, actor: Actor, village_id: int, expected_version: int | None,
+                   **values: Any) -> Village:
+    authorize(actor, Action.MANAGE_REFERENCE)
+    village = get_or_404(session, Village, village_id, lock=True)
+    check_version(session, village, expected_version)
+    old, new = apply_changes(village, _clean_village(values))
+    if new:
+        audit(session, actor, "update", village, old=old, new=new)
+    return village
+
+
+def create_category(session: Session, actor: Actor | None, name: str, sort_order: int | None = None) -> Category:
+    if actor is not None:
+        authorize(actor, Action.MANAGE_REFERENCE)
+    name = require_text(name, "field.name")
+    _unique(session, Category, Category.name, name)
+    if sort_order is None:
+        sort_order = len(session.exec(select(Category.id)).all()) + 1
+    category = Category(name=name, sort_order=sort_order)
+    session.add(category)
+    audit(session, actor, "create", category, new=record_dict(category))
+    return category
+
+
+def set_category_active(session: Session, actor: Actor, category_id: int, active: bool) -> Category:
+    """Categories in use are never deleted: a retired one is hidden from new findings."""
+    authorize(actor, Action.MANAGE_REFERENCE)
+    category = get_or_404(session, Category, category_id, lock=True)
+    old, new = apply_changes(category, {"active": active})
+    if new:
+        audit(session, actor, "update", category, old=old, new=new)
+    return category
+
+
+# --- settings --------------------------------------------------------------------------------------------
+
+def update_setting(session: Session, actor: Actor, key: str, value: Any) -> Setting:
+    authorize(actor, Action.MANAGE_SETTINGS)
+    spec = SPECS.get(key)
+    if spec is None:
+        raise ValidationFailed("error.unknown_value", field="setting", value=key)
+    value = _clean_setting(key, value)
+    row = session.get(Setting, key)
+    old = {"value": row.value if row else spec.default}
+    if row is None:
+        row = Setting(key=key, value=value)
+        session.add(row)
+    else:
+        row.value = value
+        row.version += 1
+    audit(session, actor, "update_setting", row, old=old, new={"value": value}, note=key)
+    return row
+
+
+def _clean_setting(key: str, value: Any) -> Any:
+    spec = SPECS[key]
+    if isinstance(spec.default, list):
+        items = value.split(",") if isinstance(value, str) else list(value)
+        cleaned = sorted({str(item).strip().lower().lstrip(".") for item in items if str(item).strip()})
+        if not cleaned:
+            raise ValidationFailed("error.required", field=t(f"setting.{key}"))
+        return cleaned
+    number = int(value)
+    if not spec.low <= number <= spec.high:  # type: ignore[operator]
+        raise ValidationFailed("error.setting_range", name=t(f"setting.{key}"), low=spec.low, high=spec.high)
+    return number

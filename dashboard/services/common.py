@@ -1,0 +1,102 @@
+"""Shared pieces of every service: loading with a row lock, version checks, the audit log."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, TypeVar
+
+from sqlmodel import Session, SQLModel, select
+
+from dashboard import clock
+from dashboard.errors import ConflictError, NotFound, ValidationFailed
+from dashboard.i18n import t
+from dashboard.lifecycle import Actor
+from db.models import AuditLog, User
+
+M = TypeVar("M", bound=SQLModel)
+
+WHAT_KEYS = {
+    "Finding": "what.finding", "Source": "what.source", "Unit": "what.unit", "Village": "what.village",
+    "User": "what.user", "Measure": "what.measure", "ExtensionRequest": "what.extension",
+    "Category": "what.category", "Evidence": "what.evidence", "Snapshot": "what.snapshot",
+}
+
+
+def get_or_404(session: Session, model: type[M], record_id: int, *, lock: bool = False) -> M:
+    """Load one record; ``lock=True`` takes a row lock (PostgreSQL) for a read-modify-write."""
+    statement = select(model).where(model.id == record_id)  # type: ignore[attr-defined]
+    if lock:
+        statement = statement.with_for_update()
+    record = session.exec(statement).first()
+    if record is None:
+        raise NotFound("error.not_found", what=t(WHAT_KEYS.get(model.__name__, model.__name__)), id=record_id)
+    return record
+
+
+def plain(value: Any) -> Any:
+    """A JSON-safe copy of a field value for the audit log."""
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return f"<{len(value)} bytes>"
+    return value
+
+
+def record_dict(record: SQLModel, exclude: tuple[str, ...] = ("password_hash",)) -> dict[str, Any]:
+    return {key: plain(value) for key, value in record.model_dump().items() if key not in exclude}
+
+
+def check_version(session: Session, record: SQLModel, expected_version: int | None) -> None:
+    """Refuse an edit made from a stale copy; the caller's input is untouched, the other edit kept."""
+    if expected_version is None or record.version == expected_version:  # type: ignore[attr-defined]
+        return
+    last = session.exec(
+        select(AuditLog).where(AuditLog.entity == type(record).__name__, AuditLog.entity_id == record.id)  # type: ignore[attr-defined]
+        .order_by(AuditLog.id.desc())  # type: ignore[union-attr]
+    ).first()
+    raise ConflictError(current=record_dict(record),
+                        by=last.username if last else "?",
+                        at=last.at.strftime("%Y-%m-%d %H:%M") if last else "?")
+
+
+def apply_changes(record: SQLModel, changes: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Set fields; return (old, new) of those that really changed, ready for the audit log."""
+    old: dict[str, Any] = {}
+    new: dict[str, Any] = {}
+    for key, value in changes.items():
+        current = getattr(record, key)
+        if current != value:
+            old[key], new[key] = plain(current), plain(value)
+            setattr(record, key, value)
+    if new and hasattr(record, "version"):
+        record.version += 1  # type: ignore[attr-defined]
+    return old, new
+
+
+def audit(session: Session, actor: Actor | None, action: str, record: SQLModel, *,
+          old: dict[str, Any] | None = None, new: dict[str, Any] | None = None,
+          finding_id: int | None = None, note: str = "") -> None:
+    session.flush()  # so that new records have their id
+    session.add(AuditLog(
+        at=clock.now(),
+        user_id=actor.id if actor else None,
+        username=actor.username if actor else "system",
+        action=action,
+        entity=type(record).__name__,
+        entity_id=getattr(record, "id", None),
+        finding_id=finding_id,
+        old=old or None,
+        new=new or None,
+        note=note,
+    ))
+
+
+def require_text(value: str | None, field_key: str) -> str:
+    text = (value or "").strip()
+    if not text:
+        raise ValidationFailed("error.required", field=t(field_key))
+    return text
+
+
+def actor_of(user: User) -> Actor:
+    return Actor(id=user.id, username=user.username, role=user.role, unit_id=user.unit_id,  # type: ignore[arg-type]
+                 display_name=user.display_name)

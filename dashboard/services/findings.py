@@ -1,0 +1,446 @@
+"""Services for sources and findings: the whole lifecycle of the SPEC.
+
+Each function takes the open session of one unit of work (``db.engine.write_session``), the
+acting user, and what the user entered. It checks role, unit and state through
+``dashboard.lifecycle.authorize``, validates the input, writes, and records the audit log.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import mimetypes
+from dataclasses import dataclass, field
+from pathlib import PurePath
+from typing import Iterable, Sequence
+
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session, func, select
+
+from dashboard import clock
+from dashboard.errors import InvalidState, ValidationFailed
+from dashboard.lifecycle import Action, Actor, authorize
+from dashboard.services.common import apply_changes, audit, check_version, get_or_404, record_dict, require_text
+from dashboard.settings import load_settings
+from dashboard.vocab import (
+    EscalationKind,
+    ExtensionDecision,
+    Priority,
+    RectType,
+    ReviewDecision,
+    SourceKind,
+    Status,
+)
+from db.models import (
+    Category,
+    ClosureReview,
+    Escalation,
+    Evidence,
+    EvidenceContent,
+    ExtensionRequest,
+    Finding,
+    FindingCoUnit,
+    Measure,
+    Progress,
+    SerialCounter,
+    Source,
+    Unit,
+    Village,
+)
+
+SERIAL_PREFIX = "ZG"
+
+
+@dataclass
+class MeasureInput:
+    text: str
+    deadline: dt.date | None = None
+
+
+@dataclass
+class UploadedFile:
+    filename: str
+    data: bytes
+    content_type: str | None = None
+
+
+@dataclass
+class FindingInput:
+    """What an inspector enters when logging a finding."""
+
+    source_id: int
+    category_id: int
+    description: str
+    lead_unit_id: int
+    measures: Sequence[MeasureInput | str]
+    deadline: dt.date | None = None
+    rect_type: RectType | str = RectType.DEADLINE
+    priority: Priority | str = Priority.NORMAL
+    co_unit_ids: Sequence[int] = field(default_factory=tuple)
+    township: str | None = None
+    village_id: int | None = None
+    responsible_leader: str = ""
+    responsible_person: str = ""
+    remarks: str = ""
+    repeat_of_id: int | None = None
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+def co_unit_ids(session: Session, finding_id: int) -> list[int]:
+    return list(session.exec(select(FindingCoUnit.unit_id).where(FindingCoUnit.finding_id == finding_id)).all())
+
+
+def _authorize_on(session: Session, actor: Actor, action: Action, finding: Finding) -> Status | None:
+    return authorize(actor, action, status=finding.status, lead_unit_id=finding.lead_unit_id,
+                     co_unit_ids=co_unit_ids(session, finding.id))  # type: ignore[arg-type]
+
+
+def _load_for(session: Session, actor: Actor, action: Action, finding_id: int,
+              expected_version: int | None = None) -> tuple[Finding, Status | None]:
+    finding = get_or_404(session, Finding, finding_id, lock=True)
+    target = _authorize_on(session, actor, action, finding)
+    check_version(session, finding, expected_version)
+    return finding, target
+
+
+def _move(session: Session, actor: Actor, action: Action, finding: Finding, target: Status | None,
+          extra: dict | None = None, note: str = "") -> None:
+    """Change status (and any extra fields) of a finding, bump its version, and log it."""
+    changes = dict(extra or {})
+    if target is not None:
+        changes["status"] = target.value
+    changes["updated_at"] = clock.now()
+    old, new = apply_changes(finding, changes)
+    old.pop("updated_at", None)
+    new.pop("updated_at", None)
+    if new:
+        audit(session, actor, action.value, finding, old=old, new=new, finding_id=finding.id, note=note)
+
+
+def next_serial(session: Session, year: int) -> str:
+    """Take the next serial for ``year``; the counter row is locked so no number is issued twice."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(insert(SerialCounter).values(year=year, last=0).on_conflict_do_nothing())
+    counter = session.exec(select(SerialCounter).where(SerialCounter.year == year).with_for_update()).one()
+    counter.last += 1
+    session.add(counter)
+    return f"{SERIAL_PREFIX}-{year}-{counter.last:04d}"
+
+
+def _measure_inputs(measures: Sequence[MeasureInput | str], deadline: dt.date | None) -> list[MeasureInput]:
+    cleaned = []
+    for item in measures:
+        item = MeasureInput(item) if isinstance(item, str) else item
+        if item.text and item.text.strip():
+            cleaned.append(MeasureInput(item.text.strip(), item.deadline or deadline))
+    if not cleaned:
+        raise ValidationFailed("error.required", field="整改措施 / measures")
+    return cleaned
+
+
+# --- sources ----------------------------------------------------------------------------------
+
+def create_source(session: Session, actor: Actor, *, kind: SourceKind | str, title: str,
+                  received_date: dt.date, issuing_body: str = "", report_due_date: dt.date | None = None,
+                  notes: str = "") -> Source:
+    authorize(actor, Action.CREATE_SOURCE)
+    source = Source(kind=SourceKind(kind).value, title=require_text(title, "field.title"),
+                    issuing_body=issuing_body.strip(), received_date=received_date,
+                    report_due_date=report_due_date, notes=notes.strip(), created_by_id=actor.id,
+                    created_at=clock.now())
+    session.add(source)
+    audit(session, actor, "create", source, new=record_dict(source))
+    return source
+
+
+# --- logging and editing findings -----------------------------------------------------------------
+
+def log_finding(session: Session, actor: Actor, data: FindingInput) -> Finding:
+    """登记问题 with its measures. With ``repeat_of_id`` it is a 屡改屡犯 of a closed finding."""
+    authorize(actor, Action.LOG_REPEAT if data.repeat_of_id else Action.LOG_FINDING)
+    source = get_or_404(session, Source, data.source_id)
+    get_or_404(session, Category, data.category_id)
+    get_or_404(session, Unit, data.lead_unit_id)
+    rect_type = RectType(data.rect_type)
+    description = require_text(data.description, "field.description")
+    if rect_type is not RectType.LONG_TERM and data.deadline is None:
+        raise ValidationFailed("error.required", field="整改时限 / deadline")
+    if data.deadline is not None and data.deadline < source.received_date:
+        raise ValidationFailed("error.deadline_before_received")
+    co_units = sorted(set(data.co_unit_ids))
+    if data.lead_unit_id in co_units:
+        raise ValidationFailed("error.self_lead_cooperate")
+    for unit_id in co_units:
+        get_or_404(session, Unit, unit_id)
+    measures = _measure_inputs(data.measures, data.deadline)
+    township = (data.township or "").strip() or None
+    county = ""
+    if data.village_id is not None:
+        village = get_or_404(session, Village, data.village_id)
+        township, county = village.township, village.county
+    if data.repeat_of_id is not None:
+        earlier = get_or_404(session, Finding, data.repeat_of_id)
+        if earlier.status != Status.CLOSED:
+            raise InvalidState("error.repeat_not_closed")
+
+    now = clock.now()
+    finding = Finding(
+        serial=next_serial(session, now.year), source_id=source.id, category_id=data.category_id,  # type: ignore[arg-type]
+        description=description, county=county, township=township, village_id=data.village_id,
+        lead_unit_id=data.lead_unit_id, responsible_leader=data.responsible_leader.strip(),
+        responsible_person=data.responsible_person.strip(), rect_type=rect_type.value,
+        priority=Priority(data.priority).value, original_deadline=data.deadline,
+        current_deadline=data.deadline, status=Status.OPEN.value, remarks=data.remarks.strip(),
+        repeat_of_id=data.repeat_of_id, created_by_id=actor.id, created_at=now, updated_at=now,
+    )
+    session.add(finding)
+    session.flush()
+    for unit_id in co_units:
+        session.add(FindingCoUnit(finding_id=finding.id, unit_id=unit_id))  # type: ignore[arg-type]
+    for seq, item in enumerate(measures, start=1):
+        session.add(Measure(finding_id=finding.id, seq=seq, text=item.text, deadline=item.deadline))  # type: ignore[arg-type]
+    new = record_dict(finding) | {"co_unit_ids": co_units, "measures": [m.text for m in measures]}
+    audit(session, actor, "log_repeat" if data.repeat_of_id else "create", finding, new=new, finding_id=finding.id)
+    return finding
+
+
+EDITABLE_FIELDS = ("description", "category_id", "township", "village_id", "lead_unit_id",
+                   "responsible_leader", "responsible_person", "priority", "remarks")
+
+
+def edit_finding(session: Session, actor: Actor, finding_id: int, expected_version: int | None,
+                 changes: dict, co_units: Iterable[int] | None = None) -> Finding:
+    """Correct the fields of an open finding. The deadline in force changes only by extension."""
+    finding, _ = _load_for(session, actor, Action.EDIT_FINDING, finding_id, expected_version)
+    unknown = set(changes) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise ValidationFailed("error.unknown_value", field="field", value=", ".join(sorted(unknown)))
+    if "description" in changes:
+        changes["description"] = require_text(changes["description"], "field.description")
+    if "priority" in changes:
+        changes["priority"] = Priority(changes["priority"]).value
+    if changes.get("village_id") is not None:
+        changes["township"] = get_or_404(session, Village, changes["village_id"]).township
+    _move(session, actor, Action.EDIT_FINDING, finding, None, changes)
+    if co_units is not None:
+        _replace_co_units(session, actor, finding, sorted(set(co_units)))
+    return finding
+
+
+def _replace_co_units(session: Session, actor: Actor, finding: Finding, wanted: list[int]) -> None:
+    if finding.lead_unit_id in wanted:
+        raise ValidationFailed("error.self_lead_cooperate")
+    current = co_unit_ids(session, finding.id)  # type: ignore[arg-type]
+    if sorted(current) == wanted:
+        return
+    for link in session.exec(select(FindingCoUnit).where(FindingCoUnit.finding_id == finding.id)).all():
+        session.delete(link)
+    session.flush()
+    for unit_id in wanted:
+        get_or_404(session, Unit, unit_id)
+        session.add(FindingCoUnit(finding_id=finding.id, unit_id=unit_id))  # type: ignore[arg-type]
+    audit(session, actor, "edit_co_units", finding, old={"co_unit_ids": sorted(current)},
+          new={"co_unit_ids": wanted}, finding_id=finding.id)
+
+
+# --- the responsible unit's work ---------------------------------------------------------------
+
+def report_progress(session: Session, actor: Actor, finding_id: int, *, done_text: str, next_text: str = "",
+                    percent: int = 0, files: Sequence[UploadedFile] = ()) -> Progress:
+    """整改进展 with optional evidence. The first report moves 待整改 to 整改中."""
+    finding, target = _load_for(session, actor, Action.REPORT_PROGRESS, finding_id)
+    text = require_text(done_text, "field.progress_text")
+    if not 0 <= int(percent) <= 100:
+        raise ValidationFailed("error.percent_range")
+    now = clock.now()
+    progress = Progress(finding_id=finding.id, unit_id=actor.unit_id, author_id=actor.id, reported_at=now,  # type: ignore[arg-type]
+                        done_text=text, next_text=(next_text or "").strip(), percent=int(percent))
+    session.add(progress)
+    audit(session, actor, "report_progress", progress, new=record_dict(progress), finding_id=finding.id)
+    for upload in files:
+        _store_evidence(session, actor, finding, upload, progress_id=progress.id)
+    _move(session, actor, Action.REPORT_PROGRESS, finding, target, {"last_progress_at": now})
+    return progress
+
+
+def attach_evidence(session: Session, actor: Actor, finding_id: int, upload: UploadedFile) -> Evidence:
+    finding, target = _load_for(session, actor, Action.ATTACH_EVIDENCE, finding_id)
+    evidence = _store_evidence(session, actor, finding, upload)
+    _move(session, actor, Action.ATTACH_EVIDENCE, finding, target)
+    return evidence
+
+
+def _store_evidence(session: Session, actor: Actor, finding: Finding, upload: UploadedFile,
+                    progress_id: int | None = None) -> Evidence:
+    settings = load_settings(session)
+    name = PurePath(upload.filename or "").name or "file"
+    extension = PurePath(name).suffix.lower().lstrip(".")
+    if extension not in settings.allowed_extensions:
+        raise ValidationFailed("error.file_type", ext=extension or "?", allowed="、".join(settings.allowed_extensions))
+    size = len(upload.data)
+    if size == 0:
+        raise ValidationFailed("error.file_empty", name=name)
+    if size > settings.max_upload_mb * 1024 * 1024:
+        raise ValidationFailed("error.file_too_large", name=name, size_mb=round(size / 1048576, 1),
+                               limit_mb=settings.max_upload_mb)
+    content_type = upload.content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
+    evidence = Evidence(finding_id=finding.id, progress_id=progress_id, filename=name, content_type=content_type,  # type: ignore[arg-type]
+                        size=size, sha256=hashlib.sha256(upload.data).hexdigest(), uploaded_by_id=actor.id,
+                        uploaded_at=clock.now())
+    session.add(evidence)
+    session.flush()
+    session.add(EvidenceContent(evidence_id=evidence.id, data=upload.data))  # type: ignore[arg-type]
+    audit(session, actor, "attach_evidence", evidence, new=record_dict(evidence), finding_id=finding.id)
+    return evidence
+
+
+def tick_measure(session: Session, actor: Actor, measure_id: int, expected_version: int | None) -> Measure:
+    measure = get_or_404(session, Measure, measure_id, lock=True)
+    finding, target = _load_for(session, actor, Action.TICK_MEASURE, measure.finding_id)
+    check_version(session, measure, expected_version)
+    if measure.done:
+        raise InvalidState("error.measure_done")
+    old, new = apply_changes(measure, {"done": True, "done_at": clock.now(), "done_by_id": actor.id})
+    audit(session, actor, "tick_measure", measure, old=old, new=new, finding_id=finding.id)
+    _move(session, actor, Action.TICK_MEASURE, finding, target)
+    return measure
+
+
+def request_extension(session: Session, actor: Actor, finding_id: int, *, asked_deadline: dt.date,
+                      reason: str) -> ExtensionRequest:
+    finding, _ = _load_for(session, actor, Action.REQUEST_EXTENSION, finding_id)
+    reason = require_text(reason, "field.reason")
+    if finding.current_deadline is None:
+        raise ValidationFailed("error.no_deadline")
+    if asked_deadline <= finding.current_deadline:
+        raise ValidationFailed("error.extension_not_later", current=finding.current_deadline.isoformat())
+    pending = session.exec(select(ExtensionRequest).where(
+        ExtensionRequest.finding_id == finding.id, ExtensionRequest.decision == ExtensionDecision.PENDING.value)).first()
+    if pending is not None:
+        raise InvalidState("error.extension_pending")
+    request = ExtensionRequest(finding_id=finding.id, requested_by_id=actor.id, requested_at=clock.now(),  # type: ignore[arg-type]
+                               reason=reason, old_deadline=finding.current_deadline, asked_deadline=asked_deadline)
+    session.add(request)
+    audit(session, actor, "request_extension", request, new=record_dict(request), finding_id=finding.id)
+    return request
+
+
+def decide_extension(session: Session, actor: Actor, request_id: int, *, approve: bool, comment: str = "",
+                     expected_version: int | None = None) -> ExtensionRequest:
+    """批准 changes the deadline in force (the original is kept); 驳回 needs a comment."""
+    request = get_or_404(session, ExtensionRequest, request_id, lock=True)
+    finding, _ = _load_for(session, actor, Action.DECIDE_EXTENSION, request.finding_id, expected_version)
+    if request.decision != ExtensionDecision.PENDING:
+        raise InvalidState("error.extension_decided")
+    if not approve:
+        comment = require_text(comment, "field.reason")
+    decision = ExtensionDecision.APPROVED if approve else ExtensionDecision.REJECTED
+    old, new = apply_changes(request, {"decision": decision.value, "decided_by_id": actor.id,
+                                       "decided_at": clock.now(), "comment": (comment or "").strip()})
+    audit(session, actor, "decide_extension", request, old=old, new=new, finding_id=finding.id)
+    if approve:
+        _move(session, actor, Action.DECIDE_EXTENSION, finding, None,
+              {"current_deadline": request.asked_deadline, "extension_count": finding.extension_count + 1})
+    return request
+
+
+# --- closure (对账销号) ----------------------------------------------------------------------------
+
+def apply_closure(session: Session, actor: Actor, finding_id: int, expected_version: int | None, *,
+                  summary: str) -> ClosureReview:
+    """申请销号: every measure done, at least one evidence file, and a summary."""
+    finding, target = _load_for(session, actor, Action.APPLY_CLOSURE, finding_id, expected_version)
+    summary = require_text(summary, "field.summary")
+    open_measures = session.exec(select(func.count()).select_from(Measure).where(
+        Measure.finding_id == finding.id, Measure.done == False)).one()  # noqa: E712
+    if open_measures:
+        raise InvalidState("error.measures_open", count=open_measures)
+    evidence_ids = list(session.exec(select(Evidence.id).where(Evidence.finding_id == finding.id)
+                                     .order_by(Evidence.id)).all())
+    if not evidence_ids:
+        raise InvalidState("error.no_evidence")
+    review = ClosureReview(finding_id=finding.id, applied_by_id=actor.id, applied_at=clock.now(),  # type: ignore[arg-type]
+                           summary=summary, evidence_ids=evidence_ids)
+    session.add(review)
+    audit(session, actor, "apply_closure", review, new=record_dict(review), finding_id=finding.id)
+    _move(session, actor, Action.APPLY_CLOSURE, finding, target)
+    return review
+
+
+def _pending_review(session: Session, finding: Finding) -> ClosureReview:
+    review = session.exec(select(ClosureReview).where(
+        ClosureReview.finding_id == finding.id, ClosureReview.decision == ReviewDecision.PENDING.value)
+        .with_for_update()).first()
+    if review is None:
+        raise InvalidState("error.no_review_pending")
+    return review
+
+
+def _decide_review(session: Session, actor: Actor, action: Action, finding_id: int, expected_version: int | None,
+                   decision: ReviewDecision, reason: str, finding_extra: dict | None = None) -> ClosureReview:
+    finding, target = _load_for(session, actor, action, finding_id, expected_version)
+    review = _pending_review(session, finding)
+    old, new = apply_changes(review, {"decision": decision.value, "decided_by_id": actor.id,
+                                      "decided_at": clock.now(), "reason": reason})
+    audit(session, actor, action.value, review, old=old, new=new, finding_id=finding.id)
+    extra = finding_extra(finding) if callable(finding_extra) else (finding_extra or {})
+    _move(session, actor, action, finding, target, extra)
+    return review
+
+
+def close(session: Session, actor: Actor, finding_id: int, expected_version: int | None,
+          comment: str = "") -> ClosureReview:
+    """销号: the finding is closed for good (a recurrence is logged as a new, linked finding)."""
+    return _decide_review(session, actor, Action.CLOSE, finding_id, expected_version, ReviewDecision.CLOSED,
+                          (comment or "").strip(), {"closed_at": clock.now()})
+
+
+def send_back(session: Session, actor: Actor, finding_id: int, expected_version: int | None,
+              reason: str) -> ClosureReview:
+    """退回 with a reason: the finding returns to 整改中 and the send-back is counted."""
+    reason = require_text(reason, "field.reason")
+    return _decide_review(session, actor, Action.SEND_BACK, finding_id, expected_version, ReviewDecision.SENT_BACK,
+                          reason, lambda f: {"sent_back_count": f.sent_back_count + 1})
+
+
+def set_ongoing(session: Session, actor: Actor, finding_id: int, expected_version: int | None,
+                comment: str = "") -> ClosureReview:
+    """持续整改 for 长期坚持 items: the stage result is accepted, periodic progress stays due."""
+    finding = get_or_404(session, Finding, finding_id)
+    if finding.rect_type != RectType.LONG_TERM:
+        raise InvalidState("error.not_long_term")
+    return _decide_review(session, actor, Action.SET_ONGOING, finding_id, expected_version, ReviewDecision.ONGOING,
+                          (comment or "").strip())
+
+
+def cancel(session: Session, actor: Actor, finding_id: int, expected_version: int | None, reason: str) -> Finding:
+    """撤销 a mistaken entry (admin, reason required). It is kept and counted apart, never deleted."""
+    finding, target = _load_for(session, actor, Action.CANCEL, finding_id, expected_version)
+    reason = require_text(reason, "field.reason")
+    _move(session, actor, Action.CANCEL, finding, target, {"cancel_reason": reason}, note=reason)
+    return finding
+
+
+# --- escalations ------------------------------------------------------------------------------------
+
+def record_escalation(session: Session, actor: Actor, *, kind: EscalationKind | str, note: str,
+                      finding_id: int | None = None, unit_id: int | None = None,
+                      respond_by: dt.date | None = None) -> Escalation:
+    """督办: 提醒, 督办函, 通报, 约谈 or 问责 against a finding or a unit."""
+    if finding_id is None and unit_id is None:
+        authorize(actor, Action.RECORD_ESCALATION)
+        raise ValidationFailed("error.escalation_target")
+    if finding_id is not None:
+        finding = get_or_404(session, Finding, finding_id)
+        _authorize_on(session, actor, Action.RECORD_ESCALATION, finding)
+        unit_id = unit_id or finding.lead_unit_id
+    else:
+        authorize(actor, Action.RECORD_ESCALATION)
+        get_or_404(session, Unit, unit_id)  # type: ignore[arg-type]
+    escalation = Escalation(kind=EscalationKind(kind).value, finding_id=finding_id, unit_id=unit_id,
+                            issued_on=clock.today(), respond_by=respond_by, issued_by_id=actor.id,
+                            note=require_text(note, "field.note"), created_at=clock.now())
+    session.add(escalation)
+    audit(session, actor, "record_escalation", escalation, new=record_dict(escalation), finding_id=finding_id)
+    return escalation

@@ -1,0 +1,363 @@
+"""Read side: the leadership figures, roll-ups, trend, lists and the paged ledger.
+
+Everything is a SQL aggregate or a paged query; nothing loads the whole ledger. The light,
+overdue and stale rules come from ``dashboard.warnings``; who may see what from
+``dashboard.lifecycle``.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from sqlalchemy import Date, and_, case, exists, func, literal, or_, select, true
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.functions import FunctionElement
+from sqlmodel import Session
+
+from dashboard import clock, warnings
+from dashboard.errors import PermissionDenied
+from dashboard.lifecycle import ACTIVE_STATES, Action, Actor, may
+from dashboard.settings import Settings, load_settings
+from dashboard.vocab import Light, Status
+from db.models import (
+    Category,
+    Evidence,
+    Finding,
+    FindingCoUnit,
+    Progress,
+    Source,
+    Unit,
+    Village,
+)
+
+S = Status
+
+
+class week_start(FunctionElement):
+    """The Monday of the week of a datetime, as a date."""
+
+    type = Date()
+    inherit_cache = True
+
+
+@compiles(week_start, "sqlite")
+def _week_start_sqlite(element, compiler, **kw):
+    (value,) = list(element.clauses)
+    return f"date({compiler.process(value, **kw)}, '-6 days', 'weekday 1')"
+
+
+@compiles(week_start)
+def _week_start_default(element, compiler, **kw):
+    (value,) = list(element.clauses)
+    return f"CAST(date_trunc('week', {compiler.process(value, **kw)}) AS DATE)"
+
+
+# --- visibility -----------------------------------------------------------------------------------
+
+def involves_unit(unit_id: int) -> ColumnElement[bool]:
+    """Findings a unit leads or co-operates on."""
+    co_operates = exists().where(FindingCoUnit.finding_id == Finding.id, FindingCoUnit.unit_id == unit_id)
+    return or_(Finding.lead_unit_id == unit_id, co_operates)
+
+
+def visible_to(actor: Actor) -> ColumnElement[bool]:
+    """Leaders, inspectors and admins see every finding; a department sees its own unit's."""
+    if may(actor.role, Action.VIEW_ALL):
+        return true()
+    if actor.unit_id is None:
+        return literal(False)
+    return involves_unit(actor.unit_id)
+
+
+def check_visible(session: Session, actor: Actor, finding_id: int) -> None:
+    allowed = session.execute(select(Finding.id).where(Finding.id == finding_id, visible_to(actor))).first()
+    if allowed is None:
+        raise PermissionDenied("error.unit_denied", action="查看 / view")
+
+
+# --- the leadership figures ---------------------------------------------------------------------------
+
+FIGURE_KEYS = ("total", "open", "in_progress", "pending_review", "ongoing", "closed", "cancelled")
+
+
+def _count_if(condition) -> Any:
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+def _figure_columns(now: dt.datetime, settings: Settings) -> list:
+    today = now.date()
+    light = warnings.light(now, settings)
+    closed_on_time = and_(Finding.status == S.CLOSED.value,
+                          or_(Finding.current_deadline.is_(None),
+                              func.date(Finding.closed_at) <= Finding.current_deadline))
+    return [
+        func.count().label("total"),
+        *[_count_if(Finding.status == status.value).label(status.value) for status in
+          (S.OPEN, S.IN_PROGRESS, S.PENDING_REVIEW, S.ONGOING, S.CLOSED, S.CANCELLED)],
+        _count_if(warnings.is_overdue(today)).label("overdue"),
+        _count_if(closed_on_time).label("closed_on_time"),
+        _count_if(and_(Finding.extension_count > 0, Finding.status != S.CANCELLED.value)).label("extended"),
+        _count_if(and_(Finding.repeat_of_id.is_not(None), Finding.status != S.CANCELLED.value)).label("repeats"),
+        _count_if(warnings.is_stale(now, settings)).label("stale"),
+        _count_if(light == Light.RED.value).label("red"),
+        _count_if(light == Light.YELLOW.value).label("yellow"),
+        _count_if(light == Light.GREEN.value).label("green"),
+    ]
+
+
+def rate(part: int, whole: int) -> float:
+    return round(part / whole, 4) if whole else 0.0
+
+
+def _with_rates(row: dict[str, Any]) -> dict[str, Any]:
+    counted = row["total"] - row["cancelled"]
+    row["completion_rate"] = rate(row["closed"], counted)           # 完成率 = 已销号 / (总数 − 撤销)
+    row["on_time_rate"] = rate(row["closed_on_time"], row["closed"])  # 按期完成率 = 按期销号 / 已销号
+    row["outstanding"] = row["open"] + row["in_progress"] + row["pending_review"]
+    return row
+
+
+def figures(session: Session, actor: Actor | None = None, *, now: dt.datetime | None = None,
+            where: ColumnElement[bool] | None = None) -> dict[str, Any]:
+    """The SPEC's totals, in one aggregate query."""
+    now = now or clock.now()
+    settings = load_settings(session)
+    statement = select(*_figure_columns(now, settings)).select_from(Finding)
+    if actor is not None:
+        statement = statement.where(visible_to(actor))
+    if where is not None:
+        statement = statement.where(where)
+    row = dict(session.execute(statement).one()._mapping)
+    return _with_rates({key: int(value or 0) for key, value in row.items()})
+
+
+ROLLUPS = {
+    "unit": (Unit.name, Finding.lead_unit_id, Unit, Unit.id == Finding.lead_unit_id),
+    "source": (Source.title, Finding.source_id, Source, Source.id == Finding.source_id),
+    "category": (Category.name, Finding.category_id, Category, Category.id == Finding.category_id),
+    "village": (Village.name, Finding.village_id, Village, Village.id == Finding.village_id),
+}
+
+
+def rollup(session: Session, by: str, actor: Actor | None = None, *, now: dt.datetime | None = None,
+           where: ColumnElement[bool] | None = None) -> list[dict[str, Any]]:
+    """Figures per lead unit, source, category, village or township, worst completion first."""
+    now = now or clock.now()
+    settings = load_settings(session)
+    if by == "township":
+        name_col, key_col = Finding.township, Finding.township
+        statement = select(name_col.label("name"), *_figure_columns(now, settings)).select_from(Finding)
+        statement = statement.where(Finding.township.is_not(None)).group_by(Finding.township)
+    else:
+        name_col, key_col, table, join_on = ROLLUPS[by]
+        statement = (select(key_col.label("id"), name_col.label("name"), *_figure_columns(now, settings))
+                     .select_from(Finding).join(table, join_on).group_by(key_col, name_col))
+        if by == "village":
+            statement = statement.add_columns(Village.township.label("township")).group_by(Village.township)
+    if actor is not None:
+        statement = statement.where(visible_to(actor))
+    if where is not None:
+        statement = statement.where(where)
+    rows = []
+    for record in session.execute(statement).all():
+        row = dict(record._mapping)
+        for key in row:
+            if key not in ("id", "name", "township"):
+                row[key] = int(row[key] or 0)
+        rows.append(_with_rates(row))
+    rows.sort(key=lambda r: (-r["completion_rate"], r["overdue"], r["name"] or ""))
+    for rank, row in enumerate(rows, start=1):
+        row["rank"] = rank
+    return rows
+
+
+def stats(session: Session, now: dt.datetime | None = None) -> dict[str, Any]:
+    """What ``python -m dashboard stats --json`` prints and the overview shows."""
+    now = now or clock.now()
+    result = figures(session, now=now)
+    result["as_of"] = now.isoformat(timespec="seconds")
+    result["by_unit"] = [
+        {"unit": row["name"], "total": row["total"], "closed": row["closed"], "overdue": row["overdue"],
+         "completion_rate": row["completion_rate"], "red": row["red"], "rank": row["rank"]}
+        for row in rollup(session, "unit", now=now)
+    ]
+    return result
+
+
+# --- trend ----------------------------------------------------------------------------------------------
+
+def weekly_trend(session: Session, actor: Actor | None = None, *, weeks: int = 12,
+                 now: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """New and closed findings per week, and the open items at the end of each week (burn-down)."""
+    now = now or clock.now()
+    this_monday = now.date() - dt.timedelta(days=now.weekday())
+    first = this_monday - dt.timedelta(weeks=weeks - 1)
+    first_dt = dt.datetime.combine(first, dt.time())
+    scope = and_(Finding.status != S.CANCELLED.value, visible_to(actor) if actor else true())
+
+    def per_week(column) -> dict[dt.date, int]:
+        statement = (select(week_start(column).label("week"), func.count()).where(scope, column >= first_dt)
+                     .group_by(week_start(column)))
+        return {_as_date(week): count for week, count in session.execute(statement).all()}
+
+    new, closed = per_week(Finding.created_at), per_week(Finding.closed_at)
+    open_before = session.execute(select(func.count()).where(
+        scope, Finding.created_at < first_dt,
+        or_(Finding.closed_at.is_(None), Finding.closed_at >= first_dt))).scalar_one()
+    trend, open_now = [], open_before
+    for index in range(weeks):
+        monday = first + dt.timedelta(weeks=index)
+        open_now += new.get(monday, 0) - closed.get(monday, 0)
+        trend.append({"week": monday, "new": new.get(monday, 0), "closed": closed.get(monday, 0), "open": open_now})
+    return trend
+
+
+def _as_date(value: Any) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value))
+
+
+# --- lists -------------------------------------------------------------------------------------------
+
+def overdue_list(session: Session, actor: Actor | None = None, *, now: dt.datetime | None = None,
+                 limit: int = 50) -> list[dict[str, Any]]:
+    today = (now or clock.now()).date()
+    days = warnings.days_overdue(today)
+    statement = (select(Finding.id, Finding.serial, Finding.description, Unit.name.label("unit"),
+                        Finding.current_deadline, Finding.original_deadline, days.label("days_overdue"),
+                        Finding.status)
+                 .join(Unit, Unit.id == Finding.lead_unit_id)
+                 .where(warnings.is_overdue(today))
+                 .order_by(days.desc(), Finding.serial).limit(limit))
+    if actor is not None:
+        statement = statement.where(visible_to(actor))
+    return [dict(row._mapping) for row in session.execute(statement).all()]
+
+
+def stale_units(session: Session, *, now: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """Units with open items and no progress reported on any of them for ``stale_days``."""
+    now = now or clock.now()
+    settings = load_settings(session)
+    cutoff = now - dt.timedelta(days=settings.stale_days)
+    last_activity = func.max(func.coalesce(Finding.last_progress_at, Finding.created_at))
+    statement = (select(Unit.id, Unit.name, func.count().label("open_items"), last_activity.label("last_update"))
+                 .join(Unit, Unit.id == Finding.lead_unit_id)
+                 .where(Finding.status.in_([s.value for s in ACTIVE_STATES if s is not S.PENDING_REVIEW]))
+                 .group_by(Unit.id, Unit.name)
+                 .having(last_activity < cutoff)
+                 .order_by(last_activity))
+    rows = []
+    for row in session.execute(statement).all():
+        item = dict(row._mapping)
+        last = item["last_update"]
+        last = last if isinstance(last, dt.datetime) else dt.datetime.fromisoformat(str(last))
+        item["last_update"] = last
+        item["days_silent"] = (now - last).days
+        rows.append(item)
+    return rows
+
+
+def duplicate_evidence(session: Session) -> list[dict[str, Any]]:
+    """纸面销号 warning: the same file (SHA-256) offered as proof for more than one finding."""
+    shared = (select(Evidence.sha256).group_by(Evidence.sha256)
+              .having(func.count(func.distinct(Evidence.finding_id)) > 1).subquery())
+    statement = (select(Evidence.sha256, Evidence.filename, Evidence.finding_id, Finding.serial,
+                        Evidence.uploaded_at)
+                 .join(Finding, Finding.id == Evidence.finding_id)
+                 .where(Evidence.sha256.in_(select(shared.c.sha256)))
+                 .order_by(Evidence.sha256, Evidence.uploaded_at))
+    groups: dict[str, dict[str, Any]] = {}
+    for row in session.execute(statement).all():
+        group = groups.setdefault(row.sha256, {"sha256": row.sha256, "filename": row.filename, "findings": []})
+        if row.serial not in group["findings"]:
+            group["findings"].append(row.serial)
+    return list(groups.values())
+
+
+# --- the ledger --------------------------------------------------------------------------------------
+
+@dataclass
+class LedgerFilter:
+    source_id: int | None = None
+    lead_unit_id: int | None = None
+    township: str | None = None
+    village_id: int | None = None
+    category_id: int | None = None
+    statuses: Sequence[str] = field(default_factory=tuple)
+    lights: Sequence[str] = field(default_factory=tuple)
+    overdue_only: bool = False
+    keyword: str = ""
+    involved_unit_id: int | None = None
+
+
+SORTABLE = {
+    "serial": Finding.serial,
+    "deadline": Finding.current_deadline,
+    "created": Finding.created_at,
+    "status": Finding.status,
+}
+
+
+def ledger_conditions(flt: LedgerFilter, now: dt.datetime, settings: Settings) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    for column, value in ((Finding.source_id, flt.source_id), (Finding.lead_unit_id, flt.lead_unit_id),
+                          (Finding.township, flt.township), (Finding.village_id, flt.village_id),
+                          (Finding.category_id, flt.category_id)):
+        if value not in (None, ""):
+            conditions.append(column == value)
+    if flt.statuses:
+        conditions.append(Finding.status.in_(list(flt.statuses)))
+    if flt.lights:
+        conditions.append(warnings.light(now, settings).in_(list(flt.lights)))
+    if flt.overdue_only:
+        conditions.append(warnings.is_overdue(now.date()))
+    if flt.keyword.strip():
+        pattern = f"%{flt.keyword.strip()}%"
+        conditions.append(or_(Finding.description.like(pattern), Finding.serial.like(pattern),
+                              Finding.responsible_person.like(pattern)))
+    if flt.involved_unit_id is not None:
+        conditions.append(involves_unit(flt.involved_unit_id))
+    return conditions
+
+
+def ledger_page(session: Session, actor: Actor, flt: LedgerFilter, *, page: int = 1, page_size: int = 50,
+                sort: str = "serial", descending: bool = False,
+                now: dt.datetime | None = None) -> tuple[list[dict[str, Any]], int]:
+    """One page of the ledger and the number of rows the filters match."""
+    now = now or clock.now()
+    settings = load_settings(session)
+    conditions = [visible_to(actor), *ledger_conditions(flt, now, settings)]
+    total = session.execute(select(func.count()).select_from(Finding).where(*conditions)).scalar_one()
+    order = SORTABLE.get(sort, Finding.serial)
+    order = order.desc() if descending else order.asc()
+    statement = (
+        select(Finding.id, Finding.serial, Source.title.label("source"), Category.name.label("category"),
+               Finding.description, Finding.township, Village.name.label("village"), Unit.name.label("lead_unit"),
+               Finding.status, warnings.light(now, settings).label("light"), Finding.rect_type, Finding.priority,
+               Finding.original_deadline, Finding.current_deadline,
+               warnings.days_overdue(now.date()).label("days_overdue"), Finding.version)
+        .join(Source, Source.id == Finding.source_id)
+        .join(Category, Category.id == Finding.category_id)
+        .join(Unit, Unit.id == Finding.lead_unit_id)
+        .outerjoin(Village, Village.id == Finding.village_id)
+        .where(*conditions)
+        .order_by(order, Finding.id)
+        .limit(page_size).offset(max(page - 1, 0) * page_size)
+    )
+    return [dict(row._mapping) for row in session.execute(statement).all()], total
+
+
+def light_of(session: Session, finding_id: int, now: dt.datetime | None = None) -> str:
+    now = now or clock.now()
+    settings = load_settings(session)
+    return session.execute(select(warnings.light(now, settings)).where(Finding.id == finding_id)).scalar_one()
+
+
+def last_progress(session: Session, finding_id: int) -> Progress | None:
+    return session.execute(select(Progress).where(Progress.finding_id == finding_id)
+                           .order_by(Progress.reported_at.desc(), Progress.id.desc())).scalars().first()

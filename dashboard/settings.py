@@ -1,0 +1,48 @@
+"""Thresholds and limits: defaults here, overrides stored in the ``setting`` table by the admin."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmodel import Session, select
+
+from db.models import Setting
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    default: Any
+    low: int | None = None
+    high: int | None = None
+
+
+SPECS: dict[str, SettingSpec] = {
+    "due_soon_days": SettingSpec(7, 1, 60),         # 黄灯: deadline within N days
+    "stale_days": SettingSpec(30, 7, 180),          # 黄灯: no progress for N days (零变化)
+    "sent_back_yellow": SettingSpec(2, 1, 10),      # 黄灯: closure sent back N times
+    "max_upload_mb": SettingSpec(20, 1, 200),
+    "allowed_extensions": SettingSpec(
+        ["jpg", "jpeg", "png", "gif", "webp", "pdf", "doc", "docx", "xls", "xlsx", "wps", "ofd", "txt"]),
+    "lockout_failures": SettingSpec(5, 3, 20),
+    "lockout_minutes": SettingSpec(15, 1, 1440),
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    due_soon_days: int
+    stale_days: int
+    sent_back_yellow: int
+    max_upload_mb: int
+    allowed_extensions: list[str]
+    lockout_failures: int
+    lockout_minutes: int
+
+
+DEFAULTS = Settings(**{key: spec.default for key, spec in SPECS.items()})
+
+
+def load_settings(session: Session) -> Settings:
+    stored = {row.key: row.value for row in session.exec(select(Setting)).all()}
+    values = {key: stored.get(key, spec.default) for key, spec in SPECS.items()}
+    return Settings(**values)

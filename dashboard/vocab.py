@@ -1,0 +1,101 @@
+"""Codes stored in the database for every status and kind.
+
+Codes are short English strings (stored as plain VARCHAR with a CHECK constraint, never a
+native database enum). Their Chinese and English labels live in ``dashboard.i18n`` under
+``<enum key>.<code>``, e.g. ``status.open`` → 待整改.
+"""
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    LEADER = "leader"
+    INSPECTOR = "inspector"
+    DEPARTMENT = "department"
+
+
+class UnitKind(StrEnum):
+    OFFICE = "office"          # 股室/科室
+    COUNTY = "county"          # 县区
+    TOWNSHIP = "township"      # 乡镇
+    EXTERNAL = "external"      # 外部单位
+
+
+class VillageLevel(StrEnum):
+    PROVINCIAL = "provincial"  # 省挂牌督战
+    KEY = "key"                # 重点督办
+    NORMAL = "normal"          # 一般
+
+
+class VillageStatus(StrEnum):
+    SUPERVISING = "supervising"                  # 督战中
+    AWAITING_ACCEPTANCE = "awaiting_acceptance"  # 达标待验收
+    DELISTED = "delisted"                        # 已摘牌
+
+
+class SourceKind(StrEnum):
+    PATROL = "patrol"              # 巡视巡察
+    AUDIT = "audit"                # 审计
+    ASSESSMENT = "assessment"      # 考核评估
+    UNANNOUNCED = "unannounced"    # 暗访
+    INSPECTION = "inspection"      # 督查检查
+    LEADER_VISIT = "leader_visit"  # 领导调研
+    REVIEW = "review"              # 回头看
+    PETITION = "petition"          # 信访举报
+    CENSUS = "census"              # 普查
+    SELF_CHECK = "self_check"      # 自查
+
+
+class RectType(StrEnum):
+    IMMEDIATE = "immediate"    # 立行立改
+    DEADLINE = "deadline"      # 限期整改
+    LONG_TERM = "long_term"    # 长期坚持
+
+
+class Priority(StrEnum):
+    NORMAL = "normal"          # 一般
+    KEY = "key"                # 重点督办
+
+
+class Status(StrEnum):
+    OPEN = "open"                      # 待整改
+    IN_PROGRESS = "in_progress"        # 整改中
+    PENDING_REVIEW = "pending_review"  # 待销号
+    ONGOING = "ongoing"                # 持续整改
+    CLOSED = "closed"                  # 已销号
+    CANCELLED = "cancelled"            # 已撤销
+
+
+class Light(StrEnum):
+    RED = "red"
+    YELLOW = "yellow"
+    GREEN = "green"
+    CLOSED = "closed"        # shown blue
+    CANCELLED = "cancelled"  # shown grey
+
+
+class ExtensionDecision(StrEnum):
+    PENDING = "pending"    # 待审批
+    APPROVED = "approved"  # 批准
+    REJECTED = "rejected"  # 驳回
+
+
+class ReviewDecision(StrEnum):
+    PENDING = "pending"        # 待审核
+    CLOSED = "closed"          # 销号
+    SENT_BACK = "sent_back"    # 退回
+    ONGOING = "ongoing"        # 持续整改
+
+
+class EscalationKind(StrEnum):
+    REMINDER = "reminder"              # 提醒
+    LETTER = "letter"                  # 督办函
+    NOTICE = "notice"                  # 通报
+    TALK = "talk"                      # 约谈
+    ACCOUNTABILITY = "accountability"  # 问责
+
+
+def codes(enum: type[StrEnum]) -> list[str]:
+    return [member.value for member in enum]

@@ -1,0 +1,75 @@
+"""Computed, never stored: overdue, days overdue, stale, and the red/yellow/green light.
+
+Every query in the app takes these from here as SQL expressions, so the ledger filter, the
+roll-ups, the detail page and the reports agree, and the light can be counted over a
+million rows without loading them.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Integer, and_, case, func, literal, or_
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.functions import FunctionElement
+
+from dashboard.lifecycle import DEADLINE_STATES, STALE_STATES
+from dashboard.settings import Settings
+from dashboard.vocab import Light, Status
+from db.models import Finding
+
+
+class days_between(FunctionElement):
+    """Whole days from ``earlier`` to ``later`` (both dates)."""
+
+    type = Integer()
+    inherit_cache = True
+
+
+@compiles(days_between, "sqlite")
+def _days_between_sqlite(element, compiler, **kw):
+    later, earlier = list(element.clauses)
+    return (f"CAST(julianday({compiler.process(later, **kw)}) - "
+            f"julianday({compiler.process(earlier, **kw)}) AS INTEGER)")
+
+
+@compiles(days_between)
+def _days_between_default(element, compiler, **kw):
+    later, earlier = list(element.clauses)
+    return f"(CAST({compiler.process(later, **kw)} AS DATE) - CAST({compiler.process(earlier, **kw)} AS DATE))"
+
+
+def _in(states) -> ColumnElement[bool]:
+    return Finding.status.in_([s.value for s in states])
+
+
+def is_overdue(today: dt.date) -> ColumnElement[bool]:
+    return and_(_in(DEADLINE_STATES), Finding.current_deadline.is_not(None), Finding.current_deadline < today)
+
+
+def days_overdue(today: dt.date) -> ColumnElement[int]:
+    return case((is_overdue(today), days_between(literal(today), Finding.current_deadline)), else_=0)
+
+
+def is_stale(now: dt.datetime, settings: Settings) -> ColumnElement[bool]:
+    cutoff = now - dt.timedelta(days=settings.stale_days)
+    last_activity = func.coalesce(Finding.last_progress_at, Finding.created_at)
+    return and_(_in(STALE_STATES), last_activity < cutoff)
+
+
+def is_due_soon(today: dt.date, settings: Settings) -> ColumnElement[bool]:
+    horizon = today + dt.timedelta(days=settings.due_soon_days)
+    return and_(_in(DEADLINE_STATES), Finding.current_deadline.is_not(None),
+                Finding.current_deadline >= today, Finding.current_deadline <= horizon)
+
+
+def light(now: dt.datetime, settings: Settings) -> ColumnElement[str]:
+    today = now.date()
+    return case(
+        (Finding.status == Status.CLOSED.value, literal(Light.CLOSED.value)),
+        (Finding.status == Status.CANCELLED.value, literal(Light.CANCELLED.value)),
+        (is_overdue(today), literal(Light.RED.value)),
+        (or_(is_due_soon(today, settings), is_stale(now, settings),
+             Finding.sent_back_count >= settings.sent_back_yellow), literal(Light.YELLOW.value)),
+        else_=literal(Light.GREEN.value),
+    )

@@ -1,0 +1,99 @@
+"""Engines and sessions for the embedded SQLite default and for PostgreSQL.
+
+SQLite: WAL, foreign keys on, a busy timeout, and write transactions opened with
+``BEGIN IMMEDIATE`` so that two writers never deadlock upgrading a read lock to a write lock
+(the second simply waits for the first). Read transactions stay deferred so readers never
+block each other.
+
+PostgreSQL (psycopg 3) when ``DATABASE_URL`` is set; rows edited by the services are locked
+with ``SELECT … FOR UPDATE``.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterator
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event
+from sqlmodel import Session
+
+from dashboard import config
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+SQLITE_BUSY_TIMEOUT_MS = 15_000
+_IMMEDIATE = "begin_immediate"
+
+
+def make_engine(url: str | None = None, *, schema: str | None = None, echo: bool = False) -> Engine:
+    url = config.normalise_url(url) if url else config.database_url()
+    if url.startswith("sqlite"):
+        return _sqlite_engine(url, echo)
+    connect_args = {"options": f"-c search_path={schema}"} if schema else {}
+    return create_engine(url, echo=echo, pool_pre_ping=True, connect_args=connect_args)
+
+
+def _sqlite_engine(url: str, echo: bool) -> Engine:
+    engine = create_engine(
+        url,
+        echo=echo,
+        connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):  # pragma: no cover - exercised by every test
+        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves, below
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection):
+        immediate = connection.get_execution_options().get(_IMMEDIATE, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+@lru_cache(maxsize=None)
+def default_engine() -> Engine:
+    """The application's engine for ``config.database_url()`` (one per process)."""
+    return make_engine()
+
+
+@contextmanager
+def read_session(engine: Engine) -> Iterator[Session]:
+    with Session(engine, expire_on_commit=False) as session:
+        yield session
+
+
+@contextmanager
+def write_session(engine: Engine) -> Iterator[Session]:
+    """One unit of work: commits on success, rolls back on any exception."""
+    with engine.connect() as connection:
+        connection.execution_options(**{_IMMEDIATE: True})
+        with Session(bind=connection, expire_on_commit=False) as session:
+            with session.begin():
+                yield session
+
+
+def alembic_config(connection=None) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest migration (the app and the CLI call this on start)."""
+    with engine.begin() as connection:
+        command.upgrade(alembic_config(connection), "head")
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"

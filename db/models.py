@@ -1,0 +1,345 @@
+"""SQLModel tables for every entity of the SPEC.
+
+Status and kind columns are plain strings guarded by CHECK constraints built from
+``dashboard.vocab`` (no native PostgreSQL enums, so adding a code is a small migration).
+Records people edit carry a ``version`` used for optimistic concurrency by the services.
+Overdue, days overdue, stale and the red/yellow/green light are computed, never stored.
+Times are naive local times of the bureau (``dashboard.clock``), stored as they are.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Any, Optional
+
+from pydantic import NaiveDatetime
+from sqlalchemy import JSON, CheckConstraint, Column, Index, LargeBinary, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from dashboard import clock
+from dashboard.vocab import (
+    EscalationKind,
+    ExtensionDecision,
+    Priority,
+    RectType,
+    ReviewDecision,
+    Role,
+    SourceKind,
+    Status,
+    UnitKind,
+    VillageLevel,
+    VillageStatus,
+    codes,
+)
+
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def one_of(column: str, enum: type[StrEnum], nullable: bool = False) -> CheckConstraint:
+    allowed = ", ".join(f"'{code}'" for code in codes(enum))
+    condition = f"{column} IN ({allowed})"
+    if nullable:
+        condition = f"{column} IS NULL OR {condition}"
+    return CheckConstraint(condition, name=f"{column}_allowed")
+
+
+class Unit(SQLModel, table=True):
+    __tablename__ = "unit"
+    __table_args__ = (one_of("kind", UnitKind),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100, unique=True)
+    kind: str = Field(max_length=20, default=UnitKind.OFFICE)
+    parent_id: Optional[int] = Field(default=None, foreign_key="unit.id")
+    active: bool = True
+    version: int = 1
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "app_user"
+    __table_args__ = (one_of("role", Role),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    username: str = Field(max_length=60, unique=True)
+    display_name: str = Field(max_length=60)
+    role: str = Field(max_length=20)
+    unit_id: Optional[int] = Field(default=None, foreign_key="unit.id", index=True)
+    password_hash: str = Field(max_length=100)
+    is_demo_password: bool = False
+    active: bool = True
+    failed_logins: int = 0
+    locked_until: Optional[NaiveDatetime] = None
+    token_version: int = 1
+    last_login_at: Optional[NaiveDatetime] = None
+    created_at: NaiveDatetime = Field(default_factory=clock.now)
+    version: int = 1
+
+
+class Village(SQLModel, table=True):
+    __tablename__ = "village"
+    __table_args__ = (
+        UniqueConstraint("county", "township", "name", name="uq_village_place"),
+        one_of("level", VillageLevel),
+        one_of("status", VillageStatus),
+    )
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    county: str = Field(default="", max_length=60)
+    township: str = Field(max_length=60, index=True)
+    name: str = Field(max_length=60)
+    level: str = Field(max_length=20, default=VillageLevel.NORMAL, index=True)
+    poverty_rate: float = 0.0           # 贫困发生率, percent
+    remaining_poor: int = 0             # 剩余贫困人口
+    monitored_households: int = 0       # 监测户数
+    leader: str = Field(default="", max_length=60)        # 包村领导
+    work_team: str = Field(default="", max_length=120)    # 第一书记/驻村工作队
+    support_unit: str = Field(default="", max_length=120)  # 帮扶单位
+    status: str = Field(max_length=30, default=VillageStatus.SUPERVISING)
+    version: int = 1
+
+
+class Category(SQLModel, table=True):
+    __tablename__ = "category"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    name: str = Field(max_length=60, unique=True)
+    sort_order: int = 0
+    active: bool = True
+
+
+class Source(SQLModel, table=True):
+    __tablename__ = "source"
+    __table_args__ = (one_of("kind", SourceKind),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=20)
+    title: str = Field(max_length=200)
+    issuing_body: str = Field(default="", max_length=100)
+    received_date: dt.date
+    report_due_date: Optional[dt.date] = None
+    notes: str = ""
+    created_by_id: Optional[int] = Field(default=None, foreign_key="app_user.id")
+    created_at: NaiveDatetime = Field(default_factory=clock.now)
+    version: int = 1
+
+
+class Finding(SQLModel, table=True):
+    __tablename__ = "finding"
+    __table_args__ = (
+        one_of("status", Status),
+        one_of("rect_type", RectType),
+        one_of("priority", Priority),
+        Index("ix_finding_status_deadline", "status", "current_deadline"),
+        Index("ix_finding_lead_status", "lead_unit_id", "status"),
+        Index("ix_finding_source_status", "source_id", "status"),
+    )
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    serial: str = Field(max_length=20, unique=True)
+    source_id: int = Field(foreign_key="source.id")
+    category_id: int = Field(foreign_key="category.id", index=True)
+    description: str
+    county: str = Field(default="", max_length=60)
+    township: Optional[str] = Field(default=None, max_length=60, index=True)
+    village_id: Optional[int] = Field(default=None, foreign_key="village.id", index=True)
+    lead_unit_id: int = Field(foreign_key="unit.id")
+    responsible_leader: str = Field(default="", max_length=60)
+    responsible_person: str = Field(default="", max_length=60)
+    rect_type: str = Field(max_length=20, default=RectType.DEADLINE)
+    priority: str = Field(max_length=20, default=Priority.NORMAL)
+    original_deadline: Optional[dt.date] = None
+    current_deadline: Optional[dt.date] = Field(default=None, index=True)
+    status: str = Field(max_length=20, default=Status.OPEN)
+    remarks: str = ""
+    repeat_of_id: Optional[int] = Field(default=None, foreign_key="finding.id")
+    created_by_id: Optional[int] = Field(default=None, foreign_key="app_user.id")
+    created_at: NaiveDatetime = Field(default_factory=clock.now, index=True)
+    updated_at: NaiveDatetime = Field(default_factory=clock.now)
+    closed_at: Optional[NaiveDatetime] = Field(default=None, index=True)
+    cancel_reason: str = ""
+    # Maintained by the services so that lights can be computed in SQL at scale.
+    last_progress_at: Optional[NaiveDatetime] = None
+    sent_back_count: int = 0
+    extension_count: int = 0
+    version: int = 1
+
+
+class FindingCoUnit(SQLModel, table=True):
+    """配合单位: the units that co-operate on a finding."""
+
+    __tablename__ = "finding_co_unit"
+
+    finding_id: int = Field(foreign_key="finding.id", primary_key=True)
+    unit_id: int = Field(foreign_key="unit.id", primary_key=True, index=True)
+
+
+class Measure(SQLModel, table=True):
+    __tablename__ = "measure"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    finding_id: int = Field(foreign_key="finding.id", index=True)
+    seq: int = 1
+    text: str
+    deadline: Optional[dt.date] = None
+    done: bool = False
+    done_at: Optional[NaiveDatetime] = None
+    done_by_id: Optional[int] = Field(default=None, foreign_key="app_user.id")
+    version: int = 1
+
+
+class Progress(SQLModel, table=True):
+    __tablename__ = "progress"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    finding_id: int = Field(foreign_key="finding.id", index=True)
+    unit_id: Optional[int] = Field(default=None, foreign_key="unit.id")
+    author_id: Optional[int] = Field(default=None, foreign_key="app_user.id")
+    reported_at: NaiveDatetime = Field(default_factory=clock.now)
+    done_text: str
+    next_text: str = ""
+    percent: int = 0
+
+
+class Evidence(SQLModel, table=True):
+    __tablename__ = "evidence"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    finding_id: int = Field(foreign_key="finding.id", index=True)
+    progress_id: Optional[int] = Field(default=None, foreign_key="progress.id")
+    filename: str = Field(max_length=255)
+    content_type: str = Field(default="application/octet-stream", max_length=120)
+    size: int
+    sha256: str = Field(max_length=64, index=True)
+    uploaded_by_id: Optional[int] = Field(default=None, foreign_key="app_user.id")
+    uploaded_at: NaiveDatetime = Field(default_factory=clock.now)
+
+
+class EvidenceContent(SQLModel, table=True):
+    """File bytes, kept apart so that listing evidence never loads them."""
+
+    __tablename__ = "evidence_content"
+
+    evidence_id: int = Field(foreign_key="evidence.id", primary_key=True)
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class ExtensionRequest(SQLModel, table=True):
+    __tablename__ = "extension_request"
+    __table_args__ = (one_of("decision", ExtensionDecision),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    finding_id: int = Field(foreign_key="finding.id", index=True)
+    requested_by_id: Optional[int] = Field(default=None, foreign_key="app_user.id")
+    requested_at: NaiveDatetime = Field(default_factory=clock.now)
+    reason: str
+    old_deadline: Optional[dt.date] = None
+    asked_deadline: dt.date
+    decision: str = Field(max_length=20, default=ExtensionDecision.PENDING, index=True)
+    decided_by_id: Optional[int] = Field(default=None, foreign_key="app_user.id")
+    decided_at: Optional[NaiveDatetime] = None
+    comment: str = ""
+
+
+class ClosureReview(SQLModel, table=True):
+    """One application for closure (销号申请) and the decision on it. Every attempt is kept."""
+
+    __tablename__ = "closure_review"
+    __table_args__ = (one_of("decision", ReviewDecision),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    finding_id: int = Field(foreign_key="finding.id", index=True)
+    applied_by_id: Optional[int] = Field(default=None, foreign_key="app_user.id")
+    applied_at: NaiveDatetime = Field(default_factory=clock.now)
+    summary: str
+    evidence_ids: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    decision: str = Field(max_length=20, default=ReviewDecision.PENDING, index=True)
+    decided_by_id: Optional[int] = Field(default=None, foreign_key="app_user.id")
+    decided_at: Optional[NaiveDatetime] = None
+    reason: str = ""
+
+
+class Escalation(SQLModel, table=True):
+    """督办记录: a reminder, letter, notice, talk or accountability against a finding or a unit."""
+
+    __tablename__ = "escalation"
+    __table_args__ = (one_of("kind", EscalationKind),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=20)
+    finding_id: Optional[int] = Field(default=None, foreign_key="finding.id", index=True)
+    unit_id: Optional[int] = Field(default=None, foreign_key="unit.id", index=True)
+    issued_on: dt.date
+    respond_by: Optional[dt.date] = None
+    issued_by_id: Optional[int] = Field(default=None, foreign_key="app_user.id")
+    note: str = ""
+    created_at: NaiveDatetime = Field(default_factory=clock.now)
+
+
+class AuditLog(SQLModel, table=True):
+    """Every change to every record. Written by the services; no service edits or deletes it."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_entity", "entity", "entity_id"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    at: NaiveDatetime = Field(default_factory=clock.now, index=True)
+    user_id: Optional[int] = Field(default=None, foreign_key="app_user.id")
+    username: str = Field(default="", max_length=60)
+    action: str = Field(max_length=40)
+    entity: str = Field(max_length=40)
+    entity_id: Optional[int] = None
+    finding_id: Optional[int] = Field(default=None, index=True)
+    old: Optional[dict[str, Any]] = Field(default=None, sa_column=Column(JSON))
+    new: Optional[dict[str, Any]] = Field(default=None, sa_column=Column(JSON))
+    note: str = ""
+
+
+class Snapshot(SQLModel, table=True):
+    """会议快照: the figures of one moment, frozen."""
+
+    __tablename__ = "snapshot"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    title: str = Field(max_length=200)
+    taken_at: NaiveDatetime = Field(default_factory=clock.now, index=True)
+    as_of: dt.date
+    taken_by_id: Optional[int] = Field(default=None, foreign_key="app_user.id")
+    figures: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class SnapshotFinding(SQLModel, table=True):
+    """Per-finding status and light at the moment of a snapshot."""
+
+    __tablename__ = "snapshot_finding"
+
+    snapshot_id: int = Field(foreign_key="snapshot.id", primary_key=True)
+    finding_id: int = Field(foreign_key="finding.id", primary_key=True)
+    status: str = Field(max_length=20)
+    light: str = Field(max_length=20)
+    current_deadline: Optional[dt.date] = None
+    days_overdue: int = 0
+
+
+class Setting(SQLModel, table=True):
+    """Thresholds and limits the administrator may change (defaults in dashboard.settings)."""
+
+    __tablename__ = "setting"
+
+    key: str = Field(max_length=60, primary_key=True)
+    value: Any = Field(sa_column=Column(JSON, nullable=False))
+    version: int = 1
+
+
+class SerialCounter(SQLModel, table=True):
+    """Last serial number issued per year, so that a serial is never reused."""
+
+    __tablename__ = "serial_counter"
+
+    year: int = Field(primary_key=True)
+    last: int = 0

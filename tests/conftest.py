@@ -1,0 +1,70 @@
+"""Fixtures: every database test runs on SQLite and, when TEST_DATABASE_URL is set, on PostgreSQL.
+
+Each test gets a clean database: a new SQLite file, or a new PostgreSQL schema dropped after
+the test. Without TEST_DATABASE_URL the PostgreSQL variants are skipped with the reason shown.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import uuid
+
+import pytest
+from sqlalchemy import text
+
+from dashboard import clock, passwords
+from db.engine import make_engine, migrate
+
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "").strip()
+NO_PG_REASON = "TEST_DATABASE_URL is not set: PostgreSQL variant skipped (.ci/run sets it to the local server)"
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.skipif(not TEST_DATABASE_URL, reason=NO_PG_REASON))]
+
+# A fixed 'today' for reproducible deadlines: Monday 2026-06-15, 10:00.
+TODAY = dt.datetime(2026, 6, 15, 10, 0)
+
+
+@pytest.fixture(autouse=True)
+def _no_env_database(monkeypatch, tmp_path):
+    """Tests never touch a developer's own database or data directory."""
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("DASHBOARD_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("DASHBOARD_MODE", "demo")
+    monkeypatch.setattr(passwords, "ROUNDS", 4)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def database_url(backend, tmp_path):
+    """A URL (and, for PostgreSQL, a schema) for an empty database; cleaned up after the test."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'test.db'}", None
+        return
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(TEST_DATABASE_URL)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield TEST_DATABASE_URL, schema
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def engine(database_url):
+    url, schema = database_url
+    engine = make_engine(url, schema=schema)
+    migrate(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def frozen_today():
+    with clock.frozen(TODAY):
+        yield TODAY

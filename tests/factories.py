@@ -1,0 +1,62 @@
+"""A small world for service tests: units, one user per role, categories, a source."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlmodel import Session
+
+from dashboard.lifecycle import Actor
+from dashboard.services import admin, findings
+from dashboard.services.common import actor_of
+from dashboard.services.findings import FindingInput, UploadedFile
+from dashboard.vocab import Role, SourceKind, UnitKind
+
+PASSWORD = "s3cret-pass"
+
+
+@dataclass
+class World:
+    units: dict[str, int]
+    actors: dict[str, Actor]
+    category_id: int
+    source_id: int
+
+
+def build_world(session: Session) -> World:
+    units = {}
+    for name, kind in (("社会救助办", UnitKind.OFFICE), ("儿童福利和社会事务股", UnitKind.OFFICE),
+                       ("整改办", UnitKind.OFFICE), ("高士镇", UnitKind.TOWNSHIP)):
+        units[name] = admin.create_unit(session, None, name=name, kind=kind).id
+    people = {
+        "admin": (Role.ADMIN, None),
+        "leader": (Role.LEADER, None),
+        "inspector": (Role.INSPECTOR, units["整改办"]),
+        "jiuzhu": (Role.DEPARTMENT, units["社会救助办"]),
+        "ertong": (Role.DEPARTMENT, units["儿童福利和社会事务股"]),
+        # an inspector who sits in the unit that leads the test findings (separation of duties)
+        "inspector_jiuzhu": (Role.INSPECTOR, units["社会救助办"]),
+    }
+    actors = {}
+    for username, (role, unit_id) in people.items():
+        user = admin.create_user(session, None, username=username, display_name=username, role=role,
+                                 password=PASSWORD, unit_id=unit_id)
+        session.flush()
+        actors[username] = actor_of(user)
+    category = admin.create_category(session, None, "对象认定不精准")
+    source = findings.create_source(session, actors["inspector"], kind=SourceKind.AUDIT, title="城乡低保专项审计",
+                                    received_date=dt.date(2026, 5, 1), issuing_body="审计部门")
+    session.flush()
+    return World(units=units, actors=actors, category_id=category.id, source_id=source.id)
+
+
+def finding_input(world: World, **overrides) -> FindingInput:
+    values = dict(source_id=world.source_id, category_id=world.category_id,
+                  description="毛安村2户低保对象家庭财产未核查即纳入保障", lead_unit_id=world.units["社会救助办"],
+                  measures=["逐户核查家庭经济状况", "清退不符合条件对象"], deadline=dt.date(2026, 7, 31))
+    values.update(overrides)
+    return FindingInput(**values)
+
+
+def evidence(name: str = "核查台账.pdf", payload: bytes = b"%PDF-1.4 evidence") -> UploadedFile:
+    return UploadedFile(filename=name, data=payload)
