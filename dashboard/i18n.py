@@ -143,6 +143,8 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "error.self_lead_cooperate": ("牵头单位不能同时是配合单位。", "The lead unit cannot also be a co-operating unit."),
     "error.no_review_pending": ("没有待审核的销号申请。", "There is no closure application waiting for review."),
     "error.escalation_target": ("督办须指定问题或单位。", "An escalation needs a finding or a unit."),
+    "error.import_rejected": ("有{count}处问题无法导入，整个文件未写入。请按预览中的行号修改后重新导入。",
+                              "{count} problem(s) found: nothing was written. Fix the rows named in the preview and import again."),
     "error.setting_range": ("{name}须在{low}到{high}之间。", "{name} must be between {low} and {high}."),
     # --- field names used in messages -------------------------------------------------
     "field.description": ("问题描述", "description"),

@@ -163,6 +163,7 @@ class Finding(SQLModel, table=True):
     updated_at: NaiveDatetime = Field(default_factory=clock.now)
     closed_at: Optional[NaiveDatetime] = Field(default=None, index=True)
     cancel_reason: str = ""
+    import_key: Optional[str] = Field(default=None, max_length=64, unique=True)  # fingerprint of an imported row
     # Maintained by the services so that lights can be computed in SQL at scale.
     last_progress_at: Optional[NaiveDatetime] = None
     sent_back_count: int = 0

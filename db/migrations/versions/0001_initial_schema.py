@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 08:37:07.609105
+Create Date: 2026-11-23 08:41:17.650127
 """
 from alembic import op
 import sqlalchemy as sa
@@ -166,6 +166,7 @@ def upgrade() -> None:
     sa.Column('updated_at', sa.DateTime(), nullable=False),
     sa.Column('closed_at', sa.DateTime(), nullable=True),
     sa.Column('cancel_reason', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('import_key', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
     sa.Column('last_progress_at', sa.DateTime(), nullable=True),
     sa.Column('sent_back_count', sa.Integer(), nullable=False),
     sa.Column('extension_count', sa.Integer(), nullable=False),
@@ -180,6 +181,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['source_id'], ['source.id'], name=op.f('fk_finding_source_id_source')),
     sa.ForeignKeyConstraint(['village_id'], ['village.id'], name=op.f('fk_finding_village_id_village')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_finding')),
+    sa.UniqueConstraint('import_key', name=op.f('uq_finding_import_key')),
     sa.UniqueConstraint('serial', name=op.f('uq_finding_serial'))
     )
     with op.batch_alter_table('finding', schema=None) as batch_op:

@@ -1,0 +1,126 @@
+"""Command line: ``python -m dashboard COMMAND`` (honours ``DATABASE_URL``)."""
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import subprocess
+import sys
+from typing import Sequence
+
+from sqlmodel import select
+
+from dashboard import config
+from dashboard.errors import DomainError
+from dashboard.vocab import Role, codes
+from db.engine import default_engine, migrate, read_session, write_session
+from db.models import Unit
+
+
+def _engine():
+    engine = default_engine()
+    migrate(engine)
+    return engine
+
+
+def cmd_init_db(_args) -> int:
+    _engine()
+    print("数据库已就绪 / database is at the newest schema")
+    return 0
+
+
+def cmd_seed_demo(_args) -> int:
+    from seed.demo import seed_demo
+
+    if seed_demo(_engine()):
+        print(f"演示数据已生成 / demo data created (demo password: {config.DEMO_PASSWORD})")
+    else:
+        print("数据库已有数据，未重复生成 / database already has data: nothing added")
+    return 0
+
+
+def _read_password(username: str) -> str:
+    if sys.stdin.isatty():
+        first = getpass.getpass(f"{username} 的密码 / password: ")
+        second = getpass.getpass("再次输入 / again: ")
+        if first != second:
+            raise SystemExit("两次输入的密码不一致 / passwords differ")
+        return first
+    return sys.stdin.readline().rstrip("\n")
+
+
+def cmd_create_user(args) -> int:
+    from dashboard.services import admin
+
+    engine = _engine()
+    password = _read_password(args.username)
+    with write_session(engine) as session:
+        unit_id = None
+        if args.unit:
+            unit = session.exec(select(Unit).where(Unit.name == args.unit)).first()
+            if unit is None:
+                print(f"找不到单位“{args.unit}” / unknown unit", file=sys.stderr)
+                return 2
+            unit_id = unit.id
+        user = admin.create_user(session, None, username=args.username, display_name=args.display_name or args.username,
+                                 role=args.role, password=password, unit_id=unit_id)
+    print(f"已创建用户 / created user {user.username} ({user.role})")
+    return 0
+
+
+def cmd_stats(args) -> int:
+    from dashboard.services.queries import stats
+
+    with read_session(_engine()) as session:
+        figures = stats(session)
+    if args.json:
+        print(json.dumps(figures, ensure_ascii=False, indent=2, default=str))
+    else:
+        for key, value in figures.items():
+            if key != "by_unit":
+                print(f"{key:>16}: {value}")
+        for row in figures["by_unit"]:
+            print(f"  {row['rank']:>2}. {row['unit']}: {row['closed']}/{row['total']} overdue {row['overdue']}")
+    return 0
+
+
+def cmd_run(args) -> int:
+    """Bring the schema up to date, add the demo data to an empty database, start the app."""
+    from seed.demo import seed_demo
+
+    engine = _engine()
+    if not config.is_production() and seed_demo(engine):
+        print(f"演示数据已生成，演示密码：{config.DEMO_PASSWORD}")
+    app = config.PROJECT_ROOT / "dashboard" / "app.py"
+    command = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port),
+               "--server.headless", "true"]
+    return subprocess.call(command, cwd=config.PROJECT_ROOT)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m dashboard", description="督查整改台账")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("init-db", help="create or upgrade the schema").set_defaults(func=cmd_init_db)
+    commands.add_parser("seed-demo", help="fill an empty database with demo data").set_defaults(func=cmd_seed_demo)
+    create = commands.add_parser("create-user", help="add a user (password read without echo, or from stdin)")
+    create.add_argument("username")
+    create.add_argument("--role", required=True, choices=codes(Role))
+    create.add_argument("--unit", help="unit name (required for department users)")
+    create.add_argument("--display-name")
+    create.set_defaults(func=cmd_create_user)
+    stats = commands.add_parser("stats", help="the leadership figures")
+    stats.add_argument("--json", action="store_true")
+    stats.set_defaults(func=cmd_stats)
+    run = commands.add_parser("run", help="start the web app")
+    run.add_argument("--port", type=int, default=8501)
+    run.set_defaults(func=cmd_run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except DomainError as error:
+        print(f"{error.zh} / {error.en}", file=sys.stderr)
+        return 2

@@ -1,0 +1,180 @@
+"""The role × action matrix of the SPEC, tried cell by cell through the real services.
+
+For every action and every role, the service is called on a finding prepared in a state where
+the action is valid: an allowed role must succeed, a denied role must get PermissionDenied.
+Unit scopes and separation of duties get their own cells below.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import io
+
+import pytest
+from openpyxl import Workbook
+from sqlmodel import select
+
+from dashboard.errors import PermissionDenied
+from dashboard.lifecycle import PERMISSIONS, SCOPES, Action, Scope
+from dashboard.services import admin, imports, queries, snapshots
+from dashboard.services import findings as svc
+from dashboard.vocab import RectType, Role, SourceKind
+from db.engine import read_session, write_session
+from db.models import ExtensionRequest, Finding, Measure
+from tests.factories import build_world, evidence, finding_input
+
+ROLE_USER = {Role.ADMIN: "admin", Role.LEADER: "leader", Role.INSPECTOR: "inspector", Role.DEPARTMENT: "jiuzhu"}
+
+
+@pytest.fixture
+def world(engine, frozen_today):
+    with write_session(engine) as session:
+        return build_world(session)
+
+
+def _log(session, world, **overrides) -> Finding:
+    finding = svc.log_finding(session, world.actors["inspector"], finding_input(world, **overrides))
+    session.flush()
+    return finding
+
+
+def _ready_for_closure(session, world, **overrides) -> Finding:
+    finding = _log(session, world, **overrides)
+    dept = world.actors["jiuzhu"]
+    svc.report_progress(session, dept, finding.id, done_text="完成核查", files=[evidence()])
+    for measure in session.exec(select(Measure).where(Measure.finding_id == finding.id)).all():
+        svc.tick_measure(session, dept, measure.id, None)
+    session.flush()
+    return finding
+
+
+def _pending_review(session, world, **overrides) -> Finding:
+    finding = _ready_for_closure(session, world, **overrides)
+    svc.apply_closure(session, world.actors["jiuzhu"], finding.id, None, summary="已整改")
+    session.flush()
+    return finding
+
+
+def _with_extension_request(session, world) -> ExtensionRequest:
+    finding = _log(session, world)
+    request = svc.request_extension(session, world.actors["jiuzhu"], finding.id,
+                                    asked_deadline=dt.date(2026, 9, 30), reason="等待数据比对")
+    session.flush()
+    return request
+
+
+def _closed(session, world) -> Finding:
+    finding = _pending_review(session, world)
+    svc.close(session, world.actors["inspector"], finding.id, None)
+    session.flush()
+    return finding
+
+
+def _ledger_file() -> bytes:
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["序号", "问题类别", "问题描述", "整改措施", "牵头单位", "整改时限", "完成情况"])
+    sheet.append([1, "对象认定不精准", "低保档案不全", "补齐档案", "社会救助办", "2026年9月30日", "正在整改"])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+# action -> (prepare(session, world) -> context, perform(session, actor, world, context))
+CELLS = {
+    Action.CREATE_SOURCE: (lambda s, w: None, lambda s, a, w, c: svc.create_source(
+        s, a, kind=SourceKind.REVIEW, title="回头看", received_date=dt.date(2026, 6, 1))),
+    Action.LOG_FINDING: (lambda s, w: None, lambda s, a, w, c: svc.log_finding(s, a, finding_input(w))),
+    Action.EDIT_FINDING: (_log, lambda s, a, w, c: svc.edit_finding(s, a, c.id, c.version, {"remarks": "补充"})),
+    Action.REPORT_PROGRESS: (_log, lambda s, a, w, c: svc.report_progress(s, a, c.id, done_text="进展")),
+    Action.ATTACH_EVIDENCE: (_log, lambda s, a, w, c: svc.attach_evidence(s, a, c.id, evidence())),
+    Action.TICK_MEASURE: (
+        lambda s, w: s.exec(select(Measure).where(Measure.finding_id == _log(s, w).id)).first(),
+        lambda s, a, w, c: svc.tick_measure(s, a, c.id, c.version)),
+    Action.REQUEST_EXTENSION: (_log, lambda s, a, w, c: svc.request_extension(
+        s, a, c.id, asked_deadline=dt.date(2026, 9, 30), reason="等待")),
+    Action.DECIDE_EXTENSION: (_with_extension_request, lambda s, a, w, c: svc.decide_extension(
+        s, a, c.id, approve=True)),
+    Action.APPLY_CLOSURE: (_ready_for_closure, lambda s, a, w, c: svc.apply_closure(
+        s, a, c.id, None, summary="已整改")),
+    Action.CLOSE: (_pending_review, lambda s, a, w, c: svc.close(s, a, c.id, None)),
+    Action.SEND_BACK: (_pending_review, lambda s, a, w, c: svc.send_back(s, a, c.id, None, "材料不全")),
+    Action.SET_ONGOING: (lambda s, w: _pending_review(s, w, rect_type=RectType.LONG_TERM, deadline=None),
+                         lambda s, a, w, c: svc.set_ongoing(s, a, c.id, None)),
+    Action.CANCEL: (_log, lambda s, a, w, c: svc.cancel(s, a, c.id, None, "误录")),
+    Action.LOG_REPEAT: (_closed, lambda s, a, w, c: svc.log_finding(s, a, finding_input(w, repeat_of_id=c.id))),
+    Action.RECORD_ESCALATION: (_log, lambda s, a, w, c: svc.record_escalation(
+        s, a, kind="letter", note="请加快整改", finding_id=c.id)),
+    Action.TAKE_SNAPSHOT: (_log, lambda s, a, w, c: snapshots.take_snapshot(s, a, "调度会")),
+    Action.VIEW_ALL: (lambda s, w: _log(s, w, lead_unit_id=w.units["儿童福利和社会事务股"]),
+                      lambda s, a, w, c: queries.check_visible(s, a, c.id)),
+    Action.MANAGE_USERS: (lambda s, w: None, lambda s, a, w, c: admin.create_user(
+        s, a, username="newbie", display_name="新人", role=Role.LEADER, password="long-enough-1")),
+    Action.MANAGE_REFERENCE: (lambda s, w: None, lambda s, a, w, c: admin.create_unit(s, a, name="县残联")),
+    Action.MANAGE_SETTINGS: (lambda s, w: None, lambda s, a, w, c: admin.update_setting(s, a, "stale_days", 20)),
+    Action.IMPORT_LEDGER: (lambda s, w: None, lambda s, a, w, c: imports.commit_import(
+        s, a, _ledger_file(), source_title="2026年自查台账")),
+}
+
+
+def test_every_action_has_a_cell():
+    assert set(CELLS) == set(Action)
+
+
+@pytest.mark.parametrize("role", list(Role), ids=str)
+@pytest.mark.parametrize("action", list(Action), ids=str)
+def test_matrix_cell(engine, world, action, role):
+    prepare, perform = CELLS[action]
+    with write_session(engine) as session:
+        context = prepare(session, world)
+    actor = world.actors[ROLE_USER[role]]
+    allowed = role in PERMISSIONS[action]
+    with write_session(engine) as session:
+        if allowed:
+            perform(session, actor, world, context)
+        else:
+            with pytest.raises(PermissionDenied) as refused:
+                perform(session, actor, world, context)
+            assert refused.value.zh and refused.value.en
+
+
+UNIT_SCOPED = [action for action, scope in SCOPES.items() if scope in (Scope.LEAD, Scope.INVOLVED)]
+NOT_OWN = [action for action, scope in SCOPES.items() if scope is Scope.NOT_OWN]
+
+
+@pytest.mark.parametrize("action", UNIT_SCOPED, ids=str)
+def test_department_cannot_touch_another_units_finding(engine, world, action):
+    prepare, perform = CELLS[action]
+    with write_session(engine) as session:
+        context = prepare(session, world)
+    with write_session(engine) as session, pytest.raises(PermissionDenied, match="不属于您的单位"):
+        perform(session, world.actors["ertong"], world, context)
+
+
+@pytest.mark.parametrize("action", NOT_OWN, ids=str)
+def test_nobody_reviews_a_finding_their_own_unit_leads(engine, world, action):
+    prepare, perform = CELLS[action]
+    with write_session(engine) as session:
+        context = prepare(session, world)
+    with write_session(engine) as session, pytest.raises(PermissionDenied, match="职责分离"):
+        perform(session, world.actors["inspector_jiuzhu"], world, context)
+
+
+def test_co_operating_unit_may_report_progress_but_not_apply(engine, world):
+    with write_session(engine) as session:
+        finding = _ready_for_closure(session, world, co_unit_ids=[world.units["儿童福利和社会事务股"]])
+    with write_session(engine) as session:
+        svc.report_progress(session, world.actors["ertong"], finding.id, done_text="配合完成入户")
+    with write_session(engine) as session, pytest.raises(PermissionDenied):
+        svc.apply_closure(session, world.actors["ertong"], finding.id, None, summary="配合单位申请")
+
+
+def test_department_sees_only_its_units_findings(engine, world):
+    with write_session(engine) as session:
+        own = _log(session, world).id
+        other = _log(session, world, lead_unit_id=world.units["儿童福利和社会事务股"]).id
+    with read_session(engine) as session:
+        rows, total = queries.ledger_page(session, world.actors["jiuzhu"], queries.LedgerFilter())
+        assert [row["id"] for row in rows] == [own] and total == 1
+        rows, total = queries.ledger_page(session, world.actors["leader"], queries.LedgerFilter())
+        assert {row["id"] for row in rows} == {own, other}
+        assert queries.figures(session, world.actors["jiuzhu"])["total"] == 1
