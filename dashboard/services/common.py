@@ -10,6 +10,7 @@ from dashboard import clock
 from dashboard.errors import ConflictError, NotFound, ValidationFailed
 from dashboard.i18n import t
 from dashboard.lifecycle import Actor
+from dashboard.vocab import Role
 from db.models import AuditLog, User
 
 M = TypeVar("M", bound=SQLModel)
@@ -98,5 +99,5 @@ def require_text(value: str | None, field_key: str) -> str:
 
 
 def actor_of(user: User) -> Actor:
-    return Actor(id=user.id, username=user.username, role=user.role, unit_id=user.unit_id,  # type: ignore[arg-type]
+    return Actor(id=user.id, username=user.username, role=Role(user.role), unit_id=user.unit_id,  # type: ignore[arg-type]
                  display_name=user.display_name)

@@ -334,7 +334,8 @@ def ledger_page(session: Session, actor: Actor, flt: LedgerFilter, *, page: int 
     conditions = [visible_to(actor), *ledger_conditions(flt, now, settings)]
     total = session.execute(select(func.count()).select_from(Finding).where(*conditions)).scalar_one()
     order = SORTABLE.get(sort, Finding.serial)
-    order = order.desc() if descending else order.asc()
+    # NULLS LAST both ways: SQLite and PostgreSQL otherwise put items without a deadline at opposite ends
+    order = (order.desc() if descending else order.asc()).nulls_last()
     statement = (
         select(Finding.id, Finding.serial, Source.title.label("source"), Category.name.label("category"),
                Finding.description, Finding.township, Village.name.label("village"), Unit.name.label("lead_unit"),

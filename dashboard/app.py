@@ -1,0 +1,54 @@
+"""Entry point: ``streamlit run dashboard/app.py`` (or ``python -m dashboard run``)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # streamlit puts only this file's folder on the path
+    sys.path.insert(0, str(ROOT))
+
+import streamlit as st  # noqa: E402
+
+from dashboard.i18n import LANGUAGES  # noqa: E402
+from dashboard.ui import auth, navigation  # noqa: E402
+from dashboard.ui.context import lang, lbl, reading, tr  # noqa: E402
+from db.models import Unit  # noqa: E402
+
+st.set_page_config(page_title="督查整改台账", page_icon=":material/fact_check:", layout="wide")
+
+
+def language_switch() -> None:
+    names = {"zh": "中文", "en": "English"}
+    st.sidebar.segmented_control("Language / 语言", options=list(LANGUAGES), format_func=names.get,
+                                 key="lang", default=lang())
+    if not st.session_state.get("lang"):
+        st.session_state["lang"] = "zh"
+
+
+def user_card(actor) -> None:
+    with reading() as session:
+        unit = session.get(Unit, actor.unit_id).name if actor.unit_id else tr("ui.no_unit")
+    with st.sidebar.container(border=True):
+        st.markdown(f"**{actor.display_name}** · {lbl(actor.role)}")
+        st.caption(f"{tr('field.unit')}: {unit}")
+        if st.button(tr("login.logout"), key="logout", icon=":material/logout:", use_container_width=True):
+            auth.logout(actor)
+
+
+def main() -> None:
+    language_switch()
+    try:
+        actor = auth.signed_in_actor()
+    except auth.CookieKeyMissing as missing:
+        st.error(str(missing))
+        st.stop()
+    if actor is None:
+        st.caption(tr("login.hint"))
+        st.stop()
+    user_card(actor)
+    navigation.build(actor)
+    st.navigation(list(st.session_state["_pages"].values()), position="sidebar").run()
+
+
+main()

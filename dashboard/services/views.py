@@ -1,0 +1,240 @@
+"""Read models for the pages: a finding with everything around it, work lists, villages, choices."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import and_, case, func, or_, select
+from sqlmodel import Session
+
+from dashboard import clock, warnings
+from dashboard.lifecycle import ACTIVE_STATES, Actor
+from dashboard.services.common import get_or_404
+from dashboard.services.queries import check_visible, involves_unit, visible_to
+from dashboard.settings import load_settings
+from dashboard.vocab import ExtensionDecision, Light, ReviewDecision, Role, Status, VillageLevel
+from db.models import (
+    AuditLog,
+    Category,
+    ClosureReview,
+    Escalation,
+    Evidence,
+    EvidenceContent,
+    ExtensionRequest,
+    Finding,
+    FindingCoUnit,
+    Measure,
+    Progress,
+    Source,
+    Unit,
+    User,
+    Village,
+)
+
+
+def _names(session: Session, model, ids) -> dict[int, str]:
+    ids = {i for i in ids if i is not None}
+    if not ids:
+        return {}
+    column = model.display_name if model is User else model.name
+    return dict(session.execute(select(model.id, column).where(model.id.in_(ids))).all())
+
+
+def _rows(session: Session, statement) -> list[dict[str, Any]]:
+    return [dict(row._asdict()) if hasattr(row, "_asdict") else row for row in session.execute(statement).all()]
+
+
+def finding_detail(session: Session, actor: Actor, finding_id: int, now: dt.datetime | None = None) -> dict[str, Any]:
+    """Everything the detail page shows; refuses a finding the actor may not see."""
+    now = now or clock.now()
+    check_visible(session, actor, finding_id)
+    finding = get_or_404(session, Finding, finding_id)
+    settings = load_settings(session)
+    light, days_overdue = session.execute(select(warnings.light(now, settings), warnings.days_overdue(now.date()))
+                                          .where(Finding.id == finding_id)).one()
+    co_units = list(session.execute(select(FindingCoUnit.unit_id).where(FindingCoUnit.finding_id == finding_id))
+                    .scalars())
+    measures = list(session.execute(select(Measure).where(Measure.finding_id == finding_id).order_by(Measure.seq))
+                    .scalars())
+    progress = list(session.execute(select(Progress).where(Progress.finding_id == finding_id)
+                                    .order_by(Progress.reported_at.desc(), Progress.id.desc())).scalars())
+    evidence = list(session.execute(select(Evidence).where(Evidence.finding_id == finding_id)
+                                    .order_by(Evidence.uploaded_at)).scalars())
+    extensions = list(session.execute(select(ExtensionRequest).where(ExtensionRequest.finding_id == finding_id)
+                                      .order_by(ExtensionRequest.requested_at)).scalars())
+    reviews = list(session.execute(select(ClosureReview).where(ClosureReview.finding_id == finding_id)
+                                   .order_by(ClosureReview.applied_at)).scalars())
+    escalations = list(session.execute(select(Escalation).where(Escalation.finding_id == finding_id)
+                                       .order_by(Escalation.issued_on)).scalars())
+    audit = list(session.execute(select(AuditLog).where(AuditLog.finding_id == finding_id)
+                                 .order_by(AuditLog.at, AuditLog.id)).scalars())
+    shared_hashes = set(session.execute(
+        select(Evidence.sha256).where(Evidence.sha256.in_([e.sha256 for e in evidence]),
+                                      Evidence.finding_id != finding_id)).scalars()) if evidence else set()
+    people = _names(session, User, [p.author_id for p in progress] + [e.uploaded_by_id for e in evidence]
+                    + [x.requested_by_id for x in extensions] + [x.decided_by_id for x in extensions]
+                    + [r.applied_by_id for r in reviews] + [r.decided_by_id for r in reviews]
+                    + [e.issued_by_id for e in escalations] + [finding.created_by_id])
+    repeat_serial = None
+    if finding.repeat_of_id:
+        repeat_serial = session.execute(select(Finding.serial).where(Finding.id == finding.repeat_of_id)).scalar()
+    repeated_by = list(session.execute(select(Finding.id, Finding.serial).where(Finding.repeat_of_id == finding_id)))
+    return {
+        "finding": finding,
+        "light": light,
+        "days_overdue": int(days_overdue or 0),
+        "source": session.get(Source, finding.source_id),
+        "category": session.get(Category, finding.category_id).name,
+        "lead_unit": session.get(Unit, finding.lead_unit_id).name,
+        "co_unit_ids": co_units,
+        "co_units": list(_names(session, Unit, co_units).values()),
+        "village": session.get(Village, finding.village_id) if finding.village_id else None,
+        "measures": measures,
+        "progress": progress,
+        "evidence": evidence,
+        "shared_evidence": shared_hashes,
+        "extensions": extensions,
+        "pending_extension": next((x for x in extensions if x.decision == ExtensionDecision.PENDING), None),
+        "reviews": reviews,
+        "escalations": escalations,
+        "audit": audit,
+        "people": people,
+        "repeat_of_serial": repeat_serial,
+        "repeated_by": [(row.id, row.serial) for row in repeated_by],
+    }
+
+
+def evidence_file(session: Session, actor: Actor, evidence_id: int) -> tuple[Evidence, bytes]:
+    evidence = get_or_404(session, Evidence, evidence_id)
+    check_visible(session, actor, evidence.finding_id)
+    data = session.execute(select(EvidenceContent.data).where(EvidenceContent.evidence_id == evidence_id)).scalar_one()
+    return evidence, data
+
+
+LIGHT_ORDER = {Light.RED.value: 0, Light.YELLOW.value: 1, Light.GREEN.value: 2}
+
+
+def department_work(session: Session, actor: Actor, now: dt.datetime | None = None, limit: int = 200) -> list[dict]:
+    """A unit's open items: red, then yellow, then by deadline; with what is expected next."""
+    now = now or clock.now()
+    settings = load_settings(session)
+    light = warnings.light(now, settings)
+    open_measures = (select(func.count()).where(Measure.finding_id == Finding.id, Measure.done == False)  # noqa: E712
+                     .correlate(Finding).scalar_subquery())
+    evidence_count = (select(func.count()).where(Evidence.finding_id == Finding.id).correlate(Finding)
+                      .scalar_subquery())
+    order = case({Light.RED.value: 0, Light.YELLOW.value: 1}, value=light, else_=2)
+    statement = (select(Finding.id, Finding.serial, Finding.description, Finding.status, light.label("light"),
+                        Finding.current_deadline, Finding.lead_unit_id, Finding.last_progress_at,
+                        warnings.days_overdue(now.date()).label("days_overdue"),
+                        open_measures.label("open_measures"), evidence_count.label("evidence_count"))
+                 .where(involves_unit(actor.unit_id), Finding.status.in_([s.value for s in ACTIVE_STATES]))
+                 .order_by(order, Finding.current_deadline.is_(None), Finding.current_deadline, Finding.serial)
+                 .limit(limit))
+    rows = _rows(session, statement)
+    for row in rows:
+        row["next_step"] = next_step(row, actor.unit_id)
+    return rows
+
+
+def next_step(row: dict, unit_id: int | None) -> str:
+    """Catalogue key of what the unit is expected to do next on this item."""
+    if row["lead_unit_id"] != unit_id:
+        return "next.support_lead"
+    if row["status"] == Status.PENDING_REVIEW:
+        return "next.await_review"
+    if row["status"] == Status.OPEN:
+        return "next.first_progress"
+    if row["open_measures"]:
+        return "next.finish_measures"
+    if not row["evidence_count"]:
+        return "next.upload_evidence"
+    return "next.apply_closure"
+
+
+def inspector_work(session: Session, actor: Actor) -> dict[str, list[dict]]:
+    """Closure applications and extension requests waiting for a decision (not the inspector's own unit's)."""
+    own_unit = actor.unit_id
+    not_own = Finding.lead_unit_id != own_unit if own_unit else and_(True)
+    reviews = _rows(session, select(ClosureReview.id, ClosureReview.finding_id, Finding.serial, Finding.description,
+                                    Unit.name.label("unit"), ClosureReview.applied_at, ClosureReview.summary,
+                                    Finding.sent_back_count)
+                    .join(Finding, Finding.id == ClosureReview.finding_id).join(Unit, Unit.id == Finding.lead_unit_id)
+                    .where(ClosureReview.decision == ReviewDecision.PENDING.value, not_own)
+                    .order_by(ClosureReview.applied_at))
+    extensions = _rows(session, select(ExtensionRequest.id, ExtensionRequest.finding_id, Finding.serial,
+                                       Finding.description, Unit.name.label("unit"), ExtensionRequest.requested_at,
+                                       ExtensionRequest.old_deadline, ExtensionRequest.asked_deadline,
+                                       ExtensionRequest.reason)
+                       .join(Finding, Finding.id == ExtensionRequest.finding_id)
+                       .join(Unit, Unit.id == Finding.lead_unit_id)
+                       .where(ExtensionRequest.decision == ExtensionDecision.PENDING.value, not_own)
+                       .order_by(ExtensionRequest.requested_at))
+    return {"reviews": reviews, "extensions": extensions}
+
+
+def escalations_due(session: Session, now: dt.datetime | None = None, within_days: int = 14) -> list[dict]:
+    """督办 whose response date has come (or comes soon) on findings still open."""
+    today = (now or clock.now()).date()
+    statement = (select(Escalation.id, Escalation.kind, Escalation.issued_on, Escalation.respond_by, Escalation.note,
+                        Finding.id.label("finding_id"), Finding.serial, Finding.status, Unit.name.label("unit"))
+                 .join(Unit, Unit.id == Escalation.unit_id)
+                 .outerjoin(Finding, Finding.id == Escalation.finding_id)
+                 .where(Escalation.respond_by.is_not(None),
+                        Escalation.respond_by <= today + dt.timedelta(days=within_days),
+                        or_(Finding.id.is_(None), Finding.status.in_([s.value for s in ACTIVE_STATES])))
+                 .order_by(Escalation.respond_by))
+    return _rows(session, statement)
+
+
+def villages_overview(session: Session, *, township: str | None = None, levels: list[str] | None = None,
+                      now: dt.datetime | None = None) -> list[dict]:
+    """Every village with its metrics and its open and red findings."""
+    now = now or clock.now()
+    settings = load_settings(session)
+    light = warnings.light(now, settings)
+    active = Finding.status.in_([s.value for s in ACTIVE_STATES])
+    counts = (select(Finding.village_id,
+                     func.count().label("findings"),
+                     func.sum(case((active, 1), else_=0)).label("open_findings"),
+                     func.sum(case((light == Light.RED.value, 1), else_=0)).label("red_findings"))
+              .where(Finding.village_id.is_not(None), Finding.status != Status.CANCELLED.value)
+              .group_by(Finding.village_id).subquery())
+    statement = (select(Village, func.coalesce(counts.c.findings, 0), func.coalesce(counts.c.open_findings, 0),
+                        func.coalesce(counts.c.red_findings, 0))
+                 .outerjoin(counts, counts.c.village_id == Village.id))
+    if township:
+        statement = statement.where(Village.township == township)
+    if levels:
+        statement = statement.where(Village.level.in_(levels))
+    level_order = case({VillageLevel.PROVINCIAL.value: 0, VillageLevel.KEY.value: 1}, value=Village.level, else_=2)
+    statement = statement.order_by(level_order, Village.township, Village.name)
+    return [{"village": village, "findings": int(total), "open_findings": int(open_), "red_findings": int(red)}
+            for village, total, open_, red in session.execute(statement).all()]
+
+
+def village_history(session: Session, village_id: int, actor: Actor) -> list[dict]:
+    from dashboard.services.queries import LedgerFilter, ledger_page
+
+    rows, _ = ledger_page(session, actor, LedgerFilter(village_id=village_id), page_size=500, sort="created")
+    return rows
+
+
+def choices(session: Session) -> dict[str, Any]:
+    """Options for the select boxes: units, categories, sources, villages, townships."""
+    return {
+        "units": dict(session.execute(select(Unit.id, Unit.name).where(Unit.active == True).order_by(Unit.id)).all()),  # noqa: E712
+        "categories": dict(session.execute(select(Category.id, Category.name).where(Category.active == True)  # noqa: E712
+                                           .order_by(Category.sort_order)).all()),
+        "sources": dict(session.execute(select(Source.id, Source.title).order_by(Source.received_date.desc())).all()),
+        "villages": {row.id: f"{row.township}·{row.name}" for row in
+                     session.execute(select(Village.id, Village.township, Village.name)
+                                     .order_by(Village.township, Village.name)).all()},
+        "townships": sorted(set(session.execute(select(Village.township).distinct()).scalars())
+                            | set(session.execute(select(Finding.township).where(Finding.township.is_not(None))
+                                                  .distinct()).scalars())),
+    }
+
+
+def users(session: Session) -> list[User]:
+    return list(session.execute(select(User).order_by(User.role, User.username)).scalars())

@@ -1,0 +1,1 @@
+"""Streamlit glue shared by the pages: context, login, navigation, widgets. No domain rules here."""

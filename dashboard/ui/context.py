@@ -1,0 +1,78 @@
+"""Per-run context for pages: language, engine, the signed-in actor, and running a service safely."""
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Callable
+
+import streamlit as st
+from sqlalchemy import Engine
+
+from dashboard.errors import ConflictError, DomainError
+from dashboard.i18n import DEFAULT_LANGUAGE, label, t
+from dashboard.lifecycle import Actor
+from db.engine import default_engine, migrate, read_session, write_session
+
+
+def lang() -> str:
+    return st.session_state.get("lang", DEFAULT_LANGUAGE)
+
+
+def tr(key: str, **params: Any) -> str:
+    return t(key, lang(), **params)
+
+
+def lbl(member: StrEnum | str | None, enum: type[StrEnum] | None = None) -> str:
+    if member is None or member == "":
+        return ""
+    if enum is not None:
+        member = enum(member)
+    return label(member, lang())  # type: ignore[arg-type]
+
+
+@st.cache_resource(show_spinner=False)
+def engine() -> Engine:
+    """One engine per server process, brought to the newest schema once."""
+    engine = default_engine()
+    migrate(engine)
+    return engine
+
+
+def actor() -> Actor:
+    return st.session_state["actor"]
+
+
+def reading():
+    return read_session(engine())
+
+
+def run_service(fn: Callable[..., Any], *args: Any, conflict_key: str | None = None, **kwargs: Any) -> Any:
+    """Call a service in its own unit of work; show refusals in the user's language.
+
+    Returns the service's result, or None when it was refused (the page keeps what was typed).
+    A conflict keeps the other person's version in ``st.session_state[conflict_key]``.
+    """
+    try:
+        with write_session(engine()) as session:
+            return fn(session, *args, **kwargs)
+    except ConflictError as conflict:
+        st.error(conflict.message(lang()))
+        if conflict_key:
+            st.session_state[conflict_key] = conflict.current
+        return None
+    except DomainError as error:
+        st.error(error.message(lang()))
+        return None
+    except ValueError:
+        st.error(tr("ui.bad_input"))
+        return None
+
+
+def flash(message_key: str, **params: Any) -> None:
+    """A success message that survives the rerun that follows an action."""
+    st.session_state["flash"] = tr(message_key, **params)
+
+
+def show_flash() -> None:
+    message = st.session_state.pop("flash", None)
+    if message:
+        st.success(message)

@@ -1,0 +1,61 @@
+"""Small display pieces shared by pages."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from dashboard.ui.context import lbl, tr
+from dashboard.vocab import Light
+
+LIGHT_COLOURS = {
+    Light.RED.value: ("#d93025", "#fde7e6"),
+    Light.YELLOW.value: ("#b06000", "#fef3d6"),
+    Light.GREEN.value: ("#188038", "#e6f4ea"),
+    Light.CLOSED.value: ("#1a57b5", "#e8f0fe"),
+    Light.CANCELLED.value: ("#5f6368", "#f1f3f4"),
+}
+LIGHT_DOT = {Light.RED.value: "●", Light.YELLOW.value: "●", Light.GREEN.value: "●",
+             Light.CLOSED.value: "✔", Light.CANCELLED.value: "✕"}
+
+
+def light_text(light: str) -> str:
+    return f"{LIGHT_DOT.get(light, '●')} {lbl(light, Light)}"
+
+
+def light_badge(light: str) -> str:
+    colour, background = LIGHT_COLOURS.get(light, ("#5f6368", "#f1f3f4"))
+    return (f"<span style='color:{colour};background:{background};padding:2px 10px;border-radius:10px;"
+            f"font-weight:600;white-space:nowrap'>{light_text(light)}</span>")
+
+
+def style_lights(frame: pd.DataFrame, column: str, lights: list[str]) -> Any:
+    """Colour the light column of a table by the light of each row."""
+    def colour(_value: Any, light: str) -> str:
+        fg, bg = LIGHT_COLOURS.get(light, ("#000", "#fff"))
+        return f"color:{fg};background-color:{bg};font-weight:600"
+
+    styles = pd.DataFrame("", index=frame.index, columns=frame.columns)
+    styles[column] = [colour(None, light) for light in lights]
+    return frame.style.apply(lambda _: styles, axis=None)
+
+
+def percent(value: float) -> str:
+    return f"{value * 100:.1f}%"
+
+
+def day(value: dt.date | dt.datetime | None) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    return value.isoformat()
+
+
+def metric_row(items: list[tuple[str, Any, str | None]]) -> None:
+    """A row of metric cards: (label key, value, optional delta)."""
+    columns = st.columns(len(items))
+    for column, (key, value, delta) in zip(columns, items):
+        column.metric(tr(key), value, delta=delta, border=True)

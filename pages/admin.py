@@ -1,0 +1,199 @@
+"""管理 Administration: users, units, villages, categories, thresholds and upload limits."""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+from sqlalchemy import select
+
+from dashboard.services import admin, views
+from dashboard.settings import SPECS, load_settings
+from dashboard.ui import navigation
+from dashboard.ui.context import flash, lbl, reading, run_service, show_flash, tr
+from dashboard.ui.widgets import day
+from dashboard.vocab import Role, UnitKind, VillageLevel, VillageStatus, codes
+from db.models import Category, Unit, Village
+
+
+def users_tab(actor, units: dict[int, str]) -> None:
+    with reading() as session:
+        people = views.users(session)
+    st.dataframe(pd.DataFrame([{
+        tr("field.username"): u.username, tr("field.display_name"): u.display_name, tr("field.role"): lbl(u.role, Role),
+        tr("field.unit"): units.get(u.unit_id, ""), tr("admin.active"): "✔" if u.active else "✕",
+        tr("admin.locked_until"): day(u.locked_until), tr("admin.last_login"): day(u.last_login_at),
+    } for u in people]), hide_index=True, use_container_width=True)
+    left, right = st.columns(2)
+    with left, st.form("new_user"):
+        st.markdown(f"**{tr('admin.new_user')}**")
+        username = st.text_input(tr("field.username"), key="nu_username")
+        name = st.text_input(tr("field.display_name"), key="nu_name")
+        role = st.selectbox(tr("field.role"), codes(Role), format_func=lambda r: lbl(r, Role), key="nu_role")
+        unit = st.selectbox(tr("field.unit"), [None, *units], format_func=lambda i: "—" if i is None else units[i],
+                            key="nu_unit")
+        password = st.text_input(tr("login.password"), type="password", key="nu_password")
+        if st.form_submit_button(tr("ui.create"), type="primary"):
+            if run_service(admin.create_user, actor, username=username, display_name=name, role=role,
+                           password=password, unit_id=unit):
+                flash("admin.user_created", username=username)
+                st.rerun()
+    with right, st.form("edit_user"):
+        st.markdown(f"**{tr('admin.edit_user')}**")
+        by_name = {u.username: u for u in people}
+        chosen = st.selectbox(tr("field.username"), list(by_name), key="eu_user")
+        user = by_name[chosen]
+        role = st.selectbox(tr("field.role"), codes(Role), index=codes(Role).index(user.role),
+                            format_func=lambda r: lbl(r, Role), key=f"eu_role_{user.id}")
+        unit_ids = [None, *units]
+        unit = st.selectbox(tr("field.unit"), unit_ids, index=unit_ids.index(user.unit_id),
+                            format_func=lambda i: "—" if i is None else units[i], key=f"eu_unit_{user.id}")
+        active = st.checkbox(tr("admin.active"), value=user.active, key=f"eu_active_{user.id}")
+        new_password = st.text_input(tr("admin.reset_password"), type="password", key=f"eu_pw_{user.id}")
+        if st.form_submit_button(tr("ui.save")):
+            done = run_service(admin.update_user, actor, user.id, user.version, role=role, unit_id=unit, active=active)
+            if done and new_password:
+                done = run_service(admin.set_password, actor, user.id, new_password)
+            if done:
+                flash("ui.saved")
+                st.rerun()
+
+
+def units_tab(actor) -> None:
+    with reading() as session:
+        units = session.execute(select(Unit).order_by(Unit.id)).scalars().all()
+    st.dataframe(pd.DataFrame([{tr("field.name"): u.name, tr("field.kind"): lbl(u.kind, UnitKind),
+                                tr("admin.active"): "✔" if u.active else "✕"} for u in units]),
+                 hide_index=True, use_container_width=True)
+    left, right = st.columns(2)
+    with left, st.form("new_unit"):
+        st.markdown(f"**{tr('admin.new_unit')}**")
+        name = st.text_input(tr("field.name"), key="un_name")
+        kind = st.selectbox(tr("field.kind"), codes(UnitKind), format_func=lambda k: lbl(k, UnitKind), key="un_kind")
+        if st.form_submit_button(tr("ui.create"), type="primary"):
+            if run_service(admin.create_unit, actor, name=name, kind=kind):
+                flash("ui.saved")
+                st.rerun()
+    with right, st.form("edit_unit"):
+        st.markdown(f"**{tr('admin.edit_unit')}**")
+        by_id = {u.id: u for u in units}
+        chosen = st.selectbox(tr("field.unit"), list(by_id), format_func=lambda i: by_id[i].name, key="ue_unit")
+        unit = by_id[chosen]
+        name = st.text_input(tr("field.name"), value=unit.name, key=f"ue_name_{unit.id}")
+        active = st.checkbox(tr("admin.active"), value=unit.active, key=f"ue_active_{unit.id}")
+        if st.form_submit_button(tr("ui.save")):
+            if run_service(admin.update_unit, actor, unit.id, unit.version, name=name, active=active):
+                flash("ui.saved")
+                st.rerun()
+
+
+VILLAGE_NUMBERS = ("poverty_rate", "remaining_poor", "monitored_households")
+VILLAGE_TEXTS = ("leader", "work_team", "support_unit")
+
+
+def village_fields(prefix: str, village: Village | None) -> dict:
+    cols = st.columns(3)
+    values = {
+        "township": cols[0].text_input(tr("col.township"), value=village.township if village else "", key=f"{prefix}_t"),
+        "name": cols[1].text_input(tr("col.village"), value=village.name if village else "", key=f"{prefix}_n"),
+        "level": cols[2].selectbox(tr("col.level"), codes(VillageLevel), key=f"{prefix}_l",
+                                   index=codes(VillageLevel).index(village.level) if village else 2,
+                                   format_func=lambda c: lbl(c, VillageLevel)),
+    }
+    cols = st.columns(4)
+    values["poverty_rate"] = cols[0].number_input(tr("col.poverty_rate"), min_value=0.0, step=0.1, key=f"{prefix}_r",
+                                                  value=float(village.poverty_rate) if village else 0.0)
+    values["remaining_poor"] = cols[1].number_input(tr("col.remaining_poor"), min_value=0, step=1, key=f"{prefix}_p",
+                                                    value=int(village.remaining_poor) if village else 0)
+    values["monitored_households"] = cols[2].number_input(tr("col.monitored"), min_value=0, step=1,
+                                                          key=f"{prefix}_m",
+                                                          value=int(village.monitored_households) if village else 0)
+    values["status"] = cols[3].selectbox(tr("col.village_status"), codes(VillageStatus), key=f"{prefix}_s",
+                                         index=codes(VillageStatus).index(village.status) if village else 0,
+                                         format_func=lambda c: lbl(c, VillageStatus))
+    cols = st.columns(3)
+    for column, key, label_key in zip(cols, VILLAGE_TEXTS, ("col.village_leader", "col.work_team", "col.support_unit")):
+        values[key] = column.text_input(tr(label_key), value=getattr(village, key) if village else "",
+                                        key=f"{prefix}_{key}")
+    return values
+
+
+def villages_tab(actor) -> None:
+    with reading() as session:
+        villages = session.execute(select(Village).order_by(Village.township, Village.name)).scalars().all()
+    by_id = {v.id: v for v in villages}
+    chosen = st.selectbox(tr("admin.edit_village"), [None, *by_id], key="ve_village",
+                          format_func=lambda i: tr("admin.new_village") if i is None
+                          else f"{by_id[i].township}·{by_id[i].name}")
+    village = by_id.get(chosen)
+    with st.form("village_form"):
+        values = village_fields(f"vf_{chosen}", village)
+        if st.form_submit_button(tr("ui.save"), type="primary"):
+            if village is None:
+                done = run_service(admin.create_village, actor, **values)
+            else:
+                done = run_service(admin.update_village, actor, village.id, village.version, **values)
+            if done:
+                flash("ui.saved")
+                st.rerun()
+
+
+def categories_tab(actor) -> None:
+    with reading() as session:
+        categories = session.execute(select(Category).order_by(Category.sort_order)).scalars().all()
+    st.dataframe(pd.DataFrame([{tr("field.name"): c.name, tr("admin.active"): "✔" if c.active else "✕"}
+                               for c in categories]), hide_index=True, use_container_width=True)
+    left, right = st.columns(2)
+    with left, st.form("new_category"):
+        name = st.text_input(tr("admin.new_category"), key="nc_name")
+        if st.form_submit_button(tr("ui.create")):
+            if run_service(admin.create_category, actor, name):
+                flash("ui.saved")
+                st.rerun()
+    with right, st.form("toggle_category"):
+        by_id = {c.id: c for c in categories}
+        chosen = st.selectbox(tr("what.category"), list(by_id), format_func=lambda i: by_id[i].name, key="tc_cat")
+        if st.form_submit_button(tr("admin.toggle_category")):
+            if run_service(admin.set_category_active, actor, chosen, not by_id[chosen].active):
+                flash("ui.saved")
+                st.rerun()
+
+
+def settings_tab(actor) -> None:
+    with reading() as session:
+        current = load_settings(session)
+    with st.form("settings_form"):
+        values = {}
+        cols = st.columns(3)
+        for index, (key, spec) in enumerate(SPECS.items()):
+            column = cols[index % 3]
+            if isinstance(spec.default, list):
+                values[key] = column.text_input(tr(f"setting.{key}"), value=",".join(getattr(current, key)),
+                                                key=f"set_{key}")
+            else:
+                values[key] = column.number_input(tr(f"setting.{key}"), min_value=spec.low, max_value=spec.high,
+                                                  value=int(getattr(current, key)), step=1, key=f"set_{key}")
+        if st.form_submit_button(tr("ui.save"), type="primary"):
+            changed = {k: v for k, v in values.items() if v != getattr(current, k)
+                       and not (isinstance(v, str) and v == ",".join(getattr(current, k)))}
+            if all(run_service(admin.update_setting, actor, key, value) for key, value in changed.items()):
+                flash("ui.saved")
+                st.rerun()
+
+
+def render() -> None:
+    actor = navigation.require("admin")
+    show_flash()
+    st.title(tr("page.admin"))
+    with reading() as session:
+        units = views.choices(session)["units"]
+    tabs = st.tabs([tr("admin.tab_users"), tr("admin.tab_units"), tr("admin.tab_villages"),
+                    tr("admin.tab_categories"), tr("admin.tab_settings")])
+    with tabs[0]:
+        users_tab(actor, units)
+    with tabs[1]:
+        units_tab(actor)
+    with tabs[2]:
+        villages_tab(actor)
+    with tabs[3]:
+        categories_tab(actor)
+    with tabs[4]:
+        settings_tab(actor)

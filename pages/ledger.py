@@ -1,0 +1,108 @@
+"""问题台账 Ledger: filters, coloured lights, paging and sorting in SQL; a row opens its detail."""
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import streamlit as st
+
+from dashboard.services import queries, views
+from dashboard.services.queries import LedgerFilter
+from dashboard.ui import navigation
+from dashboard.ui.context import lbl, reading, show_flash, tr
+from dashboard.ui.widgets import day, light_text, style_lights
+from dashboard.vocab import Light, RectType, Status, codes
+
+PAGE_SIZES = (20, 50, 100)
+SORTS = ("serial", "deadline", "created", "status")
+
+
+def filters(options: dict) -> LedgerFilter:
+    with st.expander(tr("ledger.filters"), expanded=True):
+        first = st.columns(4)
+        source = first[0].selectbox(tr("col.source"), [None, *options["sources"]], key="f_source",
+                                    format_func=lambda i: tr("ui.all") if i is None else options["sources"][i])
+        unit = first[1].selectbox(tr("col.lead_unit"), [None, *options["units"]], key="f_unit",
+                                  format_func=lambda i: tr("ui.all") if i is None else options["units"][i])
+        township = first[2].selectbox(tr("col.township"), [None, *options["townships"]], key="f_township",
+                                      format_func=lambda v: tr("ui.all") if v is None else v)
+        villages = {i: name for i, name in options["villages"].items() if not township or name.startswith(township)}
+        village = first[3].selectbox(tr("col.village"), [None, *villages], key="f_village",
+                                     format_func=lambda i: tr("ui.all") if i is None else villages[i])
+        second = st.columns(4)
+        category = second[0].selectbox(tr("col.category"), [None, *options["categories"]], key="f_category",
+                                       format_func=lambda i: tr("ui.all") if i is None else options["categories"][i])
+        statuses = second[1].multiselect(tr("col.status"), codes(Status), key="f_status",
+                                         format_func=lambda c: lbl(c, Status), placeholder=tr("ui.all"))
+        lights = second[2].multiselect(tr("col.light"), codes(Light), key="f_light",
+                                       format_func=lambda c: lbl(c, Light), placeholder=tr("ui.all"))
+        keyword = second[3].text_input(tr("ledger.keyword"), key="f_keyword", placeholder=tr("ledger.keyword_help"))
+        overdue_only = st.checkbox(tr("ledger.overdue_only"), key="f_overdue")
+    return LedgerFilter(source_id=source, lead_unit_id=unit, township=township, village_id=village,
+                        category_id=category, statuses=statuses, lights=lights, overdue_only=overdue_only,
+                        keyword=keyword)
+
+
+def table(rows: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame([{
+        tr("col.serial"): row["serial"],
+        tr("col.light"): light_text(row["light"]),
+        tr("col.status"): lbl(row["status"], Status),
+        tr("col.description"): row["description"],
+        tr("col.lead_unit"): row["lead_unit"],
+        tr("col.township"): row["township"] or "",
+        tr("col.village"): row["village"] or "",
+        tr("col.category"): row["category"],
+        tr("col.rect_type"): lbl(row["rect_type"], RectType),
+        tr("col.deadline_now"): day(row["current_deadline"]),
+        tr("col.days_overdue"): row["days_overdue"] or None,
+        tr("col.source"): row["source"],
+    } for row in rows])
+
+
+def render() -> None:
+    actor = navigation.require("ledger")
+    show_flash()
+    st.title(tr("page.ledger"))
+    with reading() as session:
+        options = views.choices(session)
+    flt = filters(options)
+    controls = st.columns([2, 1, 1, 1])
+    sort = controls[1].selectbox(tr("ledger.sort"), SORTS, format_func=lambda s: tr(f"ledger.sort_{s}"), key="sort")
+    descending = controls[2].toggle(tr("ledger.descending"), key="descending")
+    page_size = controls[3].selectbox(tr("ledger.page_size"), PAGE_SIZES, index=1, key="page_size")
+    page = st.session_state.get("ledger_page", 1)
+    with reading() as session:
+        rows, total = queries.ledger_page(session, actor, flt, page=page, page_size=page_size, sort=sort,
+                                          descending=descending)
+        pages = max(1, math.ceil(total / page_size))
+        if page > pages:
+            page = st.session_state["ledger_page"] = pages
+            rows, total = queries.ledger_page(session, actor, flt, page=page, page_size=page_size, sort=sort,
+                                              descending=descending)
+    controls[0].markdown(tr("ledger.count", total=total, page=page, pages=pages))
+    st.session_state["ledger_filter"] = flt
+    if rows:
+        frame = table(rows)
+        picked = st.dataframe(style_lights(frame, tr("col.light"), [r["light"] for r in rows]), hide_index=True,
+                              use_container_width=True, on_select="rerun", selection_mode="single-row",
+                              key="ledger_table", height=min(38 * len(rows) + 40, 720),
+                              column_config={tr("col.description"): st.column_config.TextColumn(width="large")})
+        st.caption(tr("ledger.click_hint"))
+        if picked.selection.rows:
+            navigation.open_finding(rows[picked.selection.rows[0]]["id"])
+    else:
+        st.info(tr("ledger.empty"))
+    pager = st.columns([1, 1, 1, 5])
+    if pager[0].button(tr("ledger.prev"), disabled=page <= 1, key="prev"):
+        st.session_state["ledger_page"] = page - 1
+        st.rerun()
+    pager[1].number_input(tr("ledger.page"), min_value=1, max_value=pages, value=page, key="page_jump",
+                          label_visibility="collapsed", on_change=_jump)
+    if pager[2].button(tr("ledger.next"), disabled=page >= pages, key="next"):
+        st.session_state["ledger_page"] = page + 1
+        st.rerun()
+
+
+def _jump() -> None:
+    st.session_state["ledger_page"] = int(st.session_state["page_jump"])

@@ -1,0 +1,101 @@
+"""总览 Overview: the leadership figures, charts, the red list and the stale list."""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import charts
+from dashboard.services import queries
+from dashboard.ui import navigation
+from dashboard.ui.context import lbl, reading, show_flash, tr
+from dashboard.ui.widgets import day, metric_row, percent
+from dashboard.vocab import Role, Status
+
+
+def kpi_cards(totals: dict) -> None:
+    metric_row([
+        ("kpi.total", totals["total"], None),
+        ("kpi.closed", totals["closed"], None),
+        ("kpi.ongoing", totals["ongoing"], None),
+        ("kpi.in_progress", totals["open"] + totals["in_progress"], None),
+        ("kpi.pending_review", totals["pending_review"], None),
+    ])
+    metric_row([
+        ("kpi.overdue", totals["overdue"], None),
+        ("kpi.completion_rate", percent(totals["completion_rate"]), None),
+        ("kpi.on_time_rate", percent(totals["on_time_rate"]), None),
+        ("kpi.extended", totals["extended"], None),
+        ("kpi.repeats", totals["repeats"], None),
+    ])
+
+
+def own_unit_block(session, actor) -> None:
+    totals = queries.figures(session, actor)
+    ranking = queries.rollup(session, "unit")
+    mine = next((row for row in ranking if row["id"] == actor.unit_id), None)
+    st.subheader(tr("overview.my_unit"))
+    if mine:
+        st.caption(tr("overview.my_rank", rank=mine["rank"], count=len(ranking)))
+    kpi_cards(totals)
+
+
+def render() -> None:
+    actor = navigation.require("overview")
+    show_flash()
+    st.title(tr("page.overview"))
+    with reading() as session:
+        if actor.role == Role.DEPARTMENT:
+            own_unit_block(session, actor)
+            st.divider()
+            st.subheader(tr("overview.whole_bureau"))
+        totals = queries.figures(session)
+        by_unit = queries.rollup(session, "unit")
+        by_source = queries.rollup(session, "source")
+        by_category = queries.rollup(session, "category")
+        trend = queries.weekly_trend(session)
+        overdue = queries.overdue_list(session, actor)
+        stale = queries.stale_units(session)
+        duplicates = queries.duplicate_evidence(session) if actor.role != Role.DEPARTMENT else []
+    kpi_cards(totals)
+
+    left, right = st.columns(2)
+    with left:
+        st.subheader(tr("overview.completion"))
+        tabs = st.tabs([tr("overview.by_unit"), tr("overview.by_source"), tr("overview.by_category")])
+        for tab, rows in zip(tabs, (by_unit, by_source, by_category)):
+            tab.altair_chart(charts.completion_bars(rows, tr), use_container_width=True)
+    with right:
+        st.subheader(tr("overview.trend"))
+        st.altair_chart(charts.weekly_new_closed(trend, tr), use_container_width=True)
+        st.altair_chart(charts.burn_down(trend, tr), use_container_width=True)
+
+    st.subheader(tr("overview.red_list"))
+    if overdue:
+        frame = pd.DataFrame([{
+            tr("col.serial"): row["serial"], tr("col.description"): row["description"],
+            tr("col.lead_unit"): row["unit"], tr("col.deadline_now"): day(row["current_deadline"]),
+            tr("col.days_overdue"): row["days_overdue"], tr("col.status"): lbl(row["status"], Status),
+        } for row in overdue])
+        picked = st.dataframe(frame, hide_index=True, use_container_width=True, on_select="rerun",
+                              selection_mode="single-row", key="overdue_table")
+        if picked.selection.rows:
+            navigation.open_finding(overdue[picked.selection.rows[0]]["id"])
+    else:
+        st.success(tr("overview.no_overdue"))
+
+    st.subheader(tr("overview.stale_units", days=30))
+    if stale:
+        st.dataframe(pd.DataFrame([{
+            tr("col.unit"): row["name"], tr("col.open_items"): row["open_items"],
+            tr("col.last_update"): day(row["last_update"]), tr("col.days_silent"): row["days_silent"],
+        } for row in stale]), hide_index=True, use_container_width=True)
+    else:
+        st.success(tr("overview.no_stale"))
+
+    if duplicates:
+        st.subheader(tr("overview.duplicate_evidence"))
+        st.warning(tr("overview.duplicate_evidence_help"))
+        st.dataframe(pd.DataFrame([{
+            tr("col.file"): group["filename"], tr("col.findings"): "、".join(group["findings"]),
+            "SHA-256": group["sha256"][:16] + "…",
+        } for group in duplicates]), hide_index=True, use_container_width=True)

@@ -1,0 +1,72 @@
+"""挂牌督战村 Villages: every supervised village with its metrics and findings."""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+from sqlalchemy import select
+
+from dashboard.services import views
+from dashboard.ui import navigation
+from dashboard.ui.context import lbl, reading, show_flash, tr
+from dashboard.ui.widgets import day, light_text
+from dashboard.vocab import Status, VillageLevel, VillageStatus, codes
+from db.models import AuditLog
+
+
+def render() -> None:
+    actor = navigation.require("villages")
+    show_flash()
+    st.title(tr("page.villages"))
+    with reading() as session:
+        townships = views.choices(session)["townships"]
+    cols = st.columns(2)
+    township = cols[0].selectbox(tr("col.township"), [None, *townships], key="v_township",
+                                 format_func=lambda v: tr("ui.all") if v is None else v)
+    levels = cols[1].multiselect(tr("col.level"), codes(VillageLevel), key="v_levels",
+                                 default=[VillageLevel.PROVINCIAL.value, VillageLevel.KEY.value],
+                                 format_func=lambda c: lbl(c, VillageLevel))
+    with reading() as session:
+        rows = views.villages_overview(session, township=township, levels=levels)
+    st.caption(tr("villages.rule"))
+    frame = pd.DataFrame([{
+        tr("col.township"): row["village"].township, tr("col.village"): row["village"].name,
+        tr("col.level"): lbl(row["village"].level, VillageLevel),
+        tr("col.poverty_rate"): f"{row['village'].poverty_rate:.2f}%",
+        tr("col.remaining_poor"): row["village"].remaining_poor,
+        tr("col.monitored"): row["village"].monitored_households,
+        tr("col.village_leader"): row["village"].leader, tr("col.work_team"): row["village"].work_team,
+        tr("col.support_unit"): row["village"].support_unit,
+        tr("col.village_status"): lbl(row["village"].status, VillageStatus),
+        tr("col.open_findings"): row["open_findings"], tr("col.red_findings"): row["red_findings"],
+    } for row in rows])
+    if frame.empty:
+        st.info(tr("ledger.empty"))
+        return
+    picked = st.dataframe(frame, hide_index=True, use_container_width=True, on_select="rerun",
+                          selection_mode="single-row", key="village_table",
+                          height=min(36 * len(frame) + 40, 760))
+    if not picked.selection.rows:
+        st.caption(tr("villages.pick_hint"))
+        return
+    village = rows[picked.selection.rows[0]]["village"]
+    st.subheader(f"{village.township} · {village.name}")
+    with reading() as session:
+        findings = views.village_history(session, village.id, actor)
+        history = session.execute(select(AuditLog).where(AuditLog.entity == "Village", AuditLog.entity_id == village.id)
+                                  .order_by(AuditLog.at)).scalars().all()
+    if findings:
+        table = pd.DataFrame([{
+            tr("col.serial"): row["serial"], tr("col.light"): light_text(row["light"]),
+            tr("col.status"): lbl(row["status"], Status), tr("col.description"): row["description"],
+            tr("col.lead_unit"): row["lead_unit"], tr("col.deadline_now"): day(row["current_deadline"]),
+        } for row in findings])
+        chosen = st.dataframe(table, hide_index=True, use_container_width=True, on_select="rerun",
+                              selection_mode="single-row", key="village_findings")
+        if chosen.selection.rows:
+            navigation.open_finding(findings[chosen.selection.rows[0]]["id"])
+    else:
+        st.info(tr("villages.no_findings"))
+    st.markdown(f"**{tr('villages.history')}**")
+    st.dataframe(pd.DataFrame([{tr("col.time"): day(row.at), tr("col.user"): row.username,
+                                tr("col.action"): row.action, tr("col.new"): str(row.new or "")}
+                               for row in history]), hide_index=True, use_container_width=True)
