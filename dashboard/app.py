@@ -32,7 +32,7 @@ def user_card(actor) -> None:
     with st.sidebar.container(border=True):
         st.markdown(f"**{actor.display_name}** · {lbl(actor.role)}")
         st.caption(f"{tr('field.unit')}: {unit}")
-        if st.button(tr("login.logout"), key="logout", icon=":material/logout:", use_container_width=True):
+        if st.button(tr("login.logout"), key="sign_out", icon=":material/logout:", width="stretch"):
             auth.logout(actor)
 
 

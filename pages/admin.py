@@ -21,7 +21,7 @@ def users_tab(actor, units: dict[int, str]) -> None:
         tr("field.username"): u.username, tr("field.display_name"): u.display_name, tr("field.role"): lbl(u.role, Role),
         tr("field.unit"): units.get(u.unit_id, ""), tr("admin.active"): "✔" if u.active else "✕",
         tr("admin.locked_until"): day(u.locked_until), tr("admin.last_login"): day(u.last_login_at),
-    } for u in people]), hide_index=True, use_container_width=True)
+    } for u in people]), hide_index=True, width="stretch")
     left, right = st.columns(2)
     with left, st.form("new_user"):
         st.markdown(f"**{tr('admin.new_user')}**")
@@ -62,7 +62,7 @@ def units_tab(actor) -> None:
         units = session.execute(select(Unit).order_by(Unit.id)).scalars().all()
     st.dataframe(pd.DataFrame([{tr("field.name"): u.name, tr("field.kind"): lbl(u.kind, UnitKind),
                                 tr("admin.active"): "✔" if u.active else "✕"} for u in units]),
-                 hide_index=True, use_container_width=True)
+                 hide_index=True, width="stretch")
     left, right = st.columns(2)
     with left, st.form("new_unit"):
         st.markdown(f"**{tr('admin.new_unit')}**")
@@ -140,7 +140,7 @@ def categories_tab(actor) -> None:
     with reading() as session:
         categories = session.execute(select(Category).order_by(Category.sort_order)).scalars().all()
     st.dataframe(pd.DataFrame([{tr("field.name"): c.name, tr("admin.active"): "✔" if c.active else "✕"}
-                               for c in categories]), hide_index=True, use_container_width=True)
+                               for c in categories]), hide_index=True, width="stretch")
     left, right = st.columns(2)
     with left, st.form("new_category"):
         name = st.text_input(tr("admin.new_category"), key="nc_name")

@@ -79,7 +79,7 @@ def facts(detail: dict) -> None:
     half = (len(rows) + 1) // 2
     for column, chunk in ((left, rows[:half]), (right, rows[half:])):
         column.dataframe(pd.DataFrame([{tr("ui.field"): tr(key), tr("ui.value"): str(value)} for key, value in chunk]),
-                         hide_index=True, use_container_width=True)
+                         hide_index=True, width="stretch")
 
 
 def measures_tab(detail: dict, actor, seen_version: int) -> None:
@@ -136,7 +136,7 @@ def history_tab(detail: dict) -> None:
             tr("col.deadline_original"): day(x.old_deadline), tr("col.asked_deadline"): day(x.asked_deadline),
             tr("col.decision"): lbl(x.decision, ExtensionDecision), tr("col.decided_by"): people.get(x.decided_by_id, ""),
             tr("col.comment"): x.comment,
-        } for x in detail["extensions"]]), hide_index=True, use_container_width=True)
+        } for x in detail["extensions"]]), hide_index=True, width="stretch")
     if detail["reviews"]:
         st.markdown(f"**{tr('finding.reviews')}**")
         st.dataframe(pd.DataFrame([{
@@ -144,13 +144,13 @@ def history_tab(detail: dict) -> None:
             tr("col.summary"): r.summary, tr("col.evidence_count"): len(r.evidence_ids),
             tr("col.decision"): lbl(r.decision, ReviewDecision), tr("col.decided_by"): people.get(r.decided_by_id, ""),
             tr("col.reason"): r.reason,
-        } for r in detail["reviews"]]), hide_index=True, use_container_width=True)
+        } for r in detail["reviews"]]), hide_index=True, width="stretch")
     if detail["escalations"]:
         st.markdown(f"**{tr('finding.escalations')}**")
         st.dataframe(pd.DataFrame([{
             tr("col.date"): day(e.issued_on), tr("col.kind"): lbl(e.kind, EscalationKind),
             tr("col.by"): people.get(e.issued_by_id, ""), tr("col.respond_by"): day(e.respond_by), tr("col.note"): e.note,
-        } for e in detail["escalations"]]), hide_index=True, use_container_width=True)
+        } for e in detail["escalations"]]), hide_index=True, width="stretch")
     if not (detail["extensions"] or detail["reviews"] or detail["escalations"]):
         st.info(tr("finding.no_history"))
 
@@ -160,7 +160,7 @@ def audit_tab(detail: dict) -> None:
         tr("col.time"): day(row.at), tr("col.user"): row.username, tr("col.action"): row.action,
         tr("col.entity"): row.entity, tr("col.old"): _short(row.old), tr("col.new"): _short(row.new),
         tr("col.note"): row.note,
-    } for row in detail["audit"]]), hide_index=True, use_container_width=True)
+    } for row in detail["audit"]]), hide_index=True, width="stretch")
 
 
 def _short(values: dict | None) -> str:
@@ -300,7 +300,7 @@ def show_conflict() -> None:
             st.warning(tr("finding.conflict_shown"))
             keys = ("serial", "status", "description", "current_deadline", "remarks", "priority", "version")
             st.dataframe(pd.DataFrame([{tr("ui.field"): key, tr("ui.value"): str(other.get(key, ""))}
-                                       for key in keys if key in other]), hide_index=True, use_container_width=True)
+                                       for key in keys if key in other]), hide_index=True, width="stretch")
 
 
 def render() -> None:

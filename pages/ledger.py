@@ -85,7 +85,7 @@ def render() -> None:
     if rows:
         frame = table(rows)
         picked = st.dataframe(style_lights(frame, tr("col.light"), [r["light"] for r in rows]), hide_index=True,
-                              use_container_width=True, on_select="rerun", selection_mode="single-row",
+                              width="stretch", on_select="rerun", selection_mode="single-row",
                               key="ledger_table", height=min(38 * len(rows) + 40, 720),
                               column_config={tr("col.description"): st.column_config.TextColumn(width="large")})
         st.caption(tr("ledger.click_hint"))

@@ -13,7 +13,7 @@ from dashboard.vocab import EscalationKind, Role, Status
 
 def clickable(frame: pd.DataFrame, ids: list[int], key: str, lights: list[str] | None = None) -> None:
     data = style_lights(frame, tr("col.light"), lights) if lights else frame
-    picked = st.dataframe(data, hide_index=True, use_container_width=True, on_select="rerun",
+    picked = st.dataframe(data, hide_index=True, width="stretch", on_select="rerun",
                           selection_mode="single-row", key=key)
     if picked.selection.rows:
         navigation.open_finding(ids[picked.selection.rows[0]])

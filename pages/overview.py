@@ -5,9 +5,10 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts
-from dashboard.services import queries
+from dashboard.lifecycle import Action, can
+from dashboard.services import queries, snapshots
 from dashboard.ui import navigation
-from dashboard.ui.context import lbl, reading, show_flash, tr
+from dashboard.ui.context import flash, lbl, reading, run_service, show_flash, tr
 from dashboard.ui.widgets import day, metric_row, percent
 from dashboard.vocab import Role, Status
 
@@ -39,10 +40,22 @@ def own_unit_block(session, actor) -> None:
     kpi_cards(totals)
 
 
+def snapshot_button(actor) -> None:
+    with st.popover(tr("overview.take_snapshot"), icon=":material/photo_camera:"):
+        title = st.text_input(tr("col.snapshot_title"), value=tr("overview.snapshot_default"), key="snapshot_title")
+        if st.button(tr("ui.submit"), key="take_snapshot"):
+            snapshot = run_service(snapshots.take_snapshot, actor, title)
+            if snapshot:
+                flash("overview.snapshot_taken", title=snapshot.title)
+                st.rerun()
+
+
 def render() -> None:
     actor = navigation.require("overview")
     show_flash()
     st.title(tr("page.overview"))
+    if can(actor, Action.TAKE_SNAPSHOT):
+        snapshot_button(actor)
     with reading() as session:
         if actor.role == Role.DEPARTMENT:
             own_unit_block(session, actor)
@@ -63,11 +76,11 @@ def render() -> None:
         st.subheader(tr("overview.completion"))
         tabs = st.tabs([tr("overview.by_unit"), tr("overview.by_source"), tr("overview.by_category")])
         for tab, rows in zip(tabs, (by_unit, by_source, by_category)):
-            tab.altair_chart(charts.completion_bars(rows, tr), use_container_width=True)
+            tab.altair_chart(charts.completion_bars(rows, tr), width="stretch")
     with right:
         st.subheader(tr("overview.trend"))
-        st.altair_chart(charts.weekly_new_closed(trend, tr), use_container_width=True)
-        st.altair_chart(charts.burn_down(trend, tr), use_container_width=True)
+        st.altair_chart(charts.weekly_new_closed(trend, tr), width="stretch")
+        st.altair_chart(charts.burn_down(trend, tr), width="stretch")
 
     st.subheader(tr("overview.red_list"))
     if overdue:
@@ -76,7 +89,7 @@ def render() -> None:
             tr("col.lead_unit"): row["unit"], tr("col.deadline_now"): day(row["current_deadline"]),
             tr("col.days_overdue"): row["days_overdue"], tr("col.status"): lbl(row["status"], Status),
         } for row in overdue])
-        picked = st.dataframe(frame, hide_index=True, use_container_width=True, on_select="rerun",
+        picked = st.dataframe(frame, hide_index=True, width="stretch", on_select="rerun",
                               selection_mode="single-row", key="overdue_table")
         if picked.selection.rows:
             navigation.open_finding(overdue[picked.selection.rows[0]]["id"])
@@ -88,7 +101,7 @@ def render() -> None:
         st.dataframe(pd.DataFrame([{
             tr("col.unit"): row["name"], tr("col.open_items"): row["open_items"],
             tr("col.last_update"): day(row["last_update"]), tr("col.days_silent"): row["days_silent"],
-        } for row in stale]), hide_index=True, use_container_width=True)
+        } for row in stale]), hide_index=True, width="stretch")
     else:
         st.success(tr("overview.no_stale"))
 
@@ -98,4 +111,4 @@ def render() -> None:
         st.dataframe(pd.DataFrame([{
             tr("col.file"): group["filename"], tr("col.findings"): "、".join(group["findings"]),
             "SHA-256": group["sha256"][:16] + "…",
-        } for group in duplicates]), hide_index=True, use_container_width=True)
+        } for group in duplicates]), hide_index=True, width="stretch")

@@ -42,7 +42,7 @@ def render() -> None:
     if frame.empty:
         st.info(tr("ledger.empty"))
         return
-    picked = st.dataframe(frame, hide_index=True, use_container_width=True, on_select="rerun",
+    picked = st.dataframe(frame, hide_index=True, width="stretch", on_select="rerun",
                           selection_mode="single-row", key="village_table",
                           height=min(36 * len(frame) + 40, 760))
     if not picked.selection.rows:
@@ -60,7 +60,7 @@ def render() -> None:
             tr("col.status"): lbl(row["status"], Status), tr("col.description"): row["description"],
             tr("col.lead_unit"): row["lead_unit"], tr("col.deadline_now"): day(row["current_deadline"]),
         } for row in findings])
-        chosen = st.dataframe(table, hide_index=True, use_container_width=True, on_select="rerun",
+        chosen = st.dataframe(table, hide_index=True, width="stretch", on_select="rerun",
                               selection_mode="single-row", key="village_findings")
         if chosen.selection.rows:
             navigation.open_finding(findings[chosen.selection.rows[0]]["id"])
@@ -69,4 +69,4 @@ def render() -> None:
     st.markdown(f"**{tr('villages.history')}**")
     st.dataframe(pd.DataFrame([{tr("col.time"): day(row.at), tr("col.user"): row.username,
                                 tr("col.action"): row.action, tr("col.new"): str(row.new or "")}
-                               for row in history]), hide_index=True, use_container_width=True)
+                               for row in history]), hide_index=True, width="stretch")

@@ -115,7 +115,7 @@ def _resolve(row: ParsedRow, names: _Names, columns: dict[str, str],
             problem("co_units", f"未知单位：‘{name}’（请先在管理页面添加该单位）")
     category = names.categories.get(row.category or FALLBACK_CATEGORY)
     if category is None:
-        problem("category", f"未知问题类别：‘{row.category}’（请先在管理页面添加该类别）")
+        problem("category", f"未知问题类别：‘{row.category or FALLBACK_CATEGORY}’（请先在管理页面添加该类别）")
     village_id = None
     if row.village:
         village_id = _village(row, names)

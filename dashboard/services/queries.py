@@ -318,8 +318,9 @@ def ledger_conditions(flt: LedgerFilter, now: dt.datetime, settings: Settings) -
         conditions.append(warnings.is_overdue(now.date()))
     if flt.keyword.strip():
         pattern = f"%{flt.keyword.strip()}%"
-        conditions.append(or_(Finding.description.like(pattern), Finding.serial.like(pattern),
-                              Finding.responsible_person.like(pattern)))
+        # ILIKE: SQLite's LIKE ignores ASCII case, PostgreSQL's does not; search the same on both
+        conditions.append(or_(Finding.description.ilike(pattern), Finding.serial.ilike(pattern),
+                              Finding.responsible_person.ilike(pattern)))
     if flt.involved_unit_id is not None:
         conditions.append(involves_unit(flt.involved_unit_id))
     return conditions

@@ -1,0 +1,56 @@
+"""Running pages under streamlit.testing.v1.AppTest against a test database."""
+from __future__ import annotations
+
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from db import engine as db_engine
+
+PAGE_SCRIPT = """
+import streamlit as st
+import importlib
+importlib.import_module("{module}").render()
+"""
+
+
+def point_app_at(monkeypatch, database_url: tuple[str, str | None]) -> None:
+    """Make the app's engine (``DATABASE_URL``) the test database, with no cached engine left over."""
+    url, schema = database_url
+    if schema:
+        url = f"{url}?options=-csearch_path%3D{schema}"
+    monkeypatch.setenv("DATABASE_URL", url)
+    db_engine.default_engine.cache_clear()
+    st.cache_resource.clear()
+
+
+def page_app(module: str, actor, lang: str = "zh", **state) -> AppTest:
+    app = AppTest.from_string(PAGE_SCRIPT.format(module=module), default_timeout=60)
+    app.session_state["actor"] = actor
+    app.session_state["lang"] = lang
+    for key, value in state.items():
+        app.session_state[key] = value
+    return app
+
+
+def signed_in_entry(username: str, token_version: int, lang: str = "zh") -> AppTest:
+    app = AppTest.from_file("../dashboard/app.py", default_timeout=60)
+    app.session_state["authentication_status"] = True
+    app.session_state["username"] = username
+    app.session_state["token_version"] = token_version
+    app.session_state["lang"] = lang
+    return app
+
+
+def texts(app: AppTest) -> str:
+    """All visible text of a run, for asserting on messages."""
+    parts = []
+    for kind in ("title", "header", "subheader", "markdown", "caption", "error", "warning", "success", "info"):
+        parts.extend(str(element.value) for element in getattr(app, kind))
+    return "\n".join(parts)
+
+
+def button(app: AppTest, label: str):
+    for candidate in app.button:
+        if candidate.label == label:
+            return candidate
+    raise AssertionError(f"no button {label!r}: {[b.label for b in app.button]}")
