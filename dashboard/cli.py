@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
-import subprocess
+import os
 import sys
 from typing import Sequence
 
@@ -94,7 +94,9 @@ def cmd_run(args) -> int:
     app = config.PROJECT_ROOT / "dashboard" / "app.py"
     command = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port),
                "--server.headless", "true"]
-    return subprocess.call(command, cwd=config.PROJECT_ROOT)
+    os.chdir(config.PROJECT_ROOT)  # streamlit reads .streamlit/config.toml from here
+    os.execv(sys.executable, command)  # become the server, so stopping this process stops it
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:

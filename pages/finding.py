@@ -179,20 +179,19 @@ def department_actions(detail: dict, actor, seen: int) -> None:
         return can(actor, action, status=finding.status, lead_unit_id=finding.lead_unit_id, co_unit_ids=co_units)
 
     if allowed(Action.REPORT_PROGRESS):
+        generation = st.session_state.get("progress_form_generation", 0)  # a new one empties the form
         with st.form("progress_form"):
             st.markdown(f"**{tr('action.report_progress')}**")
-            done = st.text_area(tr("finding.done_text"), key="p_done")
-            nxt = st.text_input(tr("finding.next_step"), key="p_next")
-            pct = st.slider(tr("col.percent"), 0, 100, 50, step=5, key="p_percent")
-            files = st.file_uploader(tr("finding.upload"), accept_multiple_files=True, key="p_files")
+            done = st.text_area(tr("finding.done_text"), key=f"p_done_{generation}")
+            nxt = st.text_input(tr("finding.next_step"), key=f"p_next_{generation}")
+            pct = st.slider(tr("col.percent"), 0, 100, 50, step=5, key=f"p_percent_{generation}")
+            files = st.file_uploader(tr("finding.upload"), accept_multiple_files=True, key=f"p_files_{generation}")
             if st.form_submit_button(tr("ui.submit"), type="primary"):
                 uploads = [UploadedFile(f.name, f.getvalue(), f.type) for f in files or []]
                 if run_service(svc.report_progress, actor, finding.id, done_text=done, next_text=nxt, percent=pct,
                                files=uploads):
-                    flash("finding.progress_saved")
-                    for key in ("p_done", "p_next"):
-                        st.session_state.pop(key, None)
-                    finish(None)
+                    st.session_state["progress_form_generation"] = generation + 1
+                    finish("finding.progress_saved")
     if allowed(Action.REQUEST_EXTENSION) and detail["pending_extension"] is None and finding.current_deadline:
         with st.form("extension_form"):
             st.markdown(f"**{tr('action.request_extension')}**")

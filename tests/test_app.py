@@ -99,7 +99,7 @@ def test_ledger_filter_changes_the_rows(engine, world):
 
 def test_department_reports_progress_on_the_detail_page(engine, world):
     app = page_app("pages.finding", world.actors["jiuzhu"], finding_id=world.open_id).run()
-    app.text_area(key="p_done").input("已完成入户核查28户")
+    app.text_area(key="p_done_0").input("已完成入户核查28户")
     button(app, "提交").click().run()
     assert not app.exception
     assert _count(engine, Progress, Progress.finding_id == world.open_id) == 1

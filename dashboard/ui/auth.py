@@ -31,7 +31,23 @@ def _token_encode(self: CookieModel) -> str:
                        "tv": st.session_state.get("token_version")}, self.cookie_key, algorithm="HS256")
 
 
+_library_get_cookie = CookieModel.get_cookie
+
+
+def _get_cookie(self: CookieModel):
+    """Honour the login cookie only while its token version is the user's current one."""
+    token = _library_get_cookie(self)
+    if not isinstance(token, dict):
+        return None
+    with read_session(engine()) as session:
+        if auth_service.resume(session, token.get("username", ""), token.get("tv")) is None:
+            return None
+    st.session_state["token_version"] = token.get("tv")
+    return token
+
+
 CookieModel._token_encode = _token_encode  # type: ignore[method-assign]
+CookieModel.get_cookie = _get_cookie  # type: ignore[method-assign]
 
 
 class CookieKeyMissing(RuntimeError):
@@ -71,11 +87,6 @@ def _on_login(event: dict) -> None:
         st.session_state["actor"], st.session_state["token_version"] = result
 
 
-def _cookie_token_version(authenticator: stauth.Authenticate) -> int | None:
-    token = authenticator.cookie_controller.get_cookie()
-    return token.get("tv") if isinstance(token, dict) else None
-
-
 def _forget(authenticator: stauth.Authenticate | None = None) -> None:
     for key in ("actor", "token_version", "authentication_status", "username", "name", "roles", "email"):
         st.session_state.pop(key, None)
@@ -100,8 +111,6 @@ def signed_in_actor() -> Actor | None:
     if not status:
         return None
     username = st.session_state.get("username")
-    if "token_version" not in st.session_state:  # resumed from a cookie
-        st.session_state["token_version"] = _cookie_token_version(authenticator)
     with read_session(engine()) as session:
         actor = auth_service.resume(session, username, st.session_state.get("token_version"))
     if actor is None:
