@@ -84,6 +84,69 @@ def cmd_stats(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    """Word 整改情况报告 from a snapshot; without --snapshot, a new snapshot is taken first."""
+    from dashboard.documents.report import report_for_snapshot
+    from dashboard.services import snapshots
+
+    engine = _engine()
+    if args.snapshot is None:
+        with write_session(engine) as session:
+            snapshot = snapshots.take_snapshot(session, None, args.title or "整改情况报告快照")
+    else:
+        with read_session(engine) as session:
+            snapshot = snapshots.get_snapshot(session, args.snapshot)
+    with open(args.file, "wb") as out:
+        out.write(report_for_snapshot(snapshot))
+    print(f"报告已生成 / report written: {args.file} (snapshot {snapshot.id}, {snapshot.taken_at:%Y-%m-%d %H:%M})")
+    return 0
+
+
+def _operator(session):
+    """The command line acts as the first active administrator (the audit log names them)."""
+    from dashboard.services.common import actor_of
+    from db.models import User
+
+    admin = session.exec(select(User).where(User.role == Role.ADMIN.value, User.active == True)  # noqa: E712
+                         .order_by(User.id)).first()
+    if admin is None:
+        raise SystemExit("需要先创建一个管理员账号 / create an admin user first (create-user NAME --role admin)")
+    return actor_of(admin)
+
+
+def cmd_export_ledger(args) -> int:
+    from dashboard.documents.ledger_export import export_ledger
+
+    with read_session(_engine()) as session, open(args.file, "wb") as out:
+        count = export_ledger(session, _operator(session), out)
+    print(f"已导出 {count} 条 / exported {count} findings to {args.file}")
+    return 0
+
+
+def cmd_import_ledger(args) -> int:
+    """Preview first: every unreadable row is printed and nothing is written (exit 1)."""
+    from dashboard.services import imports
+
+    engine = _engine()
+    data = open(args.file, "rb").read()
+    with read_session(engine) as session:
+        preview = imports.preview_import(session, _operator(session), data, default_year=args.year)
+    for error in preview.errors:
+        column = f"【{error.column}】" if error.column else ""
+        print(f"第{error.excel_row}行{column}：{error.reason}", file=sys.stderr)
+    if not preview.ok:
+        print(f"共{len(preview.errors)}处问题，未导入任何数据 / nothing imported", file=sys.stderr)
+        return 1
+    with write_session(engine) as session:
+        summary = imports.commit_import(session, _operator(session), data, source_title=args.source,
+                                        default_year=args.year, filename=args.file)
+    print(f"已导入 {summary.imported} 条（其中已完成 {summary.closed} 条），"
+          f"已存在未重复导入 {summary.already_imported} 条，已撤销未导入 {summary.cancelled_skipped} 条 / "
+          f"imported {summary.imported}, skipped {summary.already_imported} already imported "
+          f"and {summary.cancelled_skipped} cancelled")
+    return 0
+
+
 def cmd_run(args) -> int:
     """Bring the schema up to date, add the demo data to an empty database, start the app."""
     from seed.demo import seed_demo
@@ -113,6 +176,19 @@ def build_parser() -> argparse.ArgumentParser:
     stats = commands.add_parser("stats", help="the leadership figures")
     stats.add_argument("--json", action="store_true")
     stats.set_defaults(func=cmd_stats)
+    report = commands.add_parser("report", help="Word 整改情况报告 (.docx)")
+    report.add_argument("file")
+    report.add_argument("--snapshot", type=int, help="snapshot id (default: take one now)")
+    report.add_argument("--title", help="title of the snapshot taken now")
+    report.set_defaults(func=cmd_report)
+    export = commands.add_parser("export-ledger", help="the whole ledger as .xlsx")
+    export.add_argument("file")
+    export.set_defaults(func=cmd_export_ledger)
+    importer = commands.add_parser("import-ledger", help="import an existing Excel ledger")
+    importer.add_argument("file")
+    importer.add_argument("--source", required=True, help="source title (created if missing)")
+    importer.add_argument("--year", type=int, help="year for dates written without one (9月底前)")
+    importer.set_defaults(func=cmd_import_ledger)
     run = commands.add_parser("run", help="start the web app")
     run.add_argument("--port", type=int, default=8501)
     run.set_defaults(func=cmd_run)
@@ -125,4 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     except DomainError as error:
         print(f"{error.zh} / {error.en}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"无法读写文件 / cannot read or write the file: {error}", file=sys.stderr)
         return 2

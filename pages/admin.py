@@ -5,12 +5,13 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy import select
 
-from dashboard.services import admin, views
+from dashboard import clock
+from dashboard.services import admin, imports, views
 from dashboard.settings import SPECS, load_settings
 from dashboard.ui import navigation
 from dashboard.ui.context import flash, lbl, reading, run_service, show_flash, tr
 from dashboard.ui.widgets import day
-from dashboard.vocab import Role, UnitKind, VillageLevel, VillageStatus, codes
+from dashboard.vocab import Role, SourceKind, UnitKind, VillageLevel, VillageStatus, codes
 from db.models import Category, Unit, Village
 
 
@@ -179,6 +180,41 @@ def settings_tab(actor) -> None:
                 st.rerun()
 
 
+def import_tab(actor) -> None:
+    """Preview first: every unreadable row with its Excel row number; nothing is written until accepted."""
+    st.caption(tr("import.help"))
+    upload = st.file_uploader(tr("import.file"), type=["xlsx"], key="import_file")
+    cols = st.columns([3, 1, 1])
+    title = cols[0].text_input(tr("col.source_title"), key="import_source")
+    kind = cols[1].selectbox(tr("col.kind"), codes(SourceKind), index=codes(SourceKind).index("inspection"),
+                             format_func=lambda k: lbl(k, SourceKind), key="import_kind")
+    year = cols[2].number_input(tr("import.year"), min_value=2000, max_value=2100, value=clock.today().year,
+                                key="import_year")
+    if upload is None:
+        return
+    data = upload.getvalue()
+    preview = run_service(imports.preview_import, actor, data, default_year=int(year))
+    if preview is None:
+        return
+    st.markdown(tr("import.summary", rows=len(preview.parsed.rows), new=len(preview.rows),
+                   known=preview.already_imported, cancelled=preview.cancelled_skipped, errors=len(preview.errors)))
+    if preview.errors:
+        st.error(tr("import.refused", count=len(preview.errors)))
+        st.dataframe(pd.DataFrame([{tr("import.row"): e.excel_row, tr("import.column"): e.column or "",
+                                    tr("col.reason"): e.reason} for e in preview.errors]),
+                     hide_index=True, width="stretch")
+        return
+    st.dataframe(pd.DataFrame([{tr("col.description"): r.row.description, tr("col.lead_unit"): r.row.lead_unit,
+                                tr("col.deadline"): str(r.current_deadline or ""), tr("col.status"): r.row.state}
+                               for r in preview.rows[:200]]), hide_index=True, width="stretch")
+    if st.button(tr("import.confirm"), type="primary", key="import_confirm", disabled=not preview.rows):
+        summary = run_service(imports.commit_import, actor, data, source_title=title, source_kind=kind,
+                              default_year=int(year), filename=upload.name)
+        if summary:
+            flash("import.done", imported=summary.imported, closed=summary.closed, known=summary.already_imported)
+            st.rerun()
+
+
 def render() -> None:
     actor = navigation.require("admin")
     show_flash()
@@ -186,7 +222,7 @@ def render() -> None:
     with reading() as session:
         units = views.choices(session)["units"]
     tabs = st.tabs([tr("admin.tab_users"), tr("admin.tab_units"), tr("admin.tab_villages"),
-                    tr("admin.tab_categories"), tr("admin.tab_settings")])
+                    tr("admin.tab_categories"), tr("admin.tab_settings"), tr("admin.tab_import")])
     with tabs[0]:
         users_tab(actor, units)
     with tabs[1]:
@@ -197,3 +233,5 @@ def render() -> None:
         categories_tab(actor)
     with tabs[4]:
         settings_tab(actor)
+    with tabs[5]:
+        import_tab(actor)

@@ -1,11 +1,14 @@
 """问题台账 Ledger: filters, coloured lights, paging and sorting in SQL; a row opens its detail."""
 from __future__ import annotations
 
+import io
 import math
 
 import pandas as pd
 import streamlit as st
 
+from dashboard import clock
+from dashboard.documents.ledger_export import export_ledger
 from dashboard.services import queries, views
 from dashboard.services.queries import LedgerFilter
 from dashboard.ui import navigation
@@ -60,6 +63,44 @@ def table(rows: list[dict]) -> pd.DataFrame:
     } for row in rows])
 
 
+def filters_text(flt: LedgerFilter, options: dict) -> str:
+    """The active filters in words, for the title block of the export."""
+    parts = []
+    for key, value, names in (("col.source", flt.source_id, options["sources"]),
+                              ("col.lead_unit", flt.lead_unit_id, options["units"]),
+                              ("col.category", flt.category_id, options["categories"]),
+                              ("col.village", flt.village_id, options["villages"])):
+        if value is not None:
+            parts.append(f"{tr(key)}={names[value]}")
+    if flt.township:
+        parts.append(f"{tr('col.township')}={flt.township}")
+    if flt.statuses:
+        parts.append(f"{tr('col.status')}={'、'.join(lbl(s, Status) for s in flt.statuses)}")
+    if flt.lights:
+        parts.append(f"{tr('col.light')}={'、'.join(lbl(x, Light) for x in flt.lights)}")
+    if flt.overdue_only:
+        parts.append(tr("ledger.overdue_only"))
+    if flt.keyword.strip():
+        parts.append(f"{tr('ledger.keyword')}={flt.keyword.strip()}")
+    return "；".join(parts)
+
+
+def export_button(actor, flt: LedgerFilter, options: dict) -> None:
+    """Build the .xlsx of the filtered rows on request, then offer it for download."""
+    if st.button(tr("ledger.export"), icon=":material/download:", key="export"):
+        buffer = io.BytesIO()
+        with reading() as session:
+            count = export_ledger(session, actor, buffer, flt=flt, filters_text=filters_text(flt, options),
+                                  lang=st.session_state.get("lang", "zh"))
+        st.session_state["export_file"] = (buffer.getvalue(), count)
+    if "export_file" in st.session_state:
+        data, count = st.session_state["export_file"]
+        st.download_button(tr("ledger.export_ready", count=count), data, key="export_download",
+                           file_name=f"整改台账-{clock.today():%Y%m%d}.xlsx",
+                           mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                           on_click=lambda: st.session_state.pop("export_file", None))
+
+
 def render() -> None:
     actor = navigation.require("ledger")
     show_flash()
@@ -82,6 +123,7 @@ def render() -> None:
                                               descending=descending)
     controls[0].markdown(tr("ledger.count", total=total, page=page, pages=pages))
     st.session_state["ledger_filter"] = flt
+    export_button(actor, flt, options)
     if rows:
         frame = table(rows)
         picked = st.dataframe(style_lights(frame, tr("col.light"), [r["light"] for r in rows]), hide_index=True,

@@ -13,21 +13,39 @@ from dashboard.ui.widgets import day, metric_row, percent
 from dashboard.vocab import Role, Status
 
 
-def kpi_cards(totals: dict) -> None:
-    metric_row([
-        ("kpi.total", totals["total"], None),
-        ("kpi.closed", totals["closed"], None),
-        ("kpi.ongoing", totals["ongoing"], None),
-        ("kpi.in_progress", totals["open"] + totals["in_progress"], None),
-        ("kpi.pending_review", totals["pending_review"], None),
-    ])
-    metric_row([
-        ("kpi.overdue", totals["overdue"], None),
-        ("kpi.completion_rate", percent(totals["completion_rate"]), None),
-        ("kpi.on_time_rate", percent(totals["on_time_rate"]), None),
-        ("kpi.extended", totals["extended"], None),
-        ("kpi.repeats", totals["repeats"], None),
-    ])
+KPI_VALUES = {
+    "kpi.total": lambda f: f["total"],
+    "kpi.closed": lambda f: f["closed"],
+    "kpi.ongoing": lambda f: f["ongoing"],
+    "kpi.in_progress": lambda f: f["open"] + f["in_progress"],
+    "kpi.pending_review": lambda f: f["pending_review"],
+    "kpi.overdue": lambda f: f["overdue"],
+    "kpi.completion_rate": lambda f: f["completion_rate"],
+    "kpi.on_time_rate": lambda f: f["on_time_rate"],
+    "kpi.extended": lambda f: f["extended"],
+    "kpi.repeats": lambda f: f["repeats"],
+}
+RATES = {"kpi.completion_rate", "kpi.on_time_rate"}
+
+
+def _shown(key: str, value) -> str | int:
+    return percent(value) if key in RATES else value
+
+
+def _delta(key: str, now: dict, before: dict | None) -> str | None:
+    """Change since the compared snapshot (+/- since the last meeting)."""
+    if before is None:
+        return None
+    change = KPI_VALUES[key](now) - KPI_VALUES[key](before)
+    if key in RATES:
+        return f"{change * 100:+.1f}%"
+    return f"{change:+d}"
+
+
+def kpi_cards(totals: dict, before: dict | None = None) -> None:
+    keys = list(KPI_VALUES)
+    for row in (keys[:5], keys[5:]):
+        metric_row([(key, _shown(key, KPI_VALUES[key](totals)), _delta(key, totals, before)) for key in row])
 
 
 def own_unit_block(session, actor) -> None:
@@ -38,6 +56,17 @@ def own_unit_block(session, actor) -> None:
     if mine:
         st.caption(tr("overview.my_rank", rank=mine["rank"], count=len(ranking)))
     kpi_cards(totals)
+
+
+def compare_choice(session) -> dict | None:
+    """The totals of a snapshot to compare with, if the user picked one."""
+    taken = snapshots.list_snapshots(session)
+    if not taken:
+        return None
+    names = {s.id: f"{s.title} · {s.taken_at:%Y-%m-%d %H:%M}" for s in taken}
+    chosen = st.selectbox(tr("overview.compare"), [None, *names], key="compare_snapshot",
+                          format_func=lambda i: tr("overview.no_compare") if i is None else names[i])
+    return snapshots.get_snapshot(session, chosen).figures["totals"] if chosen else None
 
 
 def snapshot_button(actor) -> None:
@@ -61,6 +90,7 @@ def render() -> None:
             own_unit_block(session, actor)
             st.divider()
             st.subheader(tr("overview.whole_bureau"))
+        compared = compare_choice(session)
         totals = queries.figures(session)
         by_unit = queries.rollup(session, "unit")
         by_source = queries.rollup(session, "source")
@@ -69,7 +99,7 @@ def render() -> None:
         overdue = queries.overdue_list(session, actor)
         stale = queries.stale_units(session)
         duplicates = queries.duplicate_evidence(session) if actor.role != Role.DEPARTMENT else []
-    kpi_cards(totals)
+    kpi_cards(totals, compared)
 
     left, right = st.columns(2)
     with left:

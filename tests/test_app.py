@@ -34,7 +34,8 @@ def world(engine, database_url, monkeypatch, frozen_today):
 
 
 def test_page_table_covers_every_page():
-    assert {spec.key for spec in PAGES} == {"overview", "my_work", "ledger", "finding", "log", "villages", "admin"}
+    assert {spec.key for spec in PAGES} == {"overview", "my_work", "ledger", "finding", "log", "villages", "meeting",
+                                            "admin"}
 
 
 @pytest.mark.parametrize("role", list(Role), ids=str)
@@ -47,8 +48,8 @@ def test_each_role_sees_exactly_its_pages(engine, world, role):
     assert list(app.session_state["_pages"]) == page_keys_for(role)
     expected = {
         Role.ADMIN: {"overview", "my_work", "ledger", "finding", "villages", "log", "admin"},
-        Role.LEADER: {"overview", "my_work", "ledger", "finding", "villages"},
-        Role.INSPECTOR: {"overview", "my_work", "ledger", "finding", "villages", "log"},
+        Role.LEADER: {"overview", "my_work", "ledger", "finding", "villages", "meeting"},
+        Role.INSPECTOR: {"overview", "my_work", "ledger", "finding", "villages", "log", "meeting"},
         Role.DEPARTMENT: {"overview", "my_work", "ledger", "finding", "villages"},
     }[role]
     assert set(page_keys_for(role)) == expected
@@ -169,3 +170,33 @@ def test_villages_page_lists_villages(engine, world):
     app = page_app("pages.villages", world.actors["leader"]).run()
     assert not app.exception
     assert "毛安村" in list(app.dataframe[0].value.iloc[:, 1])
+
+
+def test_meeting_mode_shows_live_figures_then_a_frozen_snapshot(engine, world):
+    app = page_app("pages.meeting", world.actors["leader"]).run()
+    assert not app.exception
+    assert "实时数据" in texts(app)
+    button(app, "生成会议快照").click().run()
+    assert not app.exception
+    assert _count(engine, Snapshot) == 1
+    with write_session(engine) as session:  # the ledger moves on after the meeting
+        svc.log_finding(session, world.actors["inspector"], finding_input(world, description="会后新增"))
+    app.run()
+    shown = "\n".join(str(block.value) for block in app.markdown)
+    assert "调度会快照" in app.title[0].value
+    assert "问题总数</div><div class='value' style='color:#1a73e8'>2<" in shown  # frozen: 2, not 3
+    assert any(element.type == "download_button" for element in app.get("download_button"))
+
+
+def test_overview_compares_with_a_snapshot(engine, world):
+    from dashboard.services import snapshots
+
+    with write_session(engine) as session:
+        snapshots.take_snapshot(session, world.actors["leader"], "上次调度会")
+    with write_session(engine) as session:
+        svc.log_finding(session, world.actors["inspector"], finding_input(world, description="会后新增"))
+    app = page_app("pages.overview", world.actors["leader"]).run()
+    app.selectbox(key="compare_snapshot").select_index(1).run()
+    assert not app.exception
+    total = next(metric for metric in app.metric if metric.label == "问题总数")
+    assert total.value == "3" and total.delta == "+1"

@@ -51,8 +51,10 @@ _CURRENT_QUALIFIERS = {"现", "现时限", "调整后", "延期后", "新"}
 RECT_TYPE_WORDS = {"立行立改": "immediate", "限期整改": "deadline", "长期坚持": "long_term"}
 STATE_WORDS = {
     "closed": ("已完成", "已整改到位", "已整改", "完成", "已销号", "整改完成", "已完成整改", "是"),
-    "in_progress": ("正在整改", "整改中", "推进中", "未完成", "正在推进"),
+    "in_progress": ("正在整改", "整改中", "推进中", "未完成", "正在推进", "待销号"),
     "ongoing": ("持续整改", "长期坚持"),
+    "open": ("待整改", "未整改", "未启动"),
+    "cancelled": ("已撤销",),  # this tool's own export: kept apart, never imported
 }
 _STATE_OF = {w: s for s, words in STATE_WORDS.items() for w in words}
 _NOT_DONE_WORDS = {"否"}  # like an empty cell: open, or in progress when progress is written
@@ -331,6 +333,18 @@ class _RowReader:
             self.error(f, str(exc))
             return None, None
 
+    def deadline_pair(self) -> tuple[str | None, datetime.date | None, datetime.date | None]:
+        """The deadline cell; "2022-09-30 / 2022-12-31" (原/现, as this tool exports) gives both dates."""
+        pair = _DEADLINE_PAIR.match(_cell_text(self.raw("deadline")) or "")
+        if not pair:
+            kind, deadline = self.date("deadline")
+            return kind, deadline, None
+        try:
+            return None, parse_date_text(pair.group(1), self.year), parse_date_text(pair.group(2), self.year)
+        except ValueError as exc:
+            self.error("deadline", str(exc))
+            return None, None, None
+
     def rect_type(self, from_deadline: str | None) -> str:
         word = _norm_text(self.raw("rect_type"))
         if not word:
@@ -350,6 +364,9 @@ class _RowReader:
         return "open"
 
 
+_DEADLINE_PAIR = re.compile(r"^\s*(\S.*?)\s+[/／]\s+(\S.*?)\s*$")
+
+
 def _parse_row(grid: _Grid, header: _Header, r: int, year: int | None) -> tuple[ParsedRow | None, list[RowError]]:
     rd = _RowReader(grid, header, r, year)
     description = rd.text("description")
@@ -358,8 +375,9 @@ def _parse_row(grid: _Grid, header: _Header, r: int, year: int | None) -> tuple[
     leads = split_units(rd.text("lead_unit"))
     if not leads:
         rd.error("lead_unit", "缺少牵头单位")
-    deadline_type, deadline = rd.date("deadline")
+    deadline_type, deadline, paired_current = rd.deadline_pair()
     _, current = rd.date("current_deadline")
+    current = current or paired_current
     _, closed_date = rd.date("closed_date")
     rect_type = rd.rect_type(deadline_type)
     progress = rd.text("progress")

@@ -55,6 +55,7 @@ class ImportPreview:
     errors: list[RowError] = field(default_factory=list)
     rows: list[ResolvedRow] = field(default_factory=list)
     already_imported: int = 0
+    cancelled_skipped: int = 0
 
     @property
     def ok(self) -> bool:
@@ -81,11 +82,13 @@ def preview_import(session: Session, actor: Actor, data: bytes | str | Path, *,
     preview = ImportPreview(parsed=parse_ledger(data, default_year=default_year))
     preview.errors.extend(preview.parsed.errors)
     names = _Names(session)
-    keys = [row.fingerprint for row in preview.parsed.rows]
-    known = set(session.exec(select(Finding.import_key).where(Finding.import_key.in_(keys))).scalars()) if keys else set()
+    known, known_serials = _already_here(session, preview.parsed.rows)
     seen: set[str] = set()
     for row in preview.parsed.rows:
-        if row.fingerprint in known or row.fingerprint in seen:
+        if row.state == "cancelled":
+            preview.cancelled_skipped += 1
+            continue
+        if row.fingerprint in known or row.fingerprint in seen or (row.serial or "") in known_serials:
             preview.already_imported += 1
             continue
         seen.add(row.fingerprint)
@@ -95,6 +98,17 @@ def preview_import(session: Session, actor: Actor, data: bytes | str | Path, *,
             preview.rows.append(resolved)
     preview.errors.sort(key=lambda error: error.excel_row)
     return preview
+
+
+def _already_here(session: Session, rows: list[ParsedRow]) -> tuple[set[str], set[str]]:
+    """Fingerprints of rows imported before, and serials of findings already in the ledger
+    (a ledger exported from this tool carries them, so re-importing it adds nothing)."""
+    keys = [row.fingerprint for row in rows]
+    serials = [row.serial for row in rows if row.serial and row.serial.startswith(f"{SERIAL_PREFIX}-")]
+    known = set(session.exec(select(Finding.import_key).where(Finding.import_key.in_(keys))).scalars()) if keys else set()
+    known_serials = (set(session.exec(select(Finding.serial).where(Finding.serial.in_(serials))).scalars())
+                     if serials else set())
+    return known, known_serials
 
 
 def _resolve(row: ParsedRow, names: _Names, columns: dict[str, str],
@@ -143,10 +157,11 @@ def _village(row: ParsedRow, names: _Names) -> int | None:
 
 @dataclass
 class ImportSummary:
-    source_id: int
+    source_id: int | None
     imported: int
     already_imported: int
     closed: int
+    cancelled_skipped: int = 0
 
 
 def commit_import(session: Session, actor: Actor, data: bytes | str | Path, *, source_title: str,
@@ -157,6 +172,8 @@ def commit_import(session: Session, actor: Actor, data: bytes | str | Path, *, s
     preview = preview_import(session, actor, data, default_year=default_year, received_date=received_date)
     if not preview.ok:
         raise ValidationFailed("error.import_rejected", count=len(preview.errors))
+    if not preview.rows:  # nothing new: no source is created, nothing is written
+        return ImportSummary(None, 0, preview.already_imported, 0, preview.cancelled_skipped)
     source = _source(session, actor, require_text(source_title, "field.source"), source_kind, issuing_body,
                      received_date or clock.today())
     now = clock.now()
@@ -167,7 +184,8 @@ def commit_import(session: Session, actor: Actor, data: bytes | str | Path, *, s
     audit(session, actor, "import_ledger", source, new={"file": filename, "sha256": preview.parsed.file_sha256,
                                                         "imported": len(preview.rows),
                                                         "already_imported": preview.already_imported})
-    return ImportSummary(source.id, len(preview.rows), preview.already_imported, closed)  # type: ignore[arg-type]
+    return ImportSummary(source.id, len(preview.rows), preview.already_imported, closed,  # type: ignore[arg-type]
+                         preview.cancelled_skipped)
 
 
 def _source(session: Session, actor: Actor, title: str, kind, issuing_body: str, received: dt.date) -> Source:

@@ -5,14 +5,16 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import insert, literal, select
+from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from dashboard import clock, warnings
 from dashboard.lifecycle import Action, Actor, authorize
-from dashboard.services import queries
+from dashboard.services import queries, views
 from dashboard.services.common import audit, get_or_404, plain, require_text
 from dashboard.settings import load_settings
-from db.models import Finding, Snapshot, SnapshotFinding
+from dashboard.vocab import ExtensionDecision, Status, VillageLevel
+from db.models import ExtensionRequest, Finding, Snapshot, SnapshotFinding, Unit
 
 
 def _jsonable(value: Any) -> Any:
@@ -23,9 +25,39 @@ def _jsonable(value: Any) -> Any:
     return plain(value)
 
 
+def extensions_granted(session: Session) -> list[dict[str, Any]]:
+    statement = (select(Finding.serial, Unit.name.label("unit"), ExtensionRequest.old_deadline,
+                        ExtensionRequest.asked_deadline, ExtensionRequest.reason, ExtensionRequest.decided_at)
+                 .join(Finding, Finding.id == ExtensionRequest.finding_id).join(Unit, Unit.id == Finding.lead_unit_id)
+                 .where(ExtensionRequest.decision == ExtensionDecision.APPROVED.value)
+                 .order_by(ExtensionRequest.decided_at))
+    return [dict(row._mapping) for row in session.execute(statement).all()]
+
+
+def repeats(session: Session) -> list[dict[str, Any]]:
+    earlier = aliased(Finding)
+    statement = (select(Finding.serial, earlier.serial.label("repeat_of"), Finding.description,
+                        Unit.name.label("unit"), Finding.status)
+                 .join(earlier, earlier.id == Finding.repeat_of_id).join(Unit, Unit.id == Finding.lead_unit_id)
+                 .where(Finding.status != Status.CANCELLED.value).order_by(Finding.serial))
+    return [dict(row._mapping) for row in session.execute(statement).all()]
+
+
+def supervised_villages(session: Session, now: dt.datetime) -> list[dict[str, Any]]:
+    rows = views.villages_overview(session, levels=[VillageLevel.PROVINCIAL.value, VillageLevel.KEY.value], now=now)
+    return [{"township": row["village"].township, "name": row["village"].name, "level": row["village"].level,
+             "status": row["village"].status, "poverty_rate": row["village"].poverty_rate,
+             "remaining_poor": row["village"].remaining_poor, "open_findings": row["open_findings"],
+             "red_findings": row["red_findings"]} for row in rows]
+
+
 def current_figures(session: Session, now: dt.datetime) -> dict[str, Any]:
     """Everything a meeting or a report shows, as plain JSON."""
     return _jsonable({
+        "as_of": now,
+        "extensions": extensions_granted(session),
+        "repeats": repeats(session),
+        "villages": supervised_villages(session, now),
         "totals": queries.figures(session, now=now),
         "by_unit": queries.rollup(session, "unit", now=now),
         "by_source": queries.rollup(session, "source", now=now),
@@ -37,11 +69,13 @@ def current_figures(session: Session, now: dt.datetime) -> dict[str, Any]:
     })
 
 
-def take_snapshot(session: Session, actor: Actor, title: str) -> Snapshot:
-    authorize(actor, Action.TAKE_SNAPSHOT)
+def take_snapshot(session: Session, actor: Actor | None, title: str) -> Snapshot:
+    """``actor=None`` only from the command line (the operator of the server)."""
+    if actor is not None:
+        authorize(actor, Action.TAKE_SNAPSHOT)
     now = clock.now()
     snapshot = Snapshot(title=require_text(title, "field.title"), taken_at=now, as_of=now.date(),
-                        taken_by_id=actor.id, figures=current_figures(session, now))
+                        taken_by_id=actor.id if actor else None, figures=current_figures(session, now))
     session.add(snapshot)
     session.flush()
     settings = load_settings(session)
@@ -55,3 +89,8 @@ def take_snapshot(session: Session, actor: Actor, title: str) -> Snapshot:
 
 def get_snapshot(session: Session, snapshot_id: int) -> Snapshot:
     return get_or_404(session, Snapshot, snapshot_id)
+
+
+def list_snapshots(session: Session, limit: int = 50) -> list[Snapshot]:
+    return list(session.execute(select(Snapshot).order_by(Snapshot.taken_at.desc(), Snapshot.id.desc())
+                                .limit(limit)).scalars())

@@ -32,6 +32,7 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("finding", "pages.finding", ":material/description:"),
     PageSpec("log", "pages.log_findings", ":material/add_circle:", action=Action.LOG_FINDING),
     PageSpec("villages", "pages.villages", ":material/holiday_village:"),
+    PageSpec("meeting", "pages.meeting", ":material/co_present:", action=Action.TAKE_SNAPSHOT),
     PageSpec("admin", "pages.admin", ":material/settings:", action=Action.MANAGE_USERS),
 )
 SPECS = {spec.key: spec for spec in PAGES}

@@ -1,0 +1,123 @@
+"""会议模式 Meeting mode: large figures for a projector, live or from a frozen snapshot."""
+from __future__ import annotations
+
+import html
+
+import streamlit as st
+
+from dashboard import charts, clock
+from dashboard.documents.report import report_for_snapshot
+from dashboard.services import snapshots
+from dashboard.ui import navigation
+from dashboard.ui.context import flash, lbl, reading, run_service, show_flash, tr
+from dashboard.ui.widgets import LIGHT_COLOURS, percent
+from dashboard.vocab import VillageLevel
+
+PROJECTOR_CSS = """
+<style>
+[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], header {display: none !important;}
+.block-container {padding-top: 1rem; max-width: 100% !important;}
+</style>
+"""
+BIG_CSS = """
+<style>
+.meeting-kpis {display: grid; grid-template-columns: repeat(5, 1fr); gap: 18px; margin: 8px 0 18px 0;}
+.meeting-kpi {border-radius: 12px; padding: 14px 20px; background: #f4f6f9; border-left: 10px solid #1a73e8;}
+.meeting-kpi .label {font-size: 26px; color: #3c4043;}
+.meeting-kpi .value {font-size: 64px; font-weight: 700; line-height: 1.1;}
+.meeting-table {width: 100%; border-collapse: collapse; font-size: 22px;}
+.meeting-table th, .meeting-table td {border-bottom: 1px solid #dadce0; padding: 6px 10px; text-align: left;}
+.meeting-villages {display: grid; grid-template-columns: repeat(auto-fill, minmax(210px, 1fr)); gap: 12px;}
+.meeting-village {border-radius: 10px; padding: 10px 14px; font-size: 20px; border: 3px solid;}
+</style>
+"""
+
+
+def kpis(totals: dict) -> str:
+    items = [
+        ("kpi.total", totals["total"] - totals["cancelled"], "#1a73e8"),
+        ("kpi.closed", totals["closed"], "#1a57b5"),
+        ("kpi.completion_rate", percent(totals["completion_rate"]), "#188038"),
+        ("kpi.overdue", totals["overdue"], "#d93025"),
+        ("kpi.pending_review", totals["pending_review"], "#b06000"),
+    ]
+    cards = "".join(f"<div class='meeting-kpi' style='border-left-color:{colour}'><div class='label'>{tr(key)}</div>"
+                    f"<div class='value' style='color:{colour}'>{value}</div></div>" for key, value, colour in items)
+    return f"<div class='meeting-kpis'>{cards}</div>"
+
+
+def overdue_table(rows: list[dict], limit: int = 10) -> str:
+    head = "".join(f"<th>{tr(k)}</th>" for k in ("col.serial", "col.description", "col.lead_unit", "col.days_overdue"))
+    body = "".join(
+        f"<tr><td>{row['serial']}</td><td>{html.escape(row['description'][:38])}</td>"
+        f"<td>{html.escape(row['unit'])}</td><td style='color:#d93025;font-weight:700'>{row['days_overdue']}</td></tr>"
+        for row in rows[:limit])
+    return f"<table class='meeting-table'><tr>{head}</tr>{body}</table>"
+
+
+def villages_grid(villages: list[dict]) -> str:
+    cards = []
+    for village in villages:
+        light = "red" if village["red_findings"] else ("yellow" if village["open_findings"] else "green")
+        colour, background = LIGHT_COLOURS[light]
+        cards.append(f"<div class='meeting-village' style='border-color:{colour};background:{background}'>"
+                     f"<b>{html.escape(village['name'])}</b> <small>{html.escape(village['township'])}</small><br>"
+                     f"<small>{lbl(village['level'], VillageLevel)}</small><br>"
+                     f"{tr('col.open_findings')} {village['open_findings']} · "
+                     f"<span style='color:#d93025'>{tr('col.red_findings')} {village['red_findings']}</span></div>")
+    return f"<div class='meeting-villages'>{''.join(cards)}</div>"
+
+
+def choose_figures(actor):
+    """Live figures, or the figures of a snapshot chosen from the list; returns (figures, snapshot)."""
+    with reading() as session:
+        taken = snapshots.list_snapshots(session)
+    options = [None, *[s.id for s in taken]]
+    if "_select_snapshot" in st.session_state:  # staged by the button below, applied before the widget exists
+        st.session_state["meeting_snapshot"] = st.session_state.pop("_select_snapshot")
+    names = {s.id: f"{s.title} · {s.taken_at:%Y-%m-%d %H:%M}" for s in taken}
+    cols = st.columns([3, 1, 1, 1])
+    chosen = cols[0].selectbox(tr("meeting.source"), options, key="meeting_snapshot",
+                               format_func=lambda i: tr("meeting.live") if i is None else names[i])
+    cols[1].toggle(tr("meeting.projector"), key="projector")
+    if cols[2].button(tr("overview.take_snapshot"), key="meeting_take"):
+        snapshot = run_service(snapshots.take_snapshot, actor, tr("overview.snapshot_default"))
+        if snapshot:
+            st.session_state["_select_snapshot"] = snapshot.id
+            flash("overview.snapshot_taken", title=snapshot.title)
+            st.rerun()
+    with reading() as session:
+        if chosen is None:
+            return snapshots.current_figures(session, clock.now()), None, cols[3]
+        snapshot = snapshots.get_snapshot(session, chosen)
+        return snapshot.figures, snapshot, cols[3]
+
+
+def render() -> None:
+    actor = navigation.require("meeting")
+    show_flash()
+    figures, snapshot, report_column = choose_figures(actor)
+    if snapshot is not None:
+        report_column.download_button(tr("meeting.word_report"), report_for_snapshot(snapshot),
+                                      file_name=f"整改情况报告-{snapshot.taken_at:%Y%m%d}.docx", key="report_download",
+                                      mime="application/vnd.openxmlformats-officedocument.wordprocessingml.document")
+    else:
+        report_column.caption(tr("meeting.report_hint"))
+    st.markdown(BIG_CSS + (PROJECTOR_CSS if st.session_state.get("projector") else ""), unsafe_allow_html=True)
+    stamp = snapshot.taken_at.strftime("%Y-%m-%d %H:%M") if snapshot else clock.now().strftime("%Y-%m-%d %H:%M")
+    st.title(f"{tr('page.meeting')} · {snapshot.title if snapshot else tr('meeting.live')} · {stamp}")
+    st.markdown(kpis(figures["totals"]), unsafe_allow_html=True)
+    left, right = st.columns(2)
+    with left:
+        st.markdown(f"### {tr('meeting.ranking')}")
+        st.altair_chart(charts.completion_bars(figures["by_unit"], tr, size=18), width="stretch")
+    with right:
+        st.markdown(f"### {tr('overview.trend')}")
+        st.altair_chart(charts.weekly_new_closed(figures["trend"], tr, size=18), width="stretch")
+    st.markdown(f"### {tr('overview.red_list')}")
+    if figures["overdue"]:
+        st.markdown(overdue_table(figures["overdue"]), unsafe_allow_html=True)
+    else:
+        st.success(tr("overview.no_overdue"))
+    st.markdown(f"### {tr('meeting.villages')}")
+    st.markdown(villages_grid(figures.get("villages", [])), unsafe_allow_html=True)

@@ -1,0 +1,185 @@
+"""The command line (``python -m dashboard …``) against SQLite and PostgreSQL through ``DATABASE_URL``."""
+from __future__ import annotations
+
+import io
+import json
+import sys
+from urllib.parse import quote
+
+import pytest
+from sqlalchemy import inspect, text
+from sqlmodel import select
+
+from dashboard import cli
+from dashboard.passwords import verify_password
+from dashboard.services import admin
+from db.engine import default_engine, make_engine, read_session, write_session
+from db.models import AuditLog, Finding, User
+
+STATES = ("open", "in_progress", "pending_review", "ongoing", "closed", "cancelled")
+
+
+def cli_url(database_url) -> str:
+    """The URL the CLI gets: the test's SQLite file, or the test's PostgreSQL schema as search_path."""
+    url, schema = database_url
+    if schema is None:
+        return url
+    separator = "&" if "?" in url else "?"
+    return f"{url}{separator}options={quote(f'-csearch_path={schema}')}"
+
+
+@pytest.fixture
+def cli_env(_no_env_database, database_url, monkeypatch):
+    """DATABASE_URL for the CLI; the cached application engine is dropped before and after."""
+    monkeypatch.setenv("DATABASE_URL", cli_url(database_url))
+    default_engine.cache_clear()
+    yield database_url
+    if default_engine.cache_info().currsize:
+        default_engine().dispose()
+    default_engine.cache_clear()
+
+
+def run(*argv: str, stdin: str | None = None, monkeypatch=None) -> int:
+    if stdin is not None:
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    return cli.main(list(argv))
+
+
+def test_cli_url_carries_the_schema():
+    assert cli_url(("postgresql+psycopg://u@h:5432/db", "t_abc")) == \
+        "postgresql+psycopg://u@h:5432/db?options=-csearch_path%3Dt_abc"
+    assert cli_url(("sqlite:////tmp/x.db", None)) == "sqlite:////tmp/x.db"
+
+
+def test_init_db_creates_the_schema_where_database_url_points(cli_env, capsys):
+    url, schema = cli_env
+    assert run("init-db") == 0
+    assert run("init-db") == 0  # twice is harmless
+    out = capsys.readouterr().out
+    assert out.count("数据库已就绪 / database is at the newest schema") == 2
+    engine = make_engine(url, schema=schema)
+    try:
+        tables = set(inspect(engine).get_table_names(schema=schema))
+        assert {"finding", "app_user", "audit_log", "alembic_version"} <= tables
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0001"
+    finally:
+        engine.dispose()
+
+
+def _table_counts(engine) -> dict[str, int]:
+    with engine.connect() as connection:
+        return {table: connection.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+                for table in ("unit", "app_user", "finding", "measure", "progress", "evidence", "audit_log")}
+
+
+def test_seed_demo_twice_and_stats_json(cli_env, engine, frozen_today, capsys):
+    assert run("init-db") == 0
+    assert run("seed-demo") == 0
+    assert "演示数据已生成 / demo data created (demo password: demo1234)" in capsys.readouterr().out
+    seeded = _table_counts(engine)
+    assert seeded["finding"] > 0 and seeded["unit"] > 0
+    assert run("seed-demo") == 0
+    assert "数据库已有数据，未重复生成 / database already has data: nothing added" in capsys.readouterr().out
+    assert _table_counts(engine) == seeded
+
+    assert run("stats", "--json") == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["as_of"] == "2026-06-15T10:00:00"
+    assert sum(stats[state] for state in STATES) == stats["total"]
+    assert stats["completion_rate"] == round(stats["closed"] / (stats["total"] - stats["cancelled"]), 4)
+    assert stats["on_time_rate"] == round(stats["closed_on_time"] / stats["closed"], 4)
+    assert stats["red"] + stats["yellow"] + stats["green"] + stats["closed"] + stats["cancelled"] == stats["total"]
+    for row in stats["by_unit"]:
+        assert set(row) >= {"unit", "total", "closed", "overdue", "completion_rate"}
+    assert sum(row["total"] for row in stats["by_unit"]) == stats["total"]
+    assert sum(row["closed"] for row in stats["by_unit"]) == stats["closed"]
+    assert sum(row["overdue"] for row in stats["by_unit"]) == stats["overdue"]
+    assert [row["rank"] for row in stats["by_unit"]] == list(range(1, len(stats["by_unit"]) + 1))
+
+    # the figures are those of a plain SQL count of the finding table
+    with engine.connect() as connection:
+        by_status = dict(connection.execute(text("SELECT status, count(*) FROM finding GROUP BY status")).all())
+        overdue = connection.execute(text(
+            "SELECT count(*) FROM finding WHERE status IN ('open', 'in_progress', 'pending_review') "
+            "AND current_deadline < :today"), {"today": "2026-06-15"}).scalar_one()
+        per_unit = connection.execute(text(
+            "SELECT u.name, count(*), sum(CASE WHEN f.status = 'closed' THEN 1 ELSE 0 END) "
+            "FROM finding f JOIN unit u ON u.id = f.lead_unit_id GROUP BY u.name")).all()
+    assert stats["total"] == seeded["finding"] == sum(by_status.values())
+    assert {state: stats[state] for state in STATES} == {state: by_status.get(state, 0) for state in STATES}
+    assert stats["overdue"] == overdue
+    assert {row["unit"]: (row["total"], row["closed"]) for row in stats["by_unit"]} == {
+        name: (int(total), int(closed)) for name, total, closed in per_unit}
+    for row in stats["by_unit"]:
+        total, closed = next((int(t), int(c)) for n, t, c in per_unit if n == row["unit"])
+        cancelled = by_unit_cancelled(engine, row["unit"])
+        assert row["completion_rate"] == (round(closed / (total - cancelled), 4) if total - cancelled else 0.0)
+
+    assert run("stats") == 0
+    plain = capsys.readouterr().out
+    assert f"total: {stats['total']}" in plain and " 1. " in plain
+
+
+def by_unit_cancelled(engine, unit_name: str) -> int:
+    with engine.connect() as connection:
+        return connection.execute(text(
+            "SELECT count(*) FROM finding f JOIN unit u ON u.id = f.lead_unit_id "
+            "WHERE u.name = :name AND f.status = 'cancelled'"), {"name": unit_name}).scalar_one()
+
+
+def test_stats_on_an_empty_database(cli_env, frozen_today, capsys):
+    assert run("stats", "--json") == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["total"] == 0 and stats["completion_rate"] == 0.0 and stats["by_unit"] == []
+
+
+def test_create_user_reads_the_password_from_stdin(cli_env, engine, monkeypatch, capsys):
+    assert run("create-user", "WangLi", "--role", "leader", "--display-name", "王丽",
+               stdin="long-enough-pass\n", monkeypatch=monkeypatch) == 0
+    assert "已创建用户 / created user wangli (leader)" in capsys.readouterr().out
+    with read_session(engine) as session:
+        created = session.exec(select(User).where(User.username == "wangli")).one()
+        audit = session.exec(select(AuditLog).where(AuditLog.entity == "User")).one()
+    assert (created.display_name, created.role, created.unit_id, created.is_demo_password) == ("王丽", "leader", None, False)
+    assert verify_password("long-enough-pass", created.password_hash)
+    assert (audit.action, audit.username, audit.user_id) == ("create", "system", None)
+
+
+def test_create_department_user_needs_a_known_unit(cli_env, engine, monkeypatch, capsys):
+    assert run("create-user", "nounit", "--role", "department", stdin="long-enough-pass\n",
+               monkeypatch=monkeypatch) == 2
+    assert "责任单位角色必须指定所属单位。 / A department user needs a unit." in capsys.readouterr().err
+    assert run("create-user", "ghost", "--role", "department", "--unit", "县民政局", stdin="long-enough-pass\n",
+               monkeypatch=monkeypatch) == 2
+    assert "找不到单位“县民政局” / unknown unit" in capsys.readouterr().err
+    with read_session(engine) as session:
+        assert session.exec(select(User)).all() == []
+
+    with write_session(engine) as session:
+        unit_id = admin.create_unit(session, None, name="社会救助办").id
+    assert run("create-user", "jiuzhu", "--role", "department", "--unit", "社会救助办", stdin="long-enough-pass\n",
+               monkeypatch=monkeypatch) == 0
+    with read_session(engine) as session:
+        assert session.exec(select(User.unit_id).where(User.username == "jiuzhu")).one() == unit_id
+
+
+def test_create_user_refusals(cli_env, engine, monkeypatch, capsys):
+    assert run("create-user", "shorty", "--role", "leader", stdin="short\n", monkeypatch=monkeypatch) == 2
+    assert "密码至少需要8个字符。 / The password needs at least 8 characters." in capsys.readouterr().err
+    assert run("create-user", "wang", "--role", "leader", stdin="long-enough-pass\n", monkeypatch=monkeypatch) == 0
+    assert run("create-user", "WANG", "--role", "admin", stdin="long-enough-pass\n", monkeypatch=monkeypatch) == 2
+    assert "名称“wang”已存在。" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as bad_role:
+        run("create-user", "boss", "--role", "boss", stdin="long-enough-pass\n", monkeypatch=monkeypatch)
+    assert bad_role.value.code == 2
+    with read_session(engine) as session:
+        assert [u.username for u in session.exec(select(User)).all()] == ["wang"]
+
+
+def test_production_mode_refuses_the_demo_password(cli_env, engine, monkeypatch, capsys):
+    monkeypatch.setenv("DASHBOARD_MODE", "production")
+    assert run("create-user", "boss", "--role", "admin", stdin="demo1234\n", monkeypatch=monkeypatch) == 2
+    assert "生产模式下不接受演示密码" in capsys.readouterr().err
+    with read_session(engine) as session:
+        assert session.exec(select(Finding)).all() == [] and session.exec(select(User)).all() == []

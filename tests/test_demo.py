@@ -1,0 +1,187 @@
+"""The demo ledger (seed/demo.py): every scenario the SPEC needs to show, built through the real services.
+
+The demo is seeded once per backend for the whole module (it walks ~50 findings through the
+services); every test only reads it, except the last, which checks that seeding again adds nothing.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import pytest
+from sqlalchemy import func, text
+from sqlmodel import select
+
+from dashboard import clock, passwords
+from dashboard.config import DEMO_PASSWORD
+from dashboard.services import queries
+from dashboard.vocab import ExtensionDecision, Role, Status, UnitKind
+from db.engine import make_engine, migrate, read_session
+from db.models import AuditLog, Evidence, ExtensionRequest, Finding, Source, Unit, User, Village
+from seed import demo_content as content
+from seed.demo import seed_demo
+from tests.conftest import BACKENDS, TEST_DATABASE_URL, TODAY
+
+OFFICES = ["社会救助办", "儿童福利和社会事务股", "养老服务和慈善事业促进股", "社会组织管理股",
+           "基层政权和社区治理股", "办公室", "局扶贫办", "局机关支部"]
+VILLAGES = {
+    ("高士镇", "毛安村"): "provincial", ("高士镇", "黄河村"): "provincial", ("高士镇", "龙口村"): "provincial",
+    ("高士镇", "花园村"): "provincial",
+    ("高士镇", "高士村"): "key", ("高士镇", "新坝村"): "key", ("高士镇", "官庄村"): "key", ("赛口镇", "红旗村"): "key",
+}
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def demo(request, tmp_path_factory):
+    """An engine holding the demo ledger built for TODAY (2026-06-15), one per backend."""
+    schema = admin_engine = None
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(passwords, "ROUNDS", 4)
+        patch.setenv("DASHBOARD_MODE", "demo")
+        if request.param == "sqlite":
+            engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('demo') / 'demo.db'}")
+        else:
+            schema = f"t_{uuid.uuid4().hex[:12]}"
+            admin_engine = make_engine(TEST_DATABASE_URL)
+            with admin_engine.begin() as connection:
+                connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+            engine = make_engine(TEST_DATABASE_URL, schema=schema)
+        migrate(engine)
+        with clock.frozen(TODAY):
+            assert seed_demo(engine, TODAY.date()) is True
+    yield engine
+    engine.dispose()
+    if admin_engine is not None:
+        with admin_engine.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin_engine.dispose()
+
+
+@pytest.fixture
+def session(demo, frozen_today):
+    with read_session(demo) as session:
+        yield session
+
+
+def scalar(session, statement):
+    return session.exec(statement).one()
+
+
+def test_every_status_is_present(session):
+    present = set(session.exec(select(Finding.status).distinct()).all())
+    assert present == {status.value for status in Status}
+    assert scalar(session, select(func.count()).select_from(Finding)) == len(content.FINDINGS)
+    assert scalar(session, select(func.count()).select_from(Finding).where(Finding.status == "cancelled")) == 1
+
+
+def test_overdue_extended_and_repeat_findings(session):
+    figures = queries.figures(session)
+    assert figures["overdue"] >= 1 and figures["extended"] >= 1 and figures["repeats"] >= 1 and figures["stale"] >= 1
+    extended = session.exec(select(Finding).where(Finding.current_deadline != Finding.original_deadline)).all()
+    assert len(extended) >= 1
+    assert all(f.current_deadline > f.original_deadline and f.extension_count == 1 for f in extended)
+    repeats = session.exec(select(Finding).where(Finding.repeat_of_id.is_not(None))).all()
+    assert len(repeats) == 2
+    for repeat in repeats:  # each repeats a closed finding
+        assert session.get(Finding, repeat.repeat_of_id).status == Status.CLOSED
+    overdue = queries.overdue_list(session)
+    assert overdue and all(row["days_overdue"] > 0 for row in overdue)
+
+
+def test_sent_back_once_and_twice(session):
+    counts = dict(session.exec(select(Finding.sent_back_count, func.count()).group_by(Finding.sent_back_count)).all())
+    assert counts.get(1, 0) >= 1 and counts.get(2, 0) >= 1
+    twice = session.exec(select(Finding).where(Finding.sent_back_count == 2)).first()
+    assert queries.light_of(session, twice.id) in ("yellow", "red")
+
+
+def test_extension_requests(session):
+    decisions = dict(session.exec(select(ExtensionRequest.decision, func.count())
+                                  .group_by(ExtensionRequest.decision)).all())
+    assert decisions.get(ExtensionDecision.PENDING.value) == 1
+    assert decisions.get(ExtensionDecision.APPROVED.value, 0) >= 1
+    assert decisions.get(ExtensionDecision.REJECTED.value, 0) >= 1
+
+
+def test_red_yellow_and_green_lights(session):
+    figures = queries.figures(session)
+    assert figures["red"] >= 1 and figures["yellow"] >= 1 and figures["green"] >= 1
+    assert figures["red"] + figures["yellow"] + figures["green"] + figures["closed"] + figures["cancelled"] \
+        == figures["total"]
+    assert sum(figures[s.value] for s in Status) == figures["total"]
+
+
+def test_seed_002_villages_with_their_levels(session):
+    villages = {(v.township, v.name): v for v in session.exec(select(Village)).all()}
+    for place, level in VILLAGES.items():
+        assert place in villages, place
+        assert villages[place].level == level, place
+    # the rule of seed 002: 贫困发生率 ≥ 1% or more than 50 remaining poor people → 挂牌督战
+    for place in VILLAGES:
+        village = villages[place]
+        if village.level == "provincial":
+            assert village.poverty_rate >= 1 or village.remaining_poor > 50, place
+    # only seed 002's four villages are under provincial supervision; 一般 villages are below both thresholds
+    assert {place for place, v in villages.items() if v.level == "provincial"} == {
+        place for place, level in VILLAGES.items() if level == "provincial"}
+    normal = [v for v in villages.values() if v.level == "normal"]
+    assert normal and all(v.poverty_rate < 1 and v.remaining_poor <= 50 for v in normal)
+
+
+def test_seed_002_offices(session):
+    offices = {u.name: u.kind for u in session.exec(select(Unit)).all()}
+    for name in OFFICES:
+        assert offices.get(name) == UnitKind.OFFICE, name
+
+
+def test_the_audit_source_has_19_findings(session):
+    source = session.exec(select(Source).where(Source.kind == "audit")).one()
+    assert source.title == "城乡低保专项审计反馈问题" and source.issuing_body == "审计部门"
+    assert scalar(session, select(func.count()).select_from(Finding).where(Finding.source_id == source.id)) == 19
+    assert source.report_due_date == source.received_date + dt.timedelta(days=30)
+
+
+def test_a_user_per_role_and_demo_passwords(session):
+    users = session.exec(select(User)).all()
+    assert {u.role for u in users} == {role.value for role in Role}
+    by_name = {u.username: u for u in users}
+    for item in content.DEMO_USERS:
+        assert by_name[item["username"]].role == item["role"]
+    assert all(u.is_demo_password for u in users)
+    assert passwords.verify_password(DEMO_PASSWORD, by_name["admin"].password_hash)
+    departments = [u for u in users if u.role == Role.DEPARTMENT]
+    assert all(u.unit_id is not None for u in departments)
+    lead_units = set(session.exec(select(Finding.lead_unit_id).distinct()).all())
+    assert lead_units <= {u.unit_id for u in departments}  # every lead unit has someone to report for it
+
+
+def test_one_duplicate_evidence_group(session):
+    groups = queries.duplicate_evidence(session)
+    assert len(groups) == 1
+    expected = [session.exec(select(Finding.serial).where(
+        Finding.description == content.FINDINGS[index]["description"])).one() for index in (0, 2)]
+    assert groups[0]["findings"] == expected
+    assert groups[0]["filename"] == "整改工作会议纪要.docx"
+    assert scalar(session, select(func.count()).select_from(Evidence)) > 2
+
+
+def test_history_lies_before_today(session):
+    assert scalar(session, select(func.max(AuditLog.at))) < TODAY
+    assert scalar(session, select(func.max(Finding.created_at))) < TODAY
+    closed = session.exec(select(Finding).where(Finding.status == "closed")).all()
+    assert closed and all(f.closed_at is not None and f.closed_at < TODAY for f in closed)
+    # every finding was logged through the service and has its create (or log_repeat) row
+    logged = scalar(session, select(func.count(func.distinct(AuditLog.finding_id)))
+                    .where(AuditLog.action.in_(["create", "log_repeat"]), AuditLog.entity == "Finding"))
+    assert logged == len(content.FINDINGS)
+
+
+def test_seeding_twice_adds_nothing(demo, frozen_today):
+    def counts():
+        with read_session(demo) as session:
+            return {model.__name__: scalar(session, select(func.count()).select_from(model))
+                    for model in (Unit, User, Village, Source, Finding, Evidence, AuditLog)}
+
+    before = counts()
+    assert seed_demo(demo, TODAY.date()) is False
+    assert counts() == before
