@@ -74,21 +74,20 @@ def settle(page) -> None:
 
 def sign_in(page, base: str, username: str) -> None:
     """Sign in; the cookie component of streamlit-authenticator reruns the script once after the page
-    loads, and a submit sent at that very moment is dropped by Streamlit, so wait for it and retry."""
+    loads, and a form submitted at that very moment is dropped by Streamlit, so retry the whole step."""
     page.goto(base)
-    page.get_by_role("button", name="登录").wait_for(timeout=30_000)
-    page.locator("iframe").first.wait_for(state="attached", timeout=30_000)
-    page.wait_for_timeout(1500)
-    settle(page)
-    for _attempt in range(3):
-        page.get_by_label("用户名").fill(username)
-        page.get_by_label("密码").fill("demo1234")
-        page.get_by_role("button", name="登录").click()
+    for _attempt in range(4):
         try:
-            page.get_by_role("button", name="退出登录").wait_for(timeout=10_000)
+            page.get_by_role("button", name="登录").wait_for(timeout=30_000)
+            page.locator("iframe").first.wait_for(state="attached", timeout=30_000)
+            settle(page)
+            page.get_by_label("用户名").fill(username, timeout=10_000)
+            page.get_by_label("密码").fill("demo1234", timeout=10_000)
+            page.get_by_role("button", name="登录").click(timeout=10_000)
+            page.get_by_role("button", name="退出登录").wait_for(timeout=15_000)
             break
         except Exception:
-            settle(page)
+            page.wait_for_timeout(1000)
     page.get_by_role("button", name="退出登录").wait_for(timeout=10_000)
     settle(page)
 

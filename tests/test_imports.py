@@ -161,7 +161,7 @@ def test_importing_the_same_file_twice_adds_nothing(engine, world):
     assert again.ok and again.rows == [] and again.already_imported == 4
     second = commit(engine, world, data)
     assert (second.imported, second.already_imported, second.closed) == (0, 4, 0)
-    assert second.source_id == first.source_id
+    assert second.source_id is None  # nothing new: no source is created or touched
     after = counts(engine)
     assert after["Finding"] == before["Finding"] and after["Measure"] == before["Measure"]
     assert after["Progress"] == before["Progress"] and after["Source"] == before["Source"]
@@ -170,6 +170,7 @@ def test_importing_the_same_file_twice_adds_nothing(engine, world):
         [5, "对象认定不精准", "新发现：低保公示不到位", None, None, "规范公示", "社会救助办", None, None,
          "2026年8月31日", None, None, None]]))
     assert (third.imported, third.already_imported) == (1, 4)
+    assert third.source_id == first.source_id  # an existing source is reused by its title
 
 
 def test_rows_repeated_within_one_file_are_imported_once(engine, world):

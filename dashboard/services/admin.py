@@ -10,7 +10,7 @@ from dashboard.errors import ValidationFailed
 from dashboard.i18n import t
 from dashboard.lifecycle import Action, Actor, authorize
 from dashboard.passwords import MIN_LENGTH, hash_password
-from dashboard.services.common import apply_changes, audit, check_version, get_or_404, record_dict, require_text
+from dashboard.services.common import apply_changes, audit, check_version, code, get_or_404, record_dict, require_text
 from dashboard.settings import SPECS
 from dashboard.vocab import Role, UnitKind, VillageLevel, VillageStatus
 from db.models import Category, Setting, Unit, User, Village
@@ -37,7 +37,7 @@ def create_user(session: Session, actor: Actor | None, *, username: str, display
     if actor is not None:
         authorize(actor, Action.MANAGE_USERS)
     username = require_text(username, "field.username").lower()
-    role = Role(role)
+    role = code(Role, role, "field.role")
     if role is Role.DEPARTMENT and unit_id is None:
         raise ValidationFailed("error.unit_required_for_department")
     if unit_id is not None:
@@ -52,8 +52,11 @@ def create_user(session: Session, actor: Actor | None, *, username: str, display
     return user
 
 
+KEEP: Any = object()  # "leave the unit as it is" (None means: no unit)
+
+
 def update_user(session: Session, actor: Actor, user_id: int, expected_version: int | None, *,
-                display_name: str | None = None, role: Role | str | None = None, unit_id: int | None = None,
+                display_name: str | None = None, role: Role | str | None = None, unit_id: int | None = KEEP,
                 active: bool | None = None) -> User:
     """Changing role or unit, or deactivating, ends every session of that user (token version)."""
     authorize(actor, Action.MANAGE_USERS)
@@ -63,8 +66,10 @@ def update_user(session: Session, actor: Actor, user_id: int, expected_version: 
     if display_name is not None:
         changes["display_name"] = require_text(display_name, "field.display_name")
     if role is not None:
-        changes["role"] = Role(role).value
-    if unit_id is not None or role is not None:
+        changes["role"] = code(Role, role, "field.role").value
+    if unit_id is not KEEP:
+        if unit_id is not None:
+            get_or_404(session, Unit, unit_id)
         changes["unit_id"] = unit_id
     if active is not None:
         changes["active"] = active
@@ -102,7 +107,7 @@ def create_unit(session: Session, actor: Actor | None, *, name: str, kind: UnitK
         authorize(actor, Action.MANAGE_REFERENCE)
     name = require_text(name, "field.name")
     _unique(session, Unit, Unit.name, name)
-    unit = Unit(name=name, kind=UnitKind(kind).value, parent_id=parent_id)
+    unit = Unit(name=name, kind=code(UnitKind, kind, "field.kind").value, parent_id=parent_id)
     session.add(unit)
     audit(session, actor, "create", unit, new=record_dict(unit))
     return unit
@@ -116,7 +121,7 @@ def update_unit(session: Session, actor: Actor, unit_id: int, expected_version: 
         changes["name"] = require_text(changes["name"], "field.name")
         _unique(session, Unit, Unit.name, changes["name"], unit.id)
     if "kind" in changes:
-        changes["kind"] = UnitKind(changes["kind"]).value
+        changes["kind"] = code(UnitKind, changes["kind"], "field.kind").value
     old, new = apply_changes(unit, changes)
     if new:
         audit(session, actor, "update", unit, old=old, new=new)
@@ -136,9 +141,9 @@ def _clean_village(values: dict[str, Any]) -> dict[str, Any]:
         if key in cleaned:
             cleaned[key] = require_text(cleaned[key], f"field.{key}")
     if "level" in cleaned:
-        cleaned["level"] = VillageLevel(cleaned["level"]).value
+        cleaned["level"] = code(VillageLevel, cleaned["level"], "field.level").value
     if "status" in cleaned:
-        cleaned["status"] = VillageStatus(cleaned["status"]).value
+        cleaned["status"] = code(VillageStatus, cleaned["status"], "field.status").value
     for key in ("poverty_rate", "remaining_poor", "monitored_households"):
         if key in cleaned and float(cleaned[key]) < 0:
             raise ValidationFailed("error.unknown_value", field=key, value=cleaned[key])
@@ -221,7 +226,10 @@ def _clean_setting(key: str, value: Any) -> Any:
         if not cleaned:
             raise ValidationFailed("error.required", field=t(f"setting.{key}"))
         return cleaned
-    number = int(value)
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ValidationFailed("error.setting_range", name=t(f"setting.{key}"), low=spec.low, high=spec.high) from None
     if not spec.low <= number <= spec.high:  # type: ignore[operator]
         raise ValidationFailed("error.setting_range", name=t(f"setting.{key}"), low=spec.low, high=spec.high)
     return number

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 from typing import Any, TypeVar
 
 from sqlmodel import Session, SQLModel, select
@@ -96,6 +97,17 @@ def require_text(value: str | None, field_key: str) -> str:
     if not text:
         raise ValidationFailed("error.required", field=t(field_key))
     return text
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+def code(enum: type[E], value: Any, field_key: str) -> E:
+    """A stored code from user input, refused with a clear message when it is not one of ``enum``."""
+    try:
+        return enum(value)
+    except ValueError:
+        raise ValidationFailed("error.unknown_value", field=t(field_key), value=value) from None
 
 
 def actor_of(user: User) -> Actor:

@@ -20,7 +20,7 @@ from sqlmodel import Session, func, select
 from dashboard import clock
 from dashboard.errors import InvalidState, ValidationFailed
 from dashboard.lifecycle import Action, Actor, authorize
-from dashboard.services.common import apply_changes, audit, check_version, get_or_404, record_dict, require_text
+from dashboard.services.common import apply_changes, audit, check_version, code, get_or_404, record_dict, require_text
 from dashboard.settings import load_settings
 from dashboard.vocab import (
     EscalationKind,
@@ -145,7 +145,7 @@ def create_source(session: Session, actor: Actor, *, kind: SourceKind | str, tit
                   received_date: dt.date, issuing_body: str = "", report_due_date: dt.date | None = None,
                   notes: str = "") -> Source:
     authorize(actor, Action.CREATE_SOURCE)
-    source = Source(kind=SourceKind(kind).value, title=require_text(title, "field.title"),
+    source = Source(kind=code(SourceKind, kind, "field.kind").value, title=require_text(title, "field.title"),
                     issuing_body=issuing_body.strip(), received_date=received_date,
                     report_due_date=report_due_date, notes=notes.strip(), created_by_id=actor.id,
                     created_at=clock.now())
@@ -162,7 +162,7 @@ def log_finding(session: Session, actor: Actor, data: FindingInput) -> Finding:
     source = get_or_404(session, Source, data.source_id)
     get_or_404(session, Category, data.category_id)
     get_or_404(session, Unit, data.lead_unit_id)
-    rect_type = RectType(data.rect_type)
+    rect_type = code(RectType, data.rect_type, "field.rect_type")
     description = require_text(data.description, "field.description")
     if rect_type is not RectType.LONG_TERM and data.deadline is None:
         raise ValidationFailed("error.required", field="整改时限 / deadline")
@@ -190,7 +190,7 @@ def log_finding(session: Session, actor: Actor, data: FindingInput) -> Finding:
         description=description, county=county, township=township, village_id=data.village_id,
         lead_unit_id=data.lead_unit_id, responsible_leader=data.responsible_leader.strip(),
         responsible_person=data.responsible_person.strip(), rect_type=rect_type.value,
-        priority=Priority(data.priority).value, original_deadline=data.deadline,
+        priority=code(Priority, data.priority, "field.priority").value, original_deadline=data.deadline,
         current_deadline=data.deadline, status=Status.OPEN.value, remarks=data.remarks.strip(),
         repeat_of_id=data.repeat_of_id, created_by_id=actor.id, created_at=now, updated_at=now,
     )
@@ -219,7 +219,7 @@ def edit_finding(session: Session, actor: Actor, finding_id: int, expected_versi
     if "description" in changes:
         changes["description"] = require_text(changes["description"], "field.description")
     if "priority" in changes:
-        changes["priority"] = Priority(changes["priority"]).value
+        changes["priority"] = code(Priority, changes["priority"], "field.priority").value
     if changes.get("village_id") is not None:
         changes["township"] = get_or_404(session, Village, changes["village_id"]).township
     _move(session, actor, Action.EDIT_FINDING, finding, None, changes)
@@ -438,7 +438,7 @@ def record_escalation(session: Session, actor: Actor, *, kind: EscalationKind | 
     else:
         authorize(actor, Action.RECORD_ESCALATION)
         get_or_404(session, Unit, unit_id)  # type: ignore[arg-type]
-    escalation = Escalation(kind=EscalationKind(kind).value, finding_id=finding_id, unit_id=unit_id,
+    escalation = Escalation(kind=code(EscalationKind, kind, "field.kind").value, finding_id=finding_id, unit_id=unit_id,
                             issued_on=clock.today(), respond_by=respond_by, issued_by_id=actor.id,
                             note=require_text(note, "field.note"), created_at=clock.now())
     session.add(escalation)

@@ -17,7 +17,7 @@ from dashboard import clock
 from dashboard.documents.ledger_parse import ParsedRow, ParseResult, RowError, parse_ledger
 from dashboard.errors import ValidationFailed
 from dashboard.lifecycle import Action, Actor, authorize
-from dashboard.services.common import audit, require_text
+from dashboard.services.common import audit, code, require_text
 from dashboard.services.findings import SERIAL_PREFIX
 from dashboard.vocab import RectType, SourceKind, Status
 from db.models import (
@@ -192,7 +192,7 @@ def _source(session: Session, actor: Actor, title: str, kind, issuing_body: str,
     existing = session.exec(select(Source).where(Source.title == title)).scalars().first()
     if existing is not None:
         return existing
-    source = Source(kind=SourceKind(kind).value, title=title, issuing_body=issuing_body, received_date=received,
+    source = Source(kind=code(SourceKind, kind, "field.kind").value, title=title, issuing_body=issuing_body, received_date=received,
                     created_by_id=actor.id, created_at=clock.now(), notes="由Excel台账导入")
     session.add(source)
     session.flush()

@@ -143,7 +143,7 @@ ROLLUPS = {
 
 def rollup(session: Session, by: str, actor: Actor | None = None, *, now: dt.datetime | None = None,
            where: ColumnElement[bool] | None = None) -> list[dict[str, Any]]:
-    """Figures per lead unit, source, category, village or township, worst completion first."""
+    """Figures per lead unit, source, category, village or township; rank 1 is the best completion rate."""
     now = now or clock.now()
     settings = load_settings(session)
     if by == "township":
@@ -317,10 +317,11 @@ def ledger_conditions(flt: LedgerFilter, now: dt.datetime, settings: Settings) -
     if flt.overdue_only:
         conditions.append(warnings.is_overdue(now.date()))
     if flt.keyword.strip():
-        pattern = f"%{flt.keyword.strip()}%"
         # ILIKE: SQLite's LIKE ignores ASCII case, PostgreSQL's does not; search the same on both
-        conditions.append(or_(Finding.description.ilike(pattern), Finding.serial.ilike(pattern),
-                              Finding.responsible_person.ilike(pattern)))
+        keyword = flt.keyword.strip()  # % and _ are matched as themselves
+        conditions.append(or_(Finding.description.icontains(keyword, autoescape=True),
+                              Finding.serial.icontains(keyword, autoescape=True),
+                              Finding.responsible_person.icontains(keyword, autoescape=True)))
     if flt.involved_unit_id is not None:
         conditions.append(involves_unit(flt.involved_unit_id))
     return conditions
