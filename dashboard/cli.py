@@ -147,6 +147,22 @@ def cmd_import_ledger(args) -> int:
     return 0
 
 
+def cmd_synthetic(args) -> int:
+    """Province-scale synthetic data into an empty database (for benchmarks and load tests)."""
+    import datetime as dt
+    import time
+
+    from seed.synthetic import SyntheticSize, generate
+
+    size = SyntheticSize(findings=args.findings, counties=args.counties, townships=args.townships,
+                         villages=args.villages, units=args.units, sources=args.sources)
+    started = time.perf_counter()
+    counts = generate(_engine(), size, seed=args.seed,
+                      today=dt.date.fromisoformat(args.today) if args.today else None)
+    print(json.dumps({"seconds": round(time.perf_counter() - started, 1), **counts}, ensure_ascii=False))
+    return 0
+
+
 def cmd_run(args) -> int:
     """Bring the schema up to date, add the demo data to an empty database, start the app."""
     from seed.demo import seed_demo
@@ -189,6 +205,16 @@ def build_parser() -> argparse.ArgumentParser:
     importer.add_argument("--source", required=True, help="source title (created if missing)")
     importer.add_argument("--year", type=int, help="year for dates written without one (9月底前)")
     importer.set_defaults(func=cmd_import_ledger)
+    synthetic = commands.add_parser("synthetic", help="province-scale synthetic data into an empty database")
+    synthetic.add_argument("--findings", type=int, required=True)
+    synthetic.add_argument("--counties", type=int, default=100)
+    synthetic.add_argument("--townships", type=int, default=1_500)
+    synthetic.add_argument("--villages", type=int, default=20_000)
+    synthetic.add_argument("--units", type=int, default=300)
+    synthetic.add_argument("--sources", type=int, default=400)
+    synthetic.add_argument("--seed", type=int, default=20261123)
+    synthetic.add_argument("--today", help="reference date YYYY-MM-DD (default 2026-11-23)")
+    synthetic.set_defaults(func=cmd_synthetic)
     run = commands.add_parser("run", help="start the web app")
     run.add_argument("--port", type=int, default=8501)
     run.set_defaults(func=cmd_run)

@@ -58,10 +58,10 @@ def _deadline_text(rect_type: str, original: dt.date | None, current: dt.date | 
 
 
 def _batches(session: Session, actor: Actor, flt: LedgerFilter, now: dt.datetime) -> Iterator[list[Any]]:
-    """Findings matching the filters, in serial order, a batch at a time (keyset paging)."""
+    """Findings matching the filters, in the order serials were issued, a batch at a time (keyset paging)."""
     settings = load_settings(session)
     conditions = [visible_to(actor), *ledger_conditions(flt, now, settings)]
-    last_serial = ""
+    last_id = 0
     while True:
         rows = session.execute(
             select(Finding.id, Finding.serial, Source.title, Category.name, Finding.description, Finding.township,
@@ -70,11 +70,11 @@ def _batches(session: Session, actor: Actor, flt: LedgerFilter, now: dt.datetime
                    Finding.remarks)
             .join(Source, Source.id == Finding.source_id).join(Category, Category.id == Finding.category_id)
             .join(Unit, Unit.id == Finding.lead_unit_id).outerjoin(Village, Village.id == Finding.village_id)
-            .where(*conditions, Finding.serial > last_serial).order_by(Finding.serial).limit(BATCH)).all()
+            .where(*conditions, Finding.id > last_id).order_by(Finding.id).limit(BATCH)).all()
         if not rows:
             return
         yield rows
-        last_serial = rows[-1].serial
+        last_id = rows[-1].id
 
 
 def _details(session: Session, ids: list[int]) -> tuple[dict, dict, dict, dict]:

@@ -296,7 +296,7 @@ class LedgerFilter:
 
 
 SORTABLE = {
-    "serial": Finding.serial,
+    "serial": Finding.id,  # serials are issued in id order; as text "ZG-2026-10000" would sort before "-9999"
     "deadline": Finding.current_deadline,
     "created": Finding.created_at,
     "status": Finding.status,
