@@ -69,9 +69,12 @@ def cmd_create_user(args) -> int:
 
 
 def cmd_stats(args) -> int:
+    from dashboard.services import rollups
     from dashboard.services.queries import stats
 
-    with read_session(_engine()) as session:
+    engine = _engine()
+    rollups.refresh_if_stale(engine)
+    with read_session(engine) as session:
         figures = stats(session)
     if args.json:
         print(json.dumps(figures, ensure_ascii=False, indent=2, default=str))

@@ -52,7 +52,9 @@ def days_overdue(today: dt.date) -> ColumnElement[int]:
 
 
 def is_stale(now: dt.datetime, settings: Settings) -> ColumnElement[bool]:
-    cutoff = now - dt.timedelta(days=settings.stale_days)
+    """No progress since the start of the day ``stale_days`` ago (by date, so a light changes only
+    at midnight and the maintained roll-ups stay exact all day)."""
+    cutoff = dt.datetime.combine(now.date() - dt.timedelta(days=settings.stale_days), dt.time())
     last_activity = func.coalesce(Finding.last_progress_at, Finding.created_at)
     return and_(_in(STALE_STATES), last_activity < cutoff)
 

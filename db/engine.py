@@ -93,6 +93,8 @@ def migrate(engine: Engine) -> None:
     """Bring the schema to the newest migration (the app and the CLI call this on start)."""
     with engine.begin() as connection:
         command.upgrade(alembic_config(connection), "head")
+        if engine.dialect.name == "sqlite":
+            connection.exec_driver_sql("PRAGMA optimize")  # statistics for the query planner where useful
 
 
 def is_sqlite(engine: Engine) -> bool:

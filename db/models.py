@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import Any, Optional
 
 from pydantic import NaiveDatetime
-from sqlalchemy import JSON, CheckConstraint, Column, Index, LargeBinary, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, Column, Index, LargeBinary, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from dashboard import clock
@@ -138,6 +138,10 @@ class Finding(SQLModel, table=True):
         Index("ix_finding_status_deadline", "status", "current_deadline"),
         Index("ix_finding_lead_status", "lead_unit_id", "status"),
         Index("ix_finding_source_status", "source_id", "status"),
+        # the overdue list: open deadlines in date order, without touching closed findings
+        Index("ix_finding_open_deadline", "current_deadline",
+              sqlite_where=text("status IN ('open', 'in_progress', 'pending_review')"),
+              postgresql_where=text("status IN ('open', 'in_progress', 'pending_review')")),
     )
 
     id: Optional[int] = Field(default=None, primary_key=True)
@@ -335,6 +339,52 @@ class Setting(SQLModel, table=True):
     key: str = Field(max_length=60, primary_key=True)
     value: Any = Field(sa_column=Column(JSON, nullable=False))
     version: int = 1
+
+
+class FindingRollup(SQLModel, table=True):
+    """What one finding contributes to the maintained roll-ups (see dashboard.services.rollups)."""
+
+    __tablename__ = "finding_rollup"
+
+    finding_id: int = Field(foreign_key="finding.id", primary_key=True)
+    status: str = Field(max_length=20)
+    light: str = Field(max_length=20)
+    stale: bool = False
+    extended: bool = False
+    repeat: bool = False
+    on_time: bool = False
+    lead_unit_id: int
+    source_id: int
+    category_id: int
+    township: Optional[str] = Field(default=None, max_length=60)
+    village_id: Optional[int] = None
+
+
+class RollupCount(SQLModel, table=True):
+    """Sums of the contributions per dimension key, status and light."""
+
+    __tablename__ = "rollup_count"
+
+    dimension: str = Field(max_length=10, primary_key=True)
+    key: str = Field(max_length=60, primary_key=True)
+    status: str = Field(max_length=20, primary_key=True)
+    light: str = Field(max_length=20, primary_key=True)
+    n: int = 0
+    stale: int = 0
+    extended: int = 0
+    repeat: int = 0
+    on_time: int = 0
+
+
+class RollupMeta(SQLModel, table=True):
+    """The date and warning settings the roll-ups were computed for."""
+
+    __tablename__ = "rollup_meta"
+
+    id: int = Field(default=1, primary_key=True)
+    as_of: dt.date
+    settings_hash: str = Field(max_length=32)
+    rebuilt_at: Optional[NaiveDatetime] = None
 
 
 class SerialCounter(SQLModel, table=True):

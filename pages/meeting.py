@@ -9,7 +9,7 @@ from dashboard import charts, clock
 from dashboard.documents.report import report_for_snapshot
 from dashboard.services import snapshots
 from dashboard.ui import navigation
-from dashboard.ui.context import flash, lbl, reading, run_service, show_flash, tr
+from dashboard.ui.context import fresh_rollups, flash, lbl, reading, run_service, show_flash, tr
 from dashboard.ui.widgets import LIGHT_COLOURS, percent
 from dashboard.vocab import VillageLevel
 
@@ -88,13 +88,14 @@ def choose_figures(actor):
             st.rerun()
     with reading() as session:
         if chosen is None:
-            return snapshots.current_figures(session, clock.now()), None, cols[3]
+            return snapshots.meeting_figures(session, clock.now()), None, cols[3]
         snapshot = snapshots.get_snapshot(session, chosen)
         return snapshot.figures, snapshot, cols[3]
 
 
 def render() -> None:
     actor = navigation.require("meeting")
+    fresh_rollups()
     show_flash()
     figures, snapshot, report_column = choose_figures(actor)
     if snapshot is not None:

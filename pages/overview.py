@@ -8,7 +8,7 @@ from dashboard import charts
 from dashboard.lifecycle import Action, can
 from dashboard.services import queries, snapshots
 from dashboard.ui import navigation
-from dashboard.ui.context import flash, lbl, reading, run_service, show_flash, tr
+from dashboard.ui.context import fresh_rollups, flash, lbl, reading, run_service, show_flash, tr
 from dashboard.ui.widgets import day, metric_row, percent
 from dashboard.vocab import Role, Status
 
@@ -81,6 +81,7 @@ def snapshot_button(actor) -> None:
 
 def render() -> None:
     actor = navigation.require("overview")
+    fresh_rollups()
     show_flash()
     st.title(tr("page.overview"))
     if can(actor, Action.TAKE_SNAPSHOT):

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from dashboard.services import views
 from dashboard.ui import navigation
-from dashboard.ui.context import lbl, reading, show_flash, tr
+from dashboard.ui.context import fresh_rollups, lbl, reading, show_flash, tr
 from dashboard.ui.widgets import day, light_text
 from dashboard.vocab import Status, VillageLevel, VillageStatus, codes
 from db.models import AuditLog
@@ -15,6 +15,7 @@ from db.models import AuditLog
 
 def render() -> None:
     actor = navigation.require("villages")
+    fresh_rollups()
     show_flash()
     st.title(tr("page.villages"))
     with reading() as session:

@@ -88,6 +88,8 @@ def generate(engine: Engine, size: SyntheticSize, *, seed: int = 20261123, today
         counts["users"] = _insert(connection, User.__table__, _users(places))
         counts["sources"] = _insert(connection, Source.__table__, _sources(rng, size, today))
         counts.update(_findings(connection, rng, size, places, today, now))
+    with engine.begin() as connection:
+        connection.exec_driver_sql("ANALYZE")  # statistics for the query planner after a bulk load
     return counts
 
 

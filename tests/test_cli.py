@@ -1,6 +1,8 @@
 """The command line (``python -m dashboard …``) against SQLite and PostgreSQL through ``DATABASE_URL``."""
 from __future__ import annotations
 
+from tests.migration_head import head_revision
+
 import io
 import json
 import sys
@@ -62,7 +64,7 @@ def test_init_db_creates_the_schema_where_database_url_points(cli_env, capsys):
         tables = set(inspect(engine).get_table_names(schema=schema))
         assert {"finding", "app_user", "audit_log", "alembic_version"} <= tables
         with engine.connect() as connection:
-            assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0001"
+            assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == head_revision()
     finally:
         engine.dispose()
 

@@ -17,6 +17,7 @@ from dashboard import clock
 from dashboard.documents.ledger_parse import ParsedRow, ParseResult, RowError, parse_ledger
 from dashboard.errors import ValidationFailed
 from dashboard.lifecycle import Action, Actor, authorize
+from dashboard.services import rollups
 from dashboard.services.common import audit, code, require_text
 from dashboard.services.findings import SERIAL_PREFIX
 from dashboard.vocab import RectType, SourceKind, Status
@@ -178,9 +179,12 @@ def commit_import(session: Session, actor: Actor, data: bytes | str | Path, *, s
                      received_date or clock.today())
     now = clock.now()
     serials = _serial_block(session, now.year, len(preview.rows))
-    closed = 0
+    closed, written = 0, []
     for resolved, serial in zip(preview.rows, serials):
-        closed += _write_row(session, actor, source, resolved, serial, now, filename)
+        finding_id, was_closed = _write_row(session, actor, source, resolved, serial, now, filename)
+        written.append(finding_id)
+        closed += was_closed
+    rollups.touch(session, written)
     audit(session, actor, "import_ledger", source, new={"file": filename, "sha256": preview.parsed.file_sha256,
                                                         "imported": len(preview.rows),
                                                         "already_imported": preview.already_imported})
@@ -213,7 +217,7 @@ def _serial_block(session: Session, year: int, count: int) -> list[str]:
 
 
 def _write_row(session: Session, actor: Actor, source: Source, resolved: ResolvedRow, serial: str,
-               now: dt.datetime, filename: str) -> int:
+               now: dt.datetime, filename: str) -> tuple[int, int]:
     row = resolved.row
     status = STATE_STATUS[row.state]
     closed_at = dt.datetime.combine(row.closed_date, dt.time(12)) if row.closed_date else now
@@ -247,4 +251,4 @@ def _write_row(session: Session, actor: Actor, source: Source, resolved: Resolve
         at=now, user_id=actor.id, username=actor.username, action="import", entity="Finding", entity_id=finding_id,
         finding_id=finding_id, old=None, new={"serial": serial, "status": status.value, "excel_row": row.excel_row},
         note=note))
-    return int(status is Status.CLOSED)
+    return finding_id, int(status is Status.CLOSED)

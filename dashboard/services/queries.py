@@ -10,15 +10,16 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from sqlalchemy import Date, and_, case, exists, func, literal, or_, select, true
+from sqlalchemy import Date, and_, case, exists, func, literal, or_, select, text, true
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 from sqlmodel import Session
 
 from dashboard import clock, warnings
+from dashboard.services import rollups
 from dashboard.errors import PermissionDenied
-from dashboard.lifecycle import ACTIVE_STATES, Action, Actor, may
+from dashboard.lifecycle import ACTIVE_STATES, STALE_STATES, Action, Actor, may
 from dashboard.settings import Settings, load_settings
 from dashboard.vocab import Light, Status
 from db.models import (
@@ -58,8 +59,8 @@ def _week_start_default(element, compiler, **kw):
 
 def involves_unit(unit_id: int) -> ColumnElement[bool]:
     """Findings a unit leads or co-operates on."""
-    co_operates = exists().where(FindingCoUnit.finding_id == Finding.id, FindingCoUnit.unit_id == unit_id)
-    return or_(Finding.lead_unit_id == unit_id, co_operates)
+    co_operates = select(FindingCoUnit.finding_id).where(FindingCoUnit.unit_id == unit_id)
+    return or_(Finding.lead_unit_id == unit_id, Finding.id.in_(co_operates))  # two index lookups, no scan
 
 
 def visible_to(actor: Actor) -> ColumnElement[bool]:
@@ -119,10 +120,18 @@ def _with_rates(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+def _whole_ledger(session: Session, actor: Actor | None, where, now: dt.datetime) -> bool:
+    """The maintained roll-ups answer questions about the whole ledger, today."""
+    return (where is None and (actor is None or may(actor.role, Action.VIEW_ALL))
+            and rollups.is_fresh(session, now))
+
+
 def figures(session: Session, actor: Actor | None = None, *, now: dt.datetime | None = None,
             where: ColumnElement[bool] | None = None) -> dict[str, Any]:
     """The SPEC's totals, in one aggregate query."""
     now = now or clock.now()
+    if _whole_ledger(session, actor, where, now):
+        return _with_rates(rollups.totals(session))
     settings = load_settings(session)
     statement = select(*_figure_columns(now, settings)).select_from(Finding)
     if actor is not None:
@@ -145,6 +154,8 @@ def rollup(session: Session, by: str, actor: Actor | None = None, *, now: dt.dat
            where: ColumnElement[bool] | None = None) -> list[dict[str, Any]]:
     """Figures per lead unit, source, category, village or township; rank 1 is the best completion rate."""
     now = now or clock.now()
+    if _whole_ledger(session, actor, where, now):
+        return _ranked(_rollup_from_counts(session, by))
     settings = load_settings(session)
     if by == "township":
         name_col, key_col = Finding.township, Finding.township
@@ -166,10 +177,33 @@ def rollup(session: Session, by: str, actor: Actor | None = None, *, now: dt.dat
         for key in row:
             if key not in ("id", "name", "township"):
                 row[key] = int(row[key] or 0)
-        rows.append(_with_rates(row))
+        rows.append(row)
+    return _ranked(rows)
+
+
+def _ranked(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    rows = [_with_rates(row) for row in rows]
     rows.sort(key=lambda r: (-r["completion_rate"], r["overdue"], r["name"] or ""))
     for rank, row in enumerate(rows, start=1):
         row["rank"] = rank
+    return rows
+
+
+def _rollup_from_counts(session: Session, by: str) -> list[dict[str, Any]]:
+    groups = rollups.grouped(session, by)
+    if by == "township":
+        return [{"name": key, **values} for key, values in groups.items()]
+    name_column, _key, table, _join = ROLLUPS[by]
+    ids = [int(key) for key in groups]
+    columns = [table.id, name_column.label("name")] + ([Village.township] if by == "village" else [])
+    names = {row.id: row for row in session.execute(select(*columns).where(table.id.in_(ids))).all()} if ids else {}
+    rows = []
+    for key, values in groups.items():
+        record = names[int(key)]
+        row = {"id": record.id, "name": record.name, **values}
+        if by == "village":
+            row["township"] = record.township
+        rows.append(row)
     return rows
 
 
@@ -203,9 +237,14 @@ def weekly_trend(session: Session, actor: Actor | None = None, *, weeks: int = 1
         return {_as_date(week): count for week, count in session.execute(statement).all()}
 
     new, closed = per_week(Finding.created_at), per_week(Finding.closed_at)
-    open_before = session.execute(select(func.count()).where(
-        scope, Finding.created_at < first_dt,
-        or_(Finding.closed_at.is_(None), Finding.closed_at >= first_dt))).scalar_one()
+    if _whole_ledger(session, actor, None, now):
+        whole = rollups.totals(session)  # open now, walked back through the window's new and closed
+        open_before = (whole["total"] - whole["closed"] - whole["cancelled"]
+                       - sum(new.values()) + sum(closed.values()))
+    else:
+        open_before = session.execute(select(func.count()).where(
+            scope, Finding.created_at < first_dt,
+            or_(Finding.closed_at.is_(None), Finding.closed_at >= first_dt))).scalar_one()
     trend, open_now = [], open_before
     for index in range(weeks):
         monday = first + dt.timedelta(weeks=index)
@@ -224,18 +263,31 @@ def _as_date(value: Any) -> dt.date:
 
 # --- lists -------------------------------------------------------------------------------------------
 
+OPEN_STATES_SQL = "status IN ('open', 'in_progress', 'pending_review')"  # as in ix_finding_open_deadline
+
+
+def _longest_overdue_ids(session: Session, today: dt.date, limit: int) -> list[int]:
+    """Walk the partial index of open deadlines from the oldest; SQLite must be told to use it."""
+    hint = " INDEXED BY ix_finding_open_deadline" if session.get_bind().dialect.name == "sqlite" else ""
+    statement = text(f"SELECT id FROM finding{hint} WHERE {OPEN_STATES_SQL} AND current_deadline < :today "
+                     "ORDER BY current_deadline, id LIMIT :limit")
+    return list(session.execute(statement, {"today": today, "limit": limit}).scalars())
+
+
 def overdue_list(session: Session, actor: Actor | None = None, *, now: dt.datetime | None = None,
                  limit: int = 50) -> list[dict[str, Any]]:
+    """Overdue findings, longest overdue first, with unit and days overdue."""
     today = (now or clock.now()).date()
     days = warnings.days_overdue(today)
     statement = (select(Finding.id, Finding.serial, Finding.description, Unit.name.label("unit"),
                         Finding.current_deadline, Finding.original_deadline, days.label("days_overdue"),
                         Finding.status)
                  .join(Unit, Unit.id == Finding.lead_unit_id)
-                 .where(warnings.is_overdue(today))
-                 .order_by(days.desc(), Finding.serial).limit(limit))
-    if actor is not None:
-        statement = statement.where(visible_to(actor))
+                 .order_by(Finding.current_deadline, Finding.id))
+    if actor is None or may(actor.role, Action.VIEW_ALL):
+        statement = statement.where(Finding.id.in_(_longest_overdue_ids(session, today, limit)))
+    else:
+        statement = statement.where(warnings.is_overdue(today), visible_to(actor)).limit(limit)
     return [dict(row._mapping) for row in session.execute(statement).all()]
 
 
@@ -243,14 +295,19 @@ def stale_units(session: Session, *, now: dt.datetime | None = None) -> list[dic
     """Units with open items and no progress reported on any of them for ``stale_days``."""
     now = now or clock.now()
     settings = load_settings(session)
-    cutoff = now - dt.timedelta(days=settings.stale_days)
+    cutoff = dt.datetime.combine(now.date() - dt.timedelta(days=settings.stale_days), dt.time())
     last_activity = func.max(func.coalesce(Finding.last_progress_at, Finding.created_at))
+    silent_states = [s.value for s in STALE_STATES]
     statement = (select(Unit.id, Unit.name, func.count().label("open_items"), last_activity.label("last_update"))
                  .join(Unit, Unit.id == Finding.lead_unit_id)
-                 .where(Finding.status.in_([s.value for s in ACTIVE_STATES if s is not S.PENDING_REVIEW]))
+                 .where(Finding.status.in_(silent_states))
                  .group_by(Unit.id, Unit.name)
                  .having(last_activity < cutoff)
                  .order_by(last_activity))
+    if rollups.is_fresh(session, now):  # only units whose every open item is stale can qualify
+        candidates = [int(key) for key, values in rollups.grouped(session, "unit").items()
+                      if sum(values[s] for s in silent_states) and values["stale"] == sum(values[s] for s in silent_states)]
+        statement = statement.where(Finding.lead_unit_id.in_(candidates))
     rows = []
     for row in session.execute(statement).all():
         item = dict(row._mapping)
@@ -335,9 +392,21 @@ def ledger_page(session: Session, actor: Actor, flt: LedgerFilter, *, page: int 
     settings = load_settings(session)
     conditions = [visible_to(actor), *ledger_conditions(flt, now, settings)]
     total = session.execute(select(func.count()).select_from(Finding).where(*conditions)).scalar_one()
-    order = SORTABLE.get(sort, Finding.serial)
-    # NULLS LAST both ways: SQLite and PostgreSQL otherwise put items without a deadline at opposite ends
-    order = (order.desc() if descending else order.asc()).nulls_last()
+    # A page past the middle is read from the other end, so the last page costs what the first does.
+    offset = max(page - 1, 0) * page_size
+    if offset >= total:
+        return [], total
+    from_end = offset > total / 2
+    if from_end:
+        offset, descending = max(total - offset - page_size, 0), not descending
+        page_size = min(page_size, total - max(page - 1, 0) * page_size)
+    column = SORTABLE.get(sort, Finding.id)
+    order = column.desc() if descending else column.asc()
+    if column is Finding.current_deadline:  # SQLite and PostgreSQL put NULLs at opposite ends otherwise
+        order = order.nulls_first() if from_end else order.nulls_last()
+    tie = Finding.id.desc() if from_end else Finding.id.asc()  # ties in logging order
+    # Deferred join: order and cut the ids alone, then build the page's rows (joins, light) for those only.
+    page_ids = select(Finding.id).where(*conditions).order_by(order, tie).limit(page_size).offset(offset)
     statement = (
         select(Finding.id, Finding.serial, Source.title.label("source"), Category.name.label("category"),
                Finding.description, Finding.township, Village.name.label("village"), Unit.name.label("lead_unit"),
@@ -348,11 +417,11 @@ def ledger_page(session: Session, actor: Actor, flt: LedgerFilter, *, page: int 
         .join(Category, Category.id == Finding.category_id)
         .join(Unit, Unit.id == Finding.lead_unit_id)
         .outerjoin(Village, Village.id == Finding.village_id)
-        .where(*conditions)
-        .order_by(order, Finding.id)
-        .limit(page_size).offset(max(page - 1, 0) * page_size)
+        .where(Finding.id.in_(page_ids))
+        .order_by(order, tie)
     )
-    return [dict(row._mapping) for row in session.execute(statement).all()], total
+    rows = [dict(row._mapping) for row in session.execute(statement).all()]
+    return (rows[::-1] if from_end else rows), total
 
 
 def light_of(session: Session, finding_id: int, now: dt.datetime | None = None) -> str:

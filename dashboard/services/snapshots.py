@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from dashboard import clock, warnings
 from dashboard.lifecycle import Action, Actor, authorize
-from dashboard.services import queries, views
+from dashboard.services import queries, rollups, views
 from dashboard.services.common import audit, get_or_404, plain, require_text
 from dashboard.settings import load_settings
 from dashboard.vocab import ExtensionDecision, Status, VillageLevel
@@ -25,12 +25,27 @@ def _jsonable(value: Any) -> Any:
     return plain(value)
 
 
+LIST_LIMIT = 500  # the report lists at most this many extensions and repeats (totals give the rest)
+
+
+def meeting_figures(session: Session, now: dt.datetime) -> dict[str, Any]:
+    """What the meeting page shows live: a subset of a snapshot's figures, cheap to compute."""
+    return _jsonable({
+        "as_of": now,
+        "totals": queries.figures(session, now=now),
+        "by_unit": queries.rollup(session, "unit", now=now),
+        "overdue": queries.overdue_list(session, now=now, limit=20),
+        "trend": queries.weekly_trend(session, now=now),
+        "villages": supervised_villages(session, now),
+    })
+
+
 def extensions_granted(session: Session) -> list[dict[str, Any]]:
     statement = (select(Finding.serial, Unit.name.label("unit"), ExtensionRequest.old_deadline,
                         ExtensionRequest.asked_deadline, ExtensionRequest.reason, ExtensionRequest.decided_at)
                  .join(Finding, Finding.id == ExtensionRequest.finding_id).join(Unit, Unit.id == Finding.lead_unit_id)
                  .where(ExtensionRequest.decision == ExtensionDecision.APPROVED.value)
-                 .order_by(ExtensionRequest.decided_at))
+                 .order_by(ExtensionRequest.decided_at.desc()).limit(LIST_LIMIT))
     return [dict(row._mapping) for row in session.execute(statement).all()]
 
 
@@ -39,7 +54,7 @@ def repeats(session: Session) -> list[dict[str, Any]]:
     statement = (select(Finding.serial, earlier.serial.label("repeat_of"), Finding.description,
                         Unit.name.label("unit"), Finding.status)
                  .join(earlier, earlier.id == Finding.repeat_of_id).join(Unit, Unit.id == Finding.lead_unit_id)
-                 .where(Finding.status != Status.CANCELLED.value).order_by(Finding.serial))
+                 .where(Finding.status != Status.CANCELLED.value).order_by(Finding.id.desc()).limit(LIST_LIMIT))
     return [dict(row._mapping) for row in session.execute(statement).all()]
 
 
@@ -74,6 +89,8 @@ def take_snapshot(session: Session, actor: Actor | None, title: str) -> Snapshot
     if actor is not None:
         authorize(actor, Action.TAKE_SNAPSHOT)
     now = clock.now()
+    if not rollups.is_fresh(session, now):
+        rollups.rebuild(session, now)
     snapshot = Snapshot(title=require_text(title, "field.title"), taken_at=now, as_of=now.date(),
                         taken_by_id=actor.id if actor else None, figures=current_figures(session, now))
     session.add(snapshot)

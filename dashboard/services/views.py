@@ -9,6 +9,7 @@ from sqlmodel import Session
 
 from dashboard import clock, warnings
 from dashboard.lifecycle import ACTIVE_STATES, Actor
+from dashboard.services import rollups
 from dashboard.services.common import get_or_404
 from dashboard.services.queries import check_visible, involves_unit, visible_to
 from dashboard.settings import load_settings
@@ -41,7 +42,7 @@ def _names(session: Session, model, ids) -> dict[int, str]:
 
 
 def _rows(session: Session, statement) -> list[dict[str, Any]]:
-    return [dict(row._asdict()) if hasattr(row, "_asdict") else row for row in session.execute(statement).all()]
+    return [dict(row._mapping) for row in session.execute(statement).all()]
 
 
 def finding_detail(session: Session, actor: Actor, finding_id: int, now: dt.datetime | None = None) -> dict[str, Any]:
@@ -123,14 +124,16 @@ def department_work(session: Session, actor: Actor, now: dt.datetime | None = No
                      .correlate(Finding).scalar_subquery())
     evidence_count = (select(func.count()).where(Evidence.finding_id == Finding.id).correlate(Finding)
                       .scalar_subquery())
-    order = case({Light.RED.value: 0, Light.YELLOW.value: 1}, value=light, else_=2)
+    order = (case({Light.RED.value: 0, Light.YELLOW.value: 1}, value=light, else_=2),
+             Finding.current_deadline.is_(None), Finding.current_deadline, Finding.id)
+    # Order and cut the ids first; the per-item counts are computed for the kept items only.
+    chosen = (select(Finding.id).where(involves_unit(actor.unit_id), Finding.status.in_([s.value for s in ACTIVE_STATES]))
+              .order_by(*order).limit(limit))
     statement = (select(Finding.id, Finding.serial, Finding.description, Finding.status, light.label("light"),
                         Finding.current_deadline, Finding.lead_unit_id, Finding.last_progress_at,
                         warnings.days_overdue(now.date()).label("days_overdue"),
                         open_measures.label("open_measures"), evidence_count.label("evidence_count"))
-                 .where(involves_unit(actor.unit_id), Finding.status.in_([s.value for s in ACTIVE_STATES]))
-                 .order_by(order, Finding.current_deadline.is_(None), Finding.current_deadline, Finding.serial)
-                 .limit(limit))
+                 .where(Finding.id.in_(chosen)).order_by(*order))
     rows = _rows(session, statement)
     for row in rows:
         row["next_step"] = next_step(row, actor.unit_id)
@@ -191,26 +194,35 @@ def villages_overview(session: Session, *, township: str | None = None, levels: 
                       now: dt.datetime | None = None) -> list[dict]:
     """Every village with its metrics and its open and red findings."""
     now = now or clock.now()
-    settings = load_settings(session)
-    light = warnings.light(now, settings)
-    active = Finding.status.in_([s.value for s in ACTIVE_STATES])
-    counts = (select(Finding.village_id,
-                     func.count().label("findings"),
-                     func.sum(case((active, 1), else_=0)).label("open_findings"),
-                     func.sum(case((light == Light.RED.value, 1), else_=0)).label("red_findings"))
-              .where(Finding.village_id.is_not(None), Finding.status != Status.CANCELLED.value)
-              .group_by(Finding.village_id).subquery())
-    statement = (select(Village, func.coalesce(counts.c.findings, 0), func.coalesce(counts.c.open_findings, 0),
-                        func.coalesce(counts.c.red_findings, 0))
-                 .outerjoin(counts, counts.c.village_id == Village.id))
+    statement = select(Village)
     if township:
         statement = statement.where(Village.township == township)
     if levels:
         statement = statement.where(Village.level.in_(levels))
     level_order = case({VillageLevel.PROVINCIAL.value: 0, VillageLevel.KEY.value: 1}, value=Village.level, else_=2)
-    statement = statement.order_by(level_order, Village.township, Village.name)
-    return [{"village": village, "findings": int(total), "open_findings": int(open_), "red_findings": int(red)}
-            for village, total, open_, red in session.execute(statement).all()]
+    villages = list(session.execute(statement.order_by(level_order, Village.township, Village.name)).scalars())
+    counts = _village_counts(session, [v.id for v in villages], now)
+    return [{"village": village, **counts.get(village.id, {"findings": 0, "open_findings": 0, "red_findings": 0})}
+            for village in villages]
+
+
+def _village_counts(session: Session, village_ids: list[int], now: dt.datetime) -> dict[int, dict[str, int]]:
+    """Findings (not cancelled), open and red findings per village: from the roll-ups when built for today."""
+    active = [s.value for s in ACTIVE_STATES]
+    if rollups.is_fresh(session, now):
+        result: dict[int, dict[str, int]] = {}
+        for key, values in rollups.grouped(session, "village", [str(i) for i in village_ids]).items():
+            result[int(key)] = {"findings": values["total"] - values["cancelled"],
+                                "open_findings": sum(values[s] for s in active), "red_findings": values["red"]}
+        return result
+    light = warnings.light(now, load_settings(session))
+    statement = (select(Finding.village_id, func.count(),
+                        func.sum(case((Finding.status.in_(active), 1), else_=0)),
+                        func.sum(case((light == Light.RED.value, 1), else_=0)))
+                 .where(Finding.village_id.in_(village_ids), Finding.status != Status.CANCELLED.value)
+                 .group_by(Finding.village_id))
+    return {village_id: {"findings": int(total), "open_findings": int(open_ or 0), "red_findings": int(red or 0)}
+            for village_id, total, open_, red in session.execute(statement).all()}
 
 
 def village_history(session: Session, village_id: int, actor: Actor) -> list[dict]:

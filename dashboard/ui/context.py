@@ -37,6 +37,13 @@ def engine() -> Engine:
     return engine
 
 
+def fresh_rollups() -> None:
+    """Before a page reads the whole-ledger figures: build today's roll-ups if they are not there yet."""
+    from dashboard.services import rollups
+
+    rollups.refresh_if_stale(engine())
+
+
 def actor() -> Actor:
     return st.session_state["actor"]
 
