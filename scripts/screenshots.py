@@ -33,7 +33,7 @@ def login(page, base: str, username: str) -> None:
     page.goto(base)
     page.get_by_label("用户名").fill(username)
     page.get_by_label("密码").fill(PASSWORD)
-    page.get_by_role("button", name="登录").click()
+    page.get_by_role("button", name="登录", exact=True).click()
     wait_idle(page)
 
 

@@ -78,12 +78,12 @@ def sign_in(page, base: str, username: str) -> None:
     page.goto(base)
     for _attempt in range(4):
         try:
-            page.get_by_role("button", name="登录").wait_for(timeout=30_000)
+            page.get_by_role("button", name="登录", exact=True).wait_for(timeout=30_000)
             page.locator("iframe").first.wait_for(state="attached", timeout=30_000)
             settle(page)
             page.get_by_label("用户名").fill(username, timeout=10_000)
             page.get_by_label("密码").fill("demo1234", timeout=10_000)
-            page.get_by_role("button", name="登录").click(timeout=10_000)
+            page.get_by_role("button", name="登录", exact=True).click(timeout=10_000)
             page.get_by_role("button", name="退出登录").wait_for(timeout=15_000)
             break
         except Exception:
@@ -94,7 +94,7 @@ def sign_in(page, base: str, username: str) -> None:
 
 def sign_out(page) -> None:
     page.get_by_role("button", name="退出登录").click()
-    page.get_by_role("button", name="登录").wait_for(timeout=30_000)
+    page.get_by_role("button", name="登录", exact=True).wait_for(timeout=30_000)
 
 
 def go(page, base: str, key: str) -> None:
@@ -206,6 +206,6 @@ def test_whole_job_in_the_browser(server, page, tmp_path):
     # logout, then a reload, shows the login form (the old cookie no longer works)
     sign_out(page)
     page.reload()
-    page.get_by_role("button", name="登录").wait_for(timeout=30_000)
+    page.get_by_role("button", name="登录", exact=True).wait_for(timeout=30_000)
     settle(page)
     assert page.get_by_role("button", name="退出登录").count() == 0
