@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from copy import copy
 from typing import Any, BinaryIO, Iterator
 
 from openpyxl import Workbook
@@ -124,6 +125,14 @@ def export_ledger(session: Session, actor: Actor, out: BinaryIO, *, flt: LedgerF
     sheet.append([_cell(sheet, f"{t('export.filters', lang)}{filters_text or t('export.no_filters', lang)}",
                         wrap=False)])
     sheet.append([_cell(sheet, t(key, lang), bold=True, fill="DDE5F0", center=True) for key, _w, _x in COLUMNS])
+    # Styles are registered once and copied: styling every cell afresh costs openpyxl a lookup each.
+    templates = {wrap: _cell(sheet, "", wrap=wrap) for wrap in (True, False)}
+
+    def data_cell(value: Any, wrap: bool) -> WriteOnlyCell:
+        cell = WriteOnlyCell(sheet, value=value)
+        cell._style = copy(templates[wrap]._style)
+        return cell
+
     written = 0
     for rows in _batches(session, actor, flt, now):
         measures, co_units, progress, evidence = _details(session, [row[0] for row in rows])
@@ -136,7 +145,7 @@ def export_ledger(session: Session, actor: Actor, out: BinaryIO, *, flt: LedgerF
                       _deadline_text(rect_type, original, current, lang), progress.get(finding_id, ""),
                       label(Status(status), lang), closed_at.date().isoformat() if closed_at else "",
                       evidence.get(finding_id, 0), remarks]
-            sheet.append([_cell(sheet, value, wrap=wrap) for value, (_k, _w, wrap) in zip(values, COLUMNS)])
+            sheet.append([data_cell(value, wrap) for value, (_k, _w, wrap) in zip(values, COLUMNS)])
             written += 1
     book.save(out)
     return written

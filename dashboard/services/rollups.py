@@ -37,6 +37,7 @@ DIMENSIONS = {  # dimension -> the finding_rollup column that keys it ("all": on
 }
 FLAGS = ("stale", "extended", "repeat", "on_time")
 TOUCHED = "rollup_touched_findings"
+BULK = 1_000  # more findings touched than this in one transaction: rebuilding is cheaper than deltas
 
 
 def _contribution(now: dt.datetime, settings: Settings) -> list:
@@ -127,6 +128,9 @@ def refresh(session: Session, finding_ids: Iterable[int], now: dt.datetime | Non
     if not ids or not is_fresh(session, now):
         return  # not built for today: the next reader rebuilds everything anyway
     now = now or clock.now()
+    if len(ids) > BULK:
+        rebuild(session, now)
+        return
     settings = load_settings(session)
     old = {row.finding_id: row for row in session.execute(
         select(FindingRollup).where(FindingRollup.finding_id.in_(ids))).scalars()}

@@ -1,0 +1,252 @@
+"""Benchmark: page and document costs at 10k, 100k and 1M findings, printed as JSON.
+
+    python scripts/benchmark.py [--sizes 10000 100000 1000000] [--quick] [--out FILE]
+
+Per size and database (SQLite always; PostgreSQL when TEST_DATABASE_URL is set) it fills a fresh
+database with the synthetic generator, then for every page runs the page script under Streamlit's
+AppTest several times cold (caches cleared, new session) and warm (rerun of the same session),
+times the bare SQL the page needs (the service calls), and reports the ratio, peak memory and the
+size of the session state; then Excel export, Excel import of 10k rows, a snapshot and the Word
+report. It never fails on a slow figure: it reports. ``--quick`` is 10k on SQLite only (CI smoke).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import io
+import json
+import os
+import pickle
+import resource
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+TODAY = dt.datetime(2026, 11, 23, 10, 0)
+RUNS = 3
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 1)
+
+
+def _median(fn, runs: int = RUNS) -> float:
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples)
+
+
+def _database(backend: str, workdir: Path):
+    from sqlalchemy import text
+
+    from db.engine import make_engine
+
+    if backend == "sqlite":
+        path = workdir / f"bench-{uuid.uuid4().hex[:6]}.db"
+        return f"sqlite:///{path}", None, lambda: None
+    url = os.environ["TEST_DATABASE_URL"]
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    admin = make_engine(url)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+
+    def drop():
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    return url, schema, drop
+
+
+def _pages(session, actors):
+    """Each page: the role that opens it, its session state, and the bare SQL it needs."""
+    from dashboard.services import queries, snapshots, views
+    from dashboard.services.queries import LedgerFilter
+
+    now = TODAY
+    leader, dept = actors["leader"], actors["dept"]
+    return {
+        "overview": ("pages.overview", leader, {}, lambda s: (
+            queries.figures(s, now=now), queries.rollup(s, "unit", now=now), queries.rollup(s, "source", now=now),
+            queries.rollup(s, "category", now=now), queries.weekly_trend(s, now=now),
+            queries.overdue_list(s, leader, now=now), queries.stale_units(s, now=now), queries.duplicate_evidence(s))),
+        "ledger_filtered": ("pages.ledger", leader, {"f_status": ["in_progress"]}, lambda s: (
+            views.choices(s), queries.ledger_page(s, leader, LedgerFilter(statuses=["in_progress"]), now=now))),
+        "ledger_last_page": ("pages.ledger", leader, {"ledger_page": 10 ** 9}, lambda s: (
+            views.choices(s), queries.ledger_page(s, leader, LedgerFilter(), page=10 ** 9, now=now))),
+        "finding_detail": ("pages.finding", leader, {"finding_id": 1}, lambda s: views.finding_detail(s, leader, 1, now=now)),
+        "my_work": ("pages.my_work", dept, {}, lambda s: views.department_work(s, dept, now=now)),
+        "villages": ("pages.villages", leader, {}, lambda s: (
+            views.choices(s), views.villages_overview(s, levels=["provincial", "key"], now=now))),
+        "meeting": ("pages.meeting", leader, {}, lambda s: (snapshots.list_snapshots(s),
+                                                           snapshots.meeting_figures(s, now))),
+    }
+
+
+def _state_size(app) -> int:
+    total = 0
+    for _key, value in app.session_state.items():
+        try:
+            total += len(pickle.dumps(value))
+        except Exception:  # widgets' internal values that do not pickle
+            total += sys.getsizeof(value)
+    return total
+
+
+def _measure_pages(engine, actors) -> dict:
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from db.engine import read_session
+
+    script = "import importlib\nimportlib.import_module('{module}').render()\n"
+    results = {}
+    with read_session(engine) as session:
+        pages = _pages(session, actors)
+    for name, (module, actor, state, sql) in pages.items():
+        def fresh_app():
+            app = AppTest.from_string(script.format(module=module), default_timeout=120)
+            app.session_state["actor"] = actor
+            app.session_state["lang"] = "zh"
+            for key, value in state.items():
+                app.session_state[key] = value
+            return app
+
+        cold, errors = [], []
+        for _ in range(RUNS):
+            st.cache_data.clear()
+            app = fresh_app()
+            started = time.perf_counter()
+            app.run()
+            cold.append(time.perf_counter() - started)
+            errors += [str(e.value)[:200] for e in app.exception]
+        warm = _median(lambda: app.run())
+
+        def bare():
+            with read_session(engine) as session:
+                sql(session)
+        sql_time = _median(bare)
+        page = statistics.median(cold)
+        results[name] = {"cold_ms": _ms(page), "warm_ms": _ms(warm), "sql_ms": _ms(sql_time),
+                         "page_to_sql": round(page / sql_time, 2) if sql_time else None,
+                         "session_state_bytes": _state_size(app), "errors": errors[:3]}
+    return results
+
+
+def _measure_documents(engine, actors, findings: int) -> dict:
+    from openpyxl import Workbook
+
+    from dashboard.documents.ledger_export import export_ledger
+    from dashboard.documents.report import report_for_snapshot
+    from dashboard.services import imports, snapshots
+    from db.engine import read_session, write_session
+
+    result = {}
+    buffer = io.BytesIO()
+    started = time.perf_counter()
+    with read_session(engine) as session:
+        rows = export_ledger(session, actors["leader"], buffer, now=TODAY)
+    result["excel_export"] = {"rows": rows, "seconds": round(time.perf_counter() - started, 2),
+                              "bytes": len(buffer.getvalue())}
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("台账")
+    sheet.append(["序号", "问题类别", "问题描述", "整改措施", "牵头单位", "整改时限", "完成情况"])
+    with read_session(engine) as session:
+        from sqlalchemy import select
+
+        from db.models import Unit
+        unit = session.execute(select(Unit.name).where(Unit.id == 2)).scalar_one()
+    for index in range(10_000):
+        sheet.append([index + 1, "档案资料", f"导入测试问题{index}：低保档案资料不全", "补齐档案", unit,
+                      "2027年3月31日", "正在整改" if index % 3 else "已完成"])
+    data = io.BytesIO()
+    book.save(data)
+    started = time.perf_counter()
+    with write_session(engine) as session:
+        summary = imports.commit_import(session, actors["admin"], data.getvalue(), source_title="基准测试导入")
+    result["excel_import_10k"] = {"rows": summary.imported, "seconds": round(time.perf_counter() - started, 2)}
+
+    started = time.perf_counter()
+    with write_session(engine) as session:
+        snapshot = snapshots.take_snapshot(session, actors["leader"], "基准测试快照")
+    result["snapshot"] = {"seconds": round(time.perf_counter() - started, 2)}
+    started = time.perf_counter()
+    report = report_for_snapshot(snapshot)
+    result["word_report"] = {"seconds": round(time.perf_counter() - started, 2), "bytes": len(report)}
+    return result
+
+
+def run_one(size: int, backend: str, workdir: Path) -> dict:
+    import streamlit as st
+    from sqlmodel import select
+
+    from dashboard import clock
+    from dashboard.services import rollups
+    from dashboard.services.common import actor_of
+    from db import engine as db_engine
+    from db.engine import make_engine, migrate, read_session
+    from db.models import User
+    from seed.synthetic import SyntheticSize, generate
+
+    url, schema, drop = _database(backend, workdir)
+    os.environ["DATABASE_URL"] = url + (f"?options=-csearch_path%3D{schema}" if schema else "")
+    db_engine.default_engine.cache_clear()
+    st.cache_resource.clear()
+    engine = make_engine(url, schema=schema)
+    report: dict = {"findings": size, "database": backend}
+    try:
+        with clock.frozen(TODAY):
+            migrate(engine)
+            started = time.perf_counter()
+            counts = generate(engine, SyntheticSize(findings=size), today=TODAY.date())
+            report["generate_seconds"] = round(time.perf_counter() - started, 1)
+            report["rows"] = counts
+            started = time.perf_counter()
+            rollups.refresh_if_stale(engine)
+            report["rollup_rebuild_seconds"] = round(time.perf_counter() - started, 2)
+            with read_session(engine) as session:
+                users = {u.username: actor_of(u) for u in session.exec(select(User)).all()}
+            actors = {"leader": users["leader"], "admin": users["admin"], "dept": users["dept2"]}
+            report["pages"] = _measure_pages(engine, actors)
+            report["documents"] = _measure_documents(engine, actors, size)
+    finally:
+        engine.dispose()
+        db_engine.default_engine.cache_clear()
+        drop()
+    report["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    return report
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--quick", action="store_true", help="10k findings on SQLite only (CI smoke test)")
+    parser.add_argument("--out", help="also write the JSON report to this file")
+    args = parser.parse_args(argv)
+    sizes = [10_000] if args.quick else args.sizes
+    backends = ["sqlite"] + ([] if args.quick or not os.environ.get("TEST_DATABASE_URL") else ["postgresql"])
+    os.environ.setdefault("DASHBOARD_DATA_DIR", tempfile.mkdtemp(prefix="bench-data-"))
+    results = []
+    with tempfile.TemporaryDirectory(prefix="bench-") as workdir:
+        for size in sizes:
+            for backend in backends:
+                print(f"benchmark: {size} findings on {backend} …", file=sys.stderr, flush=True)
+                results.append(run_one(size, backend, Path(workdir)))
+    report = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}, "runs": results}
+    text = json.dumps(report, ensure_ascii=False, indent=2)
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,30 @@
+"""The benchmark script stays runnable: its --quick mode (10k findings, SQLite) in CI."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_benchmark_quick_reports_every_page_and_document(tmp_path):
+    out = tmp_path / "report.json"
+    env = {**os.environ, "DASHBOARD_DATA_DIR": str(tmp_path / "data")}
+    env.pop("DATABASE_URL", None)
+    done = subprocess.run([sys.executable, "scripts/benchmark.py", "--quick", "--out", str(out)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    run = json.loads(out.read_text())["runs"][0]
+    assert run["findings"] == 10_000 and run["rows"]["finding"] == 10_000
+    assert set(run["pages"]) == {"overview", "ledger_filtered", "ledger_last_page", "finding_detail", "my_work",
+                                 "villages", "meeting"}
+    for name, page in run["pages"].items():
+        assert page["errors"] == [], name
+        assert page["cold_ms"] > 0 and page["sql_ms"] > 0 and page["session_state_bytes"] > 0
+    documents = run["documents"]
+    assert documents["excel_export"]["rows"] == 10_000
+    assert documents["excel_import_10k"]["rows"] == 10_000
+    assert documents["word_report"]["bytes"] > 0 and run["peak_rss_mb"] > 0
