@@ -28,8 +28,9 @@ def completion_bars(rows: list[dict[str, Any]], tr: Callable[[str], str], size: 
     } for row in rows[:limit]])
     if frame.empty:
         frame = pd.DataFrame(columns=["name", "rate", "closed", "counted", "overdue", "flag"])
+    frame = frame.sort_values(["rate", "name"], ascending=[False, True])
     base = alt.Chart(frame).encode(
-        y=alt.Y("name:N", sort=alt.EncodingSortField("rate", order="descending"), title=None),
+        y=alt.Y("name:N", sort=list(frame["name"]), title=None),  # a layered chart ignores field sorts
         x=alt.X("rate:Q", title=tr("chart.completion_rate"), axis=alt.Axis(format="%"),
                 scale=alt.Scale(domain=[0, 1])),
         tooltip=[alt.Tooltip("name:N", title=tr("chart.name")),

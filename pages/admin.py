@@ -204,10 +204,12 @@ def import_tab(actor) -> None:
                                     tr("col.reason"): e.reason} for e in preview.errors]),
                      hide_index=True, width="stretch")
         return
+    if not preview.rows:
+        return
     st.dataframe(pd.DataFrame([{tr("col.description"): r.row.description, tr("col.lead_unit"): r.row.lead_unit,
                                 tr("col.deadline"): str(r.current_deadline or ""), tr("col.status"): r.row.state}
                                for r in preview.rows[:200]]), hide_index=True, width="stretch")
-    if st.button(tr("import.confirm"), type="primary", key="import_confirm", disabled=not preview.rows):
+    if st.button(tr("import.confirm"), type="primary", key="import_confirm"):
         summary = run_service(imports.commit_import, actor, data, source_title=title, source_kind=kind,
                               default_year=int(year), filename=upload.name)
         if summary:
