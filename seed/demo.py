@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 from dataclasses import dataclass
+from functools import lru_cache
 
 from sqlalchemy import Engine, func
 from sqlmodel import Session, select
@@ -110,23 +111,32 @@ def _sources(session: Session, cast: Cast, today: dt.date) -> dict[str, tuple[in
     return sources
 
 
-def _evidence_file(index: int, item: dict, step: int) -> UploadedFile:
-    """A real Word document summarising the work, as a unit would upload it."""
+def _docx(heading: str, lines: list[str]) -> bytes:
     from docx import Document
 
-    shared = index in SHARED_EVIDENCE_FINDINGS and step == 0
     document = Document()
-    document.add_heading("整改佐证材料" if not shared else "民政系统整改工作会议纪要", level=1)
-    document.add_paragraph("会议研究部署整改工作。" if shared else item["description"])
-    if not shared:
-        for line in item["progress"]:
-            document.add_paragraph(line)
+    document.add_heading(heading, level=1)
+    for line in lines:
+        document.add_paragraph(line)
     document.core_properties.created = dt.datetime(2020, 1, 1)
     document.core_properties.modified = dt.datetime(2020, 1, 1)
     buffer = io.BytesIO()
     document.save(buffer)
-    name = "整改工作会议纪要.docx" if shared else f"整改佐证材料{step + 1}.docx"
-    return UploadedFile(filename=name, data=buffer.getvalue())
+    return buffer.getvalue()
+
+
+@lru_cache(maxsize=1)
+def _shared_minutes() -> bytes:
+    """Built once: the zip inside a .docx records the time it was saved, so two builds can differ."""
+    return _docx("民政系统整改工作会议纪要", ["会议研究部署整改工作。"])
+
+
+def _evidence_file(index: int, item: dict, step: int) -> UploadedFile:
+    """A real Word document summarising the work, as a unit would upload it."""
+    if index in SHARED_EVIDENCE_FINDINGS and step == 0:
+        return UploadedFile(filename="整改工作会议纪要.docx", data=_shared_minutes())
+    data = _docx("整改佐证材料", [item["description"], *item["progress"]])
+    return UploadedFile(filename=f"整改佐证材料{step + 1}.docx", data=data)
 
 
 def _walk(session: Session, cast: Cast, index: int, item: dict, source: tuple[int, dt.date],
