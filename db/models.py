@@ -161,7 +161,7 @@ class Finding(SQLModel, table=True):
     current_deadline: Optional[dt.date] = Field(default=None, index=True)
     status: str = Field(max_length=20, default=Status.OPEN)
     remarks: str = ""
-    repeat_of_id: Optional[int] = Field(default=None, foreign_key="finding.id")
+    repeat_of_id: Optional[int] = Field(default=None, foreign_key="finding.id", index=True)
     created_by_id: Optional[int] = Field(default=None, foreign_key="app_user.id")
     created_at: NaiveDatetime = Field(default_factory=clock.now, index=True)
     updated_at: NaiveDatetime = Field(default_factory=clock.now)
