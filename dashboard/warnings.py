@@ -65,6 +65,21 @@ def is_due_soon(today: dt.date, settings: Settings) -> ColumnElement[bool]:
                 Finding.current_deadline >= today, Finding.current_deadline <= horizon)
 
 
+def closed_on_time() -> ColumnElement[bool]:
+    """按期完成: closed on or before the deadline in force (or with none)."""
+    return and_(Finding.status == Status.CLOSED.value,
+                or_(Finding.current_deadline.is_(None), func.date(Finding.closed_at) <= Finding.current_deadline))
+
+
+def is_extended() -> ColumnElement[bool]:
+    return and_(Finding.extension_count > 0, Finding.status != Status.CANCELLED.value)
+
+
+def is_repeat() -> ColumnElement[bool]:
+    """屡改屡犯: repeats an earlier closed finding (cancelled entries are counted apart)."""
+    return and_(Finding.repeat_of_id.is_not(None), Finding.status != Status.CANCELLED.value)
+
+
 def light(now: dt.datetime, settings: Settings) -> ColumnElement[str]:
     today = now.date()
     return case(

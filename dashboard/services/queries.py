@@ -90,17 +90,14 @@ def _count_if(condition) -> Any:
 def _figure_columns(now: dt.datetime, settings: Settings) -> list:
     today = now.date()
     light = warnings.light(now, settings)
-    closed_on_time = and_(Finding.status == S.CLOSED.value,
-                          or_(Finding.current_deadline.is_(None),
-                              func.date(Finding.closed_at) <= Finding.current_deadline))
     return [
         func.count().label("total"),
         *[_count_if(Finding.status == status.value).label(status.value) for status in
           (S.OPEN, S.IN_PROGRESS, S.PENDING_REVIEW, S.ONGOING, S.CLOSED, S.CANCELLED)],
         _count_if(warnings.is_overdue(today)).label("overdue"),
-        _count_if(closed_on_time).label("closed_on_time"),
-        _count_if(and_(Finding.extension_count > 0, Finding.status != S.CANCELLED.value)).label("extended"),
-        _count_if(and_(Finding.repeat_of_id.is_not(None), Finding.status != S.CANCELLED.value)).label("repeats"),
+        _count_if(warnings.closed_on_time()).label("closed_on_time"),
+        _count_if(warnings.is_extended()).label("extended"),
+        _count_if(warnings.is_repeat()).label("repeats"),
         _count_if(warnings.is_stale(now, settings)).label("stale"),
         _count_if(light == Light.RED.value).label("red"),
         _count_if(light == Light.YELLOW.value).label("yellow"),

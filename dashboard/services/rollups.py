@@ -41,16 +41,14 @@ BULK = 1_000  # more findings touched than this in one transaction: rebuilding i
 
 
 def _contribution(now: dt.datetime, settings: Settings) -> list:
-    on_time = and_(Finding.status == Status.CLOSED.value,
-                   or_(Finding.current_deadline.is_(None), func.date(Finding.closed_at) <= Finding.current_deadline))
     return [
         Finding.id.label("finding_id"),
         Finding.status.label("status"),
         warnings.light(now, settings).label("light"),
         warnings.is_stale(now, settings).label("stale"),
-        and_(Finding.extension_count > 0, Finding.status != Status.CANCELLED.value).label("extended"),
-        and_(Finding.repeat_of_id.is_not(None), Finding.status != Status.CANCELLED.value).label("repeat"),
-        on_time.label("on_time"),
+        warnings.is_extended().label("extended"),
+        warnings.is_repeat().label("repeat"),
+        warnings.closed_on_time().label("on_time"),
         Finding.lead_unit_id, Finding.source_id, Finding.category_id, Finding.township, Finding.village_id,
     ]
 
