@@ -10,7 +10,7 @@ from dashboard.documents.report import report_for_snapshot
 from dashboard.services import snapshots
 from dashboard.ui import navigation
 from dashboard.ui.context import fresh_rollups, flash, lbl, reading, run_service, show_flash, tr
-from dashboard.ui.widgets import LIGHT_COLOURS, percent
+from dashboard.ui.widgets import LIGHT_COLOURS, draw_chart, percent
 from dashboard.vocab import VillageLevel
 
 PROJECTOR_CSS = """
@@ -111,10 +111,10 @@ def render() -> None:
     left, right = st.columns(2)
     with left:
         st.markdown(f"### {tr('meeting.ranking')}")
-        st.altair_chart(charts.completion_bars(figures["by_unit"], tr, size=18), width="stretch")
+        draw_chart(charts.completion_bars(figures["by_unit"], tr, size=18))
     with right:
         st.markdown(f"### {tr('overview.trend')}")
-        st.altair_chart(charts.weekly_new_closed(figures["trend"], tr, size=18), width="stretch")
+        draw_chart(charts.weekly_new_closed(figures["trend"], tr, size=18))
     st.markdown(f"### {tr('overview.red_list')}")
     if figures["overdue"]:
         st.markdown(overdue_table(figures["overdue"]), unsafe_allow_html=True)

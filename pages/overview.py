@@ -9,7 +9,7 @@ from dashboard.lifecycle import Action, can
 from dashboard.services import queries, snapshots
 from dashboard.ui import navigation
 from dashboard.ui.context import fresh_rollups, flash, lbl, reading, run_service, show_flash, tr
-from dashboard.ui.widgets import day, metric_row, percent
+from dashboard.ui.widgets import day, draw_chart, metric_row, percent
 from dashboard.vocab import Role, Status
 
 
@@ -107,11 +107,11 @@ def render() -> None:
         st.subheader(tr("overview.completion"))
         tabs = st.tabs([tr("overview.by_unit"), tr("overview.by_source"), tr("overview.by_category")])
         for tab, rows in zip(tabs, (by_unit, by_source, by_category)):
-            tab.altair_chart(charts.completion_bars(rows, tr), width="stretch")
+            draw_chart(charts.completion_bars(rows, tr), tab)
     with right:
         st.subheader(tr("overview.trend"))
-        st.altair_chart(charts.weekly_new_closed(trend, tr), width="stretch")
-        st.altair_chart(charts.burn_down(trend, tr), width="stretch")
+        draw_chart(charts.weekly_new_closed(trend, tr))
+        draw_chart(charts.burn_down(trend, tr))
 
     st.subheader(tr("overview.red_list"))
     if overdue:

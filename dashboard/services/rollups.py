@@ -224,10 +224,10 @@ def grouped(session: Session, dimension: str, keys: list[str] | None = None) -> 
     if keys is not None:
         statement = statement.where(table.key.in_(keys))
     result = {}
-    for row in session.execute(statement).all():
-        values = {key: int(row._mapping[key] or 0) for key in FIGURE_KEYS}
+    for row in session.execute(statement).mappings():
+        values = {key: int(row[key] or 0) for key in FIGURE_KEYS}
         if values["total"]:
-            result[row.key] = values
+            result[row["key"]] = values
     return result
 
 

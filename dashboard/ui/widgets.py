@@ -7,6 +7,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from dashboard.charts import Chart
 from dashboard.ui.context import lbl, tr
 from dashboard.vocab import Light
 
@@ -40,6 +41,11 @@ def style_lights(frame: pd.DataFrame, column: str, lights: list[str]) -> Any:
     styles = pd.DataFrame("", index=frame.index, columns=frame.columns)
     styles[column] = [colour(None, light) for light in lights]
     return frame.style.apply(lambda _: styles, axis=None)
+
+
+def draw_chart(chart: Chart, container: Any = st) -> None:
+    """Draw a chart from ``dashboard.charts`` in a container (the page, a column, a tab)."""
+    container.vega_lite_chart(chart.data, chart.spec, width="stretch")
 
 
 def percent(value: float) -> str:
