@@ -121,7 +121,8 @@ def test_export_layout(engine, ledger):
     assert "问题整改台账" in sheet["A1"].value and "截至2026-06-15" in sheet["A1"].value
     assert sheet.page_setup.orientation == "landscape" and int(sheet.page_setup.paperSize) == 9
     assert sheet.freeze_panes == "A4"
-    assert sheet.column_dimensions["D"].width == 40 and sheet["D4"].alignment.wrap_text
+    # XlsxWriter stores the width Excel shows as 40 characters plus its cell padding
+    assert int(sheet.column_dimensions["D"].width) == 40 and sheet["D4"].alignment.wrap_text
     rows = {row[0].value: [c.value for c in row] for row in sheet.iter_rows(min_row=4)}
     closed = rows["ZG-2026-0001"]
     assert closed[14] == "已销号" and closed[15] == "2026-06-15" and closed[16] == 1
@@ -202,3 +203,22 @@ def test_cli_import_refuses_a_bad_file_and_names_every_row(engine, cli_db, tmp_p
     assert "未导入任何数据" in err
     with read_session(engine) as session:
         assert session.exec(select(func.count()).select_from(Finding)).one() == 4
+
+
+def test_export_keeps_awkward_text_as_text(engine, ledger):
+    """Markup characters, a leading '=' and line breaks survive; nothing becomes a formula or a link."""
+    awkward = "=SUM(A1:A9) <b>低保</b> & “资金” http://example.cn\n第二行"
+    with write_session(engine) as session:
+        svc.log_finding(session, ledger.actors["inspector"],
+                        finding_input(ledger, description=awkward, measures=["核查 <一> & <二>"]))
+    _count, book = _export(engine, ledger.actors["leader"])
+    sheet = book.active
+    row = next(r for r in sheet.iter_rows(min_row=4) if r[3].value == awkward)
+    assert row[3].data_type == "s" and row[6].value == "1.核查 <一> & <二>"
+    assert row[3].hyperlink is None
+
+
+def test_streamed_sheet_escapes_control_characters():
+    from dashboard.documents.xlsx_stream import escape
+
+    assert escape("a&b<c>d\te\nf\x01") == "a&amp;b&lt;c&gt;d\te\nf_x0001_"

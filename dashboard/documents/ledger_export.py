@@ -1,5 +1,5 @@
 """Excel 台账 export in the usual column order, streamed: rows are read from the database in
-batches and written with openpyxl's write-only mode, so memory stays flat for any size.
+batches and streamed into the workbook (see ``xlsx_stream``), so memory stays flat for any size.
 
 Title row merged across the table, the active filters below it, header, then one row per
 finding; widths, wrapping and A4 landscape printing set."""
@@ -7,17 +7,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from copy import copy
 from typing import Any, BinaryIO, Iterator
 
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
-from openpyxl.utils import get_column_letter
 from sqlalchemy import func, select
 from sqlmodel import Session
 
 from dashboard import clock
+from dashboard.documents.xlsx_stream import StreamedSheet
 from dashboard.i18n import label, t
 from dashboard.lifecycle import Actor
 from dashboard.services.queries import LedgerFilter, ledger_conditions, visible_to
@@ -35,19 +31,21 @@ COLUMNS = [
     ("export.closed_at", 11, False), ("export.evidence_count", 7, False), ("export.remarks", 16, True),
 ]
 BATCH = 2000
-THIN = Side(style="thin", color="999999")
-BORDER = Border(left=THIN, right=THIN, top=THIN, bottom=THIN)
+HEADER_ROW = 2  # zero-based: title, filters, header
+EVIDENCE_COLUMN = 16  # the one number; every other column is text
 
 
-def _cell(sheet, value: Any, *, bold: bool = False, wrap: bool = True, size: int = 10,
-          fill: str | None = None, center: bool = False) -> WriteOnlyCell:
-    cell = WriteOnlyCell(sheet, value=value)
-    cell.font = Font(name="宋体", bold=bold, size=size)
-    cell.alignment = Alignment(wrap_text=wrap, vertical="center", horizontal="center" if center else None)
-    cell.border = BORDER
+def _format(book: Any, *, bold: bool = False, wrap: bool = True, size: int = 10,
+            fill: str | None = None, center: bool = False, border: bool = True) -> Any:
+    style: dict[str, Any] = {"font_name": "宋体", "font_size": size, "bold": bold, "text_wrap": wrap,
+                             "valign": "vcenter"}
+    if border:
+        style.update(border=1, border_color="#999999")
+    if center:
+        style["align"] = "center"
     if fill:
-        cell.fill = PatternFill("solid", fgColor=fill)
-    return cell
+        style.update(pattern=1, bg_color=f"#{fill}")
+    return book.add_format(style)
 
 
 def _deadline_text(rect_type: str, original: dt.date | None, current: dt.date | None, lang: str) -> str:
@@ -98,54 +96,48 @@ def _details(session: Session, ids: list[int]) -> tuple[dict, dict, dict, dict]:
     return measures, co_units, progress, evidence
 
 
+def _row_values(row: Any, details: tuple[dict, dict, dict, dict], lang: str) -> list[Any]:
+    measures, co_units, progress, evidence = details
+    (finding_id, serial, source, category, description, township, village, unit, leader, person, rect_type,
+     original, current, status, closed_at, remarks) = row
+    return [serial, source, category, description, township, village, "\n".join(measures.get(finding_id, [])),
+            unit, "、".join(co_units.get(finding_id, [])), leader, person, label(RectType(rect_type), lang),
+            _deadline_text(rect_type, original, current, lang), progress.get(finding_id, ""),
+            label(Status(status), lang), closed_at.date().isoformat() if closed_at else "",
+            evidence.get(finding_id, 0), remarks]
+
+
 def export_ledger(session: Session, actor: Actor, out: BinaryIO, *, flt: LedgerFilter | None = None,
                   title: str | None = None, filters_text: str = "", lang: str = "zh",
                   now: dt.datetime | None = None) -> int:
     """Write the ledger to ``out`` as .xlsx; returns the number of findings written."""
     now = now or clock.now()
     flt = flt or LedgerFilter()
-    book = Workbook(write_only=True)
-    sheet = book.create_sheet(t("export.sheet", lang))
-    for index, (_key, width, _wrap) in enumerate(COLUMNS, start=1):
-        sheet.column_dimensions[get_column_letter(index)].width = width
-    last_column = get_column_letter(len(COLUMNS))
-    sheet.merged_cells.add(f"A1:{last_column}1")
-    sheet.merged_cells.add(f"A2:{last_column}2")
-    sheet.page_setup.orientation = "landscape"
-    sheet.page_setup.paperSize = 9  # A4
-    sheet.page_setup.fitToWidth = 1
-    sheet.page_setup.fitToHeight = 0
-    sheet.sheet_properties.pageSetUpPr.fitToPage = True
-    sheet.print_title_rows = "3:3"
-    sheet.freeze_panes = "A4"
 
-    heading = title or t("export.title", lang)
-    sheet.append([_cell(sheet, f"{heading}（{t('export.as_of', lang, date=now.date().isoformat())}）", bold=True,
-                        size=16, wrap=False, center=True)])
-    sheet.append([_cell(sheet, f"{t('export.filters', lang)}{filters_text or t('export.no_filters', lang)}",
-                        wrap=False)])
-    sheet.append([_cell(sheet, t(key, lang), bold=True, fill="DDE5F0", center=True) for key, _w, _x in COLUMNS])
-    # Styles are registered once and copied: styling every cell afresh costs openpyxl a lookup each.
-    templates = {wrap: _cell(sheet, "", wrap=wrap) for wrap in (True, False)}
+    def layout(book: Any, sheet: Any) -> list[Any]:
+        for index, (_key, width, _wrap) in enumerate(COLUMNS):
+            sheet.set_column(index, index, width)
+        sheet.set_landscape()
+        sheet.set_paper(9)  # A4
+        sheet.fit_to_pages(1, 0)
+        sheet.repeat_rows(HEADER_ROW)
+        sheet.freeze_panes(HEADER_ROW + 1, 0)
+        last = len(COLUMNS) - 1
+        heading = title or t("export.title", lang)
+        sheet.set_row(0, 28)
+        sheet.merge_range(0, 0, 0, last, f"{heading}（{t('export.as_of', lang, date=now.date().isoformat())}）",
+                          _format(book, bold=True, size=16, wrap=False, center=True, border=False))
+        sheet.merge_range(1, 0, 1, last,
+                          f"{t('export.filters', lang)}{filters_text or t('export.no_filters', lang)}",
+                          _format(book, wrap=False, border=False))
+        sheet.write_row(HEADER_ROW, 0, [t(key, lang) for key, _w, _x in COLUMNS],
+                        _format(book, bold=True, fill="DDE5F0", center=True))
+        return [_format(book, wrap=wrap) for _key, _width, wrap in COLUMNS]
 
-    def data_cell(value: Any, wrap: bool) -> WriteOnlyCell:
-        cell = WriteOnlyCell(sheet, value=value)
-        cell._style = copy(templates[wrap]._style)
-        return cell
+    def batches() -> Iterator[list[list[Any]]]:
+        for rows in _batches(session, actor, flt, now):
+            details = _details(session, [row[0] for row in rows])
+            yield [_row_values(row, details, lang) for row in rows]
 
-    written = 0
-    for rows in _batches(session, actor, flt, now):
-        measures, co_units, progress, evidence = _details(session, [row[0] for row in rows])
-        for row in rows:
-            (finding_id, serial, source, category, description, township, village, unit, leader, person, rect_type,
-             original, current, status, closed_at, remarks) = row
-            values = [serial, source, category, description, township or "", village or "",
-                      "\n".join(measures.get(finding_id, [])), unit, "、".join(co_units.get(finding_id, [])),
-                      leader, person, label(RectType(rect_type), lang),
-                      _deadline_text(rect_type, original, current, lang), progress.get(finding_id, ""),
-                      label(Status(status), lang), closed_at.date().isoformat() if closed_at else "",
-                      evidence.get(finding_id, 0), remarks]
-            sheet.append([data_cell(value, wrap) for value, (_k, _w, wrap) in zip(values, COLUMNS)])
-            written += 1
-    book.save(out)
-    return written
+    sheet = StreamedSheet(t("export.sheet", lang), HEADER_ROW + 1, layout, numeric=[EVIDENCE_COLUMN])
+    return sheet.write(out, batches())
