@@ -216,6 +216,15 @@ def test_export_keeps_awkward_text_as_text(engine, ledger):
     row = next(r for r in sheet.iter_rows(min_row=4) if r[3].value == awkward)
     assert row[3].data_type == "s" and row[6].value == "1.核查 <一> & <二>"
     assert row[3].hyperlink is None
+    assert sheet.row_dimensions[row[3].row].height >= 2 * 13.5  # two lines: the row grows, nothing overlaps
+
+
+def test_row_height_estimate_counts_chinese_as_double_width():
+    from dashboard.documents.xlsx_stream import display_width, wrapped_lines
+
+    assert display_width("低保ab") == 6
+    assert wrapped_lines("低" * 19, 40) == 1 and wrapped_lines("低" * 20, 40) == 2
+    assert wrapped_lines("1.核查\n2.补档", 36) == 2
 
 
 def test_streamed_sheet_escapes_control_characters():

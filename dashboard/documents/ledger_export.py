@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from dashboard import clock
-from dashboard.documents.xlsx_stream import StreamedSheet
+from dashboard.documents.xlsx_stream import StreamedSheet, wrapped_lines
 from dashboard.i18n import label, t
 from dashboard.lifecycle import Actor
 from dashboard.services.queries import LedgerFilter, ledger_conditions, visible_to
@@ -96,6 +96,16 @@ def _details(session: Session, ids: list[int]) -> tuple[dict, dict, dict, dict]:
     return measures, co_units, progress, evidence
 
 
+WRAPPED = [(index, width) for index, (_key, width, wrap) in enumerate(COLUMNS) if wrap]
+LINE_POINTS = 13.5  # one line of 10 pt 宋体
+
+
+def _row_height(values: list[Any]) -> float:
+    """Tall enough for the longest wrapped cell, so printed rows do not overlap."""
+    lines = max(wrapped_lines(values[index] or "", width) for index, width in WRAPPED)
+    return lines * LINE_POINTS + 3
+
+
 def _row_values(row: Any, details: tuple[dict, dict, dict, dict], lang: str) -> list[Any]:
     measures, co_units, progress, evidence = details
     (finding_id, serial, source, category, description, township, village, unit, leader, person, rect_type,
@@ -139,5 +149,6 @@ def export_ledger(session: Session, actor: Actor, out: BinaryIO, *, flt: LedgerF
             details = _details(session, [row[0] for row in rows])
             yield [_row_values(row, details, lang) for row in rows]
 
-    sheet = StreamedSheet(t("export.sheet", lang), HEADER_ROW + 1, layout, numeric=[EVIDENCE_COLUMN])
+    sheet = StreamedSheet(t("export.sheet", lang), HEADER_ROW + 1, layout, numeric=[EVIDENCE_COLUMN],
+                          row_height=_row_height)
     return sheet.write(out, batches())

@@ -10,6 +10,7 @@ XlsxWriter (15 µs a cell) were too slow for the 20-second target on 1.8M cells;
 from __future__ import annotations
 
 import io
+import math
 import re
 import zipfile
 from typing import Any, BinaryIO, Callable, Iterable, Sequence
@@ -29,17 +30,31 @@ def escape(text: str) -> str:
     return text.translate(_XML_ESCAPES)
 
 
+def display_width(text: str) -> float:
+    """Width in Excel character units: a Chinese character (3 bytes in UTF-8) is two, a Latin one one."""
+    return (len(text.encode("utf-8")) + len(text)) / 2
+
+
+def wrapped_lines(text: str, width: float) -> int:
+    """Lines a wrapped cell of ``width`` characters needs (estimated; Excel fits heights only on edit)."""
+    usable = max(width - 1, 1)
+    return sum(max(1, math.ceil(display_width(part) / usable)) for part in text.split("\n"))
+
+
 class StreamedSheet:
     """Lay out one worksheet with XlsxWriter, then stream its body rows.
 
     ``layout(book, sheet)`` writes the rows above the body and returns one cell format per column;
-    ``numeric`` names the columns that hold numbers (all others hold text).
+    ``numeric`` names the columns that hold numbers (all others hold text); ``row_height(values)``
+    gives a body row's height in points (None: the default).
     """
 
     def __init__(self, sheet_name: str, body_first_row: int,
-                 layout: Callable[[Any, Any], Sequence[Any]], numeric: Iterable[int] = ()) -> None:
+                 layout: Callable[[Any, Any], Sequence[Any]], numeric: Iterable[int] = (),
+                 row_height: Callable[[Sequence[Any]], float | None] | None = None) -> None:
         self.first_row = body_first_row
         self.numeric = set(numeric)
+        self.row_height = row_height
         package = io.BytesIO()
         book = xlsxwriter.Workbook(package, {"in_memory": True})
         sheet = book.add_worksheet(sheet_name)
@@ -73,7 +88,9 @@ class StreamedSheet:
                 cells.append(f"{start}{number}{self.empty_cell[column]}")
             else:
                 cells.append(f"{start}{number}{self.text_style[column]}{escape(str(value))}</t></is></c>")
-        return f'<row r="{number}">{"".join(cells)}</row>'
+        height = self.row_height(values) if self.row_height else None
+        size = f' ht="{height:g}" customHeight="1"' if height else ""
+        return f'<row r="{number}"{size}>{"".join(cells)}</row>'
 
     def write(self, out: BinaryIO, batches: Iterable[Iterable[Sequence[Any]]]) -> int:
         """Write the workbook to ``out``; ``batches`` yields lists of rows. Returns the rows written."""
