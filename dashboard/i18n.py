@@ -344,6 +344,7 @@ CATALOGUE.update({
     "ledger.filters": ("筛选", "Filters"),
     "ledger.keyword": ("关键词", "Keyword"),
     "ledger.keyword_help": ("问题描述、编号或责任人", "description, serial or person"),
+    "ledger.township_first": ("先选择乡镇，再选村", "choose a township first, then a village"),
     "ledger.overdue_only": ("只看逾期", "Overdue only"),
     "ledger.sort": ("排序", "Sort by"),
     "ledger.sort_serial": ("编号", "Serial"),

@@ -29,8 +29,12 @@ def filters(options: dict) -> LedgerFilter:
                                   format_func=lambda i: tr("ui.all") if i is None else options["units"][i])
         township = first[2].selectbox(tr("col.township"), [None, *options["townships"]], key="f_township",
                                       format_func=lambda v: tr("ui.all") if v is None else v)
-        villages = {i: name for i, name in options["villages"].items() if not township or name.startswith(township)}
+        with reading() as session:
+            villages = views.villages_in(session, township)
+        if st.session_state.get("f_village") not in villages:
+            st.session_state.pop("f_village", None)  # a village of the township chosen before
         village = first[3].selectbox(tr("col.village"), [None, *villages], key="f_village",
+                                     disabled=not township, help=None if township else tr("ledger.township_first"),
                                      format_func=lambda i: tr("ui.all") if i is None else villages[i])
         second = st.columns(4)
         category = second[0].selectbox(tr("col.category"), [None, *options["categories"]], key="f_category",
@@ -68,11 +72,13 @@ def filters_text(flt: LedgerFilter, options: dict) -> str:
     parts = []
     for key, value, names in (("col.source", flt.source_id, options["sources"]),
                               ("col.lead_unit", flt.lead_unit_id, options["units"]),
-                              ("col.category", flt.category_id, options["categories"]),
-                              ("col.village", flt.village_id, options["villages"])):
+                              ("col.category", flt.category_id, options["categories"])):
         if value is not None:
             parts.append(f"{tr(key)}={names[value]}")
-    if flt.township:
+    if flt.village_id is not None:
+        with reading() as session:
+            parts.append(f"{tr('col.village')}={views.village_label(session, flt.village_id)}")
+    elif flt.township:
         parts.append(f"{tr('col.township')}={flt.township}")
     if flt.statuses:
         parts.append(f"{tr('col.status')}={'、'.join(lbl(s, Status) for s in flt.statuses)}")

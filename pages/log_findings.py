@@ -43,6 +43,17 @@ def finding_form(actor, options: dict) -> None:
         if st.button(tr("log.cancel_repeat")):
             st.session_state.pop("repeat_of")
             st.rerun()
+    # The place sits outside the form: choosing a township must narrow the villages at once.
+    cols = st.columns(2)
+    township = cols[0].selectbox(tr("col.township"), [None, *options["townships"]], key="lf_township",
+                                 format_func=lambda v: "—" if v is None else v)
+    with reading() as session:
+        villages = views.villages_in(session, township)
+    if st.session_state.get("lf_village") not in villages:
+        st.session_state.pop("lf_village", None)
+    village = cols[1].selectbox(tr("col.village"), [None, *villages], key="lf_village", disabled=not township,
+                                help=None if township else tr("ledger.township_first"),
+                                format_func=lambda i: "—" if i is None else villages[i])
     with st.form("finding_form"):
         cols = st.columns(2)
         source = cols[0].selectbox(tr("col.source"), list(options["sources"]), key="lf_source",
@@ -56,11 +67,6 @@ def finding_form(actor, options: dict) -> None:
                                  format_func=lambda i: options["units"][i])
         co_units = cols[1].multiselect(tr("col.co_units"), list(options["units"]), key="lf_co",
                                        format_func=lambda i: options["units"][i])
-        cols = st.columns(2)
-        township = cols[0].selectbox(tr("col.township"), [None, *options["townships"]], key="lf_township",
-                                     format_func=lambda v: "—" if v is None else v)
-        village = cols[1].selectbox(tr("col.village"), [None, *options["villages"]], key="lf_village",
-                                    format_func=lambda i: "—" if i is None else options["villages"][i])
         cols = st.columns(4)
         rect_type = cols[0].selectbox(tr("col.rect_type"), codes(RectType), index=1, key="lf_type",
                                       format_func=lambda c: lbl(c, RectType))

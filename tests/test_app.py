@@ -149,6 +149,41 @@ def test_log_page_logs_a_finding(engine, world):
     assert "ZG-2026-0003" in texts(app)
 
 
+def _villages(engine, world) -> dict[str, int]:
+    from dashboard.services import admin
+
+    with write_session(engine) as session:
+        made = [admin.create_village(session, world.actors["admin"], township=township, name=name, level="key")
+                for township, name in (("高士镇", "毛安村"), ("高士镇", "同心村"), ("赛口镇", "红旗村"))]
+        return {village.name: village.id for village in made}
+
+
+def test_village_choice_waits_for_a_township_and_lists_only_its_villages(engine, world):
+    ids = _villages(engine, world)
+    app = page_app("pages.ledger", world.actors["leader"]).run()
+    assert app.selectbox(key="f_village").disabled and app.selectbox(key="f_village").options == ["全部"]
+    app.selectbox(key="f_township").select("高士镇").run()
+    village = app.selectbox(key="f_village")
+    assert not village.disabled and village.options == ["全部", "同心村", "毛安村"]
+    village.select(ids["毛安村"]).run()
+    app.selectbox(key="f_township").select("赛口镇").run()  # the village of the other township is dropped
+    assert app.selectbox(key="f_village").value is None and not app.exception
+
+
+def test_log_page_saves_the_chosen_village(engine, world):
+    ids = _villages(engine, world)
+    app = page_app("pages.log_findings", world.actors["inspector"]).run()
+    app.selectbox(key="lf_township").select("赛口镇").run()
+    app.selectbox(key="lf_village").select(ids["红旗村"]).run()
+    app.text_area(key="lf_description").input("红旗村低保评议记录缺失")
+    app.text_area(key="lf_measures").input("补齐评议记录")
+    button(app, "保存问题").click().run()
+    assert not app.exception
+    with read_session(engine) as session:
+        finding = session.exec(select(Finding).where(Finding.description == "红旗村低保评议记录缺失")).one()
+        assert (finding.township, finding.village_id) == ("赛口镇", ids["红旗村"])
+
+
 def test_admin_page_creates_a_user(engine, world):
     app = page_app("pages.admin", world.actors["admin"]).run()
     app.text_input(key="nu_username").input("newleader")

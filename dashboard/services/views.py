@@ -233,19 +233,35 @@ def village_history(session: Session, village_id: int, actor: Actor) -> list[dic
 
 
 def choices(session: Session) -> dict[str, Any]:
-    """Options for the select boxes: units, categories, sources, villages, townships."""
+    """Options for the select boxes: units, categories, sources, townships. Villages are many
+    (20,000 in a province), so they are offered per township with ``villages_in``."""
     return {
         "units": dict(session.execute(select(Unit.id, Unit.name).where(Unit.active == True).order_by(Unit.id)).all()),  # noqa: E712
         "categories": dict(session.execute(select(Category.id, Category.name).where(Category.active == True)  # noqa: E712
                                            .order_by(Category.sort_order)).all()),
         "sources": dict(session.execute(select(Source.id, Source.title).order_by(Source.received_date.desc())).all()),
-        "villages": {row.id: f"{row.township}·{row.name}" for row in
-                     session.execute(select(Village.id, Village.township, Village.name)
-                                     .order_by(Village.township, Village.name)).all()},
-        "townships": sorted(set(session.execute(select(Village.township).distinct()).scalars())
-                            | set(session.execute(select(Finding.township).where(Finding.township.is_not(None))
-                                                  .distinct()).scalars())),
+        "townships": townships(session),
     }
+
+
+def townships(session: Session) -> list[str]:
+    """Townships of the village register and of findings that name a township only (imported ledgers)."""
+    registered = session.execute(select(Village.township).distinct()).scalars()
+    named = session.execute(select(Finding.township).where(Finding.township.is_not(None)).distinct()).scalars()
+    return sorted(set(registered) | set(named))  # both distincts walk a covering index
+
+
+def villages_in(session: Session, township: str | None) -> dict[int, str]:
+    """The villages of one township, by name; none until a township is chosen."""
+    if not township:
+        return {}
+    return dict(session.execute(select(Village.id, Village.name).where(Village.township == township)
+                                .order_by(Village.name)).all())
+
+
+def village_label(session: Session, village_id: int) -> str:
+    row = session.execute(select(Village.township, Village.name).where(Village.id == village_id)).one()
+    return f"{row.township}·{row.name}"
 
 
 def users(session: Session) -> list[User]:
