@@ -8,6 +8,7 @@ Deterministic for a given seed and reference date.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import random
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
@@ -27,8 +28,9 @@ SYLLABLES = ("安", "宁", "丰", "泰", "和", "平", "新", "兴", "永", "清
              "桥", "湖", "江", "林", "阳", "庆", "福", "华", "龙", "凤", "高", "望", "云", "柳", "杨", "塘", "坝", "岭")
 OFFICES = ("社会救助办", "儿童福利和社会事务股", "养老服务和慈善事业促进股")
 # state → share of findings (closed and cancelled apart)
-STATE_SHARES = ((Status.CLOSED, 0.46), (Status.ONGOING, 0.05), (Status.IN_PROGRESS, 0.26), (Status.OPEN, 0.10),
-                (Status.PENDING_REVIEW, 0.11), (Status.CANCELLED, 0.02))
+FIXED_SHARES = ((Status.CANCELLED, 0.02), (Status.ONGOING, 0.05))
+OPEN_SHARES = ((Status.OPEN, 0.2), (Status.IN_PROGRESS, 0.55), (Status.PENDING_REVIEW, 0.25))
+OPEN_LIFETIME_DAYS = 180  # the chance a finding is still open falls by e every 180 days of age
 
 
 @dataclass
@@ -143,9 +145,18 @@ def _sources(rng: random.Random, size: SyntheticSize, today: dt.date) -> list[di
     return rows
 
 
-def _pick_state(rng: random.Random) -> Status:
+def _pick_state(rng: random.Random, age_days: int) -> Status:
+    """Older findings are mostly closed, as in a real ledger: open work is mostly recent, so only
+    part of it is overdue, not nearly all of it."""
+    roll = rng.random()
+    for state, share in FIXED_SHARES:
+        if roll < share:
+            return state
+        roll -= share
+    if rng.random() >= math.exp(-age_days / OPEN_LIFETIME_DAYS):
+        return Status.CLOSED
     roll, cumulative = rng.random(), 0.0
-    for state, share in STATE_SHARES:
+    for state, share in OPEN_SHARES:
         cumulative += share
         if roll < cumulative:
             return state
@@ -183,7 +194,7 @@ def _findings(connection, rng: random.Random, size: SyntheticSize, places: dict,
             created = now - dt.timedelta(days=1)
         year = created.year
         serial_by_year[year] = serial_by_year.get(year, 0) + 1
-        state = _pick_state(rng)
+        state = _pick_state(rng, (today - created.date()).days)
         rect_type = RectType.LONG_TERM if state is Status.ONGOING else rng.choice((RectType.IMMEDIATE, RectType.DEADLINE,
                                                                                    RectType.DEADLINE))
         original = None if rect_type is RectType.LONG_TERM else created.date() + dt.timedelta(days=rng.randint(15, 240))

@@ -11,6 +11,9 @@ from sqlalchemy import delete
 from sqlmodel import select
 
 from dashboard import clock
+from dashboard.lifecycle import Actor
+from dashboard.services.queries import LedgerFilter
+from dashboard.vocab import Role
 from dashboard.services import admin, imports, queries, rollups, views
 from dashboard.services import findings as svc
 from db.engine import read_session, write_session
@@ -20,8 +23,25 @@ from tests.factories import build_world, evidence, finding_input
 DIMENSIONS = ("unit", "source", "category", "township", "village")
 
 
+LEADER = Actor(id=0, username="leader", role=Role.LEADER)
+LEDGER_FILTERS = [
+    LedgerFilter(), LedgerFilter(lights=["red"]), LedgerFilter(lights=["yellow", "green"]),
+    LedgerFilter(statuses=["in_progress", "pending_review"]), LedgerFilter(statuses=["closed"], lights=["closed"]),
+    LedgerFilter(overdue_only=True), LedgerFilter(overdue_only=True, lights=["green"]),
+    LedgerFilter(lead_unit_id=1, lights=["red", "yellow"]), LedgerFilter(township="高士镇"),
+    LedgerFilter(village_id=1, statuses=["open"]), LedgerFilter(category_id=1, overdue_only=True),
+    LedgerFilter(source_id=1),
+]
+
+
+def _ledger_counts(session, now):
+    """The row count of the ledger page under each filter (from the roll-ups when they are fresh)."""
+    return [queries.ledger_page(session, LEADER, flt, page_size=1, now=now)[1] for flt in LEDGER_FILTERS]
+
+
 def _everything(session, now):
     return {"figures": queries.figures(session, now=now),
+            "ledger_counts": _ledger_counts(session, now),
             "trend": queries.weekly_trend(session, now=now),
             "stale_units": queries.stale_units(session, now=now),
             "villages": [{k: v for k, v in row.items() if k != "village"} for row in views.villages_overview(session)],

@@ -381,6 +381,23 @@ def ledger_conditions(flt: LedgerFilter, now: dt.datetime, settings: Settings) -
     return conditions
 
 
+def _count_from_rollups(session: Session, actor: Actor, flt: LedgerFilter, now: dt.datetime) -> int | None:
+    """The number of matching rows, read from the roll-ups when they can answer: a light filter
+    would otherwise compute every finding's light to count them (half a second at 1M findings)."""
+    keyed = [(dimension, value) for dimension, value in (
+        ("source", flt.source_id), ("unit", flt.lead_unit_id), ("township", flt.township),
+        ("village", flt.village_id), ("category", flt.category_id)) if value not in (None, "")]
+    if (len(keyed) > 1 or flt.keyword.strip() or flt.involved_unit_id is not None
+            or not _whole_ledger(session, actor, None, now)):
+        return None
+    dimension, key = keyed[0] if keyed else ("all", "")
+    lights = list(flt.lights) or None
+    if flt.overdue_only:  # overdue is exactly the red light
+        lights = [light for light in (lights or [Light.RED.value]) if light == Light.RED.value] or ["none"]
+    rows = rollups.counts(session, dimension, keys=[str(key)], statuses=list(flt.statuses) or None, lights=lights)
+    return sum(row.n for row in rows)
+
+
 def ledger_page(session: Session, actor: Actor, flt: LedgerFilter, *, page: int = 1, page_size: int = 50,
                 sort: str = "serial", descending: bool = False,
                 now: dt.datetime | None = None) -> tuple[list[dict[str, Any]], int]:
@@ -388,7 +405,9 @@ def ledger_page(session: Session, actor: Actor, flt: LedgerFilter, *, page: int 
     now = now or clock.now()
     settings = load_settings(session)
     conditions = [visible_to(actor), *ledger_conditions(flt, now, settings)]
-    total = session.execute(select(func.count()).select_from(Finding).where(*conditions)).scalar_one()
+    total = _count_from_rollups(session, actor, flt, now)
+    if total is None:
+        total = session.execute(select(func.count()).select_from(Finding).where(*conditions)).scalar_one()
     # A page past the middle is read from the other end, so the last page costs what the first does.
     offset = max(page - 1, 0) * page_size
     if offset >= total:
