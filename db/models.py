@@ -138,6 +138,9 @@ class Finding(SQLModel, table=True):
         Index("ix_finding_status_deadline", "status", "current_deadline"),
         Index("ix_finding_lead_status", "lead_unit_id", "status"),
         Index("ix_finding_source_status", "source_id", "status"),
+        # the weekly trend counts new and closed findings per week from these alone
+        Index("ix_finding_created_status", "created_at", "status"),
+        Index("ix_finding_closed_status", "closed_at", "status"),
         # the overdue list: open deadlines in date order, without touching closed findings
         Index("ix_finding_open_deadline", "current_deadline",
               sqlite_where=text("status IN ('open', 'in_progress', 'pending_review')"),
@@ -163,9 +166,9 @@ class Finding(SQLModel, table=True):
     remarks: str = ""
     repeat_of_id: Optional[int] = Field(default=None, foreign_key="finding.id", index=True)
     created_by_id: Optional[int] = Field(default=None, foreign_key="app_user.id")
-    created_at: NaiveDatetime = Field(default_factory=clock.now, index=True)
+    created_at: NaiveDatetime = Field(default_factory=clock.now)
     updated_at: NaiveDatetime = Field(default_factory=clock.now)
-    closed_at: Optional[NaiveDatetime] = Field(default=None, index=True)
+    closed_at: Optional[NaiveDatetime] = Field(default=None)
     cancel_reason: str = ""
     import_key: Optional[str] = Field(default=None, max_length=64, unique=True)  # fingerprint of an imported row
     # Maintained by the services so that lights can be computed in SQL at scale.

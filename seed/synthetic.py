@@ -205,8 +205,10 @@ def _findings(connection, rng: random.Random, size: SyntheticSize, places: dict,
         lead = rng.choice(unit_ids)
         closed_at = None
         if state is Status.CLOSED:
-            end = min(now - dt.timedelta(hours=1), dt.datetime.combine(current or today, dt.time(16)) +
-                      dt.timedelta(days=rng.randint(-30, 20)))
+            due = current or (created.date() + dt.timedelta(days=90))
+            end = dt.datetime.combine(due, dt.time(16)) + dt.timedelta(days=rng.randint(-30, 20))
+            if end >= now:  # closed early, some time since it was logged (not all in the current week)
+                end = created + (now - created) * rng.uniform(0.2, 0.95)
             closed_at = max(created + dt.timedelta(days=2), end)
             if closed_at >= now:
                 closed_at = now - dt.timedelta(hours=1)

@@ -10,10 +10,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from sqlalchemy import Date, and_, case, exists, func, literal, or_, select, text, true
-from sqlalchemy.ext.compiler import compiles
+from sqlalchemy import and_, case, exists, func, literal, or_, select, text, true, union_all
 from sqlalchemy.sql.elements import ColumnElement
-from sqlalchemy.sql.functions import FunctionElement
 from sqlmodel import Session
 
 from dashboard import clock, warnings
@@ -34,25 +32,6 @@ from db.models import (
 )
 
 S = Status
-
-
-class week_start(FunctionElement):
-    """The Monday of the week of a datetime, as a date."""
-
-    type = Date()
-    inherit_cache = True
-
-
-@compiles(week_start, "sqlite")
-def _week_start_sqlite(element, compiler, **kw):
-    (value,) = list(element.clauses)
-    return f"date({compiler.process(value, **kw)}, '-6 days', 'weekday 1')"
-
-
-@compiles(week_start)
-def _week_start_default(element, compiler, **kw):
-    (value,) = list(element.clauses)
-    return f"CAST(date_trunc('week', {compiler.process(value, **kw)}) AS DATE)"
 
 
 # --- visibility -----------------------------------------------------------------------------------
@@ -228,10 +207,15 @@ def weekly_trend(session: Session, actor: Actor | None = None, *, weeks: int = 1
     first_dt = dt.datetime.combine(first, dt.time())
     scope = and_(Finding.status != S.CANCELLED.value, visible_to(actor) if actor else true())
 
+    mondays = [first + dt.timedelta(weeks=index) for index in range(weeks)]
+
     def per_week(column) -> dict[dt.date, int]:
-        statement = (select(week_start(column).label("week"), func.count()).where(scope, column >= first_dt)
-                     .group_by(week_start(column)))
-        return {_as_date(week): count for week, count in session.execute(statement).all()}
+        # One range count per week walks the (time, status) index only; grouping by a computed week
+        # evaluated a date function on every row of the window (300 ms at 1M findings).
+        counts = [select(literal(index).label("week"), func.count().label("n"))
+                  .where(scope, column >= _midnight(monday), column < _midnight(monday + dt.timedelta(weeks=1)))
+                  for index, monday in enumerate(mondays)]
+        return {mondays[index]: n for index, n in session.execute(union_all(*counts)).all()}
 
     new, closed = per_week(Finding.created_at), per_week(Finding.closed_at)
     if _whole_ledger(session, actor, None, now):
@@ -250,12 +234,8 @@ def weekly_trend(session: Session, actor: Actor | None = None, *, weeks: int = 1
     return trend
 
 
-def _as_date(value: Any) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    return dt.date.fromisoformat(str(value))
+def _midnight(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time())
 
 
 # --- lists -------------------------------------------------------------------------------------------
