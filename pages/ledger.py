@@ -12,8 +12,8 @@ from dashboard.documents.ledger_export import export_ledger
 from dashboard.services import queries, views
 from dashboard.services.queries import LedgerFilter
 from dashboard.ui import navigation
-from dashboard.ui.context import lbl, reading, show_flash, tr
-from dashboard.ui.widgets import day, light_text, style_lights
+from dashboard.ui.context import labels, lbl, reading, show_flash, tr
+from dashboard.ui.widgets import day, labelled_frame, light_text, style_lights
 from dashboard.vocab import Light, RectType, Status, codes
 
 PAGE_SIZES = (20, 50, 100)
@@ -51,19 +51,20 @@ def filters(options: dict) -> LedgerFilter:
 
 
 def table(rows: list[dict]) -> pd.DataFrame:
-    return pd.DataFrame([{
-        tr("col.serial"): row["serial"],
-        tr("col.light"): light_text(row["light"]),
-        tr("col.status"): lbl(row["status"], Status),
-        tr("col.description"): row["description"],
-        tr("col.lead_unit"): row["lead_unit"],
-        tr("col.township"): row["township"] or "",
-        tr("col.village"): row["village"] or "",
-        tr("col.category"): row["category"],
-        tr("col.rect_type"): lbl(row["rect_type"], RectType),
-        tr("col.deadline_now"): day(row["current_deadline"]),
-        tr("col.days_overdue"): row["days_overdue"] or None,
-        tr("col.source"): row["source"],
+    status, rect_type = labels(Status), labels(RectType)
+    return labelled_frame([{
+        "col.serial": row["serial"],
+        "col.light": light_text(row["light"]),
+        "col.status": status[row["status"]],
+        "col.description": row["description"],
+        "col.lead_unit": row["lead_unit"],
+        "col.township": row["township"] or "",
+        "col.village": row["village"] or "",
+        "col.category": row["category"],
+        "col.rect_type": rect_type[row["rect_type"]],
+        "col.deadline_now": day(row["current_deadline"]),
+        "col.days_overdue": row["days_overdue"] or None,
+        "col.source": row["source"],
     } for row in rows])
 
 

@@ -9,7 +9,7 @@ from dashboard import charts, clock
 from dashboard.documents.report import report_for_snapshot
 from dashboard.services import snapshots
 from dashboard.ui import navigation
-from dashboard.ui.context import fresh_rollups, flash, lbl, reading, run_service, show_flash, tr
+from dashboard.ui.context import fresh_rollups, flash, labels, reading, run_service, show_flash, tr
 from dashboard.ui.widgets import LIGHT_COLOURS, draw_chart, percent
 from dashboard.vocab import VillageLevel
 
@@ -56,15 +56,16 @@ def overdue_table(rows: list[dict], limit: int = 10) -> str:
 
 
 def villages_grid(villages: list[dict]) -> str:
-    cards = []
+    cards, levels = [], labels(VillageLevel)
+    open_label, red_label = tr("col.open_findings"), tr("col.red_findings")
     for village in villages:
         light = "red" if village["red_findings"] else ("yellow" if village["open_findings"] else "green")
         colour, background = LIGHT_COLOURS[light]
         cards.append(f"<div class='meeting-village' style='border-color:{colour};background:{background}'>"
                      f"<b>{html.escape(village['name'])}</b> <small>{html.escape(village['township'])}</small><br>"
-                     f"<small>{lbl(village['level'], VillageLevel)}</small><br>"
-                     f"{tr('col.open_findings')} {village['open_findings']} · "
-                     f"<span style='color:#d93025'>{tr('col.red_findings')} {village['red_findings']}</span></div>")
+                     f"<small>{levels[village['level']]}</small><br>"
+                     f"{open_label} {village['open_findings']} · "
+                     f"<span style='color:#d93025'>{red_label} {village['red_findings']}</span></div>")
     return f"<div class='meeting-villages'>{''.join(cards)}</div>"
 
 

@@ -7,8 +7,8 @@ from sqlalchemy import select
 
 from dashboard.services import views
 from dashboard.ui import navigation
-from dashboard.ui.context import fresh_rollups, lbl, reading, show_flash, tr
-from dashboard.ui.widgets import day, light_text
+from dashboard.ui.context import fresh_rollups, labels, lbl, reading, show_flash, tr
+from dashboard.ui.widgets import day, labelled_frame, light_text
 from dashboard.vocab import Status, VillageLevel, VillageStatus, codes
 from db.models import AuditLog
 
@@ -29,16 +29,17 @@ def render() -> None:
     with reading() as session:
         rows = views.villages_overview(session, township=township, levels=levels)
     st.caption(tr("villages.rule"))
-    frame = pd.DataFrame([{
-        tr("col.township"): row["village"].township, tr("col.village"): row["village"].name,
-        tr("col.level"): lbl(row["village"].level, VillageLevel),
-        tr("col.poverty_rate"): f"{row['village'].poverty_rate:.2f}%",
-        tr("col.remaining_poor"): row["village"].remaining_poor,
-        tr("col.monitored"): row["village"].monitored_households,
-        tr("col.village_leader"): row["village"].leader, tr("col.work_team"): row["village"].work_team,
-        tr("col.support_unit"): row["village"].support_unit,
-        tr("col.village_status"): lbl(row["village"].status, VillageStatus),
-        tr("col.open_findings"): row["open_findings"], tr("col.red_findings"): row["red_findings"],
+    level, status = labels(VillageLevel), labels(VillageStatus)
+    frame = labelled_frame([{
+        "col.township": row["village"].township, "col.village": row["village"].name,
+        "col.level": level[row["village"].level],
+        "col.poverty_rate": f"{row['village'].poverty_rate:.2f}%",
+        "col.remaining_poor": row["village"].remaining_poor,
+        "col.monitored": row["village"].monitored_households,
+        "col.village_leader": row["village"].leader, "col.work_team": row["village"].work_team,
+        "col.support_unit": row["village"].support_unit,
+        "col.village_status": status[row["village"].status],
+        "col.open_findings": row["open_findings"], "col.red_findings": row["red_findings"],
     } for row in rows])
     if frame.empty:
         st.info(tr("ledger.empty"))

@@ -29,6 +29,13 @@ def lbl(member: StrEnum | str | None, enum: type[StrEnum] | None = None) -> str:
     return label(member, lang())  # type: ignore[arg-type]
 
 
+def labels(enum: type[StrEnum]) -> dict[str, str]:
+    """Every code of a vocabulary with its label, for tables of many rows (a label read per cell
+    costs a session-state lookup each: 800 villages took 100 ms)."""
+    language = lang()
+    return {member.value: label(member, language) for member in enum}  # type: ignore[arg-type]
+
+
 @st.cache_resource(show_spinner=False)
 def engine() -> Engine:
     """One engine per server process, brought to the newest schema once."""

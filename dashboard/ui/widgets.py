@@ -48,6 +48,12 @@ def draw_chart(chart: Chart, container: Any = st) -> None:
     container.vega_lite_chart(chart.data, chart.spec, width="stretch")
 
 
+def labelled_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """A table whose records are keyed by catalogue keys; the headers are translated once, not per row."""
+    frame = pd.DataFrame(records)
+    return frame.rename(columns={key: tr(key) for key in frame.columns})
+
+
 def percent(value: float) -> str:
     return f"{value * 100:.1f}%"
 
