@@ -10,14 +10,14 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from sqlalchemy import and_, case, exists, func, literal, or_, select, text, true, union_all
+from sqlalchemy import and_, case, func, literal, or_, select, text, true, union_all
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session
 
 from dashboard import clock, warnings
 from dashboard.services import rollups
 from dashboard.errors import PermissionDenied
-from dashboard.lifecycle import ACTIVE_STATES, STALE_STATES, Action, Actor, may
+from dashboard.lifecycle import STALE_STATES, Action, Actor, may
 from dashboard.settings import Settings, load_settings
 from dashboard.vocab import Light, Status
 from db.models import (

@@ -16,13 +16,12 @@ import json
 from dataclasses import asdict
 from typing import Any, Iterable
 
-from sqlalchemy import Engine, and_, case, delete, event, func, literal, or_, select, text, true
+from sqlalchemy import Engine, case, delete, event, func, literal, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
 from dashboard import clock, warnings
-from dashboard.lifecycle import STALE_STATES
 from dashboard.settings import Settings, load_settings
 from dashboard.vocab import Status
 from db.models import Finding, FindingRollup, RollupCount, RollupMeta

@@ -11,9 +11,9 @@ from dashboard import clock, warnings
 from dashboard.lifecycle import ACTIVE_STATES, Actor
 from dashboard.services import rollups
 from dashboard.services.common import get_or_404
-from dashboard.services.queries import check_visible, involves_unit, visible_to
+from dashboard.services.queries import check_visible, involves_unit
 from dashboard.settings import load_settings
-from dashboard.vocab import ExtensionDecision, Light, ReviewDecision, Role, Status, VillageLevel
+from dashboard.vocab import ExtensionDecision, Light, ReviewDecision, Status, VillageLevel
 from db.models import (
     AuditLog,
     Category,

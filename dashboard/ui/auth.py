@@ -17,7 +17,7 @@ from streamlit_authenticator.models.cookie_model import CookieModel
 from dashboard import config
 from dashboard.lifecycle import Actor
 from dashboard.services import auth as auth_service
-from dashboard.ui.context import engine, lang, tr
+from dashboard.ui.context import engine, tr
 from db.engine import read_session, write_session
 
 COOKIE_NAME = "zhenggai_login"
