@@ -36,7 +36,10 @@ DIMENSIONS = {  # dimension -> the finding_rollup column that keys it ("all": on
 }
 FLAGS = ("stale", "extended", "repeat", "on_time")
 TOUCHED = "rollup_touched_findings"
-BULK = 1_000  # more findings touched than this in one transaction: rebuilding is cheaper than deltas
+CHUNK = 5_000  # findings per delta step: keeps the IN lists within every driver's limits
+CONTRIBUTION_COLUMNS = ["finding_id", "status", "light", *FLAGS, "lead_unit_id", "source_id", "category_id",
+                        "township", "village_id"]
+COUNT_COLUMNS = ["dimension", "key", "status", "light", "n", *FLAGS]
 
 
 def _contribution(now: dt.datetime, settings: Settings) -> list:
@@ -62,24 +65,29 @@ def is_fresh(session: Session, now: dt.datetime | None = None) -> bool:
     return meta is not None and meta.as_of == now.date() and meta.settings_hash == _settings_hash(load_settings(session))
 
 
+def _grouped(dimension: str, column: Any, finding_ids: list[int] | None = None) -> Any:
+    """The sums of contributions per key, status and light of one dimension (of some findings, or all)."""
+    key = literal("") if column is None else func.coalesce(func.cast(column, RollupCount.__table__.c.key.type), "")
+    grouped = (select(literal(dimension), key, FindingRollup.status, FindingRollup.light, func.count(),
+                      *[func.sum(case((getattr(FindingRollup, flag), 1), else_=0)) for flag in FLAGS])
+               .group_by(key, FindingRollup.status, FindingRollup.light))
+    if column is not None:
+        grouped = grouped.where(column.is_not(None))
+    if finding_ids is not None:
+        grouped = grouped.where(FindingRollup.finding_id.in_(finding_ids))
+    return grouped
+
+
 def rebuild(session: Session, now: dt.datetime | None = None) -> None:
     """Recompute every contribution and every sum (once a day, or after the settings changed)."""
     now = now or clock.now()
     settings = load_settings(session)
     session.execute(delete(RollupCount))
     session.execute(delete(FindingRollup))
-    columns = ["finding_id", "status", "light", *FLAGS, "lead_unit_id", "source_id", "category_id", "township",
-               "village_id"]
-    session.execute(FindingRollup.__table__.insert().from_select(columns, select(*_contribution(now, settings))))
+    session.execute(FindingRollup.__table__.insert().from_select(CONTRIBUTION_COLUMNS,
+                                                                 select(*_contribution(now, settings))))
     for dimension, column in DIMENSIONS.items():
-        key = literal("") if column is None else func.coalesce(func.cast(column, RollupCount.__table__.c.key.type), "")
-        grouped = (select(literal(dimension), key, FindingRollup.status, FindingRollup.light, func.count(),
-                          *[func.sum(case((getattr(FindingRollup, flag), 1), else_=0)) for flag in FLAGS])
-                   .group_by(key, FindingRollup.status, FindingRollup.light))
-        if column is not None:
-            grouped = grouped.where(column.is_not(None))
-        session.execute(RollupCount.__table__.insert().from_select(
-            ["dimension", "key", "status", "light", "n", *FLAGS], grouped))
+        session.execute(RollupCount.__table__.insert().from_select(COUNT_COLUMNS, _grouped(dimension, column)))
     meta = session.get(RollupMeta, 1) or RollupMeta(id=1)
     meta.as_of, meta.settings_hash, meta.rebuilt_at = now.date(), _settings_hash(settings), now
     session.add(meta)
@@ -101,54 +109,37 @@ def refresh_if_stale(engine: Engine) -> bool:
     return True
 
 
-def _keys(row: Any) -> list[tuple[str, str]]:
-    return [(dimension, "" if column is None else str(getattr(row, column.key)))
-            for dimension, column in DIMENSIONS.items()
-            if column is None or getattr(row, column.key) is not None]
-
-
-def _add(session: Session, row: Any, sign: int) -> None:
+def _add_sums(session: Session, finding_ids: list[int], sign: int) -> None:
+    """Add (+1) or take away (-1) these findings' current contributions, one upsert batch per dimension."""
     upsert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    for dimension, key in _keys(row):
-        values = {"dimension": dimension, "key": key, "status": row.status, "light": row.light, "n": sign,
-                  **{flag: sign * int(bool(getattr(row, flag))) for flag in FLAGS}}
-        statement = upsert(RollupCount).values(**values)
-        statement = statement.on_conflict_do_update(
-            index_elements=["dimension", "key", "status", "light"],
-            set_={name: getattr(RollupCount, name) + getattr(statement.excluded, name) for name in ("n", *FLAGS)})
-        session.execute(statement)
+    statement = upsert(RollupCount)
+    statement = statement.on_conflict_do_update(
+        index_elements=["dimension", "key", "status", "light"],
+        set_={name: getattr(RollupCount, name) + getattr(statement.excluded, name) for name in ("n", *FLAGS)})
+    for dimension, column in DIMENSIONS.items():
+        rows = [dict(zip(COUNT_COLUMNS, (*row[:4], *(sign * int(value or 0) for value in row[4:]))))
+                for row in session.execute(_grouped(dimension, column, finding_ids)).all()]
+        if rows:
+            session.execute(statement, rows)
 
 
 def refresh(session: Session, finding_ids: Iterable[int], now: dt.datetime | None = None) -> None:
-    """Apply the difference each of these findings now makes to the sums."""
+    """Apply the difference these findings now make to the sums: take their old contributions away,
+    compute them afresh, add them back; in set operations, so an import of 10,000 findings into a
+    ledger of a million costs seconds, not a rebuild."""
     ids = sorted(set(finding_ids))
     if not ids or not is_fresh(session, now):
         return  # not built for today: the next reader rebuilds everything anyway
     now = now or clock.now()
-    if len(ids) > BULK:
-        rebuild(session, now)
-        return
     settings = load_settings(session)
-    old = {row.finding_id: row for row in session.execute(
-        select(FindingRollup).where(FindingRollup.finding_id.in_(ids))).scalars()}
-    new = {row.finding_id: row for row in session.execute(
-        select(*_contribution(now, settings)).where(Finding.id.in_(ids))).all()}
-    for finding_id in ids:
-        before, after = old.get(finding_id), new.get(finding_id)
-        if before is not None and after is not None and _same(before, after):
-            continue
-        if before is not None:
-            _add(session, before, -1)
-            session.delete(before)
-        if after is not None:
-            _add(session, after, +1)
-            session.add(FindingRollup(**{key: getattr(after, key) for key in after._fields}))
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start:start + CHUNK]
+        _add_sums(session, chunk, -1)
+        session.execute(delete(FindingRollup).where(FindingRollup.finding_id.in_(chunk)))
+        session.execute(FindingRollup.__table__.insert().from_select(
+            CONTRIBUTION_COLUMNS, select(*_contribution(now, settings)).where(Finding.id.in_(chunk))))
+        _add_sums(session, chunk, +1)
     session.flush()
-
-
-def _same(before: FindingRollup, after: Any) -> bool:
-    return all(getattr(before, key) == (bool(getattr(after, key)) if key in FLAGS else getattr(after, key))
-               for key in after._fields)
 
 
 def touch(session: Session, finding_ids: Iterable[int]) -> None:
@@ -187,6 +178,13 @@ def counts(session: Session, dimension: str, keys: list[str] | None = None,
     if lights:
         statement = statement.where(table.c.light.in_(lights))
     return list(session.execute(statement).all())
+
+
+def keys(session: Session, dimension: str) -> list[str]:
+    """The keys of a dimension that have findings (for townships: the names findings use)."""
+    table = RollupCount.__table__.c
+    statement = select(table.key).where(table.dimension == dimension, table.n != 0, table.key != "").distinct()
+    return list(session.execute(statement).scalars())
 
 
 FIGURE_KEYS = ("total", "open", "in_progress", "pending_review", "ongoing", "closed", "cancelled", "overdue",
