@@ -1,13 +1,18 @@
-"""Parse an existing Excel 整改台账 as people keep it today.
+"""Parse an existing 整改台账 as people keep it today: Excel, WPS, old .xls, .ods or .csv.
 
-Pure parser: standard library and openpyxl only, no database. ``parse_ledger`` finds the
-header row under any title rows, maps the varying header names to fields, fills merged
-cells down, skips blank rows and footnotes, reads dates written in the usual Chinese ways
-and returns the readable rows plus one ``RowError`` per unreadable cell.
+Pure parser: no database. ``read_sheets`` checks what the file really is (from its bytes, never its
+name), refuses a zip bomb before anything expands (caps on unpacked size and rows, read streaming),
+and reads every sheet through one fast reader (python-calamine). ``parse_ledger`` then finds the
+ledger on any sheet (cover and summary sheets are skipped), finds the header row under any title rows,
+maps the varying header names to fields, fills merged cells, recognises group rows (一、对象认定方面)
+and continuation rows (one more 整改措施 with its own 时限 under a merged description), reads dates
+written in the usual Chinese ways and returns the findings plus one ``RowError`` per unreadable cell.
+Whole-file problems raise ``LedgerFormatError`` with one sentence in both languages.
 """
 from __future__ import annotations
 
 import calendar
+import csv
 import datetime
 import hashlib
 import io
@@ -16,20 +21,24 @@ import re
 import unicodedata
 import zipfile
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
-from openpyxl import load_workbook
-from openpyxl.utils.datetime import from_excel
-from openpyxl.utils.exceptions import InvalidFileException
+from dashboard.errors import ValidationFailed
 
 HEADER_SEARCH_ROWS = 15
 MIN_HEADER_FIELDS = 3
+MAX_ROWS = 200_000  # rows of one sheet: a larger ledger is split into several files
+MAX_UNPACKED_BYTES = 256 * 1024 * 1024  # the sheets of a workbook once unzipped
+MAX_SHEETS = 100
+_CHUNK = 1024 * 1024
 
 SYNONYMS: dict[str, tuple[str, ...]] = {
     "serial": ("序号", "编号"),
+    "original_serial": ("原编号", "原序号"),
     "source": ("问题来源", "来源", "反馈来源"),
-    "category": ("问题类别", "问题类型", "类别"),
-    "description": ("问题描述", "存在问题", "问题表现", "具体问题", "问题"),
+    "category": ("问题类别", "问题类型", "类别", "问题分类"),
+    "description": ("问题描述", "存在问题", "问题表现", "具体问题", "问题", "问题清单", "反馈问题"),
+    "county": ("县(区)", "县区", "县(市、区)", "区县", "县(市区)"),
     "township": ("乡镇", "乡镇(街道)"),
     "village": ("村", "村(社区)", "行政村"),
     "measures": ("整改措施", "整改举措"),
@@ -38,30 +47,41 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "leader": ("责任领导", "分管领导"),
     "person": ("责任人",),
     "rect_type": ("整改类型",),
+    "priority": ("优先级", "督办级别"),
+    "repeat_of": ("重复问题", "重复问题原编号", "重复于"),
     "deadline": ("整改时限", "完成时限", "整改期限", "时限"),
     "progress": ("整改进展", "进展情况", "整改情况"),
     "completion": ("完成情况", "整改结果", "是否完成"),
     "closed_date": ("销号时间",),
     "remarks": ("备注",),
 }
-_HEADER_FIELD = {name: f for f, names in SYNONYMS.items() for name in names}
+_HEADER_FIELD = {re.sub(r"\s+", "", name): f for f, names in SYNONYMS.items() for name in names}
 # "整改时限(原)" / "整改时限(现)": the qualifier decides which deadline column it is.
 _CURRENT_QUALIFIERS = {"现", "现时限", "调整后", "延期后", "新"}
 
-RECT_TYPE_WORDS = {"立行立改": "immediate", "限期整改": "deadline", "长期坚持": "long_term"}
+RECT_TYPE_WORDS = {"立行立改": "immediate", "限期整改": "deadline", "长期坚持": "long_term",
+                   "持续推进": "long_term", "长期推进": "long_term"}
 STATE_WORDS = {
     "closed": ("已完成", "已整改到位", "已整改", "完成", "已销号", "整改完成", "已完成整改", "是"),
-    "in_progress": ("正在整改", "整改中", "推进中", "未完成", "正在推进", "待销号"),
-    "ongoing": ("持续整改", "长期坚持"),
+    "in_progress": ("正在整改", "整改中", "推进中", "未完成", "正在推进"),
+    "pending_review": ("待销号", "申请销号", "待验收"),
+    "ongoing": ("持续整改", "长期坚持", "持续推进", "长期推进"),
     "open": ("待整改", "未整改", "未启动"),
     "cancelled": ("已撤销",),  # this tool's own export: kept apart, never imported
 }
 _STATE_OF = {w: s for s, words in STATE_WORDS.items() for w in words}
 _NOT_DONE_WORDS = {"否"}  # like an empty cell: open, or in progress when progress is written
+PRIORITY_WORDS = {"重点督办": "key", "重点": "key", "一般": "normal", "": "normal"}
 
 _FOOTNOTE = re.compile(r"^(注[:：\s\d.、]|备注[:：]|说明[:：]|填表人|填报人|制表|审核人|联系人|联系电话)")
 _TOTAL_WORDS = {"合计", "小计", "总计"}
-_UNIT_SEP = re.compile(r"[、，,；;\n\r]+")
+_UNIT_SEP = re.compile(r"[、，,；;/／\s]+")
+# the numbering of a group heading: 一、 （一） 1、 I.
+_NUMBERING = re.compile(r"^\s*(?:[一二三四五六七八九十百]+\s*[、.．]|[（(]\s*[一二三四五六七八九十]+\s*[)）]|"
+                        r"\d{1,2}\s*[、．](?!\d)|[IVX]+\s*[、.．])\s*")
+_WORD_NUMBERING = re.compile(r"^\s*(?:[一二三四五六七八九十百]+\s*[、.．]|[（(]\s*[一二三四五六七八九十]+\s*[)）]|[IVX]+\s*[、.．])")
+_GROUP_NUMERAL = re.compile(r"^\s*(?:[（(]?\s*[一二三四五六七八九十百]+\s*[)）]?|[IVX]+)\s*[、.．]?\s*$")
+OWN_EXPORT_MARK = "筛选条件："  # the line above this tool's own export header
 
 
 @dataclass
@@ -86,6 +106,16 @@ class ParsedRow:
     closed_date: datetime.date | None
     remarks: str | None
     fingerprint: str
+    # per measure, in order: the deadline (in force) written for it and whether its row says done
+    measure_deadlines: list[datetime.date | None] = field(default_factory=list)
+    measure_original_deadlines: list[datetime.date | None] = field(default_factory=list)
+    measure_done: list[bool] = field(default_factory=list)
+    category_text: str | None = None  # the category as written (group heading included), before numbering is cut
+    county: str | None = None
+    priority: str = "normal"
+    repeat_of: str | None = None
+    original_serial: str | None = None
+    excel_rows: list[int] = field(default_factory=list)  # the first row and its continuation rows
 
 
 @dataclass
@@ -103,10 +133,16 @@ class ParseResult:
     rows: list[ParsedRow] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
     file_sha256: str = ""
+    notes: list[RowError] = field(default_factory=list)  # cells read but not used, and why
+    skipped_sheets: list[str] = field(default_factory=list)
+    file_type: str = "xlsx"
+    own_export: bool = False
+    groups: int = 0  # group / divider rows read as headings
+    continuation_rows: int = 0
 
 
-class LedgerFormatError(Exception):
-    """The file as a whole cannot be read as a ledger (message in Chinese)."""
+class LedgerFormatError(ValidationFailed):
+    """The file as a whole cannot be read as a ledger: one sentence in both languages, no row is read."""
 
 
 # --------------------------------------------------------------------------- public API
@@ -117,29 +153,27 @@ def parse_ledger(
     *,
     sheet: str | None = None,
     default_year: int | None = None,
+    filename: str | None = None,
 ) -> ParseResult:
     if isinstance(data, (bytes, bytearray, memoryview)):
         raw = bytes(data)
     else:
-        raw = pathlib.Path(data).read_bytes()
-    wb = _load_workbook(raw)
-    grid, header = _find_table(wb, sheet)
+        path = pathlib.Path(data)
+        filename = filename or path.name
+        raw = path.read_bytes()
+    file_type, sheets = read_sheets(raw, filename)
+    grid, header, skipped = _find_table(sheets, sheet)
     year = default_year or _title_year(grid, header.row)
     result = ParseResult(
         sheet=grid.title,
         header_row=header.row,
         columns={f: header.texts[c] for f, c in header.fields.items()},
         file_sha256=hashlib.sha256(raw).hexdigest(),
+        skipped_sheets=skipped,
+        file_type=file_type,
+        own_export=_is_own_export(grid, header.row),
     )
-    for r in range(header.first_data_row, grid.max_row + 1):
-        kind = _row_kind(grid, header, r)
-        if kind == "end":
-            break
-        if kind == "data":
-            row, errors = _parse_row(grid, header, r, year)
-            result.errors.extend(errors)
-            if row is not None:
-                result.rows.append(row)
+    _Rows(grid, header, year, result).read()
     return result
 
 
@@ -155,25 +189,159 @@ def parse_date_text(text: str, default_year: int | None) -> datetime.date | None
     raise ValueError(f"无法识别的日期：‘{text.strip()}’")
 
 
+# --------------------------------------------------------------------------- the file
+
+
+def _extension(filename: str | None) -> str:
+    return pathlib.PurePath(filename or "").suffix.lower()
+
+
+def read_sheets(raw: bytes, filename: str | None = None) -> tuple[str, Iterator[Any]]:
+    """(file type, the sheets one by one as grids). Refuses, with one sentence, what cannot be read."""
+    ext = _extension(filename)
+    if not raw:
+        raise LedgerFormatError("error.file_empty")
+    if raw[:4] == b"PK\x03\x04" or raw[:4] == b"PK\x05\x06":
+        kind = _check_zip(raw)
+        return kind, _calamine_sheets(raw)
+    if raw[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":  # OLE2: .xls (or an encrypted .xlsx)
+        return "xls", _calamine_sheets(raw)
+    text = _decode_text(raw)
+    if text is None:
+        raise LedgerFormatError("error.file_unknown_type")
+    if ext in (".xlsx", ".xls", ".xlsm", ".ods", ".et"):
+        raise LedgerFormatError("error.file_text_named_excel", ext=ext)
+    return "csv", iter([_csv_grid(text, filename)])
+
+
+def _check_zip(raw: bytes) -> str:
+    """xlsx or ods; sheets within the caps, counted streaming so that a zip bomb never expands in memory."""
+    try:
+        book = zipfile.ZipFile(io.BytesIO(raw))
+        names = book.namelist()
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise LedgerFormatError("error.file_damaged") from exc
+    if "xl/workbook.xml" in names:
+        kind, parts, row_tag = "xlsx", [n for n in names if n.startswith("xl/worksheets/") and n.endswith(".xml")], \
+            re.compile(rb"<(?:\w+:)?row[\s>]")
+    elif "content.xml" in names and b"opendocument.spreadsheet" in _member_head(book, "mimetype"):
+        kind, parts, row_tag = "ods", ["content.xml"], re.compile(rb"<table:table-row[\s>]")
+    else:
+        raise LedgerFormatError("error.file_unknown_type")
+    if not parts:
+        raise LedgerFormatError("error.file_no_sheets")
+    declared = sum(book.getinfo(name).file_size for name in parts)
+    if declared > MAX_UNPACKED_BYTES:
+        raise LedgerFormatError("error.file_unpacks_too_big", limit_mb=MAX_UNPACKED_BYTES // 2**20)
+    total = 0
+    for name in parts:
+        rows, tail = 0, b""
+        try:
+            with book.open(name) as member:
+                while chunk := member.read(_CHUNK):
+                    total += len(chunk)
+                    if total > MAX_UNPACKED_BYTES:
+                        raise LedgerFormatError("error.file_unpacks_too_big", limit_mb=MAX_UNPACKED_BYTES // 2**20)
+                    window = tail + chunk
+                    rows += len(row_tag.findall(window)) - len(row_tag.findall(tail))
+                    tail = window[-32:]
+                    if rows > MAX_ROWS + HEADER_SEARCH_ROWS:
+                        raise LedgerFormatError("error.file_too_many_rows", limit=MAX_ROWS)
+        except (zipfile.BadZipFile, EOFError, OSError, RuntimeError, NotImplementedError) as exc:
+            raise LedgerFormatError("error.file_damaged") from exc
+    return kind
+
+
+def _member_head(book: zipfile.ZipFile, name: str) -> bytes:
+    try:
+        with book.open(name) as member:
+            return member.read(100)
+    except (KeyError, zipfile.BadZipFile, OSError):
+        return b""
+
+
+def _calamine_sheets(raw: bytes) -> Iterator[Any]:
+    from python_calamine import CalamineError, CalamineWorkbook, PasswordError
+
+    try:
+        book = CalamineWorkbook.from_filelike(io.BytesIO(raw))
+        names = list(book.sheet_names)
+    except PasswordError as exc:
+        raise LedgerFormatError("error.file_password") from exc
+    except (CalamineError, ValueError, OSError) as exc:
+        raise LedgerFormatError("error.file_damaged") from exc
+    if not names:
+        raise LedgerFormatError("error.file_no_sheets")
+
+    def sheets() -> Iterator[_Grid]:
+        for index, name in enumerate(names[:MAX_SHEETS]):
+            try:
+                sheet = book.get_sheet_by_index(index)
+                if sheet.height > MAX_ROWS + HEADER_SEARCH_ROWS:
+                    raise LedgerFormatError("error.file_too_many_rows", limit=MAX_ROWS)
+                values = sheet.to_python(skip_empty_area=False)
+                merges = [((r0 + 1, c0 + 1), (r1 + 1, c1 + 1)) for (r0, c0), (r1, c1) in sheet.merged_cell_ranges or []]
+            except LedgerFormatError:
+                raise
+            except (CalamineError, ValueError, OSError, OverflowError) as exc:
+                raise LedgerFormatError("error.file_sheet_damaged", sheet=name) from exc
+            yield _Grid(name, [[None if v == "" else v for v in row] for row in values], merges)
+
+    return sheets()
+
+
+def _decode_text(raw: bytes) -> str | None:
+    """UTF-8 (with or without BOM), else GBK/GB18030; None when the bytes are not text at all."""
+    if b"\x00" in raw[:4096]:
+        return None
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            text = raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        sample = text[:4096]
+        printable = sum(ch.isprintable() or ch in "\r\n\t" for ch in sample)
+        if sample and printable / len(sample) > 0.97:
+            return text
+    return None
+
+
+def _csv_grid(text: str, filename: str | None) -> _Grid:
+    sample = text[:8192]
+    try:
+        dialect: Any = csv.Sniffer().sniff(sample, delimiters=",\t;，")
+    except csv.Error:
+        dialect = csv.excel
+    values: list[list[Any]] = []
+    for row in csv.reader(io.StringIO(text), dialect):
+        if len(values) > MAX_ROWS + HEADER_SEARCH_ROWS:
+            raise LedgerFormatError("error.file_too_many_rows", limit=MAX_ROWS)
+        values.append([cell if cell.strip() else None for cell in row])
+    return _Grid(pathlib.PurePath(filename or "csv").stem or "csv", values, [])
+
+
 # --------------------------------------------------------------------------- workbook
 
 
 class _Grid:
     """Cell values of one sheet, with merged ranges filled from their top-left cell."""
 
-    def __init__(self, ws) -> None:
-        self.title = ws.title
-        self.values = [list(row) for row in ws.iter_rows(values_only=True)]
-        self.max_row = len(self.values)
-        self.max_col = max((len(row) for row in self.values), default=0)
+    def __init__(self, title: str, values: list[list[Any]], merges: list[tuple[tuple[int, int], tuple[int, int]]]) -> None:
+        self.title = title
+        self.values = values
+        self.max_row = len(values)
+        self.max_col = max((len(row) for row in values), default=0)
         self.filled: dict[tuple[int, int], Any] = {}
         self.width: dict[tuple[int, int], int] = {}  # every merged cell -> width of its merge
-        for rng in ws.merged_cells.ranges:
-            top_left = self.own(rng.min_row, rng.min_col)
-            for r in range(rng.min_row, rng.max_row + 1):
-                for c in range(rng.min_col, rng.max_col + 1):
-                    self.width[(r, c)] = rng.max_col - rng.min_col + 1
-                    if (r, c) != (rng.min_row, rng.min_col):
+        self.below_top: set[tuple[int, int]] = set()  # merged cells under the first row of their merge
+        for (min_row, min_col), (max_row, max_col) in merges:
+            top_left = self.own(min_row, min_col)
+            for r in range(min_row, min(max_row, self.max_row + 1) + 1):
+                for c in range(min_col, max_col + 1):
+                    self.width[(r, c)] = max_col - min_col + 1
+                    if r > min_row:
+                        self.below_top.add((r, c))
+                    if (r, c) != (min_row, min_col):
                         self.filled[(r, c)] = top_left
 
     def own(self, r: int, c: int) -> Any:
@@ -186,7 +354,8 @@ class _Grid:
         return self.filled.get((r, c), self.own(r, c))
 
     def own_cells(self, r: int) -> list[tuple[int, Any]]:
-        return [(c, v) for c in range(1, self.max_col + 1) if not _empty(v := self.own(r, c))]
+        row = self.values[r - 1] if r <= self.max_row else []
+        return [(c, v) for c, v in enumerate(row, start=1) if not _empty(v)]
 
 
 @dataclass
@@ -194,35 +363,28 @@ class _Header:
     row: int
     first_data_row: int
     fields: dict[str, int]  # field -> column number
-    texts: dict[int, str]  # column number -> header text as found
+    texts: dict[int, str]  # column number -> header text, whitespace removed
 
 
-def _load_workbook(raw: bytes):
-    try:
-        return load_workbook(io.BytesIO(raw), data_only=True)
-    except (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, OSError, TypeError) as exc:
-        raise LedgerFormatError("文件不是有效的Excel(.xlsx)文件") from exc
-
-
-def _find_table(wb, sheet: str | None) -> tuple[_Grid, _Header]:
-    if sheet is not None:
-        if sheet not in wb.sheetnames:
-            raise LedgerFormatError(f"工作表‘{sheet}’不存在（现有：{'、'.join(wb.sheetnames)}）")
-        candidates = [wb[sheet]]
-    else:
-        candidates = [wb.active] + [ws for ws in wb.worksheets if ws is not wb.active]
-    for ws in candidates:
-        grid = _Grid(ws)
+def _find_table(sheets: Iterator[_Grid], sheet: str | None) -> tuple[_Grid, _Header, list[str]]:
+    """The first sheet with a ledger header; cover, summary and empty sheets are passed over."""
+    seen: list[str] = []
+    without_description: list[str] = []
+    for grid in sheets:
+        seen.append(grid.title)
+        if sheet is not None and grid.title != sheet:
+            continue
         header = _find_header(grid)
+        if header is not None and "description" in header.fields:
+            return grid, header, [name for name in seen if name != grid.title]
         if header is not None:
-            if "description" not in header.fields:
-                names = "、".join(SYNONYMS["description"])
-                raise LedgerFormatError(f"工作表‘{ws.title}’没有问题描述列（可用列名：{names}）")
-            return grid, header
-    raise LedgerFormatError(
-        f"未找到表头行：前{HEADER_SEARCH_ROWS}行中没有一行能识别出至少{MIN_HEADER_FIELDS}个已知列名"
-        "（如 序号、问题描述、牵头单位、整改时限、完成情况）"
-    )
+            without_description.append(grid.title)
+    if sheet is not None:
+        raise LedgerFormatError("error.sheet_missing", sheet=sheet, names="、".join(seen))
+    if without_description:
+        raise LedgerFormatError("error.no_description_column", sheet="、".join(without_description),
+                                names="、".join(SYNONYMS["description"]))
+    raise LedgerFormatError("error.no_ledger_sheet", count=len(seen), rows=HEADER_SEARCH_ROWS, min=MIN_HEADER_FIELDS)
 
 
 def _find_header(grid: _Grid) -> _Header | None:
@@ -235,7 +397,12 @@ def _find_header(grid: _Grid) -> _Header | None:
 
 
 def _header_texts(grid: _Grid, r: int) -> dict[int, str]:
-    return {c: str(v).strip() for c in range(1, grid.max_col + 1) if not _empty(v := grid.value(r, c))}
+    return {c: _norm_display(str(v)) for c in range(1, grid.max_col + 1) if not _empty(v := grid.value(r, c))}
+
+
+def _norm_display(text: str) -> str:
+    """A header as people read it: spaces, full-width spaces and line breaks removed."""
+    return re.sub(r"\s+", "", text.replace("\u3000", ""))
 
 
 def _map_fields(texts: dict[int, str]) -> dict[str, int]:
@@ -265,13 +432,18 @@ def _with_sub_header(grid: _Grid, header: _Header) -> _Header:
     """A header cell merged across columns with sub-headers below (整改时限 → 原 | 现)."""
     r = header.row
     merged_cols = {c for c in header.texts if grid.width.get((r, c), 1) > 1}
-    subs = {c: str(v).strip() for c, v in grid.own_cells(r + 1)}
+    subs = {c: _norm_display(str(v)) for c, v in grid.own_cells(r + 1)}
     if not subs or not set(subs) <= merged_cols:
         return header
     texts = dict(header.texts)
     for c, sub in subs.items():
         texts[c] = f"{header.texts[c]}({sub})"
     return _Header(r, r + 2, _map_fields(texts), texts)
+
+
+def _is_own_export(grid: _Grid, header_row: int) -> bool:
+    return any(isinstance(v, str) and v.startswith(OWN_EXPORT_MARK)
+               for r in range(1, header_row) for _, v in grid.own_cells(r))
 
 
 def _title_year(grid: _Grid, header_row: int) -> int | None:
@@ -288,26 +460,6 @@ def _title_year(grid: _Grid, header_row: int) -> int | None:
 # --------------------------------------------------------------------------- rows
 
 
-def _row_kind(grid: _Grid, header: _Header, r: int) -> str:
-    """'data', 'skip' (blank, template, divider, repeated header, total) or 'end' (footnote)."""
-    own = grid.own_cells(r)
-    if not own:
-        return "skip"
-    first_col, first_value = own[0]
-    if isinstance(first_value, str) and _FOOTNOTE.match(first_value.strip()):
-        return "end"
-    if [c for c, _ in own] == [header.fields.get("serial")]:
-        return "skip"  # a pre-numbered template row with nothing else in it
-    if len(own) == 1 and grid.width.get((r, first_col), 1) >= 3:
-        return "skip"  # a section divider such as "一、巡视反馈问题" merged across the table
-    if len(_map_fields(_header_texts(grid, r))) >= MIN_HEADER_FIELDS:
-        return "skip"  # header repeated (printed pages) or the sub-header line
-    serial_col = header.fields.get("serial")
-    if serial_col and _norm_text(grid.value(r, serial_col)) in _TOTAL_WORDS:
-        return "skip"
-    return "data"
-
-
 class _RowReader:
     """Reads the cells of one data row and collects one error per unreadable cell."""
 
@@ -319,12 +471,25 @@ class _RowReader:
         c = self.header.fields.get(f)
         return None if c is None else self.grid.value(self.r, c)
 
+    def own_raw(self, f: str) -> Any:
+        """The value written on this row itself: None when the cell only continues a merge from above."""
+        c = self.header.fields.get(f)
+        if c is None or (self.r, c) in self.grid.below_top:
+            return None
+        return self.grid.value(self.r, c)
+
     def text(self, f: str) -> str | None:
         return _cell_text(self.raw(f))
 
-    def error(self, f: str, reason: str) -> None:
+    def own_text(self, f: str) -> str | None:
+        return _cell_text(self.own_raw(f))
+
+    def column(self, f: str) -> str | None:
         c = self.header.fields.get(f)
-        self.errors.append(RowError(self.r, None if c is None else self.header.texts[c], reason))
+        return None if c is None else self.header.texts[c]
+
+    def error(self, f: str, reason: str) -> None:
+        self.errors.append(RowError(self.r, self.column(f), reason))
 
     def date(self, f: str) -> tuple[str | None, datetime.date | None]:
         try:
@@ -345,6 +510,12 @@ class _RowReader:
             self.error("deadline", str(exc))
             return None, None, None
 
+    def deadlines(self) -> tuple[str | None, datetime.date | None, datetime.date | None]:
+        """(rect type named in the deadline cell, original deadline, deadline in force or None)."""
+        deadline_type, deadline, paired_current = self.deadline_pair()
+        _, current = self.date("current_deadline")
+        return deadline_type, deadline, current or paired_current
+
     def rect_type(self, from_deadline: str | None) -> str:
         word = _norm_text(self.raw("rect_type"))
         if not word:
@@ -363,53 +534,230 @@ class _RowReader:
         self.error("completion", f"无法识别的完成情况：‘{self.text('completion')}’")
         return "open"
 
+    def priority(self) -> str:
+        word = _norm_text(self.raw("priority"))
+        if word in PRIORITY_WORDS:
+            return PRIORITY_WORDS[word]
+        self.error("priority", f"无法识别的优先级：‘{self.text('priority')}’（可填：一般、重点督办）")
+        return "normal"
+
 
 _DEADLINE_PAIR = re.compile(r"^\s*(\S.*?)\s+[/／]\s+(\S.*?)\s*$")
+# this tool's export writes one measure a line as "1.text", with "（时限：2026-09-30）" when its deadline differs
+_EXPORT_MEASURE = re.compile(r"^(\d+)\.(.*)$")
+_EXPORT_MEASURE_DEADLINE = re.compile(r"（时限：(\d{4}-\d{2}-\d{2})）$")
+# fields a continuation row may add to the finding above it; anything else written there is listed as not used
+_CONTINUATION_FIELDS = {"measures", "deadline", "current_deadline", "completion", "progress", "remarks",
+                        "lead_unit", "co_units", "closed_date", "serial", "description", "rect_type"}
 
 
-def _parse_row(grid: _Grid, header: _Header, r: int, year: int | None) -> tuple[ParsedRow | None, list[RowError]]:
-    rd = _RowReader(grid, header, r, year)
-    description = rd.text("description")
-    if description is None:
-        rd.error("description", "缺少问题描述")
-    leads = split_units(rd.text("lead_unit"))
-    if not leads:
-        rd.error("lead_unit", "缺少牵头单位")
-    deadline_type, deadline, paired_current = rd.deadline_pair()
-    _, current = rd.date("current_deadline")
-    current = current or paired_current
-    _, closed_date = rd.date("closed_date")
-    rect_type = rd.rect_type(deadline_type)
-    progress = rd.text("progress")
-    state = rd.state(progress)
-    if rd.errors:
-        return None, rd.errors
-    lead = leads[0]
-    co_units = _unique(leads[1:] + split_units(rd.text("co_units")), exclude=lead)
-    keys = (description, lead, rd.text("township"), rd.text("village"), rd.text("source"))
-    row = ParsedRow(
-        excel_row=r,
-        serial=rd.text("serial"),
-        source=rd.text("source"),
-        category=rd.text("category"),
-        description=description,
-        township=rd.text("township"),
-        village=rd.text("village"),
-        measures=split_measures(rd.text("measures")),
-        lead_unit=lead,
-        co_units=co_units,
-        leader=rd.text("leader"),
-        person=rd.text("person"),
-        rect_type=rect_type,
-        deadline=deadline,
-        current_deadline=current,
-        progress=progress,
-        state=state,
-        closed_date=closed_date,
-        remarks=rd.text("remarks"),
-        fingerprint=fingerprint(*keys),
-    )
-    return row, []
+class _Rows:
+    """Walks the data rows: group headings, findings, and the continuation rows of each finding."""
+
+    def __init__(self, grid: _Grid, header: _Header, year: int | None, result: ParseResult) -> None:
+        self.grid, self.header, self.year, self.result = grid, header, year, result
+        self.heading: str | None = None
+        self.last: ParsedRow | None = None
+        self.last_failed = False
+
+    def read(self) -> None:
+        for r in range(self.header.first_data_row, self.grid.max_row + 1):
+            kind = self.kind(r)
+            if kind == "end":
+                break
+            if kind == "group":
+                self.result.groups += 1
+                self.last = None
+            elif kind == "data":
+                self.data_row(r)
+        for row in self.result.rows:
+            self.finish(row)
+
+    # ---- what a row is
+
+    def kind(self, r: int) -> str:
+        """'data', 'group' (a heading row), 'skip' (blank, template, repeated header, total) or 'end' (footnote)."""
+        grid, header = self.grid, self.header
+        own = grid.own_cells(r)
+        if not own:
+            return "skip"
+        first_col, first_value = own[0]
+        if isinstance(first_value, str) and _FOOTNOTE.match(first_value.strip()):
+            return "end"
+        heading = self.group_heading(r, own)
+        if heading is not None:
+            self.heading = heading
+            return "group"
+        if [c for c, _ in own] == [header.fields.get("serial")]:
+            return "skip"  # a pre-numbered template row with nothing else in it
+        if len(_map_fields(_header_texts(grid, r))) >= MIN_HEADER_FIELDS:
+            return "skip"  # header repeated (printed pages) or the sub-header line
+        serial_col = header.fields.get("serial")
+        if serial_col and _norm_text(grid.value(r, serial_col)) in _TOTAL_WORDS:
+            return "skip"
+        return "data"
+
+    def group_heading(self, r: int, own: list[tuple[int, Any]]) -> str | None:
+        """The heading of a group / divider row in its common forms, or None:
+        one text merged across the table (一、巡视反馈问题); a numeral in 序号 with the heading beside it,
+        merged or not (WPS: 一 | 对象认定方面); or a lone heading numbered in words (一、对象认定方面)."""
+        serial_col = self.header.fields.get("serial")
+        texts = [(c, _cell_text(v) or "") for c, v in own]
+        if len(texts) == 1:
+            c, text = texts[0]
+            if self.grid.width.get((r, c), 1) >= 3:
+                return text
+            if _WORD_NUMBERING.match(text) and strip_numbering(text) != text.strip():
+                return text
+            return None
+        if len(texts) == 2 and texts[0][0] == serial_col and _GROUP_NUMERAL.fullmatch(texts[0][1]):
+            numeral = texts[0][1].strip()
+            return f"{numeral}{'' if re.search(r'[、.．)）]$', numeral) else '、'}{texts[1][1]}"
+        return None
+
+    def is_continuation(self, r: int) -> bool:
+        """No description and no serial of its own, under a finding: one more measure of that finding."""
+        if self.last is None and not self.last_failed:
+            return False
+        rd = _RowReader(self.grid, self.header, r, self.year)
+        return rd.own_text("description") is None and rd.own_text("serial") is None
+
+    # ---- findings
+
+    def data_row(self, r: int) -> None:
+        if self.is_continuation(r):
+            if self.last is not None:
+                self.continuation(r)
+            return  # under a refused row: its errors already name that finding
+        row, errors = self.parse(r)
+        self.result.errors.extend(errors)
+        self.last, self.last_failed = row, row is None
+        if row is not None:
+            self.result.rows.append(row)
+
+    def parse(self, r: int) -> tuple[ParsedRow | None, list[RowError]]:
+        rd = _RowReader(self.grid, self.header, r, self.year)
+        description = rd.text("description")
+        if description is None:
+            rd.error("description", "缺少问题描述")
+        leads = split_units(rd.text("lead_unit"))
+        if not leads:
+            rd.error("lead_unit", "缺少牵头单位")
+        deadline_type, deadline, current = rd.deadlines()
+        _, closed_date = rd.date("closed_date")
+        rect_type = rd.rect_type(deadline_type)
+        progress = rd.text("progress")
+        state = rd.state(progress)
+        priority = rd.priority()
+        if rd.errors:
+            return None, rd.errors
+        lead = leads[0]
+        co_units = _unique(leads[1:] + split_units(rd.text("co_units")), exclude=lead)
+        keys = (description, lead, rd.text("township"), rd.text("village"), rd.text("source"))
+        category_text = rd.text("category") or self.heading
+        measures, measure_deadlines = self.measures(rd.text("measures"), current or deadline)
+        row = ParsedRow(
+            excel_row=r,
+            serial=rd.text("serial"),
+            source=rd.text("source"),
+            category=strip_numbering(category_text) if category_text else None,
+            description=description,  # type: ignore[arg-type]
+            township=rd.text("township"),
+            village=rd.text("village"),
+            measures=measures,
+            lead_unit=lead,
+            co_units=co_units,
+            leader=rd.text("leader"),
+            person=rd.text("person"),
+            rect_type=rect_type,
+            deadline=deadline,
+            current_deadline=current,
+            progress=progress,
+            state=state,
+            closed_date=closed_date,
+            remarks=rd.text("remarks"),
+            fingerprint=fingerprint(*keys),
+            measure_deadlines=measure_deadlines,
+            measure_original_deadlines=[deadline if d == (current or deadline) else d for d in measure_deadlines],
+            measure_done=[state == "closed"] * len(measures),
+            category_text=category_text,
+            county=rd.text("county"),
+            priority=priority,
+            repeat_of=rd.text("repeat_of"),
+            original_serial=rd.text("original_serial"),
+            excel_rows=[r],
+        )
+        return row, []
+
+    def measures(self, text: str | None, deadline: datetime.date | None) -> tuple[list[str], list[datetime.date | None]]:
+        if self.result.own_export:
+            pairs = export_measures(text)
+            return [m for m, _ in pairs], [d or deadline for _, d in pairs]
+        items = split_measures(text)
+        return items, [deadline] * len(items)
+
+    def continuation(self, r: int) -> None:
+        """One more measure (with its own deadline and completion) of the finding above."""
+        row = self.last
+        assert row is not None
+        rd = _RowReader(self.grid, self.header, r, self.year)
+        self.result.continuation_rows += 1
+        row.excel_rows.append(r)
+        deadline_type, deadline, current = rd.deadlines()
+        _, closed_date = rd.date("closed_date")
+        own_completion = rd.raw("completion")
+        state = rd.state(rd.own_text("progress")) if not _empty(own_completion) else row.state
+        if rd.errors:
+            self.result.errors.extend(rd.errors)
+            return
+        items = split_measures(rd.own_text("measures"))
+        if not items and (deadline or current):
+            self.result.notes.append(RowError(r, rd.column("deadline"), "该行只有时限、没有整改措施：时限已计入上方问题"))
+        in_force = current or deadline
+        row.measures += items
+        row.measure_deadlines += [in_force] * len(items)
+        row.measure_original_deadlines += [deadline or in_force] * len(items)
+        row.measure_done += [state == "closed"] * len(items)
+        row.rect_type = row.rect_type if deadline_type is None or in_force else deadline_type
+        if closed_date and (row.closed_date is None or closed_date > row.closed_date):
+            row.closed_date = closed_date
+        row._states = getattr(row, "_states", [row.state]) + [state]  # type: ignore[attr-defined]
+        for f, joined in (("progress", "progress"), ("remarks", "remarks")):
+            extra = rd.own_text(f)
+            if extra and extra != getattr(row, joined):
+                setattr(row, joined, "；".join(part for part in (getattr(row, joined), extra) if part))
+        for unit in split_units(rd.own_text("lead_unit")) + split_units(rd.own_text("co_units")):
+            if unit != row.lead_unit and unit not in row.co_units:
+                row.co_units.append(unit)
+        for f, c in self.header.fields.items():
+            value = rd.own_text(f)
+            if f not in _CONTINUATION_FIELDS and value is not None and value != _cell_text(getattr(row, f, None)):
+                self.result.notes.append(RowError(r, self.header.texts[c], f"续行中的‘{value}’未使用（以第{row.excel_row}行为准）"))
+
+    def finish(self, row: ParsedRow) -> None:
+        """The finding's deadline is the latest of its measures'; its state follows all its rows."""
+        dated = [d for d in row.measure_deadlines if d is not None]
+        if len(row.excel_rows) > 1 and dated:
+            originals = [d for d in row.measure_original_deadlines if d is not None]
+            latest, latest_original = max(dated), max(originals) if originals else None
+            if row.current_deadline is not None or latest != latest_original:
+                row.current_deadline = latest
+            row.deadline = latest_original or latest
+            if row.current_deadline == row.deadline:
+                row.current_deadline = None
+        states = getattr(row, "_states", None)
+        if states:
+            if all(s == "closed" for s in states):
+                row.state = "closed"
+            elif any(s in ("closed", "in_progress", "pending_review") for s in states) or row.progress:
+                row.state = "in_progress" if row.state != "pending_review" else row.state
+            del row._states  # type: ignore[attr-defined]
+
+
+def strip_numbering(text: str) -> str:
+    """A group heading without its numbering: "一、对象认定方面" -> "对象认定方面"."""
+    stripped = _NUMBERING.sub("", text, count=1).strip()
+    return stripped or text.strip()
 
 
 def fingerprint(*parts: str | None) -> str:
@@ -456,7 +804,7 @@ def _unique(items: list[str], exclude: str) -> list[str]:
 
 
 def split_units(text: str | None) -> list[str]:
-    """Units listed in one cell, separated by 、，,；; or line breaks."""
+    """Units listed in one cell, separated by 、，,；; / spaces or line breaks."""
     if not text:
         return []
     return [u.strip() for u in _UNIT_SEP.split(text) if u.strip()]
@@ -484,6 +832,29 @@ def split_measures(text: str | None) -> list[str]:
     return [p.strip(_MEASURE_TRIM) for p in pieces if p.strip(_MEASURE_TRIM)]
 
 
+def export_measures(text: str | None) -> list[tuple[str, datetime.date | None]]:
+    """Measures as this tool exports them: a line "N.text" starts measure N (numbers in order), other lines
+    continue it, and "（时限：YYYY-MM-DD）" at its end is its own deadline. Text is kept exactly."""
+    if not text:
+        return []
+    items: list[list[str]] = []
+    for line in text.split("\n"):
+        m = _EXPORT_MEASURE.match(line)
+        if m and int(m.group(1)) == len(items) + 1:
+            items.append([m.group(2)])
+        elif items:
+            items[-1].append(line)
+        else:
+            return [(m, None) for m in split_measures(text)]  # not this tool's layout after all
+    out: list[tuple[str, datetime.date | None]] = []
+    for lines in items:
+        joined = "\n".join(lines)
+        m = _EXPORT_MEASURE_DEADLINE.search(joined)
+        due = datetime.date.fromisoformat(m.group(1)) if m else None
+        out.append((joined[: m.start()] if m else joined, due))
+    return out
+
+
 def _deadline_cell(v: Any, year: int | None) -> tuple[str | None, datetime.date | None]:
     """(rect_type named in the cell or None, date or None) of a date/deadline cell."""
     if _empty(v):
@@ -493,9 +864,9 @@ def _deadline_cell(v: Any, year: int | None) -> tuple[str | None, datetime.date 
     if isinstance(v, datetime.date):
         return None, v
     if isinstance(v, (int, float)) and not isinstance(v, bool) and 20000 <= v <= 80000:
-        return None, from_excel(v).date()  # an Excel date serial without date formatting
+        return None, _EXCEL_EPOCH + datetime.timedelta(days=int(v))  # an Excel date serial without date formatting
     text = _cell_text(v) or ""
-    if "长期" in text:
+    if "长期" in text or "持续推进" in text:
         return "long_term", None
     for word, kind in RECT_TYPE_WORDS.items():
         if word in text:
@@ -504,6 +875,7 @@ def _deadline_cell(v: Any, year: int | None) -> tuple[str | None, datetime.date 
     return None, parse_date_text(text, year)
 
 
+_EXCEL_EPOCH = datetime.date(1899, 12, 30)
 _DATE_PREFIX = re.compile(r"^(?:于|在|截至|截止到?|到)")
 _DATE_SUFFIX = re.compile(r"(?:之前|以前|前|为止|止)?(?:完成整改|整改完成|整改到位|完成|办结)?[。.;；]?$")
 _DATE_PATTERNS = [
