@@ -206,12 +206,16 @@ def read_sheets(raw: bytes, filename: str | None = None) -> tuple[str, Iterator[
         return kind, _calamine_sheets(raw)
     if raw[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":  # OLE2: .xls (or an encrypted .xlsx)
         return "xls", _calamine_sheets(raw)
-    text = _decode_text(raw)
+    text = None if raw.startswith(_OTHER_FILES) else _decode_text(raw)
     if text is None:
         raise LedgerFormatError("error.file_unknown_type")
     if ext in (".xlsx", ".xls", ".xlsm", ".ods", ".et"):
         raise LedgerFormatError("error.file_text_named_excel", ext=ext)
     return "csv", iter([_csv_grid(text, filename)])
+
+
+# files people pick by mistake that happen to start with readable bytes: PDF, RTF, HTML pages, images
+_OTHER_FILES = (b"%PDF", b"{\\rtf", b"<!DOCTYPE", b"<html", b"<HTML", b"GIF8", b"\x89PNG", b"\xff\xd8\xff")
 
 
 def _check_zip(raw: bytes) -> str:
