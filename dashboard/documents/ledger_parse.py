@@ -374,8 +374,10 @@ def _find_table(sheets: Iterator[_Grid], sheet: str | None) -> tuple[_Grid, _Hea
     """The first sheet with a ledger header; cover, summary and empty sheets are passed over."""
     seen: list[str] = []
     without_description: list[str] = []
+    anything = False
     for grid in sheets:
         seen.append(grid.title)
+        anything = anything or any(grid.own_cells(r) for r in range(1, min(grid.max_row, HEADER_SEARCH_ROWS) + 1))
         if sheet is not None and grid.title != sheet:
             continue
         header = _find_header(grid)
@@ -388,6 +390,8 @@ def _find_table(sheets: Iterator[_Grid], sheet: str | None) -> tuple[_Grid, _Hea
     if without_description:
         raise LedgerFormatError("error.no_description_column", sheet="、".join(without_description),
                                 names="、".join(SYNONYMS["description"]))
+    if not anything:
+        raise LedgerFormatError("error.file_no_content", count=len(seen))
     raise LedgerFormatError("error.no_ledger_sheet", count=len(seen), rows=HEADER_SEARCH_ROWS, min=MIN_HEADER_FIELDS)
 
 

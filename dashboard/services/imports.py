@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-import time
+from time import sleep as _sleep
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -556,7 +556,7 @@ def commit_retrying(engine: Any, actor: Actor, preview: ImportPreview, *, attemp
             wait = float(2 ** (attempt - 1))
             if on_busy is not None:
                 on_busy(attempt, wait)
-            time.sleep(wait)
+            _sleep(wait)
     raise ValidationFailed("error.database_busy", attempts=attempts)
 
 
@@ -791,6 +791,22 @@ def _finding_values(actor: Actor, source: Source, resolved: ResolvedRow, serial:
 
 
 # --------------------------------------------------------------------------- aliases (admin page)
+
+
+MAPPING_VILLAGES = 500  # past this, only the nearest villages are offered (a province has 20,000)
+
+
+def mapping_names(session: Session) -> dict[str, list[str]]:
+    """The existing names a mapping may choose from, per kind."""
+    villages = [f"{township}·{name}" for township, name in
+                session.execute(select(Village.township, Village.name).order_by(Village.township, Village.name)
+                                .limit(MAPPING_VILLAGES + 1))]
+    return {
+        "unit": list(session.execute(select(Unit.name).where(Unit.active == True).order_by(Unit.id)).scalars()),  # noqa: E712
+        "category": list(session.execute(select(Category.name).where(Category.active == True)  # noqa: E712
+                                         .order_by(Category.sort_order)).scalars()),
+        "village": villages if len(villages) <= MAPPING_VILLAGES else [],
+    }
 
 
 def list_aliases(session: Session, actor: Actor) -> list[dict]:
