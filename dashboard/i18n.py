@@ -305,6 +305,7 @@ CATALOGUE.update({
     "overview.duplicate_evidence_help": ("以下文件内容完全相同，却作为不同问题的佐证材料，请核实是否存在“纸面整改”。",
                                          "These identical files were offered as proof for different findings: check for paper-only rectification."),
     "col.serial": ("编号", "Serial"),
+    "col.original_serial": ("原编号（导入前台账中的编号）", "Original No. (in the ledger it was imported from)"),
     "col.description": ("问题描述", "Description"),
     "col.lead_unit": ("牵头单位", "Lead unit"),
     "col.co_units": ("配合单位", "Co-operating units"),

@@ -279,7 +279,7 @@ def import_tab(actor) -> None:
                      hide_index=True, width="stretch")
     if preview.rows:
         st.dataframe(pd.DataFrame([{tr("import.row"): r.row.excel_row, tr("col.description"): r.row.description,
-                                    tr("col.lead_unit"): r.row.lead_unit, tr("import.measures"): len(r.row.measures),
+                                    tr("col.lead_unit"): r.lead_unit_name, tr("import.measures"): len(r.row.measures),
                                     tr("col.deadline"): str(r.current_deadline or ""),
                                     tr("col.status"): lbl(imports.STATE_STATUS[r.row.state].value, Status)}
                                    for r in preview.rows[:200]]), hide_index=True, width="stretch")

@@ -73,6 +73,7 @@ def facts(detail: dict) -> None:
         ("col.logged", f"{day(finding.created_at)} {detail['people'].get(finding.created_by_id, '')}"),
         ("col.closed_at", day(finding.closed_at)),
         ("col.repeat_of", detail["repeat_of_serial"] or "—"),
+        *([("col.original_serial", finding.original_serial)] if finding.original_serial else []),
         ("col.remarks", finding.remarks or finding.cancel_reason or "—"),
     ]
     left, right = st.columns(2)

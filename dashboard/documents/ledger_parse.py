@@ -567,6 +567,7 @@ class _Rows:
         self.heading: str | None = None
         self.last: ParsedRow | None = None
         self.last_failed = False
+        self.states: dict[int, list[str]] = {}  # excel row of a multi-row finding -> the state of each of its rows
 
     def read(self) -> None:
         for r in range(self.header.first_data_row, self.grid.max_row + 1):
@@ -598,8 +599,10 @@ class _Rows:
             return "group"
         if [c for c, _ in own] == [header.fields.get("serial")]:
             return "skip"  # a pre-numbered template row with nothing else in it
-        if len(_map_fields(_header_texts(grid, r))) >= MIN_HEADER_FIELDS:
-            return "skip"  # header repeated (printed pages) or the sub-header line
+        description = grid.value(r, header.fields["description"])
+        if (isinstance(description, str) and header_field(_norm_display(description)) == "description"
+                and len(_map_fields(_header_texts(grid, r))) >= MIN_HEADER_FIELDS):
+            return "skip"  # header repeated (printed pages)
         serial_col = header.fields.get("serial")
         if serial_col and _norm_text(grid.value(r, serial_col)) in _TOTAL_WORDS:
             return "skip"
@@ -729,7 +732,7 @@ class _Rows:
         row.rect_type = row.rect_type if deadline_type is None or in_force else deadline_type
         if closed_date and (row.closed_date is None or closed_date > row.closed_date):
             row.closed_date = closed_date
-        row._states = getattr(row, "_states", [row.state]) + [state]  # type: ignore[attr-defined]
+        self.states.setdefault(row.excel_row, [row.state]).append(state)
         for f, joined in (("progress", "progress"), ("remarks", "remarks")):
             extra = rd.own_text(f)
             if extra and extra != getattr(row, joined):
@@ -753,13 +756,12 @@ class _Rows:
             row.deadline = latest_original or latest
             if row.current_deadline == row.deadline:
                 row.current_deadline = None
-        states = getattr(row, "_states", None)
+        states = self.states.get(row.excel_row)
         if states:
             if all(s == "closed" for s in states):
                 row.state = "closed"
             elif any(s in ("closed", "in_progress", "pending_review") for s in states) or row.progress:
                 row.state = "in_progress" if row.state != "pending_review" else row.state
-            del row._states  # type: ignore[attr-defined]
 
 
 def strip_numbering(text: str) -> str:

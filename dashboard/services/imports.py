@@ -98,6 +98,7 @@ class ResolvedRow:
     category_name: str = ""
     village_key: tuple[str, str] | None = None  # a village this import creates
     note: str = ""  # added to the remarks (the category as written, when filed elsewhere)
+    lead_unit_name: str = ""  # the unit here the written name resolved to
 
 
 @dataclass
@@ -206,9 +207,12 @@ class _Names:
         self.decisions = decisions
         self.matched: dict[tuple[str, str], str] = {}
         self.unknown: dict[tuple[str, str], Unknown] = {}
+        self.found: dict[tuple[str, str], int | None] = {}  # find() once per distinct name
 
     def name_of(self, kind: str, target: int) -> str:
-        return next((name for name, i in self.by_kind[kind].items() if i == target), str(target))
+        if not hasattr(self, "_names_of"):
+            self._names_of = {k: {i: name for name, i in names.items()} for k, names in self.by_kind.items()}
+        return self._names_of[kind].get(target, str(target))
 
     def find(self, kind: str, written: str) -> int | None:
         """Exact name, remembered alias, or the same name written with an office prefix or width/spaces."""
@@ -237,7 +241,9 @@ class _Names:
         """('id', id) | ('create', name) | ('other', None) | ('unknown', None)."""
         decision = self.decisions.get((kind, written))
         if decision is None:
-            found = self.find(kind, written)
+            if (kind, written) not in self.found:
+                self.found[(kind, written)] = self.find(kind, written)
+            found = self.found[(kind, written)]
             if found is not None:
                 return "id", found
             decision = default
@@ -246,7 +252,7 @@ class _Names:
             choices = list(self.by_kind[kind])
             best = process.extract(written, choices, scorer=fuzz.WRatio, limit=SUGGESTIONS, score_cutoff=40)
             unknown = self.unknown[(kind, written)] = Unknown(kind, written, [], [name for name, _s, _i in best], [])
-        if row.excel_row not in unknown.rows:
+        if not unknown.rows or unknown.rows[-1] != row.excel_row:  # rows come in order
             unknown.rows.append(row.excel_row)
         if column and column not in unknown.columns:
             unknown.columns.append(column)
@@ -337,20 +343,22 @@ def _already_here(session: Session, rows: list[ParsedRow]) -> dict[str, dict]:
     """Findings these rows were imported as before: by content fingerprint, or a serial of this database
     whose finding has the same description and lead unit (this tool's own export coming back)."""
     out: dict[str, dict] = {}
-    columns = (Finding.id, Finding.serial, Finding.status, Finding.import_key, Finding.description, Unit.name)
+    columns = (Finding.id, Finding.serial, Finding.status, Finding.import_key, Finding.description, Finding.lead_unit_id)
     keys = [row.fingerprint for row in rows]
-    for start in range(0, len(keys), 1000):
-        for found in session.execute(select(*columns).join(Unit, Unit.id == Finding.lead_unit_id)
-                                     .where(Finding.import_key.in_(keys[start:start + 1000]))).all():
+    for start in range(0, len(keys), 1000):  # on the unique index of import_key (no join: the planner scans)
+        for found in session.execute(select(*columns).where(Finding.import_key.in_(keys[start:start + 1000]))).all():
             out[found.import_key] = found._asdict()
     by_serial = {row.serial: row for row in rows if row.serial and row.serial.startswith(f"{SERIAL_PREFIX}-")
                  and row.fingerprint not in out}
     serials = list(by_serial)
+    unit_names: dict[int, str] = {}
     for start in range(0, len(serials), 1000):
-        for found in session.execute(select(*columns).join(Unit, Unit.id == Finding.lead_unit_id)
-                                     .where(Finding.serial.in_(serials[start:start + 1000]))).all():
+        for found in session.execute(select(*columns).where(Finding.serial.in_(serials[start:start + 1000]))).all():
+            if not unit_names:
+                unit_names = dict(session.execute(select(Unit.id, Unit.name)).all())
             row = by_serial[found.serial]
-            if _content_key(found.description, found.name) == _content_key(row.description, row.lead_unit):
+            if (_content_key(found.description, unit_names.get(found.lead_unit_id))
+                    == _content_key(row.description, row.lead_unit)):
                 out[row.fingerprint] = found._asdict()
     if out:
         ids = [found["id"] for found in out.values()]
@@ -421,7 +429,8 @@ def _resolve(row: ParsedRow, names: _Names, columns: dict[str, str], received: d
         return None, errors
     current = row.current_deadline or deadline
     return ResolvedRow(row, lead, sorted(set(co_units) - {lead}), category_id if kind != "create" else None,
-                       village_id, deadline, current, category_name, village_key, note), []
+                       village_id, deadline, current, category_name, village_key, note,
+                       names.name_of("unit", lead)), []
 
 
 def _village(row: ParsedRow, names: _Names) -> int | None:
@@ -498,11 +507,14 @@ def commit_import(session: Session, actor: Actor, data: bytes | str | Path | Par
     Given an ``ImportPreview`` (read and checked before the transaction), the names are resolved again
     (cheap) so that a unit renamed meanwhile cannot slip in, and only the inserts run here."""
     if isinstance(data, ImportPreview):
-        decisions = decisions or {u_key: u.decision for u in data.unknowns if u.decision is not None
-                                  for u_key in [(u.kind, u.value)]}
-        data = data.parsed
-    preview = preview_import(session, actor, data, default_year=default_year, received_date=received_date,
-                             decisions=decisions, filename=filename or None, create_categories=create_categories)
+        # read, checked and resolved before the transaction: here only what may have changed since
+        authorize(actor, Action.IMPORT_LEDGER)
+        preview = data
+        decisions = decisions or {(u.kind, u.value): u.decision for u in preview.unknowns if u.decision is not None}
+        _recheck(session, preview)
+    else:
+        preview = preview_import(session, actor, data, default_year=default_year, received_date=received_date,
+                                 decisions=decisions, filename=filename or None, create_categories=create_categories)
     if not preview.ok:
         raise ValidationFailed("error.import_rejected", count=len(preview.errors))
     skipped = len(preview.skipped)
@@ -528,6 +540,19 @@ def commit_import(session: Session, actor: Actor, data: bytes | str | Path | Par
     return ImportSummary(first_source.id if first_source else None, len(preview.rows), preview.already_imported,
                          closed, preview.cancelled_skipped, len(updated), skipped, created_categories, created_villages,
                          preview.closed_with_date, extensions, written)
+
+
+def _recheck(session: Session, preview: ImportPreview) -> None:
+    """Rows another import wrote since the preview are not written twice (one indexed lookup per 1000 rows)."""
+    keys = [resolved.row.fingerprint for resolved in preview.rows]
+    present: set[str] = set()
+    for start in range(0, len(keys), 1000):
+        present.update(session.execute(select(Finding.import_key).where(
+            Finding.import_key.in_(keys[start:start + 1000]))).scalars())
+    if present:
+        preview.unchanged += [Skipped(r.row.excel_row, "已由同时进行的另一次导入写入") for r in preview.rows
+                              if r.row.fingerprint in present]
+        preview.rows = [r for r in preview.rows if r.row.fingerprint not in present]
 
 
 def _is_busy(error: DBAPIError) -> bool:
