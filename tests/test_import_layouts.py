@@ -391,6 +391,11 @@ def test_round_trip_of_the_demo_export_keeps_every_field(engine, tmp_path):
     with read_session(demo) as session:
         demo_admin = actor_of(session.exec(select(User).where(User.role == Role.ADMIN.value)).first())
     data, before = _export_rows(demo, demo_admin)
+    # the demo holds every case the round trip must keep (else the comparison below would prove little)
+    assert {"待销号", "已销号", "持续整改", "整改中", "待整改", "已撤销"} <= {row[14] for row in before}
+    assert any(row[20] == "重点督办" for row in before) and any(row[21] for row in before)
+    assert any(row[19] for row in before) and any(" / " in (row[12] or "") for row in before)
+    assert any("（时限：" in (row[6] or "") for row in before) and any(row[13] for row in before)
     with write_session(engine) as session:  # another office: the same units, villages and categories, no findings
         _reference_data(session)
         user = admin.create_user(session, None, username="admin2", display_name="admin2", role=Role.ADMIN,
@@ -420,9 +425,13 @@ def test_round_trip_of_the_demo_export_keeps_every_field(engine, tmp_path):
                 assert new_to_old.get(new[index], new[index]) == old[index], (serial, index)
                 continue
             assert new[index] == old[index], (serial, index, old[index], new[index])
+    with read_session(engine) as session:
+        approved = session.exec(select(func.count()).select_from(ExtensionRequest)).one()
+        pending = session.exec(select(func.count()).select_from(ClosureReview).where(ClosureReview.decision == "pending")).one()
+    assert approved == sum(1 for row in kept.values() if " / " in (row[12] or ""))
+    assert pending == sum(1 for row in kept.values() if row[14] == "待销号")
     twice_adds_nothing_as(engine, here, data)
-    engine_demo_dispose = demo.dispose
-    engine_demo_dispose()
+    demo.dispose()
 
 
 def commit_as(engine, actor, data):

@@ -265,14 +265,16 @@ def _member_head(book: zipfile.ZipFile, name: str) -> bytes:
 
 
 def _calamine_sheets(raw: bytes) -> Iterator[Any]:
-    from python_calamine import CalamineError, CalamineWorkbook, PasswordError
+    from python_calamine import CalamineWorkbook, PasswordError
 
     try:
         book = CalamineWorkbook.from_filelike(io.BytesIO(raw))
         names = list(book.sheet_names)
     except PasswordError as exc:
         raise LedgerFormatError("error.file_password") from exc
-    except (CalamineError, ValueError, OSError) as exc:
+    except BaseException as exc:  # CalamineError, or a Rust panic (PanicException is a BaseException)
+        if isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit)):
+            raise
         raise LedgerFormatError("error.file_damaged") from exc
     if not names:
         raise LedgerFormatError("error.file_no_sheets")
@@ -287,7 +289,9 @@ def _calamine_sheets(raw: bytes) -> Iterator[Any]:
                 merges = [((r0 + 1, c0 + 1), (r1 + 1, c1 + 1)) for (r0, c0), (r1, c1) in sheet.merged_cell_ranges or []]
             except LedgerFormatError:
                 raise
-            except (CalamineError, ValueError, OSError, OverflowError) as exc:
+            except BaseException as exc:  # CalamineError, or a Rust panic on a malformed sheet
+                if isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit)):
+                    raise
                 raise LedgerFormatError("error.file_sheet_damaged", sheet=name) from exc
             yield _Grid(name, [[None if v == "" else v for v in row] for row in values], merges)
 
