@@ -23,7 +23,8 @@ from dashboard.services import findings as svc
 from dashboard.services.common import actor_of
 from dashboard.vocab import Role
 from db import engine as db_engine
-from db.engine import make_engine, migrate, read_session, write_session
+from dashboard.services.unit_of_work import unit_of_work
+from db.engine import make_engine, migrate, read_session
 from db.models import (
     AuditLog,
     Category,
@@ -48,7 +49,7 @@ D = dt.date
 
 @pytest.fixture
 def world(engine, frozen_today):
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         return build_world(session)
 
 
@@ -58,7 +59,7 @@ def preview(engine, world, data, **kwargs):
 
 
 def commit(engine, world, data, title="巡察反馈（导入）", filename="台账.xlsx", **kwargs):
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         return imports.commit_import(session, world.actors["admin"], data, source_title=title,
                                      filename=filename, **kwargs)
 
@@ -170,7 +171,7 @@ def test_group_headings_as_categories_are_listed_once_and_mapped(engine, world):
     decisions = {("category", "对象认定方面"): imports.Decision(imports.MAP, "对象认定不精准"),
                  ("category", "资金管理方面"): imports.Decision(imports.CREATE),
                  ("category", "作风建设方面"): imports.Decision(imports.OTHER)}
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         admin.create_category(session, None, "其他")
     result = preview(engine, world, data, decisions=decisions)
     assert result.ok, result.errors
@@ -237,19 +238,19 @@ def test_units_as_people_write_them(engine, world):
 
 def test_aliases_are_editable(engine, world):
     admin_actor = world.actors["admin"]
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         imports.add_alias(session, admin_actor, kind="unit", alias="救助股", target="社会救助办")
     with read_session(engine) as session:
         [alias] = imports.list_aliases(session, admin_actor)
     assert (alias["kind"], alias["alias"], alias["target"]) == ("unit", "救助股", "社会救助办")
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         imports.add_alias(session, admin_actor, kind="unit", alias="救助股", target="儿童福利和社会事务股")
         with pytest.raises(ValidationFailed, match="没有名为“不存在”的单位"):
             imports.add_alias(session, admin_actor, kind="unit", alias="x", target="不存在")
     with read_session(engine) as session:
         [alias] = imports.list_aliases(session, admin_actor)
     assert alias["target"] == "儿童福利和社会事务股"
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         imports.delete_alias(session, admin_actor, alias["id"])
     with read_session(engine) as session:
         assert imports.list_aliases(session, admin_actor) == []
@@ -298,7 +299,7 @@ def test_gbk_csv_imports_once(engine, world):
 
 
 def test_a_serial_from_elsewhere_never_identifies_a_finding_here(engine, world):
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         here = svc.log_finding(session, world.actors["inspector"], _finding(world))
     other_office = files.xlsx({1: ["序号", "问题描述", "整改措施", "牵头单位", "整改时限"],
                                2: [here.serial, "另一个县的无关问题", "整改", "社会救助办", "2026.12.31"]})
@@ -396,7 +397,7 @@ def test_round_trip_of_the_demo_export_keeps_every_field(engine, tmp_path):
     assert any(row[20] == "重点督办" for row in before) and any(row[21] for row in before)
     assert any(row[19] for row in before) and any(" / " in (row[12] or "") for row in before)
     assert any("（时限：" in (row[6] or "") for row in before) and any(row[13] for row in before)
-    with write_session(engine) as session:  # another office: the same units, villages and categories, no findings
+    with unit_of_work(engine) as session:  # another office: the same units, villages and categories, no findings
         _reference_data(session)
         user = admin.create_user(session, None, username="admin2", display_name="admin2", role=Role.ADMIN,
                                  password="s3cret-pass-2")
@@ -435,7 +436,7 @@ def test_round_trip_of_the_demo_export_keeps_every_field(engine, tmp_path):
 
 
 def commit_as(engine, actor, data):
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         return imports.commit_import(session, actor, data, source_title="回导", filename="demo.xlsx")
 
 
@@ -448,7 +449,7 @@ def twice_adds_nothing_as(engine, actor, data):
 
 def test_measures_that_begin_with_a_digit_survive_round_trips(engine, world):
     header = ["序号", "问题描述", "整改措施", "牵头单位", "整改时限"]
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         finding = svc.log_finding(session, world.actors["inspector"], _finding_with_measures(world))
     text_before = measures_of(engine, finding.id)
     data, rows = _export_rows(engine, world.actors["admin"])
@@ -560,7 +561,7 @@ def test_no_write_lock_is_held_while_the_file_is_read(engine, cli_world, databas
     saved = []
 
     def parse_while_someone_saves(*args, **kwargs):
-        with write_session(other) as session:
+        with unit_of_work(other) as session:
             session.execute(text("UPDATE unit SET version = version + 1 WHERE id = :id"),
                             {"id": cli_world.units["社会救助办"]})
         saved.append(True)
@@ -577,7 +578,7 @@ def test_busy_database_is_retried_then_refused_plainly(tmp_path, monkeypatch, fr
     url = f"sqlite:///{tmp_path / 'busy.db'}"
     engine = make_engine(url)
     migrate(engine)
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         world = build_world(session)
     data = files.summary_first_ledger()
     with read_session(engine) as session:
@@ -587,7 +588,7 @@ def test_busy_database_is_retried_then_refused_plainly(tmp_path, monkeypatch, fr
 
     def hold(seconds: float) -> threading.Thread:
         def run():
-            with write_session(holder) as session:  # BEGIN IMMEDIATE: holds the write lock
+            with unit_of_work(holder) as session:  # BEGIN IMMEDIATE: holds the write lock
                 session.execute(text("UPDATE unit SET version = version"))
                 time.sleep(seconds)
         thread = threading.Thread(target=run)

@@ -555,25 +555,19 @@ def _recheck(session: Session, preview: ImportPreview) -> None:
         preview.rows = [r for r in preview.rows if r.row.fingerprint not in present]
 
 
-def _is_busy(error: DBAPIError) -> bool:
-    text = str(error.orig).lower()
-    state = getattr(error.orig, "sqlstate", None)
-    return "database is locked" in text or "database is busy" in text or state in ("40P01", "40001", "55P03")
-
-
 def commit_retrying(engine: Any, actor: Actor, preview: ImportPreview, *, attempts: int = BUSY_ATTEMPTS,
                     on_busy: Callable[[int, float], None] | None = None, **options: Any) -> ImportSummary:
-    """``commit_import`` in its own short write transaction; while the database is busy (another writer
-    holds it past the busy timeout, or a deadlock), wait and try again a bounded number of times, then
-    refuse with a plain sentence. The file is never read again here."""
-    from db.engine import write_session
+    """``commit_import`` in its own short unit of work; while the database is busy (another writer holds it
+    past the busy timeout, or PostgreSQL reports a deadlock), wait and try again a bounded number of times,
+    then refuse with a plain sentence. The file is never read again here."""
+    from dashboard.services.unit_of_work import is_retryable, unit_of_work
 
     for attempt in range(1, attempts + 1):
         try:
-            with write_session(engine) as session:
+            with unit_of_work(engine) as session:
                 return commit_import(session, actor, preview, **options)
         except DBAPIError as error:
-            if not _is_busy(error):
+            if not is_retryable(error):
                 raise
             log.warning("import: database busy (attempt %s of %s): %s", attempt, attempts, error.orig)
             if attempt == attempts:
@@ -582,7 +576,7 @@ def commit_retrying(engine: Any, actor: Actor, preview: ImportPreview, *, attemp
             if on_busy is not None:
                 on_busy(attempt, wait)
             _sleep(wait)
-    raise ValidationFailed("error.database_busy", attempts=attempts)
+    raise ValidationFailed("error.import_database_busy", attempts=attempts)
 
 
 def _sources(session: Session, actor: Actor, rows: list[ResolvedRow], title: str, kind, issuing_body: str,

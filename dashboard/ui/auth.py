@@ -18,7 +18,8 @@ from dashboard import config
 from dashboard.lifecycle import Actor
 from dashboard.services import auth as auth_service
 from dashboard.ui.context import engine, tr
-from db.engine import read_session, write_session
+from db.engine import read_session
+from dashboard.services.unit_of_work import unit_of_work
 
 COOKIE_NAME = "zhenggai_login"
 COOKIE_DAYS = 7
@@ -81,7 +82,7 @@ def _authenticator() -> stauth.Authenticate:
 
 
 def _on_login(event: dict) -> None:
-    with write_session(engine()) as session:
+    with unit_of_work(engine()) as session:
         result = auth_service.record_login(session, event["username"])
     if result is not None:
         st.session_state["actor"], st.session_state["token_version"] = result
@@ -127,7 +128,7 @@ def _report_failure(authenticator: stauth.Authenticate) -> None:
               .credentials["usernames"].items() if entry.get("failed_login_attempts")]
     state = None
     if failed:
-        with write_session(engine()) as session:
+        with unit_of_work(engine()) as session:
             state = auth_service.record_failed_login(session, failed[0])
     if state is not None and state.reason_key:
         until = state.until.strftime("%H:%M") if state.until else ""
@@ -137,7 +138,7 @@ def _report_failure(authenticator: stauth.Authenticate) -> None:
 
 
 def logout(actor: Actor) -> None:
-    with write_session(engine()) as session:
+    with unit_of_work(engine()) as session:
         auth_service.logout(session, actor)
     _forget(st.session_state.get("_authenticator"))
     st.session_state["_logged_out"] = True
