@@ -147,7 +147,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "error.escalation_target": ("督办须指定问题或单位。", "An escalation needs a finding or a unit."),
     "error.import_rejected": ("有{count}处问题无法导入，整个文件未写入。请按预览中的行号修改后重新导入。",
                               "{count} problem(s) found: nothing was written. Fix the rows named in the preview and import again."),
-    "error.file_empty": ("文件是空的（0字节）：请选择保存好的台账文件重新导入。",
+    "error.ledger_file_empty": ("文件是空的（0字节）：请选择保存好的台账文件重新导入。",
                          "The file is empty (0 bytes): choose the saved ledger file and import again."),
     "error.file_unknown_type": ("文件不是Excel（.xlsx/.xls）、WPS/ODS表格或CSV文件：请在Excel或WPS中打开台账，另存为.xlsx后重新导入。",
                                 "The file is not an Excel (.xlsx/.xls), WPS/ODS or CSV file: open the ledger in Excel or WPS, save it as .xlsx and import again."),

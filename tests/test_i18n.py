@@ -192,3 +192,10 @@ def test_domain_errors_speak_both_languages():
         assert issubclass(cls, DomainError)
     assert NotFound("error.not_found", what=t("what.finding", "en"), id=7).en == "Finding 7 not found."
     assert i18n.DEFAULT_LANGUAGE == "zh"
+
+
+def test_no_key_is_written_twice():
+    """A second entry for a key silently replaces the first one (the dict literal keeps the last)."""
+    source = (PACKAGE / "i18n.py").read_text(encoding="utf-8")
+    keys = re.findall(r'^\s+"([a-z_]+\.[a-z0-9_]+)":', source, re.M)
+    assert len(keys) == len(set(keys)), sorted({k for k in keys if keys.count(k) > 1})

@@ -200,7 +200,7 @@ def read_sheets(raw: bytes, filename: str | None = None) -> tuple[str, Iterator[
     """(file type, the sheets one by one as grids). Refuses, with one sentence, what cannot be read."""
     ext = _extension(filename)
     if not raw:
-        raise LedgerFormatError("error.file_empty")
+        raise LedgerFormatError("error.ledger_file_empty")
     if raw[:4] == b"PK\x03\x04" or raw[:4] == b"PK\x05\x06":
         kind = _check_zip(raw)
         return kind, _calamine_sheets(raw)
