@@ -312,7 +312,7 @@ def aliases_section(actor) -> None:
                 chosen = st.selectbox(tr("import.alias"), list(by_id), key="da_alias",
                                       format_func=lambda i: f"{by_id[i]['alias']} → {by_id[i]['target']}")
                 if st.form_submit_button(tr("import.delete_alias")):
-                    if run_service(imports.delete_alias, actor, chosen) is not False:
+                    if run_service(imports.delete_alias, actor, chosen):
                         flash("ui.saved")
                         st.rerun()
         with st.form("add_alias"):

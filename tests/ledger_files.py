@@ -229,3 +229,33 @@ def empty_workbook() -> bytes:
     out = io.BytesIO()
     Workbook().save(out)
     return out.getvalue()
+
+
+def ods_ledger() -> bytes:
+    """A minimal OpenDocument spreadsheet (as LibreOffice and WPS save .ods), written by hand."""
+    from xml.sax.saxutils import escape
+
+    rows = [["序号", "问题描述", "整改措施", "牵头单位", "整改时限", "完成情况"],
+            ["1", "低保档案不规范", "规范档案", "社会救助办", "2026年9月30日", "整改中"],
+            ["2", "临时救助台账不全", "补齐台账", "社会救助办", "2026-10-31", "已完成"]]
+    cells = "".join("<table:table-row>" + "".join(
+        f'<table:table-cell office:value-type="string"><text:p>{escape(value)}</text:p></table:table-cell>'
+        for value in row) + "</table:table-row>" for row in rows)
+    content = ('<?xml version="1.0" encoding="UTF-8"?><office:document-content '
+               'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+               'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" '
+               'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2">'
+               f'<office:body><office:spreadsheet><table:table table:name="台账">{cells}</table:table>'
+               '</office:spreadsheet></office:body></office:document-content>')
+    manifest = ('<?xml version="1.0" encoding="UTF-8"?><manifest:manifest '
+                'xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.2">'
+                '<manifest:file-entry manifest:full-path="/" '
+                'manifest:media-type="application/vnd.oasis.opendocument.spreadsheet"/>'
+                '<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/>'
+                '</manifest:manifest>')
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as book:
+        book.writestr(zipfile.ZipInfo("mimetype"), "application/vnd.oasis.opendocument.spreadsheet")
+        book.writestr("META-INF/manifest.xml", manifest)
+        book.writestr("content.xml", content, zipfile.ZIP_DEFLATED)
+    return out.getvalue()

@@ -281,6 +281,16 @@ def test_old_xls(engine, world):
     twice_adds_nothing(engine, world, data)
 
 
+def test_ods_spreadsheet(engine, world):
+    data = files.ods_ledger()
+    parsed = parse_ledger(data, filename="台账.ods")
+    assert (parsed.file_type, parsed.sheet, parsed.errors) == ("ods", "台账", [])
+    assert [(r.description, r.deadline, r.state) for r in parsed.rows] == [
+        ("低保档案不规范", D(2026, 9, 30), "in_progress"), ("临时救助台账不全", D(2026, 10, 31), "closed")]
+    assert commit(engine, world, data, filename="台账.ods").imported == 2
+    twice_adds_nothing(engine, world, data, filename="台账.ods")
+
+
 @pytest.mark.parametrize("encoding", ["gbk", "gb18030", "utf-8", "utf-8-sig"])
 def test_csv_in_gbk_or_utf8(encoding):
     parsed = parse_ledger(files.csv_ledger(encoding), filename="台账.csv")

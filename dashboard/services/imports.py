@@ -857,12 +857,13 @@ def add_alias(session: Session, actor: Actor, *, kind: str, alias: str, target: 
     return record
 
 
-def delete_alias(session: Session, actor: Actor, alias_id: int) -> None:
+def delete_alias(session: Session, actor: Actor, alias_id: int) -> bool:
     authorize(actor, Action.IMPORT_LEDGER)
     record = session.get(NameAlias, alias_id)
     if record is not None:
         audit(session, actor, "delete", record, old={"kind": record.kind, "alias": record.alias})
         session.delete(record)
+    return True
 
 
 __all__ = ["DomainError", "ImportPreview", "ImportSummary", "Decision", "Unknown", "commit_import",
