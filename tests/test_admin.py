@@ -92,7 +92,7 @@ def test_create_user_refuses_unknown_unit_and_short_password(engine, world):
     with pytest.raises(ValidationFailed) as weak:
         do(engine, admin.create_user, world.actors["admin"], username="shorty", display_name="短",
            role=Role.LEADER, password="1234567")
-    assert weak.value.zh == "密码至少需要8个字符。" and weak.value.en == "The password needs at least 8 characters."
+    assert weak.value.zh == "密码至少需要10个字符。" and weak.value.en == "The password needs at least 10 characters."
 
 
 def test_only_admin_manages_users(engine, world):
@@ -184,7 +184,7 @@ def test_set_password_min_length(engine, world):
     target = world.actors["jiuzhu"].id
     with pytest.raises(ValidationFailed) as refused:
         do(engine, admin.set_password, world.actors["admin"], target, "short")
-    assert refused.value.zh == "密码至少需要8个字符。"
+    assert refused.value.zh == "密码至少需要10个字符。"
     assert user(engine, target).token_version == 1
     assert verify_password(PASSWORD, user(engine, target).password_hash)
 
