@@ -219,8 +219,10 @@ def test_a_nul_that_reaches_the_database_gets_a_clear_message(engine, world, mon
 # --- 9. user text is shown as text ----------------------------------------------------------------
 
 def test_plain_escapes_markdown_and_html():
-    assert plain("![](http://127.0.0.1:9/x.png)") == r"\!\[\]\(http\:\/\/127\.0\.0\.1\:9\/x\.png\)"
-    assert plain("[点我](http://evil)") == r"\[点我\]\(http\:\/\/evil\)"
+    j = "\u2060"  # a word joiner where GFM would turn a bare address into a link
+    assert plain("![](http://127.0.0.1:9/x.png)") == r"\!\[\]\(http" + j + r"\:\/\/127\.0\.0\.1\:9\/x\.png\)"
+    assert plain("[点我](http://evil)") == r"\[点我\]\(http" + j + r"\:\/\/evil\)"
+    assert plain("www.evil.cn a@b.cn") == "www" + j + r"\.evil\.cn a\@" + j + r"b\.cn"
     assert plain("<img src=x onerror=alert(1)>") == r"\<img src\=x onerror\=alert\(1\)\>"
     assert plain("第一行\n    第二行 $x$ :red[红]") == "第一行  \n第二行 \\$x\\$ \\:red\\[红\\]"
     assert html_text("<b>a</b>\n\n![](x)") == "&lt;b&gt;a&lt;/b&gt;<br><br>![](x)"

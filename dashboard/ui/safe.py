@@ -15,13 +15,17 @@ import re
 from typing import Any
 
 _PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation character
+# GFM turns bare addresses (http://…, www.…, name@host) into links after escapes are resolved, so
+# an invisible word joiner (U+2060) goes where the pattern would match: shown as typed, no link.
+_AUTOLINK = re.compile(r"(?i)((?:https?|ftp|mailto|xmpp)(?=\\:)|www(?=\\\.)|\\@)")
+JOINER = "\u2060"
 
 
 def plain(value: Any) -> str:
     """``value`` as literal text inside Markdown (and inside Markdown that allows HTML)."""
     if value is None:
         return ""
-    text = _PUNCTUATION.sub(r"\\\1", str(value))
+    text = _AUTOLINK.sub(lambda match: match.group(0) + JOINER, _PUNCTUATION.sub(r"\\\1", str(value)))
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     # A line of its own keeps its break (two spaces); leading blanks would start a code block.
     return "  \n".join(line.lstrip(" \t") for line in text.split("\n"))
