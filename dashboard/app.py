@@ -20,6 +20,8 @@ from dashboard.ui.safe import plain  # noqa: E402
 from db.models import Unit  # noqa: E402
 
 st.set_page_config(page_title="督查整改台账", page_icon=":material/fact_check:", layout="wide")
+if config.is_production():  # also when started with a bare `streamlit run`, not `python -m dashboard run`
+    st.set_option("client.showErrorDetails", "none")
 
 
 def language_switch() -> None:

@@ -190,8 +190,8 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "setting.sent_back_yellow": ("退回次数预警", "Send-backs for yellow"),
     "setting.max_upload_mb": ("上传文件大小上限(MB)", "Upload size limit (MB)"),
     "setting.allowed_extensions": ("允许的文件类型", "Allowed file types"),
-    "setting.lockout_failures": ("登录失败锁定次数", "Failed logins before lock"),
-    "setting.lockout_minutes": ("锁定时长(分钟)", "Lock duration (minutes)"),
+    "setting.lockout_failures": ("登录失败限制次数（同一地址、同一账号）", "Failed sign-ins before throttling (one address, one account)"),
+    "setting.lockout_minutes": ("登录限制时长(分钟)", "Throttle window (minutes)"),
 }
 
 # --- interface text -------------------------------------------------------------------------

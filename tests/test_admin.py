@@ -346,7 +346,7 @@ REFUSED_SETTINGS = [
     ("stale_days", 181, "零变化预警天数须在7到180之间。"),
     ("due_soon_days", 0, "临期预警天数须在1到60之间。"),
     ("max_upload_mb", 500, "上传文件大小上限(MB)须在1到200之间。"),
-    ("lockout_failures", 2, "登录失败锁定次数须在3到20之间。"),
+    ("lockout_failures", 2, "登录失败限制次数（同一地址、同一账号）须在3到20之间。"),
     ("allowed_extensions", " , ", "请填写允许的文件类型。"),
     ("no_such_setting", 1, "无效的setting：no_such_setting。"),
 ]

@@ -252,8 +252,13 @@ def test_production_shows_an_error_id_not_the_traceback(engine, world, monkeypat
     monkeypatch.setattr(navigation, "build", broken)
     with read_session(engine) as session:
         tv = session.exec(select(User).where(User.username == "leader")).one().token_version
+    import streamlit as st
+
+    monkeypatch.setattr(st, "set_option", lambda key, value: seen_options.update({key: value}))
+    seen_options: dict = {}
     app = signed_in_entry("leader", tv).run()
     assert not app.exception
+    assert seen_options == {"client.showErrorDetails": "none"}
     shown = texts(app)
     assert "错误编号" in shown and "SELECT" not in shown and "/srv" not in shown
     options = cli.server_options(engine, SimpleNamespace(port=8631, address=None))
