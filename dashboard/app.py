@@ -50,7 +50,8 @@ def main() -> None:
         st.error(str(missing))
         st.stop()
     if actor is None:
-        st.caption(tr("login.hint"))
+        if not config.is_production():  # production has no demo accounts to point at
+            st.caption(tr("login.hint"))
         st.stop()
     user_card(actor)
     navigation.build(actor)
