@@ -27,8 +27,9 @@ def plain(value: Any) -> str:
         return ""
     text = _AUTOLINK.sub(lambda match: match.group(0) + JOINER, _PUNCTUATION.sub(r"\\\1", str(value)))
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    # A line of its own keeps its break (two spaces); leading blanks would start a code block.
-    return "  \n".join(line.lstrip(" \t") for line in text.split("\n"))
+    # A line of its own keeps its break (two spaces); leading blanks would start a code block; an
+    # empty line would end the paragraph (and any bold around it), so it holds a no-break space.
+    return "  \n".join(line.lstrip(" \t") or "\u00a0" for line in text.split("\n"))
 
 
 def html_text(value: Any) -> str:
