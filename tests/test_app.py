@@ -10,7 +10,8 @@ from sqlmodel import func, select
 from dashboard.services import findings as svc
 from dashboard.ui.navigation import PAGES, SPECS, allowed, page_keys_for
 from dashboard.vocab import Role, Status
-from db.engine import read_session, write_session
+from db.engine import read_session
+from dashboard.services.unit_of_work import unit_of_work
 from db.models import AuditLog, Finding, Progress, Snapshot, User
 from tests.apptest_support import button, page_app, point_app_at, signed_in_entry, texts
 from tests.factories import build_world, evidence, finding_input
@@ -21,7 +22,7 @@ ROLE_USER = {Role.ADMIN: "admin", Role.LEADER: "leader", Role.INSPECTOR: "inspec
 @pytest.fixture
 def world(engine, database_url, monkeypatch, frozen_today):
     point_app_at(monkeypatch, database_url)
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         world = build_world(session)
         open_one = svc.log_finding(session, world.actors["inspector"], finding_input(world))
         session.flush()
@@ -120,7 +121,7 @@ def test_department_refused_with_message_keeps_input(engine, world):
 
 def test_stale_edit_on_the_detail_page_shows_the_conflict(engine, world):
     app = page_app("pages.finding", world.actors["inspector"], finding_id=world.open_id).run()
-    with write_session(engine) as session:  # someone else edits meanwhile
+    with unit_of_work(engine) as session:  # someone else edits meanwhile
         finding = session.get(Finding, world.open_id)
         svc.edit_finding(session, world.actors["admin"], finding.id, finding.version, {"remarks": "管理员补充的备注"})
     app.text_input(key=f"ed_rem_{world.open_id}").input("我的备注")
@@ -152,7 +153,7 @@ def test_log_page_logs_a_finding(engine, world):
 def _villages(engine, world) -> dict[str, int]:
     from dashboard.services import admin
 
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         made = [admin.create_village(session, world.actors["admin"], township=township, name=name, level="key")
                 for township, name in (("高士镇", "毛安村"), ("高士镇", "同心村"), ("赛口镇", "红旗村"))]
         return {village.name: village.id for village in made}
@@ -199,7 +200,7 @@ def test_admin_page_creates_a_user(engine, world):
 def test_villages_page_lists_villages(engine, world):
     from dashboard.services import admin
 
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         admin.create_village(session, world.actors["admin"], township="高士镇", name="毛安村", level="provincial",
                              poverty_rate=2.6, remaining_poor=68)
     app = page_app("pages.villages", world.actors["leader"]).run()
@@ -214,24 +215,24 @@ def test_meeting_mode_shows_live_figures_then_a_frozen_snapshot(engine, world):
     button(app, "生成会议快照").click().run()
     assert not app.exception
     assert _count(engine, Snapshot) == 1
-    with write_session(engine) as session:  # the ledger moves on after the meeting
+    with unit_of_work(engine) as session:  # the ledger moves on after the meeting
         svc.log_finding(session, world.actors["inspector"], finding_input(world, description="会后新增"))
     app.run()
     shown = "\n".join(str(block.value) for block in app.markdown)
     assert "调度会快照" in app.title[0].value
-    assert "问题总数</div><div class='value' style='color:#1a73e8'>2<" in shown  # frozen: 2, not 3
+    assert "有效问题</div><div class='value' style='color:#1a73e8'>2<" in shown  # frozen: 2, not 3
     assert any(element.type == "download_button" for element in app.get("download_button"))
 
 
 def test_overview_compares_with_a_snapshot(engine, world):
     from dashboard.services import snapshots
 
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         snapshots.take_snapshot(session, world.actors["leader"], "上次调度会")
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         svc.log_finding(session, world.actors["inspector"], finding_input(world, description="会后新增"))
     app = page_app("pages.overview", world.actors["leader"]).run()
     app.selectbox(key="compare_snapshot").select_index(1).run()
     assert not app.exception
-    total = next(metric for metric in app.metric if metric.label == "问题总数")
+    total = next(metric for metric in app.metric if metric.label == "有效问题")
     assert total.value == "3" and total.delta == "+1"

@@ -86,14 +86,15 @@ def _plant(data: Path, port: int) -> str:
     from dashboard.services import admin
     from dashboard.services import findings as svc
     from dashboard.services.common import actor_of
-    from db.engine import make_engine, write_session
+    from dashboard.services.unit_of_work import unit_of_work
+    from db.engine import make_engine
     from db.models import Finding, User
 
     base = f"http://127.0.0.1:{port}"
     payload = (f"![]({base}/description.png) [点我]({base}/click) <img src=\"{base}/html.png\"> "
                f"$x^2$ :red[红字] {base}/bare")
     engine = make_engine(f"sqlite:///{data / 'ledger.db'}")
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         people = {u.username: u for u in session.exec(select(User)).all()}
         boss, dept = actor_of(people["admin"]), actor_of(people["jiuzhu"])
         finding = session.exec(select(Finding).where(Finding.lead_unit_id == dept.unit_id,

@@ -33,7 +33,8 @@ from dashboard.services.findings import UploadedFile
 from dashboard.settings import SPECS
 from dashboard.ui.safe import html_text, plain
 from dashboard.vocab import Role
-from db.engine import make_engine, read_session, write_session
+from dashboard.services.unit_of_work import unit_of_work
+from db.engine import make_engine, read_session
 from db.models import AuditLog, Evidence, EvidenceContent, Finding, FindingCoUnit, Progress, Snapshot, User
 from tests import files
 from tests.apptest_support import button, page_app, point_app_at, signed_in_entry, texts
@@ -46,7 +47,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def world(engine, database_url, monkeypatch, frozen_today):
     point_app_at(monkeypatch, database_url)
     auth_service.THROTTLE.clear()
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         world = build_world(session)
         world.finding_id = svc.log_finding(session, world.actors["inspector"], finding_input(world)).id
     yield world
@@ -54,7 +55,7 @@ def world(engine, database_url, monkeypatch, frozen_today):
 
 
 def do(engine, fn, *args, **kwargs):
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         return fn(session, *args, **kwargs)
 
 
@@ -97,7 +98,7 @@ def test_real_files_are_accepted_with_the_type_of_their_bytes(engine, world, nam
 
 def _store_unchecked(engine, world, name: str, payload: bytes, content_type: str) -> None:
     """A file stored before these checks existed (written straight to the tables)."""
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         row = Evidence(finding_id=world.finding_id, filename=name, content_type=content_type, size=len(payload),
                        sha256=os.urandom(32).hex(), uploaded_by_id=world.actors["jiuzhu"].id, uploaded_at=dt.datetime.now())
         session.add(row)
@@ -157,15 +158,15 @@ def test_text_is_cleaned_at_the_edge(engine, world):
 
 def _hostile_ledger(engine, world):
     """Text already in the database before the edge cleaned it: written past the ORM."""
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         late = svc.log_finding(session, world.actors["inspector"],
                                finding_input(world, deadline=dt.date(2026, 6, 1), description="档案缺失"))
     stored = HOSTILE.replace("\x00", "")  # PostgreSQL cannot hold NUL at all
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         session.execute(update(Finding).where(Finding.id == late.id).values(description=stored,
                                                                             remarks="_x0041_ 原样"))
         snapshot = snapshots.take_snapshot(session, world.actors["leader"], "调度会")
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         figures = dict(session.get(Snapshot, snapshot.id).figures)
         figures["overdue"] = [dict(row, description=stored) for row in figures["overdue"]]
         session.execute(update(Snapshot).where(Snapshot.id == snapshot.id)
@@ -288,7 +289,7 @@ def test_database_file_wal_and_data_folder_are_private(tmp_path, monkeypatch):
     from db.engine import migrate
 
     migrate(engine)
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         admin.create_unit(session, None, name="办公室")
         wal = data / "ledger.db-wal"
         assert wal.exists() and _mode(wal) == 0o600
@@ -341,7 +342,7 @@ def sign_in(engine, username, password, client="10.0.0.1"):
 
 
 def _make_user(engine, world, username: str, **flags) -> None:
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         user = admin.create_user(session, None, username=username, display_name=username, role=Role.LEADER,
                                  password=PASSWORD)
         for key, value in flags.items():
@@ -351,7 +352,7 @@ def _make_user(engine, world, username: str, **flags) -> None:
 def test_every_failed_sign_in_reads_the_same(engine, world, monkeypatch):
     _make_user(engine, world, "retired", active=False)
     _make_user(engine, world, "demo", is_demo_password=True)
-    with write_session(engine) as session:  # a demo password an admin set in demo mode …
+    with unit_of_work(engine) as session:  # a demo password an admin set in demo mode …
         admin.set_password(session, world.actors["admin"], world.actors["leader"].id, config.DEMO_PASSWORD)
     monkeypatch.setenv("DASHBOARD_MODE", "production")  # … then the deployment went to production
     answers = {

@@ -1,6 +1,6 @@
 """Services for sources and findings: the whole lifecycle of the SPEC.
 
-Each function takes the open session of one unit of work (``db.engine.write_session``), the
+Each function takes the open session of one unit of work (``dashboard.services.unit_of_work``), the
 acting user, and what the user entered. It checks role, unit and state through
 ``dashboard.lifecycle.authorize``, validates the input, writes, and records the audit log.
 """

@@ -28,7 +28,8 @@ from dashboard.lifecycle import Actor
 from dashboard.services import auth as auth_service
 from dashboard.ui.context import engine, tr
 from dashboard.ui.safe import plain
-from db.engine import read_session, write_session
+from dashboard.services.unit_of_work import unit_of_work
+from db.engine import read_session
 
 COOKIE_NAME = "zhenggai_login"
 COOKIE_DAYS = 7
@@ -141,7 +142,7 @@ def _login_form(cookies: CookieController) -> None:
         submitted = st.form_submit_button(tr("login.submit"))
     if not submitted:
         return
-    with write_session(engine()) as session:
+    with unit_of_work(engine()) as session:
         result = auth_service.sign_in(session, username, password, client_address())
     if not result.ok:
         st.session_state["authentication_status"] = False
@@ -184,7 +185,7 @@ def signed_in_actor() -> Actor | None:
 
 
 def logout(actor: Actor) -> None:
-    with write_session(engine()) as session:
+    with unit_of_work(engine()) as session:
         auth_service.logout(session, actor)
     _forget(st.session_state.get("_cookies"))
     st.session_state["_logged_out"] = True
