@@ -128,6 +128,9 @@ def sign_in(session: Session, username: str, password: str, client: str = "local
             user.failed_logins += 1
             audit(session, None, "failed_login", user, new={"failed_logins": user.failed_logins},
                   note=f"failed sign-in from {client}")
+        else:  # logged as well: a security record, and the same write (and commit) as for a real account
+            session.add(AuditLog(at=now, username="system", action="failed_login", entity="User",
+                                 new={"username": name[:60]}, note=f"failed sign-in from {client}"))
         return SignInResult(message_key="login.failed")
     result = SignInResult(actor=actor_of(user), token_version=user.token_version,
                           failed_attempts=user.failed_logins)
