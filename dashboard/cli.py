@@ -33,6 +33,11 @@ def cmd_init_db(_args) -> int:
 def cmd_seed_demo(_args) -> int:
     from seed.demo import seed_demo
 
+    if config.is_production():
+        print("生产模式下不生成演示数据（演示账号和演示问题）/ production mode: no demo data is created",
+              file=sys.stderr)
+        return 2
+
     if seed_demo(_engine()):
         print(f"演示数据已生成 / demo data created (demo password: {config.DEMO_PASSWORD})")
     else:
@@ -215,11 +220,25 @@ def cmd_run(args) -> int:
     if not config.is_production() and seed_demo(engine):
         print(f"演示数据已生成，演示密码：{config.DEMO_PASSWORD}")
     app = config.PROJECT_ROOT / "dashboard" / "app.py"
-    command = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port),
-               "--server.headless", "true"]
+    command = [sys.executable, "-m", "streamlit", "run", str(app), *server_options(engine, args)]
     os.chdir(config.PROJECT_ROOT)  # streamlit reads .streamlit/config.toml from here
     os.execv(sys.executable, command)  # become the server, so stopping this process stops it
     return 0
+
+
+def server_options(engine, args) -> list[str]:
+    """Streamlit's options: the address (127.0.0.1 unless the operator names another), the upload
+    cap equal to the app's own limit, and in production no error details in the browser."""
+    from dashboard.settings import load_settings
+
+    with read_session(engine) as session:
+        upload_mb = load_settings(session).max_upload_mb
+    address = args.address or os.environ.get("DASHBOARD_ADDRESS", "").strip() or "127.0.0.1"
+    options = ["--server.port", str(args.port), "--server.address", address, "--server.headless", "true",
+               "--server.maxUploadSize", str(upload_mb)]
+    if config.is_production():
+        options += ["--client.showErrorDetails", "none", "--client.toolbarMode", "viewer"]
+    return options
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -270,6 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
     synthetic.set_defaults(func=cmd_synthetic)
     run = commands.add_parser("run", help="start the web app")
     run.add_argument("--port", type=int, default=8501)
+    run.add_argument("--address", help="address to listen on (default 127.0.0.1, or DASHBOARD_ADDRESS; "
+                                       "0.0.0.0 only behind a TLS reverse proxy)")
     run.set_defaults(func=cmd_run)
     return parser
 

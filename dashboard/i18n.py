@@ -222,8 +222,8 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "setting.sent_back_yellow": ("退回次数预警", "Send-backs for yellow"),
     "setting.max_upload_mb": ("上传文件大小上限(MB)", "Upload size limit (MB)"),
     "setting.allowed_extensions": ("允许的文件类型", "Allowed file types"),
-    "setting.lockout_failures": ("登录失败锁定次数", "Failed logins before lock"),
-    "setting.lockout_minutes": ("锁定时长(分钟)", "Lock duration (minutes)"),
+    "setting.lockout_failures": ("登录失败限制次数（同一地址、同一账号）", "Failed sign-ins before throttling (one address, one account)"),
+    "setting.lockout_minutes": ("登录限制时长(分钟)", "Throttle window (minutes)"),
 }
 
 # --- interface text -------------------------------------------------------------------------
@@ -259,10 +259,6 @@ CATALOGUE.update({
     "login.submit": ("登录", "Sign in"),
     "login.logout": ("退出登录", "Sign out"),
     "login.failed": ("用户名或密码不正确。", "Wrong username or password."),
-    "login.locked": ("登录失败次数过多，账号已锁定至 {until}。", "Too many failed sign-ins: the account is locked until {until}."),
-    "login.inactive": ("该账号已停用，请联系管理员。", "This account is deactivated; ask an administrator."),
-    "login.demo_password_refused": ("生产模式下不接受演示密码，请联系管理员重设密码。",
-                                    "Demo passwords are refused in production mode; ask an administrator to reset yours."),
     "login.session_ended": ("登录已失效（已在别处退出或密码已更改），请重新登录。",
                             "Your session has ended (signed out elsewhere or password changed); please sign in again."),
     "login.cookie_key_missing": ("生产模式下必须设置登录密钥：请在 .streamlit/secrets.toml 中设置 cookie_key，或设置环境变量 DASHBOARD_COOKIE_KEY（至少16个字符）。",
@@ -552,6 +548,30 @@ CATALOGUE.update({
     "admin.new_village": ("（新建村）", "(new village)"),
     "admin.new_category": ("新增问题类别", "New category"),
     "admin.toggle_category": ("启用/停用所选类别", "Enable/disable the selected category"),
+})
+
+
+# Hardening: files judged by their bytes, characters that break documents, sign-in that tells
+# a stranger nothing, the password policy, and the last administrator.
+CATALOGUE.update({
+    "error.file_content": ("文件“{name}”的内容不是{ext}文件（按文件内容检查，而非文件名），未保存。请上传真实的照片、扫描件、PDF、Word或Excel文件。",
+                           "The content of “{name}” is not a {ext} file (checked by its bytes, not its name); nothing was saved. Upload a real photo, scan, PDF, Word or Excel file."),
+    "error.image_too_large": ("图片“{name}”的尺寸超过上限（每边不超过{limit}像素、总计不超过{megapixels}百万像素），未保存。",
+                              "The image “{name}” is larger than allowed ({limit} pixels a side, {megapixels} megapixels in all); nothing was saved."),
+    "error.bad_characters": ("输入中含有无法保存的控制字符（如 NUL），请删除后重试。",
+                             "The input holds control characters that cannot be stored (such as NUL); remove them and try again."),
+    "error.password_common": ("该密码过于常见或容易猜到，请换一个更长、不常见的密码。",
+                              "This password is too common or easy to guess; choose a longer, uncommon one."),
+    "error.password_like_username": ("密码不能包含用户名或姓名。", "The password may not contain the username or the name."),
+    "error.last_admin": ("不能停用或降级最后一位在用的系统管理员，否则无人能够管理系统。",
+                         "The last active administrator cannot be deactivated or given another role: nobody could administer the system."),
+    "finding.no_preview": ("无法预览", "No preview"),
+    "finding.upload_limit": ("每个文件不超过{limit_mb}MB，可上传：{allowed}。", "Up to {limit_mb} MB a file; allowed: {allowed}."),
+    "login.throttled": ("登录尝试过于频繁，请{minutes}分钟后再试。", "Too many sign-in attempts; try again in {minutes} minutes."),
+    "login.failed_attempts_notice": ("自您上次登录以来，您的账号有{count}次登录失败（最近一次：{at}）。如非本人操作，请修改密码并告知管理员。",
+                                     "Since your last sign-in there were {count} failed sign-in attempts on your account (latest: {at}). If that was not you, change your password and tell an administrator."),
+    "ui.unexpected_error": ("系统出现意外错误（错误编号 {error_id}），已记录。请稍后重试；如仍出现，请将错误编号告知管理员。",
+                           "An unexpected error occurred (error id {error_id}); it has been logged. Try again later; if it happens again, give the error id to an administrator."),
 })
 
 

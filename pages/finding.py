@@ -14,7 +14,8 @@ from dashboard.services import views
 from dashboard.services.findings import UploadedFile
 from dashboard.ui import navigation
 from dashboard.ui.context import flash, lbl, reading, run_service, show_flash, tr
-from dashboard.ui.widgets import day, light_badge
+from dashboard.ui.safe import plain
+from dashboard.ui.widgets import day, evidence_upload_limits, image_preview, light_badge
 from dashboard.vocab import (EscalationKind, ExtensionDecision, Priority, RectType, ReviewDecision, SourceKind,
                              Status, VillageLevel, codes)
 from db.models import Finding
@@ -38,7 +39,7 @@ def pick_finding() -> int | None:
         with reading() as session:
             found = session.execute(select(Finding.id).where(Finding.serial == serial.strip().upper())).scalar()
         if found is None:
-            st.warning(tr("finding.not_found", serial=serial))
+            st.warning(tr("finding.not_found", serial=plain(serial)))
         else:
             st.session_state["finding_id"] = found
     return st.session_state.get("finding_id")
@@ -46,9 +47,9 @@ def pick_finding() -> int | None:
 
 def header(detail: dict) -> None:
     finding = detail["finding"]
-    st.markdown(f"### {finding.serial} &nbsp; {light_badge(detail['light'])} &nbsp; "
+    st.markdown(f"### {plain(finding.serial)} &nbsp; {light_badge(detail['light'])} &nbsp; "
                 f"<span style='font-size:0.9em'>{lbl(finding.status, Status)}</span>", unsafe_allow_html=True)
-    st.markdown(f"**{finding.description}**")
+    st.markdown(f"**{plain(finding.description)}**")
     if detail["days_overdue"]:
         st.error(tr("finding.overdue_by", days=detail["days_overdue"]))
     if detail["shared_evidence"]:
@@ -90,7 +91,7 @@ def measures_tab(detail: dict, actor, seen_version: int) -> None:
     for measure in detail["measures"]:
         cols = st.columns([6, 2, 2])
         mark = "☑" if measure.done else "☐"
-        cols[0].markdown(f"{mark} {measure.seq}. {measure.text}")
+        cols[0].markdown(f"{mark} {measure.seq}. {plain(measure.text)}")
         cols[1].caption(f"{tr('col.deadline')}: {day(measure.deadline)}")
         if measure.done:
             cols[2].caption(f"{tr('finding.done_at')}: {day(measure.done_at)}")
@@ -104,11 +105,11 @@ def progress_tab(detail: dict) -> None:
         st.info(tr("finding.no_progress"))
     for entry in detail["progress"]:
         with st.container(border=True):
-            st.markdown(f"**{day(entry.reported_at)}** · {detail['people'].get(entry.author_id, '')} · "
+            st.markdown(f"**{day(entry.reported_at)}** · {plain(detail['people'].get(entry.author_id, ''))} · "
                         f"{tr('col.percent')} {entry.percent}%")
-            st.write(entry.done_text)
+            st.markdown(plain(entry.done_text))
             if entry.next_text:
-                st.caption(f"{tr('finding.next_step')}: {entry.next_text}")
+                st.caption(f"{tr('finding.next_step')}: {plain(entry.next_text)}")
 
 
 def evidence_tab(detail: dict, actor) -> None:
@@ -117,7 +118,7 @@ def evidence_tab(detail: dict, actor) -> None:
     for evidence in detail["evidence"]:
         cols = st.columns([5, 2, 2, 2])
         flag = " ⚠" if evidence.sha256 in detail["shared_evidence"] else ""
-        cols[0].markdown(f"**{evidence.filename}**{flag}")
+        cols[0].markdown(f"**{plain(evidence.filename)}**{flag}")
         cols[1].caption(f"{evidence.size / 1024:.1f} KB")
         cols[2].caption(day(evidence.uploaded_at))
         with reading() as session:
@@ -125,7 +126,11 @@ def evidence_tab(detail: dict, actor) -> None:
         cols[3].download_button(tr("finding.download"), data, file_name=evidence.filename,
                                 mime=evidence.content_type, key=f"dl_{evidence.id}")
         if evidence.content_type in IMAGE_TYPES:
-            st.image(data, caption=evidence.filename, width=320)
+            preview = image_preview(evidence.sha256, data)  # None for a file that cannot be shown safely
+            if preview:
+                st.image(preview, width=320)
+            else:
+                st.caption(tr("finding.no_preview"))
 
 
 def history_tab(detail: dict) -> None:
@@ -186,7 +191,8 @@ def department_actions(detail: dict, actor, seen: int) -> None:
             done = st.text_area(tr("finding.done_text"), key=f"p_done_{generation}")
             nxt = st.text_input(tr("finding.next_step"), key=f"p_next_{generation}")
             pct = st.slider(tr("col.percent"), 0, 100, 50, step=5, key=f"p_percent_{generation}")
-            files = st.file_uploader(tr("finding.upload"), accept_multiple_files=True, key=f"p_files_{generation}")
+            files = st.file_uploader(tr("finding.upload"), accept_multiple_files=True, key=f"p_files_{generation}",
+                                     **evidence_upload_limits())
             if st.form_submit_button(tr("ui.submit"), type="primary"):
                 uploads = [UploadedFile(f.name, f.getvalue(), f.type) for f in files or []]
                 if run_service(svc.report_progress, actor, finding.id, done_text=done, next_text=nxt, percent=pct,
@@ -223,7 +229,7 @@ def inspector_actions(detail: dict, actor, seen: int) -> None:
             st.markdown(f"**{tr('finding.review')}**")
             latest = detail["reviews"][-1] if detail["reviews"] else None
             if latest is not None:
-                st.info(f"{tr('col.summary')}: {latest.summary}")
+                st.info(f"{tr('col.summary')}: {plain(latest.summary)}")
             comment = st.text_area(tr("finding.review_comment"), key="r_comment")
             options = ["close", "send_back"] + (["set_ongoing"] if finding.rect_type == RectType.LONG_TERM else [])
             choice = st.radio(tr("col.decision"), options, horizontal=True, key="r_choice",
@@ -238,7 +244,7 @@ def inspector_actions(detail: dict, actor, seen: int) -> None:
         with st.form("decide_extension_form"):
             st.markdown(f"**{tr('action.decide_extension')}**")
             st.info(tr("finding.extension_asked", old=day(pending.old_deadline), new=day(pending.asked_deadline),
-                       reason=pending.reason))
+                       reason=plain(pending.reason)))
             comment = st.text_input(tr("col.comment"), key="d_comment")
             approve = st.radio(tr("col.decision"), [True, False], horizontal=True, key="d_choice",
                                format_func=lambda a: tr("extension_decision.approved" if a else "extension_decision.rejected"))

@@ -169,7 +169,7 @@ def test_create_department_user_needs_a_known_unit(cli_env, engine, monkeypatch,
 
 def test_create_user_refusals(cli_env, engine, monkeypatch, capsys):
     assert run("create-user", "shorty", "--role", "leader", stdin="short\n", monkeypatch=monkeypatch) == 2
-    assert "密码至少需要8个字符。 / The password needs at least 8 characters." in capsys.readouterr().err
+    assert "密码至少需要10个字符。 / The password needs at least 10 characters." in capsys.readouterr().err
     assert run("create-user", "wang", "--role", "leader", stdin="long-enough-pass\n", monkeypatch=monkeypatch) == 0
     assert run("create-user", "WANG", "--role", "admin", stdin="long-enough-pass\n", monkeypatch=monkeypatch) == 2
     assert "名称“wang”已存在。" in capsys.readouterr().err

@@ -18,6 +18,7 @@ from dashboard.i18n import label, t
 from dashboard.lifecycle import Actor
 from dashboard.services.queries import LedgerFilter, ledger_conditions, visible_to
 from dashboard.settings import load_settings
+from dashboard.text import xml_safe
 from dashboard.vocab import Priority, RectType, Status
 from db.models import Category, Evidence, Finding, FindingCoUnit, Measure, Progress, Source, Unit, Village
 
@@ -148,12 +149,12 @@ def export_ledger(session: Session, actor: Actor, out: BinaryIO, *, flt: LedgerF
         sheet.repeat_rows(HEADER_ROW)
         sheet.freeze_panes(HEADER_ROW + 1, 0)
         last = len(COLUMNS) - 1
-        heading = title or t("export.title", lang)
+        heading = xml_safe(title or t("export.title", lang))
         sheet.set_row(0, 28)
         sheet.merge_range(0, 0, 0, last, f"{heading}（{t('export.as_of', lang, date=now.date().isoformat())}）",
                           _format(book, bold=True, size=16, wrap=False, center=True, border=False))
         sheet.merge_range(1, 0, 1, last,
-                          f"{t('export.filters', lang)}{filters_text or t('export.no_filters', lang)}",
+                          xml_safe(f"{t('export.filters', lang)}{filters_text or t('export.no_filters', lang)}"),
                           _format(book, wrap=False, border=False))
         sheet.write_row(HEADER_ROW, 0, [t(key, lang) for key, _w, _x in COLUMNS],
                         _format(book, bold=True, fill="DDE5F0", center=True))

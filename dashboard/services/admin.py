@@ -9,18 +9,22 @@ from dashboard import config
 from dashboard.errors import ValidationFailed
 from dashboard.i18n import t
 from dashboard.lifecycle import Action, Actor, authorize
-from dashboard.passwords import MIN_LENGTH, hash_password
+from dashboard.passwords import check_policy, hash_password
 from dashboard.services.common import apply_changes, audit, check_version, code, get_or_404, record_dict, require_text
 from dashboard.settings import SPECS
 from dashboard.vocab import Role, UnitKind, VillageLevel, VillageStatus
 from db.models import Category, Setting, Unit, User, Village
 
 
-def _check_password(password: str) -> None:
-    if len(password or "") < MIN_LENGTH:
-        raise ValidationFailed("error.weak_password", min=MIN_LENGTH)
-    if config.is_production() and password == config.DEMO_PASSWORD:
-        raise ValidationFailed("error.demo_password_in_production")
+def _check_password(password: str, username: str = "", display_name: str = "") -> bool:
+    """Refuse a weak password; returns True for the demo password, accepted in demo mode only
+    (and marked, so that sign-in refuses it once the deployment is switched to production)."""
+    if password == config.DEMO_PASSWORD:
+        if config.is_production():
+            raise ValidationFailed("error.demo_password_in_production")
+        return True
+    check_policy(password, username, display_name)
+    return False
 
 
 def _unique(session: Session, model, column, value: str, own_id: int | None = None) -> None:
@@ -42,10 +46,11 @@ def create_user(session: Session, actor: Actor | None, *, username: str, display
         raise ValidationFailed("error.unit_required_for_department")
     if unit_id is not None:
         get_or_404(session, Unit, unit_id)
+    display_name = require_text(display_name, "field.display_name")
     if not is_demo_password:
-        _check_password(password)
+        is_demo_password = _check_password(password, username, display_name)
     _unique(session, User, User.username, username)
-    user = User(username=username, display_name=require_text(display_name, "field.display_name"), role=role.value,
+    user = User(username=username, display_name=display_name, role=role.value,
                 unit_id=unit_id, password_hash=hash_password(password), is_demo_password=is_demo_password)
     session.add(user)
     audit(session, actor, "create", user, new=record_dict(user))
@@ -60,6 +65,8 @@ def update_user(session: Session, actor: Actor, user_id: int, expected_version: 
                 active: bool | None = None) -> User:
     """Changing role or unit, or deactivating, ends every session of that user (token version)."""
     authorize(actor, Action.MANAGE_USERS)
+    if role is not None or active is not None:
+        _active_admins(session)  # locked before the user's row: one lock order for everyone
     user = get_or_404(session, User, user_id, lock=True)
     check_version(session, user, expected_version)
     changes: dict[str, Any] = {}
@@ -75,6 +82,9 @@ def update_user(session: Session, actor: Actor, user_id: int, expected_version: 
         changes["active"] = active
     if changes.get("role", user.role) == Role.DEPARTMENT and changes.get("unit_id", user.unit_id) is None:
         raise ValidationFailed("error.unit_required_for_department")
+    if user.role == Role.ADMIN and user.active and (changes.get("role", user.role) != Role.ADMIN
+                                                    or not changes.get("active", True)):
+        _keep_an_admin(session, user)
     old, new = apply_changes(user, changes)
     if {"role", "unit_id", "active"} & set(new):
         user.token_version += 1
@@ -83,14 +93,26 @@ def update_user(session: Session, actor: Actor, user_id: int, expected_version: 
     return user
 
 
+def _active_admins(session: Session) -> list[User]:
+    """The active administrators, their rows locked in id order (so two administrators demoting
+    each other at once cannot both succeed, and never deadlock)."""
+    return list(session.exec(select(User).where(User.role == Role.ADMIN.value, User.active == True)  # noqa: E712
+                             .order_by(User.id).with_for_update()).all())
+
+
+def _keep_an_admin(session: Session, leaving: User) -> None:
+    """Refuse to demote or deactivate the last active administrator."""
+    if not [admin for admin in _active_admins(session) if admin.id != leaving.id]:
+        raise ValidationFailed("error.last_admin")
+
+
 def set_password(session: Session, actor: Actor | None, user_id: int, password: str) -> User:
     """Reset (admin) or change (the user themself) a password; old login cookies stop working."""
     user = get_or_404(session, User, user_id, lock=True)
     if actor is not None and actor.id != user.id:
         authorize(actor, Action.MANAGE_USERS)
-    _check_password(password)
+    user.is_demo_password = _check_password(password, user.username, user.display_name)
     user.password_hash = hash_password(password)
-    user.is_demo_password = False
     user.token_version += 1
     user.failed_logins = 0
     user.locked_until = None

@@ -11,6 +11,7 @@ from dashboard import clock
 from dashboard.errors import ConflictError, NotFound, ValidationFailed
 from dashboard.i18n import t
 from dashboard.lifecycle import Actor
+from dashboard.text import clean
 from dashboard.vocab import Role
 from db.models import AuditLog, User
 
@@ -93,7 +94,7 @@ def audit(session: Session, actor: Actor | None, action: str, record: SQLModel, 
 
 
 def require_text(value: str | None, field_key: str) -> str:
-    text = (value or "").strip()
+    text = clean(value or "").strip()
     if not text:
         raise ValidationFailed("error.required", field=t(field_key))
     return text

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import mimetypes
 from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Iterable, Sequence
@@ -20,6 +19,7 @@ from sqlmodel import Session, func, select
 from dashboard import clock
 from dashboard.errors import InvalidState, ValidationFailed
 from dashboard.lifecycle import Action, Actor, authorize
+from dashboard.services import evidence as evidence_files
 from dashboard.services.common import apply_changes, audit, check_version, code, get_or_404, record_dict, require_text
 from dashboard.settings import load_settings
 from dashboard.vocab import (
@@ -222,6 +222,13 @@ def edit_finding(session: Session, actor: Actor, finding_id: int, expected_versi
         changes["priority"] = code(Priority, changes["priority"], "field.priority").value
     if changes.get("village_id") is not None:
         changes["township"] = get_or_404(session, Village, changes["village_id"]).township
+    if "category_id" in changes:
+        get_or_404(session, Category, changes["category_id"])
+    if "lead_unit_id" in changes:
+        get_or_404(session, Unit, changes["lead_unit_id"])
+    lead = changes.get("lead_unit_id", finding.lead_unit_id)
+    if lead in (set(co_units) if co_units is not None else set(co_unit_ids(session, finding.id))):  # type: ignore[arg-type]
+        raise ValidationFailed("error.self_lead_cooperate")
     _move(session, actor, Action.EDIT_FINDING, finding, None, changes)
     if co_units is not None:
         _replace_co_units(session, actor, finding, sorted(set(co_units)))
@@ -284,7 +291,7 @@ def _store_evidence(session: Session, actor: Actor, finding: Finding, upload: Up
     if size > settings.max_upload_mb * 1024 * 1024:
         raise ValidationFailed("error.file_too_large", name=name, size_mb=round(size / 1048576, 1),
                                limit_mb=settings.max_upload_mb)
-    content_type = upload.content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
+    content_type = evidence_files.check_upload(name, extension, upload.data).content_type  # by its bytes
     evidence = Evidence(finding_id=finding.id, progress_id=progress_id, filename=name, content_type=content_type,  # type: ignore[arg-type]
                         size=size, sha256=hashlib.sha256(upload.data).hexdigest(), uploaded_by_id=actor.id,
                         uploaded_at=clock.now())

@@ -13,6 +13,7 @@ failures: the whole transaction is run again, so a user sees success or a clear 
 from __future__ import annotations
 
 import logging
+import random
 import time
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, TypeVar
@@ -29,7 +30,7 @@ from db.models import Finding
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-RETRIES = 4  # attempts after the first, for deadlocks and serialization failures only
+RETRIES = 6  # attempts after the first, for deadlocks and serialization failures only
 RETRY_SQLSTATES = {"40P01", "40001"}  # deadlock_detected, serialization_failure
 FINDING_TABLE = Finding.__table__.name
 
@@ -67,7 +68,7 @@ def run_in_unit_of_work(engine: Engine, fn: Callable[..., T], *args: Any, **kwar
             if not is_retryable(error):
                 raise
             log.warning("transaction retried (%s/%s) after %s", attempt + 1, RETRIES, type(error.orig).__name__)
-            time.sleep(0.05 * (2 ** attempt))
+            time.sleep(random.uniform(0.02, 0.1) * (2 ** min(attempt, 4)))  # jitter: the two sides part ways
     raise DatabaseBusy()
 
 
