@@ -75,14 +75,14 @@ def apply_changes(record: SQLModel, changes: dict[str, Any]) -> tuple[dict[str, 
     return old, new
 
 
-def audit(session: Session, actor: Actor | None, action: str, record: SQLModel, *,
+def audit(session: Session, actor: Actor, action: str, record: SQLModel, *,
           old: dict[str, Any] | None = None, new: dict[str, Any] | None = None,
           finding_id: int | None = None, note: str = "") -> None:
     session.flush()  # so that new records have their id
     session.add(AuditLog(
         at=clock.now(),
-        user_id=actor.id if actor else None,
-        username=actor.username if actor else "system",
+        user_id=actor.id,
+        username=actor.username,
         action=action,
         entity=type(record).__name__,
         entity_id=getattr(record, "id", None),
