@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Iterable
 
-from dashboard.errors import InvalidState, PermissionDenied
-from dashboard.i18n import label, t
+from dashboard.errors import Phrase, InvalidState, PermissionDenied
 from dashboard.vocab import Role, Status
 
 A, L, I, D = Role.ADMIN, Role.LEADER, Role.INSPECTOR, Role.DEPARTMENT
@@ -140,7 +139,7 @@ def check_role(actor: Actor, action: Action) -> None:
     if actor.operator and action in OPERATOR_EXTRA:
         return
     if not may(actor.role, action):
-        raise PermissionDenied("error.role_denied", role=label(Role(actor.role)), action=t(f"action.{action}"))
+        raise PermissionDenied("error.role_denied", role=Role(actor.role), action=Phrase(f"action.{action}"))
 
 
 def check_unit(actor: Actor, action: Action, lead_unit_id: int, co_unit_ids: Iterable[int]) -> None:
@@ -156,7 +155,7 @@ def check_unit(actor: Actor, action: Action, lead_unit_id: int, co_unit_ids: Ite
         raise PermissionDenied("error.no_unit")
     allowed = {lead_unit_id} if scope is Scope.LEAD else responsible
     if actor.unit_id not in allowed:
-        raise PermissionDenied("error.unit_denied", action=t(f"action.{action}"))
+        raise PermissionDenied("error.unit_denied", action=Phrase(f"action.{action}"))
 
 
 def next_status(action: Action, current: Status | str) -> Status:
@@ -166,7 +165,7 @@ def next_status(action: Action, current: Status | str) -> Status:
     if current not in allowed:
         if current is Status.CLOSED and action not in (Action.CLOSE,):
             raise InvalidState("error.closed_final")
-        raise InvalidState("error.bad_state", status=label(current), action=t(f"action.{action}"))
+        raise InvalidState("error.bad_state", status=current, action=Phrase(f"action.{action}"))
     return allowed[current]
 
 

@@ -6,8 +6,7 @@ from typing import Any
 from sqlmodel import Session, select
 
 from dashboard import config
-from dashboard.errors import ValidationFailed
-from dashboard.i18n import t
+from dashboard.errors import Phrase, ValidationFailed
 from dashboard.lifecycle import Action, Actor, authorize
 from dashboard.passwords import check_policy, hash_password
 from dashboard.services.common import apply_changes, audit, check_version, code, get_or_404, record_dict, require_text
@@ -154,7 +153,7 @@ VILLAGE_FIELDS = ("county", "township", "name", "level", "poverty_rate", "remain
 def _clean_village(values: dict[str, Any]) -> dict[str, Any]:
     unknown = set(values) - set(VILLAGE_FIELDS)
     if unknown:
-        raise ValidationFailed("error.unknown_value", field=t("what.village"), value=", ".join(sorted(unknown)))
+        raise ValidationFailed("error.unknown_value", field=Phrase("what.village"), value=", ".join(sorted(unknown)))
     cleaned = dict(values)
     for key in ("township", "name"):
         if key in cleaned:
@@ -241,12 +240,12 @@ def _clean_setting(key: str, value: Any) -> Any:
         items = value.split(",") if isinstance(value, str) else list(value)
         cleaned = sorted({str(item).strip().lower().lstrip(".") for item in items if str(item).strip()})
         if not cleaned:
-            raise ValidationFailed("error.required", field=t(f"setting.{key}"))
+            raise ValidationFailed("error.required", field=Phrase(f"setting.{key}"))
         return cleaned
     try:
         number = int(value)
     except (TypeError, ValueError):
-        raise ValidationFailed("error.setting_range", name=t(f"setting.{key}"), low=spec.low, high=spec.high) from None
+        raise ValidationFailed("error.setting_range", name=Phrase(f"setting.{key}"), low=spec.low, high=spec.high) from None
     if not spec.low <= number <= spec.high:  # type: ignore[operator]
-        raise ValidationFailed("error.setting_range", name=t(f"setting.{key}"), low=spec.low, high=spec.high)
+        raise ValidationFailed("error.setting_range", name=Phrase(f"setting.{key}"), low=spec.low, high=spec.high)
     return number

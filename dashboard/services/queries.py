@@ -17,7 +17,7 @@ from sqlmodel import Session
 from dashboard import clock, lights
 from dashboard.figures import Figures
 from dashboard.services import rollups
-from dashboard.errors import PermissionDenied
+from dashboard.errors import Phrase, PermissionDenied
 from dashboard.lifecycle import STALE_STATES, Action, Actor, may
 from dashboard.settings import Settings, load_settings
 from dashboard.vocab import Light, Status
@@ -55,7 +55,7 @@ def visible_to(actor: Actor) -> ColumnElement[bool]:
 def check_visible(session: Session, actor: Actor, finding_id: int) -> None:
     allowed = session.execute(select(Finding.id).where(Finding.id == finding_id, visible_to(actor))).first()
     if allowed is None:
-        raise PermissionDenied("error.unit_denied", action="查看 / view")
+        raise PermissionDenied("error.unit_denied", action=Phrase("action.view"))
 
 
 # --- the leadership figures ---------------------------------------------------------------------------
