@@ -147,6 +147,27 @@ def _operator(session):
     return actor_of(admin)
 
 
+def cmd_lookback_report(args) -> int:
+    """回头看情况报告: freeze the campaign's figures now, and write the report from that snapshot."""
+    from dashboard.documents.lookback_report import build_lookback_report
+    from dashboard.services import lookback
+
+    engine = _engine()
+    try:
+        with unit_of_work(engine) as session:
+            snapshot = lookback.freeze(session, SYSTEM, args.campaign_id)
+            figures = snapshot.figures
+    except DomainError as error:
+        print(f"{error.message('zh')} / {error.message('en')}", file=sys.stderr)
+        return 2
+    with open(args.file, "wb") as out:
+        build_lookback_report(figures, out=out)
+    totals = figures["totals"]
+    print(f"已生成 / written {args.file}: {totals['checked']}/{totals['sampled']}, "
+          f"通过 / passed {totals['passed']}, 未通过 / failed {totals['failed']}")
+    return 0
+
+
 def cmd_export_ledger(args) -> int:
     from dashboard.documents.ledger_export import export_ledger
 
@@ -264,6 +285,10 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--snapshot", type=int, help="snapshot id (default: take one now)")
     report.add_argument("--title", help="title of the snapshot taken now")
     report.set_defaults(func=cmd_report)
+    lookback_report = commands.add_parser("lookback-report", help="Word 回头看情况报告 (.docx) of one campaign")
+    lookback_report.add_argument("campaign_id", type=int)
+    lookback_report.add_argument("file")
+    lookback_report.set_defaults(func=cmd_lookback_report)
     export = commands.add_parser("export-ledger", help="the whole ledger as .xlsx")
     export.add_argument("file")
     export.set_defaults(func=cmd_export_ledger)

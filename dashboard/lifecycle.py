@@ -39,6 +39,9 @@ class Action(StrEnum):
     MANAGE_REFERENCE = "manage_reference"
     MANAGE_SETTINGS = "manage_settings"
     IMPORT_LEDGER = "import_ledger"
+    MANAGE_LOOKBACK = "manage_lookback"   # 回头看: create a campaign, draw, add by hand, assign, finish
+    RECHECK = "recheck"                   # 回头看: record the verdict of a re-check in the field
+    LOOKBACK_REPORT = "lookback_report"   # 回头看: freeze a campaign's figures and write its report
 
 
 OPERATOR_EXTRA = frozenset({Action.TAKE_SNAPSHOT})  # the command line's report takes a snapshot first
@@ -73,6 +76,9 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.MANAGE_REFERENCE: frozenset({A}),
     Action.MANAGE_SETTINGS: frozenset({A}),
     Action.IMPORT_LEDGER: frozenset({A}),
+    Action.MANAGE_LOOKBACK: frozenset({I, A}),
+    Action.RECHECK: frozenset({I}),
+    Action.LOOKBACK_REPORT: frozenset({L, I, A}),
 }
 
 SCOPES: dict[Action, Scope] = {
@@ -85,6 +91,7 @@ SCOPES: dict[Action, Scope] = {
     Action.CLOSE: Scope.NOT_OWN,
     Action.SEND_BACK: Scope.NOT_OWN,
     Action.SET_ONGOING: Scope.NOT_OWN,
+    Action.RECHECK: Scope.NOT_OWN,  # the same separation of duties as closing
 }
 
 O, P, R, G, C, X = (Status.OPEN, Status.IN_PROGRESS, Status.PENDING_REVIEW, Status.ONGOING,

@@ -25,6 +25,9 @@ SPECS: dict[str, SettingSpec] = {
         ["jpg", "jpeg", "png", "gif", "webp", "pdf", "doc", "docx", "xls", "xlsx", "wps", "ofd", "txt"]),
     "lockout_failures": SettingSpec(5, 3, 20),
     "lockout_minutes": SettingSpec(15, 1, 1440),
+    "lookback_deadline_days": SettingSpec(30, 1, 365),   # 回头看: deadline of a finding a failed re-check opens
+    "lookback_percent": SettingSpec(20, 1, 100),         # 回头看: random share of the rest, per lead unit
+    "lookback_min_per_unit": SettingSpec(2, 0, 50),      # 回头看: … but at least this many per unit
 }
 
 
@@ -37,6 +40,9 @@ class Settings:
     allowed_extensions: list[str]
     lockout_failures: int
     lockout_minutes: int
+    lookback_deadline_days: int
+    lookback_percent: int
+    lookback_min_per_unit: int
 
 
 DEFAULTS = Settings(**{key: spec.default for key, spec in SPECS.items()})

@@ -99,3 +99,36 @@ class EscalationKind(StrEnum):
 
 def codes(enum: type[StrEnum]) -> list[str]:
     return [member.value for member in enum]
+
+
+class CampaignStatus(StrEnum):
+    """回头看 campaign: drafted, sampled and being re-checked, finished."""
+
+    DRAFT = "draft"          # 待抽样
+    ACTIVE = "active"        # 复查中
+    FINISHED = "finished"    # 已完成
+
+
+class SampleReason(StrEnum):
+    """Why a closed finding is in a 回头看 sample (the strata, in the order a finding is counted)."""
+
+    KEY = "key"                          # 重点督办
+    SENT_BACK = "sent_back"              # 曾被退回
+    SHARED_EVIDENCE = "shared_evidence"  # 佐证材料重复（纸面销号预警）
+    RANDOM = "random"                    # 随机抽取
+    MANUAL = "manual"                    # 人工添加
+
+
+class Verdict(StrEnum):
+    """The verdict of a 回头看 re-check."""
+
+    FIXED = "fixed"            # 真改实改
+    INCOMPLETE = "incomplete"  # 整改不到位
+    ON_PAPER = "on_paper"      # 虚假整改 / 纸面整改
+    REBOUND = "rebound"        # 问题反弹
+
+
+class CheckAnswer(StrEnum):
+    YES = "yes"    # 是
+    NO = "no"      # 否
+    NA = "na"      # 不涉及

@@ -18,16 +18,19 @@ from sqlmodel import Field, SQLModel
 
 from dashboard import clock
 from dashboard.vocab import (
+    CampaignStatus,
     EscalationKind,
     ExtensionDecision,
     Priority,
     RectType,
     ReviewDecision,
     Role,
+    SampleReason,
     SourceKind,
     Status,
     UnitKind,
     VillageLevel,
+    Verdict,
     VillageStatus,
     codes,
 )
@@ -419,3 +422,87 @@ class SerialCounter(SQLModel, table=True):
 
     year: int = Field(primary_key=True)
     last: int = 0
+
+
+class LookbackCampaign(SQLModel, table=True):
+    """回头看: a campaign that samples closed findings and re-checks them in the field.
+
+    ``scope`` (earlier sources, lead units, townships, closing dates) and ``rule`` (strata, share, minimum)
+    are stored with the ``seed`` so that anyone can draw the same sample again."""
+
+    __tablename__ = "lookback_campaign"
+    __table_args__ = (one_of("status", CampaignStatus),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    title: str = Field(max_length=200)
+    issuing_body: str = Field(default="", max_length=100)
+    start_date: dt.date
+    end_date: dt.date
+    report_due_date: Optional[dt.date] = None
+    source_id: int = Field(foreign_key="source.id")  # the 回头看 source its failures are logged under
+    scope: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    checklist: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    rule: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    seed: int = 0
+    status: str = Field(max_length=20, default=CampaignStatus.DRAFT)
+    drawn_at: Optional[NaiveDatetime] = None
+    created_by_id: Optional[int] = Field(default=None, foreign_key="app_user.id")
+    created_at: NaiveDatetime = Field(default_factory=clock.now)
+    version: int = 1
+
+
+class LookbackItem(SQLModel, table=True):
+    """One sampled finding of a campaign: why it was drawn, who re-checks it, and the verdict."""
+
+    __tablename__ = "lookback_item"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "finding_id", name="uq_lookback_item_campaign_finding"),
+        one_of("reason", SampleReason),
+        one_of("verdict", Verdict, nullable=True),
+        Index("ix_lookback_item_assignee", "assignee_id", "verdict"),
+    )
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="lookback_campaign.id", index=True)
+    finding_id: int = Field(foreign_key="finding.id", index=True)
+    lead_unit_id: int                      # the stratum (copied at the draw)
+    reason: str = Field(max_length=20)     # the stratum it counts in
+    reasons: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))  # every reason
+    added_by_id: Optional[int] = Field(default=None, foreign_key="app_user.id")  # set for a manual addition
+    assignee_id: Optional[int] = Field(default=None, foreign_key="app_user.id")
+    due_date: Optional[dt.date] = None
+    verdict: Optional[str] = Field(default=None, max_length=20)
+    answers: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    note: str = ""
+    checked_by_id: Optional[int] = Field(default=None, foreign_key="app_user.id")
+    checked_at: Optional[NaiveDatetime] = None
+    new_finding_id: Optional[int] = Field(default=None, foreign_key="finding.id")  # the finding a failure opened
+    version: int = 1
+
+
+class LookbackEvidence(SQLModel, table=True):
+    """A photo or document taken at a re-check (bytes kept in the row: re-check files are few and small)."""
+
+    __tablename__ = "lookback_evidence"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    item_id: int = Field(foreign_key="lookback_item.id", index=True)
+    filename: str = Field(max_length=255)
+    content_type: str = Field(default="application/octet-stream", max_length=120)
+    size: int
+    sha256: str = Field(max_length=64)
+    uploaded_by_id: Optional[int] = Field(default=None, foreign_key="app_user.id")
+    uploaded_at: NaiveDatetime = Field(default_factory=clock.now)
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class LookbackSnapshot(SQLModel, table=True):
+    """A campaign's figures frozen at one moment: the 回头看情况报告 is written from these only."""
+
+    __tablename__ = "lookback_snapshot"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="lookback_campaign.id", index=True)
+    taken_at: NaiveDatetime = Field(default_factory=clock.now)
+    taken_by_id: Optional[int] = Field(default=None, foreign_key="app_user.id")
+    figures: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

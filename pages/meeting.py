@@ -8,6 +8,7 @@ from dashboard.documents.report import report_for_snapshot
 from dashboard.figures import Figures, percent
 from dashboard.services import snapshots
 from dashboard.ui import navigation
+from pages import lookback as lookback_page
 from dashboard.ui.context import fresh_rollups, flash, labels, reading, run_service, show_flash, tr
 from dashboard.ui.safe import html_text, plain
 from dashboard.ui.widgets import LIGHT_COLOURS, draw_chart
@@ -123,3 +124,4 @@ def render() -> None:
         st.success(tr("overview.no_overdue"))
     st.markdown(f"### {tr('meeting.villages')}")
     st.markdown(villages_grid(figures.get("villages", [])), unsafe_allow_html=True)
+    lookback_page.meeting_section()

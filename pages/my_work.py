@@ -6,6 +6,7 @@ import streamlit as st
 
 from dashboard.services import queries, views
 from dashboard.ui import navigation
+from pages import lookback as lookback_page
 from dashboard.ui.context import lbl, reading, show_flash, tr
 from dashboard.ui.widgets import day, light_text, style_lights
 from dashboard.vocab import EscalationKind, Role, Status
@@ -87,6 +88,7 @@ def render() -> None:
             department(session, actor)
         elif actor.role == Role.INSPECTOR:
             inspector(session, actor)
+            lookback_page.my_work_section(session, actor)
         elif actor.role == Role.LEADER:
             leader(session, actor)
         else:

@@ -20,6 +20,7 @@ WHAT_KEYS = {
     "Finding": "what.finding", "Source": "what.source", "Unit": "what.unit", "Village": "what.village",
     "User": "what.user", "Measure": "what.measure", "ExtensionRequest": "what.extension",
     "Category": "what.category", "Evidence": "what.evidence", "Snapshot": "what.snapshot",
+    "LookbackCampaign": "what.lookback_campaign", "LookbackItem": "what.lookback_item",
 }
 
 

@@ -32,6 +32,7 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("finding", "pages.finding", ":material/description:"),
     PageSpec("log", "pages.log_findings", ":material/add_circle:", action=Action.LOG_FINDING),
     PageSpec("villages", "pages.villages", ":material/holiday_village:"),
+    PageSpec("lookback", "pages.lookback", ":material/fact_check:", action=Action.VIEW_ALL),
     PageSpec("meeting", "pages.meeting", ":material/co_present:", action=Action.TAKE_SNAPSHOT),
     PageSpec("admin", "pages.admin", ":material/settings:", action=Action.MANAGE_USERS),
 )
