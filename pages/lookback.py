@@ -223,8 +223,9 @@ def recheck_form(actor, item_id: int) -> None:
         answers = [st.radio(question, [a.value for a in CheckAnswer], index=None, horizontal=True,
                             format_func=lambda code: answers_labels[code], key=f"lb_ans_{item_id}_{n}")
                    for n, question in enumerate(detail["checklist"])]
+        verdict_labels = labels(Verdict)
         verdict = st.radio(tr("lookback.verdict"), [v.value for v in Verdict], index=None,
-                           format_func=lambda code: lbl(code, Verdict), key=f"lb_verdict_{item_id}")
+                           format_func=lambda code: verdict_labels[code], key=f"lb_verdict_{item_id}")
         note = st.text_area(tr("lookback.note"), key=f"lb_note_{item_id}")
         files = st.file_uploader(tr("lookback.evidence"), accept_multiple_files=True, key=f"lb_files_{item_id}",
                                  **evidence_upload_limits())

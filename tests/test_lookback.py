@@ -48,7 +48,7 @@ def bulk_closed(session, world, count: int, *, lead: str, key_every: int = 0, se
     """Many closed findings written directly (the draw reads only these columns)."""
     ids = []
     for n in range(count):
-        finding = Finding(serial=f"ZG-B-{lead[:2]}-{n:05d}", source_id=world.source_id, category_id=world.category_id,
+        finding = Finding(serial=f"ZG-B-{world.units[lead]}-{n:05d}", source_id=world.source_id, category_id=world.category_id,
                           description=f"问题{n}", lead_unit_id=world.units[lead], status=Status.CLOSED.value,
                           priority=Priority.KEY.value if key_every and n % key_every == 0 else Priority.NORMAL.value,
                           sent_back_count=1 if sent_back_every and n % sent_back_every == 1 else 0,

@@ -14,13 +14,13 @@ from openpyxl import Workbook
 from sqlmodel import select
 
 from dashboard.errors import PermissionDenied
-from dashboard.lifecycle import PERMISSIONS, SCOPES, Action, Scope
-from dashboard.services import admin, imports, queries, snapshots
+from dashboard.lifecycle import PERMISSIONS, SCOPES, SYSTEM, Action, Scope
+from dashboard.services import admin, imports, lookback, queries, snapshots
 from dashboard.services import findings as svc
 from dashboard.vocab import RectType, Role, SourceKind
 from db.engine import read_session
 from dashboard.services.unit_of_work import unit_of_work
-from db.models import ExtensionRequest, Finding, Measure
+from db.models import ExtensionRequest, Finding, LookbackItem, Measure
 from tests.factories import evidence, finding_input
 
 ROLE_USER = {Role.ADMIN: "admin", Role.LEADER: "leader", Role.INSPECTOR: "inspector", Role.DEPARTMENT: "jiuzhu"}
@@ -75,6 +75,30 @@ def _ledger_file() -> bytes:
     return buffer.getvalue()
 
 
+def _lookback_campaign(session, world):
+    from dashboard.services import lookback
+
+    return lookback.create_campaign(session, SYSTEM, lookback.CampaignInput(
+        title="回头看", start_date=dt.date(2026, 6, 15), end_date=dt.date(2026, 7, 15), seed=1))
+
+
+def _lookback_item(session, world):
+    from dashboard.services import lookback
+
+    finding = _closed(session, world)
+    campaign = _lookback_campaign(session, world)
+    session.flush()
+    lookback.draw_sample(session, SYSTEM, campaign.id)
+    session.flush()
+    return session.exec(select(LookbackItem).where(LookbackItem.finding_id == finding.id)).one()
+
+
+def _recheck(session, actor, world, item):
+    from dashboard.services import lookback
+
+    lookback.record_verdict(session, actor, item.id, None, verdict="fixed", answers=["yes"] * 4)
+
+
 # action -> (prepare(session, world) -> context, perform(session, actor, world, context))
 CELLS = {
     Action.CREATE_SOURCE: (lambda s, w: None, lambda s, a, w, c: svc.create_source(
@@ -109,6 +133,9 @@ CELLS = {
     Action.MANAGE_SETTINGS: (lambda s, w: None, lambda s, a, w, c: admin.update_setting(s, a, "stale_days", 20)),
     Action.IMPORT_LEDGER: (lambda s, w: None, lambda s, a, w, c: imports.commit_import(
         s, a, _ledger_file(), source_title="2026年自查台账")),
+    Action.MANAGE_LOOKBACK: (_lookback_campaign, lambda s, a, w, c: lookback.draw_sample(s, a, c.id)),
+    Action.RECHECK: (_lookback_item, _recheck),
+    Action.LOOKBACK_REPORT: (_lookback_campaign, lambda s, a, w, c: lookback.freeze(s, a, c.id)),
 }
 
 
