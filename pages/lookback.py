@@ -28,8 +28,8 @@ def new_campaign_form(actor) -> None:
     with reading() as session:
         options = lookback.scope_options(session)
     with st.expander(tr("lookback.new"), expanded=False), st.form("lookback_new"):
-        title = st.text_input(tr("col.source_title"), key="lb_title")
-        body = st.text_input(tr("col.issuing_body"), key="lb_body")
+        title = st.text_input(tr("lookback.title"), key="lb_title")
+        body = st.text_input(tr("lookback.issuing_body"), key="lb_body")
         today = clock.today()
         start = st.date_input(tr("lookback.start"), value=today, key="lb_start")
         end = st.date_input(tr("lookback.end"), value=today + dt.timedelta(days=30), key="lb_end")
@@ -71,7 +71,7 @@ def new_campaign_form(actor) -> None:
 
 def choose_campaign(campaigns) -> int:
     ids = [c.id for c in campaigns]
-    names = {c.id: f"{c.title} · {lbl(c.status, CampaignStatus)}" for c in campaigns}
+    names = {c.id: c.title for c in campaigns}
     if st.session_state.get(CAMPAIGN_KEY) not in ids:
         st.session_state[CAMPAIGN_KEY] = ids[0]
     return st.selectbox(tr("lookback.campaign"), ids, format_func=lambda i: names[i], key=CAMPAIGN_KEY)
@@ -286,7 +286,7 @@ def render() -> None:
     with reading() as session:
         campaign = lookback.get_campaign(session, campaign_id)
         figures = lookback.campaign_figures(session, campaign_id)
-    st.caption(tr("lookback.dates", start=campaign.start_date.isoformat(), end=campaign.end_date.isoformat(),
+    st.caption(tr("lookback.dates", status=lbl(campaign.status, CampaignStatus), start=campaign.start_date.isoformat(), end=campaign.end_date.isoformat(),
                   due=day(campaign.report_due_date), body=plain(campaign.issuing_body or "—")))
     figures_section(figures)
     recheck, sample, assign, report = st.tabs([tr("lookback.tab_recheck"), tr("lookback.tab_sample"),

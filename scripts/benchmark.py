@@ -219,6 +219,105 @@ def _measure_documents(engine, actors, findings: int) -> dict:
     return result
 
 
+LOOKBACK_DRAW_FINDINGS = 100_000  # target: a draw from this many closed findings in 2 s or less
+LOOKBACK_PAGE_ITEMS = 5_000       # target: the campaign page of this many sampled findings in 250 ms server time
+
+
+class _RollBack(Exception):
+    """Leaves the database as it was after a timed draw on temporarily closed findings."""
+
+
+def measure_lookback(engine, actors) -> dict:
+    """回头看: (1) the draw from up to 100k closed findings (the findings are closed inside a transaction that
+    is rolled back, so the data stays as generated), with the default rule; (2) the campaign page's server
+    time, under AppTest, for a committed campaign of about 5,000 sampled findings, half of them re-checked."""
+    import streamlit as st
+    from sqlalchemy import select, update
+    from streamlit.testing.v1 import AppTest
+
+    from dashboard.services import lookback
+    from dashboard.services.unit_of_work import unit_of_work
+    from db.engine import read_session
+    from db.models import Finding, LookbackItem
+
+    result: dict = {}
+    admin = actors["admin"]
+    start = TODAY.date()
+
+    def campaign(session, **rule):
+        created = lookback.create_campaign(session, admin, lookback.CampaignInput(
+            title="基准测试回头看", start_date=start, end_date=start + dt.timedelta(days=30), seed=42, **rule))
+        session.flush()
+        return created
+
+    try:
+        with unit_of_work(engine) as session:
+            ids = session.execute(select(Finding.id).order_by(Finding.id).limit(LOOKBACK_DRAW_FINDINGS)).scalars().all()
+            for chunk in range(0, len(ids), 20_000):
+                session.execute(update(Finding).where(Finding.id.in_(ids[chunk:chunk + 20_000]))
+                                .values(status="closed", closed_at=TODAY - dt.timedelta(days=10)))
+            created = campaign(session)
+            started = time.perf_counter()
+            strata = lookback.draw_sample(session, admin, created.id)
+            result["draw"] = {"closed_findings": len(ids), "seconds": round(time.perf_counter() - started, 2),
+                              "sampled": sum(strata.values()), "strata": strata,
+                              "target": f"<= 2 s for {LOOKBACK_DRAW_FINDINGS} closed findings"}
+            raise _RollBack()
+    except _RollBack:
+        pass
+
+    with read_session(engine) as session:
+        closed = session.execute(select(func_count()).select_from(Finding).where(Finding.status == "closed")).scalar_one()
+    share = min(100, max(1, -(-LOOKBACK_PAGE_ITEMS * 100 // max(closed, 1))))
+    with unit_of_work(engine) as session:
+        created = campaign(session, percent=share, min_per_unit=0, include_key=False, include_sent_back=False,
+                           include_shared_evidence=False)
+        lookback.draw_sample(session, admin, created.id)
+        item_ids = session.execute(select(LookbackItem.id).where(LookbackItem.campaign_id == created.id)
+                                   .order_by(LookbackItem.id)).scalars().all()
+        keep = item_ids[:LOOKBACK_PAGE_ITEMS]
+        if len(item_ids) > len(keep):
+            from sqlalchemy import delete
+            session.execute(delete(LookbackItem).where(LookbackItem.campaign_id == created.id,
+                                                       LookbackItem.id.not_in(keep)))
+        half = keep[: len(keep) // 2]
+        for chunk in range(0, len(half), 5_000):
+            session.execute(update(LookbackItem).where(LookbackItem.id.in_(half[chunk:chunk + 5_000]))
+                            .values(verdict="fixed", checked_at=TODAY, answers=["yes"] * 4))
+        campaign_id = created.id
+
+    def fresh_app():
+        app = AppTest.from_string(SCRIPT.format(module="pages.lookback"), default_timeout=120)
+        app.session_state["actor"] = admin
+        app.session_state["lang"] = "zh"
+        app.session_state["lookback_campaign_id"] = campaign_id
+        return app
+
+    cold, errors = [], []
+    for _ in range(RUNS):
+        st.cache_data.clear()
+        app = fresh_app()
+        started = time.perf_counter()
+        app.run()
+        cold.append(_script_seconds(app, time.perf_counter() - started))
+        errors += [str(e.value)[:200] for e in app.exception]
+
+    def bare():
+        with read_session(engine) as session:
+            lookback.campaign_figures(session, campaign_id)
+            lookback.items(session, campaign_id)
+    result["campaign_page"] = {"sampled": len(keep), "server_ms": _ms(statistics.median(cold)),
+                               "sql_ms": _ms(_median(bare)), "errors": errors[:3],
+                               "target": f"<= 250 ms for {LOOKBACK_PAGE_ITEMS} sampled findings"}
+    return result
+
+
+def func_count():
+    from sqlalchemy import func
+
+    return func.count()
+
+
 def _free_port() -> int:
     import socket
 
@@ -339,6 +438,7 @@ def run_one(size: int, backend: str, workdir: Path, browser: bool = True) -> dic
             actors = {"leader": users["leader"], "admin": users["admin"], "dept": users["dept2"]}
             report["pages"] = _measure_pages(engine, actors)
             report["documents"] = _measure_documents(engine, actors, size)
+            report["lookback"] = measure_lookback(engine, actors)
         if browser:
             report["browser"] = _measure_browser(workdir)
     finally:
@@ -354,6 +454,7 @@ def main(argv=None) -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--quick", action="store_true", help="10k findings on SQLite only (CI smoke test)")
     parser.add_argument("--out", help="also write the JSON report to this file")
+    parser.add_argument("--no-browser", action="store_true", help="skip the browser measurement")
     args = parser.parse_args(argv)
     sizes = [10_000] if args.quick else args.sizes
     backends = ["sqlite"] + ([] if args.quick or not os.environ.get("TEST_DATABASE_URL") else ["postgresql"])
@@ -363,7 +464,7 @@ def main(argv=None) -> int:
         for size in sizes:
             for backend in backends:
                 print(f"benchmark: {size} findings on {backend} …", file=sys.stderr, flush=True)
-                results.append(run_one(size, backend, Path(workdir)))
+                results.append(run_one(size, backend, Path(workdir), browser=not args.no_browser))
     report = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}, "runs": results}
     text = json.dumps(report, ensure_ascii=False, indent=2)
     print(text)

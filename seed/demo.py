@@ -56,6 +56,10 @@ def seed_demo(engine: Engine, today: dt.date | None = None) -> bool:
         for index, item in enumerate(content.FINDINGS):
             ids.append(_walk(session, cast, index, item, sources[item["source"]], units, villages, categories,
                              ids, today))
+        session.flush()
+        from seed.lookback_demo import seed_lookback
+
+        seed_lookback(session, cast.inspector, today)
     return True
 
 

@@ -19,6 +19,7 @@ from dashboard.vocab import ExtensionDecision, Role, Status, UnitKind
 from db.engine import make_engine, migrate, read_session
 from db.models import AuditLog, Evidence, ExtensionRequest, Finding, Source, Unit, User, Village
 from seed import demo_content as content
+from seed import lookback_demo
 from seed.demo import seed_demo
 from tests.conftest import BACKENDS, TEST_DATABASE_URL, TODAY
 
@@ -70,7 +71,8 @@ def scalar(session, statement):
 def test_every_status_is_present(session):
     present = set(session.exec(select(Finding.status).distinct()).all())
     assert present == {status.value for status in Status}
-    assert scalar(session, select(func.count()).select_from(Finding)) == len(content.FINDINGS)
+    # the demo's findings, and one new finding per failed re-check of its finished 回头看
+    assert scalar(session, select(func.count()).select_from(Finding)) == len(content.FINDINGS) + len(lookback_demo.FAILURES)
     assert scalar(session, select(func.count()).select_from(Finding).where(Finding.status == "cancelled")) == 1
 
 
@@ -81,7 +83,7 @@ def test_overdue_extended_and_repeat_findings(session):
     assert len(extended) >= 1
     assert all(f.current_deadline > f.original_deadline and f.extension_count == 1 for f in extended)
     repeats = session.exec(select(Finding).where(Finding.repeat_of_id.is_not(None))).all()
-    assert len(repeats) == 2
+    assert len(repeats) == 2 + len(lookback_demo.FAILURES)
     for repeat in repeats:  # each repeats a closed finding
         assert session.get(Finding, repeat.repeat_of_id).status == Status.CLOSED
     overdue = queries.overdue_list(session)
@@ -173,7 +175,7 @@ def test_history_lies_before_today(session):
     # every finding was logged through the service and has its create (or log_repeat) row
     logged = scalar(session, select(func.count(func.distinct(AuditLog.finding_id)))
                     .where(AuditLog.action.in_(["create", "log_repeat"]), AuditLog.entity == "Finding"))
-    assert logged == len(content.FINDINGS)
+    assert logged == len(content.FINDINGS) + len(lookback_demo.FAILURES)
 
 
 def test_seeding_twice_adds_nothing(demo, frozen_today):

@@ -416,3 +416,23 @@ def test_cli_lookback_report_writes_the_word_file(engine, sampled, database_url,
     text = "\n".join(p.text for p in Document(str(out)).paragraphs)
     assert "社会救助政策落实情况回头看情况报告" in text and "抽取已销号问题1项" in text
     assert cli.main(["lookback-report", "99999", str(tmp_path / "none.docx")]) == 2
+
+
+def test_the_demo_holds_one_finished_campaign_with_failures(engine, database_url, monkeypatch, tmp_path):
+    from dashboard import cli
+    from seed.demo import seed_demo
+    from seed.lookback_demo import FAILURES
+    from tests.apptest_support import point_app_at
+
+    seed_demo(engine)
+    with read_session(engine) as session:
+        (campaign,) = lookback.list_campaigns(session)
+        figures = lookback.campaign_figures(session, campaign.id)
+    assert campaign.status == "finished" and figures["totals"]["checked"] == figures["totals"]["sampled"] > 0
+    assert figures["totals"]["failed"] == len(FAILURES) and all(row["new_serial"] for row in figures["failures"])
+    point_app_at(monkeypatch, database_url)
+    out = tmp_path / "demo.docx"
+    assert cli.main(["lookback-report", str(campaign.id), str(out)]) == 0
+    text = "\n".join(p.text for p in Document(str(out)).paragraphs)
+    assert f"通过率{percent(figures['totals']['pass_rate'])}" in text
+    assert f"未通过{figures['totals']['failed']}项" in text

@@ -135,3 +135,14 @@ def test_my_work_lists_an_inspectors_rechecks_and_meeting_mode_shows_the_campaig
 def test_department_cannot_open_the_lookback_page(engine, campaign):
     app = page_app("pages.lookback", campaign.actors["jiuzhu"], "en").run()
     assert "Your role may not open this page" in texts(app)
+
+
+def test_freeze_offers_the_word_report(engine, campaign):
+    world = campaign
+    with unit_of_work(engine) as session:
+        lookback.draw_sample(session, world.actors["inspector"], world.campaign_id)
+    app = page_app("pages.lookback", world.actors["leader"], "en").run()
+    button(app, "Freeze the figures for the report").click().run()
+    assert not app.exception, app.exception
+    assert "lookback_snapshot" in app.session_state
+    assert [b for b in app.get("download_button")], "no download button"
