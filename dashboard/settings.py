@@ -28,6 +28,7 @@ SPECS: dict[str, SettingSpec] = {
     "lookback_deadline_days": SettingSpec(30, 1, 365),   # 回头看: deadline of a finding a failed re-check opens
     "lookback_percent": SettingSpec(20, 1, 100),         # 回头看: random share of the rest, per lead unit
     "lookback_min_per_unit": SettingSpec(2, 0, 50),      # 回头看: … but at least this many per unit
+    "lookback_rows": SettingSpec(200, 20, 5000),         # 回头看: rows of the sample shown at once
 }
 
 
@@ -43,6 +44,7 @@ class Settings:
     lookback_deadline_days: int
     lookback_percent: int
     lookback_min_per_unit: int
+    lookback_rows: int
 
 
 DEFAULTS = Settings(**{key: spec.default for key, spec in SPECS.items()})

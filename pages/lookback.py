@@ -12,14 +12,19 @@ from dashboard.figures import percent
 from dashboard.lifecycle import Action, can
 from dashboard.services import lookback
 from dashboard.services.findings import UploadedFile
+from dashboard.settings import load_settings
 from dashboard.ui import navigation
-from dashboard.ui.context import flash, labels, lbl, reading, run_service, show_flash, tr
+from dashboard.ui.context import flash, labels, lang, lbl, reading, run_service, show_flash, tr
 from dashboard.ui.safe import plain
 from dashboard.ui.widgets import day, evidence_upload_limits, labelled_frame, metric_row
 from dashboard.vocab import CampaignStatus, CheckAnswer, SampleReason, Verdict
 
 CAMPAIGN_KEY = "lookback_campaign_id"
 ITEM_KEY = "lookback_item"
+
+
+def separator() -> str:
+    return "、" if lang() == "zh" else ", "
 
 
 # --- setting up ------------------------------------------------------------------------------------------
@@ -149,15 +154,25 @@ def sample_tab(actor, campaign, figures: dict) -> None:
                 if item:
                     flash("lookback.added", serial=serial.strip())
                     st.rerun()
+    reasons, verdicts = labels(SampleReason), labels(Verdict)
+    left, right = st.columns(2)
+    stratum = left.selectbox(tr("lookback.stratum_filter"), [None, *[r.value for r in SampleReason]],
+                             format_func=lambda code: reasons[code] if code else tr("lookback.all_strata"),
+                             key="lb_stratum")
+    total = figures["strata"][stratum] if stratum else figures["totals"]["sampled"]
     with reading() as session:
-        rows = lookback.items(session, campaign.id)
+        size = load_settings(session).lookback_rows
+        pages = max(1, -(-total // size))
+        number = right.number_input(tr("lookback.page"), 1, pages, 1, key="lb_page") if pages > 1 else 1
+        rows = lookback.items(session, campaign.id, reason=stratum, limit=size, offset=(int(number) - 1) * size)
     if not rows:
         st.caption(tr("lookback.no_rows"))
         return
-    reasons, verdicts = labels(SampleReason), labels(Verdict)
+    if total > len(rows):
+        st.caption(tr("lookback.shown_of", shown=len(rows), total=total))
     frame = labelled_frame([{
         "col.serial": row["serial"], "col.description": row["description"], "col.lead_unit": row["unit"],
-        "lookback.reasons": "、".join(reasons[r] for r in row["reasons"]),
+        "lookback.reasons": separator().join(reasons[r] for r in row["reasons"]),
         "lookback.assignee": row["assignee"] or "—", "lookback.due": day(row["due_date"]),
         "lookback.verdict": verdicts[row["verdict"]] if row["verdict"] else "—",
     } for row in rows])
@@ -192,8 +207,7 @@ def recheck_tab(actor, campaign) -> None:
         st.caption(tr("lookback.recheck_inspectors"))
         return
     with reading() as session:
-        mine = [row for row in lookback.items(session, campaign.id, unchecked_only=True)
-                if row["assignee_id"] in (None, actor.id)]
+        mine = lookback.recheck_choices(session, campaign.id, actor, load_settings(session).lookback_rows)
     chosen_id = st.session_state.get(ITEM_KEY)
     ids = [row["id"] for row in mine]
     if chosen_id not in ids and chosen_id is not None:
@@ -214,7 +228,7 @@ def recheck_form(actor, item_id: int) -> None:
     st.markdown(f"**{plain(finding['serial'])}** · {plain(finding['unit'])} · {plain(finding['township'] or '')}")
     st.text(finding["description"])
     reasons = labels(SampleReason)
-    st.caption(tr("lookback.in_sample_because", reasons="、".join(reasons[r] for r in item["reasons"])))
+    st.caption(tr("lookback.in_sample_because", reasons=separator().join(reasons[r] for r in item["reasons"])))
     if item["verdict"]:
         st.info(tr("lookback.already", verdict=lbl(item["verdict"], Verdict)))
         return

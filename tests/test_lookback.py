@@ -137,12 +137,6 @@ def test_scope_limits_the_draw(engine, world):
     assert drawn == {i for n, i in enumerate(ertong) if n % 2}
 
 
-def test_draw_of_100k_findings_in_under_two_seconds_is_in_the_benchmark():
-    import scripts.benchmark as benchmark  # the measurement itself runs in scripts/benchmark.py
-
-    assert hasattr(benchmark, "measure_lookback")
-
-
 def test_manual_addition_is_marked_and_only_closed_findings_qualify(engine, world):
     with unit_of_work(engine) as session:
         closed = closed_finding(session, world)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import math
 import random
 import secrets
@@ -22,7 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Any, Iterable, Sequence
 
+from sqlalchemy import column as sa_column
 from sqlalchemy import distinct, insert
+from sqlalchemy import table as sa_table
 from sqlmodel import Session, func, select
 
 from dashboard import clock
@@ -161,8 +164,12 @@ def create_campaign(session: Session, actor: Actor, data: CampaignInput) -> Look
 
 # --- the draw --------------------------------------------------------------------------------------
 
-def _in_scope(scope: dict[str, Any]):
-    conditions = [Finding.status == Status.CLOSED.value]
+def _in_scope(scope: dict[str, Any], *, scan: bool = False):
+    """The scope as conditions on findings. ``scan``: compare the status as an expression, so that SQLite
+    reads the table in order instead of fetching most of it row by row through the status index (0.7 s
+    against 0.17 s for 100,000 closed findings); used when no closing dates narrow the scope."""
+    status = Finding.status.concat("") if scan else Finding.status  # type: ignore[attr-defined]
+    conditions = [status == Status.CLOSED.value]
     if scope.get("source_ids"):
         conditions.append(Finding.source_id.in_(scope["source_ids"]))  # type: ignore[attr-defined]
     if scope.get("lead_unit_ids"):
@@ -195,7 +202,8 @@ def compute_sample(session: Session, scope: dict[str, Any], rule: dict[str, Any]
     evidence is shared with another finding. The rest: per lead unit, ``percent`` of its findings (rounded
     up), at least ``min_per_unit`` (or all it has), drawn with a generator seeded by the campaign's seed
     and the unit, from the unit's findings in id order."""
-    conditions = _in_scope(scope)
+    scan = session.get_bind().dialect.name == "sqlite" and not (scope.get("closed_from") or scope.get("closed_to"))
+    conditions = _in_scope(scope, scan=scan)
     rows = session.execute(select(Finding.id, Finding.lead_unit_id, Finding.priority, Finding.sent_back_count)
                            .where(*conditions).order_by(Finding.id)).all()
     shared = shared_evidence_findings(session, conditions) if rule.get("shared_evidence", True) else set()
@@ -239,12 +247,28 @@ def draw_sample(session: Session, actor: Actor, campaign_id: int, expected_versi
     rows = [{"campaign_id": campaign.id, "finding_id": item.finding_id, "lead_unit_id": item.lead_unit_id,
              "reason": item.reason.value, "reasons": [r.value for r in item.reasons], "answers": [], "note": "",
              "version": 1} for item in sample if item.finding_id not in manual]
+    target = _item_insert_target(session)
+    if target is not LookbackItem.__table__:  # SQLite stores JSON as text: encode each distinct list once
+        encoded: dict[tuple, str] = {}
+        for row in rows:
+            for name in ("reasons", "answers"):
+                key = tuple(row[name])
+                row[name] = encoded.get(key) or encoded.setdefault(key, json.dumps(list(key)))
     for start in range(0, len(rows), 5000):
-        session.execute(insert(LookbackItem), rows[start:start + 5000])
+        session.execute(insert(target), rows[start:start + 5000])  # core executemany: no ORM per row
     counts = dict(Counter(item.reason.value for item in sample if item.finding_id not in manual))
     old, new = apply_changes(campaign, {"status": CampaignStatus.ACTIVE.value, "drawn_at": clock.now()})
     audit(session, actor, "draw_lookback", campaign, old=old, new=new | {"seed": campaign.seed, "strata": counts})
     return counts
+
+
+def _item_insert_target(session: Session):
+    """The table a draw inserts into: on SQLite a plain-typed view of it, so that 40,000 rows do not pay
+    for 80,000 JSON encodings of the same few lists (PostgreSQL keeps the JSON type and its cast)."""
+    if session.get_bind().dialect.name != "sqlite":
+        return LookbackItem.__table__
+    columns = ("campaign_id", "finding_id", "lead_unit_id", "reason", "reasons", "answers", "note", "version")
+    return sa_table(LookbackItem.__tablename__, *(sa_column(name) for name in columns))
 
 
 def verify_draw(session: Session, campaign_id: int) -> bool:
@@ -304,7 +328,7 @@ def assign(session: Session, actor: Actor, item_id: int, assignee_id: int, due_d
     old, new = apply_changes(item, {"assignee_id": assignee.id, "due_date": due_date})
     if new:
         audit(session, actor, "assign_lookback", item, old=old, new=new, finding_id=item.finding_id)
-        notify_assigned(session, item, assignee)
+        notify_assigned(session, item, assignee.id)
     return item
 
 
@@ -348,21 +372,23 @@ def assign_all(session: Session, actor: Actor, campaign_id: int, assignee_ids: S
         item.assignee_id, item.due_date = person.id, due_date
         item.version += 1
         session.add(item)
+        notify_assigned(session, item, person.id)
         given += 1
     audit(session, actor, "assign_lookback_all", campaign,
           new={"assigned": given, "due_date": due_date.isoformat(), "to": dict(load)})
     return given
 
 
-def notify_assigned(session: Session, item: LookbackItem, assignee: User) -> None:
-    """The call site for 'a re-check was assigned to you' (issue 16's notifications service, when it exists)."""
+def notify_assigned(session: Session, item: LookbackItem, assignee_id: int | None) -> None:
+    """THE call site for 'a re-check was assigned to you': issue 16's ``notifications`` service did not exist
+    when this was written; once it does, this is the one place to call it (both assignment paths come here)."""
     try:
         from dashboard.services import notifications  # type: ignore[attr-defined]
     except ImportError:
         return
     send = getattr(notifications, "notify", None)
     if callable(send):  # pragma: no cover - depends on issue 16
-        send(session, user_id=assignee.id, key="notify.lookback_assigned", finding_id=item.finding_id)
+        send(session, user_id=assignee_id, key="notify.lookback_assigned", finding_id=item.finding_id)
 
 
 # --- the re-check ---------------------------------------------------------------------------------------
@@ -479,14 +505,13 @@ def list_campaigns(session: Session) -> list[LookbackCampaign]:
 def scope_options(session: Session) -> dict[str, Any]:
     """What a campaign's scope may name: the sources, lead units and townships closed findings have."""
     settings = load_settings(session)
-    closed = Finding.status == Status.CLOSED.value
-    return {
-        "sources": dict(session.execute(select(Source.id, Source.title).where(Source.id.in_(  # type: ignore[union-attr]
-            select(Finding.source_id).where(closed))).order_by(Source.id)).all()),
-        "units": dict(session.execute(select(Unit.id, Unit.name).where(Unit.id.in_(  # type: ignore[union-attr]
-            select(Finding.lead_unit_id).where(closed))).order_by(Unit.name)).all()),
+    return {  # from the small tables and the township index: no scan of the findings
+        "sources": dict(session.execute(select(Source.id, Source.title).where(
+            Source.kind != SourceKind.REVIEW.value).order_by(Source.id)).all()),
+        "units": dict(session.execute(select(Unit.id, Unit.name).where(Unit.active == True)  # noqa: E712
+                                      .order_by(Unit.name)).all()),
         "townships": list(session.exec(select(Finding.township).distinct().where(
-            closed, Finding.township.is_not(None)).order_by(Finding.township)).all()),  # type: ignore[union-attr]
+            Finding.township.is_not(None)).order_by(Finding.township)).all()),  # type: ignore[union-attr]
         "percent": settings.lookback_percent, "min_per_unit": settings.lookback_min_per_unit,
     }
 
@@ -574,9 +599,10 @@ def failures(session: Session, campaign_id: int) -> list[dict[str, Any]]:
             for row in session.execute(statement).all()]
 
 
-def items(session: Session, campaign_id: int, *, assignee_id: int | None = None,
-          unchecked_only: bool = False) -> list[dict[str, Any]]:
-    """The sample, one row per finding: why it is in it, who re-checks it, and the verdict."""
+def items(session: Session, campaign_id: int, *, assignee_id: int | None = None, unchecked_only: bool = False,
+          reason: str | None = None, limit: int | None = None, offset: int = 0) -> list[dict[str, Any]]:
+    """The sample, one row per finding: why it is in it, who re-checks it, and the verdict (a page of it
+    with ``limit``/``offset``, one stratum with ``reason``)."""
     Assignee = User.__table__.alias("assignee")
     statement = (select(LookbackItem.id, LookbackItem.finding_id, LookbackItem.reason, LookbackItem.reasons,
                         LookbackItem.added_by_id, LookbackItem.assignee_id, LookbackItem.due_date,
@@ -590,6 +616,22 @@ def items(session: Session, campaign_id: int, *, assignee_id: int | None = None,
         statement = statement.where(LookbackItem.assignee_id == assignee_id)
     if unchecked_only:
         statement = statement.where(LookbackItem.verdict.is_(None))  # type: ignore[union-attr]
+    if reason:
+        statement = statement.where(LookbackItem.reason == reason)
+    if limit is not None:
+        statement = statement.limit(limit).offset(offset)
+    return [row._asdict() for row in session.execute(statement).all()]
+
+
+def recheck_choices(session: Session, campaign_id: int, actor: Actor, limit: int) -> list[dict[str, Any]]:
+    """What this inspector may re-check next: unchecked items assigned to them, then unassigned ones."""
+    mine = LookbackItem.assignee_id == actor.id
+    statement = (select(LookbackItem.id, Finding.serial, Unit.name.label("unit"), LookbackItem.due_date)
+                 .join(Finding, Finding.id == LookbackItem.finding_id).join(Unit, Unit.id == LookbackItem.lead_unit_id)
+                 .where(LookbackItem.campaign_id == campaign_id, LookbackItem.verdict.is_(None),  # type: ignore[union-attr]
+                        mine | LookbackItem.assignee_id.is_(None))  # type: ignore[union-attr]
+                 .order_by(LookbackItem.assignee_id.is_(None), LookbackItem.due_date, LookbackItem.id)  # type: ignore[union-attr]
+                 .limit(limit))
     return [row._asdict() for row in session.execute(statement).all()]
 
 
