@@ -28,6 +28,7 @@ class LoginState:
     may_sign_in: bool
     reason_key: str | None = None
     until: dt.datetime | None = None
+    attempts_left: int | None = None  # failed sign-ins still allowed before the account is locked
 
 
 def login_state(user: User, now: dt.datetime | None = None) -> LoginState:
@@ -82,7 +83,10 @@ def record_failed_login(session: Session, username: str) -> LoginState | None:
     audit(session, None, "failed_login", user, new={"failed_logins": user.failed_logins,
                                                     "locked_until": user.locked_until.isoformat()
                                                     if user.locked_until else None}, note=note)
-    return login_state(user)
+    state = login_state(user)
+    if state.may_sign_in:
+        state.attempts_left = settings.lockout_failures - user.failed_logins
+    return state
 
 
 def record_login(session: Session, username: str) -> tuple[Actor, int] | None:

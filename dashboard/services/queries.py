@@ -54,7 +54,7 @@ def visible_to(actor: Actor) -> ColumnElement[bool]:
 def check_visible(session: Session, actor: Actor, finding_id: int) -> None:
     allowed = session.execute(select(Finding.id).where(Finding.id == finding_id, visible_to(actor))).first()
     if allowed is None:
-        raise PermissionDenied("error.unit_denied", action="查看 / view")
+        raise PermissionDenied("error.view_denied")
 
 
 # --- the leadership figures ---------------------------------------------------------------------------

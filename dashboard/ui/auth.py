@@ -17,7 +17,8 @@ from streamlit_authenticator.models.cookie_model import CookieModel
 from dashboard import config
 from dashboard.lifecycle import Actor
 from dashboard.services import auth as auth_service
-from dashboard.ui.context import engine, tr
+from dashboard.settings import load_settings
+from dashboard.ui.context import engine, reading, tr
 from db.engine import read_session, write_session
 
 COOKIE_NAME = "zhenggai_login"
@@ -132,6 +133,10 @@ def _report_failure(authenticator: stauth.Authenticate) -> None:
     if state is not None and state.reason_key:
         until = state.until.strftime("%H:%M") if state.until else ""
         st.error(tr(state.reason_key, until=until))
+    elif state is not None and state.attempts_left is not None:
+        with reading() as session:
+            minutes = load_settings(session).lockout_minutes
+        st.error(tr("login.failed_attempts_left", left=state.attempts_left, minutes=minutes))
     else:
         st.error(tr("login.failed"))
 
