@@ -139,14 +139,66 @@ def test_my_work_lists_the_departments_items_by_urgency(engine, world):
     assert list(frame.iloc[:, 1]) == ["ZG-2026-0002", "ZG-2026-0001"]  # the red (overdue) one first
 
 
-def test_log_page_logs_a_finding(engine, world):
-    app = page_app("pages.log_findings", world.actors["inspector"]).run()
+def test_log_page_logs_a_finding_with_a_deadline_per_measure(engine, world):
+    from db.models import Measure
+
+    app = page_app("pages.log_findings", world.actors["inspector"],
+                   lf_measure_rows=[{"text": "梳理超时限案件", "deadline": dt.date(2026, 6, 30)},
+                                    {"text": "建立审批时限提醒", "deadline": None}]).run()
     app.text_area(key="lf_description").input("赛口镇临时救助审批超时限")
-    app.text_area(key="lf_measures").input("梳理超时限案件\n建立审批时限提醒")
     button(app, "保存问题").click().run()
     assert not app.exception
     assert _count(engine, Finding) == 3
     assert "ZG-2026-0003" in texts(app)
+    with read_session(engine) as session:
+        finding = session.exec(select(Finding).where(Finding.serial == "ZG-2026-0003")).one()
+        measures = session.exec(select(Measure).where(Measure.finding_id == finding.id).order_by(Measure.seq)).all()
+    assert [(m.text, m.deadline) for m in measures] == [("梳理超时限案件", dt.date(2026, 6, 30)),
+                                                        ("建立审批时限提醒", finding.current_deadline)]
+
+
+def test_log_page_refuses_a_measure_due_after_the_finding_and_keeps_the_input(engine, world):
+    app = page_app("pages.log_findings", world.actors["inspector"],
+                   lf_measure_rows=[{"text": "建立长效机制", "deadline": dt.date(2027, 12, 31)}]).run()
+    app.text_area(key="lf_description").input("赛口镇临时救助审批超时限")
+    button(app, "保存问题").click().run()
+    assert "晚于问题的整改时限" in texts(app)
+    assert app.text_area(key="lf_description").value == "赛口镇临时救助审批超时限"
+    assert _count(engine, Finding) == 2
+
+
+def test_source_form_empties_after_saving_and_a_second_press_creates_nothing(engine, world):
+    from db.models import Source
+
+    app = page_app("pages.log_findings", world.actors["inspector"], lf_step="source").run()
+    app.text_input(key="sf_title_0").input("2026年第二轮暗访")
+    button(app, "创建问题来源").click().run()
+    assert not app.exception
+    assert app.segmented_control(key="lf_step").value == "findings"  # on to logging its findings
+    assert app.selectbox(key="lf_source").value == _only(engine, Source, Source.title == "2026年第二轮暗访")
+    app.segmented_control(key="lf_step").set_value("source").run()
+    assert app.text_input(key="sf_title_1").value == ""  # the form is empty again
+    app.text_input(key="sf_title_1").input("2026年第二轮暗访")  # the same source once more
+    button(app, "创建问题来源").click().run()
+    assert "已经存在" in texts(app)
+    assert _count(engine, Source, Source.title == "2026年第二轮暗访") == 1
+    button(app, "使用已有来源“2026年第二轮暗访”登记问题").click().run()
+    assert app.segmented_control(key="lf_step").value == "findings"
+
+
+def test_choosing_a_township_after_creating_a_source_stays_on_the_findings_step(engine, world):
+    _villages(engine, world)
+    app = page_app("pages.log_findings", world.actors["inspector"], lf_step="source").run()
+    app.text_input(key="sf_title_0").input("回头看专项检查")
+    button(app, "创建问题来源").click().run()
+    app.selectbox(key="lf_township").select("高士镇").run()
+    assert app.segmented_control(key="lf_step").value == "findings"
+    assert not app.selectbox(key="lf_village").disabled
+
+
+def _only(engine, model, *where) -> int:
+    with read_session(engine) as session:
+        return session.exec(select(model.id).where(*where)).one()
 
 
 def _villages(engine, world) -> dict[str, int]:
@@ -175,8 +227,8 @@ def test_log_page_saves_the_chosen_village(engine, world):
     app = page_app("pages.log_findings", world.actors["inspector"]).run()
     app.selectbox(key="lf_township").select("赛口镇").run()
     app.selectbox(key="lf_village").select(ids["红旗村"]).run()
+    app.session_state["lf_measure_rows"] = [{"text": "补齐评议记录", "deadline": None}]
     app.text_area(key="lf_description").input("红旗村低保评议记录缺失")
-    app.text_area(key="lf_measures").input("补齐评议记录")
     button(app, "保存问题").click().run()
     assert not app.exception
     with read_session(engine) as session:
