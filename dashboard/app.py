@@ -18,6 +18,27 @@ from db.models import Unit  # noqa: E402
 st.set_page_config(page_title="督查整改台账", page_icon=":material/fact_check:", layout="wide")
 
 
+# Streamlit's own widget texts are English whatever the page's language, and its API has no parameter for
+# these few (1.67): the "Press Enter to apply" hint under text inputs outside forms (forms here use
+# enter_to_submit=False, which drops theirs), and the file uploader's "Upload" button and "… per file"
+# line (each uploader states its limit and types in its own help line instead). Matched by the
+# data-testid attributes Streamlit's own tests use, the steadiest hooks it offers.
+CHROME_CSS = """
+<style>
+[data-testid="InputInstructions"] {display: none !important;}
+[data-testid="stFileUploaderDropzoneInstructions"] {display: none !important;}
+[data-testid="stFileUploaderDropzone"] button {font-size: 0 !important;}
+[data-testid="stFileUploaderDropzone"] button::after {content: var(--upload-label); font-size: 0.875rem;}
+[data-testid="stFileUploaderDropzone"] button svg {width: 1.1rem; height: 1.1rem;}
+</style>
+"""
+
+
+def chrome_texts() -> None:
+    label = tr("ui.upload_button").replace('"', "")
+    st.html(CHROME_CSS + f'<style>:root {{--upload-label: "{label}";}}</style>')
+
+
 def language_switch() -> None:
     names = {"zh": "中文", "en": "English"}
     st.sidebar.segmented_control("Language / 语言", options=list(LANGUAGES), format_func=names.get,
@@ -38,6 +59,7 @@ def user_card(actor) -> None:
 
 def main() -> None:
     language_switch()
+    chrome_texts()
     try:
         actor = auth.signed_in_actor()
     except auth.CookieKeyMissing as missing:
@@ -47,8 +69,7 @@ def main() -> None:
         st.caption(tr("login.hint"))
         st.stop()
     user_card(actor)
-    navigation.build(actor)
-    st.navigation(list(st.session_state["_pages"].values()), position="sidebar").run()
+    st.navigation(navigation.build(actor), position="sidebar").run()
 
 
 main()

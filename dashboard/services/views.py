@@ -105,7 +105,7 @@ def finding_detail(session: Session, actor: Actor, finding_id: int, now: dt.date
     }
 
 
-def audit_lines(session: Session, finding_id: int, lang: str = "zh",
+def audit_lines(session: Session, finding_id: int | None, lang: str = "zh",
                 entries: list[AuditLog] | None = None) -> list[audit_text.AuditLine]:
     """The audit log of one finding as sentences in ``lang``, with the names of the people, units,
     categories and villages its entries point at looked up once."""
