@@ -560,6 +560,7 @@ CATALOGUE.update({
     "log.tab_source": ("新建问题来源", "New source"),
     "log.tab_findings": ("登记问题", "Log findings"),
     "log.step": ("步骤", "Step"),
+    "log.same_deadline": ("同问题时限", "the finding's"),
     "log.use_existing": ("使用已有来源“{title}”登记问题", "Log findings under the existing “{title}”"),
     "log.create_source": ("创建问题来源", "Create source"),
     "log.source_created": ("问题来源“{title}”已创建，可在“登记问题”中录入问题。", "Source “{title}” created; log its findings next."),

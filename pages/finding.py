@@ -343,7 +343,7 @@ def measures_editor(key: str, rows: list[dict], deadline: dt.date | None) -> pd.
     frame["deadline"] = pd.to_datetime(frame["deadline"])
     frame["done"] = frame["done"].fillna(False).astype(bool)
     return st.data_editor(
-        frame, key=key, num_rows="dynamic", hide_index=True, width="stretch",
+        frame, key=key, num_rows="dynamic", hide_index=True, width="stretch", placeholder=tr("log.same_deadline"),
         column_order=["text", "deadline", "done"], disabled=["done"],
         column_config={
             "text": st.column_config.TextColumn(tr("col.measure"), width="large", required=True),

@@ -79,7 +79,7 @@ def measures_table(key: str) -> pd.DataFrame:
     frame = pd.DataFrame(start, columns=["text", "deadline"])
     frame["deadline"] = pd.to_datetime(frame["deadline"])
     return st.data_editor(
-        frame, key=key, num_rows="dynamic", hide_index=True, width="stretch",
+        frame, key=key, num_rows="dynamic", hide_index=True, width="stretch", placeholder=tr("log.same_deadline"),
         column_config={
             "text": st.column_config.TextColumn(tr("col.measure"), width="large"),
             "deadline": st.column_config.DateColumn(tr("col.measure_deadline"), format="YYYY-MM-DD",
