@@ -21,22 +21,25 @@ st.set_page_config(page_title="督查整改台账", page_icon=":material/fact_ch
 # Streamlit's own widget texts are English whatever the page's language, and its API has no parameter for
 # these few (1.67): the "Press Enter to apply" hint under text inputs outside forms (forms here use
 # enter_to_submit=False, which drops theirs), and the file uploader's "Upload" button and "… per file"
-# line (each uploader states its limit and types in its own help line instead). Matched by the
-# data-testid attributes Streamlit's own tests use, the steadiest hooks it offers.
+# line (each uploader states its limit and types in its own help line instead), and the "Stop" button
+# shown while a page runs. Matched by the data-testid attributes Streamlit's own tests use, the
+# steadiest hooks it offers. (Left as they are: "No results" when a select box's search matches
+# nothing, and the items of Streamlit's own ⋮ menu.)
 CHROME_CSS = """
 <style>
 [data-testid="InputInstructions"] {display: none !important;}
 [data-testid="stFileUploaderDropzoneInstructions"] {display: none !important;}
-[data-testid="stFileUploaderDropzone"] button {font-size: 0 !important;}
-[data-testid="stFileUploaderDropzone"] button::after {content: var(--upload-label); font-size: 0.875rem;}
-[data-testid="stFileUploaderDropzone"] button svg {width: 1.1rem; height: 1.1rem;}
+[data-testid="stFileUploaderDropzone"] button [data-testid="stMarkdownContainer"] {display: none !important;}
+[data-testid="stFileUploaderDropzone"] button::after {content: var(--upload-label); margin-left: 0.4rem;}
+[data-testid="stStatusWidget"] button {font-size: 0 !important;}
+[data-testid="stStatusWidget"] button::after {content: var(--stop-label); font-size: 0.875rem;}
 </style>
 """
 
 
 def chrome_texts() -> None:
-    label = tr("ui.upload_button").replace('"', "")
-    st.html(CHROME_CSS + f'<style>:root {{--upload-label: "{label}";}}</style>')
+    upload, stop = (tr(key).replace('"', "") for key in ("ui.upload_button", "ui.stop_button"))
+    st.html(CHROME_CSS + f'<style>:root {{--upload-label: "{upload}"; --stop-label: "{stop}";}}</style>')
 
 
 def language_switch() -> None:

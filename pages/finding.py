@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy import select
 
+from dashboard import clock
 from dashboard.lifecycle import Action, can
 from dashboard.services import findings as svc
 from dashboard.services import views
@@ -295,7 +296,11 @@ def escalation_form(detail: dict, actor) -> int:
         cols = st.columns(2)
         kind = cols[0].selectbox(tr("col.kind"), codes(EscalationKind), format_func=lambda k: lbl(k, EscalationKind),
                                  placeholder=tr("ui.choose"), key="e_kind")
-        respond_by = cols[1].date_input(tr("col.respond_by"), value=None, key="e_respond")
+        # an optional date is a tick and a date: an empty date box shows Streamlit's English "yyyy/mm/dd"
+        respond_by = cols[1].date_input(tr("col.respond_by"), value=clock.today() + dt.timedelta(days=14),
+                                        key="e_respond")
+        wants_reply = cols[1].checkbox(tr("finding.wants_reply"), value=True, key="e_wants_reply")
+        respond_by = respond_by if wants_reply else None
         note = st.text_area(tr("col.note"), key="e_note")
         if st.form_submit_button(tr("ui.submit")):
             if run_service(svc.record_escalation, actor, kind=kind, note=note, finding_id=finding.id,

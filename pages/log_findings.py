@@ -43,7 +43,10 @@ def source_form(actor) -> None:
         body = cols[2].text_input(tr("col.issuing_body"), key=f"sf_body_{generation}", placeholder="省纪委")
         cols = st.columns(2)
         received = cols[0].date_input(tr("col.received"), value=clock.today(), key=f"sf_received_{generation}")
-        due = cols[1].date_input(tr("col.report_due"), value=None, key=f"sf_due_{generation}")
+        # an optional date is a tick and a date: an empty date box shows Streamlit's English "yyyy/mm/dd"
+        due = cols[1].date_input(tr("col.report_due"), value=clock.today() + dt.timedelta(days=30),
+                                 key=f"sf_due_{generation}")
+        due = due if cols[1].checkbox(tr("log.report_due_set"), key=f"sf_due_set_{generation}") else None
         notes = st.text_area(tr("col.notes"), key=f"sf_notes_{generation}")
         pressed = st.form_submit_button(tr("log.create_source"), type="primary")
     if pressed:

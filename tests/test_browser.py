@@ -343,12 +343,12 @@ def test_a_click_anywhere_in_a_row_opens_the_finding(server, page):
 
 
 # Streamlit's own English texts, and anything else English a Chinese reader could meet.
-ENGLISH = re.compile(r"Choose an? option|Choose options|Press Enter|Press Ctrl|per file|\bUpload\b|Page not found|"
+ENGLISH = re.compile(r"(?:Choose an? option|Choose options|Press Enter|Press Ctrl|per file|\bUpload\b|Page not found|"
                      r"Drag and drop|Browse files|yyyy|\bNone\b|\bnan\b|\bNaN\b|\bTrue\b|\bFalse\b|/ view|"
-                     r"\b(create|tick_measure|report_progress|in_progress|pending_review)\b")
+                     r"\b(?:create|tick_measure|report_progress|in_progress|pending_review)\b)")
 # English words that belong in a Chinese screen: the language switch, file and document names.
 ALLOWED = {"Language", "English", "Word", "Excel", "SHA", "PDF", "ZG", "KB", "MB", "pdf", "xlsx", "docx", "png",
-           "jpg", "jpeg", "doc", "xls", "gif", "webp", "README", "leader", "inspector", "jiuzhu", "admin"}
+           "jpg", "jpeg", "doc", "xls", "gif", "webp", "ofd", "txt", "wps", "csv", "README", "leader", "inspector", "jiuzhu", "admin"}
 
 ROLE_PAGES = {
     "leader": ["overview", "my_work", "ledger", "finding", "villages", "meeting"],
@@ -358,8 +358,26 @@ ROLE_PAGES = {
 }
 
 
+VISIBLE_TEXT = """() => {
+    // the text a reader sees: no icon ligatures (material icons are words drawn as glyphs), nothing
+    // hidden or moved off the screen (the "skip to content" link for screen readers)
+    const parts = [];
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    while (walker.nextNode()) {
+        const node = walker.currentNode, element = node.parentElement;
+        if (!element || !node.textContent.trim()) continue;
+        if (element.closest('[data-testid="stIconMaterial"], [data-testid="stIconEmoji"], style, script')) continue;
+        const rect = element.getBoundingClientRect(), style = getComputedStyle(element);
+        if (rect.width < 2 || rect.height < 2 || rect.right < 0 || rect.bottom < 0) continue;
+        if (style.visibility === 'hidden' || style.opacity === '0' || parseFloat(style.fontSize) < 1) continue;
+        parts.push(node.textContent);
+    }
+    return parts.join('\\n');
+}"""
+
+
 def english_on(page) -> list[str]:
-    text = page.locator("body").inner_text()
+    text = page.evaluate(VISIBLE_TEXT)
     found = ENGLISH.findall(text)
     words = {word for word in re.findall(r"[A-Za-z]{3,}", text) if word not in ALLOWED}
     return found + sorted(words)
@@ -386,8 +404,9 @@ def test_no_english_in_the_chinese_interface(server, page, username):
     sign_in(page, server, username)
     for key in ROLE_PAGES[username]:
         visit(page, server, key)
-        # a focused text field and an open multiselect would show Streamlit's English hints
-        for field in page.locator('[data-testid="stMain"] input[type="text"]').all()[:2]:
+        # typing in a text field would show Streamlit's English "Press Enter to apply"
+        fields = page.locator('[data-testid="stMain"] [data-testid="stTextInput"] input[type="text"]')
+        for field in fields.all()[:2]:
             if field.is_visible() and field.is_enabled():
                 field.fill("测试")
                 break
