@@ -71,6 +71,13 @@ def table(rows: list[dict]) -> pd.DataFrame:
     } for row in rows])
 
 
+def LEDGER_WIDTHS() -> dict:
+    """Column widths (px) that fit the main area of a 1440 px screen; the description takes the rest."""
+    widths = {"col.serial": 105, "col.light": 72, "col.status": 72, "col.description": 280, "col.lead_unit": 140,
+              "col.place": 112, "col.deadline_now": 92, "col.days_overdue": 72}
+    return {tr(key): st.column_config.Column(width=width) for key, width in widths.items()}
+
+
 def filters_text(flt: LedgerFilter, options: dict) -> str:
     """The active filters in words, for the title block of the export."""
     parts = []
@@ -142,7 +149,7 @@ def render() -> None:
         picked = st.dataframe(style_lights(frame, tr("col.light"), [r["light"] for r in rows]), hide_index=True,
                               width="stretch", on_select="rerun", selection_mode=ROW_CLICK,
                               key="ledger_table", height=min(38 * len(rows) + 40, 720),
-                              column_config={tr("col.description"): st.column_config.TextColumn(width="large")})
+                              column_config=LEDGER_WIDTHS())
         row = clicked_row(picked)
         if row is not None and row < len(rows):
             navigation.open_finding(rows[row]["id"])
