@@ -176,8 +176,9 @@ def audit_tab(detail: dict) -> None:
     with reading() as session:
         lines = views.audit_lines(session, detail["finding"].id, lang(), entries=detail["audit"])
     st.dataframe(pd.DataFrame([{tr("col.time"): line.at, tr("col.what_happened"): line.text} for line in lines]),
-                 hide_index=True, width="stretch",
-                 column_config={tr("col.what_happened"): st.column_config.TextColumn(width="large")})
+                 hide_index=True, width="stretch", row_height=76,  # a sentence wraps over up to three lines
+                 column_config={tr("col.time"): st.column_config.TextColumn(width=130),
+                                tr("col.what_happened"): st.column_config.TextColumn(width="large")})
 
 
 # --- action forms ------------------------------------------------------------------------------------

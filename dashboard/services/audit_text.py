@@ -31,7 +31,7 @@ HIDDEN = frozenset({
 
 # What a new record's sentence shows (the rest of the record is on the page already).
 CREATED_FIELDS: dict[str, tuple[str, ...]] = {
-    "Finding": ("serial", "description", "current_deadline", "measures", "co_unit_ids", "repeat_of_id"),
+    "Finding": ("serial", "current_deadline", "measures", "co_unit_ids", "repeat_of_id"),  # the description is above
     "Source": ("kind", "title", "issuing_body", "received_date"),
     "Progress": ("done_text", "next_text", "percent"),
     "Evidence": ("filename", "size"),
