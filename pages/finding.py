@@ -207,8 +207,7 @@ def department_actions(detail: dict, actor) -> int:
             nxt = st.text_input(tr("finding.next_step"), key=f"p_next_{generation}")
             pct = st.slider(tr("col.percent"), 0, 100, 50, step=5, key=f"p_percent_{generation}")
             files = st.file_uploader(tr("finding.upload"), accept_multiple_files=True, key=f"p_files_{generation}",
-                                     type=types, max_upload_size=limit_mb,
-                                     help=tr("finding.upload_help", limit=limit_mb, types="、".join(types)))
+                                     type=types, max_upload_size=limit_mb)
             st.caption(tr("finding.upload_help", limit=limit_mb, types="、".join(types)))
             if st.form_submit_button(tr("ui.submit"), type="primary"):
                 uploads = [UploadedFile(f.name, f.getvalue(), f.type) for f in files or []]

@@ -110,10 +110,8 @@ def render() -> None:
     show_flash()
     st.title(tr("page.overview"))
     if can(actor, Action.TAKE_SNAPSHOT):
-        buttons = st.columns([1, 1, 3])
-        with buttons[0]:
+        with st.container(horizontal=True):
             snapshot_button(actor)
-        with buttons[1]:
             report_block(actor)
     with reading() as session:
         if actor.role == Role.DEPARTMENT:
