@@ -15,6 +15,8 @@ from typing import Any, Callable
 import altair as alt
 import pandas as pd
 
+from dashboard.figures import Figures
+
 LIGHT_SCALE = alt.Scale(domain=["red", "yellow", "green"], range=["#d93025", "#f9ab00", "#188038"])
 FONT = "Noto Sans CJK SC, Microsoft YaHei, PingFang SC, sans-serif"
 Translate = Callable[[str], str]
@@ -53,7 +55,7 @@ def _labels(tr: Translate, keys: tuple[str, ...]) -> tuple[str, ...]:
 
 # --- completion ranking --------------------------------------------------------------------------------
 
-COMPLETION_LABELS = ("chart.completion_rate", "chart.name", "kpi.closed", "kpi.total", "kpi.overdue")
+COMPLETION_LABELS = ("chart.completion_rate", "chart.name", "kpi.closed", "kpi.effective", "kpi.overdue")
 COMPLETION_COLUMNS = ["name", "rate", "closed", "counted", "overdue", "flag"]
 
 
@@ -75,11 +77,11 @@ def _completion_spec(labels: tuple[str, ...], size: int) -> dict[str, Any]:
 
 def completion_bars(rows: list[dict[str, Any]], tr: Translate, size: int = 13, limit: int = 15) -> Chart:
     """Completion rate per group (unit, source, category), best first, coloured by red items."""
+    figures = [(row["name"], Figures.from_mapping(row)) for row in rows[:limit]]
     frame = pd.DataFrame([{
-        "name": row["name"], "rate": row["completion_rate"], "closed": row["closed"],
-        "counted": row["total"] - row["cancelled"], "overdue": row["overdue"],
-        "flag": "red" if row["red"] else ("yellow" if row["yellow"] else "green"),
-    } for row in rows[:limit]], columns=COMPLETION_COLUMNS)
+        "name": name, "rate": f.completion_rate, "closed": f.closed, "counted": f.effective, "overdue": f.overdue,
+        "flag": "red" if f.red else ("yellow" if f.yellow else "green"),
+    } for name, f in figures], columns=COMPLETION_COLUMNS)
     frame = frame.sort_values(["rate", "name"], ascending=[False, True])
     spec = copy.deepcopy(_completion_spec(_labels(tr, COMPLETION_LABELS), size))
     spec["encoding"]["y"]["sort"] = list(frame["name"])

@@ -13,7 +13,8 @@ from sqlmodel import select
 from dashboard import config
 from dashboard.errors import DomainError
 from dashboard.vocab import Role, codes
-from db.engine import default_engine, migrate, read_session, write_session
+from db.engine import default_engine, migrate, read_session
+from dashboard.services.unit_of_work import unit_of_work
 from db.models import Unit
 
 
@@ -54,7 +55,7 @@ def cmd_create_user(args) -> int:
 
     engine = _engine()
     password = _read_password(args.username)
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         unit_id = None
         if args.unit:
             unit = session.exec(select(Unit).where(Unit.name == args.unit)).first()
@@ -73,6 +74,8 @@ def cmd_stats(args) -> int:
     from dashboard.services.queries import stats
 
     engine = _engine()
+    if args.verify or args.repair:
+        return _verify_rollups(engine, repair=args.repair)
     rollups.refresh_if_stale(engine)
     with read_session(engine) as session:
         figures = stats(session)
@@ -87,6 +90,27 @@ def cmd_stats(args) -> int:
     return 0
 
 
+def _verify_rollups(engine, *, repair: bool) -> int:
+    """Every roll-up row and figure against the base tables; with ``repair``, rebuild first."""
+    from dashboard.services import rollups
+    from db.engine import transaction
+
+    if repair:
+        with transaction(engine) as session:
+            rollups.rebuild(session)
+    rollups.refresh_if_stale(engine)  # what every reader does first: marked-stale sums are rebuilt, not read
+    with read_session(engine) as session:
+        drifts = rollups.verify(session)
+    for drift in drifts:
+        print(drift)
+    if drifts:
+        print(f"发现 {len(drifts)} 处不一致 / {len(drifts)} differences (figure, dimension, key, stored, actual)",
+              file=sys.stderr)
+        return 1
+    print("汇总与明细一致 / roll-ups match the base tables")
+    return 0
+
+
 def cmd_report(args) -> int:
     """Word 整改情况报告 from a snapshot; without --snapshot, a new snapshot is taken first."""
     from dashboard.documents.report import report_for_snapshot
@@ -94,7 +118,7 @@ def cmd_report(args) -> int:
 
     engine = _engine()
     if args.snapshot is None:
-        with write_session(engine) as session:
+        with unit_of_work(engine) as session:
             snapshot = snapshots.take_snapshot(session, None, args.title or "整改情况报告快照")
     else:
         with read_session(engine) as session:
@@ -140,7 +164,7 @@ def cmd_import_ledger(args) -> int:
     if not preview.ok:
         print(f"共{len(preview.errors)}处问题，未导入任何数据 / nothing imported", file=sys.stderr)
         return 1
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         summary = imports.commit_import(session, _operator(session), data, source_title=args.source,
                                         default_year=args.year, filename=args.file)
     print(f"已导入 {summary.imported} 条（其中已完成 {summary.closed} 条），"
@@ -194,6 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
     create.set_defaults(func=cmd_create_user)
     stats = commands.add_parser("stats", help="the leadership figures")
     stats.add_argument("--json", action="store_true")
+    stats.add_argument("--verify", action="store_true",
+                       help="recompute every roll-up from the base tables; print each difference, exit 1 on any")
+    stats.add_argument("--repair", action="store_true", help="rebuild the roll-ups, then verify")
     stats.set_defaults(func=cmd_stats)
     report = commands.add_parser("report", help="Word 整改情况报告 (.docx)")
     report.add_argument("file")

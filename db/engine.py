@@ -73,8 +73,10 @@ def read_session(engine: Engine) -> Iterator[Session]:
 
 
 @contextmanager
-def write_session(engine: Engine) -> Iterator[Session]:
-    """One unit of work: commits on success, rolls back on any exception."""
+def transaction(engine: Engine) -> Iterator[Session]:
+    """One database transaction: commits on success, rolls back on any exception. Writers use
+    ``dashboard.services.unit_of_work``, which keeps the derived figures exact; only it and the
+    roll-up rebuild open this directly."""
     with engine.connect() as connection:
         connection.execution_options(**{_IMMEDIATE: True})
         with Session(bind=connection, expire_on_commit=False) as session:

@@ -345,11 +345,12 @@ class Setting(SQLModel, table=True):
 
 
 class FindingRollup(SQLModel, table=True):
-    """What one finding contributes to the maintained roll-ups (see dashboard.services.rollups)."""
+    """What one finding contributes to the maintained roll-ups (see dashboard.services.rollups).
+    No foreign key on purpose: derived rows must never lock base rows (migration 0005)."""
 
     __tablename__ = "finding_rollup"
 
-    finding_id: int = Field(foreign_key="finding.id", primary_key=True)
+    finding_id: int = Field(primary_key=True)
     status: str = Field(max_length=20)
     light: str = Field(max_length=20)
     stale: bool = False

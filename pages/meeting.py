@@ -7,10 +7,11 @@ import streamlit as st
 
 from dashboard import charts, clock
 from dashboard.documents.report import report_for_snapshot
+from dashboard.figures import Figures, percent
 from dashboard.services import snapshots
 from dashboard.ui import navigation
 from dashboard.ui.context import fresh_rollups, flash, labels, reading, run_service, show_flash, tr
-from dashboard.ui.widgets import LIGHT_COLOURS, draw_chart, percent
+from dashboard.ui.widgets import LIGHT_COLOURS, draw_chart
 from dashboard.vocab import VillageLevel
 
 PROJECTOR_CSS = """
@@ -33,13 +34,13 @@ BIG_CSS = """
 """
 
 
-def kpis(totals: dict) -> str:
+def kpis(totals: Figures) -> str:
     items = [
-        ("kpi.total", totals["total"] - totals["cancelled"], "#1a73e8"),
-        ("kpi.closed", totals["closed"], "#1a57b5"),
-        ("kpi.completion_rate", percent(totals["completion_rate"]), "#188038"),
-        ("kpi.overdue", totals["overdue"], "#d93025"),
-        ("kpi.pending_review", totals["pending_review"], "#b06000"),
+        ("kpi.effective", totals.effective, "#1a73e8"),
+        ("kpi.closed", totals.closed, "#1a57b5"),
+        ("kpi.completion_rate", percent(totals.completion_rate), "#188038"),
+        ("kpi.overdue", totals.overdue, "#d93025"),
+        ("kpi.pending_review", totals.pending_review, "#b06000"),
     ]
     cards = "".join(f"<div class='meeting-kpi' style='border-left-color:{colour}'><div class='label'>{tr(key)}</div>"
                     f"<div class='value' style='color:{colour}'>{value}</div></div>" for key, value, colour in items)
@@ -109,7 +110,7 @@ def render() -> None:
     st.markdown(BIG_CSS + (PROJECTOR_CSS if st.session_state.get("projector") else ""), unsafe_allow_html=True)
     stamp = snapshot.taken_at.strftime("%Y-%m-%d %H:%M") if snapshot else clock.now().strftime("%Y-%m-%d %H:%M")
     st.title(f"{tr('page.meeting')} · {snapshot.title if snapshot else tr('meeting.live')} · {stamp}")
-    st.markdown(kpis(figures["totals"]), unsafe_allow_html=True)
+    st.markdown(kpis(Figures.from_mapping(figures["totals"])), unsafe_allow_html=True)
     left, right = st.columns(2)
     with left:
         st.markdown(f"### {tr('meeting.ranking')}")

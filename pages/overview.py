@@ -5,25 +5,26 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts
+from dashboard.figures import Figures, percent, percent_change
 from dashboard.lifecycle import Action, can
 from dashboard.services import queries, snapshots
 from dashboard.ui import navigation
 from dashboard.ui.context import fresh_rollups, flash, lbl, reading, run_service, show_flash, tr
-from dashboard.ui.widgets import day, draw_chart, metric_row, open_on_click, percent, whole
+from dashboard.ui.widgets import day, draw_chart, metric_row, open_on_click, whole
 from dashboard.vocab import Role, Status
 
 
-KPI_VALUES = {
-    "kpi.total": lambda f: f["total"],
-    "kpi.closed": lambda f: f["closed"],
-    "kpi.ongoing": lambda f: f["ongoing"],
-    "kpi.in_progress": lambda f: f["open"] + f["in_progress"],
-    "kpi.pending_review": lambda f: f["pending_review"],
-    "kpi.overdue": lambda f: f["overdue"],
-    "kpi.completion_rate": lambda f: f["completion_rate"],
-    "kpi.on_time_rate": lambda f: f["on_time_rate"],
-    "kpi.extended": lambda f: f["extended"],
-    "kpi.repeats": lambda f: f["repeats"],
+KPI_VALUES = {  # label -> the figure it shows (dashboard.figures defines each)
+    "kpi.effective": lambda f: f.effective,
+    "kpi.closed": lambda f: f.closed,
+    "kpi.ongoing": lambda f: f.ongoing,
+    "kpi.in_progress": lambda f: f.working,
+    "kpi.pending_review": lambda f: f.pending_review,
+    "kpi.overdue": lambda f: f.overdue,
+    "kpi.completion_rate": lambda f: f.completion_rate,
+    "kpi.on_time_rate": lambda f: f.on_time_rate,
+    "kpi.extended": lambda f: f.extended,
+    "kpi.repeats": lambda f: f.repeats,
 }
 RATES = {"kpi.completion_rate", "kpi.on_time_rate"}
 
@@ -32,20 +33,22 @@ def _shown(key: str, value) -> str | int:
     return percent(value) if key in RATES else value
 
 
-def _delta(key: str, now: dict, before: dict | None) -> str | None:
+def _delta(key: str, now: Figures, before: Figures | None) -> str | None:
     """Change since the compared snapshot (+/- since the last meeting)."""
     if before is None:
         return None
     change = KPI_VALUES[key](now) - KPI_VALUES[key](before)
     if key in RATES:
-        return f"{change * 100:+.1f}%"
+        return percent_change(change)
     return f"{change:+d}"
 
 
-def kpi_cards(totals: dict, before: dict | None = None) -> None:
+def kpi_cards(totals: Figures, before: Figures | None = None) -> None:
     keys = list(KPI_VALUES)
     for row in (keys[:5], keys[5:]):
         metric_row([(key, _shown(key, KPI_VALUES[key](totals)), _delta(key, totals, before)) for key in row])
+    if totals.cancelled:
+        st.caption(tr("kpi.effective_help", total=totals.total, cancelled=totals.cancelled))
 
 
 def own_unit_block(session, actor) -> None:
@@ -58,7 +61,7 @@ def own_unit_block(session, actor) -> None:
     kpi_cards(totals)
 
 
-def compare_choice(session) -> dict | None:
+def compare_choice(session) -> Figures | None:
     """The totals of a snapshot to compare with, if the user picked one."""
     taken = snapshots.list_snapshots(session)
     if not taken:
@@ -67,7 +70,7 @@ def compare_choice(session) -> dict | None:
     chosen = st.selectbox(tr("overview.compare"), [None, *names], key="compare_snapshot",
                           format_func=lambda i: tr("overview.no_compare") if i is None else names[i],
                           placeholder=tr("overview.no_compare"))
-    return snapshots.get_snapshot(session, chosen).figures["totals"] if chosen else None
+    return Figures.from_mapping(snapshots.get_snapshot(session, chosen).figures["totals"]) if chosen else None
 
 
 def snapshot_button(actor) -> None:
@@ -86,7 +89,7 @@ def report_block(actor) -> None:
     from dashboard import clock
     from dashboard.documents.report import report_for_snapshot
     from dashboard.ui.context import engine
-    from db.engine import write_session
+    from dashboard.services.unit_of_work import run_in_unit_of_work
 
     with st.popover(tr("overview.word_report"), icon=":material/description:"):
         default = tr("overview.report_snapshot_default", date=f"{clock.today():%Y-%m-%d}")
@@ -95,8 +98,8 @@ def report_block(actor) -> None:
         database = engine()
 
         def build() -> bytes:  # runs when pressed, outside the script run: the engine captured above
-            with write_session(database) as session:
-                return report_for_snapshot(snapshots.take_snapshot(session, actor, title))
+            return run_in_unit_of_work(
+                database, lambda session: report_for_snapshot(snapshots.take_snapshot(session, actor, title)))
 
         st.download_button(tr("overview.word_report_download"), build, key="report_from_overview",
                            on_click="ignore", icon=":material/download:",

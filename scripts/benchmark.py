@@ -170,7 +170,8 @@ def _measure_documents(engine, actors, findings: int) -> dict:
     from dashboard.documents.ledger_export import export_ledger
     from dashboard.documents.report import report_for_snapshot
     from dashboard.services import imports, snapshots
-    from db.engine import read_session, write_session
+    from db.engine import read_session
+    from dashboard.services.unit_of_work import unit_of_work
 
     result = {}
     if findings <= EXPORT_ROWS:
@@ -197,12 +198,12 @@ def _measure_documents(engine, actors, findings: int) -> dict:
     data = io.BytesIO()
     book.save(data)
     started = time.perf_counter()
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         summary = imports.commit_import(session, actors["admin"], data.getvalue(), source_title="基准测试导入")
     result["excel_import_10k"] = {"rows": summary.imported, "seconds": round(time.perf_counter() - started, 2)}
 
     started = time.perf_counter()
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         snapshot = snapshots.take_snapshot(session, actors["leader"], "基准测试快照")
     result["snapshot"] = {"seconds": round(time.perf_counter() - started, 2)}
     started = time.perf_counter()

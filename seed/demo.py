@@ -20,7 +20,7 @@ from dashboard.services import findings as svc
 from dashboard.services.common import actor_of
 from dashboard.services.findings import FindingInput, UploadedFile
 from dashboard.vocab import ExtensionDecision, Role
-from db.engine import write_session
+from dashboard.services.unit_of_work import unit_of_work
 from db.models import ExtensionRequest, Measure, Unit
 from seed import demo_content as content
 
@@ -44,7 +44,7 @@ def is_seeded(session: Session) -> bool:
 def seed_demo(engine: Engine, today: dt.date | None = None) -> bool:
     """Fill an empty database with the demo ledger. Returns False (and changes nothing) if it has data."""
     today = today or clock.today()
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         if is_seeded(session):
             return False
         start = today - dt.timedelta(days=max(s["received_days_ago"] for s in content.SOURCES) + 5)

@@ -17,6 +17,8 @@ from sqlalchemy import Engine, Table, func, insert, select
 
 from dashboard import config
 from dashboard.passwords import hash_password
+from dashboard.services import rollups
+from dashboard.services.unit_of_work import unit_of_work
 from dashboard.vocab import (EscalationKind, ExtensionDecision, Priority, RectType, ReviewDecision, Role, SourceKind,
                              Status, UnitKind, VillageLevel, VillageStatus, codes)
 from db.models import (AuditLog, Category, ClosureReview, Escalation, ExtensionRequest, Finding, FindingCoUnit,
@@ -78,7 +80,8 @@ def generate(engine: Engine, size: SyntheticSize, *, seed: int = 20261123, today
     today = today or dt.date(2026, 11, 23)
     now = dt.datetime.combine(today, dt.time(9, 0))
     counts: dict[str, int] = {}
-    with engine.begin() as connection:
+    with unit_of_work(engine) as session:
+        connection = session.connection()
         if connection.execute(select(func.count()).select_from(Finding.__table__)).scalar_one():
             raise SystemExit("数据库中已有问题记录，合成数据只写入空库 / the database already has findings")
         places = _places(rng, size)
@@ -90,6 +93,7 @@ def generate(engine: Engine, size: SyntheticSize, *, seed: int = 20261123, today
         counts["users"] = _insert(connection, User.__table__, _users(places))
         counts["sources"] = _insert(connection, Source.__table__, _sources(rng, size, today))
         counts.update(_findings(connection, rng, size, places, today, now))
+        rollups.touch_all(session)  # written below the ORM: the next reader rebuilds the figures
     with engine.begin() as connection:
         connection.exec_driver_sql("ANALYZE")  # statistics for the query planner after a bulk load
     return counts

@@ -14,19 +14,20 @@ from dashboard.services import admin, queries
 from dashboard.services import findings as svc
 from dashboard.settings import DEFAULTS, load_settings
 from dashboard.vocab import Role, UnitKind, VillageLevel, VillageStatus
-from db.engine import read_session, write_session
+from db.engine import read_session
+from dashboard.services.unit_of_work import unit_of_work
 from db.models import AuditLog, Category, Setting, Unit, User, Village
 from tests.factories import PASSWORD, build_world, finding_input
 
 
 @pytest.fixture
 def world(engine, frozen_today):
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         return build_world(session)
 
 
 def do(engine, fn, *args, **kwargs):
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         return fn(session, *args, **kwargs)
 
 
@@ -166,7 +167,7 @@ def test_stale_user_edit_is_a_conflict(engine, world):
 
 def test_set_password_bumps_token_version_and_clears_lockout(engine, world):
     target = world.actors["jiuzhu"].id
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         locked = session.get(User, target)
         locked.failed_logins, locked.locked_until = 5, clock.now() + dt.timedelta(minutes=15)
         locked.is_demo_password = True
@@ -397,8 +398,8 @@ def test_changed_stale_days_changes_the_light(engine, world):
         assert queries.light_of(session, finding_id, now=in_20_days) == "yellow"
         assert queries.light_of(session, finding_id, now=clock.now() + dt.timedelta(days=13)) == "green"
     with read_session(engine) as session:  # the figures follow the same setting
-        assert queries.figures(session, now=in_20_days)["stale"] == 1
-        assert queries.figures(session, now=in_20_days)["yellow"] == 1
+        assert queries.figures(session, now=in_20_days).stale == 1
+        assert queries.figures(session, now=in_20_days).yellow == 1
 
 
 def test_changed_due_soon_days_changes_the_light(engine, world):

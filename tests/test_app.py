@@ -10,7 +10,8 @@ from sqlmodel import func, select
 from dashboard.services import findings as svc
 from dashboard.ui.navigation import PAGES, SPECS, allowed, page_keys_for
 from dashboard.vocab import Role, Status
-from db.engine import read_session, write_session
+from db.engine import read_session
+from dashboard.services.unit_of_work import unit_of_work
 from db.models import AuditLog, Finding, Progress, Snapshot, User
 from tests.apptest_support import button, page_app, point_app_at, signed_in_entry, texts
 from tests.factories import build_world, evidence, finding_input
@@ -21,7 +22,7 @@ ROLE_USER = {Role.ADMIN: "admin", Role.LEADER: "leader", Role.INSPECTOR: "inspec
 @pytest.fixture
 def world(engine, database_url, monkeypatch, frozen_today):
     point_app_at(monkeypatch, database_url)
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         world = build_world(session)
         open_one = svc.log_finding(session, world.actors["inspector"], finding_input(world))
         session.flush()
@@ -120,7 +121,7 @@ def test_department_refused_with_message_keeps_input(engine, world):
 
 def test_stale_edit_on_the_detail_page_shows_the_conflict(engine, world):
     app = page_app("pages.finding", world.actors["inspector"], finding_id=world.open_id).run()
-    with write_session(engine) as session:  # someone else edits meanwhile
+    with unit_of_work(engine) as session:  # someone else edits meanwhile
         finding = session.get(Finding, world.open_id)
         svc.edit_finding(session, world.actors["admin"], finding.id, finding.version, {"remarks": "管理员补充的备注"})
     app.text_input(key=f"ed_rem_{world.open_id}").input("我的备注")
@@ -204,7 +205,7 @@ def _only(engine, model, *where) -> int:
 def _villages(engine, world) -> dict[str, int]:
     from dashboard.services import admin
 
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         made = [admin.create_village(session, world.actors["admin"], township=township, name=name, level="key")
                 for township, name in (("高士镇", "毛安村"), ("高士镇", "同心村"), ("赛口镇", "红旗村"))]
         return {village.name: village.id for village in made}
@@ -251,7 +252,7 @@ def test_admin_page_creates_a_user(engine, world):
 def test_villages_page_lists_villages(engine, world):
     from dashboard.services import admin
 
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         admin.create_village(session, world.actors["admin"], township="高士镇", name="毛安村", level="provincial",
                              poverty_rate=2.6, remaining_poor=68)
     app = page_app("pages.villages", world.actors["leader"]).run()
@@ -266,33 +267,33 @@ def test_meeting_mode_shows_live_figures_then_a_frozen_snapshot(engine, world):
     button(app, "生成会议快照").click().run()
     assert not app.exception
     assert _count(engine, Snapshot) == 1
-    with write_session(engine) as session:  # the ledger moves on after the meeting
+    with unit_of_work(engine) as session:  # the ledger moves on after the meeting
         svc.log_finding(session, world.actors["inspector"], finding_input(world, description="会后新增"))
     app.run()
     shown = "\n".join(str(block.value) for block in app.markdown)
     assert "调度会快照" in app.title[0].value
-    assert "问题总数</div><div class='value' style='color:#1a73e8'>2<" in shown  # frozen: 2, not 3
+    assert "有效问题</div><div class='value' style='color:#1a73e8'>2<" in shown  # frozen: 2, not 3
     assert any(element.type == "download_button" for element in app.get("download_button"))
 
 
 def test_overview_compares_with_a_snapshot(engine, world):
     from dashboard.services import snapshots
 
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         snapshots.take_snapshot(session, world.actors["leader"], "上次调度会")
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         svc.log_finding(session, world.actors["inspector"], finding_input(world, description="会后新增"))
     app = page_app("pages.overview", world.actors["leader"]).run()
     app.selectbox(key="compare_snapshot").select_index(1).run()
     assert not app.exception
-    total = next(metric for metric in app.metric if metric.label == "问题总数")
+    total = next(metric for metric in app.metric if metric.label == "有效问题")
     assert total.value == "3" and total.delta == "+1"
 
 
 def test_a_rerun_does_not_refresh_the_version_a_form_was_opened_with(engine, world):
     """Issue 13.1: B saves; A's page reruns for another reason; A's save is refused, B's change kept."""
     app = page_app("pages.finding", world.actors["inspector"], finding_id=world.open_id).run()
-    with write_session(engine) as session:  # B (the admin) saves a change meanwhile
+    with unit_of_work(engine) as session:  # B (the admin) saves a change meanwhile
         finding = session.get(Finding, world.open_id)
         svc.edit_finding(session, world.actors["admin"], finding.id, finding.version, {"remarks": "B 的备注"})
     app.text_input(key="lookup_serial").input("ZG-2026-0001").run()  # A's page reruns
@@ -310,11 +311,11 @@ def test_a_rerun_does_not_refresh_the_version_a_form_was_opened_with(engine, wor
 
 
 def test_progress_by_the_unit_does_not_make_the_inspectors_open_decision_stale(engine, world):
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         request = svc.request_extension(session, world.actors["jiuzhu"], world.late_id,
                                         asked_deadline=dt.date(2026, 9, 30), reason="等待数据比对")
     app = page_app("pages.finding", world.actors["inspector"], finding_id=world.late_id).run()
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         svc.report_progress(session, world.actors["jiuzhu"], world.late_id, done_text="又完成一批核查")
     app.run()
     app.text_input(key="d_comment").input("同意")
@@ -327,7 +328,7 @@ def test_progress_by_the_unit_does_not_make_the_inspectors_open_decision_stale(e
 def test_no_decide_form_on_a_closed_finding_and_the_page_says_why(engine, world):
     from db.models import ExtensionRequest
 
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         request = svc.request_extension(session, world.actors["jiuzhu"], world.open_id,
                                         asked_deadline=dt.date(2026, 9, 30), reason="等待数据比对")
         session.add(ExtensionRequest(finding_id=world.late_id, reason="旧数据", asked_deadline=dt.date(2026, 9, 30),
@@ -340,7 +341,7 @@ def test_no_decide_form_on_a_closed_finding_and_the_page_says_why(engine, world)
 
 
 def test_pending_review_says_what_it_waits_for(engine, world):
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         from db.models import Measure
 
         for measure in session.exec(select(Measure).where(Measure.finding_id == world.late_id)).all():

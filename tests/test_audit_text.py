@@ -10,7 +10,8 @@ from sqlmodel import select
 from dashboard.services import findings as svc
 from dashboard.services import views
 from dashboard.services.audit_text import AuditLine, Names, sentence
-from db.engine import read_session, write_session
+from db.engine import read_session
+from dashboard.services.unit_of_work import unit_of_work
 from db.models import AuditLog, Measure
 from tests.factories import build_world, evidence, finding_input
 
@@ -20,25 +21,25 @@ RAW = re.compile(r"\b(create|tick_measure|report_progress|Finding|Measure|None|T
 
 @pytest.fixture
 def history(engine, frozen_today):
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         world = build_world(session)
         finding = svc.log_finding(session, world.actors["inspector"], finding_input(world))
         session.flush()
         finding_id = finding.id
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         svc.report_progress(session, world.actors["jiuzhu"], finding_id, done_text="已入户核查28户", percent=60,
                             files=[evidence()])
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         measure = session.exec(select(Measure).where(Measure.finding_id == finding_id)).first()
         svc.tick_measure(session, world.actors["jiuzhu"], measure.id, measure.version)
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         version = session.get(type(finding), finding_id).version
         svc.edit_finding(session, world.actors["inspector"], finding_id, version,
                          {"remarks": "管理员补充的备注", "priority": "key", "lead_unit_id": world.units["儿童福利和社会事务股"]})
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         request = svc.request_extension(session, world.actors["ertong"], finding_id,
                                         asked_deadline=dt.date(2026, 9, 30), reason="等待数据比对")
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         svc.decide_extension(session, world.actors["inspector"], request.id, approve=False, comment="理由不充分")
     with read_session(engine) as session:
         return views.audit_lines(session, finding_id, "zh"), views.audit_lines(session, finding_id, "en")

@@ -200,7 +200,7 @@ def test_whole_job_in_the_browser(server, page, tmp_path):
     print("step: leader before")
     sign_in(page, base, "leader")
     closed_before = metric(page, "已销号")
-    total_before = metric(page, "问题总数")
+    total_before = metric(page, "有效问题")
     sign_out(page)
 
     # the inspector logs a new finding, each measure with its own deadline
@@ -303,7 +303,7 @@ def test_whole_job_in_the_browser(server, page, tmp_path):
     # the leader sees the figures change, and takes the Word report from the overview in one step
     print("step: the leader sees the figures change")
     sign_in(page, base, "leader")
-    assert metric(page, "问题总数") == total_before + 1
+    assert metric(page, "有效问题") == total_before + 1
     assert metric(page, "已销号") == closed_before + 1
     snapshots_before = query("SELECT count(*) FROM snapshot")[0][0]
     page.get_by_role("button", name="整改情况报告（Word）").click()

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from dashboard.services import admin, rollups, views
 from dashboard.services import findings as svc
-from db.engine import read_session, write_session
+from db.engine import read_session
+from dashboard.services.unit_of_work import unit_of_work
 from tests.factories import build_world, finding_input
 
 
 def test_townships_include_those_only_findings_name_and_villages_come_per_township(engine, frozen_today):
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         world = build_world(session)
         maoan = admin.create_village(session, None, township="高士镇", name="毛安村", level="key")
         admin.create_village(session, None, township="高士镇", name="同心村", level="key")

@@ -15,7 +15,8 @@ from sqlmodel import select
 from dashboard import cli
 from dashboard.passwords import verify_password
 from dashboard.services import admin
-from db.engine import default_engine, make_engine, read_session, write_session
+from db.engine import default_engine, make_engine, read_session
+from dashboard.services.unit_of_work import unit_of_work
 from db.models import AuditLog, Finding, User
 
 STATES = ("open", "in_progress", "pending_review", "ongoing", "closed", "cancelled")
@@ -89,8 +90,8 @@ def test_seed_demo_twice_and_stats_json(cli_env, engine, frozen_today, capsys):
     stats = json.loads(capsys.readouterr().out)
     assert stats["as_of"] == "2026-06-15T10:00:00"
     assert sum(stats[state] for state in STATES) == stats["total"]
-    assert stats["completion_rate"] == round(stats["closed"] / (stats["total"] - stats["cancelled"]), 4)
-    assert stats["on_time_rate"] == round(stats["closed_on_time"] / stats["closed"], 4)
+    assert stats["completion_rate"] == stats["closed"] / (stats["total"] - stats["cancelled"])  # full precision
+    assert stats["on_time_rate"] == stats["closed_on_time"] / stats["closed"]
     assert stats["red"] + stats["yellow"] + stats["green"] + stats["closed"] + stats["cancelled"] == stats["total"]
     for row in stats["by_unit"]:
         assert set(row) >= {"unit", "total", "closed", "overdue", "completion_rate"}
@@ -116,7 +117,7 @@ def test_seed_demo_twice_and_stats_json(cli_env, engine, frozen_today, capsys):
     for row in stats["by_unit"]:
         total, closed = next((int(t), int(c)) for n, t, c in per_unit if n == row["unit"])
         cancelled = by_unit_cancelled(engine, row["unit"])
-        assert row["completion_rate"] == (round(closed / (total - cancelled), 4) if total - cancelled else 0.0)
+        assert row["completion_rate"] == (closed / (total - cancelled) if total - cancelled else 0.0)
 
     assert run("stats") == 0
     plain = capsys.readouterr().out
@@ -158,7 +159,7 @@ def test_create_department_user_needs_a_known_unit(cli_env, engine, monkeypatch,
     with read_session(engine) as session:
         assert session.exec(select(User)).all() == []
 
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         unit_id = admin.create_unit(session, None, name="社会救助办").id
     assert run("create-user", "jiuzhu", "--role", "department", "--unit", "社会救助办", stdin="long-enough-pass\n",
                monkeypatch=monkeypatch) == 0

@@ -14,7 +14,8 @@ from dashboard.errors import ConflictError, PermissionDenied, ValidationFailed
 from dashboard.services import queries, snapshots
 from dashboard.services import findings as svc
 from dashboard.vocab import Status
-from db.engine import read_session, write_session
+from db.engine import read_session
+from dashboard.services.unit_of_work import unit_of_work
 from db.models import AuditLog, Finding, Measure, Progress, Snapshot, SnapshotFinding
 from tests.factories import build_world, evidence, finding_input
 
@@ -23,12 +24,12 @@ JOIN_TIMEOUT = 30
 
 @pytest.fixture
 def world(engine, frozen_today):
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         return build_world(session)
 
 
 def log(engine, world, **overrides) -> Finding:
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         return svc.log_finding(session, world.actors["inspector"], finding_input(world, **overrides))
 
 
@@ -68,7 +69,7 @@ def test_two_writers_at_once_both_succeed_with_unique_serials(engine, world):
     inside = threading.Event()
 
     def slow():
-        with write_session(engine) as session:
+        with unit_of_work(engine) as session:
             finding = svc.log_finding(session, world.actors["inspector"], finding_input(world, description="慢的一笔"))
             session.flush()
             inside.set()
@@ -77,7 +78,7 @@ def test_two_writers_at_once_both_succeed_with_unique_serials(engine, world):
 
     def fast():
         assert inside.wait(JOIN_TIMEOUT)
-        with write_session(engine) as session:
+        with unit_of_work(engine) as session:
             return svc.log_finding(session, world.actors["inspector"], finding_input(world, description="快的一笔")).serial
 
     first, second = Worker(slow), Worker(fast)
@@ -95,7 +96,7 @@ def test_many_writers_get_distinct_serials(engine, world):
     def job(n):
         def work():
             barrier.wait(JOIN_TIMEOUT)
-            with write_session(engine) as session:
+            with unit_of_work(engine) as session:
                 finding = svc.log_finding(session, world.actors["inspector"],
                                           finding_input(world, description=f"并发登记{n}"))
                 session.flush()
@@ -114,7 +115,7 @@ def test_two_units_report_progress_on_one_finding_at_once(engine, world):
     inside = threading.Event()
 
     def lead():
-        with write_session(engine) as session:
+        with unit_of_work(engine) as session:
             progress = svc.report_progress(session, world.actors["jiuzhu"], finding.id, done_text="牵头单位入户核查",
                                            percent=40, files=[evidence()])
             session.flush()
@@ -124,7 +125,7 @@ def test_two_units_report_progress_on_one_finding_at_once(engine, world):
 
     def co_unit():
         assert inside.wait(JOIN_TIMEOUT)
-        with write_session(engine) as session:
+        with unit_of_work(engine) as session:
             return svc.report_progress(session, world.actors["ertong"], finding.id, done_text="配合单位比对数据",
                                        percent=50).id
 
@@ -152,7 +153,7 @@ def test_concurrent_edits_of_one_version_exactly_one_wins(engine, world):
     def edit(actor_name, text):
         def work():
             barrier.wait(JOIN_TIMEOUT)
-            with write_session(engine) as session:
+            with unit_of_work(engine) as session:
                 svc.edit_finding(session, world.actors[actor_name], finding.id, loaded, {"description": text})
                 session.flush()
                 time.sleep(0.2)  # hold the row while the other tries
@@ -177,9 +178,9 @@ def test_sequential_sessions_that_loaded_the_same_version(engine, world):
     with read_session(engine) as session:  # both people open the form
         seen_by_one = session.get(Finding, finding.id).version
         seen_by_two = session.get(Finding, finding.id).version
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         svc.edit_finding(session, world.actors["inspector"], finding.id, seen_by_one, {"remarks": "第一人的备注"})
-    with write_session(engine) as session, pytest.raises(ConflictError):
+    with unit_of_work(engine) as session, pytest.raises(ConflictError):
         svc.edit_finding(session, world.actors["admin"], finding.id, seen_by_two, {"remarks": "第二人的备注"})
     assert get(engine, finding.id).remarks == "第一人的备注"
 
@@ -189,7 +190,7 @@ def test_sequential_sessions_that_loaded_the_same_version(engine, world):
 def _pending_review(engine, world, **overrides) -> int:
     finding = log(engine, world, **overrides)
     dept = world.actors["jiuzhu"]
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         svc.report_progress(session, dept, finding.id, done_text="已落实", files=[evidence()])
         for measure in session.exec(select(Measure).where(Measure.finding_id == finding.id)).all():
             svc.tick_measure(session, dept, measure.id, None)
@@ -208,11 +209,11 @@ def test_snapshot_freezes_figures_and_lights(engine, world):
     pending = _pending_review(engine, world, description="待销号问题")
     green = log(engine, world, deadline=dt.date(2026, 12, 31), description="正常推进问题").id
 
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         taken = snapshots.take_snapshot(session, world.actors["leader"], " 6月整改调度会 ")
     with read_session(engine) as session:
         stored = snapshots.get_snapshot(session, taken.id)
-        live = queries.figures(session)
+        live = queries.figures(session).as_dict()
         audit = session.exec(select(AuditLog).where(AuditLog.action == "take_snapshot")).one()
     figures_then = stored.figures
     rows_then = _snapshot_rows(engine, taken.id)
@@ -234,18 +235,18 @@ def test_snapshot_freezes_figures_and_lights(engine, world):
 
     # the work goes on: the pending item is closed, the overdue one gets an extension, a week passes
     with clock.frozen(dt.datetime(2026, 6, 22, 9)):
-        with write_session(engine) as session:
+        with unit_of_work(engine) as session:
             svc.close(session, world.actors["inspector"], pending, None, "核查属实")
             request = svc.request_extension(session, world.actors["jiuzhu"], overdue,
                                             asked_deadline=dt.date(2026, 8, 31), reason="等待资金下拨")
             session.flush()
             svc.decide_extension(session, world.actors["inspector"], request.id, approve=True)
-        with write_session(engine) as session:
+        with unit_of_work(engine) as session:
             later = snapshots.take_snapshot(session, world.actors["inspector"], "6月第二次调度会")
 
     with read_session(engine) as session:
         again = snapshots.get_snapshot(session, taken.id)
-        now_figures = queries.figures(session)
+        now_figures = queries.figures(session).as_dict()
     assert again.figures == figures_then                      # what leadership saw is shown unchanged
     assert _snapshot_rows(engine, taken.id) == rows_then
     assert (now_figures["closed"], now_figures["red"], now_figures["overdue"]) == (1, 0, 0)
@@ -261,9 +262,9 @@ def test_snapshot_freezes_figures_and_lights(engine, world):
 
 def test_snapshot_needs_a_title_and_a_permitted_role(engine, world):
     log(engine, world)
-    with write_session(engine) as session, pytest.raises(PermissionDenied):
+    with unit_of_work(engine) as session, pytest.raises(PermissionDenied):
         snapshots.take_snapshot(session, world.actors["jiuzhu"], "调度会")
-    with write_session(engine) as session, pytest.raises(ValidationFailed, match="请填写标题"):
+    with unit_of_work(engine) as session, pytest.raises(ValidationFailed, match="请填写标题"):
         snapshots.take_snapshot(session, world.actors["leader"], "  ")
     with read_session(engine) as session:
         assert session.exec(select(Snapshot)).all() == [] and session.exec(select(SnapshotFinding)).all() == []

@@ -75,7 +75,7 @@ def test_every_status_is_present(session):
 
 
 def test_overdue_extended_and_repeat_findings(session):
-    figures = queries.figures(session)
+    figures = queries.figures(session).as_dict()
     assert figures["overdue"] >= 1 and figures["extended"] >= 1 and figures["repeats"] >= 1 and figures["stale"] >= 1
     extended = session.exec(select(Finding).where(Finding.current_deadline != Finding.original_deadline)).all()
     assert len(extended) >= 1
@@ -104,7 +104,7 @@ def test_extension_requests(session):
 
 
 def test_red_yellow_and_green_lights(session):
-    figures = queries.figures(session)
+    figures = queries.figures(session).as_dict()
     assert figures["red"] >= 1 and figures["yellow"] >= 1 and figures["green"] >= 1
     assert figures["red"] + figures["yellow"] + figures["green"] + figures["closed"] + figures["cancelled"] \
         == figures["total"]

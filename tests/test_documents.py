@@ -21,7 +21,8 @@ from dashboard.services import imports, queries, snapshots
 from dashboard.services import findings as svc
 from dashboard.services.queries import LedgerFilter
 from db import engine as db_engine
-from db.engine import read_session, write_session
+from db.engine import read_session
+from dashboard.services.unit_of_work import unit_of_work
 from db.models import Finding
 from tests.apptest_support import point_app_at
 from tests.factories import build_world, evidence, finding_input
@@ -33,7 +34,7 @@ SPEC_ORDER = ["序号", "问题来源", "问题类别", "问题描述", "乡镇"
 @pytest.fixture
 def ledger(engine, frozen_today):
     """Three findings: one closed, one overdue with progress, one open; plus a cancelled one."""
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         world = build_world(session)
         dept, inspector = world.actors["jiuzhu"], world.actors["inspector"]
         closed = svc.log_finding(session, inspector, finding_input(world, measures=["核查"]))
@@ -63,7 +64,7 @@ def _report_text(data: bytes) -> str:
 
 
 def test_report_numbers_equal_the_snapshot_and_stats(engine, ledger):
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         snapshot = snapshots.take_snapshot(session, ledger.actors["leader"], "6月调度会")
     with read_session(engine) as session:
         stats = queries.stats(session)
@@ -82,15 +83,15 @@ def test_report_numbers_equal_the_snapshot_and_stats(engine, ledger):
 
 
 def test_snapshot_stays_frozen_and_its_report_unchanged(engine, ledger):
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         snapshot = snapshots.take_snapshot(session, ledger.actors["inspector"], "冻结")
     before = report_for_snapshot(snapshot)
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         svc.log_finding(session, ledger.actors["inspector"], finding_input(ledger, description="会后新增问题"))
     with read_session(engine) as session:
         again = snapshots.get_snapshot(session, snapshot.id)
         assert again.figures == snapshot.figures
-        assert queries.figures(session)["total"] == snapshot.figures["totals"]["total"] + 1
+        assert queries.figures(session).total == snapshot.figures["totals"]["total"] + 1
     assert _report_text(report_for_snapshot(again)) == _report_text(before)
 
 
@@ -208,7 +209,7 @@ def test_cli_import_refuses_a_bad_file_and_names_every_row(engine, cli_db, tmp_p
 def test_export_keeps_awkward_text_as_text(engine, ledger):
     """Markup characters, a leading '=' and line breaks survive; nothing becomes a formula or a link."""
     awkward = "=SUM(A1:A9) <b>低保</b> & “资金” http://example.cn\n第二行"
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         svc.log_finding(session, ledger.actors["inspector"],
                         finding_input(ledger, description=awkward, measures=["核查 <一> & <二>"]))
     _count, book = _export(engine, ledger.actors["leader"])

@@ -11,7 +11,8 @@ from dashboard.services import admin
 from dashboard.services import findings as svc
 from dashboard.services.findings import UploadedFile
 from dashboard.vocab import Status
-from db.engine import read_session, write_session
+from db.engine import read_session
+from dashboard.services.unit_of_work import unit_of_work
 from db.models import AuditLog, Evidence, EvidenceContent, Finding, Progress
 from tests.factories import build_world, evidence, finding_input
 
@@ -20,18 +21,18 @@ MIB = 1024 * 1024
 
 @pytest.fixture
 def world(engine, frozen_today):
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         return build_world(session)
 
 
 @pytest.fixture
 def finding_id(engine, world) -> int:
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         return svc.log_finding(session, world.actors["inspector"], finding_input(world)).id
 
 
 def do(engine, fn, *args, **kwargs):
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         return fn(session, *args, **kwargs)
 
 

@@ -13,7 +13,8 @@ from dashboard.errors import ValidationFailed
 from dashboard.services import admin, imports
 from dashboard.services import findings as svc
 from dashboard.vocab import RectType, SourceKind, Status
-from db.engine import read_session, write_session
+from db.engine import read_session
+from dashboard.services.unit_of_work import unit_of_work
 from db.models import (
     AuditLog,
     Finding,
@@ -59,14 +60,14 @@ def workbook(rows, *, title=TITLE, header=HEADER) -> bytes:
 
 @pytest.fixture
 def world(engine, frozen_today):
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         world = build_world(session)
         admin.create_village(session, None, county="本县", township="高士镇", name="毛安村", level="provincial")
         return world
 
 
 def do(engine, fn, *args, **kwargs):
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         return fn(session, *args, **kwargs)
 
 
@@ -248,11 +249,11 @@ def test_source_is_created_if_missing_and_reused_if_it_exists(engine, world):
 
 
 def test_serials_continue_the_years_counter_without_gaps(engine, world):
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         first = svc.log_finding(session, world.actors["inspector"], finding_input(world))
     assert first.serial == "ZG-2026-0001"
     commit(engine, world, workbook(GOOD_ROWS))
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         last = svc.log_finding(session, world.actors["inspector"], finding_input(world, description="导入后登记"))
     assert last.serial == "ZG-2026-0006"
     with read_session(engine) as session:

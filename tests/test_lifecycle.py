@@ -11,19 +11,20 @@ from dashboard.errors import ConflictError, InvalidState, PermissionDenied, Vali
 from dashboard.services import findings as svc
 from dashboard.services.queries import light_of
 from dashboard.vocab import ExtensionDecision, RectType, ReviewDecision, Status
-from db.engine import read_session, write_session
+from db.engine import read_session
+from dashboard.services.unit_of_work import unit_of_work
 from db.models import AuditLog, ClosureReview, Finding, Measure
 from tests.factories import build_world, evidence, finding_input
 
 
 @pytest.fixture
 def world(engine, frozen_today):
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         return build_world(session)
 
 
 def log(engine, world, **overrides) -> int:
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         return svc.log_finding(session, world.actors["inspector"], finding_input(world, **overrides)).id
 
 
@@ -33,7 +34,7 @@ def get(engine, finding_id) -> Finding:
 
 
 def do(engine, fn, *args, **kwargs):
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         return fn(session, *args, **kwargs)
 
 

@@ -18,7 +18,8 @@ from dashboard.lifecycle import PERMISSIONS, SCOPES, Action, Scope
 from dashboard.services import admin, imports, queries, snapshots
 from dashboard.services import findings as svc
 from dashboard.vocab import RectType, Role, SourceKind
-from db.engine import read_session, write_session
+from db.engine import read_session
+from dashboard.services.unit_of_work import unit_of_work
 from db.models import ExtensionRequest, Finding, Measure
 from tests.factories import build_world, evidence, finding_input
 
@@ -27,7 +28,7 @@ ROLE_USER = {Role.ADMIN: "admin", Role.LEADER: "leader", Role.INSPECTOR: "inspec
 
 @pytest.fixture
 def world(engine, frozen_today):
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         return build_world(session)
 
 
@@ -124,11 +125,11 @@ def test_every_action_has_a_cell():
 @pytest.mark.parametrize("action", list(Action), ids=str)
 def test_matrix_cell(engine, world, action, role):
     prepare, perform = CELLS[action]
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         context = prepare(session, world)
     actor = world.actors[ROLE_USER[role]]
     allowed = role in PERMISSIONS[action]
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         if allowed:
             perform(session, actor, world, context)
         else:
@@ -144,32 +145,32 @@ NOT_OWN = [action for action, scope in SCOPES.items() if scope is Scope.NOT_OWN]
 @pytest.mark.parametrize("action", UNIT_SCOPED, ids=str)
 def test_department_cannot_touch_another_units_finding(engine, world, action):
     prepare, perform = CELLS[action]
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         context = prepare(session, world)
-    with write_session(engine) as session, pytest.raises(PermissionDenied, match="不属于您的单位"):
+    with unit_of_work(engine) as session, pytest.raises(PermissionDenied, match="不属于您的单位"):
         perform(session, world.actors["ertong"], world, context)
 
 
 @pytest.mark.parametrize("action", NOT_OWN, ids=str)
 def test_nobody_reviews_a_finding_their_own_unit_leads(engine, world, action):
     prepare, perform = CELLS[action]
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         context = prepare(session, world)
-    with write_session(engine) as session, pytest.raises(PermissionDenied, match="职责分离"):
+    with unit_of_work(engine) as session, pytest.raises(PermissionDenied, match="职责分离"):
         perform(session, world.actors["inspector_jiuzhu"], world, context)
 
 
 def test_co_operating_unit_may_report_progress_but_not_apply(engine, world):
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         finding = _ready_for_closure(session, world, co_unit_ids=[world.units["儿童福利和社会事务股"]])
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         svc.report_progress(session, world.actors["ertong"], finding.id, done_text="配合完成入户")
-    with write_session(engine) as session, pytest.raises(PermissionDenied):
+    with unit_of_work(engine) as session, pytest.raises(PermissionDenied):
         svc.apply_closure(session, world.actors["ertong"], finding.id, None, summary="配合单位申请")
 
 
 def test_department_sees_only_its_units_findings(engine, world):
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         own = _log(session, world).id
         other = _log(session, world, lead_unit_id=world.units["儿童福利和社会事务股"]).id
     with read_session(engine) as session:
@@ -177,4 +178,4 @@ def test_department_sees_only_its_units_findings(engine, world):
         assert [row["id"] for row in rows] == [own] and total == 1
         rows, total = queries.ledger_page(session, world.actors["leader"], queries.LedgerFilter())
         assert {row["id"] for row in rows} == {own, other}
-        assert queries.figures(session, world.actors["jiuzhu"])["total"] == 1
+        assert queries.figures(session, world.actors["jiuzhu"]).total == 1

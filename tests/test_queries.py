@@ -36,7 +36,8 @@ from dashboard.services import admin, queries
 from dashboard.services import findings as svc
 from dashboard.services.queries import LedgerFilter
 from dashboard.vocab import RectType, SourceKind
-from db.engine import make_engine, migrate, read_session, write_session
+from db.engine import make_engine, migrate, read_session
+from dashboard.services.unit_of_work import unit_of_work
 from db.models import Finding, Measure
 from tests.conftest import BACKENDS, TEST_DATABASE_URL, TODAY
 from tests.factories import build_world, evidence, finding_input
@@ -94,7 +95,7 @@ def _as(when, fn, session, *args, **kwargs):
 
 
 def build_ledger(engine) -> Ledger:
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         world = build_world(session)
         w = world
         jiuzhu, ertong, inspector = w.actors["jiuzhu"], w.actors["ertong"], w.actors["inspector"]
@@ -203,13 +204,15 @@ EXPECTED_FIGURES = {
     "completion_rate": 0.2,   # 2 closed / (11 − 1 cancelled)
     "on_time_rate": 0.5,      # 1 of the 2 closed was closed by its deadline
     "outstanding": 7,         # open + in progress + pending review
+    "effective": 10,          # 有效问题: total − cancelled
+    "working": 6,             # open + in progress
 }
 
 
 def test_figures_every_key(ledger):
     engine = ledger.engine
     with read_session(engine) as session:
-        result = queries.figures(session)
+        result = queries.figures(session).as_dict()
     assert result == EXPECTED_FIGURES
     states = ("open", "in_progress", "pending_review", "ongoing", "closed", "cancelled")
     assert sum(result[state] for state in states) == result["total"]
@@ -220,20 +223,20 @@ def test_figures_for_a_department_count_only_its_findings(ledger):
     engine = ledger.engine
     with read_session(engine) as session:
         # 救助办 leads A B E H I J and co-operates on C
-        result = queries.figures(session, ledger.world.actors["jiuzhu"])
+        result = queries.figures(session, ledger.world.actors["jiuzhu"]).as_dict()
         assert result["total"] == 7
         assert (result["open"], result["in_progress"], result["ongoing"], result["closed"]) == (3, 2, 1, 1)
-        assert result["completion_rate"] == round(1 / 7, 4) == 0.1429
+        assert result["completion_rate"] == 1 / 7  # full precision: rounded once, where it is printed
         assert (result["red"], result["yellow"], result["green"]) == (1, 1, 4)
         # 儿童股 leads C D F G
-        result = queries.figures(session, ledger.world.actors["ertong"])
-        assert (result["total"], result["closed"], result["cancelled"], result["completion_rate"]) == (4, 1, 1, 0.3333)
+        result = queries.figures(session, ledger.world.actors["ertong"]).as_dict()
+        assert (result["total"], result["closed"], result["cancelled"], result["completion_rate"]) == (4, 1, 1, 1 / 3)
 
 
 def test_figures_move_with_the_clock(ledger):
     engine = ledger.engine
     with read_session(engine) as session:
-        later = queries.figures(session, now=at(7, 1, 10))
+        later = queries.figures(session, now=at(7, 1, 10)).as_dict()
     # on 07-01: B (06-20) is overdue too; J is due 09-30 and green; C, H, I silent for > 30 days? no (C 06-12)
     assert later["overdue"] == 3
     assert later["red"] == 3
@@ -242,7 +245,7 @@ def test_figures_move_with_the_clock(ledger):
 def test_figures_where_clause(ledger):
     engine = ledger.engine
     with read_session(engine) as session:
-        result = queries.figures(session, where=queries.involves_unit(ledger.units["gs"]))
+        result = queries.figures(session, where=queries.involves_unit(ledger.units["gs"])).as_dict()
     assert result["total"] == 1 and result["open"] == 1 and result["stale"] == 1 and result["yellow"] == 1
 
 
@@ -257,8 +260,8 @@ def test_rollup_by_unit_with_ranks(ledger):
     with read_session(engine) as session:
         rows = queries.rollup(session, "unit")
     assert _pick(rows, "rank", "name", "total", "closed", "cancelled", "overdue", "completion_rate", "red") == [
-        (1, "儿童福利和社会事务股", 4, 1, 1, 1, 0.3333, 1),
-        (2, "社会救助办", 6, 1, 0, 1, 0.1667, 1),
+        (1, "儿童福利和社会事务股", 4, 1, 1, 1, 1 / 3, 1),
+        (2, "社会救助办", 6, 1, 0, 1, 1 / 6, 1),
         (3, "高士镇", 1, 0, 0, 0, 0.0, 0),
     ]
     assert [row["id"] for row in rows] == [ledger.units["et"], ledger.units["jz"], ledger.units["gs"]]
@@ -364,7 +367,7 @@ def test_weekly_trend_with_the_clock_moved(ledger):
 
 
 def test_week_boundary_sunday_night_and_monday_morning(engine, frozen_today):
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         world = build_world(session)
         _log(session, world, at(6, 14, 23, 30))
         _log(session, world, at(6, 15, 0, 10))
@@ -398,7 +401,7 @@ def test_overdue_list_equal_days_by_serial_and_limit_and_visibility(engine, fres
         assert len(queries.overdue_list(session, now=at(7, 3, 10), limit=2)) == 2
         assert [row["serial"] for row in queries.overdue_list(session, ledger.world.actors["ertong"])] == [
             ledger.serials["G"]]
-    with write_session(engine) as session:  # a second item 14 days overdue, logged after A
+    with unit_of_work(engine) as session:  # a second item 14 days overdue, logged after A
         f = _log(session, ledger.world, at(5, 20), deadline=dt.date(2026, 6, 1), description="同日到期")
     with read_session(engine) as session:
         rows = queries.overdue_list(session)
@@ -425,15 +428,15 @@ def test_stale_units(ledger):
 
 def test_stale_units_follows_the_setting(engine, fresh_ledger):
     ledger = fresh_ledger
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         admin.update_setting(session, ledger.world.actors["admin"], "stale_days", 60)
     with read_session(engine) as session:
         assert queries.stale_units(session) == []
-        assert queries.figures(session)["stale"] == 0
+        assert queries.figures(session).stale == 0
 
 
 def test_duplicate_evidence(engine, frozen_today):
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         world = build_world(session)
         dept = world.actors["jiuzhu"]
         first, second, third, fourth = (_log(session, world, at(6, 1), description=f"问题{n}") for n in range(4))
@@ -452,7 +455,7 @@ def test_duplicate_evidence(engine, frozen_today):
 
 
 def test_duplicate_evidence_lists_each_finding_once(engine, frozen_today):
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         world = build_world(session)
         dept = world.actors["jiuzhu"]
         first, second = (_log(session, world, at(6, 1), description=f"问题{n}") for n in range(2))

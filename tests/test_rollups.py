@@ -16,7 +16,8 @@ from dashboard.services.queries import LedgerFilter
 from dashboard.vocab import Role
 from dashboard.services import admin, imports, queries, rollups, views
 from dashboard.services import findings as svc
-from db.engine import read_session, write_session
+from db.engine import read_session
+from dashboard.services.unit_of_work import unit_of_work
 from db.models import Measure, RollupCount, RollupMeta
 from tests.factories import build_world, evidence, finding_input
 
@@ -65,7 +66,7 @@ def assert_rollups_match(engine, now=None):
 
 @pytest.fixture
 def world(engine, frozen_today):
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         world = build_world(session)
         admin.create_village(session, None, township="高士镇", name="毛安村", level="provincial", poverty_rate=2.6)
     rollups.refresh_if_stale(engine)
@@ -76,7 +77,7 @@ def test_every_kind_of_write_keeps_the_sums(engine, world):
     dept, inspector = world.actors["jiuzhu"], world.actors["inspector"]
 
     def act(fn, *args, **kwargs):
-        with write_session(engine) as session:
+        with unit_of_work(engine) as session:
             result = fn(session, *args, **kwargs)
         assert_rollups_match(engine)
         return result
@@ -99,7 +100,7 @@ def test_every_kind_of_write_keeps_the_sums(engine, world):
     act(svc.cancel, world.actors["admin"], soon.id, None, "误录")
     act(svc.log_finding, inspector, finding_input(world, description="屡改屡犯", repeat_of_id=first.id))
     with read_session(engine) as session:
-        totals = queries.figures(session)
+        totals = queries.figures(session).as_dict()
     assert (totals["total"], totals["closed"], totals["cancelled"], totals["extended"], totals["repeats"]) == (4, 1, 1, 1, 1)
 
 
@@ -111,41 +112,41 @@ def test_imported_rows_are_counted(engine, world):
     sheet.append([2, "对象认定不精准", "公示不规范", "规范公示", "社会救助办", "2026年5月30日", "已完成"])
     buffer = io.BytesIO()
     book.save(buffer)
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         imports.commit_import(session, world.actors["admin"], buffer.getvalue(), source_title="自查台账")
     assert_rollups_match(engine)
 
 
 def test_a_new_day_rebuilds_and_lights_move(engine, world):
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         svc.log_finding(session, world.actors["inspector"], finding_input(world, deadline=dt.date(2026, 6, 20)))
     with read_session(engine) as session:
-        assert queries.figures(session)["red"] == 0
+        assert queries.figures(session).red == 0
     later = dt.datetime(2026, 6, 25, 9, 0)
     with clock.frozen(later):
         with read_session(engine) as session:
             assert not rollups.is_fresh(session)
         assert rollups.refresh_if_stale(engine)
         with read_session(engine) as session:
-            assert queries.figures(session)["red"] == 1
+            assert queries.figures(session).red == 1
         assert_rollups_match(engine)
 
 
 def test_changed_settings_rebuild(engine, world):
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         svc.log_finding(session, world.actors["inspector"], finding_input(world, deadline=dt.date(2026, 6, 30)))
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         admin.update_setting(session, world.actors["admin"], "due_soon_days", 20)
     with read_session(engine) as session:
         assert not rollups.is_fresh(session)
     rollups.refresh_if_stale(engine)
     assert_rollups_match(engine)
     with read_session(engine) as session:
-        assert queries.figures(session)["yellow"] == 1
+        assert queries.figures(session).yellow == 1
 
 
 def test_villages_page_figures_match_direct(engine, world):
-    with write_session(engine) as session:
+    with unit_of_work(engine) as session:
         svc.log_finding(session, world.actors["inspector"], finding_input(world, village_id=1, deadline=dt.date(2026, 6, 1)))
     with read_session(engine) as session:
         from_rollups = views.villages_overview(session)

@@ -26,7 +26,7 @@ def test_generation_is_deterministic_and_realistic(engine):
     assert counts["finding"] == 3_000 and counts["villages"] == 400
     assert 3 <= counts["progress"] / counts["finding"] <= 5  # 3–5 progress entries per finding
     with clock.frozen(dt.datetime.combine(TODAY, dt.time(10))), read_session(engine) as session:
-        totals = queries.figures(session)
+        totals = queries.figures(session).as_dict()
         supervised = session.execute(select(func.count()).where(Village.level != "normal")).scalar_one()
     assert all(totals[state] > 0 for state in ("open", "in_progress", "pending_review", "ongoing", "closed",
                                                 "cancelled"))

@@ -11,6 +11,7 @@ from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.oxml.ns import qn
 from docx.shared import Pt
 
+from dashboard.figures import Figures, percent
 from dashboard.i18n import label
 from dashboard.vocab import Status
 
@@ -24,21 +25,16 @@ def _date(value: Any) -> str:
     return f"{parsed.year}年{parsed.month}月{parsed.day}日"
 
 
-def _percent(rate: float) -> str:
-    return f"{rate * 100:.1f}%"
-
-
 def totals_sentence(totals: dict[str, Any], as_of: str) -> str:
     """The totals in prose, as leadership reads them (the same figures as the dashboard)."""
-    counted = totals["total"] - totals["cancelled"]
-    working = totals["open"] + totals["in_progress"]
-    sentence = (f"截至{_date(as_of)}，共发现问题{counted}项，已整改销号{totals['closed']}项，"
-                f"持续整改{totals['ongoing']}项，正在整改{working}项，待销号{totals['pending_review']}项，"
-                f"整改完成率{_percent(totals['completion_rate'])}，按期完成率{_percent(totals['on_time_rate'])}。"
-                f"其中逾期未完成{totals['overdue']}项，经批准延期{totals['extended']}项，"
-                f"屡改屡犯{totals['repeats']}项。")
-    if totals["cancelled"]:
-        sentence += f"另有{totals['cancelled']}项因登记有误已撤销，不计入上述统计。"
+    f = Figures.from_mapping(totals)
+    sentence = (f"截至{_date(as_of)}，共发现问题{f.effective}项，已整改销号{f.closed}项，"
+                f"持续整改{f.ongoing}项，正在整改{f.working}项，待销号{f.pending_review}项，"
+                f"整改完成率{percent(f.completion_rate)}，按期完成率{percent(f.on_time_rate)}。"
+                f"其中逾期未完成{f.overdue}项，经批准延期{f.extended}项，"
+                f"屡改屡犯{f.repeats}项。")
+    if f.cancelled:
+        sentence += f"另有{f.cancelled}项因登记有误已撤销，不计入上述统计。"
     return sentence
 
 
@@ -77,9 +73,8 @@ def _table(document: Document, headers: list[str], rows: list[list[Any]]) -> Non
 def _rollup_rows(rows: list[dict[str, Any]], with_rank: bool = False) -> list[list[Any]]:
     result = []
     for row in rows:
-        values = [row["name"], row["total"] - row["cancelled"], row["closed"], row["ongoing"],
-                  row["open"] + row["in_progress"] + row["pending_review"], row["overdue"],
-                  _percent(row["completion_rate"])]
+        f = Figures.from_mapping(row)
+        values = [row["name"], f.effective, f.closed, f.ongoing, f.outstanding, f.overdue, percent(f.completion_rate)]
         result.append(([row["rank"]] if with_rank else []) + values)
     return result
 

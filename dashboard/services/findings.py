@@ -1,6 +1,6 @@
 """Services for sources and findings: the whole lifecycle of the SPEC.
 
-Each function takes the open session of one unit of work (``db.engine.write_session``), the
+Each function takes the open session of one unit of work (``dashboard.services.unit_of_work``), the
 acting user, and what the user entered. It checks role, unit and state through
 ``dashboard.lifecycle.authorize``, validates the input, writes, and records the audit log.
 """
@@ -466,8 +466,10 @@ def request_extension(session: Session, actor: Actor, finding_id: int, *, asked_
 def decide_extension(session: Session, actor: Actor, request_id: int, *, approve: bool, comment: str = "",
                      expected_version: int | None = None) -> ExtensionRequest:
     """批准 changes the deadline in force (the original is kept); 驳回 needs a comment."""
-    request = get_or_404(session, ExtensionRequest, request_id, lock=True)
+    # the finding is locked before its request, in the same order as closing (which withdraws the request)
+    request = get_or_404(session, ExtensionRequest, request_id)
     finding, _ = _load_for(session, actor, Action.DECIDE_EXTENSION, request.finding_id, expected_version)
+    session.refresh(request, with_for_update=True)
     if request.decision != ExtensionDecision.PENDING:
         raise InvalidState("error.extension_decided")
     if not approve:

@@ -15,6 +15,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session
 
 from dashboard import clock, warnings
+from dashboard.figures import Figures
 from dashboard.services import rollups
 from dashboard.errors import PermissionDenied
 from dashboard.lifecycle import STALE_STATES, Action, Actor, may
@@ -59,9 +60,6 @@ def check_visible(session: Session, actor: Actor, finding_id: int) -> None:
 
 # --- the leadership figures ---------------------------------------------------------------------------
 
-FIGURE_KEYS = ("total", "open", "in_progress", "pending_review", "ongoing", "closed", "cancelled")
-
-
 def _count_if(condition) -> Any:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
@@ -84,18 +82,6 @@ def _figure_columns(now: dt.datetime, settings: Settings) -> list:
     ]
 
 
-def rate(part: int, whole: int) -> float:
-    return round(part / whole, 4) if whole else 0.0
-
-
-def _with_rates(row: dict[str, Any]) -> dict[str, Any]:
-    counted = row["total"] - row["cancelled"]
-    row["completion_rate"] = rate(row["closed"], counted)           # 完成率 = 已销号 / (总数 − 撤销)
-    row["on_time_rate"] = rate(row["closed_on_time"], row["closed"])  # 按期完成率 = 按期销号 / 已销号
-    row["outstanding"] = row["open"] + row["in_progress"] + row["pending_review"]
-    return row
-
-
 def _whole_ledger(session: Session, actor: Actor | None, where, now: dt.datetime) -> bool:
     """The maintained roll-ups answer questions about the whole ledger, today."""
     return (where is None and (actor is None or may(actor.role, Action.VIEW_ALL))
@@ -103,19 +89,18 @@ def _whole_ledger(session: Session, actor: Actor | None, where, now: dt.datetime
 
 
 def figures(session: Session, actor: Actor | None = None, *, now: dt.datetime | None = None,
-            where: ColumnElement[bool] | None = None) -> dict[str, Any]:
-    """The SPEC's totals, in one aggregate query."""
+            where: ColumnElement[bool] | None = None) -> Figures:
+    """The SPEC's totals, in one aggregate query (or from the roll-ups for the whole ledger)."""
     now = now or clock.now()
     if _whole_ledger(session, actor, where, now):
-        return _with_rates(rollups.totals(session))
+        return Figures.from_mapping(rollups.totals(session))
     settings = load_settings(session)
     statement = select(*_figure_columns(now, settings)).select_from(Finding)
     if actor is not None:
         statement = statement.where(visible_to(actor))
     if where is not None:
         statement = statement.where(where)
-    row = dict(session.execute(statement).one()._mapping)
-    return _with_rates({key: int(value or 0) for key, value in row.items()})
+    return Figures.from_mapping(session.execute(statement).one()._mapping)
 
 
 ROLLUPS = {
@@ -158,7 +143,8 @@ def rollup(session: Session, by: str, actor: Actor | None = None, *, now: dt.dat
 
 
 def _ranked(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    rows = [_with_rates(row) for row in rows]
+    """Rows of a roll-up: their key (id, name, township), every figure of ``Figures.as_dict`` and a rank."""
+    rows = [{**row, **Figures.from_mapping(row).as_dict()} for row in rows]
     rows.sort(key=lambda r: (-r["completion_rate"], r["overdue"], r["name"] or ""))
     for rank, row in enumerate(rows, start=1):
         row["rank"] = rank
@@ -186,7 +172,7 @@ def _rollup_from_counts(session: Session, by: str) -> list[dict[str, Any]]:
 def stats(session: Session, now: dt.datetime | None = None) -> dict[str, Any]:
     """What ``python -m dashboard stats --json`` prints and the overview shows."""
     now = now or clock.now()
-    result = figures(session, now=now)
+    result = figures(session, now=now).as_dict()
     result["as_of"] = now.isoformat(timespec="seconds")
     result["by_unit"] = [
         {"unit": row["name"], "total": row["total"], "closed": row["closed"], "overdue": row["overdue"],

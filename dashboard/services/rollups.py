@@ -13,10 +13,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from dataclasses import asdict
+import logging
+from dataclasses import asdict, dataclass
 from typing import Any, Iterable
 
-from sqlalchemy import Engine, case, delete, event, func, literal, select, text
+from sqlalchemy import Engine, case, delete, func, literal, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
@@ -26,16 +27,20 @@ from dashboard.settings import Settings, load_settings
 from dashboard.vocab import Status
 from db.models import Finding, FindingRollup, RollupCount, RollupMeta
 
-DIMENSIONS = {  # dimension -> the finding_rollup column that keys it ("all": one key for the whole ledger)
+log = logging.getLogger(__name__)
+
+DIMENSIONS = {  # dimension -> the contribution column that keys it ("all": one key for the whole ledger)
     "all": None,
-    "unit": FindingRollup.lead_unit_id,
-    "source": FindingRollup.source_id,
-    "category": FindingRollup.category_id,
-    "township": FindingRollup.township,
-    "village": FindingRollup.village_id,
+    "unit": "lead_unit_id",
+    "source": "source_id",
+    "category": "category_id",
+    "township": "township",
+    "village": "village_id",
 }
 FLAGS = ("stale", "extended", "repeat", "on_time")
+FLAG_FIGURES = {"stale": "stale", "extended": "extended", "repeat": "repeats", "on_time": "closed_on_time"}
 TOUCHED = "rollup_touched_findings"
+TOUCHED_ALL = "rollup_touched_everything"
 CHUNK = 5_000  # findings per delta step: keeps the IN lists within every driver's limits
 CONTRIBUTION_COLUMNS = ["finding_id", "status", "light", *FLAGS, "lead_unit_id", "source_id", "category_id",
                         "township", "village_id"]
@@ -59,54 +64,102 @@ def _settings_hash(settings: Settings) -> str:
     return hashlib.sha256(json.dumps(asdict(settings), sort_keys=True).encode()).hexdigest()[:16]
 
 
+STALE_HASH = ""  # a settings hash no settings have: the roll-ups must be rebuilt before they are read
+NEVER = dt.date(1970, 1, 1)
+
+
 def is_fresh(session: Session, now: dt.datetime | None = None) -> bool:
     now = now or clock.now()
     meta = session.get(RollupMeta, 1)
-    return meta is not None and meta.as_of == now.date() and meta.settings_hash == _settings_hash(load_settings(session))
+    return meta is not None and _meta_is_current(meta, now, load_settings(session))
 
 
-def _grouped(dimension: str, column: Any, finding_ids: list[int] | None = None) -> Any:
-    """The sums of contributions per key, status and light of one dimension (of some findings, or all)."""
+def _lock(session: Session) -> Any:
+    """Take the roll-up lock: the meta row, locked for the rest of the transaction (PostgreSQL;
+    SQLite's write transactions are serial already). Every rebuild and every delta takes it first,
+    so they never interleave: no lost write, no duplicate key, no deadlock on the counter rows.
+    Returns the meta row as it is after any transaction that held the lock before us committed."""
+    upsert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    meta = RollupMeta.__table__
+    session.execute(upsert(meta).values(id=1, as_of=NEVER, settings_hash=STALE_HASH)
+                    .on_conflict_do_nothing(index_elements=["id"]))
+    return session.execute(select(meta).where(meta.c.id == 1).with_for_update()).one()
+
+
+def _store_meta(session: Session, **values: Any) -> None:
+    meta = RollupMeta.__table__
+    session.execute(meta.update().where(meta.c.id == 1).values(**values))
+    for record in list(session.identity_map.values()):
+        if isinstance(record, RollupMeta):
+            session.expire(record)  # the next is_fresh() in this session reads what was just written
+
+
+def _meta_is_current(meta: Any, now: dt.datetime, settings: Settings) -> bool:
+    return meta.as_of == now.date() and meta.settings_hash == _settings_hash(settings)
+
+
+def _grouped(dimension: str, column_name: str | None, finding_ids: list[int] | None = None,
+             source: Any = None) -> Any:
+    """The sums of contributions per key, status and light of one dimension (of some findings, or
+    all), read from the stored contributions or from any select with the same columns."""
+    source = FindingRollup.__table__ if source is None else source
+    column = None if column_name is None else source.c[column_name]
     key = literal("") if column is None else func.coalesce(func.cast(column, RollupCount.__table__.c.key.type), "")
-    grouped = (select(literal(dimension), key, FindingRollup.status, FindingRollup.light, func.count(),
-                      *[func.sum(case((getattr(FindingRollup, flag), 1), else_=0)) for flag in FLAGS])
-               .group_by(key, FindingRollup.status, FindingRollup.light))
+    grouped = (select(literal(dimension), key, source.c.status, source.c.light, func.count(),
+                      *[func.sum(case((source.c[flag], 1), else_=0)) for flag in FLAGS])
+               .group_by(key, source.c.status, source.c.light))
     if column is not None:
         grouped = grouped.where(column.is_not(None))
     if finding_ids is not None:
-        grouped = grouped.where(FindingRollup.finding_id.in_(finding_ids))
+        grouped = grouped.where(source.c.finding_id.in_(finding_ids))
     return grouped
 
 
-def rebuild(session: Session, now: dt.datetime | None = None) -> None:
-    """Recompute every contribution and every sum (once a day, or after the settings changed)."""
-    now = now or clock.now()
-    settings = load_settings(session)
+def _rebuild_locked(session: Session, now: dt.datetime, settings: Settings) -> None:
     session.execute(delete(RollupCount))
     session.execute(delete(FindingRollup))
     session.execute(FindingRollup.__table__.insert().from_select(CONTRIBUTION_COLUMNS,
                                                                  select(*_contribution(now, settings))))
     for dimension, column in DIMENSIONS.items():
         session.execute(RollupCount.__table__.insert().from_select(COUNT_COLUMNS, _grouped(dimension, column)))
-    meta = session.get(RollupMeta, 1) or RollupMeta(id=1)
-    meta.as_of, meta.settings_hash, meta.rebuilt_at = now.date(), _settings_hash(settings), now
-    session.add(meta)
-    session.flush()
+    _store_meta(session, as_of=now.date(), settings_hash=_settings_hash(settings), rebuilt_at=now)
     if session.get_bind().dialect.name == "sqlite":
         session.execute(text("PRAGMA optimize"))  # keep the planner's statistics current (PostgreSQL: autovacuum)
 
 
+def rebuild(session: Session, now: dt.datetime | None = None) -> None:
+    """Recompute every contribution and every sum, under the roll-up lock."""
+    now = now or clock.now()
+    _lock(session)
+    _rebuild_locked(session, now, load_settings(session))
+
+
+def rebuild_if_stale(session: Session, now: dt.datetime | None = None) -> bool:
+    """The day's rebuild (or after the settings changed, or after a write that could not be applied
+    as a delta). Before replacing yesterday's sums it checks them against the base tables as of
+    their own day and logs any drift it is about to repair."""
+    now = now or clock.now()
+    settings = load_settings(session)
+    meta = _lock(session)
+    if _meta_is_current(meta, now, settings):
+        return False  # someone else rebuilt while we waited for the lock
+    if meta.settings_hash == _settings_hash(settings) and meta.as_of != NEVER:
+        as_of = dt.datetime.combine(meta.as_of, dt.time(12))
+        for drift in verify(session, as_of, settings):
+            log.warning("roll-up drift repaired by the rebuild: %s", drift)
+    _rebuild_locked(session, now, settings)
+    return True
+
+
 def refresh_if_stale(engine: Engine) -> bool:
-    """Called before reading: rebuild in a write transaction if today's figures are not there yet."""
-    from db.engine import read_session, write_session
+    """Called before reading: rebuild in a unit of work if today's figures are not there yet."""
+    from db.engine import read_session, transaction
 
     with read_session(engine) as session:
         if is_fresh(session):
             return False
-    with write_session(engine) as session:
-        if not is_fresh(session):  # someone else may have rebuilt meanwhile
-            rebuild(session)
-    return True
+    with transaction(engine) as session:
+        return rebuild_if_stale(session)
 
 
 def _add_sums(session: Session, finding_ids: list[int], sign: int) -> None:
@@ -118,20 +171,19 @@ def _add_sums(session: Session, finding_ids: list[int], sign: int) -> None:
         set_={name: getattr(RollupCount, name) + getattr(statement.excluded, name) for name in ("n", *FLAGS)})
     for dimension, column in DIMENSIONS.items():
         rows = [dict(zip(COUNT_COLUMNS, (*row[:4], *(sign * int(value or 0) for value in row[4:]))))
-                for row in session.execute(_grouped(dimension, column, finding_ids)).all()]
+                for row in session.execute(_grouped(dimension, column, finding_ids).order_by(*_grouped_order()))
+                .all()]
         if rows:
             session.execute(statement, rows)
 
 
-def refresh(session: Session, finding_ids: Iterable[int], now: dt.datetime | None = None) -> None:
-    """Apply the difference these findings now make to the sums: take their old contributions away,
-    compute them afresh, add them back; in set operations, so an import of 10,000 findings into a
-    ledger of a million costs seconds, not a rebuild."""
-    ids = sorted(set(finding_ids))
-    if not ids or not is_fresh(session, now):
-        return  # not built for today: the next reader rebuilds everything anyway
-    now = now or clock.now()
-    settings = load_settings(session)
+def _grouped_order() -> list:
+    return [text("2"), text("3"), text("4")]  # key, status, light: counter rows always locked in one order
+
+
+def _apply_deltas(session: Session, ids: list[int], now: dt.datetime, settings: Settings) -> None:
+    """Take these findings' old contributions away, compute them afresh, add them back: set
+    operations, so an import of 10,000 findings into a ledger of a million costs seconds."""
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start:start + CHUNK]
         _add_sums(session, chunk, -1)
@@ -139,29 +191,143 @@ def refresh(session: Session, finding_ids: Iterable[int], now: dt.datetime | Non
         session.execute(FindingRollup.__table__.insert().from_select(
             CONTRIBUTION_COLUMNS, select(*_contribution(now, settings)).where(Finding.id.in_(chunk))))
         _add_sums(session, chunk, +1)
-    session.flush()
+
+
+def settle(session: Session, finding_ids: Iterable[int], *, everything: bool = False,
+           now: dt.datetime | None = None) -> None:
+    """Called by the unit of work just before commit: bring the roll-ups up to date for the
+    findings this transaction wrote. When they are today's, apply the deltas; otherwise (another
+    day on the clock, changed settings, a bulk write that named no findings) mark them stale, so
+    the next reader rebuilds them from the base tables. Either way no figure is left wrong."""
+    ids = sorted(set(finding_ids))
+    if not ids and not everything:
+        return  # changed settings need nothing here: is_fresh() compares their hash
+    now = now or clock.now()
+    settings = load_settings(session)
+    meta = _lock(session)
+    if everything or not _meta_is_current(meta, now, settings):
+        _store_meta(session, settings_hash=STALE_HASH)
+        return
+    _apply_deltas(session, ids, now, settings)
 
 
 def touch(session: Session, finding_ids: Iterable[int]) -> None:
-    """Findings written with core inserts (imports) must be named so their sums are updated."""
+    """Findings written with core inserts or updates (imports) must be named so their sums are updated."""
     session.info.setdefault(TOUCHED, set()).update(finding_ids)
 
 
-@event.listens_for(Session, "after_flush")
-def _collect(session: Session, _context) -> None:
-    touched = session.info.setdefault(TOUCHED, set())
-    for record in (*session.new, *session.dirty):
-        if isinstance(record, Finding) and record.id is not None:
-            touched.add(record.id)
+def touch_all(session: Session) -> None:
+    """A bulk load that cannot name its findings: the roll-ups are rebuilt before they are next read."""
+    session.info[TOUCHED_ALL] = True
 
 
-@event.listens_for(Session, "before_commit")
-def _apply(session: Session) -> None:
-    touched = session.info.pop(TOUCHED, set())
-    if touched:
-        session.flush()
-        refresh(session, touched)
-        session.info.pop(TOUCHED, None)
+def touched_all(session: Session) -> bool:
+    return bool(session.info.get(TOUCHED_ALL))
+
+
+def touched(session: Session) -> set[int]:
+    return set(session.info.get(TOUCHED, ()))
+
+
+# --- checking ----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Drift:
+    """One number the roll-ups hold that the base tables do not support."""
+
+    figure: str
+    dimension: str
+    key: str
+    stored: Any
+    actual: Any
+
+    def __str__(self) -> str:
+        return f"{self.figure}\t{self.dimension}\t{self.key or '-'}\tstored={self.stored}\tactual={self.actual}"
+
+
+def verify(session: Session, now: dt.datetime | None = None, settings: Settings | None = None) -> list[Drift]:
+    """Recompute every contribution and every roll-up row from the base tables, as of ``now``, and
+    return each difference: per finding, per counter row, and per leadership figure."""
+    now = now or clock.now()
+    settings = settings or load_settings(session)
+    actual = select(*_contribution(now, settings)).subquery("actual")
+    drifts = _contribution_drifts(session, actual)
+    for dimension, column in DIMENSIONS.items():
+        stored_rows = _count_rows(session.execute(_grouped_stored(dimension)).all())
+        actual_rows = _count_rows(session.execute(_grouped(dimension, column, source=actual)).all())
+        drifts += _row_drifts(dimension, stored_rows, actual_rows)
+        drifts += _figure_drifts(dimension, stored_rows, actual_rows)
+    return drifts
+
+
+def _grouped_stored(dimension: str) -> Any:
+    table = RollupCount.__table__.c
+    return select(table.dimension, table.key, table.status, table.light, table.n,
+                  *[table[flag] for flag in FLAGS]).where(table.dimension == dimension)
+
+
+def _count_rows(rows: Iterable[Any]) -> dict[tuple[str, str, str], tuple[int, ...]]:
+    """(key, status, light) -> (n, *flags), leaving out rows that count nothing."""
+    result = {}
+    for row in rows:
+        values = tuple(int(value or 0) for value in row[4:])
+        if any(values):
+            result[(str(row[1]), row[2], row[3])] = values
+    return result
+
+
+def _row_drifts(dimension: str, stored: dict, actual: dict) -> list[Drift]:
+    drifts = []
+    for key, status, light in sorted(set(stored) | set(actual)):
+        zero = (0,) * (1 + len(FLAGS))
+        mine, real = stored.get((key, status, light), zero), actual.get((key, status, light), zero)
+        for name, a, b in zip(("n", *FLAGS), mine, real):
+            if a != b:
+                drifts.append(Drift(f"{name}[{status}/{light}]", dimension, key, a, b))
+    return drifts
+
+
+def _figure_drifts(dimension: str, stored: dict, actual: dict) -> list[Drift]:
+    mine, real = _figures_by_key(stored), _figures_by_key(actual)
+    drifts = []
+    for key in sorted(set(mine) | set(real)):
+        a, b = mine.get(key, _empty()), real.get(key, _empty())
+        drifts += [Drift(name, dimension, key, a[name], b[name]) for name in FIGURE_KEYS if a[name] != b[name]]
+    return drifts
+
+
+def _figures_by_key(rows: dict) -> dict[str, dict[str, int]]:
+    """The raw figures per key from counter rows (the same sums ``_sums`` makes in SQL)."""
+    result: dict[str, dict[str, int]] = {}
+    for (key, status, light), (n, *flags) in rows.items():
+        values = result.setdefault(key, _empty())
+        values["total"] += n
+        values[status] = values.get(status, 0) + n
+        values["overdue"] += n if light == "red" else 0
+        if light in ("red", "yellow", "green"):
+            values[light] += n
+        for flag, value in zip(FLAGS, flags):
+            values[FLAG_FIGURES[flag]] += value
+    return result
+
+
+def _contribution_drifts(session: Session, actual: Any) -> list[Drift]:
+    stored = FindingRollup.__table__
+    stored_columns = [stored.c[name] for name in CONTRIBUTION_COLUMNS]
+    actual_columns = [actual.c[name] for name in CONTRIBUTION_COLUMNS]
+    only_stored = session.execute(select(*stored_columns).except_(select(*actual_columns))).all()
+    only_actual = session.execute(select(*actual_columns).except_(select(*stored_columns))).all()
+    mine = {row[0]: _plain_contribution(row) for row in only_stored}
+    real = {row[0]: _plain_contribution(row) for row in only_actual}
+    return [Drift("contribution", "finding", str(finding_id), mine.get(finding_id), real.get(finding_id))
+            for finding_id in sorted(set(mine) | set(real))]
+
+
+def _plain_contribution(row: Any) -> dict[str, Any]:
+    values = dict(zip(CONTRIBUTION_COLUMNS[1:], row[1:]))
+    for flag in FLAGS:
+        values[flag] = bool(values[flag])
+    return values
 
 
 # --- reading ----------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from dashboard import clock, warnings
+from dashboard.figures import SCHEMA_VERSION
 from dashboard.lifecycle import Action, Actor, authorize
 from dashboard.services import queries, rollups, views
 from dashboard.services.common import audit, get_or_404, plain, require_text
@@ -31,8 +32,9 @@ LIST_LIMIT = 500  # the report lists at most this many extensions and repeats (t
 def meeting_figures(session: Session, now: dt.datetime) -> dict[str, Any]:
     """What the meeting page shows live: a subset of a snapshot's figures, cheap to compute."""
     return _jsonable({
+        "schema": SCHEMA_VERSION,
         "as_of": now,
-        "totals": queries.figures(session, now=now),
+        "totals": queries.figures(session, now=now).as_dict(),
         "by_unit": queries.rollup(session, "unit", now=now),
         "overdue": queries.overdue_list(session, now=now, limit=20),
         "trend": queries.weekly_trend(session, now=now),
@@ -69,11 +71,12 @@ def supervised_villages(session: Session, now: dt.datetime) -> list[dict[str, An
 def current_figures(session: Session, now: dt.datetime) -> dict[str, Any]:
     """Everything a meeting or a report shows, as plain JSON."""
     return _jsonable({
+        "schema": SCHEMA_VERSION,  # how to read these figures (dashboard.figures); absent: schema 1
         "as_of": now,
         "extensions": extensions_granted(session),
         "repeats": repeats(session),
         "villages": supervised_villages(session, now),
-        "totals": queries.figures(session, now=now),
+        "totals": queries.figures(session, now=now).as_dict(),
         "by_unit": queries.rollup(session, "unit", now=now),
         "by_source": queries.rollup(session, "source", now=now),
         "by_category": queries.rollup(session, "category", now=now),
@@ -89,8 +92,7 @@ def take_snapshot(session: Session, actor: Actor | None, title: str) -> Snapshot
     if actor is not None:
         authorize(actor, Action.TAKE_SNAPSHOT)
     now = clock.now()
-    if not rollups.is_fresh(session, now):
-        rollups.rebuild(session, now)
+    rollups.rebuild_if_stale(session, now)
     snapshot = Snapshot(title=require_text(title, "field.title"), taken_at=now, as_of=now.date(),
                         taken_by_id=actor.id if actor else None, figures=current_figures(session, now))
     session.add(snapshot)

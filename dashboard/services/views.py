@@ -9,6 +9,7 @@ from sqlmodel import Session
 
 from dashboard import clock, warnings
 from dashboard.lifecycle import ACTIVE_STATES, Actor
+from dashboard.figures import Figures
 from dashboard.services import audit_text, rollups
 from dashboard.services.common import get_or_404
 from dashboard.services.queries import check_visible, involves_unit
@@ -234,7 +235,7 @@ def _village_counts(session: Session, village_ids: list[int], now: dt.datetime) 
     if rollups.is_fresh(session, now):
         result: dict[int, dict[str, int]] = {}
         for key, values in rollups.grouped(session, "village", [str(i) for i in village_ids]).items():
-            result[int(key)] = {"findings": values["total"] - values["cancelled"],
+            result[int(key)] = {"findings": Figures.from_mapping(values).effective,
                                 "open_findings": sum(values[s] for s in active), "red_findings": values["red"]}
         return result
     light = warnings.light(now, load_settings(session))

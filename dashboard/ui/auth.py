@@ -19,7 +19,8 @@ from dashboard.lifecycle import Actor
 from dashboard.services import auth as auth_service
 from dashboard.settings import load_settings
 from dashboard.ui.context import engine, reading, tr
-from db.engine import read_session, write_session
+from db.engine import read_session
+from dashboard.services.unit_of_work import unit_of_work
 
 COOKIE_NAME = "zhenggai_login"
 COOKIE_DAYS = 7
@@ -82,7 +83,7 @@ def _authenticator() -> stauth.Authenticate:
 
 
 def _on_login(event: dict) -> None:
-    with write_session(engine()) as session:
+    with unit_of_work(engine()) as session:
         result = auth_service.record_login(session, event["username"])
     if result is not None:
         st.session_state["actor"], st.session_state["token_version"] = result
@@ -128,7 +129,7 @@ def _report_failure(authenticator: stauth.Authenticate) -> None:
               .credentials["usernames"].items() if entry.get("failed_login_attempts")]
     state = None
     if failed:
-        with write_session(engine()) as session:
+        with unit_of_work(engine()) as session:
             state = auth_service.record_failed_login(session, failed[0])
     if state is not None and state.reason_key:
         until = state.until.strftime("%H:%M") if state.until else ""
@@ -142,7 +143,7 @@ def _report_failure(authenticator: stauth.Authenticate) -> None:
 
 
 def logout(actor: Actor) -> None:
-    with write_session(engine()) as session:
+    with unit_of_work(engine()) as session:
         auth_service.logout(session, actor)
     _forget(st.session_state.get("_authenticator"))
     st.session_state["_logged_out"] = True

@@ -10,7 +10,8 @@ from sqlalchemy import Engine
 from dashboard.errors import ConflictError, DomainError
 from dashboard.i18n import DEFAULT_LANGUAGE, label, t
 from dashboard.lifecycle import Actor
-from db.engine import default_engine, migrate, read_session, write_session
+from db.engine import default_engine, migrate, read_session
+from dashboard.services.unit_of_work import run_in_unit_of_work
 
 
 def lang() -> str:
@@ -66,8 +67,7 @@ def run_service(fn: Callable[..., Any], *args: Any, conflict_key: str | None = N
     A conflict keeps the other person's version in ``st.session_state[conflict_key]``.
     """
     try:
-        with write_session(engine()) as session:
-            return fn(session, *args, **kwargs)
+        return run_in_unit_of_work(engine(), fn, *args, **kwargs)
     except ConflictError as conflict:
         st.error(conflict.message(lang()))
         if conflict_key:

@@ -107,10 +107,6 @@ def labelled_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     return frame.rename(columns={key: tr(key) for key in frame.columns})
 
 
-def percent(value: float) -> str:
-    return f"{value * 100:.1f}%"
-
-
 def day(value: dt.date | dt.datetime | None) -> str:
     if value is None:
         return "—"
