@@ -17,9 +17,8 @@ from dashboard.settings import load_settings
 from dashboard.ui import navigation
 from dashboard.ui.context import flash, lang, lbl, reading, run_service, show_flash, tr
 from dashboard.ui.widgets import day, forget_opened, light_badge, opened_version
-from dashboard.vocab import (EscalationKind, ExtensionDecision, Priority, RectType, ReviewDecision, SourceKind,
+from dashboard.vocab import (EscalationKind, ExtensionDecision, Light, Priority, RectType, ReviewDecision, SourceKind,
                              Status, VillageLevel, codes)
-from dashboard.vocab import Light
 from db.models import Finding
 
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
@@ -434,7 +433,6 @@ def render() -> None:
         forget_opened()
         st.session_state["_opened_for"] = finding.id
     header(detail)
-    show_conflict()
     facts(detail)
     tabs = st.tabs([tr("finding.tab_measures"), tr("finding.tab_progress"), tr("finding.tab_evidence"),
                     tr("finding.tab_history"), tr("finding.tab_audit")])
@@ -454,4 +452,5 @@ def render() -> None:
     offered = (department_actions(detail, actor) + inspector_actions(detail, actor) + admin_actions(detail, actor))
     if not offered:
         waiting_note(detail)
+    show_conflict()  # the other person's version, right under the form that was refused
     escalation_form(detail, actor)
