@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Set up and run the project with nothing but Python installed.
 
-    python3 dev.py start   # create .venv, install, build the demo database, open the app
+    python3 dev.py start   # create .venv, install, build the demo database, open the app on 127.0.0.1
+                           # (python3 dev.py start --address 0.0.0.0 only behind a TLS reverse proxy)
     python3 dev.py test    # create .venv, install, run the whole test suite
 
 Uses only the standard library so it works before anything is installed.

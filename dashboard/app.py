@@ -1,6 +1,8 @@
 """Entry point: ``streamlit run dashboard/app.py`` (or ``python -m dashboard run``)."""
 from __future__ import annotations
 
+import logging
+import secrets
 import sys
 from pathlib import Path
 
@@ -10,12 +12,16 @@ if str(ROOT) not in sys.path:  # streamlit puts only this file's folder on the p
 
 import streamlit as st  # noqa: E402
 
+from dashboard import config  # noqa: E402
 from dashboard.i18n import LANGUAGES  # noqa: E402
 from dashboard.ui import auth, navigation  # noqa: E402
 from dashboard.ui.context import lang, lbl, reading, tr  # noqa: E402
+from dashboard.ui.safe import plain  # noqa: E402
 from db.models import Unit  # noqa: E402
 
 st.set_page_config(page_title="督查整改台账", page_icon=":material/fact_check:", layout="wide")
+if config.is_production():  # also when started with a bare `streamlit run`, not `python -m dashboard run`
+    st.set_option("client.showErrorDetails", "none")
 
 
 # Streamlit's own widget texts are English whatever the page's language, and its API has no parameter for
@@ -54,8 +60,8 @@ def user_card(actor) -> None:
     with reading() as session:
         unit = session.get(Unit, actor.unit_id).name if actor.unit_id else tr("ui.no_unit")
     with st.sidebar.container(border=True):
-        st.markdown(f"**{actor.display_name}** · {lbl(actor.role)}")
-        st.caption(f"{tr('field.unit')}: {unit}")
+        st.markdown(f"**{plain(actor.display_name)}** · {lbl(actor.role)}")
+        st.caption(f"{tr('field.unit')}: {plain(unit)}")
         if st.button(tr("login.logout"), key="sign_out", icon=":material/logout:", width="stretch"):
             auth.logout(actor)
 
@@ -69,10 +75,26 @@ def main() -> None:
         st.error(str(missing))
         st.stop()
     if actor is None:
-        st.caption(tr("login.hint"))
+        if not config.is_production():  # production has no demo accounts to point at
+            st.caption(tr("login.hint"))
         st.stop()
     user_card(actor)
     st.navigation(navigation.build(actor), position="sidebar").run()
 
 
-main()
+def guarded(run) -> None:
+    """In production an unexpected error shows a short message with an error id; the traceback,
+    file paths and SQL go to the server's log only (``client.showErrorDetails`` is ``none`` there too).
+    In demo mode the error is shown as Streamlit shows it, for the developer."""
+    if not config.is_production():
+        run()
+        return
+    try:
+        run()
+    except Exception:  # Streamlit's stop and rerun are BaseExceptions and pass through
+        error_id = secrets.token_hex(4)
+        logging.getLogger("dashboard").error("unexpected error %s", error_id, exc_info=True)
+        st.error(tr("ui.unexpected_error", error_id=error_id))
+
+
+guarded(main)

@@ -10,6 +10,7 @@ from typing import Sequence
 
 from sqlmodel import select
 
+from dashboard.lifecycle import SYSTEM
 from dashboard import config
 from dashboard.errors import DomainError
 from dashboard.vocab import Role, codes
@@ -32,6 +33,11 @@ def cmd_init_db(_args) -> int:
 
 def cmd_seed_demo(_args) -> int:
     from seed.demo import seed_demo
+
+    if config.is_production():
+        print("生产模式下不生成演示数据（演示账号和演示问题）/ production mode: no demo data is created",
+              file=sys.stderr)
+        return 2
 
     if seed_demo(_engine()):
         print(f"演示数据已生成 / demo data created (demo password: {config.DEMO_PASSWORD})")
@@ -63,7 +69,7 @@ def cmd_create_user(args) -> int:
                 print(f"找不到单位“{args.unit}” / unknown unit", file=sys.stderr)
                 return 2
             unit_id = unit.id
-        user = admin.create_user(session, None, username=args.username, display_name=args.display_name or args.username,
+        user = admin.create_user(session, SYSTEM, username=args.username, display_name=args.display_name or args.username,
                                  role=args.role, password=password, unit_id=unit_id)
     print(f"已创建用户 / created user {user.username} ({user.role})")
     return 0
@@ -119,7 +125,7 @@ def cmd_report(args) -> int:
     engine = _engine()
     if args.snapshot is None:
         with unit_of_work(engine) as session:
-            snapshot = snapshots.take_snapshot(session, None, args.title or "整改情况报告快照")
+            snapshot = snapshots.take_snapshot(session, SYSTEM, args.title or "整改情况报告快照")
     else:
         with read_session(engine) as session:
             snapshot = snapshots.get_snapshot(session, args.snapshot)
@@ -151,26 +157,43 @@ def cmd_export_ledger(args) -> int:
 
 
 def cmd_import_ledger(args) -> int:
-    """Preview first: every unreadable row is printed and nothing is written (exit 1)."""
+    """Read and check the whole file first (no transaction open), print the preview, then write in one short
+    step. Unreadable file: one sentence, exit 2. Unreadable rows or unknown names: listed, exit 1. Nothing
+    is written in either case."""
     from dashboard.services import imports
 
     engine = _engine()
-    data = open(args.file, "rb").read()
+    with open(args.file, "rb") as handle:
+        data = handle.read()
+    parsed = imports.read_ledger(data, default_year=args.year, filename=args.file)
+    decisions = imports.decisions_from_pairs(args.map or [])
     with read_session(engine) as session:
-        preview = imports.preview_import(session, _operator(session), data, default_year=args.year)
+        actor = _operator(session)
+        preview = imports.preview_import(session, actor, parsed, decisions=decisions, filename=args.file)
+    for message in preview.messages():
+        print(message)
+    for skipped in preview.skipped:
+        print(f"第{skipped.excel_row}行未导入：{skipped.reason}")
+    if preview.unchanged:
+        print(f"{len(preview.unchanged)}行此前已导入且内容未变：第{'、'.join(str(s.excel_row) for s in preview.unchanged[:50])}行"
+              + ("等" if len(preview.unchanged) > 50 else ""))
     for error in preview.errors:
         column = f"【{error.column}】" if error.column else ""
         print(f"第{error.excel_row}行{column}：{error.reason}", file=sys.stderr)
+    for unknown in preview.unresolved:
+        near = "、".join(unknown.suggestions) or "无"
+        print(f"  --map {unknown.value}=…  （{len(unknown.rows)}行；最接近：{near}）", file=sys.stderr)
     if not preview.ok:
         print(f"共{len(preview.errors)}处问题，未导入任何数据 / nothing imported", file=sys.stderr)
         return 1
-    with unit_of_work(engine) as session:
-        summary = imports.commit_import(session, _operator(session), data, source_title=args.source,
-                                        default_year=args.year, filename=args.file)
-    print(f"已导入 {summary.imported} 条（其中已完成 {summary.closed} 条），"
-          f"已存在未重复导入 {summary.already_imported} 条，已撤销未导入 {summary.cancelled_skipped} 条 / "
-          f"imported {summary.imported}, skipped {summary.already_imported} already imported "
-          f"and {summary.cancelled_skipped} cancelled")
+
+    def busy(attempt: int, wait: float) -> None:
+        print(f"数据库正忙（其他人正在保存），{wait:.0f}秒后重试（第{attempt}次）/ database busy, retrying", file=sys.stderr)
+
+    summary = imports.commit_retrying(engine, actor, preview, on_busy=busy, source_title=args.source or "",
+                                      default_year=args.year, filename=args.file, decisions=decisions)
+    print(f"{summary.text()} / imported {summary.imported}, updated {summary.updated}, "
+          f"unchanged {summary.already_imported}, skipped {summary.skipped}")
     return 0
 
 
@@ -198,11 +221,25 @@ def cmd_run(args) -> int:
     if not config.is_production() and seed_demo(engine):
         print(f"演示数据已生成，演示密码：{config.DEMO_PASSWORD}")
     app = config.PROJECT_ROOT / "dashboard" / "app.py"
-    command = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port),
-               "--server.headless", "true"]
+    command = [sys.executable, "-m", "streamlit", "run", str(app), *server_options(engine, args)]
     os.chdir(config.PROJECT_ROOT)  # streamlit reads .streamlit/config.toml from here
     os.execv(sys.executable, command)  # become the server, so stopping this process stops it
     return 0
+
+
+def server_options(engine, args) -> list[str]:
+    """Streamlit's options: the address (127.0.0.1 unless the operator names another), the upload
+    cap equal to the app's own limit, and in production no error details in the browser."""
+    from dashboard.settings import load_settings
+
+    with read_session(engine) as session:
+        upload_mb = load_settings(session).max_upload_mb
+    address = args.address or os.environ.get("DASHBOARD_ADDRESS", "").strip() or "127.0.0.1"
+    options = ["--server.port", str(args.port), "--server.address", address, "--server.headless", "true",
+               "--server.maxUploadSize", str(upload_mb)]
+    if config.is_production():
+        options += ["--client.showErrorDetails", "none", "--client.toolbarMode", "viewer"]
+    return options
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -230,9 +267,15 @@ def build_parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export-ledger", help="the whole ledger as .xlsx")
     export.add_argument("file")
     export.set_defaults(func=cmd_export_ledger)
-    importer = commands.add_parser("import-ledger", help="import an existing Excel ledger")
+    importer = commands.add_parser("import-ledger", help="import an existing ledger (.xlsx, .xls, .ods, .csv)")
     importer.add_argument("file")
-    importer.add_argument("--source", required=True, help="source title (created if missing)")
+    importer.add_argument("--source", required=True,
+                          help="source title for rows without a 问题来源 of their own (created if missing)")
+    importer.add_argument("--map", action="append", metavar="旧=新",
+                          help="file a name as an existing unit, category or village (旧=其他 files a category "
+                               "under 其他, keeping the text); remembered for the next ledger; repeatable")
+    importer.add_argument("--create-categories", action="store_true",
+                          help="create categories the database does not have (also the default: they are listed)")
     importer.add_argument("--year", type=int, help="year for dates written without one (9月底前)")
     importer.set_defaults(func=cmd_import_ledger)
     synthetic = commands.add_parser("synthetic", help="province-scale synthetic data into an empty database")
@@ -247,6 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
     synthetic.set_defaults(func=cmd_synthetic)
     run = commands.add_parser("run", help="start the web app")
     run.add_argument("--port", type=int, default=8501)
+    run.add_argument("--address", help="address to listen on (default 127.0.0.1, or DASHBOARD_ADDRESS; "
+                                       "0.0.0.0 only behind a TLS reverse proxy)")
     run.set_defaults(func=cmd_run)
     return parser
 

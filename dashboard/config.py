@@ -10,8 +10,15 @@ DEMO_PASSWORD = "demo1234"  # documented in the README; refused in production mo
 
 
 def data_dir() -> Path:
+    """The folder of the SQLite file and the demo cookie key: created 0700, and narrowed to 0700
+    when an older one is readable by others (it holds password hashes and evidence files)."""
     path = Path(os.environ.get("DASHBOARD_DATA_DIR", PROJECT_ROOT / "var"))
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o700)
+    except OSError:  # not ours to change: leave it to the operator
+        pass
     return path
 
 

@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 from dashboard import vocab
+from dashboard.errors import Phrase
 
 LANGUAGES = ("zh", "en")
 DEFAULT_LANGUAGE = "zh"
@@ -102,6 +103,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "action.record_escalation": ("督办", "record an escalation"),
     "action.take_snapshot": ("生成会议快照", "take a snapshot"),
     "action.view_all": ("查看全部问题", "view all findings"),
+    "action.view": ("查看", "view"),
     "action.manage_users": ("管理用户", "manage users"),
     "action.manage_reference": ("管理基础数据", "manage reference data"),
     "action.manage_settings": ("修改系统设置", "change settings"),
@@ -130,6 +132,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "error.extension_pending": ("已有一项延期申请待审批。", "An extension request is already waiting for a decision."),
     "error.extension_not_later": ("申请的时限须晚于现行时限（{current}）。", "The requested deadline must be later than the current one ({current})."),
     "error.extension_decided": ("该延期申请已审批。", "This extension request has already been decided."),
+    "error.no_pending_extension": ("该问题没有待审批的延期申请。", "This finding has no extension request waiting for a decision."),
     "error.no_deadline": ("该问题没有整改时限，无需延期。", "This finding has no deadline to extend."),
     "error.percent_range": ("完成比例须在0到100之间。", "Percent done must be between 0 and 100."),
     "error.file_too_large": ("文件“{name}”为{size_mb}MB，超过上限{limit_mb}MB。", "File “{name}” is {size_mb} MB, over the {limit_mb} MB limit."),
@@ -155,7 +158,36 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "error.measure_done_fixed": ("整改措施“{measure}”已完成，不能修改或删除。", "Measure “{measure}” is done; it cannot be changed or removed."),
     "error.duplicate_source": ("问题来源“{title}”（反馈日期 {date}）已经存在，未重复创建。可直接使用已有来源登记问题。",
                                "The source “{title}” (received {date}) exists already; nothing was created. Log findings under the existing one."),
-    "error.view_denied": ("该问题不属于您的单位，无权查看。", "This finding is not your unit's; you may not view it."),
+    "error.ledger_file_empty": ("文件是空的（0字节）：请选择保存好的台账文件重新导入。",
+                         "The file is empty (0 bytes): choose the saved ledger file and import again."),
+    "error.file_unknown_type": ("文件不是Excel（.xlsx/.xls）、WPS/ODS表格或CSV文件：请在Excel或WPS中打开台账，另存为.xlsx后重新导入。",
+                                "The file is not an Excel (.xlsx/.xls), WPS/ODS or CSV file: open the ledger in Excel or WPS, save it as .xlsx and import again."),
+    "error.file_text_named_excel": ("文件扩展名是{ext}，但内容是文本（CSV）：请把扩展名改为.csv，或在Excel中另存为.xlsx后重新导入。",
+                                    "The file is named {ext} but holds text (CSV): rename it to .csv, or save it as .xlsx in Excel, and import again."),
+    "error.file_damaged": ("文件已损坏或不完整，无法读取：请在Excel或WPS中打开并另存为.xlsx后重新导入。",
+                           "The file is damaged or incomplete and cannot be read: open it in Excel or WPS, save it as .xlsx and import again."),
+    "error.file_sheet_damaged": ("工作表“{sheet}”已损坏，无法读取：请在Excel或WPS中打开并另存为.xlsx后重新导入。",
+                                 "Sheet “{sheet}” is damaged and cannot be read: open the file in Excel or WPS, save it as .xlsx and import again."),
+    "error.file_password": ("文件设有打开密码，无法读取：请取消密码后重新导入。",
+                            "The file is protected by a password: remove the password and import again."),
+    "error.file_no_sheets": ("工作簿中没有任何工作表：请检查是否选错了文件。",
+                             "The workbook has no sheets: check that this is the right file."),
+    "error.file_no_content": ("工作簿的{count}个工作表都是空的：请检查是否选错了文件或忘了保存。",
+                              "All {count} sheet(s) of the workbook are empty: check that this is the right file and that it was saved."),
+    "error.file_unpacks_too_big": ("文件解压后超过{limit_mb}MB，已拒绝读取（正常台账远小于此）：请删去多余的空行空列或拆分为几个文件后重新导入。",
+                                   "The file unpacks to more than {limit_mb} MB and was refused (a real ledger is far smaller): delete empty rows and columns or split it, and import again."),
+    "error.file_too_many_rows": ("工作表超过{limit}行，已拒绝读取：请删去多余的空行或拆分为几个文件后重新导入。",
+                                 "A sheet has more than {limit} rows and was refused: delete empty rows or split the file, and import again."),
+    "error.sheet_missing": ("工作表“{sheet}”不存在（现有：{names}）。", "There is no sheet “{sheet}” (sheets: {names})."),
+    "error.no_description_column": ("工作表“{sheet}”有表头但没有问题描述列（可用列名：{names}）：请补上该列后重新导入。",
+                                    "Sheet “{sheet}” has a header but no description column (names read: {names}): add that column and import again."),
+    "error.no_ledger_sheet": ("在{count}个工作表中都没有找到台账表头：请检查是否选错了文件，或让表头在前{rows}行内并含至少{min}个已知列名（如 序号、问题描述、牵头单位、整改时限、完成情况）后重新导入。",
+                              "No ledger header found on any of the {count} sheet(s): check the file, or put a header with at least {min} known column names (such as 序号, 问题描述, 牵头单位, 整改时限, 完成情况) within the first {rows} rows, and import again."),
+    "error.import_database_busy": ("数据库正忙（其他人正在保存），重试{attempts}次后仍未成功：文件中的数据均未写入，请稍后再导入。",
+                            "The database stayed busy (others are saving) after {attempts} tries: nothing from the file was written; import again in a moment."),
+    "error.import_unknown_units": ("有{count}个单位名称无法识别：{names}。导入不会自动创建单位：请把每个名称映射到现有单位，或先在“单位”页添加后重新导入。",
+                                   "{count} unit name(s) are not known: {names}. An import never creates units: map each name to an existing unit, or add it on the Units tab first, and import again."),
+    "error.import_bad_mapping": ("映射“{old}={new}”无法使用：{reason}", "Mapping “{old}={new}” cannot be used: {reason}"),
     "error.setting_range": ("{name}须在{low}到{high}之间。", "{name} must be between {low} and {high}."),
     # --- field names used in messages -------------------------------------------------
     "field.description": ("问题描述", "description"),
@@ -205,8 +237,8 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "setting.sent_back_yellow": ("退回次数预警", "Send-backs for yellow"),
     "setting.max_upload_mb": ("上传文件大小上限(MB)", "Upload size limit (MB)"),
     "setting.allowed_extensions": ("允许的文件类型", "Allowed file types"),
-    "setting.lockout_failures": ("登录失败锁定次数", "Failed logins before lock"),
-    "setting.lockout_minutes": ("锁定时长(分钟)", "Lock duration (minutes)"),
+    "setting.lockout_failures": ("登录失败限制次数（同一地址、同一账号）", "Failed sign-ins before throttling (one address, one account)"),
+    "setting.lockout_minutes": ("登录限制时长(分钟)", "Throttle window (minutes)"),
 }
 
 # --- the audit log as sentences (dashboard.services.audit_text) ---------------------------------
@@ -345,13 +377,7 @@ CATALOGUE.update({
     "login.submit": ("登录", "Sign in"),
     "login.logout": ("退出登录", "Sign out"),
     "login.failed": ("用户名或密码不正确。", "Wrong username or password."),
-    "login.locked": ("登录失败次数过多，账号已锁定至 {until}，届时可再次登录。",
-                     "Too many failed sign-ins: the account is locked until {until}; try again then."),
-    "login.failed_attempts_left": ("用户名或密码不正确。再输错{left}次，账号将被锁定{minutes}分钟。",
-                                   "Wrong username or password. {left} more failed attempt(s) and the account is locked for {minutes} minutes."),
-    "login.inactive": ("该账号已停用，请联系管理员。", "This account is deactivated; ask an administrator."),
-    "login.demo_password_refused": ("生产模式下不接受演示密码，请联系管理员重设密码。",
-                                    "Demo passwords are refused in production mode; ask an administrator to reset yours."),
+    "login.attempts_left": ("再输错{left}次，将暂停登录{minutes}分钟。", " {left} more failed attempt(s) and sign-in pauses for {minutes} minutes."),
     "login.session_ended": ("登录已失效（已在别处退出或密码已更改），请重新登录。",
                             "Your session has ended (signed out elsewhere or password changed); please sign in again."),
     "login.cookie_key_missing": ("生产模式下必须设置登录密钥：请在 .streamlit/secrets.toml 中设置 cookie_key，或设置环境变量 DASHBOARD_COOKIE_KEY（至少16个字符）。",
@@ -403,6 +429,7 @@ CATALOGUE.update({
     "overview.duplicate_evidence_help": ("以下文件内容完全相同，却作为不同问题的佐证材料，请核实是否存在“纸面整改”。",
                                          "These identical files were offered as proof for different findings: check for paper-only rectification."),
     "col.serial": ("编号", "Serial"),
+    "col.original_serial": ("原编号（导入前台账中的编号）", "Original No. (in the ledger it was imported from)"),
     "col.description": ("问题描述", "Description"),
     "col.lead_unit": ("牵头单位", "Lead unit"),
     "col.co_units": ("配合单位", "Co-operating units"),
@@ -535,8 +562,6 @@ CATALOGUE.update({
                                       "Blank: the finding's deadline. At the latest the finding's deadline."),
     "finding.measures_edit_help": ("整改措施：每行一项，可增删；时限留空即为问题的整改时限（{deadline}），最晚不超过它。已完成的措施不能修改。",
                                    "Measures, one per row (add or remove rows); a blank deadline is the finding's ({deadline}), the latest allowed. Done measures stay as they are."),
-    "finding.upload_help": ("单个文件不超过{limit}MB；允许的类型：{types}。手机上可直接拍照上传。",
-                            "Up to {limit} MB per file; allowed: {types}. On a phone you can take a photo."),
     "finding.waiting_review": ("等待整改办审核销号申请：{who}于{when}提交。审核结果出来前无需办理。",
                                "Waiting for the inspectors' closure review: applied for by {who} on {when}. Nothing to do until they decide."),
     "finding.waiting_extension": ("延期申请待整改办审批：{who}于{when}申请延至{new}。",
@@ -609,22 +634,51 @@ CATALOGUE.update({
     "export.closed_at": ("销号时间", "Closed on"),
     "export.evidence_count": ("佐证材料数", "Evidence files"),
     "export.remarks": ("备注", "Remarks"),
+    "export.original_serial": ("原编号", "Original No."),
+    "export.county": ("县（区）", "County"),
+    "export.priority": ("优先级", "Priority"),
+    "export.repeat_of": ("重复问题", "Repeat of"),
     "ledger.export": ("导出Excel台账", "Export to Excel"),
     "ledger.export_ready": ("下载Excel（{count}条）", "Download Excel ({count} findings)"),
     "ledger.export_count": ("导出Excel台账（{count}条）", "Export to Excel ({count} findings)"),
     "col.place": ("乡镇·村", "Township · village"),
     "admin.tab_import": ("导入Excel台账", "Import Excel ledger"),
-    "import.help": ("上传现有的Excel台账：先预览，所有无法识别的行都会列出行号和原因；全部通过后才写入，重复导入不会新增。",
-                    "Upload an existing Excel ledger: the preview lists every unreadable row with its number and reason; nothing is written until the whole file is accepted; importing it again adds nothing."),
-    "import.file": ("Excel文件（.xlsx）", "Excel file (.xlsx)"),
+    "import.help": ("上传现有的台账（Excel .xlsx/.xls、WPS/ODS或CSV）：先完整读取并检查，列出每一行的去向和原因、每个无法识别的名称；全部通过后才一次写入，重复导入不会新增，进展有变化的行记为更新。",
+                    "Upload an existing ledger (Excel .xlsx/.xls, WPS/ODS or CSV): it is read and checked whole first, listing where every row goes and why, and each name not known here; nothing is written until all is accepted; importing it again adds nothing, and changed progress becomes an update."),
+    "import.file": ("台账文件（.xlsx/.xls/.ods/.csv）", "Ledger file (.xlsx/.xls/.ods/.csv)"),
     "import.year": ("未写年份的日期按", "Year for dates without one"),
-    "import.summary": ("共读取 **{rows}** 行：新增 {new} 条，已导入过 {known} 条，已撤销不导入 {cancelled} 条，问题 {errors} 处。",
-                       "Read **{rows}** rows: {new} new, {known} already imported, {cancelled} cancelled (not imported), {errors} problem(s)."),
-    "import.refused": ("有{count}处问题，整个文件未导入。请修改后重新上传。", "{count} problem(s): nothing imported. Fix them and upload again."),
+    "import.source_help": ("用于没有“问题来源”列的行；有该列的行按各自的来源归档（没有则新建）。",
+                           "For rows without a source column of their own; rows that have one are filed under it (created if missing)."),
+    "import.summary": ("共读取 **{rows}** 个问题：新增 {new} 条，更新 {updated} 条，此前已导入且未变 {known} 条，不导入 {skipped} 条，问题 {errors} 处。",
+                       "Read **{rows}** findings: {new} new, {updated} updated, {known} already imported and unchanged, {skipped} not imported, {errors} problem(s)."),
+    "import.refused": ("有{count}处问题，整个文件未导入。请修改或完成映射后重新上传。", "{count} problem(s): nothing imported. Fix them or finish the mapping, then try again."),
     "import.row": ("Excel行号", "Excel row"),
     "import.column": ("列", "Column"),
     "import.confirm": ("确认导入", "Import"),
-    "import.done": ("已导入{imported}条（其中已完成{closed}条），{known}条此前已导入。", "Imported {imported} ({closed} closed); {known} were already there."),
+    "import.done": ("已导入{imported}条（其中已完成{closed}条），更新{updated}条，{known}条此前已导入且未变，新建问题类别{created}个。",
+                    "Imported {imported} ({closed} closed), updated {updated}; {known} were already there unchanged; {created} new categories."),
+    "import.mapping": ("名称映射", "Map names"),
+    "import.mapping_help": ("以下名称在系统中找不到。请为每个名称选择对应的现有名称（会被记住，下次自动对应），或新建（问题类别、村），或将问题类别归入“其他”并在备注中保留原文。单位不会自动新建。",
+                            "These names are not known here. For each, choose the existing name it means (remembered for the next ledger), create it (categories, villages), or file a category under “Other” keeping its text in the remarks. Units are never created here."),
+    "import.choose": ("—— 请选择对应的现有名称 ——", "— choose the existing name —"),
+    "import.create": ("新建", "Create it"),
+    "import.file_under_other": ("归入“其他”（备注保留原文）", "File under “Other” (text kept in remarks)"),
+    "import.map_to": ("对应：{name}", "Means: {name}"),
+    "import.decision": ("处理方式", "Decision"),
+    "import.used_in": ("{count}行使用（第{rows}行）；最接近：{near}", "Used in {count} row(s) ({rows}); nearest: {near}"),
+    "import.kind_unit": ("单位", "Unit"),
+    "import.kind_category": ("问题类别", "Category"),
+    "import.kind_village": ("村", "Village"),
+    "import.kind": ("类型", "Kind"),
+    "import.skipped_rows": ("不新增的行（{count}行）及原因", "Rows not added ({count}) and why"),
+    "import.new_progress": ("新的进展", "New progress"),
+    "import.closure": ("申请销号（待整改办核验）", "Closure applied (for an inspector)"),
+    "import.measures": ("措施数", "Measures"),
+    "import.aliases": ("已记住的名称对应（别名）", "Remembered names (aliases)"),
+    "import.alias": ("台账中的写法", "As written in ledgers"),
+    "import.target": ("对应的现有名称", "Existing name"),
+    "import.add_alias": ("添加对应", "Add"),
+    "import.delete_alias": ("删除所选对应", "Delete the chosen one"),
     "admin.tab_users": ("用户", "Users"),
     "admin.tab_units": ("单位", "Units"),
     "admin.tab_villages": ("村", "Villages"),
@@ -646,14 +700,51 @@ CATALOGUE.update({
 })
 
 
+# Hardening: files judged by their bytes, characters that break documents, sign-in that tells
+# a stranger nothing, the password policy, and the last administrator.
+CATALOGUE.update({
+    "error.file_content": ("文件“{name}”的内容不是{ext}文件（按文件内容检查，而非文件名），未保存。请上传真实的照片、扫描件、PDF、Word或Excel文件。",
+                           "The content of “{name}” is not a {ext} file (checked by its bytes, not its name); nothing was saved. Upload a real photo, scan, PDF, Word or Excel file."),
+    "error.image_too_large": ("图片“{name}”的尺寸超过上限（每边不超过{limit}像素、总计不超过{megapixels}百万像素），未保存。",
+                              "The image “{name}” is larger than allowed ({limit} pixels a side, {megapixels} megapixels in all); nothing was saved."),
+    "error.bad_characters": ("输入中含有无法保存的控制字符（如 NUL），请删除后重试。",
+                             "The input holds control characters that cannot be stored (such as NUL); remove them and try again."),
+    "error.password_common": ("该密码过于常见或容易猜到，请换一个更长、不常见的密码。",
+                              "This password is too common or easy to guess; choose a longer, uncommon one."),
+    "error.password_like_username": ("密码不能包含用户名或姓名。", "The password may not contain the username or the name."),
+    "error.last_admin": ("不能停用或降级最后一位在用的系统管理员，否则无人能够管理系统。",
+                         "The last active administrator cannot be deactivated or given another role: nobody could administer the system."),
+    "finding.no_preview": ("无法预览", "No preview"),
+    "finding.upload_limit": ("每个文件不超过{limit_mb}MB，可上传：{allowed}。", "Up to {limit_mb} MB a file; allowed: {allowed}."),
+    "login.throttled": ("登录尝试过于频繁，请{minutes}分钟后再试。", "Too many sign-in attempts; try again in {minutes} minutes."),
+    "login.failed_attempts_notice": ("自您上次登录以来，您的账号有{count}次登录失败（最近一次：{at}）。如非本人操作，请修改密码并告知管理员。",
+                                     "Since your last sign-in there were {count} failed sign-in attempts on your account (latest: {at}). If that was not you, change your password and tell an administrator."),
+    "ui.unexpected_error": ("系统出现意外错误（错误编号 {error_id}），已记录。请稍后重试；如仍出现，请将错误编号告知管理员。",
+                           "An unexpected error occurred (error id {error_id}); it has been logged. Try again later; if it happens again, give the error id to an administrator."),
+})
+
+
 def t(key: str, lang: str | None = None, **params: Any) -> str:
-    """Text for ``key`` in ``lang`` (default Chinese), with ``{name}`` placeholders filled."""
+    """Text for ``key`` in ``lang`` (default Chinese), with ``{name}`` placeholders filled.
+    Parameters that are ``Phrase``s or stored codes (enum members) are translated too."""
     lang = lang if lang in LANGUAGES else DEFAULT_LANGUAGE
     entry = CATALOGUE.get(key)
     if entry is None:
         return key
     text = entry[LANGUAGES.index(lang)]
-    return text.format(**params) if params else text
+    if not params:
+        return text
+    return text.format(**{name: _in_language(value, lang) for name, value in params.items()})
+
+
+def _in_language(value: Any, lang: str) -> Any:
+    if isinstance(value, Phrase):
+        return t(value.key, lang, **value.params)
+    if isinstance(value, StrEnum) and type(value) in ENUM_PREFIX:
+        return label(value, lang)
+    if isinstance(value, (list, tuple)) and value and all(isinstance(item, (Phrase, StrEnum)) for item in value):
+        return ("、" if lang == "zh" else ", ").join(str(_in_language(item, lang)) for item in value)
+    return value
 
 
 def label(member: StrEnum | None, lang: str | None = None, enum: type[StrEnum] | None = None) -> str:

@@ -10,6 +10,7 @@ with ``SELECT … FOR UPDATE``.
 """
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -17,10 +18,12 @@ from typing import Iterator
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect, make_url
+from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session
 
 from dashboard import config
+from dashboard.text import clean_value
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 15_000
@@ -35,7 +38,27 @@ def make_engine(url: str | None = None, *, schema: str | None = None, echo: bool
     return create_engine(url, echo=echo, pool_pre_ping=True, connect_args=connect_args)
 
 
+def _private_database_file(url: str) -> None:
+    """The database holds password hashes and every evidence file: only its owner may read it.
+    The file is created 0600 (SQLite gives its -wal and -shm files the database file's mode), and
+    an older, world-readable file with its -wal and -shm is narrowed to 0600."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        try:
+            if candidate.exists() and candidate.stat().st_mode & 0o077:
+                candidate.chmod(0o600)
+        except OSError:  # not ours to change: leave it to the operator
+            pass
+
+
 def _sqlite_engine(url: str, echo: bool) -> Engine:
+    _private_database_file(url)
     engine = create_engine(
         url,
         echo=echo,
@@ -58,6 +81,21 @@ def _sqlite_engine(url: str, echo: bool) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+@event.listens_for(OrmSession, "before_flush")
+def _clean_text(session, _context, _instances) -> None:
+    """Every string the ORM writes loses the characters no document or database can hold (NUL,
+    U+FFFE, a vertical tab becomes a line break: see ``dashboard.text``), whichever service wrote it."""
+    for record in (*session.new, *session.dirty):
+        state = inspect(record)
+        keys = state.mapper.column_attrs.keys() if record in session.new else state.committed_state.keys()
+        for key in keys:
+            value = state.dict.get(key)
+            if isinstance(value, (str, dict, list)):
+                cleaned = clean_value(value)
+                if cleaned != value:
+                    setattr(record, key, cleaned)
 
 
 @lru_cache(maxsize=None)

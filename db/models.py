@@ -170,6 +170,7 @@ class Finding(SQLModel, table=True):
     updated_at: NaiveDatetime = Field(default_factory=clock.now)
     closed_at: Optional[NaiveDatetime] = Field(default=None)
     cancel_reason: str = ""
+    original_serial: str = Field(default="", max_length=40, sa_column_kwargs={"server_default": ""})  # 原编号
     import_key: Optional[str] = Field(default=None, max_length=64, unique=True)  # fingerprint of an imported row
     # Maintained by the services so that lights can be computed in SQL at scale.
     last_progress_at: Optional[NaiveDatetime] = None
@@ -389,6 +390,26 @@ class RollupMeta(SQLModel, table=True):
     as_of: dt.date
     settings_hash: str = Field(max_length=32)
     rebuilt_at: Optional[NaiveDatetime] = None
+
+
+ALIAS_KINDS = ("unit", "category", "village")
+
+
+class NameAlias(SQLModel, table=True):
+    """A name as an office writes it, mapped once to a unit, category or village (the import's mapping step)."""
+
+    __tablename__ = "name_alias"
+    __table_args__ = (
+        UniqueConstraint("kind", "alias", name="uq_name_alias_kind_alias"),
+        CheckConstraint("kind IN ('unit', 'category', 'village')", name="kind_allowed"),
+    )
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=20)
+    alias: str = Field(max_length=200)
+    target_id: int
+    created_by_id: Optional[int] = Field(default=None, foreign_key="app_user.id")
+    created_at: NaiveDatetime = Field(default_factory=clock.now)
 
 
 class SerialCounter(SQLModel, table=True):

@@ -6,12 +6,13 @@ import streamlit as st
 from sqlalchemy import select
 
 from dashboard import clock
+from dashboard.errors import DomainError
 from dashboard.services import admin, imports, views
 from dashboard.settings import SPECS, load_settings
 from dashboard.ui import navigation
-from dashboard.ui.context import flash, lbl, reading, run_service, show_flash, tr
+from dashboard.ui.context import engine, flash, lang, lbl, reading, run_service, show_flash, tr
 from dashboard.ui.widgets import day
-from dashboard.vocab import Role, SourceKind, UnitKind, VillageLevel, VillageStatus, codes
+from dashboard.vocab import Role, SourceKind, Status, UnitKind, VillageLevel, VillageStatus, codes
 from db.models import Category, Unit, Village
 
 
@@ -180,41 +181,150 @@ def settings_tab(actor) -> None:
                 st.rerun()
 
 
+@st.cache_data(max_entries=4, show_spinner=False)
+def read_upload(data: bytes, year: int, name: str):
+    """The file read and checked once per upload, outside any transaction (reruns reuse it)."""
+    return imports.read_ledger(data, default_year=year, filename=name)
+
+
+UNDECIDED = ""
+
+
+def _choice_label(option: str) -> str:
+    if option == UNDECIDED:
+        return tr("import.choose")
+    if option == imports.CREATE:
+        return tr("import.create")
+    if option == imports.OTHER:
+        return tr("import.file_under_other")
+    return tr("import.map_to", name=option.split(":", 1)[1])
+
+
+def mapping_step(unknowns, names: dict[str, list[str]], key: str) -> dict:
+    """One line per unknown name: map it to an existing one, create it, or (categories) file it under 其他."""
+    decisions = {}
+    st.subheader(tr("import.mapping"))
+    st.caption(tr("import.mapping_help"))
+    for index, unknown in enumerate(unknowns):
+        options = [UNDECIDED] if unknown.kind == "unit" else []
+        if unknown.kind in ("category", "village"):
+            options.append(imports.CREATE)
+        if unknown.kind == "category":
+            options.append(imports.OTHER)
+        nearest = [f"map:{name}" for name in unknown.suggestions]
+        options += nearest + [f"map:{name}" for name in names[unknown.kind] if f"map:{name}" not in nearest]
+        left, right = st.columns([2, 3])
+        rows = "、".join(str(r) for r in unknown.rows[:8]) + ("…" if len(unknown.rows) > 8 else "")
+        left.markdown(f"**{tr('import.kind_' + unknown.kind)}** · {unknown.value}")
+        left.caption(tr("import.used_in", count=len(unknown.rows), rows=rows,
+                        near="、".join(unknown.suggestions) or "—"))
+        choice = right.selectbox(tr("import.decision"), options, format_func=_choice_label,
+                                 key=f"map_{key}_{index}", label_visibility="collapsed")
+        if choice == imports.CREATE or choice == imports.OTHER:
+            decisions[(unknown.kind, unknown.value)] = imports.Decision(choice)
+        elif choice.startswith("map:"):
+            decisions[(unknown.kind, unknown.value)] = imports.Decision(imports.MAP, choice.split(":", 1)[1])
+    return decisions
+
+
 def import_tab(actor) -> None:
-    """Preview first: every unreadable row with its Excel row number; nothing is written until accepted."""
+    """Read and check the whole file first; map unknown names; nothing is written until accepted."""
     st.caption(tr("import.help"))
-    upload = st.file_uploader(tr("import.file"), type=["xlsx"], key="import_file")
+    upload = st.file_uploader(tr("import.file"), type=["xlsx", "xls", "ods", "csv"], key="import_file")
     cols = st.columns([3, 1, 1])
-    title = cols[0].text_input(tr("col.source_title"), key="import_source")
+    title = cols[0].text_input(tr("col.source_title"), key="import_source", help=tr("import.source_help"))
     kind = cols[1].selectbox(tr("col.kind"), codes(SourceKind), index=codes(SourceKind).index("inspection"),
                              format_func=lambda k: lbl(k, SourceKind), key="import_kind", placeholder=tr("ui.choose"))
     year = cols[2].number_input(tr("import.year"), min_value=2000, max_value=2100, value=clock.today().year,
                                 key="import_year")
     if upload is None:
+        aliases_section(actor)
         return
     data = upload.getvalue()
-    preview = run_service(imports.preview_import, actor, data, default_year=int(year))
-    if preview is None:
+    try:
+        parsed = read_upload(data, int(year), upload.name)
+        with reading() as session:
+            first = imports.preview_import(session, actor, parsed, filename=upload.name)
+            names = imports.mapping_names(session)
+    except DomainError as error:
+        st.error(error.message(lang()))
         return
-    st.markdown(tr("import.summary", rows=len(preview.parsed.rows), new=len(preview.rows),
-                   known=preview.already_imported, cancelled=preview.cancelled_skipped, errors=len(preview.errors)))
+    decisions = mapping_step(first.unknowns, names, parsed.file_sha256[:12]) if first.unknowns else {}
+    preview = first
+    if decisions:
+        try:
+            with reading() as session:
+                preview = imports.preview_import(session, actor, parsed, filename=upload.name, decisions=decisions)
+        except DomainError as error:
+            st.error(error.message(lang()))
+            return
+    st.markdown(tr("import.summary", rows=len(parsed.rows), new=len(preview.rows), updated=len(preview.updates),
+                   known=preview.already_imported, skipped=len(preview.skipped), errors=len(preview.errors)))
+    for message in preview.messages():
+        st.caption(message)
     if preview.errors:
         st.error(tr("import.refused", count=len(preview.errors)))
         st.dataframe(pd.DataFrame([{tr("import.row"): e.excel_row, tr("import.column"): e.column or "",
                                     tr("col.reason"): e.reason} for e in preview.errors]),
                      hide_index=True, width="stretch")
-        return
-    if not preview.rows:
-        return
-    st.dataframe(pd.DataFrame([{tr("col.description"): r.row.description, tr("col.lead_unit"): r.row.lead_unit,
-                                tr("col.deadline"): str(r.current_deadline or ""), tr("col.status"): r.row.state}
-                               for r in preview.rows[:200]]), hide_index=True, width="stretch")
-    if st.button(tr("import.confirm"), type="primary", key="import_confirm"):
-        summary = run_service(imports.commit_import, actor, data, source_title=title, source_kind=kind,
-                              default_year=int(year), filename=upload.name)
-        if summary:
-            flash("import.done", imported=summary.imported, closed=summary.closed, known=summary.already_imported)
-            st.rerun()
+    skipped = preview.skipped + preview.unchanged
+    if skipped:
+        with st.expander(tr("import.skipped_rows", count=len(skipped))):
+            st.dataframe(pd.DataFrame([{tr("import.row"): s.excel_row, tr("col.reason"): s.reason} for s in skipped]),
+                         hide_index=True, width="stretch")
+    if preview.updates:
+        st.dataframe(pd.DataFrame([{tr("import.row"): u.row.excel_row, tr("col.serial"): u.serial,
+                                    tr("import.new_progress"): u.new_progress or "",
+                                    tr("import.closure"): "✔" if u.apply_closure else ""} for u in preview.updates]),
+                     hide_index=True, width="stretch")
+    if preview.rows:
+        st.dataframe(pd.DataFrame([{tr("import.row"): r.row.excel_row, tr("col.description"): r.row.description,
+                                    tr("col.lead_unit"): r.lead_unit_name, tr("import.measures"): len(r.row.measures),
+                                    tr("col.deadline"): str(r.current_deadline or ""),
+                                    tr("col.status"): lbl(imports.STATE_STATUS[r.row.state].value, Status)}
+                                   for r in preview.rows[:200]]), hide_index=True, width="stretch")
+    if not preview.errors and (preview.rows or preview.updates) and st.button(
+            tr("import.confirm"), type="primary", key="import_confirm"):
+        try:
+            summary = imports.commit_retrying(engine(), actor, preview, source_title=title, source_kind=kind,
+                                              default_year=int(year), filename=upload.name, decisions=decisions)
+        except DomainError as error:
+            st.error(error.message(lang()))
+            return
+        flash("import.done", imported=summary.imported, closed=summary.closed, updated=summary.updated,
+              known=summary.already_imported, created=len(summary.created_categories))
+        st.rerun()
+    aliases_section(actor)
+
+
+def aliases_section(actor) -> None:
+    """Names remembered by earlier mappings: each office's own names for units, categories and villages."""
+    with st.expander(tr("import.aliases")):
+        with reading() as session:
+            aliases = imports.list_aliases(session, actor)
+            names = imports.mapping_names(session)
+        if aliases:
+            st.dataframe(pd.DataFrame([{tr("import.kind"): tr("import.kind_" + a["kind"]), tr("import.alias"): a["alias"],
+                                        tr("import.target"): a["target"]} for a in aliases]),
+                         hide_index=True, width="stretch")
+            with st.form("delete_alias"):
+                by_id = {a["id"]: a for a in aliases}
+                chosen = st.selectbox(tr("import.alias"), list(by_id), key="da_alias",
+                                      format_func=lambda i: f"{by_id[i]['alias']} → {by_id[i]['target']}")
+                if st.form_submit_button(tr("import.delete_alias")):
+                    if run_service(imports.delete_alias, actor, chosen):
+                        flash("ui.saved")
+                        st.rerun()
+        with st.form("add_alias"):
+            cols = st.columns(3)
+            kind = cols[0].selectbox(tr("import.kind"), ["unit", "category", "village"], key="aa_kind",
+                                     format_func=lambda k: tr("import.kind_" + k))
+            alias = cols[1].text_input(tr("import.alias"), key="aa_alias")
+            target = cols[2].selectbox(tr("import.target"), names[kind], key=f"aa_target_{kind}")
+            if st.form_submit_button(tr("import.add_alias")):
+                if run_service(imports.add_alias, actor, kind=kind, alias=alias, target=target):
+                    flash("ui.saved")
+                    st.rerun()
 
 
 def render() -> None:

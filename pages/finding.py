@@ -13,10 +13,11 @@ from dashboard.lifecycle import Action, can
 from dashboard.services import findings as svc
 from dashboard.services import views
 from dashboard.services.findings import MeasureEdit, UploadedFile
-from dashboard.settings import load_settings
 from dashboard.ui import navigation
 from dashboard.ui.context import flash, lang, lbl, reading, run_service, show_flash, tr
-from dashboard.ui.widgets import day, forget_opened, light_badge, opened_version
+from dashboard.ui.safe import plain
+from dashboard.ui.widgets import (day, evidence_upload_limits, forget_opened, image_preview, light_badge,
+                                  opened_version)
 from dashboard.vocab import (EscalationKind, ExtensionDecision, Light, Priority, RectType, ReviewDecision, SourceKind,
                              Status, VillageLevel, codes)
 from db.models import Finding
@@ -50,7 +51,7 @@ def pick_finding() -> int | None:
         with reading() as session:
             found = session.execute(select(Finding.id).where(Finding.serial == serial.strip().upper())).scalar()
         if found is None:
-            st.warning(tr("finding.not_found", serial=serial))
+            st.warning(tr("finding.not_found", serial=plain(serial)))
         else:
             st.session_state["finding_id"] = found
     return st.session_state.get("finding_id")
@@ -61,9 +62,9 @@ def header(detail: dict) -> None:
     status = lbl(finding.status, Status)
     # a closed or cancelled finding's light already says so: "✔ 已销号", not "✔ 已销号 已销号"
     said = detail["light"] in (Light.CLOSED, Light.CANCELLED)
-    st.markdown(f"### {finding.serial} &nbsp; {light_badge(detail['light'])}"
+    st.markdown(f"### {plain(finding.serial)} &nbsp; {light_badge(detail['light'])}"
                 + ("" if said else f" &nbsp; <span style='font-size:0.9em'>{status}</span>"), unsafe_allow_html=True)
-    st.markdown(f"**{finding.description}**")
+    st.markdown(f"**{plain(finding.description)}**")
     if detail["days_overdue"]:
         st.error(tr("finding.overdue_by", days=detail["days_overdue"]))
     if detail["shared_evidence"]:
@@ -88,6 +89,7 @@ def facts(detail: dict) -> None:
         ("col.logged", f"{day(finding.created_at)} {detail['people'].get(finding.created_by_id, '')}"),
         ("col.closed_at", day(finding.closed_at)),
         ("col.repeat_of", detail["repeat_of_serial"] or "—"),
+        *([("col.original_serial", finding.original_serial)] if finding.original_serial else []),
         ("col.remarks", finding.remarks or finding.cancel_reason or "—"),
     ]
     left, right = st.columns(2)
@@ -104,7 +106,7 @@ def measures_tab(detail: dict, actor) -> None:
     for measure in detail["measures"]:
         cols = st.columns([6, 2, 2])
         mark = "☑" if measure.done else "☐"
-        cols[0].markdown(f"{mark} {measure.seq}. {measure.text}")
+        cols[0].markdown(f"{mark} {measure.seq}. {plain(measure.text)}")
         cols[1].caption(f"{tr('col.deadline')}: {day(measure.deadline)}")
         if measure.done:
             cols[2].caption(f"{tr('finding.done_at')}: {day(measure.done_at)}")
@@ -118,11 +120,11 @@ def progress_tab(detail: dict) -> None:
         st.info(tr("finding.no_progress"))
     for entry in detail["progress"]:
         with st.container(border=True):
-            st.markdown(f"**{day(entry.reported_at)}** · {detail['people'].get(entry.author_id, '')} · "
+            st.markdown(f"**{day(entry.reported_at)}** · {plain(detail['people'].get(entry.author_id, ''))} · "
                         f"{tr('col.percent')} {entry.percent}%")
-            st.write(entry.done_text)
+            st.markdown(plain(entry.done_text))
             if entry.next_text:
-                st.caption(f"{tr('finding.next_step')}: {entry.next_text}")
+                st.caption(f"{tr('finding.next_step')}: {plain(entry.next_text)}")
 
 
 def evidence_tab(detail: dict, actor) -> None:
@@ -131,7 +133,7 @@ def evidence_tab(detail: dict, actor) -> None:
     for evidence in detail["evidence"]:
         cols = st.columns([5, 2, 2, 2])
         flag = " ⚠" if evidence.sha256 in detail["shared_evidence"] else ""
-        cols[0].markdown(f"**{evidence.filename}**{flag}")
+        cols[0].markdown(f"**{plain(evidence.filename)}**{flag}")
         cols[1].caption(f"{evidence.size / 1024:.1f} KB")
         cols[2].caption(day(evidence.uploaded_at))
         with reading() as session:
@@ -139,7 +141,11 @@ def evidence_tab(detail: dict, actor) -> None:
         cols[3].download_button(tr("finding.download"), data, file_name=evidence.filename,
                                 mime=evidence.content_type, key=f"dl_{evidence.id}")
         if evidence.content_type in IMAGE_TYPES:
-            st.image(data, caption=evidence.filename, width=320)
+            preview = image_preview(evidence.sha256, data)  # None for a file that cannot be shown safely
+            if preview:
+                st.image(preview, width=320)
+            else:
+                st.caption(tr("finding.no_preview"))
 
 
 def history_tab(detail: dict) -> None:
@@ -182,12 +188,6 @@ def audit_tab(detail: dict) -> None:
 
 # --- action forms ------------------------------------------------------------------------------------
 
-def upload_limits() -> tuple[int, list[str]]:
-    with reading() as session:
-        settings = load_settings(session)
-    return settings.max_upload_mb, list(settings.allowed_extensions)
-
-
 def department_actions(detail: dict, actor) -> int:
     """The unit's forms; returns how many were offered."""
     finding, co_units = detail["finding"], detail["co_unit_ids"]
@@ -199,15 +199,15 @@ def department_actions(detail: dict, actor) -> int:
     if allowed(Action.REPORT_PROGRESS):
         offered += 1
         generation = st.session_state.get("progress_form_generation", 0)  # a new one empties the form
-        limit_mb, types = upload_limits()
+        limits = evidence_upload_limits()
         with st.form("progress_form", enter_to_submit=False):
             st.markdown(f"**{tr('action.report_progress')}**")
             done = st.text_area(tr("finding.done_text"), key=f"p_done_{generation}")
             nxt = st.text_input(tr("finding.next_step"), key=f"p_next_{generation}")
             pct = st.slider(tr("col.percent"), 0, 100, 50, step=5, key=f"p_percent_{generation}")
             files = st.file_uploader(tr("finding.upload"), accept_multiple_files=True, key=f"p_files_{generation}",
-                                     type=types, max_upload_size=limit_mb)
-            st.caption(tr("finding.upload_help", limit=limit_mb, types="、".join(types)))
+                                     **limits)
+            st.caption(limits["help"])  # Streamlit's own "… per file" line is English, and hidden
             if st.form_submit_button(tr("ui.submit"), type="primary"):
                 uploads = [UploadedFile(f.name, f.getvalue(), f.type) for f in files or []]
                 if run_service(svc.report_progress, actor, finding.id, done_text=done, next_text=nxt, percent=pct,
@@ -251,7 +251,7 @@ def inspector_actions(detail: dict, actor) -> int:
             st.markdown(f"**{tr('finding.review')}**")
             latest = detail["reviews"][-1] if detail["reviews"] else None
             if latest is not None:
-                st.info(f"{tr('col.summary')}: {latest.summary}")
+                st.info(f"{tr('col.summary')}: {plain(latest.summary)}")
             comment = st.text_area(tr("finding.review_comment"), key="r_comment")
             options = ["close", "send_back"] + (["set_ongoing"] if finding.rect_type == RectType.LONG_TERM else [])
             choice = st.radio(tr("col.decision"), options, horizontal=True, key="r_choice",
@@ -270,7 +270,7 @@ def inspector_actions(detail: dict, actor) -> int:
         with st.form("decide_extension_form", enter_to_submit=False):
             st.markdown(f"**{tr('action.decide_extension')}**")
             st.info(tr("finding.extension_asked", old=day(pending.old_deadline), new=day(pending.asked_deadline),
-                       reason=pending.reason))
+                       reason=plain(pending.reason)))
             comment = st.text_input(tr("col.comment"), key="d_comment")
             approve = st.radio(tr("col.decision"), [True, False], horizontal=True, key="d_choice",
                                format_func=lambda a: tr("extension_decision.approved" if a else "extension_decision.rejected"))
@@ -398,16 +398,17 @@ def waiting_note(detail: dict) -> None:
     finding, people = detail["finding"], detail["people"]
     if finding.status == Status.PENDING_REVIEW and detail["reviews"]:
         latest = detail["reviews"][-1]
-        st.info(tr("finding.waiting_review", who=people.get(latest.applied_by_id, "—"), when=day(latest.applied_at)))
+        st.info(tr("finding.waiting_review", who=plain(people.get(latest.applied_by_id, "—")),
+                   when=day(latest.applied_at)))
     elif finding.status == Status.CLOSED:
         st.info(tr("finding.nothing_closed", when=day(finding.closed_at)))
     elif finding.status == Status.CANCELLED:
-        st.info(tr("finding.nothing_cancelled", reason=finding.cancel_reason or "—"))
+        st.info(tr("finding.nothing_cancelled", reason=plain(finding.cancel_reason or "—")))
     else:
         st.info(tr("finding.nothing_for_you", status=lbl(finding.status, Status)))
     pending = detail["pending_extension"]
     if pending is not None:
-        st.info(tr("finding.waiting_extension", who=people.get(pending.requested_by_id, "—"),
+        st.info(tr("finding.waiting_extension", who=plain(people.get(pending.requested_by_id, "—")),
                    when=day(pending.requested_at), new=day(pending.asked_deadline)))
 
 

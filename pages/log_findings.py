@@ -16,6 +16,7 @@ from dashboard.services import views
 from dashboard.services.findings import FindingInput, MeasureInput
 from dashboard.ui import navigation
 from dashboard.ui.context import flash, lbl, reading, run_service, show_flash, tr
+from dashboard.ui.safe import plain
 from dashboard.vocab import Priority, RectType, SourceKind, codes
 
 CLEARED_AFTER_SAVE = ("lf_description", "lf_remarks", "lf_person")
@@ -60,7 +61,7 @@ def source_form(actor) -> None:
         with reading() as session:
             existing = svc.same_source(session, kind, title or "", body or "", received) if title else None
         if existing is not None:
-            st.button(tr("log.use_existing", title=existing.title), key="use_existing", icon=":material/arrow_forward:",
+            st.button(tr("log.use_existing", title=plain(existing.title)), key="use_existing", icon=":material/arrow_forward:",
                       on_click=go_to_step, args=("findings",), kwargs={"lf_source": existing.id})
 
 

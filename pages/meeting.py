@@ -1,8 +1,6 @@
 """会议模式 Meeting mode: large figures for a projector, live or from a frozen snapshot."""
 from __future__ import annotations
 
-import html
-
 import streamlit as st
 
 from dashboard import charts, clock
@@ -11,6 +9,7 @@ from dashboard.figures import Figures, percent
 from dashboard.services import snapshots
 from dashboard.ui import navigation
 from dashboard.ui.context import fresh_rollups, flash, labels, reading, run_service, show_flash, tr
+from dashboard.ui.safe import html_text, plain
 from dashboard.ui.widgets import LIGHT_COLOURS, draw_chart
 from dashboard.vocab import VillageLevel
 
@@ -50,8 +49,8 @@ def kpis(totals: Figures) -> str:
 def overdue_table(rows: list[dict], limit: int = 10) -> str:
     head = "".join(f"<th>{tr(k)}</th>" for k in ("col.serial", "col.description", "col.lead_unit", "col.days_overdue"))
     body = "".join(
-        f"<tr><td>{row['serial']}</td><td>{html.escape(row['description'][:38])}</td>"
-        f"<td>{html.escape(row['unit'])}</td><td style='color:#d93025;font-weight:700'>{row['days_overdue']}</td></tr>"
+        f"<tr><td>{row['serial']}</td><td>{html_text(row['description'][:38])}</td>"
+        f"<td>{html_text(row['unit'])}</td><td style='color:#d93025;font-weight:700'>{row['days_overdue']}</td></tr>"
         for row in rows[:limit])
     return f"<table class='meeting-table'><tr>{head}</tr>{body}</table>"
 
@@ -63,7 +62,7 @@ def villages_grid(villages: list[dict]) -> str:
         light = "red" if village["red_findings"] else ("yellow" if village["open_findings"] else "green")
         colour, background = LIGHT_COLOURS[light]
         cards.append(f"<div class='meeting-village' style='border-color:{colour};background:{background}'>"
-                     f"<b>{html.escape(village['name'])}</b> <small>{html.escape(village['township'])}</small><br>"
+                     f"<b>{html_text(village['name'])}</b> <small>{html_text(village['township'])}</small><br>"
                      f"<small>{levels[village['level']]}</small><br>"
                      f"{open_label} {village['open_findings']} · "
                      f"<span style='color:#d93025'>{red_label} {village['red_findings']}</span></div>")
@@ -109,7 +108,7 @@ def render() -> None:
         report_column.caption(tr("meeting.report_hint"))
     st.markdown(BIG_CSS + (PROJECTOR_CSS if st.session_state.get("projector") else ""), unsafe_allow_html=True)
     stamp = snapshot.taken_at.strftime("%Y-%m-%d %H:%M") if snapshot else clock.now().strftime("%Y-%m-%d %H:%M")
-    st.title(f"{tr('page.meeting')} · {snapshot.title if snapshot else tr('meeting.live')} · {stamp}")
+    st.title(f"{tr('page.meeting')} · {plain(snapshot.title) if snapshot else tr('meeting.live')} · {stamp}")
     st.markdown(kpis(Figures.from_mapping(figures["totals"])), unsafe_allow_html=True)
     left, right = st.columns(2)
     with left:

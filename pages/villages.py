@@ -8,6 +8,7 @@ from sqlalchemy import select
 from dashboard.services import views
 from dashboard.ui import navigation
 from dashboard.ui.context import fresh_rollups, labels, lang, lbl, reading, show_flash, tr
+from dashboard.ui.safe import plain
 from dashboard.ui.widgets import ROW_CLICK, clicked_row, day, labelled_frame, light_text, open_on_click
 from dashboard.vocab import Status, VillageLevel, VillageStatus, codes
 from db.models import AuditLog
@@ -52,7 +53,7 @@ def render() -> None:
         st.caption(tr("villages.pick_hint"))
         return
     village = rows[row_index]["village"]
-    st.subheader(f"{village.township} · {village.name}")
+    st.subheader(f"{plain(village.township)} · {plain(village.name)}")
     with reading() as session:
         findings = views.village_history(session, village.id, actor)
         history = session.execute(select(AuditLog).where(AuditLog.entity == "Village", AuditLog.entity_id == village.id)

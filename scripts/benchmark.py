@@ -198,9 +198,16 @@ def _measure_documents(engine, actors, findings: int) -> dict:
     data = io.BytesIO()
     book.save(data)
     started = time.perf_counter()
-    with unit_of_work(engine) as session:
-        summary = imports.commit_import(session, actors["admin"], data.getvalue(), source_title="基准测试导入")
-    result["excel_import_10k"] = {"rows": summary.imported, "seconds": round(time.perf_counter() - started, 2)}
+    parsed = imports.read_ledger(data.getvalue(), filename="基准测试导入.xlsx")  # no transaction open while reading
+    with read_session(engine) as session:
+        preview = imports.preview_import(session, actors["admin"], parsed)
+    checked = time.perf_counter()
+    summary = imports.commit_retrying(engine, actors["admin"], preview, source_title="基准测试导入")
+    done = time.perf_counter()
+    # the write transaction is what other writers wait for: reported apart from reading and checking
+    result["excel_import_10k"] = {"rows": summary.imported, "seconds": round(done - started, 2),
+                                  "read_and_check_seconds": round(checked - started, 2),
+                                  "write_seconds": round(done - checked, 2)}
 
     started = time.perf_counter()
     with unit_of_work(engine) as session:

@@ -17,13 +17,8 @@ from dashboard.vocab import Role, UnitKind, VillageLevel, VillageStatus
 from db.engine import read_session
 from dashboard.services.unit_of_work import unit_of_work
 from db.models import AuditLog, Category, Setting, Unit, User, Village
-from tests.factories import PASSWORD, build_world, finding_input
+from tests.factories import PASSWORD, finding_input
 
-
-@pytest.fixture
-def world(engine, frozen_today):
-    with unit_of_work(engine) as session:
-        return build_world(session)
 
 
 def do(engine, fn, *args, **kwargs):
@@ -93,7 +88,7 @@ def test_create_user_refuses_unknown_unit_and_short_password(engine, world):
     with pytest.raises(ValidationFailed) as weak:
         do(engine, admin.create_user, world.actors["admin"], username="shorty", display_name="短",
            role=Role.LEADER, password="1234567")
-    assert weak.value.zh == "密码至少需要8个字符。" and weak.value.en == "The password needs at least 8 characters."
+    assert weak.value.zh == "密码至少需要10个字符。" and weak.value.en == "The password needs at least 10 characters."
 
 
 def test_only_admin_manages_users(engine, world):
@@ -185,7 +180,7 @@ def test_set_password_min_length(engine, world):
     target = world.actors["jiuzhu"].id
     with pytest.raises(ValidationFailed) as refused:
         do(engine, admin.set_password, world.actors["admin"], target, "short")
-    assert refused.value.zh == "密码至少需要8个字符。"
+    assert refused.value.zh == "密码至少需要10个字符。"
     assert user(engine, target).token_version == 1
     assert verify_password(PASSWORD, user(engine, target).password_hash)
 
@@ -347,7 +342,7 @@ REFUSED_SETTINGS = [
     ("stale_days", 181, "零变化预警天数须在7到180之间。"),
     ("due_soon_days", 0, "临期预警天数须在1到60之间。"),
     ("max_upload_mb", 500, "上传文件大小上限(MB)须在1到200之间。"),
-    ("lockout_failures", 2, "登录失败锁定次数须在3到20之间。"),
+    ("lockout_failures", 2, "登录失败限制次数（同一地址、同一账号）须在3到20之间。"),
     ("allowed_extensions", " , ", "请填写允许的文件类型。"),
     ("no_such_setting", 1, "无效的setting：no_such_setting。"),
 ]

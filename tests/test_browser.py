@@ -518,3 +518,38 @@ def test_two_browsers_editing_one_finding_lose_nothing(server, browser):
     shot(a, "inspector-finding-conflict-1440")
     for page in pages:
         page.context.close()
+
+
+def test_import_mapping_step_in_the_browser(server, page, tmp_path):
+    """An admin uploads a ledger that names a unit the office's way, maps it once, imports; an unreadable
+    file before it gets one sentence and no traceback (issue 11, issue 13)."""
+    from tests import ledger_files
+
+    base = server
+    renamed = tmp_path / "改了扩展名.xlsx"
+    renamed.write_bytes(ledger_files.csv_ledger("gbk"))
+    ledger = tmp_path / "救助股台账.xlsx"
+    ledger.write_bytes(ledger_files.unit_alias_ledger())
+    sign_in(page, base, "admin")
+    go(page, base, "admin")
+    page.get_by_role("tab", name="导入Excel台账").click()
+    settle(page)
+    uploader = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
+    uploader.set_input_files(str(renamed))
+    page.get_by_text("文件扩展名是.xlsx，但内容是文本（CSV）").wait_for(timeout=30_000)
+    assert page.get_by_text("Traceback").count() == 0
+    page.get_by_role("textbox", name="来源名称（督查检查批次）").fill("县民政局巡察反馈（浏览器）")
+    page.keyboard.press("Enter")
+    settle(page)
+    uploader.set_input_files(str(ledger))
+    page.get_by_role("heading", name="名称映射").wait_for(timeout=30_000)
+    settle(page)
+    assert page.get_by_text("“县民政局社会救助办”按单位“社会救助办”导入").count() == 1
+    page.screenshot(path=str(tmp_path / "mapping-step.png"), full_page=True)
+    page.locator('[data-testid="stSelectbox"]:visible').nth(1).click()
+    page.get_by_role("option", name="对应：社会救助办").first.click()
+    settle(page)
+    page.get_by_text("单位“救助股”映射为“社会救助办”（2行）").wait_for(timeout=30_000)
+    page.get_by_role("button", name="确认导入").click()
+    page.get_by_text("已导入4条").wait_for(timeout=60_000)
+    assert (tmp_path / "mapping-step.png").stat().st_size > 10_000

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import inspect, text
 from sqlmodel import select
 
+from dashboard.lifecycle import SYSTEM
 from dashboard import cli
 from dashboard.passwords import verify_password
 from dashboard.services import admin
@@ -160,7 +161,7 @@ def test_create_department_user_needs_a_known_unit(cli_env, engine, monkeypatch,
         assert session.exec(select(User)).all() == []
 
     with unit_of_work(engine) as session:
-        unit_id = admin.create_unit(session, None, name="社会救助办").id
+        unit_id = admin.create_unit(session, SYSTEM, name="社会救助办").id
     assert run("create-user", "jiuzhu", "--role", "department", "--unit", "社会救助办", stdin="long-enough-pass\n",
                monkeypatch=monkeypatch) == 0
     with read_session(engine) as session:
@@ -169,7 +170,7 @@ def test_create_department_user_needs_a_known_unit(cli_env, engine, monkeypatch,
 
 def test_create_user_refusals(cli_env, engine, monkeypatch, capsys):
     assert run("create-user", "shorty", "--role", "leader", stdin="short\n", monkeypatch=monkeypatch) == 2
-    assert "密码至少需要8个字符。 / The password needs at least 8 characters." in capsys.readouterr().err
+    assert "密码至少需要10个字符。 / The password needs at least 10 characters." in capsys.readouterr().err
     assert run("create-user", "wang", "--role", "leader", stdin="long-enough-pass\n", monkeypatch=monkeypatch) == 0
     assert run("create-user", "WANG", "--role", "admin", stdin="long-enough-pass\n", monkeypatch=monkeypatch) == 2
     assert "名称“wang”已存在。" in capsys.readouterr().err

@@ -14,15 +14,11 @@ from dashboard.vocab import Status
 from db.engine import read_session
 from dashboard.services.unit_of_work import unit_of_work
 from db.models import AuditLog, Evidence, EvidenceContent, Finding, Progress
-from tests.factories import build_world, evidence, finding_input
+from tests import files
+from tests.factories import evidence, finding_input
 
 MIB = 1024 * 1024
 
-
-@pytest.fixture
-def world(engine, frozen_today):
-    with unit_of_work(engine) as session:
-        return build_world(session)
 
 
 @pytest.fixture
@@ -68,7 +64,7 @@ def test_attach_evidence_stores_hash_size_type_and_bytes(engine, world, finding_
 
 
 def test_report_progress_with_files(engine, world, finding_id):
-    photo, sheet = b"\xff\xd8\xff\xe0 fake jpeg", b"PK\x03\x04 fake xlsx"
+    photo, sheet = files.jpeg(), files.xlsx()
     progress = do(engine, svc.report_progress, world.actors["jiuzhu"], finding_id, done_text="已入户核查12户",
                   next_text="清退2户", percent=60,
                   files=[UploadedFile("现场照片.JPG", photo), UploadedFile("核查台账.xlsx", sheet, "application/x-custom")])
@@ -78,7 +74,8 @@ def test_report_progress_with_files(engine, world, finding_id):
         contents = [bytes(session.get(EvidenceContent, row.id).data) for row in rows]
     assert [(r.filename, r.size, r.content_type, r.progress_id) for r in rows] == [
         ("现场照片.JPG", len(photo), "image/jpeg", progress.id),
-        ("核查台账.xlsx", len(sheet), "application/x-custom", progress.id),   # the browser's type is kept
+        # the type is read from the bytes; the browser's claim is not trusted
+        ("核查台账.xlsx", len(sheet), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", progress.id),
     ]
     assert [r.sha256 for r in rows] == [hashlib.sha256(photo).hexdigest(), hashlib.sha256(sheet).hexdigest()]
     assert contents == [photo, sheet]
@@ -89,7 +86,7 @@ def test_report_progress_with_files(engine, world, finding_id):
 
 def test_only_the_file_name_is_kept(engine, world, finding_id):
     stored = do(engine, svc.attach_evidence, world.actors["jiuzhu"], finding_id,
-                evidence("../../etc/低保名册.docx", b"PK\x03\x04 word"))
+                evidence("../../etc/低保名册.docx", files.docx()))
     assert stored.filename == "低保名册.docx"
     assert stored.content_type == "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
@@ -142,7 +139,7 @@ def test_file_over_the_upload_limit_refused(engine, world, finding_id):
     # one byte over is refused too; exactly the limit is accepted
     _refused(engine, finding_id,
              lambda s: svc.attach_evidence(s, dept, finding_id, evidence("刚超.pdf", b"x" * (MIB + 1))))
-    stored = do(engine, svc.attach_evidence, dept, finding_id, evidence("刚好.pdf", b"x" * MIB))
+    stored = do(engine, svc.attach_evidence, dept, finding_id, evidence("刚好.pdf", b"%PDF" + b"x" * (MIB - 4)))
     assert stored.size == MIB
 
 
@@ -152,7 +149,7 @@ def test_extension_not_in_a_changed_list_refused(engine, world, finding_id):
     error = _refused(engine, finding_id,
                      lambda s: svc.attach_evidence(s, dept, finding_id, evidence("照片.jpg", b"\xff\xd8")))
     assert error.zh == "不支持的文件类型“jpg”，允许：ofd、pdf。"
-    assert do(engine, svc.attach_evidence, dept, finding_id, evidence("通知.OFD", b"ofd")).filename == "通知.OFD"
+    assert do(engine, svc.attach_evidence, dept, finding_id, evidence("通知.OFD", files.ofd())).filename == "通知.OFD"
 
 
 @pytest.mark.parametrize("bad, message", [

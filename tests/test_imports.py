@@ -8,6 +8,7 @@ import pytest
 from openpyxl import Workbook
 from sqlmodel import func, select
 
+from dashboard.lifecycle import SYSTEM
 from dashboard import clock
 from dashboard.errors import ValidationFailed
 from dashboard.services import admin, imports
@@ -62,7 +63,7 @@ def workbook(rows, *, title=TITLE, header=HEADER) -> bytes:
 def world(engine, frozen_today):
     with unit_of_work(engine) as session:
         world = build_world(session)
-        admin.create_village(session, None, county="本县", township="高士镇", name="毛安村", level="provincial")
+        admin.create_village(session, SYSTEM, county="本县", township="高士镇", name="毛安村", level="provincial")
         return world
 
 
@@ -144,11 +145,11 @@ def test_good_file_imports_every_row_with_status_mapping(engine, world):
         rows = session.exec(select(AuditLog).where(AuditLog.action == "import").order_by(AuditLog.id)).all()
         assert len(rows) == 4
         note_of = {row.finding_id: row.note for row in rows}
-        assert note_of[closed.id] == "由Excel导入（审计台账.xlsx第3行）；台账记为已完成，导入时记为已销号"
+        assert note_of[closed.id] == "由Excel导入（审计台账.xlsx第3行）；台账记为已完成，导入时记为已销号，完成日期取台账的销号时间"
         assert note_of[in_progress.id] == "由Excel导入（审计台账.xlsx第4行）"
         assert "导入时记为已销号" not in note_of[ongoing.id]
         closed_row = next(row for row in rows if row.finding_id == closed.id)
-        assert closed_row.new == {"serial": closed.serial, "status": "closed", "excel_row": 3}
+        assert closed_row.new == {"serial": closed.serial, "status": "closed", "excel_row": 3, "original_serial": "1"}
         assert closed_row.username == "admin"
         summary_row = session.exec(select(AuditLog).where(AuditLog.action == "import_ledger")).one()
         assert summary_row.new["imported"] == 4 and summary_row.new["file"] == "审计台账.xlsx"
@@ -175,8 +176,10 @@ def test_importing_the_same_file_twice_adds_nothing(engine, world):
 
 
 def test_rows_repeated_within_one_file_are_imported_once(engine, world):
+    result = preview(engine, world, workbook([GOOD_ROWS[1], GOOD_ROWS[1]]))
+    assert [(s.excel_row, s.reason) for s in result.skipped] == [(4, "与第3行是同一问题（描述、单位、地点、来源相同）")]
     summary = commit(engine, world, workbook([GOOD_ROWS[1], GOOD_ROWS[1]]))
-    assert (summary.imported, summary.already_imported) == (1, 1)
+    assert (summary.imported, summary.already_imported, summary.skipped) == (1, 0, 1)
 
 
 def test_unknown_units_are_reported_with_the_excel_row_and_not_created(engine, world):
@@ -188,14 +191,17 @@ def test_unknown_units_are_reported_with_the_excel_row_and_not_created(engine, w
     before = counts(engine)
     result = preview(engine, world, workbook(rows))
     assert not result.ok
-    assert [(e.excel_row, e.column, e.reason) for e in result.errors] == [
-        (4, "牵头单位", "未知单位：‘县民政局’（请先在管理页面添加该单位）"),
-        (5, "配合单位", "未知单位：‘县残联’（请先在管理页面添加该单位）"),
-    ]
+    # each unknown name once, with its rows and the nearest names here; units are never created
+    assert [(u.kind, u.value, u.rows, u.columns) for u in result.unknowns] == [
+        ("unit", "县民政局", [4], ["牵头单位"]), ("unit", "县残联", [5], ["配合单位"])]
+    [error] = result.errors
+    assert error.excel_row == 4 and error.column is None
+    assert error.reason == ("有2个单位名称无法识别：“县民政局”（1行）；“县残联”（1行）。导入不会自动创建单位："
+                            "请把每个名称映射到现有单位，或先在“单位”页添加后重新导入。")
     assert [r.row.excel_row for r in result.rows] == [3]
     with pytest.raises(ValidationFailed) as refused:
         commit(engine, world, workbook(rows))
-    assert refused.value.zh == "有2处问题无法导入，整个文件未写入。请按预览中的行号修改后重新导入。"
+    assert refused.value.zh == "有1处问题无法导入，整个文件未写入。请按预览中的行号修改后重新导入。"
     assert counts(engine) == before
     with read_session(engine) as session:
         assert session.exec(select(Unit).where(Unit.name.in_(["县民政局", "县残联"]))).all() == []
@@ -206,7 +212,7 @@ def test_a_bad_row_refuses_the_whole_file(engine, world):
         [5, "对象认定不精准", "临时救助审批超时限", None, None, "规范审批", "社会救助办", None, None,
          "尽快", None, None, None],                       # unreadable deadline
         [6, "不存在的类别", "特困人员护理不到位", None, None, "落实护理", "社会救助办", None, None,
-         "2026.9.30", None, None, None],                  # unknown category
+         "2026.9.30", None, None, None],                  # unknown category: created by default
         [7, "对象认定不精准", "村级档案缺失", "赛口镇", "红旗村", "补齐档案", "社会救助办", None, None,
          "2026.9.30", None, None, None],                  # unknown village
         [8, "对象认定不精准", "没有措施的问题", None, None, None, "社会救助办", None, None,
@@ -214,16 +220,16 @@ def test_a_bad_row_refuses_the_whole_file(engine, world):
     ]
     data = workbook(rows)
     result = preview(engine, world, data)
-    assert [(e.excel_row, e.column) for e in result.errors] == [
-        (7, "整改时限"), (8, "问题类别"), (9, "村"), (10, "整改措施")]
+    assert [(e.excel_row, e.column) for e in result.errors] == [(7, "整改时限"), (9, "村"), (10, "整改措施")]
     assert result.errors[0].reason == "无法识别的日期：‘尽快’"
-    assert result.errors[1].reason == "未知问题类别：‘不存在的类别’（请先在管理页面添加该类别）"
-    assert result.errors[2].reason == "未知村：‘赛口镇红旗村’"
-    assert result.errors[3].reason == "缺少整改措施"
+    assert result.errors[1].reason.startswith("未知村：‘赛口镇·红旗村’（1行，最接近：")
+    assert result.errors[1].reason.endswith("：请在映射中选择现有名称或新建")
+    assert result.errors[2].reason == "缺少整改措施"
+    assert "将新建问题类别“不存在的类别”（1行）" in result.messages()
     before = counts(engine)
     with read_session(engine) as session:
         serials_before = session.exec(select(SerialCounter)).all()
-    with pytest.raises(ValidationFailed, match="有4处问题无法导入"):
+    with pytest.raises(ValidationFailed, match="有3处问题无法导入"):
         commit(engine, world, data)
     assert counts(engine) == before
     with read_session(engine) as session:
@@ -281,10 +287,10 @@ def test_empty_ledger_imports_nothing(engine, world):
 def test_missing_category_falls_back_to_other(engine, world):
     row = [1, None, "未分类的问题", None, None, "落实整改", "社会救助办", None, None, "2026.9.30", None, None, None]
     result = preview(engine, world, workbook([row]))
-    # an empty 问题类别 means 其他, and the message names the category that is missing
-    assert [e.reason for e in result.errors] == ["未知问题类别：‘其他’（请先在管理页面添加该类别）"]
-    do(engine, admin.create_category, None, "其他")
-    commit(engine, world, workbook([row]))
+    # an empty 问题类别 means 其他, created (and said) when the database has no such category yet
+    assert result.errors == [] and "将新建问题类别“其他”（1行）" in result.messages()
+    summary = commit(engine, world, workbook([row]))
+    assert summary.created_categories == ["其他"]
     with read_session(engine) as session:
         category_id = session.exec(select(Finding.category_id).where(Finding.description == "未分类的问题")).one()
         other = session.exec(select(func.count()).select_from(Finding).where(Finding.category_id == category_id)).one()
@@ -305,7 +311,7 @@ def test_ledger_as_people_keep_it_merged_cells_and_other_header_names(engine, wo
     sheet.append(["注：本表由整改办汇总"])
     buffer = io.BytesIO()
     book.save(buffer)
-    do(engine, admin.create_category, None, "其他")
+    do(engine, admin.create_category, SYSTEM, "其他")
     summary = commit(engine, world, buffer.getvalue())
     assert (summary.imported, summary.closed) == (2, 0)
     found = by_description(engine)
@@ -319,10 +325,10 @@ def test_ledger_as_people_keep_it_merged_cells_and_other_header_names(engine, wo
 
 
 def test_a_file_that_is_not_a_workbook_is_refused_whole(engine, world):
-    from dashboard.documents.ledger_parse import LedgerFormatError
+    from dashboard.ledger_reader import LedgerFormatError
 
     before = counts(engine)
-    with pytest.raises(LedgerFormatError, match="文件不是有效的Excel"):
+    with pytest.raises(LedgerFormatError, match="文件不是Excel"):
         commit(engine, world, b"%PDF-1.4 not a workbook")
     assert counts(engine) == before
 

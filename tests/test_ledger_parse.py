@@ -1,4 +1,4 @@
-"""Tests for dashboard.documents.ledger_parse: messy Excel ledgers built with openpyxl."""
+"""Tests for dashboard.ledger_reader: messy Excel ledgers built with openpyxl."""
 from __future__ import annotations
 
 import datetime as dt
@@ -9,7 +9,7 @@ import zipfile
 import pytest
 from openpyxl import Workbook
 
-from dashboard.documents.ledger_parse import (
+from dashboard.ledger_reader import (
     LedgerFormatError,
     RowError,
     parse_date_text,
@@ -120,11 +120,11 @@ def test_messy_header_and_columns(messy):
     assert result.sheet == "台账"
     assert result.header_row == 3
     assert result.columns == {
-        "serial": "序 号", "source": "问题\n来源", "category": "问题类别", "description": "存在问题",
+        "serial": "序号", "source": "问题来源", "category": "问题类别", "description": "存在问题",
         "township": "乡镇（街道）", "village": "村(社区)", "measures": "整改措施", "lead_unit": "责任单位",
-        "co_units": "配合单位", "leader": "分管领导", "person": "责任人", "deadline": "整改\n时限",
-        "progress": "整改进展", "completion": "完成情况", "closed_date": "销号时间", "remarks": "备\u3000注",
-    }
+        "co_units": "配合单位", "leader": "分管领导", "person": "责任人", "deadline": "整改时限",
+        "progress": "整改进展", "completion": "完成情况", "closed_date": "销号时间", "remarks": "备注",
+    }  # header names as people read them: spaces, full-width spaces and line breaks removed
     assert result.errors == []
     assert result.file_sha256 == hashlib.sha256(messy).hexdigest()
 
@@ -269,7 +269,7 @@ def test_sheet_selection_and_path_input(tmp_path):
     data = build({1: ["填表说明"], 2: ["本工作簿第二页为台账"]}, title="说明", extra_sheets={"台账": ledger})
     assert parse_ledger(data).sheet == "台账"  # found on the second sheet
     assert parse_ledger(data, sheet="台账").rows[0].description == "漏保"
-    with pytest.raises(LedgerFormatError, match="工作表‘不存在’不存在"):
+    with pytest.raises(LedgerFormatError, match="工作表“不存在”不存在"):
         parse_ledger(data, sheet="不存在")
     path = tmp_path / "台账.xlsx"
     path.write_bytes(data)
@@ -320,18 +320,18 @@ def test_missing_lead_unit_column_is_reported_per_row():
 
 
 def test_not_an_xlsx_raises():
-    with pytest.raises(LedgerFormatError, match=r"^文件不是有效的Excel\(\.xlsx\)文件$"):
-        parse_ledger(b"this is not an excel file")
+    with pytest.raises(LedgerFormatError, match=r"^文件不是Excel（\.xlsx/\.xls）、WPS/ODS表格或CSV文件"):
+        parse_ledger(b"\x00\x01\x02 this is not an excel file")
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
         z.writestr("hello.txt", "not a workbook")
-    with pytest.raises(LedgerFormatError, match="文件不是有效的Excel"):
+    with pytest.raises(LedgerFormatError, match="文件不是Excel"):
         parse_ledger(buf.getvalue())
 
 
 def test_no_header_row_raises():
     data = build({1: ["民政局整改台账"], 2: ["甲", "乙", "丙"], 3: ["1", "2", "3"]})
-    with pytest.raises(LedgerFormatError, match="未找到表头行"):
+    with pytest.raises(LedgerFormatError, match="都没有找到台账表头"):
         parse_ledger(data)
 
 

@@ -18,7 +18,8 @@ from dashboard.i18n import label, t
 from dashboard.lifecycle import Actor
 from dashboard.services.queries import LedgerFilter, ledger_conditions, visible_to
 from dashboard.settings import load_settings
-from dashboard.vocab import RectType, Status
+from dashboard.text import xml_safe
+from dashboard.vocab import Priority, RectType, Status
 from db.models import Category, Evidence, Finding, FindingCoUnit, Measure, Progress, Source, Unit, Village
 
 # (catalogue key of the header, column width in characters, wrap)
@@ -29,6 +30,9 @@ COLUMNS = [
     ("export.leader", 11, True), ("export.person", 11, True), ("export.rect_type", 9, False),
     ("export.deadline", 13, True), ("export.progress", 30, True), ("export.completion", 9, False),
     ("export.closed_at", 11, False), ("export.evidence_count", 7, False), ("export.remarks", 16, True),
+    # after the usual columns: what an import elsewhere needs to lose nothing
+    ("export.original_serial", 14, False), ("export.county", 9, False), ("export.priority", 9, False),
+    ("export.repeat_of", 14, False),
 ]
 BATCH = 2000
 HEADER_ROW = 2  # zero-based: title, filters, header
@@ -66,7 +70,7 @@ def _batches(session: Session, actor: Actor, flt: LedgerFilter, now: dt.datetime
             select(Finding.id, Finding.serial, Source.title, Category.name, Finding.description, Finding.township,
                    Village.name, Unit.name, Finding.responsible_leader, Finding.responsible_person, Finding.rect_type,
                    Finding.original_deadline, Finding.current_deadline, Finding.status, Finding.closed_at,
-                   Finding.remarks)
+                   Finding.remarks, Finding.original_serial, Finding.county, Finding.priority, Finding.repeat_of_id)
             .join(Source, Source.id == Finding.source_id).join(Category, Category.id == Finding.category_id)
             .join(Unit, Unit.id == Finding.lead_unit_id).outerjoin(Village, Village.id == Finding.village_id)
             .where(*conditions, Finding.id > last_id).order_by(Finding.id).limit(BATCH)).all()
@@ -76,12 +80,13 @@ def _batches(session: Session, actor: Actor, flt: LedgerFilter, now: dt.datetime
         last_id = rows[-1].id
 
 
-def _details(session: Session, ids: list[int]) -> tuple[dict, dict, dict, dict]:
+def _details(session: Session, ids: list[int]) -> tuple[dict, dict, dict, dict, dict]:
     """Measures, co-operating units, latest progress and evidence counts for one batch."""
-    measures: dict[int, list[str]] = defaultdict(list)
-    for finding_id, seq, text in session.execute(select(Measure.finding_id, Measure.seq, Measure.text)
-                                                 .where(Measure.finding_id.in_(ids)).order_by(Measure.seq)):
-        measures[finding_id].append(f"{seq}.{text}")
+    measures: dict[int, list[tuple[int, str, dt.date | None]]] = defaultdict(list)
+    for finding_id, seq, text, deadline in session.execute(
+            select(Measure.finding_id, Measure.seq, Measure.text, Measure.deadline)
+            .where(Measure.finding_id.in_(ids)).order_by(Measure.seq)):
+        measures[finding_id].append((seq, text, deadline))
     co_units: dict[int, list[str]] = defaultdict(list)
     for finding_id, name in session.execute(select(FindingCoUnit.finding_id, Unit.name)
                                             .join(Unit, Unit.id == FindingCoUnit.unit_id)
@@ -93,7 +98,9 @@ def _details(session: Session, ids: list[int]) -> tuple[dict, dict, dict, dict]:
                                     .join(latest, latest.c.last_id == Progress.id)).all())
     evidence = dict(session.execute(select(Evidence.finding_id, func.count()).where(Evidence.finding_id.in_(ids))
                                     .group_by(Evidence.finding_id)).all())
-    return measures, co_units, progress, evidence
+    repeats = dict(session.execute(select(Finding.id, Finding.serial).where(
+        Finding.id.in_(select(Finding.repeat_of_id).where(Finding.id.in_(ids), Finding.repeat_of_id.is_not(None))))).all())
+    return measures, co_units, progress, evidence, repeats
 
 
 WRAPPED = [(index, width) for index, (_key, width, wrap) in enumerate(COLUMNS) if wrap]
@@ -106,15 +113,24 @@ def _row_height(values: list[Any]) -> float:
     return lines * LINE_POINTS + 3
 
 
-def _row_values(row: Any, details: tuple[dict, dict, dict, dict], lang: str) -> list[Any]:
-    measures, co_units, progress, evidence = details
+def _measures_text(items: list[tuple[int, str, dt.date | None]], current: dt.date | None) -> str:
+    """One measure a line, "N.text", with its own deadline when it differs from the finding's (the importer
+    reads this layout back exactly)."""
+    return "\n".join(f"{seq}.{text}" + (f"（时限：{deadline.isoformat()}）" if deadline and deadline != current else "")
+                     for seq, text, deadline in items)
+
+
+def _row_values(row: Any, details: tuple[dict, dict, dict, dict, dict], lang: str) -> list[Any]:
+    measures, co_units, progress, evidence, repeats = details
     (finding_id, serial, source, category, description, township, village, unit, leader, person, rect_type,
-     original, current, status, closed_at, remarks) = row
-    return [serial, source, category, description, township, village, "\n".join(measures.get(finding_id, [])),
+     original, current, status, closed_at, remarks, original_serial, county, priority, repeat_of_id) = row
+    return [serial, source, category, description, township, village,
+            _measures_text(measures.get(finding_id, []), current),
             unit, "、".join(co_units.get(finding_id, [])), leader, person, label(RectType(rect_type), lang),
             _deadline_text(rect_type, original, current, lang), progress.get(finding_id, ""),
             label(Status(status), lang), closed_at.date().isoformat() if closed_at else "",
-            evidence.get(finding_id, 0), remarks]
+            evidence.get(finding_id, 0), remarks, original_serial or "", county or "", label(Priority(priority), lang),
+            repeats.get(repeat_of_id, "") if repeat_of_id else ""]
 
 
 def export_ledger(session: Session, actor: Actor, out: BinaryIO, *, flt: LedgerFilter | None = None,
@@ -133,12 +149,12 @@ def export_ledger(session: Session, actor: Actor, out: BinaryIO, *, flt: LedgerF
         sheet.repeat_rows(HEADER_ROW)
         sheet.freeze_panes(HEADER_ROW + 1, 0)
         last = len(COLUMNS) - 1
-        heading = title or t("export.title", lang)
+        heading = xml_safe(title or t("export.title", lang))
         sheet.set_row(0, 28)
         sheet.merge_range(0, 0, 0, last, f"{heading}（{t('export.as_of', lang, date=now.date().isoformat())}）",
                           _format(book, bold=True, size=16, wrap=False, center=True, border=False))
         sheet.merge_range(1, 0, 1, last,
-                          f"{t('export.filters', lang)}{filters_text or t('export.no_filters', lang)}",
+                          xml_safe(f"{t('export.filters', lang)}{filters_text or t('export.no_filters', lang)}"),
                           _format(book, wrap=False, border=False))
         sheet.write_row(HEADER_ROW, 0, [t(key, lang) for key, _w, _x in COLUMNS],
                         _format(book, bold=True, fill="DDE5F0", center=True))

@@ -13,6 +13,7 @@ from docx.shared import Pt
 
 from dashboard.figures import Figures, percent
 from dashboard.i18n import label
+from dashboard.text import xml_safe
 from dashboard.vocab import Status
 
 BODY_FONT, HEADING_FONT = "宋体", "黑体"
@@ -60,13 +61,13 @@ def _table(document: Document, headers: list[str], rows: list[list[Any]]) -> Non
     table = document.add_table(rows=1, cols=len(headers))
     table.style = "Table Grid"
     for cell, text in zip(table.rows[0].cells, headers):
-        cell.text = text
+        cell.text = xml_safe(text)
         for run in cell.paragraphs[0].runs:
             run.font.bold = True
     for values in rows:
         cells = table.add_row().cells
         for cell, value in zip(cells, values):
-            cell.text = "" if value is None else str(value)
+            cell.text = xml_safe(value)  # any text the database holds: a vertical tab, U+FFFE …
     document.add_paragraph()
 
 
@@ -87,7 +88,7 @@ def build_report(figures: dict[str, Any], *, title: str, snapshot_title: str, ta
     """Write the report; returns its bytes (and writes them to ``out`` if given)."""
     document = Document()
     _set_fonts(document)
-    heading = document.add_paragraph(title, style="Title")
+    heading = document.add_paragraph(xml_safe(title), style="Title")
     heading.alignment = WD_ALIGN_PARAGRAPH.CENTER
     as_of = figures.get("as_of") or taken_at
     dated = document.add_paragraph(f"（{_date(as_of)}）")
@@ -128,7 +129,7 @@ def build_report(figures: dict[str, Any], *, title: str, snapshot_title: str, ta
     else:
         document.add_paragraph("无屡改屡犯问题。")
 
-    footer = document.add_paragraph(f"数据来源：会议快照“{snapshot_title}”，生成于{str(taken_at)[:16].replace('T', ' ')}。")
+    footer = document.add_paragraph(f"数据来源：会议快照“{xml_safe(snapshot_title)}”，生成于{str(taken_at)[:16].replace('T', ' ')}。")
     footer.runs[0].font.size = Pt(10)
     buffer = io.BytesIO()
     document.save(buffer)

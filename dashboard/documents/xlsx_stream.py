@@ -19,14 +19,21 @@ import xlsxwriter
 from xlsxwriter.utility import xl_col_to_name
 
 SHEET_PART = "xl/worksheets/sheet1.xml"
-_XML_ESCAPES = {ord("&"): "&amp;", ord("<"): "&lt;", ord(">"): "&gt;"}
-# Control characters other than tab and newline are not allowed in XML; Excel spells them _xHHHH_.
-_XML_ESCAPES.update({code: f"_x{code:04X}_" for code in range(32) if code not in (9, 10, 13)})
+_XML_ESCAPES: dict[int, str | None] = {ord("&"): "&amp;", ord("<"): "&lt;", ord(">"): "&gt;"}
+# Characters XML does not allow (controls other than tab and newline, U+FFFE, U+FFFF): Excel spells
+# them _xHHHH_ and reads them back. Lone surrogates cannot even be written as UTF-8: dropped.
+_XML_ESCAPES.update({code: f"_x{code:04X}_" for code in (*range(32), 0xFFFE, 0xFFFF) if code not in (9, 10, 13)})
+_XML_ESCAPES.update({code: None for code in range(0xD800, 0xE000)})
+# Text that already looks like an _xHHHH_ escape keeps its underscore (_x005F_) so Excel shows it as typed.
+_LOOKS_ESCAPED = re.compile(r"_(?=x[0-9A-Fa-f]{4}_)")
 _ROW = re.compile(r'<row r="(\d+)"[^>]*>.*?</row>', re.S)
 _CELL_STYLE = re.compile(r'<c r="[A-Z]+\d+"(?: s="(\d+)")?')
 
 
 def escape(text: str) -> str:
+    """Text for an inline string cell: well-formed XML for any text, read back by Excel as it was."""
+    if "_x" in text:
+        text = _LOOKS_ESCAPED.sub("_x005F_", text)
     return text.translate(_XML_ESCAPES)
 
 

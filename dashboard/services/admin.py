@@ -6,21 +6,24 @@ from typing import Any
 from sqlmodel import Session, select
 
 from dashboard import config
-from dashboard.errors import ValidationFailed
-from dashboard.i18n import t
+from dashboard.errors import Phrase, ValidationFailed
 from dashboard.lifecycle import Action, Actor, authorize
-from dashboard.passwords import MIN_LENGTH, hash_password
+from dashboard.passwords import check_policy, hash_password
 from dashboard.services.common import apply_changes, audit, check_version, code, get_or_404, record_dict, require_text
 from dashboard.settings import SPECS
 from dashboard.vocab import Role, UnitKind, VillageLevel, VillageStatus
 from db.models import Category, Setting, Unit, User, Village
 
 
-def _check_password(password: str) -> None:
-    if len(password or "") < MIN_LENGTH:
-        raise ValidationFailed("error.weak_password", min=MIN_LENGTH)
-    if config.is_production() and password == config.DEMO_PASSWORD:
-        raise ValidationFailed("error.demo_password_in_production")
+def _check_password(password: str, username: str = "", display_name: str = "") -> bool:
+    """Refuse a weak password; returns True for the demo password, accepted in demo mode only
+    (and marked, so that sign-in refuses it once the deployment is switched to production)."""
+    if password == config.DEMO_PASSWORD:
+        if config.is_production():
+            raise ValidationFailed("error.demo_password_in_production")
+        return True
+    check_policy(password, username, display_name)
+    return False
 
 
 def _unique(session: Session, model, column, value: str, own_id: int | None = None) -> None:
@@ -31,21 +34,20 @@ def _unique(session: Session, model, column, value: str, own_id: int | None = No
 
 # --- users -------------------------------------------------------------------------------------------
 
-def create_user(session: Session, actor: Actor | None, *, username: str, display_name: str, role: Role | str,
+def create_user(session: Session, actor: Actor, *, username: str, display_name: str, role: Role | str,
                 password: str, unit_id: int | None = None, is_demo_password: bool = False) -> User:
-    """``actor=None`` only from the command line (the operator of the server) and the demo builder."""
-    if actor is not None:
-        authorize(actor, Action.MANAGE_USERS)
+    authorize(actor, Action.MANAGE_USERS)
     username = require_text(username, "field.username").lower()
     role = code(Role, role, "field.role")
     if role is Role.DEPARTMENT and unit_id is None:
         raise ValidationFailed("error.unit_required_for_department")
     if unit_id is not None:
         get_or_404(session, Unit, unit_id)
+    display_name = require_text(display_name, "field.display_name")
     if not is_demo_password:
-        _check_password(password)
+        is_demo_password = _check_password(password, username, display_name)
     _unique(session, User, User.username, username)
-    user = User(username=username, display_name=require_text(display_name, "field.display_name"), role=role.value,
+    user = User(username=username, display_name=display_name, role=role.value,
                 unit_id=unit_id, password_hash=hash_password(password), is_demo_password=is_demo_password)
     session.add(user)
     audit(session, actor, "create", user, new=record_dict(user))
@@ -60,6 +62,8 @@ def update_user(session: Session, actor: Actor, user_id: int, expected_version: 
                 active: bool | None = None) -> User:
     """Changing role or unit, or deactivating, ends every session of that user (token version)."""
     authorize(actor, Action.MANAGE_USERS)
+    if role is not None or active is not None:
+        _active_admins(session)  # locked before the user's row: one lock order for everyone
     user = get_or_404(session, User, user_id, lock=True)
     check_version(session, user, expected_version)
     changes: dict[str, Any] = {}
@@ -75,6 +79,9 @@ def update_user(session: Session, actor: Actor, user_id: int, expected_version: 
         changes["active"] = active
     if changes.get("role", user.role) == Role.DEPARTMENT and changes.get("unit_id", user.unit_id) is None:
         raise ValidationFailed("error.unit_required_for_department")
+    if user.role == Role.ADMIN and user.active and (changes.get("role", user.role) != Role.ADMIN
+                                                    or not changes.get("active", True)):
+        _keep_an_admin(session, user)
     old, new = apply_changes(user, changes)
     if {"role", "unit_id", "active"} & set(new):
         user.token_version += 1
@@ -83,14 +90,26 @@ def update_user(session: Session, actor: Actor, user_id: int, expected_version: 
     return user
 
 
-def set_password(session: Session, actor: Actor | None, user_id: int, password: str) -> User:
+def _active_admins(session: Session) -> list[User]:
+    """The active administrators, their rows locked in id order (so two administrators demoting
+    each other at once cannot both succeed, and never deadlock)."""
+    return list(session.exec(select(User).where(User.role == Role.ADMIN.value, User.active == True)  # noqa: E712
+                             .order_by(User.id).with_for_update()).all())
+
+
+def _keep_an_admin(session: Session, leaving: User) -> None:
+    """Refuse to demote or deactivate the last active administrator."""
+    if not [admin for admin in _active_admins(session) if admin.id != leaving.id]:
+        raise ValidationFailed("error.last_admin")
+
+
+def set_password(session: Session, actor: Actor, user_id: int, password: str) -> User:
     """Reset (admin) or change (the user themself) a password; old login cookies stop working."""
     user = get_or_404(session, User, user_id, lock=True)
-    if actor is not None and actor.id != user.id:
+    if actor.id != user.id:
         authorize(actor, Action.MANAGE_USERS)
-    _check_password(password)
+    user.is_demo_password = _check_password(password, user.username, user.display_name)
     user.password_hash = hash_password(password)
-    user.is_demo_password = False
     user.token_version += 1
     user.failed_logins = 0
     user.locked_until = None
@@ -101,10 +120,9 @@ def set_password(session: Session, actor: Actor | None, user_id: int, password: 
 
 # --- units, villages, categories -------------------------------------------------------------------------
 
-def create_unit(session: Session, actor: Actor | None, *, name: str, kind: UnitKind | str = UnitKind.OFFICE,
+def create_unit(session: Session, actor: Actor, *, name: str, kind: UnitKind | str = UnitKind.OFFICE,
                 parent_id: int | None = None) -> Unit:
-    if actor is not None:
-        authorize(actor, Action.MANAGE_REFERENCE)
+    authorize(actor, Action.MANAGE_REFERENCE)
     name = require_text(name, "field.name")
     _unique(session, Unit, Unit.name, name)
     unit = Unit(name=name, kind=code(UnitKind, kind, "field.kind").value, parent_id=parent_id)
@@ -135,7 +153,7 @@ VILLAGE_FIELDS = ("county", "township", "name", "level", "poverty_rate", "remain
 def _clean_village(values: dict[str, Any]) -> dict[str, Any]:
     unknown = set(values) - set(VILLAGE_FIELDS)
     if unknown:
-        raise ValidationFailed("error.unknown_value", field=t("what.village"), value=", ".join(sorted(unknown)))
+        raise ValidationFailed("error.unknown_value", field=Phrase("what.village"), value=", ".join(sorted(unknown)))
     cleaned = dict(values)
     for key in ("township", "name"):
         if key in cleaned:
@@ -150,9 +168,8 @@ def _clean_village(values: dict[str, Any]) -> dict[str, Any]:
     return cleaned
 
 
-def create_village(session: Session, actor: Actor | None, **values: Any) -> Village:
-    if actor is not None:
-        authorize(actor, Action.MANAGE_REFERENCE)
+def create_village(session: Session, actor: Actor, **values: Any) -> Village:
+    authorize(actor, Action.MANAGE_REFERENCE)
     village = Village(**_clean_village(values))
     duplicate = session.exec(select(Village).where(Village.county == village.county,
                                                    Village.township == village.township,
@@ -175,9 +192,8 @@ def update_village(session: Session, actor: Actor, village_id: int, expected_ver
     return village
 
 
-def create_category(session: Session, actor: Actor | None, name: str, sort_order: int | None = None) -> Category:
-    if actor is not None:
-        authorize(actor, Action.MANAGE_REFERENCE)
+def create_category(session: Session, actor: Actor, name: str, sort_order: int | None = None) -> Category:
+    authorize(actor, Action.MANAGE_REFERENCE)
     name = require_text(name, "field.name")
     _unique(session, Category, Category.name, name)
     if sort_order is None:
@@ -224,12 +240,12 @@ def _clean_setting(key: str, value: Any) -> Any:
         items = value.split(",") if isinstance(value, str) else list(value)
         cleaned = sorted({str(item).strip().lower().lstrip(".") for item in items if str(item).strip()})
         if not cleaned:
-            raise ValidationFailed("error.required", field=t(f"setting.{key}"))
+            raise ValidationFailed("error.required", field=Phrase(f"setting.{key}"))
         return cleaned
     try:
         number = int(value)
     except (TypeError, ValueError):
-        raise ValidationFailed("error.setting_range", name=t(f"setting.{key}"), low=spec.low, high=spec.high) from None
+        raise ValidationFailed("error.setting_range", name=Phrase(f"setting.{key}"), low=spec.low, high=spec.high) from None
     if not spec.low <= number <= spec.high:  # type: ignore[operator]
-        raise ValidationFailed("error.setting_range", name=t(f"setting.{key}"), low=spec.low, high=spec.high)
+        raise ValidationFailed("error.setting_range", name=Phrase(f"setting.{key}"), low=spec.low, high=spec.high)
     return number

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import mimetypes
 from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Iterable, Sequence
@@ -18,9 +17,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, func, select
 
 from dashboard import clock
-from dashboard.errors import InvalidState, NotFound, ValidationFailed
-from dashboard.i18n import t
+from dashboard.errors import InvalidState, NotFound, Phrase, ValidationFailed
 from dashboard.lifecycle import Action, Actor, authorize, extension_decidable
+from dashboard.services import evidence as evidence_files
 from dashboard.services.common import (apply_changes, audit, check_version, code, get_or_404, plain, record_dict,
                                        require_text)
 from dashboard.settings import load_settings
@@ -181,7 +180,7 @@ def _measure_inputs(measures: Sequence[MeasureInput | str], deadline: dt.date | 
         if item.text and item.text.strip():
             cleaned.append(MeasureInput(item.text.strip(), item.deadline or deadline))
     if not cleaned:
-        raise ValidationFailed("error.required", field=t("field.measures"))
+        raise ValidationFailed("error.required", field=Phrase("field.measures"))
     for item in cleaned:
         _check_measure_deadline(item.text, item.deadline, deadline, received)
     return cleaned
@@ -249,7 +248,7 @@ def log_finding(session: Session, actor: Actor, data: FindingInput) -> Finding:
     rect_type = code(RectType, data.rect_type, "field.rect_type")
     description = require_text(data.description, "field.description")
     if rect_type is not RectType.LONG_TERM and data.deadline is None:
-        raise ValidationFailed("error.required", field="整改时限 / deadline")
+        raise ValidationFailed("error.required", field=Phrase("field.deadline"))
     if data.deadline is not None and data.deadline < source.received_date:
         raise ValidationFailed("error.deadline_before_received")
     co_units = sorted(set(data.co_unit_ids))
@@ -309,6 +308,13 @@ def edit_finding(session: Session, actor: Actor, finding_id: int, expected_versi
         changes["priority"] = code(Priority, changes["priority"], "field.priority").value
     if changes.get("village_id") is not None:
         changes["township"] = get_or_404(session, Village, changes["village_id"]).township
+    if "category_id" in changes:
+        get_or_404(session, Category, changes["category_id"])
+    if "lead_unit_id" in changes:
+        get_or_404(session, Unit, changes["lead_unit_id"])
+    lead = changes.get("lead_unit_id", finding.lead_unit_id)
+    if lead in (set(co_units) if co_units is not None else set(co_unit_ids(session, finding.id))):  # type: ignore[arg-type]
+        raise ValidationFailed("error.self_lead_cooperate")
     _move(session, actor, Action.EDIT_FINDING, finding, None, changes)
     if co_units is not None:
         _replace_co_units(session, actor, finding, sorted(set(co_units)))
@@ -330,12 +336,12 @@ def _replace_measures(session: Session, actor: Actor, finding: Finding, wanted: 
     kept_ids = {row.id for row in rows if row.id is not None}
     for row in rows:
         if row.id is not None and row.id not in current:
-            raise NotFound("error.not_found", what=t("what.measure"), id=row.id)
+            raise NotFound("error.not_found", what=Phrase("what.measure"), id=row.id)
     done_dropped = [m for m in current.values() if m.done and m.id not in kept_ids]
     if done_dropped:
         raise InvalidState("error.measure_done_fixed", measure=_short(done_dropped[0].text))
     if not rows:
-        raise ValidationFailed("error.required", field=t("field.measures"))
+        raise ValidationFailed("error.required", field=Phrase("field.measures"))
     next_seq = max((m.seq for m in current.values()), default=0) + 1
     for row in rows:
         text = row.text.strip()
@@ -421,7 +427,7 @@ def _store_evidence(session: Session, actor: Actor, finding: Finding, upload: Up
     if size > settings.max_upload_mb * 1024 * 1024:
         raise ValidationFailed("error.file_too_large", name=name, size_mb=round(size / 1048576, 1),
                                limit_mb=settings.max_upload_mb)
-    content_type = upload.content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
+    content_type = evidence_files.check_upload(name, extension, upload.data).content_type  # by its bytes
     evidence = Evidence(finding_id=finding.id, progress_id=progress_id, filename=name, content_type=content_type,  # type: ignore[arg-type]
                         size=size, sha256=hashlib.sha256(upload.data).hexdigest(), uploaded_by_id=actor.id,
                         uploaded_at=clock.now())

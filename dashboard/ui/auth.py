@@ -1,30 +1,52 @@
-"""Login with streamlit-authenticator over the users in the database.
+"""Sign-in form and login cookie.
 
-The library's own logout leaves a valid cookie behind (a reload logs the user back in), and
-its cookie carries only the username. We add the user's token version to the cookie and
-compare it with the database on every run; logout, password change and deactivation bump it.
+The password check is ours (``dashboard.services.auth.sign_in``: one answer for every failure,
+in the same time, throttled without ending open sessions). streamlit-authenticator's cookie
+controller keeps the login cookie. Its logout leaves a valid cookie behind and its cookie carries
+only the username, so we add the user's token version to the cookie and compare it with the
+database on every run; logout, password change and deactivation bump it.
+
+The cookie is written by a JavaScript component in the browser (extra-streamlit-components'
+CookieManager, through ``document.cookie``), so it is ``SameSite=Strict`` and, where the
+deployment uses HTTPS, ``Secure``; it cannot be ``HttpOnly`` (only a ``Set-Cookie`` response
+header can set that, and Streamlit gives the app no way to send one). Its token is signed and
+checked against the token version on every run.
 """
 from __future__ import annotations
 
+import datetime as dt
 import os
 import secrets
 
 import jwt
 import streamlit as st
-import streamlit_authenticator as stauth
+from streamlit_authenticator.controllers.cookie_controller import CookieController
 from streamlit_authenticator.models.cookie_model import CookieModel
 
 from dashboard import config
 from dashboard.lifecycle import Actor
 from dashboard.services import auth as auth_service
 from dashboard.settings import load_settings
-from dashboard.ui.context import engine, reading, tr
-from db.engine import read_session
+from dashboard.ui.context import engine, tr
+from dashboard.ui.safe import plain
 from dashboard.services.unit_of_work import unit_of_work
+from db.engine import read_session
 
 COOKIE_NAME = "zhenggai_login"
 COOKIE_DAYS = 7
 WEAK_KEYS = {"", "some_key", "change-me", "changeme", "secret"}
+
+
+def uses_https() -> bool:
+    """``DASHBOARD_HTTPS=1``, or the page was opened over HTTPS (directly or via the reverse proxy)."""
+    if os.environ.get("DASHBOARD_HTTPS", "").strip().lower() in ("1", "true", "yes"):
+        return True
+    try:
+        if (st.context.headers.get("X-Forwarded-Proto") or "").lower() == "https":
+            return True
+        return (st.context.url or "").startswith("https://")
+    except Exception:  # no browser context (AppTest)
+        return False
 
 
 def _token_encode(self: CookieModel) -> str:
@@ -48,8 +70,17 @@ def _get_cookie(self: CookieModel):
     return token
 
 
+def _set_cookie(self: CookieModel) -> None:
+    """SameSite=Strict always, Secure where the deployment uses HTTPS."""
+    self.exp_date = self._set_exp_date()
+    self.cookie_manager.set(self.cookie_name, self._token_encode(),
+                            expires_at=dt.datetime.now() + dt.timedelta(days=self.cookie_expiry_days),
+                            secure=True if uses_https() else None, same_site="strict")
+
+
 CookieModel._token_encode = _token_encode  # type: ignore[method-assign]
 CookieModel.get_cookie = _get_cookie  # type: ignore[method-assign]
+CookieModel.set_cookie = _set_cookie  # type: ignore[method-assign]
 
 
 class CookieKeyMissing(RuntimeError):
@@ -75,76 +106,93 @@ def cookie_key() -> str:
     return path.read_text().strip()
 
 
-def _authenticator() -> stauth.Authenticate:
-    with read_session(engine()) as session:
-        credentials = auth_service.credentials(session)
-    return stauth.Authenticate(credentials, cookie_name=COOKIE_NAME, cookie_key=cookie_key(),
-                               cookie_expiry_days=COOKIE_DAYS, auto_hash=False, login_sleep_time=0)
+def client_address() -> str:
+    """The address sign-ins are throttled by. Behind a reverse proxy (``DASHBOARD_BEHIND_PROXY=1``)
+    the first ``X-Forwarded-For`` entry, which the proxy must set; else the connection's address."""
+    try:
+        if os.environ.get("DASHBOARD_BEHIND_PROXY", "").strip().lower() in ("1", "true", "yes"):
+            forwarded = (st.context.headers.get("X-Forwarded-For") or "").split(",")[0].strip()
+            if forwarded:
+                return forwarded
+        return st.context.ip_address or "local"
+    except Exception:  # no browser context (AppTest)
+        return "local"
 
 
-def _on_login(event: dict) -> None:
-    with unit_of_work(engine()) as session:
-        result = auth_service.record_login(session, event["username"])
-    if result is not None:
-        st.session_state["actor"], st.session_state["token_version"] = result
+def _cookies() -> CookieController:
+    st.session_state.setdefault("logout", None)  # read by the library's cookie model
+    return CookieController(cookie_name=COOKIE_NAME, cookie_key=cookie_key(), cookie_expiry_days=COOKIE_DAYS)
 
 
-def _forget(authenticator: stauth.Authenticate | None = None) -> None:
+def _forget(cookies: CookieController | None = None) -> None:
     for key in ("actor", "token_version", "authentication_status", "username", "name", "roles", "email"):
         st.session_state.pop(key, None)
-    if authenticator is not None:
+    if cookies is not None:
         try:
-            authenticator.cookie_controller.delete_cookie()
+            cookies.delete_cookie()
         except Exception:  # the cookie component is not rendered in every context (tests)
             pass
 
 
+def _login_form(cookies: CookieController) -> None:
+    placeholder = st.empty()
+    with placeholder.form("login_form"):
+        st.subheader(tr("login.title"))
+        username = st.text_input(tr("login.username"), autocomplete="off", key="login_username")
+        password = st.text_input(tr("login.password"), type="password", autocomplete="off", key="login_password")
+        submitted = st.form_submit_button(tr("login.submit"))
+    if not submitted:
+        return
+    with unit_of_work(engine()) as session:
+        result = auth_service.sign_in(session, username, password, client_address())
+    if not result.ok:
+        st.session_state["authentication_status"] = False
+        message = tr(result.message_key or "login.failed", **result.params)
+        if result.attempts_left:  # the same count for every name from this client: nothing to learn
+            with read_session(engine()) as session:
+                minutes = load_settings(session).lockout_minutes
+            message += tr("login.attempts_left", left=result.attempts_left, minutes=minutes)
+        st.error(message)
+        return
+    placeholder.empty()
+    st.session_state.update(authentication_status=True, username=result.actor.username,  # type: ignore[union-attr]
+                            name=result.actor.display_name, token_version=result.token_version)  # type: ignore[union-attr]
+    if result.failed_attempts:
+        at = result.last_failed_at.strftime("%Y-%m-%d %H:%M") if result.last_failed_at else "?"
+        st.session_state["_login_notice"] = tr("login.failed_attempts_notice", count=result.failed_attempts, at=at)
+    cookies.set_cookie()
+
+
 def signed_in_actor() -> Actor | None:
     """Render the login form if needed; return the actor of a valid session, else None."""
-    authenticator = _authenticator()
+    cookies = _cookies()
     st.session_state.setdefault("authentication_status", None)
-    fields = {"Form name": tr("login.title"), "Username": tr("login.username"),
-              "Password": tr("login.password"), "Login": tr("login.submit")}
-    authenticator.login(location="main", fields=fields, key="login_form", callback=_on_login)
-    status = st.session_state.get("authentication_status")
-    if status is False:
-        _report_failure(authenticator)
-        return None
-    if not status:
+    if not st.session_state.get("authentication_status"):
+        token = cookies.get_cookie()
+        if token:
+            st.session_state.update(authentication_status=True, username=token["username"])
+    if not st.session_state.get("authentication_status"):
+        _login_form(cookies)
+    if not st.session_state.get("authentication_status"):
         return None
     username = st.session_state.get("username")
     with read_session(engine()) as session:
         actor = auth_service.resume(session, username, st.session_state.get("token_version"))
     if actor is None:
-        _forget(authenticator)
+        _forget(cookies)
         st.warning(tr("login.session_ended"))
         st.rerun()
+    notice = st.session_state.pop("_login_notice", None)
+    if notice:
+        st.warning(plain(notice))
     st.session_state["actor"] = actor
-    st.session_state["_authenticator"] = authenticator
+    st.session_state["_cookies"] = cookies
     return actor
-
-
-def _report_failure(authenticator: stauth.Authenticate) -> None:
-    failed = [name for name, entry in authenticator.authentication_controller.authentication_model
-              .credentials["usernames"].items() if entry.get("failed_login_attempts")]
-    state = None
-    if failed:
-        with unit_of_work(engine()) as session:
-            state = auth_service.record_failed_login(session, failed[0])
-    if state is not None and state.reason_key:
-        until = state.until.strftime("%H:%M") if state.until else ""
-        st.error(tr(state.reason_key, until=until))
-    elif state is not None and state.attempts_left is not None:
-        with reading() as session:
-            minutes = load_settings(session).lockout_minutes
-        st.error(tr("login.failed_attempts_left", left=state.attempts_left, minutes=minutes))
-    else:
-        st.error(tr("login.failed"))
 
 
 def logout(actor: Actor) -> None:
     with unit_of_work(engine()) as session:
         auth_service.logout(session, actor)
-    _forget(st.session_state.get("_authenticator"))
+    _forget(st.session_state.get("_cookies"))
     st.session_state["_logged_out"] = True
     st.rerun()

@@ -6,10 +6,12 @@ from typing import Any, Callable
 
 import streamlit as st
 from sqlalchemy import Engine
+from sqlalchemy.exc import DataError
 
 from dashboard.errors import ConflictError, DomainError
 from dashboard.i18n import DEFAULT_LANGUAGE, label, t
 from dashboard.lifecycle import Actor
+from dashboard.ui.safe import plain_params
 from db.engine import default_engine, migrate, read_session
 from dashboard.services.unit_of_work import run_in_unit_of_work
 
@@ -69,21 +71,29 @@ def run_service(fn: Callable[..., Any], *args: Any, conflict_key: str | None = N
     try:
         return run_in_unit_of_work(engine(), fn, *args, **kwargs)
     except ConflictError as conflict:
-        st.error(conflict.message(lang()))
+        st.error(shown(conflict))
         if conflict_key:
             st.session_state[conflict_key] = conflict.current
         return None
     except DomainError as error:
-        st.error(error.message(lang()))
+        st.error(shown(error))
+        return None
+    except DataError as error:  # e.g. a NUL byte that reached PostgreSQL by a path the services do not clean
+        st.error(tr("error.bad_characters" if "0x00" in str(error) or "NUL" in str(error) else "ui.bad_input"))
         return None
     except ValueError:
         st.error(tr("ui.bad_input"))
         return None
 
 
+def shown(error: DomainError) -> str:
+    """A refusal in the user's language, the user's own values in it shown as text."""
+    return t(error.key, lang(), **plain_params(error.params))
+
+
 def flash(message_key: str, **params: Any) -> None:
     """A success message that survives the rerun that follows an action."""
-    st.session_state["flash"] = tr(message_key, **params)
+    st.session_state["flash"] = tr(message_key, **plain_params(params))
 
 
 def show_flash() -> None:

@@ -9,6 +9,7 @@ import streamlit as st
 
 from dashboard.charts import Chart
 from dashboard.ui.context import lbl, tr
+from dashboard.ui.safe import plain
 from dashboard.vocab import Light
 
 LIGHT_COLOURS = {
@@ -94,6 +95,28 @@ def forget_opened(form: str | None = None) -> None:
     for key in [k for k in st.session_state if str(k).startswith("_opened_")]:
         if form is None or key == f"_opened_{form}":
             del st.session_state[key]
+
+
+def evidence_upload_limits() -> dict[str, Any]:
+    """The evidence uploader's size limit and help: the app's own limit (setting ``max_upload_mb``),
+    never above the server's ``server.maxUploadSize``, which ``python -m dashboard run`` sets to it."""
+    from dashboard.settings import load_settings
+    from dashboard.ui.context import reading
+
+    with reading() as session:
+        settings = load_settings(session)
+    limit = max(1, min(int(settings.max_upload_mb), int(st.get_option("server.maxUploadSize"))))
+    return {"max_upload_size": limit,
+            "help": tr("finding.upload_limit", limit_mb=limit, allowed=plain("、".join(settings.allowed_extensions)))}
+
+
+@st.cache_data(max_entries=200, show_spinner=False)
+def image_preview(sha256: str, _data: bytes) -> bytes | None:
+    """A small PNG of an evidence image, or None when it cannot be shown safely (see
+    ``dashboard.services.evidence.preview``); one per file content, kept across reruns."""
+    from dashboard.services.evidence import preview
+
+    return preview(_data)
 
 
 def draw_chart(chart: Chart, container: Any = st) -> None:
