@@ -1,7 +1,7 @@
 """extension requests can be withdrawn; settle those left pending on closed, cancelled or ongoing findings
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-11-29 19:50:00
 
 A request left 待审批 on a finding that was closed, cancelled or set to 持续整改 before the
@@ -11,8 +11,8 @@ it; this migration settles the ones already in the database the same way, with a
 from alembic import op
 import sqlalchemy as sa
 
-revision = '0006'
-down_revision = '0005'
+revision = '0007'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 
