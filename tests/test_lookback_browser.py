@@ -100,7 +100,7 @@ def test_a_whole_campaign_at_phone_size(server, tmp_path):
         page.get_by_text("现场照片.png").wait_for(timeout=15_000)
         page.screenshot(path=str(shots / "3-recheck-form.png"), full_page=True)
         page.get_by_role("button", name="提交复查结论").click()
-        page.get_by_text("已重新登记为屡改屡犯问题").wait_for(timeout=30_000)
+        page.get_by_text("已重新登记为屡改屡犯问题").first.wait_for(timeout=30_000)
         settle(page)
 
         download_button = page.get_by_role("button", name="下载回头看情况报告（Word）")
