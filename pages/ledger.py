@@ -12,8 +12,7 @@ from dashboard.documents.ledger_export import export_ledger
 from dashboard.services import queries, views
 from dashboard.services.queries import LedgerFilter
 from dashboard.ui import navigation
-from dashboard.ui.context import engine, labels, lbl, reading, show_flash, tr
-from db.engine import read_session
+from dashboard.ui.context import labels, lbl, reading, reading_later, show_flash, tr
 from dashboard.ui.widgets import ROW_CLICK, clicked_row, day, labelled_frame, light_text, style_lights, whole
 from dashboard.vocab import Light, Status, codes
 
@@ -104,11 +103,11 @@ def filters_text(flt: LedgerFilter, options: dict) -> str:
 
 def export_button(actor, flt: LedgerFilter, options: dict, total: int) -> None:
     """One click: the .xlsx of the filtered rows is built when the button is pressed (not on every run)."""
-    text, lang, database = filters_text(flt, options), st.session_state.get("lang", "zh"), engine()
+    text, lang, later = filters_text(flt, options), st.session_state.get("lang", "zh"), reading_later()
 
     def build() -> bytes:  # runs outside the script run: no streamlit calls, the engine captured above
         buffer = io.BytesIO()
-        with read_session(database) as session:
+        with later() as session:
             export_ledger(session, actor, buffer, flt=flt, filters_text=text, lang=lang)
         return buffer.getvalue()
 

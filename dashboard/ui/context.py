@@ -62,6 +62,13 @@ def reading():
     return read_session(engine())
 
 
+def reading_later():
+    """``reading`` for code that runs after the script run (a download built when pressed): the
+    engine is taken now, while Streamlit's context is there."""
+    database = engine()
+    return lambda: read_session(database)
+
+
 def run_service(fn: Callable[..., Any], *args: Any, conflict_key: str | None = None, **kwargs: Any) -> Any:
     """Call a service in its own unit of work; show refusals in the user's language.
 
