@@ -222,11 +222,13 @@ class Refusal:
 
 FINDING_ACTIONS = (Action.EDIT_FINDING, Action.REPORT_PROGRESS, Action.ATTACH_EVIDENCE, Action.TICK_MEASURE,
                    Action.REQUEST_EXTENSION, Action.DECIDE_EXTENSION, Action.APPLY_CLOSURE, Action.CLOSE,
-                   Action.SEND_BACK, Action.SET_ONGOING, Action.CANCEL, Action.RECORD_ESCALATION)
+                   Action.SEND_BACK, Action.SET_ONGOING, Action.CANCEL, Action.RECORD_ESCALATION, Action.LOG_REPEAT)
 
 
 def _precondition(action: Action, facts: FindingFacts) -> Refusal | None:
     """The conditions on a finding's content, beyond role, unit and state."""
+    if action is Action.LOG_REPEAT and facts.status is not Status.CLOSED:
+        return Refusal("error.repeat_not_closed", {})
     if action is Action.SET_ONGOING and not facts.long_term:
         return Refusal("error.not_long_term", {})
     if action is Action.REQUEST_EXTENSION:

@@ -4,15 +4,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import case, func, or_, select
 from sqlmodel import Session
 
 from dashboard import clock, lights
-from dashboard.lifecycle import ACTIVE_STATES, Actor
+from dashboard.lifecycle import ACTIVE_STATES, Action, Actor, available_actions
 from dashboard.figures import Figures
-from dashboard.services import audit_text, rollups
+from dashboard.services import audit_text, findings, rollups
 from dashboard.services.common import get_or_404
-from dashboard.services.queries import check_visible, involves_unit
+from dashboard.services.queries import check_visible, in_scope, involves_unit
 from dashboard.settings import load_settings
 from dashboard.vocab import ExtensionDecision, Light, ReviewDecision, Status, VillageLevel
 from db.models import (
@@ -103,6 +103,8 @@ def finding_detail(session: Session, actor: Actor, finding_id: int, now: dt.date
         "people": people,
         "repeat_of_serial": repeat_serial,
         "repeated_by": [(row.id, row.serial) for row in repeated_by],
+        # which forms the page may offer, and why not the others: the same answer the services enforce
+        "actions": available_actions(actor, findings.facts_of(session, finding)),
     }
 
 
@@ -179,14 +181,13 @@ def next_step(row: dict, unit_id: int | None) -> str:
 
 
 def inspector_work(session: Session, actor: Actor) -> dict[str, list[dict]]:
-    """Closure applications and extension requests waiting for a decision (not the inspector's own unit's)."""
-    own_unit = actor.unit_id
-    not_own = Finding.lead_unit_id != own_unit if own_unit else and_(True)
+    """Closure applications and extension requests waiting for a decision this inspector may take
+    (separation of duties: none of a finding their unit leads or co-operates on)."""
     reviews = _rows(session, select(ClosureReview.id, ClosureReview.finding_id, Finding.serial, Finding.description,
                                     Unit.name.label("unit"), ClosureReview.applied_at, ClosureReview.summary,
                                     Finding.sent_back_count)
                     .join(Finding, Finding.id == ClosureReview.finding_id).join(Unit, Unit.id == Finding.lead_unit_id)
-                    .where(ClosureReview.decision == ReviewDecision.PENDING.value, not_own)
+                    .where(ClosureReview.decision == ReviewDecision.PENDING.value, in_scope(actor, Action.CLOSE))
                     .order_by(ClosureReview.applied_at))
     extensions = _rows(session, select(ExtensionRequest.id, ExtensionRequest.finding_id, Finding.serial,
                                        Finding.description, Unit.name.label("unit"), ExtensionRequest.requested_at,
@@ -194,7 +195,8 @@ def inspector_work(session: Session, actor: Actor) -> dict[str, list[dict]]:
                                        ExtensionRequest.reason)
                        .join(Finding, Finding.id == ExtensionRequest.finding_id)
                        .join(Unit, Unit.id == Finding.lead_unit_id)
-                       .where(ExtensionRequest.decision == ExtensionDecision.PENDING.value, not_own)
+                       .where(ExtensionRequest.decision == ExtensionDecision.PENDING.value,
+                              in_scope(actor, Action.DECIDE_EXTENSION))
                        .order_by(ExtensionRequest.requested_at))
     return {"reviews": reviews, "extensions": extensions}
 
