@@ -535,6 +535,12 @@ def test_cli_refuses_unreadable_files_with_exit_2_and_writes_nothing(engine, cli
     assert cli.main(["import-ledger", str(path), "--source", "巡察"]) == 2
     out = capsys.readouterr()
     assert message in out.err and "Traceback" not in out.err + out.out
+    # the same sentence, once, in the reader's language
+    with pytest.raises(LedgerFormatError) as refused:
+        parse_ledger(path.read_bytes(), filename=filename)
+    assert out.err == refused.value.zh + "\n"
+    assert cli.main(["--lang", "en", "import-ledger", str(path), "--source", "巡察"]) == 2
+    assert capsys.readouterr().err == refused.value.en + "\n"
     assert counts(engine) == before
 
 
@@ -554,7 +560,9 @@ def test_cli_maps_names_and_remembers_them(engine, cli_world, tmp_path, capsys):
     assert cli.main(["import-ledger", str(path), "--source", "巡察"]) == 0
     assert "新增 0 条（其中已完成 0 条）；更新 0 条；未变 4 条" in capsys.readouterr().out
     assert cli.main(["import-ledger", str(path), "--source", "巡察", "--map", "救助股"]) == 2
-    assert "格式应为" in capsys.readouterr().err
+    assert capsys.readouterr().err == "映射“救助股=”无法使用：格式应为 旧名称=现有名称\n"
+    assert cli.main(["import-ledger", str(path), "--source", "巡察", "--map", "救助股", "--lang", "en"]) == 2
+    assert capsys.readouterr().err == "Mapping “救助股=” cannot be used: write it as old name=existing name\n"
 
 
 # --------------------------------------------------------------------------- writers are not locked out (issue 13 item 3)
