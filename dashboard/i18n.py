@@ -131,6 +131,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "error.extension_pending": ("已有一项延期申请待审批。", "An extension request is already waiting for a decision."),
     "error.extension_not_later": ("申请的时限须晚于现行时限（{current}）。", "The requested deadline must be later than the current one ({current})."),
     "error.extension_decided": ("该延期申请已审批。", "This extension request has already been decided."),
+    "error.no_pending_extension": ("该问题没有待审批的延期申请。", "This finding has no extension request waiting for a decision."),
     "error.no_deadline": ("该问题没有整改时限，无需延期。", "This finding has no deadline to extend."),
     "error.percent_range": ("完成比例须在0到100之间。", "Percent done must be between 0 and 100."),
     "error.file_too_large": ("文件“{name}”为{size_mb}MB，超过上限{limit_mb}MB。", "File “{name}” is {size_mb} MB, over the {limit_mb} MB limit."),

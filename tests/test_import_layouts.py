@@ -48,11 +48,6 @@ from tests.factories import build_world
 D = dt.date
 
 
-@pytest.fixture
-def world(engine, frozen_today):
-    with unit_of_work(engine) as session:
-        return build_world(session)
-
 
 def preview(engine, world, data, **kwargs):
     with read_session(engine) as session:

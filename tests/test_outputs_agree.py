@@ -8,7 +8,6 @@ import io
 import json
 from collections import Counter
 
-import pytest
 from docx import Document
 from sqlalchemy import true
 from openpyxl import load_workbook
