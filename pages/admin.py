@@ -1,13 +1,13 @@
 """管理 Administration: users, units, villages, categories, thresholds and upload limits."""
 from __future__ import annotations
 
+from enum import StrEnum
+
 import pandas as pd
 import streamlit as st
 from sqlalchemy import select
 
 from dashboard import clock
-from enum import StrEnum
-
 from dashboard.errors import DomainError, Phrase
 from dashboard.services import admin, imports, views
 from dashboard.settings import SPECS, load_settings
