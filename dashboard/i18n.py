@@ -679,6 +679,87 @@ CATALOGUE.update({
     "import.target": ("对应的现有名称", "Existing name"),
     "import.add_alias": ("添加对应", "Add"),
     "import.delete_alias": ("删除所选对应", "Delete the chosen one"),
+    # import messages: row reasons, preview sentences, mapping, summary (raw parameters, translated at the edge)
+    "import.bad_date": ("无法识别的日期：‘{text}’", "Unreadable date: ‘{text}’"),
+    "import.date_no_year": ("日期缺少年份：‘{text}’（请指定默认年份）",
+                            "The date ‘{text}’ has no year (choose the year for dates without one)"),
+    "import.missing_description": ("缺少问题描述", "No description"),
+    "import.missing_lead_unit": ("缺少牵头单位", "No lead unit"),
+    "import.missing_measures": ("缺少整改措施", "No measures"),
+    "import.missing_deadline": ("缺少整改时限", "No deadline"),
+    "import.bad_rect_type": ("无法识别的整改类型：‘{text}’", "Unknown rectification type: ‘{text}’"),
+    "import.bad_completion": ("无法识别的完成情况：‘{text}’", "Unknown completion: ‘{text}’"),
+    "import.bad_priority": ("无法识别的优先级：‘{text}’（可填：{allowed}）", "Unknown priority: ‘{text}’ (write {allowed})"),
+    "import.note_deadline_only": ("该行只有时限、没有整改措施：时限已计入上方问题",
+                                  "This row has a deadline but no measure: the deadline counts for the finding above"),
+    "import.note_unused": ("续行中的‘{value}’未使用（以第{row}行为准）",
+                           "‘{value}’ on a continuation row was not used (row {row} holds the finding)"),
+    "import.at_cell": ("第{row}行【{column}】：{text}", "Row {row} [{column}]: {text}"),
+    "import.at_row": ("第{row}行：{text}", "Row {row}: {text}"),
+    "import.read_sheet": ("读取工作表“{sheet}”（表头在第{row}行）", "Read sheet “{sheet}” (header on row {row})"),
+    "import.read_sheet_skipping": ("读取工作表“{sheet}”（表头在第{row}行），跳过工作表：{skipped}",
+                                   "Read sheet “{sheet}” (header on row {row}); sheets passed over: {skipped}"),
+    "import.groups": ("{count}个分组标题行作为其下各行的问题类别来源",
+                      "{count} group heading row(s) give the category of the rows below them"),
+    "import.continuations": ("{count}个续行作为上方问题的整改措施（各带时限）",
+                             "{count} continuation row(s) read as further measures of the finding above, each with its deadline"),
+    "import.what_unit": ("单位", "unit"),
+    "import.what_category": ("问题类别", "category"),
+    "import.what_village": ("村", "village"),
+    "import.matched": ("“{written}”按{kind}“{name}”导入", "“{written}” is imported as the {kind} “{name}”"),
+    "import.will_create": ("将新建{kind}“{value}”（{count}行）", "The {kind} “{value}” will be created ({count} row(s))"),
+    "import.will_file_under_other": ("{kind}“{value}”归入“{other}”，原文记入备注（{count}行）",
+                                     "The {kind} “{value}” is filed under “{other}”, its text kept in the remarks ({count} row(s))"),
+    "import.will_map": ("{kind}“{value}”映射为“{target}”（{count}行）", "The {kind} “{value}” is mapped to “{target}” ({count} row(s))"),
+    "import.closed_dates": ("已完成的{total}条中，{with_date}条按台账的销号时间记录完成日期，{without_date}条未写销号时间、记为导入当天；登记时间均不晚于完成日期",
+                            "Of {total} completed findings, {with_date} keep the ledger's closing date and {without_date} without one are closed on the day of import; none is logged after it was closed"),
+    "import.extended": ("{count}条有原/现两个时限，记为已批准的延期（来源：本次导入）",
+                        "{count} finding(s) have an original and a current deadline: recorded as approved extensions (by this import)"),
+    "import.unknown_unit_item": ("“{name}”（{count}行）", "“{name}” ({count} row(s))"),
+    "import.unknown_unit_item_near": ("“{name}”（{count}行，最接近：{near}）", "“{name}” ({count} row(s); nearest: {near})"),
+    "import.unknown_name": ("未知{kind}：‘{value}’（{count}行）：请在映射中选择现有名称或新建",
+                            "Unknown {kind}: ‘{value}’ ({count} row(s)): choose an existing name in the mapping, or create it"),
+    "import.unknown_name_near": ("未知{kind}：‘{value}’（{count}行，最接近：{near}）：请在映射中选择现有名称或新建",
+                                 "Unknown {kind}: ‘{value}’ ({count} row(s); nearest: {near}): choose an existing name in the mapping, or create it"),
+    "import.no_such_name": ("没有名为“{name}”的{kind}", "there is no {kind} named “{name}”"),
+    "import.map_existing_only": ("{kind}只能映射到现有名称", "a {kind} can only be mapped to an existing name"),
+    "import.map_format": ("格式应为 旧名称=现有名称", "write it as old name=existing name"),
+    "import.no_such_kind": ("没有“{kind}”这种名称类型（可用：{kinds}）", "there is no kind of name “{kind}” (kinds: {kinds})"),
+    "import.skip_cancelled": ("已撤销的问题不导入", "A cancelled finding is not imported"),
+    "import.skip_duplicate": ("与第{row}行是同一问题（描述、单位、地点、来源相同）",
+                              "The same finding as row {row} (same description, unit, place and source)"),
+    "import.skip_known": ("已导入为{serial}，内容未变", "Imported before as {serial}, unchanged"),
+    "import.skip_concurrent": ("已由同时进行的另一次导入写入", "Written meanwhile by another import"),
+    "import.summary_counts": ("新增 {imported} 条（其中已完成 {closed} 条）；更新 {updated} 条；未变 {unchanged} 条；未导入 {skipped} 条（已撤销 {cancelled} 条）",
+                              "{imported} new ({closed} closed); {updated} updated; {unchanged} unchanged; {skipped} not imported ({cancelled} cancelled)"),
+    "import.summary_categories": ("新建问题类别：{names}", "new categories: {names}"),
+    "import.summary_villages": ("新建村：{names}", "new villages: {names}"),
+    "import.summary_closed_dates": ("{count}条按台账销号时间记录完成日期", "{count} closed on the ledger's closing date"),
+    "import.summary_extensions": ("{count}条原/现时限记为已批准延期", "{count} original/current deadline pair(s) recorded as approved extensions"),
+    "import.rows_more": ("等", "and more"),
+    # the command line
+    "cli.db_ready": ("数据库已就绪（最新结构）", "The database is at the newest schema."),
+    "cli.no_demo_in_production": ("生产模式下不生成演示数据（演示账号和演示问题）", "Production mode: no demo data is created."),
+    "cli.demo_created": ("演示数据已生成（演示密码：{password}）", "Demo data created (demo password: {password})."),
+    "cli.demo_exists": ("数据库已有数据，未重复生成", "The database already has data: nothing added."),
+    "cli.password_prompt": ("{username} 的密码：", "Password for {username}: "),
+    "cli.password_again": ("再次输入密码：", "The password again: "),
+    "cli.passwords_differ": ("两次输入的密码不一致", "The two passwords differ."),
+    "cli.unknown_unit": ("找不到单位“{name}”", "There is no unit “{name}”."),
+    "cli.user_created": ("已创建用户 {username}（{role}）", "Created user {username} ({role})."),
+    "cli.report_written": ("报告已生成：{file}（快照 {snapshot}，{at}）", "Report written: {file} (snapshot {snapshot}, {at})."),
+    "cli.need_admin": ("需要先创建一个管理员账号（create-user 用户名 --role admin）",
+                       "Create an admin user first (create-user NAME --role admin)."),
+    "cli.exported": ("已导出 {count} 条到 {file}", "Exported {count} findings to {file}."),
+    "cli.import_skipped": ("第{row}行未导入：{reason}", "Row {row} not imported: {reason}"),
+    "cli.import_unchanged": ("{count}行此前已导入且内容未变：第{rows}行", "{count} row(s) imported before and unchanged: rows {rows}"),
+    "cli.map_hint": ("  --map {name}=…  （{count}行；最接近：{near}）", "  --map {name}=…  ({count} row(s); nearest: {near})"),
+    "cli.map_hint_no_near": ("  --map {name}=…  （{count}行；无相近名称）", "  --map {name}=…  ({count} row(s); nothing close)"),
+    "cli.nothing_imported": ("共{count}处问题，未导入任何数据", "{count} problem(s): nothing imported."),
+    "cli.busy_retry": ("数据库正忙（其他人正在保存），{wait}秒后重试（第{attempt}次）",
+                       "The database is busy (others are saving): trying again in {wait} s (attempt {attempt})."),
+    "cli.imported": ("导入完成：{summary}", "Imported: {summary}"),
+    "cli.file_error": ("无法读写文件：{error}", "Cannot read or write the file: {error}"),
     "admin.tab_users": ("用户", "Users"),
     "admin.tab_units": ("单位", "Units"),
     "admin.tab_villages": ("村", "Villages"),
@@ -726,7 +807,8 @@ CATALOGUE.update({
 
 def t(key: str, lang: str | None = None, **params: Any) -> str:
     """Text for ``key`` in ``lang`` (default Chinese), with ``{name}`` placeholders filled.
-    Parameters that are ``Phrase``s or stored codes (enum members) are translated too."""
+    Parameters that are ``Phrase``s or stored codes (enum members) are translated too, and a list
+    (names from a file, row numbers, Phrases) is joined the reader's way: 甲、乙 or A, B."""
     lang = lang if lang in LANGUAGES else DEFAULT_LANGUAGE
     entry = CATALOGUE.get(key)
     if entry is None:
@@ -742,7 +824,7 @@ def _in_language(value: Any, lang: str) -> Any:
         return t(value.key, lang, **value.params)
     if isinstance(value, StrEnum) and type(value) in ENUM_PREFIX:
         return label(value, lang)
-    if isinstance(value, (list, tuple)) and value and all(isinstance(item, (Phrase, StrEnum)) for item in value):
+    if isinstance(value, (list, tuple)):  # names, rows, Phrases or codes: joined the reader's way
         return ("、" if lang == "zh" else ", ").join(str(_in_language(item, lang)) for item in value)
     return value
 
