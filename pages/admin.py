@@ -1,11 +1,12 @@
 """管理 Administration: users, units, villages, categories, thresholds and upload limits."""
 from __future__ import annotations
 
+from typing import Any
+
 from enum import StrEnum
 
 import pandas as pd
 import streamlit as st
-from sqlalchemy import select
 
 from dashboard import clock
 from dashboard.errors import DomainError, Phrase
@@ -16,7 +17,6 @@ from dashboard.ui.context import engine, flash, lbl, reading, run_service, show_
 from dashboard.ui.safe import plain
 from dashboard.ui.widgets import day
 from dashboard.vocab import Role, SourceKind, Status, UnitKind, VillageLevel, VillageStatus, codes
-from db.models import Category, Unit, Village
 
 
 def users_tab(actor, units: dict[int, str]) -> None:
@@ -64,7 +64,7 @@ def users_tab(actor, units: dict[int, str]) -> None:
 
 def units_tab(actor) -> None:
     with reading() as session:
-        units = session.execute(select(Unit).order_by(Unit.id)).scalars().all()
+        units = admin.all_units(session)
     st.dataframe(pd.DataFrame([{tr("field.name"): u.name, tr("field.kind"): lbl(u.kind, UnitKind),
                                 tr("admin.active"): "✔" if u.active else "✕"} for u in units]),
                  hide_index=True, width="stretch")
@@ -94,7 +94,7 @@ VILLAGE_NUMBERS = ("poverty_rate", "remaining_poor", "monitored_households")
 VILLAGE_TEXTS = ("leader", "work_team", "support_unit")
 
 
-def village_fields(prefix: str, village: Village | None) -> dict:
+def village_fields(prefix: str, village: Any) -> dict:
     cols = st.columns(3)
     values = {
         "township": cols[0].text_input(tr("col.township"), value=village.township if village else "", key=f"{prefix}_t"),
@@ -123,7 +123,7 @@ def village_fields(prefix: str, village: Village | None) -> dict:
 
 def villages_tab(actor) -> None:
     with reading() as session:
-        villages = session.execute(select(Village).order_by(Village.township, Village.name)).scalars().all()
+        villages = admin.all_villages(session)
     by_id = {v.id: v for v in villages}
     chosen = st.selectbox(tr("admin.edit_village"), [None, *by_id], key="ve_village",
                           format_func=lambda i: tr("admin.new_village") if i is None
@@ -143,7 +143,7 @@ def villages_tab(actor) -> None:
 
 def categories_tab(actor) -> None:
     with reading() as session:
-        categories = session.execute(select(Category).order_by(Category.sort_order)).scalars().all()
+        categories = admin.all_categories(session)
     st.dataframe(pd.DataFrame([{tr("field.name"): c.name, tr("admin.active"): "✔" if c.active else "✕"}
                                for c in categories]), hide_index=True, width="stretch")
     left, right = st.columns(2)

@@ -6,7 +6,6 @@ import datetime as dt
 
 import pandas as pd
 import streamlit as st
-from sqlalchemy import select
 
 from dashboard import clock
 from dashboard.lifecycle import Action
@@ -20,7 +19,6 @@ from dashboard.ui.widgets import (day, evidence_upload_limits, forget_opened, im
                                   opened_version)
 from dashboard.vocab import (EscalationKind, ExtensionDecision, Light, Priority, RectType, ReviewDecision, SourceKind,
                              Status, VillageLevel, codes)
-from db.models import Finding
 
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 
@@ -49,7 +47,7 @@ def pick_finding() -> int | None:
     serial = st.text_input(tr("finding.lookup"), key="lookup_serial", placeholder="ZG-2026-0001")
     if serial.strip():
         with reading() as session:
-            found = session.execute(select(Finding.id).where(Finding.serial == serial.strip().upper())).scalar()
+            found = views.finding_id_by_serial(session, serial)
         if found is None:
             st.warning(tr("finding.not_found", serial=plain(serial)))
         else:

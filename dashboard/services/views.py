@@ -294,3 +294,14 @@ def village_label(session: Session, village_id: int) -> str:
 
 def users(session: Session) -> list[User]:
     return list(session.execute(select(User).order_by(User.role, User.username)).scalars())
+
+
+def finding_id_by_serial(session: Session, serial: str) -> int | None:
+    """The finding a serial (ZG-2026-0001) names, for the lookup box; None when there is none."""
+    return session.execute(select(Finding.id).where(Finding.serial == serial.strip().upper())).scalar()
+
+
+def village_audit(session: Session, village_id: int) -> list[AuditLog]:
+    """The changes recorded on one village (status, level, figures), oldest first."""
+    return list(session.execute(select(AuditLog).where(AuditLog.entity == "Village", AuditLog.entity_id == village_id)
+                                .order_by(AuditLog.at)).scalars())
