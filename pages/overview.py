@@ -6,6 +6,7 @@ import streamlit as st
 
 from dashboard import charts
 from dashboard.figures import Figures, percent, percent_change
+from dashboard.settings import load_settings
 from dashboard.lifecycle import Action, can
 from dashboard.services import queries, snapshots
 from dashboard.ui import navigation
@@ -129,6 +130,7 @@ def render() -> None:
         trend = queries.weekly_trend(session)
         overdue = queries.overdue_list(session, actor)
         stale = queries.stale_units(session)
+        stale_days = load_settings(session).stale_days  # the list above uses the same setting
         duplicates = queries.duplicate_evidence(session) if actor.role != Role.DEPARTMENT else []
     kpi_cards(totals, compared)
 
@@ -154,7 +156,7 @@ def render() -> None:
     else:
         st.success(tr("overview.no_overdue"))
 
-    st.subheader(tr("overview.stale_units", days=30))
+    st.subheader(tr("overview.stale_units", days=stale_days))
     if stale:
         st.dataframe(pd.DataFrame([{
             tr("col.unit"): row["name"], tr("col.open_items"): row["open_items"],

@@ -137,7 +137,6 @@ def evidence_file(session: Session, actor: Actor, evidence_id: int) -> tuple[Evi
     return evidence, data
 
 
-LIGHT_ORDER = {Light.RED.value: 0, Light.YELLOW.value: 1, Light.GREEN.value: 2}
 
 
 def department_work(session: Session, actor: Actor, now: dt.datetime | None = None, limit: int = 200) -> list[dict]:

@@ -22,7 +22,6 @@ class PageSpec:
     module: str
     icon: str
     action: Action | None = None     # the page is for roles allowed to do this (None: every role)
-    roles: frozenset[Role] | None = None  # or an explicit audience
 
 
 PAGES: tuple[PageSpec, ...] = (
@@ -39,8 +38,6 @@ SPECS = {spec.key: spec for spec in PAGES}
 
 
 def allowed(spec: PageSpec, role: Role | str) -> bool:
-    if spec.roles is not None:
-        return Role(role) in spec.roles
     return spec.action is None or may(role, spec.action)
 
 
