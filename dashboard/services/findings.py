@@ -20,6 +20,7 @@ from dashboard import clock
 from dashboard.errors import InvalidState, ValidationFailed
 from dashboard.lifecycle import Action, Actor, authorize
 from dashboard.services import evidence as evidence_files
+from dashboard.services import notifications
 from dashboard.services.common import apply_changes, audit, check_version, code, get_or_404, record_dict, require_text
 from dashboard.settings import load_settings
 from dashboard.vocab import (
@@ -349,6 +350,7 @@ def decide_extension(session: Session, actor: Actor, request_id: int, *, approve
     if approve:
         _move(session, actor, Action.DECIDE_EXTENSION, finding, None,
               {"current_deadline": request.asked_deadline, "extension_count": finding.extension_count + 1})
+    notifications.on_extension_decided(session, finding, request)
     return request
 
 
@@ -399,16 +401,20 @@ def _decide_review(session: Session, actor: Actor, action: Action, finding_id: i
 def close(session: Session, actor: Actor, finding_id: int, expected_version: int | None,
           comment: str = "") -> ClosureReview:
     """销号: the finding is closed for good (a recurrence is logged as a new, linked finding)."""
-    return _decide_review(session, actor, Action.CLOSE, finding_id, expected_version, ReviewDecision.CLOSED,
-                          (comment or "").strip(), {"closed_at": clock.now()})
+    review = _decide_review(session, actor, Action.CLOSE, finding_id, expected_version, ReviewDecision.CLOSED,
+                            (comment or "").strip(), {"closed_at": clock.now()})
+    notifications.on_closure_decided(session, session.get(Finding, finding_id), ReviewDecision.CLOSED)
+    return review
 
 
 def send_back(session: Session, actor: Actor, finding_id: int, expected_version: int | None,
               reason: str) -> ClosureReview:
     """退回 with a reason: the finding returns to 整改中 and the send-back is counted."""
     reason = require_text(reason, "field.reason")
-    return _decide_review(session, actor, Action.SEND_BACK, finding_id, expected_version, ReviewDecision.SENT_BACK,
-                          reason, lambda f: {"sent_back_count": f.sent_back_count + 1})
+    review = _decide_review(session, actor, Action.SEND_BACK, finding_id, expected_version, ReviewDecision.SENT_BACK,
+                            reason, lambda f: {"sent_back_count": f.sent_back_count + 1})
+    notifications.on_sent_back(session, session.get(Finding, finding_id), reason)
+    return review
 
 
 def set_ongoing(session: Session, actor: Actor, finding_id: int, expected_version: int | None,
@@ -417,8 +423,10 @@ def set_ongoing(session: Session, actor: Actor, finding_id: int, expected_versio
     finding = get_or_404(session, Finding, finding_id)
     if finding.rect_type != RectType.LONG_TERM:
         raise InvalidState("error.not_long_term")
-    return _decide_review(session, actor, Action.SET_ONGOING, finding_id, expected_version, ReviewDecision.ONGOING,
-                          (comment or "").strip())
+    review = _decide_review(session, actor, Action.SET_ONGOING, finding_id, expected_version, ReviewDecision.ONGOING,
+                            (comment or "").strip())
+    notifications.on_closure_decided(session, finding, ReviewDecision.ONGOING)
+    return review
 
 
 def cancel(session: Session, actor: Actor, finding_id: int, expected_version: int | None, reason: str) -> Finding:
@@ -450,4 +458,6 @@ def record_escalation(session: Session, actor: Actor, *, kind: EscalationKind | 
                             note=require_text(note, "field.note"), created_at=clock.now())
     session.add(escalation)
     audit(session, actor, "record_escalation", escalation, new=record_dict(escalation), finding_id=finding_id)
+    if escalation.kind in (EscalationKind.LETTER, EscalationKind.NOTICE, EscalationKind.TALK):
+        notifications.on_escalation(session, unit_id, escalation.kind, finding_id)  # type: ignore[arg-type]
     return escalation
