@@ -128,7 +128,7 @@ def set_channel(session: Session, actor: Actor, unit_id: int | None, kind: str, 
     return row
 
 
-def remove_channel(session: Session, actor: Actor, channel_id: int) -> None:
+def remove_channel(session: Session, actor: Actor, channel_id: int) -> bool:
     authorize(actor, Action.MANAGE_NOTIFY)
     row = get_or_404(session, NotifyChannel, channel_id)
     audit(session, actor, "remove_channel", row, old={"unit_id": row.unit_id, "kind": row.kind, "channel": row.masked})
@@ -138,6 +138,7 @@ def remove_channel(session: Session, actor: Actor, channel_id: int) -> None:
         if delivery.status in (Status.PENDING, Status.SENDING):
             delivery.status, delivery.last_error = Status.FAILED, "channel removed"
     session.delete(row)
+    return True
 
 
 @dataclass(frozen=True)

@@ -162,7 +162,7 @@ def text(kind: str, params: dict[str, Any], lang: str = "zh") -> str:
     elif kind == Kind.CLOSURE_DECIDED:
         values["decision"] = label(ReviewDecision(values["decision"]), lang)
     elif kind == Kind.LETTER_ISSUED:
-        values["kind"] = t(f"letter.kind.{values['kind']}", lang)
+        values["kind"] = t(f"letter_kind.{values['kind']}", lang)
         values.setdefault("doc_number", "")
         values.setdefault("serial", "")
     if kind == Kind.DIGEST:
