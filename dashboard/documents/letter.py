@@ -8,11 +8,14 @@ from typing import Sequence
 
 from docx import Document
 from docx.enum.text import WD_ALIGN_PARAGRAPH
-from docx.shared import Pt
+from docx.shared import Cm, Pt
 
 from dashboard.documents.report import _set_fonts, _table
 from dashboard.text import xml_safe
 from db.models import Finding, Letter
+
+
+COLUMN_WIDTHS_CM = (1.1, 3.0, 6.8, 2.6, 2.0)  # 15.5 cm: inside the text width
 
 
 def _cn_date(day: dt.date | None) -> str:
@@ -36,6 +39,13 @@ def letter_docx(letter: Letter, findings: Sequence[Finding], today: dt.date) -> 
         rows.append([index, finding.serial, finding.description, _cn_date(finding.current_deadline),
                      f"{days}天" if days > 0 else "—"])
     _table(document, ["序号", "问题编号", "问题描述", "整改时限", "逾期天数"], rows)
+    table = document.tables[-1]
+    table.autofit = False
+    for column, width in zip(table.columns, COLUMN_WIDTHS_CM):  # the grid LibreOffice and WPS read
+        column.width = Cm(width)
+    for row in table.rows:  # the description gets the room
+        for cell, width in zip(row.cells, COLUMN_WIDTHS_CM):
+            cell.width = Cm(width)
     document.add_paragraph(xml_safe(f"请于{_cn_date(letter.respond_by)}前书面回复。"))
     for text in (letter.issuing_body, _cn_date(letter.issued_on)):
         signature = document.add_paragraph(xml_safe(text))

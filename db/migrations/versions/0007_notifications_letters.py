@@ -1,4 +1,4 @@
-"""notifications, delivery log, job claims, letters
+"""Notifications, the delivery log, scheduled-job claims, 督办 letters and their 文号 counters (issue 16)
 
 Revision ID: 0007
 Revises: 0006
@@ -6,7 +6,6 @@ Create Date: 2026-11-29 20:18:33.969536
 """
 from alembic import op
 import sqlalchemy as sa
-import sqlmodel
 
 
 revision = '0007'
@@ -19,32 +18,32 @@ def upgrade() -> None:
 
     op.create_table('job_claim',
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('job', sqlmodel.sql.sqltypes.AutoString(length=30), nullable=False),
+    sa.Column('job', sa.String(length=30), nullable=False),
     sa.Column('day', sa.Date(), nullable=False),
-    sa.Column('recipient', sqlmodel.sql.sqltypes.AutoString(length=60), nullable=False),
+    sa.Column('recipient', sa.String(length=60), nullable=False),
     sa.Column('claimed_at', sa.DateTime(), nullable=False),
-    sa.Column('worker', sqlmodel.sql.sqltypes.AutoString(length=60), nullable=False),
+    sa.Column('worker', sa.String(length=60), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_job_claim')),
     sa.UniqueConstraint('job', 'day', 'recipient', name='uq_job_claim_run')
     )
     op.create_table('letter_counter',
-    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('kind', sa.String(length=20), nullable=False),
     sa.Column('year', sa.Integer(), nullable=False),
     sa.Column('last', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('kind', 'year', name=op.f('pk_letter_counter'))
     )
     op.create_table('letter',
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('kind', sa.String(length=20), nullable=False),
     sa.Column('year', sa.Integer(), nullable=False),
     sa.Column('number', sa.Integer(), nullable=False),
-    sa.Column('doc_number', sqlmodel.sql.sqltypes.AutoString(length=80), nullable=False),
+    sa.Column('doc_number', sa.String(length=80), nullable=False),
     sa.Column('unit_id', sa.Integer(), nullable=False),
     sa.Column('issued_on', sa.Date(), nullable=False),
     sa.Column('respond_by', sa.Date(), nullable=False),
-    sa.Column('issuing_body', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
-    sa.Column('title', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-    sa.Column('body', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('issuing_body', sa.String(length=100), nullable=False),
+    sa.Column('title', sa.String(length=200), nullable=False),
+    sa.Column('body', sa.String(), nullable=False),
     sa.Column('finding_ids', sa.JSON(), nullable=False),
     sa.Column('issued_by_id', sa.Integer(), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
@@ -59,9 +58,9 @@ def upgrade() -> None:
     op.create_table('notify_channel',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('unit_id', sa.Integer(), nullable=True),
-    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
-    sa.Column('secret_url', sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=False),
-    sa.Column('masked', sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
+    sa.Column('kind', sa.String(length=20), nullable=False),
+    sa.Column('secret_url', sa.String(length=2000), nullable=False),
+    sa.Column('masked', sa.String(length=300), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.Column('updated_at', sa.DateTime(), nullable=False),
     sa.Column('updated_by_id', sa.Integer(), nullable=True),
@@ -73,17 +72,17 @@ def upgrade() -> None:
     )
     op.create_table('delivery',
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('dedupe_key', sqlmodel.sql.sqltypes.AutoString(length=120), nullable=True),
+    sa.Column('dedupe_key', sa.String(length=120), nullable=True),
     sa.Column('unit_id', sa.Integer(), nullable=True),
     sa.Column('channel_id', sa.Integer(), nullable=True),
-    sa.Column('recipient', sqlmodel.sql.sqltypes.AutoString(length=120), nullable=False),
-    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=30), nullable=False),
-    sa.Column('title', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-    sa.Column('body', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('recipient', sa.String(length=120), nullable=False),
+    sa.Column('kind', sa.String(length=30), nullable=False),
+    sa.Column('title', sa.String(length=200), nullable=False),
+    sa.Column('body', sa.String(), nullable=False),
+    sa.Column('status', sa.String(length=20), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('next_attempt_at', sa.DateTime(), nullable=False),
-    sa.Column('last_error', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('last_error', sa.String(), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('sent_at', sa.DateTime(), nullable=True),
     sa.ForeignKeyConstraint(['channel_id'], ['notify_channel.id'], name=op.f('fk_delivery_channel_id_notify_channel')),
@@ -99,7 +98,7 @@ def upgrade() -> None:
     op.create_table('notification',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
-    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=30), nullable=False),
+    sa.Column('kind', sa.String(length=30), nullable=False),
     sa.Column('finding_id', sa.Integer(), nullable=True),
     sa.Column('params', sa.JSON(), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
