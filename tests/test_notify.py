@@ -236,3 +236,25 @@ def test_two_workers_started_together_send_each_message_once(engine, world, data
     with read_session(engine) as session:
         assert session.exec(select(Delivery.status)).all() == ["sent", "sent"]
         assert len(session.exec(select(JobClaim)).all()) == 4
+
+
+def test_the_worker_timetable(engine, world):
+    from dashboard import worker
+
+    names = {job.id: str(job.trigger) for job in worker.scheduler(engine).get_jobs()}
+    assert list(names) == ["rollups", "daily", "deliver"]  # the nightly backup joins here (issue 17)
+    assert "hour='8'" in names["daily"] and "interval[0:01:00]" in names["deliver"]
+    with unit_of_work(engine) as session:
+        from dashboard.services import admin
+
+        admin.update_setting(session, world.actors["admin"], "digest_hour", 7)
+    assert "hour='7'" in {job.id: str(job.trigger) for job in worker.scheduler(engine).get_jobs()}["daily"]
+
+
+def test_remind_once_is_quiet_with_nothing_due(engine, world, database_url, monkeypatch):
+    url, schema = database_url
+    env = _cli_env(database_url, "")
+    done = subprocess.run([sys.executable, "-m", "dashboard", "remind", "--once", "--date", "2026-06-15"],
+                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert '"digest_units": 0' in done.stdout and '"delivery_sent": 0' in done.stdout
