@@ -268,7 +268,7 @@ def cmd_worker(_args) -> int:
 
 def cmd_notify_channel(args) -> int:
     """Set a unit's (or the default) outbound channel from an apprise URL, as the system administrator."""
-    from dashboard.lifecycle import Actor
+    from dashboard.lifecycle import SYSTEM
     from dashboard.services import delivery
 
     engine = _engine()
@@ -280,15 +280,7 @@ def cmd_notify_channel(args) -> int:
                 print(f"找不到单位“{args.unit}” / unknown unit", file=sys.stderr)
                 return 2
             unit_id = unit.id
-        from db.models import User
-
-        admin_user = session.exec(select(User).where(User.role == Role.ADMIN.value, User.active == True)  # noqa: E712
-                                  .order_by(User.id)).first()
-        if admin_user is None:
-            print("没有在用的系统管理员账号 / no active administrator", file=sys.stderr)
-            return 2
-        system = Actor(id=admin_user.id, username=admin_user.username, role=Role.ADMIN)
-        row = delivery.set_channel(session, system, unit_id, "apprise", {"url": args.url})
+        row = delivery.set_channel(session, SYSTEM, unit_id, "apprise", {"url": args.url})
         print(f"已设置渠道 / channel set: {args.unit or 'default'} -> {row.masked}")
     return 0
 

@@ -23,7 +23,7 @@ from sqlalchemy import Engine, or_
 from sqlmodel import Session, select
 
 from dashboard import clock, config
-from dashboard.errors import ValidationFailed
+from dashboard.errors import Phrase, ValidationFailed
 from dashboard.lifecycle import Action, Actor, authorize
 from dashboard.services.common import audit, get_or_404
 from dashboard.settings import load_settings
@@ -85,7 +85,7 @@ def build_url(kind: str, fields: dict[str, Any]) -> str:
         if not url:
             raise ValidationFailed("error.channel_invalid")
         return url
-    raise ValidationFailed("error.unknown_value", field="kind", value=kind)
+    raise ValidationFailed("error.unknown_value", field=Phrase("field.kind"), value=kind)
 
 
 def _instances(urls: list[str]) -> apprise.Apprise:
@@ -110,7 +110,7 @@ def set_channel(session: Session, actor: Actor, unit_id: int | None, kind: str, 
     if unit_id is not None:
         get_or_404(session, Unit, unit_id)
     if kind not in CHANNEL_KINDS:
-        raise ValidationFailed("error.unknown_value", field="kind", value=kind)
+        raise ValidationFailed("error.unknown_value", field=Phrase("field.kind"), value=kind)
     url = build_url(kind, fields)
     _instances([url])  # refused here when apprise cannot use it
     row = session.exec(select(NotifyChannel).where(NotifyChannel.unit_id == unit_id)).first()  # type: ignore[arg-type]

@@ -18,7 +18,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, select
 
 from dashboard import clock
-from dashboard.errors import ValidationFailed
+from dashboard.errors import Phrase, ValidationFailed
 from dashboard.lifecycle import DEADLINE_STATES, Action, Actor, authorize
 from dashboard.services import notifications
 from dashboard.services.common import audit, get_or_404, record_dict, require_text
@@ -56,9 +56,9 @@ def _kind(kind: str) -> EscalationKind:
     try:
         member = EscalationKind(kind)
     except ValueError:
-        raise ValidationFailed("error.unknown_value", field="kind", value=kind) from None
+        raise ValidationFailed("error.unknown_value", field=Phrase("field.kind"), value=kind) from None
     if member not in LADDER:
-        raise ValidationFailed("error.unknown_value", field="kind", value=kind)
+        raise ValidationFailed("error.unknown_value", field=Phrase("field.kind"), value=kind)
     return member
 
 
@@ -77,7 +77,7 @@ def save_template(session: Session, actor: Actor, kind: str, *, title: str, pref
              "body": require_text(body, "letter.body")}
     unknown = sorted({name for _, name, _, _ in string.Formatter().parse(value["body"]) if name} - set(PLACEHOLDERS))
     if unknown:
-        raise ValidationFailed("error.template_placeholder", names="、".join(unknown), allowed="、".join(PLACEHOLDERS))
+        raise ValidationFailed("error.template_placeholder", names=", ".join(unknown), allowed=", ".join(PLACEHOLDERS))
     row = session.get(Setting, _key(kind))
     old = row.value if row is not None else None
     if row is None:
