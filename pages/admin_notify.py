@@ -75,7 +75,7 @@ def log_section() -> None:
         st.warning(tr("delivery.failed_count", count=len(failed)))
     if rows:
         st.dataframe(pd.DataFrame([{
-            tr("col.created_at"): f"{day(row.created_at)} {row.created_at:%H:%M}", tr("col.recipient"): row.recipient,
+            tr("col.created_at"): day(row.created_at), tr("col.recipient"): row.recipient,
             tr("col.outcome"): tr(f"delivery_status.{row.status}"), tr("col.attempts"): row.attempts,
             tr("col.error"): row.last_error, tr("col.message"): row.body[:80],
         } for row in rows]), hide_index=True, width="stretch")
