@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-import socket
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, quote, urlparse
@@ -36,7 +35,6 @@ log = logging.getLogger(__name__)
 CHANNEL_KINDS = ("wecom", "dingtalk", "email", "apprise")
 BACKOFF_MINUTES = (1, 5, 15, 60, 240)  # after attempt 1, 2, 3 …; the last repeats
 LEASE = dt.timedelta(minutes=5)        # a row being sent is not picked again for this long (a crashed sender)
-SEND_TIMEOUT_S = 10
 DEFAULT_CHANNEL = "env"                # the recipient name of DASHBOARD_NOTIFY_URLS in the log
 
 
@@ -218,17 +216,11 @@ def send(urls: list[str], title: str, body: str) -> tuple[bool, str]:
         bundle = _instances(urls)
     except ValidationFailed:
         return False, "invalid channel"
-    previous = socket.getdefaulttimeout()
-    with apprise.LogCapture(level=logging.WARNING) as captured:
+    with apprise.LogCapture(level=logging.WARNING) as captured:  # apprise's own connect/read timeouts apply
         try:
-            socket.setdefaulttimeout(SEND_TIMEOUT_S)
-            ok = bool(bundle.notify(title=title, body=body))
+            ok, captured_error = bool(bundle.notify(title=title, body=body)), ""
         except Exception as error:  # a plugin bug must not stop the other messages
             ok, captured_error = False, f"{type(error).__name__}: {error}"
-        else:
-            captured_error = ""
-        finally:
-            socket.setdefaulttimeout(previous)
         details = captured.getvalue().strip() if hasattr(captured, "getvalue") else ""
     last = details.splitlines()[-1].split(" - ", 2)[-1] if details else ""
     error = "" if ok else (captured_error or last or "failed")
