@@ -24,6 +24,30 @@ if config.is_production():  # also when started with a bare `streamlit run`, not
     st.set_option("client.showErrorDetails", "none")
 
 
+# Streamlit's own widget texts are English whatever the page's language, and its API has no parameter for
+# these few (1.67): the "Press Enter to apply" hint under text inputs outside forms (forms here use
+# enter_to_submit=False, which drops theirs), and the file uploader's "Upload" button and "… per file"
+# line (each uploader states its limit and types in its own help line instead), and the "Stop" button
+# shown while a page runs. Matched by the data-testid attributes Streamlit's own tests use, the
+# steadiest hooks it offers. (Left as they are: "No results" when a select box's search matches
+# nothing, and the items of Streamlit's own ⋮ menu.)
+CHROME_CSS = """
+<style>
+[data-testid="InputInstructions"] {display: none !important;}
+[data-testid="stFileUploaderDropzoneInstructions"] {display: none !important;}
+[data-testid="stFileUploaderDropzone"] button [data-testid="stMarkdownContainer"] {display: none !important;}
+[data-testid="stFileUploaderDropzone"] button::after {content: var(--upload-label); margin-left: 0.4rem;}
+[data-testid="stStatusWidget"] button {font-size: 0 !important;}
+[data-testid="stStatusWidget"] button::after {content: var(--stop-label); font-size: 0.875rem;}
+</style>
+"""
+
+
+def chrome_texts() -> None:
+    upload, stop = (tr(key).replace('"', "") for key in ("ui.upload_button", "ui.stop_button"))
+    st.html(CHROME_CSS + f'<style>:root {{--upload-label: "{upload}"; --stop-label: "{stop}";}}</style>')
+
+
 def language_switch() -> None:
     names = {"zh": "中文", "en": "English"}
     st.sidebar.segmented_control("Language / 语言", options=list(LANGUAGES), format_func=names.get,
@@ -51,6 +75,7 @@ def user_card(actor) -> None:
 
 def main() -> None:
     language_switch()
+    chrome_texts()
     try:
         actor = auth.signed_in_actor()
     except auth.CookieKeyMissing as missing:
@@ -60,9 +85,9 @@ def main() -> None:
         if not config.is_production():  # production has no demo accounts to point at
             st.caption(tr("login.hint"))
         st.stop()
-    navigation.build(actor)
+    pages = navigation.build(actor)  # first: the sidebar's unread button switches to a built page
     user_card(actor)
-    st.navigation(list(st.session_state["_pages"].values()), position="sidebar").run()
+    st.navigation(pages, position="sidebar").run()
 
 
 def guarded(run) -> None:

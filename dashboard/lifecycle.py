@@ -117,6 +117,12 @@ ACTIVE_STATES = frozenset({O, P, R, G})
 FINAL_STATES = frozenset({C, X})
 
 
+def extension_decidable(status: Status | str) -> bool:
+    """Whether an extension request can still be decided in this state. A move into any other state
+    (销号, 撤销, 持续整改) settles the pending request as withdrawn: nobody could decide it again."""
+    return Status(status) in TRANSITIONS[Action.DECIDE_EXTENSION]
+
+
 @dataclass(frozen=True)
 class Actor:
     """Who is acting: built from the signed-in user on every run."""

@@ -29,9 +29,9 @@ def users_tab(actor, units: dict[int, str]) -> None:
         st.markdown(f"**{tr('admin.new_user')}**")
         username = st.text_input(tr("field.username"), key="nu_username")
         name = st.text_input(tr("field.display_name"), key="nu_name")
-        role = st.selectbox(tr("field.role"), codes(Role), format_func=lambda r: lbl(r, Role), key="nu_role")
+        role = st.selectbox(tr("field.role"), codes(Role), format_func=lambda r: lbl(r, Role), key="nu_role", placeholder=tr("ui.choose"))
         unit = st.selectbox(tr("field.unit"), [None, *units], format_func=lambda i: "—" if i is None else units[i],
-                            key="nu_unit")
+                            key="nu_unit", placeholder=tr("ui.choose"))
         password = st.text_input(tr("login.password"), type="password", key="nu_password")
         if st.form_submit_button(tr("ui.create"), type="primary"):
             if run_service(admin.create_user, actor, username=username, display_name=name, role=role,
@@ -41,13 +41,13 @@ def users_tab(actor, units: dict[int, str]) -> None:
     with right, st.form("edit_user"):
         st.markdown(f"**{tr('admin.edit_user')}**")
         by_name = {u.username: u for u in people}
-        chosen = st.selectbox(tr("field.username"), list(by_name), key="eu_user")
+        chosen = st.selectbox(tr("field.username"), list(by_name), key="eu_user", placeholder=tr("ui.choose"))
         user = by_name[chosen]
         role = st.selectbox(tr("field.role"), codes(Role), index=codes(Role).index(user.role),
-                            format_func=lambda r: lbl(r, Role), key=f"eu_role_{user.id}")
+                            format_func=lambda r: lbl(r, Role), key=f"eu_role_{user.id}", placeholder=tr("ui.choose"))
         unit_ids = [None, *units]
         unit = st.selectbox(tr("field.unit"), unit_ids, index=unit_ids.index(user.unit_id),
-                            format_func=lambda i: "—" if i is None else units[i], key=f"eu_unit_{user.id}")
+                            format_func=lambda i: "—" if i is None else units[i], key=f"eu_unit_{user.id}", placeholder=tr("ui.choose"))
         active = st.checkbox(tr("admin.active"), value=user.active, key=f"eu_active_{user.id}")
         new_password = st.text_input(tr("admin.reset_password"), type="password", key=f"eu_pw_{user.id}")
         if st.form_submit_button(tr("ui.save")):
@@ -69,7 +69,7 @@ def units_tab(actor) -> None:
     with left, st.form("new_unit"):
         st.markdown(f"**{tr('admin.new_unit')}**")
         name = st.text_input(tr("field.name"), key="un_name")
-        kind = st.selectbox(tr("field.kind"), codes(UnitKind), format_func=lambda k: lbl(k, UnitKind), key="un_kind")
+        kind = st.selectbox(tr("field.kind"), codes(UnitKind), format_func=lambda k: lbl(k, UnitKind), key="un_kind", placeholder=tr("ui.choose"))
         if st.form_submit_button(tr("ui.create"), type="primary"):
             if run_service(admin.create_unit, actor, name=name, kind=kind):
                 flash("ui.saved")
@@ -77,7 +77,7 @@ def units_tab(actor) -> None:
     with right, st.form("edit_unit"):
         st.markdown(f"**{tr('admin.edit_unit')}**")
         by_id = {u.id: u for u in units}
-        chosen = st.selectbox(tr("field.unit"), list(by_id), format_func=lambda i: by_id[i].name, key="ue_unit")
+        chosen = st.selectbox(tr("field.unit"), list(by_id), format_func=lambda i: by_id[i].name, key="ue_unit", placeholder=tr("ui.choose"))
         unit = by_id[chosen]
         name = st.text_input(tr("field.name"), value=unit.name, key=f"ue_name_{unit.id}")
         active = st.checkbox(tr("admin.active"), value=unit.active, key=f"ue_active_{unit.id}")
@@ -98,7 +98,7 @@ def village_fields(prefix: str, village: Village | None) -> dict:
         "name": cols[1].text_input(tr("col.village"), value=village.name if village else "", key=f"{prefix}_n"),
         "level": cols[2].selectbox(tr("col.level"), codes(VillageLevel), key=f"{prefix}_l",
                                    index=codes(VillageLevel).index(village.level) if village else 2,
-                                   format_func=lambda c: lbl(c, VillageLevel)),
+                                   format_func=lambda c: lbl(c, VillageLevel), placeholder=tr("ui.choose")),
     }
     cols = st.columns(4)
     values["poverty_rate"] = cols[0].number_input(tr("col.poverty_rate"), min_value=0.0, step=0.1, key=f"{prefix}_r",
@@ -110,7 +110,7 @@ def village_fields(prefix: str, village: Village | None) -> dict:
                                                           value=int(village.monitored_households) if village else 0)
     values["status"] = cols[3].selectbox(tr("col.village_status"), codes(VillageStatus), key=f"{prefix}_s",
                                          index=codes(VillageStatus).index(village.status) if village else 0,
-                                         format_func=lambda c: lbl(c, VillageStatus))
+                                         format_func=lambda c: lbl(c, VillageStatus), placeholder=tr("ui.choose"))
     cols = st.columns(3)
     for column, key, label_key in zip(cols, VILLAGE_TEXTS, ("col.village_leader", "col.work_team", "col.support_unit")):
         values[key] = column.text_input(tr(label_key), value=getattr(village, key) if village else "",
@@ -124,7 +124,7 @@ def villages_tab(actor) -> None:
     by_id = {v.id: v for v in villages}
     chosen = st.selectbox(tr("admin.edit_village"), [None, *by_id], key="ve_village",
                           format_func=lambda i: tr("admin.new_village") if i is None
-                          else f"{by_id[i].township}·{by_id[i].name}")
+                          else f"{by_id[i].township}·{by_id[i].name}", placeholder=tr("ui.choose"))
     village = by_id.get(chosen)
     with st.form("village_form"):
         values = village_fields(f"vf_{chosen}", village)
@@ -152,7 +152,7 @@ def categories_tab(actor) -> None:
                 st.rerun()
     with right, st.form("toggle_category"):
         by_id = {c.id: c for c in categories}
-        chosen = st.selectbox(tr("what.category"), list(by_id), format_func=lambda i: by_id[i].name, key="tc_cat")
+        chosen = st.selectbox(tr("what.category"), list(by_id), format_func=lambda i: by_id[i].name, key="tc_cat", placeholder=tr("ui.choose"))
         if st.form_submit_button(tr("admin.toggle_category")):
             if run_service(admin.set_category_active, actor, chosen, not by_id[chosen].active):
                 flash("ui.saved")
@@ -234,7 +234,7 @@ def import_tab(actor) -> None:
     cols = st.columns([3, 1, 1])
     title = cols[0].text_input(tr("col.source_title"), key="import_source", help=tr("import.source_help"))
     kind = cols[1].selectbox(tr("col.kind"), codes(SourceKind), index=codes(SourceKind).index("inspection"),
-                             format_func=lambda k: lbl(k, SourceKind), key="import_kind")
+                             format_func=lambda k: lbl(k, SourceKind), key="import_kind", placeholder=tr("ui.choose"))
     year = cols[2].number_input(tr("import.year"), min_value=2000, max_value=2100, value=clock.today().year,
                                 key="import_year")
     if upload is None:

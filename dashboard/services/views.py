@@ -10,7 +10,7 @@ from sqlmodel import Session
 from dashboard import clock, lights
 from dashboard.lifecycle import ACTIVE_STATES, Actor
 from dashboard.figures import Figures
-from dashboard.services import rollups
+from dashboard.services import audit_text, rollups
 from dashboard.services.common import get_or_404
 from dashboard.services.queries import check_visible, involves_unit
 from dashboard.settings import load_settings
@@ -104,6 +104,28 @@ def finding_detail(session: Session, actor: Actor, finding_id: int, now: dt.date
         "repeat_of_serial": repeat_serial,
         "repeated_by": [(row.id, row.serial) for row in repeated_by],
     }
+
+
+def audit_lines(session: Session, finding_id: int | None, lang: str = "zh",
+                entries: list[AuditLog] | None = None) -> list[audit_text.AuditLine]:
+    """The audit log of one finding as sentences in ``lang``, with the names of the people, units,
+    categories and villages its entries point at looked up once."""
+    if entries is None:
+        entries = list(session.execute(select(AuditLog).where(AuditLog.finding_id == finding_id)
+                                       .order_by(AuditLog.at, AuditLog.id)).scalars())
+    wanted = audit_text.ids_in(entries)
+    names = audit_text.Names(
+        users=dict(session.execute(select(User.username, User.display_name)
+                                   .where(User.username.in_({e.username for e in entries}))).all()),
+        unit=_names(session, Unit, wanted["unit"]),
+        category=_names(session, Category, wanted["category"]),
+        village=_names(session, Village, wanted["village"]),
+        source=dict(session.execute(select(Source.id, Source.title).where(Source.id.in_(wanted["source"]))).all())
+        if wanted["source"] else {},
+        finding=dict(session.execute(select(Finding.id, Finding.serial).where(Finding.id.in_(wanted["finding"]))).all())
+        if wanted["finding"] else {},
+    )
+    return audit_text.sentences(entries, names, lang)
 
 
 def evidence_file(session: Session, actor: Actor, evidence_id: int) -> tuple[Evidence, bytes]:

@@ -97,6 +97,9 @@ def flash(message_key: str, **params: Any) -> None:
 
 
 def show_flash() -> None:
+    """The result of the last action: a toast wherever the user has scrolled to, and a line in place
+    (call this where the user acted: at the top of a page, or above the forms of the detail page)."""
     message = st.session_state.pop("flash", None)
     if message:
+        st.toast(message, icon=":material/check_circle:")
         st.success(message)

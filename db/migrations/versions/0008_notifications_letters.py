@@ -1,15 +1,15 @@
 """Notifications, the delivery log, scheduled-job claims, 督办 letters and their 文号 counters (issue 16)
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-11-29 20:18:33.969536
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0007'
-down_revision = '0006'
+revision = '0008'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 
