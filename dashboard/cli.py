@@ -261,6 +261,49 @@ def server_options(engine, args) -> list[str]:
     return options
 
 
+def cmd_remind(args) -> int:
+    """One pass of the daily jobs (roll-ups, reminders, digests, sending), for cron; safe to repeat."""
+    import datetime as dt
+
+    from dashboard import clock
+    from dashboard.services import jobs
+
+    engine = _engine()
+    if args.date:
+        with clock.frozen(dt.datetime.combine(dt.date.fromisoformat(args.date), clock.now().time())):
+            result = jobs.run_once(engine)
+    else:
+        result = jobs.run_once(engine)
+    print(json.dumps(result, ensure_ascii=False))
+    return 0
+
+
+def cmd_worker(_args) -> int:
+    """Run the scheduled jobs until stopped (APScheduler; each run claimed in the database)."""
+    from dashboard import worker
+
+    return worker.run(_engine())
+
+
+def cmd_notify_channel(args) -> int:
+    """Set a unit's (or the default) outbound channel from an apprise URL, as the system administrator."""
+    from dashboard.lifecycle import SYSTEM
+    from dashboard.services import delivery
+
+    engine = _engine()
+    with unit_of_work(engine) as session:
+        unit_id = None
+        if args.unit:
+            unit = session.exec(select(Unit).where(Unit.name == args.unit)).first()
+            if unit is None:
+                print(f"找不到单位“{args.unit}” / unknown unit", file=sys.stderr)
+                return 2
+            unit_id = unit.id
+        row = delivery.set_channel(session, SYSTEM, unit_id, "apprise", {"url": args.url})
+        print(f"已设置渠道 / channel set: {args.unit or 'default'} -> {row.masked}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     # --lang is accepted before the command (python -m dashboard --lang en import-ledger …) and after it;
     # on a sub-command its default is left out, so that the value given before the command stands.
@@ -318,6 +361,15 @@ def build_parser() -> argparse.ArgumentParser:
     synthetic.add_argument("--seed", type=int, default=20261123)
     synthetic.add_argument("--today", help="reference date YYYY-MM-DD (default 2026-11-23)")
     synthetic.set_defaults(func=cmd_synthetic)
+    remind = command("remind", help="one pass of the daily jobs: reminders, digests, sending (cron)")
+    remind.add_argument("--once", action="store_true", required=True, help="run one pass and exit")
+    remind.add_argument("--date", help="the day to run for, YYYY-MM-DD (default today)")
+    remind.set_defaults(func=cmd_remind)
+    command("worker", help="run the scheduled jobs until stopped").set_defaults(func=cmd_worker)
+    channel = command("notify-channel", help="set a unit's outbound channel (apprise URL)")
+    channel.add_argument("url")
+    channel.add_argument("--unit", help="unit name (default: the default channel)")
+    channel.set_defaults(func=cmd_notify_channel)
     run = command("run", help="start the web app")
     run.add_argument("--port", type=int, default=8501)
     run.add_argument("--address", help="address to listen on (default 127.0.0.1, or DASHBOARD_ADDRESS; "

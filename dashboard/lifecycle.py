@@ -39,6 +39,8 @@ class Action(StrEnum):
     MANAGE_REFERENCE = "manage_reference"
     MANAGE_SETTINGS = "manage_settings"
     IMPORT_LEDGER = "import_ledger"
+    ISSUE_LETTER = "issue_letter"              # 提醒函/督办函/通报/约谈通知书
+    MANAGE_NOTIFY = "manage_notify"            # outbound channels, letter templates
 
 
 OPERATOR_EXTRA = frozenset({Action.TAKE_SNAPSHOT})  # the command line's report takes a snapshot first
@@ -73,6 +75,8 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.MANAGE_REFERENCE: frozenset({A}),
     Action.MANAGE_SETTINGS: frozenset({A}),
     Action.IMPORT_LEDGER: frozenset({A}),
+    Action.ISSUE_LETTER: frozenset({L, I}),
+    Action.MANAGE_NOTIFY: frozenset({A}),
 }
 
 SCOPES: dict[Action, Scope] = {

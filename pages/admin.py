@@ -361,7 +361,8 @@ def render() -> None:
     with reading() as session:
         units = views.choices(session)["units"]
     tabs = st.tabs([tr("admin.tab_users"), tr("admin.tab_units"), tr("admin.tab_villages"),
-                    tr("admin.tab_categories"), tr("admin.tab_settings"), tr("admin.tab_import")])
+                    tr("admin.tab_categories"), tr("admin.tab_settings"), tr("admin.tab_import"),
+                    tr("admin.tab_notify")])
     with tabs[0]:
         users_tab(actor, units)
     with tabs[1]:
@@ -374,3 +375,7 @@ def render() -> None:
         settings_tab(actor)
     with tabs[5]:
         import_tab(actor)
+    with tabs[6]:
+        from pages.admin_notify import notify_tab
+
+        notify_tab(actor, units)

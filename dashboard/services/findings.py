@@ -20,6 +20,7 @@ from dashboard import clock
 from dashboard.errors import InvalidState, NotFound, Phrase, ValidationFailed
 from dashboard.lifecycle import Action, Actor, FindingFacts, authorize, enforce, extension_decidable
 from dashboard.services import evidence as evidence_files
+from dashboard.services import notifications
 from dashboard.services.common import (apply_changes, audit, check_version, code, get_or_404, plain, record_dict,
                                        require_text)
 from dashboard.settings import load_settings
@@ -497,6 +498,7 @@ def decide_extension(session: Session, actor: Actor, request_id: int, *, approve
     if approve:
         _move(session, actor, Action.DECIDE_EXTENSION, finding, None,
               {"current_deadline": request.asked_deadline, "extension_count": finding.extension_count + 1})
+    notifications.on_extension_decided(session, finding, request)
     return request
 
 
@@ -541,23 +543,29 @@ def _decide_review(session: Session, actor: Actor, action: Action, finding_id: i
 def close(session: Session, actor: Actor, finding_id: int, expected_version: int | None,
           comment: str = "") -> ClosureReview:
     """销号: the finding is closed for good (a recurrence is logged as a new, linked finding)."""
-    return _decide_review(session, actor, Action.CLOSE, finding_id, expected_version, ReviewDecision.CLOSED,
-                          (comment or "").strip(), {"closed_at": clock.now()})
+    review = _decide_review(session, actor, Action.CLOSE, finding_id, expected_version, ReviewDecision.CLOSED,
+                            (comment or "").strip(), {"closed_at": clock.now()})
+    notifications.on_closure_decided(session, session.get(Finding, finding_id), ReviewDecision.CLOSED)
+    return review
 
 
 def send_back(session: Session, actor: Actor, finding_id: int, expected_version: int | None,
               reason: str) -> ClosureReview:
     """退回 with a reason: the finding returns to 整改中 and the send-back is counted."""
     reason = require_text(reason, "field.reason")
-    return _decide_review(session, actor, Action.SEND_BACK, finding_id, expected_version, ReviewDecision.SENT_BACK,
-                          reason, lambda f: {"sent_back_count": f.sent_back_count + 1})
+    review = _decide_review(session, actor, Action.SEND_BACK, finding_id, expected_version, ReviewDecision.SENT_BACK,
+                            reason, lambda f: {"sent_back_count": f.sent_back_count + 1})
+    notifications.on_sent_back(session, session.get(Finding, finding_id), reason)
+    return review
 
 
 def set_ongoing(session: Session, actor: Actor, finding_id: int, expected_version: int | None,
                 comment: str = "") -> ClosureReview:
     """持续整改 for 长期坚持 items (the policy checks): the stage result is accepted, periodic progress stays due."""
-    return _decide_review(session, actor, Action.SET_ONGOING, finding_id, expected_version, ReviewDecision.ONGOING,
-                          (comment or "").strip())
+    review = _decide_review(session, actor, Action.SET_ONGOING, finding_id, expected_version, ReviewDecision.ONGOING,
+                            (comment or "").strip())
+    notifications.on_closure_decided(session, session.get(Finding, finding_id), ReviewDecision.ONGOING)
+    return review
 
 
 def cancel(session: Session, actor: Actor, finding_id: int, expected_version: int | None, reason: str) -> Finding:
@@ -589,4 +597,6 @@ def record_escalation(session: Session, actor: Actor, *, kind: EscalationKind | 
                             note=require_text(note, "field.note"), created_at=clock.now())
     session.add(escalation)
     audit(session, actor, "record_escalation", escalation, new=record_dict(escalation), finding_id=finding_id)
+    if escalation.kind in (EscalationKind.LETTER, EscalationKind.NOTICE, EscalationKind.TALK):
+        notifications.on_escalation(session, unit_id, escalation.kind, finding_id)  # type: ignore[arg-type]
     return escalation

@@ -32,6 +32,8 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("log", "pages.log_findings", ":material/add_circle:", action=Action.LOG_FINDING),
     PageSpec("villages", "pages.villages", ":material/holiday_village:"),
     PageSpec("meeting", "pages.meeting", ":material/co_present:", action=Action.TAKE_SNAPSHOT),
+    PageSpec("supervision", "pages.supervision", ":material/gavel:", action=Action.ISSUE_LETTER),
+    PageSpec("notifications", "pages.notifications", ":material/notifications:"),
     PageSpec("admin", "pages.admin", ":material/settings:", action=Action.MANAGE_USERS),
 )
 SPECS = {spec.key: spec for spec in PAGES}
