@@ -248,6 +248,9 @@ def _mentions() -> tuple[set[str], set[str]]:
             for node in ast.walk(tree):
                 if isinstance(node, ast.JoinedStr) and node.values and isinstance(node.values[0], ast.Constant):
                     prefixes.add(str(node.values[0].value))
+                elif (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add)
+                      and isinstance(node.left, ast.Constant) and isinstance(node.left.value, str)):
+                    prefixes.add(node.left.value)  # "import.kind_" + kind
                 elif isinstance(node, ast.Constant) and isinstance(node.value, str):
                     literals.add(node.value)
     return literals, prefixes

@@ -19,7 +19,7 @@ from dashboard import clock
 from dashboard.i18n import label, t
 from dashboard.lifecycle import Actor
 from dashboard.vocab import EscalationKind, ExtensionDecision, ReviewDecision
-from db.models import ExtensionRequest, Finding, Notification, Unit, User
+from db.models import ExtensionRequest, Finding, Notification, User
 
 
 class Kind:
