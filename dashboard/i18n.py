@@ -928,8 +928,13 @@ def _in_language(value: Any, lang: str) -> Any:
     if isinstance(value, StrEnum) and type(value) in ENUM_PREFIX:
         return label(value, lang)
     if isinstance(value, (list, tuple)):  # names, rows, Phrases or codes: joined the reader's way
-        return ("、" if lang == "zh" else ", ").join(str(_in_language(item, lang)) for item in value)
+        return join([_in_language(item, lang) for item in value], lang)
     return value
+
+
+def join(items: Any, lang: str | None = None) -> str:
+    """A list as the reader writes one: 甲、乙 in Chinese, "a, b" in English."""
+    return ("、" if (lang or DEFAULT_LANGUAGE) == "zh" else ", ").join(str(item) for item in items)
 
 
 def label(member: StrEnum | None, lang: str | None = None, enum: type[StrEnum] | None = None) -> str:

@@ -13,7 +13,7 @@ from dashboard.services import findings as svc
 from dashboard.services import views
 from dashboard.services.findings import MeasureEdit, UploadedFile
 from dashboard.ui import navigation
-from dashboard.ui.context import flash, lang, lbl, reading, run_service, show_flash, tr
+from dashboard.ui.context import joined, flash, lang, lbl, reading, run_service, show_flash, tr
 from dashboard.ui.safe import plain
 from dashboard.ui.widgets import (day, evidence_upload_limits, forget_opened, image_preview, light_badge,
                                   opened_version)
@@ -77,7 +77,7 @@ def facts(detail: dict) -> None:
         ("col.township", finding.township or "—"),
         ("col.village", f"{village.name}（{lbl(village.level, VillageLevel)}）" if village else "—"),
         ("col.lead_unit", detail["lead_unit"]),
-        ("col.co_units", "、".join(detail["co_units"]) or "—"),
+        ("col.co_units", joined(detail["co_units"]) or "—"),
         ("col.leader", finding.responsible_leader or "—"),
         ("col.person", finding.responsible_person or "—"),
         ("col.rect_type", lbl(finding.rect_type, RectType)),

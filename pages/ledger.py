@@ -11,7 +11,7 @@ from dashboard.documents.ledger_export import ledger_workbook
 from dashboard.services import queries, views
 from dashboard.services.queries import LedgerFilter
 from dashboard.ui import navigation
-from dashboard.ui.context import engine, labels, lbl, reading, show_flash, tr
+from dashboard.ui.context import joined, engine, labels, lbl, reading, show_flash, tr
 from dashboard.ui.widgets import ROW_CLICK, clicked_row, day, labelled_frame, light_text, style_lights, whole
 from dashboard.vocab import Light, Status, codes
 
@@ -90,9 +90,9 @@ def filters_text(flt: LedgerFilter, options: dict) -> str:
     elif flt.township:
         parts.append(f"{tr('col.township')}={flt.township}")
     if flt.statuses:
-        parts.append(f"{tr('col.status')}={'、'.join(lbl(s, Status) for s in flt.statuses)}")
+        parts.append(f"{tr('col.status')}={joined(lbl(s, Status) for s in flt.statuses)}")
     if flt.lights:
-        parts.append(f"{tr('col.light')}={'、'.join(lbl(x, Light) for x in flt.lights)}")
+        parts.append(f"{tr('col.light')}={joined(lbl(x, Light) for x in flt.lights)}")
     if flt.overdue_only:
         parts.append(tr("ledger.overdue_only"))
     if flt.keyword.strip():

@@ -10,7 +10,7 @@ from dashboard.settings import load_settings
 from dashboard.lifecycle import Action, can
 from dashboard.services import queries, snapshots
 from dashboard.ui import navigation
-from dashboard.ui.context import fresh_rollups, flash, lbl, reading, run_service, show_flash, tr
+from dashboard.ui.context import joined, fresh_rollups, flash, lbl, reading, run_service, show_flash, tr
 from dashboard.ui.widgets import day, draw_chart, metric_row, open_on_click, whole
 from dashboard.vocab import Role, Status
 
@@ -169,6 +169,6 @@ def render() -> None:
         st.subheader(tr("overview.duplicate_evidence"))
         st.warning(tr("overview.duplicate_evidence_help"))
         st.dataframe(pd.DataFrame([{
-            tr("col.file"): group["filename"], tr("col.findings"): "、".join(group["findings"]),
+            tr("col.file"): group["filename"], tr("col.findings"): joined(group["findings"]),
             "SHA-256": group["sha256"][:16] + "…",
         } for group in duplicates]), hide_index=True, width="stretch")

@@ -436,7 +436,7 @@ def _store_evidence(session: Session, actor: Actor, finding: Finding, upload: Up
     name = PurePath(upload.filename or "").name or "file"
     extension = PurePath(name).suffix.lower().lstrip(".")
     if extension not in settings.allowed_extensions:
-        raise ValidationFailed("error.file_type", ext=extension or "?", allowed="、".join(settings.allowed_extensions))
+        raise ValidationFailed("error.file_type", ext=extension or "?", allowed=list(settings.allowed_extensions))
     size = len(upload.data)
     if size == 0:
         raise ValidationFailed("error.file_empty", name=name)
