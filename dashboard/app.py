@@ -57,11 +57,18 @@ def language_switch() -> None:
 
 
 def user_card(actor) -> None:
+    from dashboard.services.notifications import unread_count
+
     with reading() as session:
         unit = session.get(Unit, actor.unit_id).name if actor.unit_id else tr("ui.no_unit")
+        unread = unread_count(session, actor.id)
     with st.sidebar.container(border=True):
         st.markdown(f"**{plain(actor.display_name)}** · {lbl(actor.role)}")
         st.caption(f"{tr('field.unit')}: {plain(unit)}")
+        if st.button(tr("notify.unread", count=unread), key="sidebar_unread", width="stretch",
+                     icon=":material/notifications_active:" if unread else ":material/notifications:",
+                     type="primary" if unread else "secondary"):
+            navigation.goto("notifications")
         if st.button(tr("login.logout"), key="sign_out", icon=":material/logout:", width="stretch"):
             auth.logout(actor)
 
@@ -78,8 +85,9 @@ def main() -> None:
         if not config.is_production():  # production has no demo accounts to point at
             st.caption(tr("login.hint"))
         st.stop()
+    pages = navigation.build(actor)  # first: the sidebar's unread button switches to a built page
     user_card(actor)
-    st.navigation(navigation.build(actor), position="sidebar").run()
+    st.navigation(pages, position="sidebar").run()
 
 
 def guarded(run) -> None:

@@ -42,6 +42,8 @@ class Action(StrEnum):
     MANAGE_LOOKBACK = "manage_lookback"   # 回头看: create a campaign, draw, add by hand, assign, finish
     RECHECK = "recheck"                   # 回头看: record the verdict of a re-check in the field
     LOOKBACK_REPORT = "lookback_report"   # 回头看: freeze a campaign's figures and write its report
+    ISSUE_LETTER = "issue_letter"              # 提醒函/督办函/通报/约谈通知书
+    MANAGE_NOTIFY = "manage_notify"            # outbound channels, letter templates
 
 
 OPERATOR_EXTRA = frozenset({Action.TAKE_SNAPSHOT})  # the command line's report takes a snapshot first
@@ -79,6 +81,8 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.MANAGE_LOOKBACK: frozenset({I, A}),
     Action.RECHECK: frozenset({I}),
     Action.LOOKBACK_REPORT: frozenset({L, I, A}),
+    Action.ISSUE_LETTER: frozenset({L, I}),
+    Action.MANAGE_NOTIFY: frozenset({A}),
 }
 
 SCOPES: dict[Action, Scope] = {
@@ -229,11 +233,13 @@ class Refusal:
 
 FINDING_ACTIONS = (Action.EDIT_FINDING, Action.REPORT_PROGRESS, Action.ATTACH_EVIDENCE, Action.TICK_MEASURE,
                    Action.REQUEST_EXTENSION, Action.DECIDE_EXTENSION, Action.APPLY_CLOSURE, Action.CLOSE,
-                   Action.SEND_BACK, Action.SET_ONGOING, Action.CANCEL, Action.RECORD_ESCALATION)
+                   Action.SEND_BACK, Action.SET_ONGOING, Action.CANCEL, Action.RECORD_ESCALATION, Action.LOG_REPEAT)
 
 
 def _precondition(action: Action, facts: FindingFacts) -> Refusal | None:
     """The conditions on a finding's content, beyond role, unit and state."""
+    if action is Action.LOG_REPEAT and facts.status is not Status.CLOSED:
+        return Refusal("error.repeat_not_closed", {})
     if action is Action.SET_ONGOING and not facts.long_term:
         return Refusal("error.not_long_term", {})
     if action is Action.REQUEST_EXTENSION:

@@ -29,6 +29,11 @@ SPECS: dict[str, SettingSpec] = {
     "lookback_percent": SettingSpec(20, 1, 100),         # 回头看: random share of the rest, per lead unit
     "lookback_min_per_unit": SettingSpec(2, 0, 50),      # 回头看: … but at least this many per unit
     "lookback_rows": SettingSpec(200, 20, 5000),         # 回头看: rows of the sample shown at once
+    "remind_days_first": SettingSpec(7, 1, 60),     # 提醒: deadline in N days (first notice)
+    "remind_days_second": SettingSpec(3, 1, 60),    # 提醒: deadline in N days (second notice)
+    "digest_hour": SettingSpec(8, 0, 23),           # the worker sends the daily digest at this hour
+    "notify_max_attempts": SettingSpec(5, 1, 20),   # outbound message: attempts before it shows as failed
+    "letter_reply_days": SettingSpec(10, 1, 90),    # 督办函 etc.: reply due N days after issue
 }
 
 
@@ -45,6 +50,11 @@ class Settings:
     lookback_percent: int
     lookback_min_per_unit: int
     lookback_rows: int
+    remind_days_first: int
+    remind_days_second: int
+    digest_hour: int
+    notify_max_attempts: int
+    letter_reply_days: int
 
 
 DEFAULTS = Settings(**{key: spec.default for key, spec in SPECS.items()})

@@ -136,6 +136,3 @@ def migrate(engine: Engine) -> None:
         if engine.dialect.name == "sqlite":
             connection.exec_driver_sql("PRAGMA optimize")  # statistics for the query planner where useful
 
-
-def is_sqlite(engine: Engine) -> bool:
-    return engine.dialect.name == "sqlite"

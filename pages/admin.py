@@ -1,19 +1,22 @@
 """管理 Administration: users, units, villages, categories, thresholds and upload limits."""
 from __future__ import annotations
 
+from typing import Any
+
+from enum import StrEnum
+
 import pandas as pd
 import streamlit as st
-from sqlalchemy import select
 
 from dashboard import clock
-from dashboard.errors import DomainError
+from dashboard.errors import DomainError, Phrase
 from dashboard.services import admin, imports, views
 from dashboard.settings import SPECS, load_settings
 from dashboard.ui import navigation
-from dashboard.ui.context import engine, flash, lang, lbl, reading, run_service, show_flash, tr
+from dashboard.ui.context import engine, flash, lbl, reading, run_service, show_flash, tr
+from dashboard.ui.safe import plain
 from dashboard.ui.widgets import day
 from dashboard.vocab import Role, SourceKind, Status, UnitKind, VillageLevel, VillageStatus, codes
-from db.models import Category, Unit, Village
 
 
 def users_tab(actor, units: dict[int, str]) -> None:
@@ -61,7 +64,7 @@ def users_tab(actor, units: dict[int, str]) -> None:
 
 def units_tab(actor) -> None:
     with reading() as session:
-        units = session.execute(select(Unit).order_by(Unit.id)).scalars().all()
+        units = admin.all_units(session)
     st.dataframe(pd.DataFrame([{tr("field.name"): u.name, tr("field.kind"): lbl(u.kind, UnitKind),
                                 tr("admin.active"): "✔" if u.active else "✕"} for u in units]),
                  hide_index=True, width="stretch")
@@ -91,7 +94,7 @@ VILLAGE_NUMBERS = ("poverty_rate", "remaining_poor", "monitored_households")
 VILLAGE_TEXTS = ("leader", "work_team", "support_unit")
 
 
-def village_fields(prefix: str, village: Village | None) -> dict:
+def village_fields(prefix: str, village: Any) -> dict:
     cols = st.columns(3)
     values = {
         "township": cols[0].text_input(tr("col.township"), value=village.township if village else "", key=f"{prefix}_t"),
@@ -120,7 +123,7 @@ def village_fields(prefix: str, village: Village | None) -> dict:
 
 def villages_tab(actor) -> None:
     with reading() as session:
-        villages = session.execute(select(Village).order_by(Village.township, Village.name)).scalars().all()
+        villages = admin.all_villages(session)
     by_id = {v.id: v for v in villages}
     chosen = st.selectbox(tr("admin.edit_village"), [None, *by_id], key="ve_village",
                           format_func=lambda i: tr("admin.new_village") if i is None
@@ -140,7 +143,7 @@ def villages_tab(actor) -> None:
 
 def categories_tab(actor) -> None:
     with reading() as session:
-        categories = session.execute(select(Category).order_by(Category.sort_order)).scalars().all()
+        categories = admin.all_categories(session)
     st.dataframe(pd.DataFrame([{tr("field.name"): c.name, tr("admin.active"): "✔" if c.active else "✕"}
                                for c in categories]), hide_index=True, width="stretch")
     left, right = st.columns(2)
@@ -190,6 +193,30 @@ def read_upload(data: bytes, year: int, name: str):
 UNDECIDED = ""
 
 
+def _as_text(value):
+    """A message parameter as literal text inside Markdown: values from the file escaped, at any depth;
+    catalogue words (Phrases) and stored codes kept, so that they are translated with the message."""
+    if isinstance(value, Phrase):
+        return Phrase(value.key, {name: _as_text(inner) for name, inner in value.params.items()})
+    if isinstance(value, StrEnum):
+        return value
+    if isinstance(value, str):
+        return plain(value)
+    if isinstance(value, (list, tuple)):
+        return [_as_text(item) for item in value]
+    return value
+
+
+def said(key: str, params: dict) -> str:
+    """A message for Markdown (captions, errors) in the user's language, the file's values shown as text."""
+    return tr(key, **{name: _as_text(value) for name, value in params.items()})
+
+
+def told(key: str, params: dict) -> str:
+    """A message for a table cell (no Markdown there) in the user's language."""
+    return tr(key, **params)
+
+
 def _choice_label(option: str) -> str:
     if option == UNDECIDED:
         return tr("import.choose")
@@ -214,10 +241,10 @@ def mapping_step(unknowns, names: dict[str, list[str]], key: str) -> dict:
         nearest = [f"map:{name}" for name in unknown.suggestions]
         options += nearest + [f"map:{name}" for name in names[unknown.kind] if f"map:{name}" not in nearest]
         left, right = st.columns([2, 3])
-        rows = "、".join(str(r) for r in unknown.rows[:8]) + ("…" if len(unknown.rows) > 8 else "")
-        left.markdown(f"**{tr('import.kind_' + unknown.kind)}** · {unknown.value}")
-        left.caption(tr("import.used_in", count=len(unknown.rows), rows=rows,
-                        near="、".join(unknown.suggestions) or "—"))
+        rows: list = unknown.rows[:8] + (["…"] if len(unknown.rows) > 8 else [])
+        left.markdown(f"**{tr('import.kind_' + unknown.kind)}** · {plain(unknown.value)}")
+        left.caption(said("import.used_in", {"count": len(unknown.rows), "rows": rows,
+                                             "near": unknown.suggestions or "—"}))
         choice = right.selectbox(tr("import.decision"), options, format_func=_choice_label,
                                  key=f"map_{key}_{index}", label_visibility="collapsed")
         if choice == imports.CREATE or choice == imports.OTHER:
@@ -247,7 +274,7 @@ def import_tab(actor) -> None:
             first = imports.preview_import(session, actor, parsed, filename=upload.name)
             names = imports.mapping_names(session)
     except DomainError as error:
-        st.error(error.message(lang()))
+        st.error(said(error.key, error.params))
         return
     decisions = mapping_step(first.unknowns, names, parsed.file_sha256[:12]) if first.unknowns else {}
     preview = first
@@ -256,22 +283,22 @@ def import_tab(actor) -> None:
             with reading() as session:
                 preview = imports.preview_import(session, actor, parsed, filename=upload.name, decisions=decisions)
         except DomainError as error:
-            st.error(error.message(lang()))
+            st.error(said(error.key, error.params))
             return
     st.markdown(tr("import.summary", rows=len(parsed.rows), new=len(preview.rows), updated=len(preview.updates),
                    known=preview.already_imported, skipped=len(preview.skipped), errors=len(preview.errors)))
-    for message in preview.messages():
-        st.caption(message)
+    for phrase in preview.phrases():
+        st.caption(said(phrase.key, phrase.params))
     if preview.errors:
         st.error(tr("import.refused", count=len(preview.errors)))
         st.dataframe(pd.DataFrame([{tr("import.row"): e.excel_row, tr("import.column"): e.column or "",
-                                    tr("col.reason"): e.reason} for e in preview.errors]),
+                                    tr("col.reason"): told(e.key, e.params)} for e in preview.errors]),
                      hide_index=True, width="stretch")
     skipped = preview.skipped + preview.unchanged
     if skipped:
         with st.expander(tr("import.skipped_rows", count=len(skipped))):
-            st.dataframe(pd.DataFrame([{tr("import.row"): s.excel_row, tr("col.reason"): s.reason} for s in skipped]),
-                         hide_index=True, width="stretch")
+            st.dataframe(pd.DataFrame([{tr("import.row"): s.excel_row, tr("col.reason"): told(s.key, s.params)}
+                                       for s in skipped]), hide_index=True, width="stretch")
     if preview.updates:
         st.dataframe(pd.DataFrame([{tr("import.row"): u.row.excel_row, tr("col.serial"): u.serial,
                                     tr("import.new_progress"): u.new_progress or "",
@@ -289,7 +316,7 @@ def import_tab(actor) -> None:
             summary = imports.commit_retrying(engine(), actor, preview, source_title=title, source_kind=kind,
                                               default_year=int(year), filename=upload.name, decisions=decisions)
         except DomainError as error:
-            st.error(error.message(lang()))
+            st.error(said(error.key, error.params))
             return
         flash("import.done", imported=summary.imported, closed=summary.closed, updated=summary.updated,
               known=summary.already_imported, created=len(summary.created_categories))
@@ -334,7 +361,8 @@ def render() -> None:
     with reading() as session:
         units = views.choices(session)["units"]
     tabs = st.tabs([tr("admin.tab_users"), tr("admin.tab_units"), tr("admin.tab_villages"),
-                    tr("admin.tab_categories"), tr("admin.tab_settings"), tr("admin.tab_import")])
+                    tr("admin.tab_categories"), tr("admin.tab_settings"), tr("admin.tab_import"),
+                    tr("admin.tab_notify")])
     with tabs[0]:
         users_tab(actor, units)
     with tabs[1]:
@@ -347,3 +375,7 @@ def render() -> None:
         settings_tab(actor)
     with tabs[5]:
         import_tab(actor)
+    with tabs[6]:
+        from pages.admin_notify import notify_tab
+
+        notify_tab(actor, units)

@@ -6,21 +6,19 @@ import datetime as dt
 
 import pandas as pd
 import streamlit as st
-from sqlalchemy import select
 
 from dashboard import clock
-from dashboard.lifecycle import Action, can
+from dashboard.lifecycle import Action
 from dashboard.services import findings as svc
 from dashboard.services import views
 from dashboard.services.findings import MeasureEdit, UploadedFile
 from dashboard.ui import navigation
-from dashboard.ui.context import flash, lang, lbl, reading, run_service, show_flash, tr
+from dashboard.ui.context import joined, flash, lang, lbl, reading, run_service, show_flash, tr
 from dashboard.ui.safe import plain
 from dashboard.ui.widgets import (day, evidence_upload_limits, forget_opened, image_preview, light_badge,
                                   opened_version)
 from dashboard.vocab import (EscalationKind, ExtensionDecision, Light, Priority, RectType, ReviewDecision, SourceKind,
                              Status, VillageLevel, codes)
-from db.models import Finding
 
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 
@@ -49,7 +47,7 @@ def pick_finding() -> int | None:
     serial = st.text_input(tr("finding.lookup"), key="lookup_serial", placeholder="ZG-2026-0001")
     if serial.strip():
         with reading() as session:
-            found = session.execute(select(Finding.id).where(Finding.serial == serial.strip().upper())).scalar()
+            found = views.finding_id_by_serial(session, serial)
         if found is None:
             st.warning(tr("finding.not_found", serial=plain(serial)))
         else:
@@ -79,7 +77,7 @@ def facts(detail: dict) -> None:
         ("col.township", finding.township or "—"),
         ("col.village", f"{village.name}（{lbl(village.level, VillageLevel)}）" if village else "—"),
         ("col.lead_unit", detail["lead_unit"]),
-        ("col.co_units", "、".join(detail["co_units"]) or "—"),
+        ("col.co_units", joined(detail["co_units"]) or "—"),
         ("col.leader", finding.responsible_leader or "—"),
         ("col.person", finding.responsible_person or "—"),
         ("col.rect_type", lbl(finding.rect_type, RectType)),
@@ -100,9 +98,7 @@ def facts(detail: dict) -> None:
 
 
 def measures_tab(detail: dict, actor) -> None:
-    finding = detail["finding"]
-    may_tick = can(actor, Action.TICK_MEASURE, status=finding.status, lead_unit_id=finding.lead_unit_id,
-                   co_unit_ids=detail["co_unit_ids"])
+    may_tick = open_to(detail, Action.TICK_MEASURE)
     for measure in detail["measures"]:
         cols = st.columns([6, 2, 2])
         mark = "☑" if measure.done else "☐"
@@ -187,14 +183,32 @@ def audit_tab(detail: dict) -> None:
 
 
 # --- action forms ------------------------------------------------------------------------------------
+# Which form to offer is the policy's answer (``detail["actions"]``, from ``lifecycle.available_actions``):
+# the page never re-derives a rule, so it offers exactly what the services accept.
+
+CONTENT_REFUSALS = {"error.measures_open", "error.no_evidence"}  # worth telling the unit: it can fix them
+
+
+def open_to(detail: dict, action: Action) -> bool:
+    return detail["actions"].get(action, True) is None
+
+
+def why_not(detail: dict, action: Action) -> int:
+    """Say why an action the user would expect is not open yet (returns 1 when something was said)."""
+    refused = detail["actions"].get(action)
+    if refused is None or refused.key not in CONTENT_REFUSALS:
+        return 0
+    st.info(f"{tr('action.' + action.value)}: {tr(refused.key, **refused.params)}")
+    return 1
+
 
 def department_actions(detail: dict, actor) -> int:
     """The unit's forms; returns how many were offered."""
-    finding, co_units = detail["finding"], detail["co_unit_ids"]
+    finding = detail["finding"]
     offered = 0
 
     def allowed(action: Action) -> bool:
-        return can(actor, action, status=finding.status, lead_unit_id=finding.lead_unit_id, co_unit_ids=co_units)
+        return open_to(detail, action)
 
     if allowed(Action.REPORT_PROGRESS):
         offered += 1
@@ -214,7 +228,7 @@ def department_actions(detail: dict, actor) -> int:
                                files=uploads):
                     st.session_state["progress_form_generation"] = generation + 1
                     finish("finding.progress_saved")
-    if allowed(Action.REQUEST_EXTENSION) and detail["pending_extension"] is None and finding.current_deadline:
+    if allowed(Action.REQUEST_EXTENSION):
         offered += 1
         with st.form("extension_form", enter_to_submit=False):
             st.markdown(f"**{tr('action.request_extension')}**")
@@ -224,7 +238,9 @@ def department_actions(detail: dict, actor) -> int:
             if st.form_submit_button(tr("ui.submit")):
                 if run_service(svc.request_extension, actor, finding.id, asked_deadline=asked, reason=reason):
                     finish("finding.extension_requested")
-    if allowed(Action.APPLY_CLOSURE):
+    if not allowed(Action.APPLY_CLOSURE):
+        offered += why_not(detail, Action.APPLY_CLOSURE)  # e.g. 2 measures still open: say so, offer nothing
+    else:
         offered += 1
         seen = opened_version("apply", "a_summary", finding.version)
         with st.form("apply_form", enter_to_submit=False):
@@ -238,11 +254,11 @@ def department_actions(detail: dict, actor) -> int:
 
 
 def inspector_actions(detail: dict, actor) -> int:
-    finding, co_units = detail["finding"], detail["co_unit_ids"]
+    finding = detail["finding"]
     offered = 0
 
     def allowed(action: Action) -> bool:
-        return can(actor, action, status=finding.status, lead_unit_id=finding.lead_unit_id, co_unit_ids=co_units)
+        return open_to(detail, action)
 
     if allowed(Action.CLOSE) or allowed(Action.SEND_BACK):
         offered += 1
@@ -253,7 +269,7 @@ def inspector_actions(detail: dict, actor) -> int:
             if latest is not None:
                 st.info(f"{tr('col.summary')}: {plain(latest.summary)}")
             comment = st.text_area(tr("finding.review_comment"), key="r_comment")
-            options = ["close", "send_back"] + (["set_ongoing"] if finding.rect_type == RectType.LONG_TERM else [])
+            options = [a.value for a in (Action.CLOSE, Action.SEND_BACK, Action.SET_ONGOING) if allowed(a)]
             choice = st.radio(tr("col.decision"), options, horizontal=True, key="r_choice",
                               format_func=lambda o: tr(f"action.{o}"))
             if st.form_submit_button(tr("ui.submit"), type="primary"):
@@ -261,7 +277,6 @@ def inspector_actions(detail: dict, actor) -> int:
                 if submit("review", service, actor, finding.id, seen, comment):
                     finish(f"finding.decided_{choice}")
     pending = detail["pending_extension"]
-    # offered only where the policy would accept it: the role, the unit and the finding's state
     if pending is not None and allowed(Action.DECIDE_EXTENSION):
         offered += 1
         seen = opened_version("decide", "d_comment", finding.version)
@@ -278,7 +293,7 @@ def inspector_actions(detail: dict, actor) -> int:
                 if submit("decide", svc.decide_extension, actor, request_id, approve=approve, comment=comment,
                           expected_version=seen):
                     finish("finding.extension_decided")
-    if finding.status == Status.CLOSED and can(actor, Action.LOG_REPEAT):
+    if open_to(detail, Action.LOG_REPEAT):
         offered += 1
         if st.button(tr("action.log_repeat"), key="log_repeat"):
             st.session_state["repeat_of"] = (finding.id, finding.serial)
@@ -288,7 +303,7 @@ def inspector_actions(detail: dict, actor) -> int:
 
 def escalation_form(detail: dict, actor) -> int:
     finding = detail["finding"]
-    if not can(actor, Action.RECORD_ESCALATION, status=finding.status):
+    if not open_to(detail, Action.RECORD_ESCALATION):
         return 0
     with st.form("escalation_form", enter_to_submit=False):
         st.markdown(f"**{tr('action.record_escalation')}**")
@@ -311,7 +326,7 @@ def escalation_form(detail: dict, actor) -> int:
 def admin_actions(detail: dict, actor) -> int:
     finding = detail["finding"]
     offered = 0
-    if can(actor, Action.CANCEL, status=finding.status):
+    if open_to(detail, Action.CANCEL):
         offered += 1
         seen = opened_version("cancel", "c_reason", finding.version)
         with st.form("cancel_form", enter_to_submit=False):
@@ -320,7 +335,7 @@ def admin_actions(detail: dict, actor) -> int:
             if st.form_submit_button(tr("action.cancel")):
                 if submit("cancel", svc.cancel, actor, finding.id, seen, reason):
                     finish("finding.cancelled")
-    if can(actor, Action.EDIT_FINDING, status=finding.status):
+    if open_to(detail, Action.EDIT_FINDING):
         offered += 1
         edit_form(detail, actor)
     return offered

@@ -1,19 +1,17 @@
 """问题台账 Ledger: filters, coloured lights, paging and sorting in SQL; a row opens its detail."""
 from __future__ import annotations
 
-import io
 import math
 
 import pandas as pd
 import streamlit as st
 
 from dashboard import clock
-from dashboard.documents.ledger_export import export_ledger
+from dashboard.documents.ledger_export import ledger_workbook
 from dashboard.services import queries, views
 from dashboard.services.queries import LedgerFilter
 from dashboard.ui import navigation
-from dashboard.ui.context import engine, labels, lbl, reading, show_flash, tr
-from db.engine import read_session
+from dashboard.ui.context import joined, engine, labels, lbl, reading, show_flash, tr
 from dashboard.ui.widgets import ROW_CLICK, clicked_row, day, labelled_frame, light_text, style_lights, whole
 from dashboard.vocab import Light, Status, codes
 
@@ -92,9 +90,9 @@ def filters_text(flt: LedgerFilter, options: dict) -> str:
     elif flt.township:
         parts.append(f"{tr('col.township')}={flt.township}")
     if flt.statuses:
-        parts.append(f"{tr('col.status')}={'、'.join(lbl(s, Status) for s in flt.statuses)}")
+        parts.append(f"{tr('col.status')}={joined(lbl(s, Status) for s in flt.statuses)}")
     if flt.lights:
-        parts.append(f"{tr('col.light')}={'、'.join(lbl(x, Light) for x in flt.lights)}")
+        parts.append(f"{tr('col.light')}={joined(lbl(x, Light) for x in flt.lights)}")
     if flt.overdue_only:
         parts.append(tr("ledger.overdue_only"))
     if flt.keyword.strip():
@@ -107,10 +105,7 @@ def export_button(actor, flt: LedgerFilter, options: dict, total: int) -> None:
     text, lang, database = filters_text(flt, options), st.session_state.get("lang", "zh"), engine()
 
     def build() -> bytes:  # runs outside the script run: no streamlit calls, the engine captured above
-        buffer = io.BytesIO()
-        with read_session(database) as session:
-            export_ledger(session, actor, buffer, flt=flt, filters_text=text, lang=lang)
-        return buffer.getvalue()
+        return ledger_workbook(database, actor, flt=flt, filters_text=text, lang=lang)
 
     st.download_button(tr("ledger.export_count", count=total), build, key="export_download",
                        icon=":material/download:", on_click="ignore",

@@ -15,7 +15,7 @@ from dashboard.services import findings as svc
 from dashboard.services import views
 from dashboard.services.findings import FindingInput, MeasureInput
 from dashboard.ui import navigation
-from dashboard.ui.context import flash, lbl, reading, run_service, show_flash, tr
+from dashboard.ui.context import joined, flash, lbl, reading, run_service, show_flash, tr
 from dashboard.ui.safe import plain
 from dashboard.vocab import Priority, RectType, SourceKind, codes
 
@@ -180,4 +180,4 @@ def render() -> None:
         finding_form(actor, options)
     logged = st.session_state.get("logged_now", [])
     if logged:
-        st.caption(tr("log.logged_now", serials="、".join(logged[-10:])))
+        st.caption(tr("log.logged_now", serials=joined(logged[-10:])))

@@ -6,10 +6,11 @@ import streamlit as st
 
 from dashboard import charts
 from dashboard.figures import Figures, percent, percent_change
+from dashboard.settings import load_settings
 from dashboard.lifecycle import Action, can
 from dashboard.services import queries, snapshots
 from dashboard.ui import navigation
-from dashboard.ui.context import fresh_rollups, flash, lbl, reading, run_service, show_flash, tr
+from dashboard.ui.context import joined, fresh_rollups, flash, lbl, reading, run_service, show_flash, tr
 from dashboard.ui.widgets import day, draw_chart, metric_row, open_on_click, whole
 from dashboard.vocab import Role, Status
 
@@ -129,6 +130,7 @@ def render() -> None:
         trend = queries.weekly_trend(session)
         overdue = queries.overdue_list(session, actor)
         stale = queries.stale_units(session)
+        stale_days = load_settings(session).stale_days  # the list above uses the same setting
         duplicates = queries.duplicate_evidence(session) if actor.role != Role.DEPARTMENT else []
     kpi_cards(totals, compared)
 
@@ -154,7 +156,7 @@ def render() -> None:
     else:
         st.success(tr("overview.no_overdue"))
 
-    st.subheader(tr("overview.stale_units", days=30))
+    st.subheader(tr("overview.stale_units", days=stale_days))
     if stale:
         st.dataframe(pd.DataFrame([{
             tr("col.unit"): row["name"], tr("col.open_items"): row["open_items"],
@@ -167,6 +169,6 @@ def render() -> None:
         st.subheader(tr("overview.duplicate_evidence"))
         st.warning(tr("overview.duplicate_evidence_help"))
         st.dataframe(pd.DataFrame([{
-            tr("col.file"): group["filename"], tr("col.findings"): "、".join(group["findings"]),
+            tr("col.file"): group["filename"], tr("col.findings"): joined(group["findings"]),
             "SHA-256": group["sha256"][:16] + "…",
         } for group in duplicates]), hide_index=True, width="stretch")

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
-from sqlalchemy import select
 
 from dashboard.services import views
 from dashboard.ui import navigation
@@ -11,7 +10,6 @@ from dashboard.ui.context import fresh_rollups, labels, lang, lbl, reading, show
 from dashboard.ui.safe import plain
 from dashboard.ui.widgets import ROW_CLICK, clicked_row, day, labelled_frame, light_text, open_on_click
 from dashboard.vocab import Status, VillageLevel, VillageStatus, codes
-from db.models import AuditLog
 
 
 def render() -> None:
@@ -56,8 +54,7 @@ def render() -> None:
     st.subheader(f"{plain(village.township)} · {plain(village.name)}")
     with reading() as session:
         findings = views.village_history(session, village.id, actor)
-        history = session.execute(select(AuditLog).where(AuditLog.entity == "Village", AuditLog.entity_id == village.id)
-                                  .order_by(AuditLog.at)).scalars().all()
+        history = views.village_audit(session, village.id)
     if findings:
         table = pd.DataFrame([{
             tr("col.serial"): row["serial"], tr("col.light"): light_text(row["light"]),

@@ -430,3 +430,15 @@ def test_the_demo_holds_one_finished_campaign_with_failures(engine, database_url
     text = "\n".join(p.text for p in Document(str(out)).paragraphs)
     assert f"通过率{percent(figures['totals']['pass_rate'])}" in text
     assert f"未通过{figures['totals']['failed']}项" in text
+
+
+def test_an_assignment_notifies_the_re_checker(engine, sampled):
+    from dashboard.services import notifications
+
+    world = sampled
+    with unit_of_work(engine) as session:
+        lookback.assign(session, world.actors["inspector"], world.item_id, world.actors["inspector"].id,
+                        dt.date(2026, 6, 30))
+    with read_session(engine) as session:
+        notices = notifications.list_for(session, world.actors["inspector"].id)
+        assert [n.kind for n in notices] == ["recheck_assigned"] and notices[0].finding_id == world.original_id

@@ -15,7 +15,7 @@ from sqlmodel import select
 
 from dashboard.errors import PermissionDenied
 from dashboard.lifecycle import PERMISSIONS, SCOPES, SYSTEM, Action, Scope
-from dashboard.services import admin, imports, lookback, queries, snapshots
+from dashboard.services import admin, delivery, imports, letters, lookback, queries, snapshots
 from dashboard.services import findings as svc
 from dashboard.vocab import RectType, Role, SourceKind
 from db.engine import read_session
@@ -136,6 +136,10 @@ CELLS = {
     Action.MANAGE_LOOKBACK: (_lookback_campaign, lambda s, a, w, c: lookback.draw_sample(s, a, c.id)),
     Action.RECHECK: (_lookback_item, _recheck),
     Action.LOOKBACK_REPORT: (_lookback_campaign, lambda s, a, w, c: lookback.freeze(s, a, c.id)),
+    Action.ISSUE_LETTER: (_log, lambda s, a, w, c: letters.issue_letter(
+        s, a, unit_id=c.lead_unit_id, kind="letter", finding_ids=[c.id])),
+    Action.MANAGE_NOTIFY: (lambda s, w: None, lambda s, a, w, c: delivery.set_channel(
+        s, a, None, "apprise", {"url": "json://127.0.0.1:9/hook"})),
 }
 
 

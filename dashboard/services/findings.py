@@ -18,8 +18,9 @@ from sqlmodel import Session, func, select
 
 from dashboard import clock
 from dashboard.errors import InvalidState, NotFound, Phrase, ValidationFailed
-from dashboard.lifecycle import Action, Actor, authorize, extension_decidable
+from dashboard.lifecycle import Action, Actor, FindingFacts, authorize, enforce, extension_decidable
 from dashboard.services import evidence as evidence_files
+from dashboard.services import notifications
 from dashboard.services.common import (apply_changes, audit, check_version, code, get_or_404, plain, record_dict,
                                        require_text)
 from dashboard.settings import load_settings
@@ -106,10 +107,26 @@ def _authorize_on(session: Session, actor: Actor, action: Action, finding: Findi
                      co_unit_ids=co_unit_ids(session, finding.id))  # type: ignore[arg-type]
 
 
+def facts_of(session: Session, finding: Finding) -> FindingFacts:
+    """What the policy (``lifecycle.available_actions``) needs to know about a finding, as stored now."""
+    def count(model, *where) -> int:
+        return session.execute(select(func.count()).select_from(model).where(*where)).scalar_one()
+
+    return FindingFacts(
+        status=Status(finding.status), lead_unit_id=finding.lead_unit_id,  # type: ignore[arg-type]
+        co_unit_ids=frozenset(co_unit_ids(session, finding.id)),  # type: ignore[arg-type]
+        long_term=finding.rect_type == RectType.LONG_TERM, has_deadline=finding.current_deadline is not None,
+        pending_extension=count(ExtensionRequest, ExtensionRequest.finding_id == finding.id,
+                                ExtensionRequest.decision == ExtensionDecision.PENDING.value) > 0,
+        open_measures=count(Measure, Measure.finding_id == finding.id, Measure.done == False),  # noqa: E712
+        evidence_count=count(Evidence, Evidence.finding_id == finding.id))
+
+
 def _load_for(session: Session, actor: Actor, action: Action, finding_id: int,
               expected_version: int | None = None) -> tuple[Finding, Status | None]:
+    """Lock the finding, enforce the policy's answer for this action, then check the version."""
     finding = get_or_404(session, Finding, finding_id, lock=True)
-    target = _authorize_on(session, actor, action, finding)
+    target = enforce(actor, action, facts_of(session, finding))
     check_version(session, finding, expected_version)
     return finding, target
 
@@ -264,8 +281,7 @@ def log_finding(session: Session, actor: Actor, data: FindingInput) -> Finding:
         township, county = village.township, village.county
     if data.repeat_of_id is not None:
         earlier = get_or_404(session, Finding, data.repeat_of_id)
-        if earlier.status != Status.CLOSED:
-            raise InvalidState("error.repeat_not_closed")
+        enforce(actor, Action.LOG_REPEAT, facts_of(session, earlier))  # only a closed finding can be repeated
 
     now = clock.now()
     finding = Finding(
@@ -420,7 +436,7 @@ def _store_evidence(session: Session, actor: Actor, finding: Finding, upload: Up
     name = PurePath(upload.filename or "").name or "file"
     extension = PurePath(name).suffix.lower().lstrip(".")
     if extension not in settings.allowed_extensions:
-        raise ValidationFailed("error.file_type", ext=extension or "?", allowed="、".join(settings.allowed_extensions))
+        raise ValidationFailed("error.file_type", ext=extension or "?", allowed=list(settings.allowed_extensions))
     size = len(upload.data)
     if size == 0:
         raise ValidationFailed("error.file_empty", name=name)
@@ -454,14 +470,8 @@ def request_extension(session: Session, actor: Actor, finding_id: int, *, asked_
                       reason: str) -> ExtensionRequest:
     finding, _ = _load_for(session, actor, Action.REQUEST_EXTENSION, finding_id)
     reason = require_text(reason, "field.reason")
-    if finding.current_deadline is None:
-        raise ValidationFailed("error.no_deadline")
-    if asked_deadline <= finding.current_deadline:
-        raise ValidationFailed("error.extension_not_later", current=finding.current_deadline.isoformat())
-    pending = session.exec(select(ExtensionRequest).where(
-        ExtensionRequest.finding_id == finding.id, ExtensionRequest.decision == ExtensionDecision.PENDING.value)).first()
-    if pending is not None:
-        raise InvalidState("error.extension_pending")
+    if asked_deadline <= finding.current_deadline:  # type: ignore[operator]  (the policy requires one)
+        raise ValidationFailed("error.extension_not_later", current=finding.current_deadline.isoformat())  # type: ignore[union-attr]
     request = ExtensionRequest(finding_id=finding.id, requested_by_id=actor.id, requested_at=clock.now(),  # type: ignore[arg-type]
                                reason=reason, old_deadline=finding.current_deadline, asked_deadline=asked_deadline)
     session.add(request)
@@ -474,10 +484,11 @@ def decide_extension(session: Session, actor: Actor, request_id: int, *, approve
     """批准 changes the deadline in force (the original is kept); 驳回 needs a comment."""
     # the finding is locked before its request, in the same order as closing (which withdraws the request)
     request = get_or_404(session, ExtensionRequest, request_id)
-    finding, _ = _load_for(session, actor, Action.DECIDE_EXTENSION, request.finding_id, expected_version)
+    get_or_404(session, Finding, request.finding_id, lock=True)
     session.refresh(request, with_for_update=True)
     if request.decision != ExtensionDecision.PENDING:
-        raise InvalidState("error.extension_decided")
+        raise InvalidState("error.extension_decided")  # this request, by someone else meanwhile
+    finding, _ = _load_for(session, actor, Action.DECIDE_EXTENSION, request.finding_id, expected_version)
     if not approve:
         comment = require_text(comment, "field.reason")
     decision = ExtensionDecision.APPROVED if approve else ExtensionDecision.REJECTED
@@ -487,6 +498,7 @@ def decide_extension(session: Session, actor: Actor, request_id: int, *, approve
     if approve:
         _move(session, actor, Action.DECIDE_EXTENSION, finding, None,
               {"current_deadline": request.asked_deadline, "extension_count": finding.extension_count + 1})
+    notifications.on_extension_decided(session, finding, request)
     return request
 
 
@@ -497,14 +509,8 @@ def apply_closure(session: Session, actor: Actor, finding_id: int, expected_vers
     """申请销号: every measure done, at least one evidence file, and a summary."""
     finding, target = _load_for(session, actor, Action.APPLY_CLOSURE, finding_id, expected_version)
     summary = require_text(summary, "field.summary")
-    open_measures = session.exec(select(func.count()).select_from(Measure).where(
-        Measure.finding_id == finding.id, Measure.done == False)).one()  # noqa: E712
-    if open_measures:
-        raise InvalidState("error.measures_open", count=open_measures)
     evidence_ids = list(session.exec(select(Evidence.id).where(Evidence.finding_id == finding.id)
-                                     .order_by(Evidence.id)).all())
-    if not evidence_ids:
-        raise InvalidState("error.no_evidence")
+                                     .order_by(Evidence.id)).all())  # the policy has checked measures and evidence
     review = ClosureReview(finding_id=finding.id, applied_by_id=actor.id, applied_at=clock.now(),  # type: ignore[arg-type]
                            summary=summary, evidence_ids=evidence_ids)
     session.add(review)
@@ -537,26 +543,29 @@ def _decide_review(session: Session, actor: Actor, action: Action, finding_id: i
 def close(session: Session, actor: Actor, finding_id: int, expected_version: int | None,
           comment: str = "") -> ClosureReview:
     """销号: the finding is closed for good (a recurrence is logged as a new, linked finding)."""
-    return _decide_review(session, actor, Action.CLOSE, finding_id, expected_version, ReviewDecision.CLOSED,
-                          (comment or "").strip(), {"closed_at": clock.now()})
+    review = _decide_review(session, actor, Action.CLOSE, finding_id, expected_version, ReviewDecision.CLOSED,
+                            (comment or "").strip(), {"closed_at": clock.now()})
+    notifications.on_closure_decided(session, session.get(Finding, finding_id), ReviewDecision.CLOSED)
+    return review
 
 
 def send_back(session: Session, actor: Actor, finding_id: int, expected_version: int | None,
               reason: str) -> ClosureReview:
     """退回 with a reason: the finding returns to 整改中 and the send-back is counted."""
     reason = require_text(reason, "field.reason")
-    return _decide_review(session, actor, Action.SEND_BACK, finding_id, expected_version, ReviewDecision.SENT_BACK,
-                          reason, lambda f: {"sent_back_count": f.sent_back_count + 1})
+    review = _decide_review(session, actor, Action.SEND_BACK, finding_id, expected_version, ReviewDecision.SENT_BACK,
+                            reason, lambda f: {"sent_back_count": f.sent_back_count + 1})
+    notifications.on_sent_back(session, session.get(Finding, finding_id), reason)
+    return review
 
 
 def set_ongoing(session: Session, actor: Actor, finding_id: int, expected_version: int | None,
                 comment: str = "") -> ClosureReview:
-    """持续整改 for 长期坚持 items: the stage result is accepted, periodic progress stays due."""
-    finding = get_or_404(session, Finding, finding_id)
-    if finding.rect_type != RectType.LONG_TERM:
-        raise InvalidState("error.not_long_term")
-    return _decide_review(session, actor, Action.SET_ONGOING, finding_id, expected_version, ReviewDecision.ONGOING,
-                          (comment or "").strip())
+    """持续整改 for 长期坚持 items (the policy checks): the stage result is accepted, periodic progress stays due."""
+    review = _decide_review(session, actor, Action.SET_ONGOING, finding_id, expected_version, ReviewDecision.ONGOING,
+                            (comment or "").strip())
+    notifications.on_closure_decided(session, session.get(Finding, finding_id), ReviewDecision.ONGOING)
+    return review
 
 
 def cancel(session: Session, actor: Actor, finding_id: int, expected_version: int | None, reason: str) -> Finding:
@@ -588,4 +597,6 @@ def record_escalation(session: Session, actor: Actor, *, kind: EscalationKind | 
                             note=require_text(note, "field.note"), created_at=clock.now())
     session.add(escalation)
     audit(session, actor, "record_escalation", escalation, new=record_dict(escalation), finding_id=finding_id)
+    if escalation.kind in (EscalationKind.LETTER, EscalationKind.NOTICE, EscalationKind.TALK):
+        notifications.on_escalation(session, unit_id, escalation.kind, finding_id)  # type: ignore[arg-type]
     return escalation

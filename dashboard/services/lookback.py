@@ -33,6 +33,7 @@ from dashboard.errors import InvalidState, NotFound, Phrase, PermissionDenied, V
 from dashboard.i18n import t
 from dashboard.lifecycle import Action, Actor, authorize, check_unit
 from dashboard.services import evidence as evidence_files
+from dashboard.services import notifications
 from dashboard.services.common import (
     actor_of,
     apply_changes,
@@ -380,15 +381,10 @@ def assign_all(session: Session, actor: Actor, campaign_id: int, assignee_ids: S
 
 
 def notify_assigned(session: Session, item: LookbackItem, assignee_id: int | None) -> None:
-    """THE call site for 'a re-check was assigned to you': issue 16's ``notifications`` service did not exist
-    when this was written; once it does, this is the one place to call it (both assignment paths come here)."""
-    try:
-        from dashboard.services import notifications  # type: ignore[attr-defined]
-    except ImportError:
-        return
-    send = getattr(notifications, "notify", None)
-    if callable(send):  # pragma: no cover - depends on issue 16
-        send(session, user_id=assignee_id, key="notify.lookback_assigned", finding_id=item.finding_id)
+    """'A re-check was assigned to you' (issue 16's notification centre; both assignment paths come here)."""
+    if assignee_id is not None:
+        notifications.recheck_assigned(session, [assignee_id], item.finding_id,
+                                       {"due": item.due_date.isoformat() if item.due_date else None})
 
 
 # --- the re-check ---------------------------------------------------------------------------------------

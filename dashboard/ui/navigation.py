@@ -22,7 +22,6 @@ class PageSpec:
     module: str
     icon: str
     action: Action | None = None     # the page is for roles allowed to do this (None: every role)
-    roles: frozenset[Role] | None = None  # or an explicit audience
 
 
 PAGES: tuple[PageSpec, ...] = (
@@ -34,14 +33,14 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("villages", "pages.villages", ":material/holiday_village:"),
     PageSpec("lookback", "pages.lookback", ":material/fact_check:", action=Action.VIEW_ALL),
     PageSpec("meeting", "pages.meeting", ":material/co_present:", action=Action.TAKE_SNAPSHOT),
+    PageSpec("supervision", "pages.supervision", ":material/gavel:", action=Action.ISSUE_LETTER),
+    PageSpec("notifications", "pages.notifications", ":material/notifications:"),
     PageSpec("admin", "pages.admin", ":material/settings:", action=Action.MANAGE_USERS),
 )
 SPECS = {spec.key: spec for spec in PAGES}
 
 
 def allowed(spec: PageSpec, role: Role | str) -> bool:
-    if spec.roles is not None:
-        return Role(role) in spec.roles
     return spec.action is None or may(role, spec.action)
 
 

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.charts import Chart
-from dashboard.ui.context import lbl, tr
+from dashboard.ui.context import joined, lbl, tr
 from dashboard.ui.safe import plain
 from dashboard.vocab import Light
 
@@ -107,7 +107,7 @@ def evidence_upload_limits() -> dict[str, Any]:
         settings = load_settings(session)
     limit = max(1, min(int(settings.max_upload_mb), int(st.get_option("server.maxUploadSize"))))
     return {"max_upload_size": limit,
-            "help": tr("finding.upload_limit", limit_mb=limit, allowed=plain("、".join(settings.allowed_extensions)))}
+            "help": tr("finding.upload_limit", limit_mb=limit, allowed=plain(joined(settings.allowed_extensions)))}
 
 
 @st.cache_data(max_entries=200, show_spinner=False)
