@@ -116,7 +116,7 @@ def test_disallowed_extension_refused(engine, world, finding_id):
     error = _refused(engine, finding_id,
                      lambda s: svc.attach_evidence(s, dept, finding_id, evidence("木马.exe", b"MZ\x90\x00")))
     assert error.zh == ("不支持的文件类型“exe”，允许：jpg、jpeg、png、gif、webp、pdf、doc、docx、xls、xlsx、wps、ofd、txt。")
-    assert error.en.startswith("File type “exe” is not allowed; allowed: jpg、jpeg")
+    assert error.en.startswith("File type “exe” is not allowed; allowed: jpg, jpeg")
     error = _refused(engine, finding_id,
                      lambda s: svc.attach_evidence(s, dept, finding_id, evidence("没有扩展名", b"data")))
     assert error.zh.startswith("不支持的文件类型“?”")
