@@ -11,6 +11,7 @@ from dashboard import clock
 from dashboard.lifecycle import Action
 from dashboard.services import findings as svc
 from dashboard.services import views
+from dashboard.services.views import FindingDetail
 from dashboard.services.findings import MeasureEdit, UploadedFile
 from dashboard.ui import navigation
 from dashboard.ui.context import joined, flash, lang, lbl, reading, run_service, show_flash, tr
@@ -55,38 +56,38 @@ def pick_finding() -> int | None:
     return st.session_state.get("finding_id")
 
 
-def header(detail: dict) -> None:
-    finding = detail["finding"]
+def header(detail: FindingDetail) -> None:
+    finding = detail.finding
     status = lbl(finding.status, Status)
     # a closed or cancelled finding's light already says so: "✔ 已销号", not "✔ 已销号 已销号"
-    said = detail["light"] in (Light.CLOSED, Light.CANCELLED)
-    st.markdown(f"### {plain(finding.serial)} &nbsp; {light_badge(detail['light'])}"
+    said = detail.light in (Light.CLOSED, Light.CANCELLED)
+    st.markdown(f"### {plain(finding.serial)} &nbsp; {light_badge(detail.light)}"
                 + ("" if said else f" &nbsp; <span style='font-size:0.9em'>{status}</span>"), unsafe_allow_html=True)
     st.markdown(f"**{plain(finding.description)}**")
-    if detail["days_overdue"]:
-        st.error(tr("finding.overdue_by", days=detail["days_overdue"]))
-    if detail["shared_evidence"]:
+    if detail.days_overdue:
+        st.error(tr("finding.overdue_by", days=detail.days_overdue))
+    if detail.shared_evidence:
         st.warning(tr("finding.shared_evidence"))
 
 
-def facts(detail: dict) -> None:
-    finding, village, source = detail["finding"], detail["village"], detail["source"]
+def facts(detail: FindingDetail) -> None:
+    finding, village, source = detail.finding, detail.village, detail.source
     rows = [
         ("col.source", f"{source.title}（{lbl(source.kind, SourceKind)}，{source.issuing_body}）"),
-        ("col.category", detail["category"]),
+        ("col.category", detail.category),
         ("col.township", finding.township or "—"),
         ("col.village", f"{village.name}（{lbl(village.level, VillageLevel)}）" if village else "—"),
-        ("col.lead_unit", detail["lead_unit"]),
-        ("col.co_units", joined(detail["co_units"]) or "—"),
+        ("col.lead_unit", detail.lead_unit),
+        ("col.co_units", joined(detail.co_units) or "—"),
         ("col.leader", finding.responsible_leader or "—"),
         ("col.person", finding.responsible_person or "—"),
         ("col.rect_type", lbl(finding.rect_type, RectType)),
         ("col.priority", lbl(finding.priority, Priority)),
         ("col.deadline_original", day(finding.original_deadline)),
         ("col.deadline_now", day(finding.current_deadline)),
-        ("col.logged", f"{day(finding.created_at)} {detail['people'].get(finding.created_by_id, '')}"),
+        ("col.logged", f"{day(finding.created_at)} {detail.people.get(finding.created_by_id, '')}"),
         ("col.closed_at", day(finding.closed_at)),
-        ("col.repeat_of", detail["repeat_of_serial"] or "—"),
+        ("col.repeat_of", detail.repeat_of_serial or "—"),
         *([("col.original_serial", finding.original_serial)] if finding.original_serial else []),
         ("col.remarks", finding.remarks or finding.cancel_reason or "—"),
     ]
@@ -97,9 +98,9 @@ def facts(detail: dict) -> None:
                          hide_index=True, width="stretch")
 
 
-def measures_tab(detail: dict, actor) -> None:
+def measures_tab(detail: FindingDetail, actor) -> None:
     may_tick = open_to(detail, Action.TICK_MEASURE)
-    for measure in detail["measures"]:
+    for measure in detail.measures:
         cols = st.columns([6, 2, 2])
         mark = "☑" if measure.done else "☐"
         cols[0].markdown(f"{mark} {measure.seq}. {plain(measure.text)}")
@@ -111,24 +112,24 @@ def measures_tab(detail: dict, actor) -> None:
                 finish("finding.ticked")
 
 
-def progress_tab(detail: dict) -> None:
-    if not detail["progress"]:
+def progress_tab(detail: FindingDetail) -> None:
+    if not detail.progress:
         st.info(tr("finding.no_progress"))
-    for entry in detail["progress"]:
+    for entry in detail.progress:
         with st.container(border=True):
-            st.markdown(f"**{day(entry.reported_at)}** · {plain(detail['people'].get(entry.author_id, ''))} · "
+            st.markdown(f"**{day(entry.reported_at)}** · {plain(detail.people.get(entry.author_id, ''))} · "
                         f"{tr('col.percent')} {entry.percent}%")
             st.markdown(plain(entry.done_text))
             if entry.next_text:
                 st.caption(f"{tr('finding.next_step')}: {plain(entry.next_text)}")
 
 
-def evidence_tab(detail: dict, actor) -> None:
-    if not detail["evidence"]:
+def evidence_tab(detail: FindingDetail, actor) -> None:
+    if not detail.evidence:
         st.info(tr("finding.no_evidence"))
-    for evidence in detail["evidence"]:
+    for evidence in detail.evidence:
         cols = st.columns([5, 2, 2, 2])
-        flag = " ⚠" if evidence.sha256 in detail["shared_evidence"] else ""
+        flag = " ⚠" if evidence.sha256 in detail.shared_evidence else ""
         cols[0].markdown(f"**{plain(evidence.filename)}**{flag}")
         cols[1].caption(f"{evidence.size / 1024:.1f} KB")
         cols[2].caption(day(evidence.uploaded_at))
@@ -144,38 +145,38 @@ def evidence_tab(detail: dict, actor) -> None:
                 st.caption(tr("finding.no_preview"))
 
 
-def history_tab(detail: dict) -> None:
-    people = detail["people"]
-    if detail["extensions"]:
+def history_tab(detail: FindingDetail) -> None:
+    people = detail.people
+    if detail.extensions:
         st.markdown(f"**{tr('finding.extensions')}**")
         st.dataframe(pd.DataFrame([{
             tr("col.requested_at"): day(x.requested_at), tr("col.reason"): x.reason,
             tr("col.deadline_original"): day(x.old_deadline), tr("col.asked_deadline"): day(x.asked_deadline),
             tr("col.decision"): lbl(x.decision, ExtensionDecision), tr("col.decided_by"): people.get(x.decided_by_id, ""),
             tr("col.comment"): x.comment,
-        } for x in detail["extensions"]]), hide_index=True, width="stretch")
-    if detail["reviews"]:
+        } for x in detail.extensions]), hide_index=True, width="stretch")
+    if detail.reviews:
         st.markdown(f"**{tr('finding.reviews')}**")
         st.dataframe(pd.DataFrame([{
             tr("col.applied_at"): day(r.applied_at), tr("col.applied_by"): people.get(r.applied_by_id, ""),
             tr("col.summary"): r.summary, tr("col.evidence_count"): len(r.evidence_ids),
             tr("col.decision"): lbl(r.decision, ReviewDecision), tr("col.decided_by"): people.get(r.decided_by_id, ""),
             tr("col.reason"): r.reason,
-        } for r in detail["reviews"]]), hide_index=True, width="stretch")
-    if detail["escalations"]:
+        } for r in detail.reviews]), hide_index=True, width="stretch")
+    if detail.escalations:
         st.markdown(f"**{tr('finding.escalations')}**")
         st.dataframe(pd.DataFrame([{
             tr("col.date"): day(e.issued_on), tr("col.kind"): lbl(e.kind, EscalationKind),
             tr("col.by"): people.get(e.issued_by_id, ""), tr("col.respond_by"): day(e.respond_by), tr("col.note"): e.note,
-        } for e in detail["escalations"]]), hide_index=True, width="stretch")
-    if not (detail["extensions"] or detail["reviews"] or detail["escalations"]):
+        } for e in detail.escalations]), hide_index=True, width="stretch")
+    if not (detail.extensions or detail.reviews or detail.escalations):
         st.info(tr("finding.no_history"))
 
 
-def audit_tab(detail: dict) -> None:
+def audit_tab(detail: FindingDetail) -> None:
     """Every entry as a sentence in the reader's language (dashboard.services.audit_text)."""
     with reading() as session:
-        lines = views.audit_lines(session, detail["finding"].id, lang(), entries=detail["audit"])
+        lines = views.audit_lines(session, detail.finding.id, lang(), entries=detail.audit)
     st.dataframe(pd.DataFrame([{tr("col.time"): line.at, tr("col.what_happened"): line.text} for line in lines]),
                  hide_index=True, width="stretch", row_height=76,  # a sentence wraps over up to three lines
                  column_config={tr("col.time"): st.column_config.TextColumn(width=130),
@@ -183,28 +184,28 @@ def audit_tab(detail: dict) -> None:
 
 
 # --- action forms ------------------------------------------------------------------------------------
-# Which form to offer is the policy's answer (``detail["actions"]``, from ``lifecycle.available_actions``):
+# Which form to offer is the policy's answer (``detail.actions``, from ``lifecycle.available_actions``):
 # the page never re-derives a rule, so it offers exactly what the services accept.
 
 CONTENT_REFUSALS = {"error.measures_open", "error.no_evidence"}  # worth telling the unit: it can fix them
 
 
-def open_to(detail: dict, action: Action) -> bool:
-    return detail["actions"].get(action, True) is None
+def open_to(detail: FindingDetail, action: Action) -> bool:
+    return detail.actions.get(action, True) is None
 
 
-def why_not(detail: dict, action: Action) -> int:
+def why_not(detail: FindingDetail, action: Action) -> int:
     """Say why an action the user would expect is not open yet (returns 1 when something was said)."""
-    refused = detail["actions"].get(action)
+    refused = detail.actions.get(action)
     if refused is None or refused.key not in CONTENT_REFUSALS:
         return 0
     st.info(f"{tr('action.' + action.value)}: {tr(refused.key, **refused.params)}")
     return 1
 
 
-def department_actions(detail: dict, actor) -> int:
+def department_actions(detail: FindingDetail, actor) -> int:
     """The unit's forms; returns how many were offered."""
-    finding = detail["finding"]
+    finding = detail.finding
     offered = 0
 
     def allowed(action: Action) -> bool:
@@ -253,8 +254,8 @@ def department_actions(detail: dict, actor) -> int:
     return offered
 
 
-def inspector_actions(detail: dict, actor) -> int:
-    finding = detail["finding"]
+def inspector_actions(detail: FindingDetail, actor) -> int:
+    finding = detail.finding
     offered = 0
 
     def allowed(action: Action) -> bool:
@@ -265,7 +266,7 @@ def inspector_actions(detail: dict, actor) -> int:
         seen = opened_version("review", "r_comment", finding.version)
         with st.form("review_form", enter_to_submit=False):
             st.markdown(f"**{tr('finding.review')}**")
-            latest = detail["reviews"][-1] if detail["reviews"] else None
+            latest = detail.reviews[-1] if detail.reviews else None
             if latest is not None:
                 st.info(f"{tr('col.summary')}: {plain(latest.summary)}")
             comment = st.text_area(tr("finding.review_comment"), key="r_comment")
@@ -276,7 +277,7 @@ def inspector_actions(detail: dict, actor) -> int:
                 service = {"close": svc.close, "send_back": svc.send_back, "set_ongoing": svc.set_ongoing}[choice]
                 if submit("review", service, actor, finding.id, seen, comment):
                     finish(f"finding.decided_{choice}")
-    pending = detail["pending_extension"]
+    pending = detail.pending_extension
     if pending is not None and allowed(Action.DECIDE_EXTENSION):
         offered += 1
         seen = opened_version("decide", "d_comment", finding.version)
@@ -301,8 +302,8 @@ def inspector_actions(detail: dict, actor) -> int:
     return offered
 
 
-def escalation_form(detail: dict, actor) -> int:
-    finding = detail["finding"]
+def escalation_form(detail: FindingDetail, actor) -> int:
+    finding = detail.finding
     if not open_to(detail, Action.RECORD_ESCALATION):
         return 0
     with st.form("escalation_form", enter_to_submit=False):
@@ -323,8 +324,8 @@ def escalation_form(detail: dict, actor) -> int:
     return 1
 
 
-def admin_actions(detail: dict, actor) -> int:
-    finding = detail["finding"]
+def admin_actions(detail: FindingDetail, actor) -> int:
+    finding = detail.finding
     offered = 0
     if open_to(detail, Action.CANCEL):
         offered += 1
@@ -373,8 +374,8 @@ def measures_editor(key: str, rows: list[dict], deadline: dt.date | None) -> pd.
         })
 
 
-def edit_form(detail: dict, actor) -> None:
-    finding = detail["finding"]
+def edit_form(detail: FindingDetail, actor) -> None:
+    finding = detail.finding
     seen = opened_version("edit", f"ed_desc_{finding.id}", finding.version)
     with st.form("edit_form", enter_to_submit=False):
         st.markdown(f"**{tr('action.edit_finding')}**")
@@ -386,7 +387,7 @@ def edit_form(detail: dict, actor) -> None:
         remarks = cols[1].text_input(tr("col.remarks"), value=finding.remarks, key=f"ed_rem_{finding.id}")
         st.caption(tr("finding.measures_edit_help", deadline=day(finding.current_deadline)))
         edited = measures_editor(f"ed_measures_{finding.id}", [
-            {"id": m.id, "text": m.text, "deadline": m.deadline, "done": m.done} for m in detail["measures"]],
+            {"id": m.id, "text": m.text, "deadline": m.deadline, "done": m.done} for m in detail.measures],
             finding.current_deadline)
         if st.form_submit_button(tr("ui.save")):
             if submit("edit", svc.edit_finding, actor, finding.id, seen,
@@ -408,11 +409,11 @@ def show_conflict() -> None:
                                        for key in keys if key in other]), hide_index=True, width="stretch")
 
 
-def waiting_note(detail: dict) -> None:
+def waiting_note(detail: FindingDetail) -> None:
     """When the user has nothing to do here: say what the finding is waiting for, since when, on whom."""
-    finding, people = detail["finding"], detail["people"]
-    if finding.status == Status.PENDING_REVIEW and detail["reviews"]:
-        latest = detail["reviews"][-1]
+    finding, people = detail.finding, detail.people
+    if finding.status == Status.PENDING_REVIEW and detail.reviews:
+        latest = detail.reviews[-1]
         st.info(tr("finding.waiting_review", who=plain(people.get(latest.applied_by_id, "—")),
                    when=day(latest.applied_at)))
     elif finding.status == Status.CLOSED:
@@ -421,7 +422,7 @@ def waiting_note(detail: dict) -> None:
         st.info(tr("finding.nothing_cancelled", reason=plain(finding.cancel_reason or "—")))
     else:
         st.info(tr("finding.nothing_for_you", status=lbl(finding.status, Status)))
-    pending = detail["pending_extension"]
+    pending = detail.pending_extension
     if pending is not None:
         st.info(tr("finding.waiting_extension", who=plain(people.get(pending.requested_by_id, "—")),
                    when=day(pending.requested_at), new=day(pending.asked_deadline)))
@@ -444,7 +445,7 @@ def render() -> None:
                 raise
             st.error(error.message(st.session_state.get("lang", "zh")))
             return
-    finding = detail["finding"]
+    finding = detail.finding
     if st.session_state.get("_opened_for") != finding.id:  # another finding: its forms start afresh
         forget_opened()
         st.session_state["_opened_for"] = finding.id

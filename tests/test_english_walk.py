@@ -63,7 +63,7 @@ def _ascii_world(session):
     dept = actors["dept"]
     for key in ("review", "closed"):
         svc.report_progress(session, dept, ids[key], done_text="Checked", files=[evidence("proof.pdf")])
-        for measure_id in [m.id for m in views.finding_detail(session, dept, ids[key])["measures"]]:
+        for measure_id in [m.id for m in views.finding_detail(session, dept, ids[key]).measures]:
             svc.tick_measure(session, dept, measure_id, None)
         svc.apply_closure(session, dept, ids[key], None, summary="Done")
     svc.close(session, actors["inspector"], ids["closed"], None, "Verified")

@@ -128,4 +128,4 @@ def test_the_review_queue_uses_the_policy_scope(engine, world):
         assert [row["finding_id"] for row in views.inspector_work(session, world.actors["inspector"])["reviews"]] \
             == [finding.id]
         detail = views.finding_detail(session, co_actor, finding.id)
-        assert detail["actions"][Action.CLOSE].key == "error.own_unit_close"
+        assert detail.actions[Action.CLOSE].key == "error.own_unit_close"

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import case, func, or_, select
 from sqlmodel import Session
 
 from dashboard import clock, lights
-from dashboard.lifecycle import ACTIVE_STATES, Action, Actor, available_actions
+from dashboard.lifecycle import ACTIVE_STATES, Action, Actor, Refusal, available_actions
 from dashboard.figures import Figures
 from dashboard.services import audit_text, findings, rollups
 from dashboard.services.common import get_or_404
@@ -46,7 +47,35 @@ def _rows(session: Session, statement) -> list[dict[str, Any]]:
     return [dict(row._mapping) for row in session.execute(statement).all()]
 
 
-def finding_detail(session: Session, actor: Actor, finding_id: int, now: dt.datetime | None = None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class FindingDetail:
+    """Everything the detail page shows about one finding, read in one go."""
+
+    finding: Finding
+    light: str
+    days_overdue: int
+    source: Source
+    category: str
+    lead_unit: str
+    co_unit_ids: list[int]
+    co_units: list[str]
+    village: Village | None
+    measures: list[Measure]
+    progress: list[Progress]
+    evidence: list[Evidence]
+    shared_evidence: set[str]           # hashes of this finding's files also offered for another (纸面销号)
+    extensions: list[ExtensionRequest]
+    pending_extension: ExtensionRequest | None
+    reviews: list[ClosureReview]
+    escalations: list[Escalation]
+    audit: list[AuditLog]
+    people: dict[int, str]              # user id -> display name, for every person named above
+    repeat_of_serial: str | None
+    repeated_by: list[tuple[int, str]]
+    actions: dict[Action, Refusal | None]  # which forms the page may offer, and why not the others
+
+
+def finding_detail(session: Session, actor: Actor, finding_id: int, now: dt.datetime | None = None) -> FindingDetail:
     """Everything the detail page shows; refuses a finding the actor may not see."""
     now = now or clock.now()
     check_visible(session, actor, finding_id)
@@ -81,31 +110,30 @@ def finding_detail(session: Session, actor: Actor, finding_id: int, now: dt.date
     if finding.repeat_of_id:
         repeat_serial = session.execute(select(Finding.serial).where(Finding.id == finding.repeat_of_id)).scalar()
     repeated_by = list(session.execute(select(Finding.id, Finding.serial).where(Finding.repeat_of_id == finding_id)))
-    return {
-        "finding": finding,
-        "light": light,
-        "days_overdue": int(days_overdue or 0),
-        "source": session.get(Source, finding.source_id),
-        "category": session.get(Category, finding.category_id).name,
-        "lead_unit": session.get(Unit, finding.lead_unit_id).name,
-        "co_unit_ids": co_units,
-        "co_units": list(_names(session, Unit, co_units).values()),
-        "village": session.get(Village, finding.village_id) if finding.village_id else None,
-        "measures": measures,
-        "progress": progress,
-        "evidence": evidence,
-        "shared_evidence": shared_hashes,
-        "extensions": extensions,
-        "pending_extension": next((x for x in extensions if x.decision == ExtensionDecision.PENDING), None),
-        "reviews": reviews,
-        "escalations": escalations,
-        "audit": audit,
-        "people": people,
-        "repeat_of_serial": repeat_serial,
-        "repeated_by": [(row.id, row.serial) for row in repeated_by],
-        # which forms the page may offer, and why not the others: the same answer the services enforce
-        "actions": available_actions(actor, findings.facts_of(session, finding)),
-    }
+    return FindingDetail(
+        finding=finding,
+        light=light,
+        days_overdue=int(days_overdue or 0),
+        source=session.get(Source, finding.source_id),
+        category=session.get(Category, finding.category_id).name,
+        lead_unit=session.get(Unit, finding.lead_unit_id).name,
+        co_unit_ids=co_units,
+        co_units=list(_names(session, Unit, co_units).values()),
+        village=session.get(Village, finding.village_id) if finding.village_id else None,
+        measures=measures,
+        progress=progress,
+        evidence=evidence,
+        shared_evidence=shared_hashes,
+        extensions=extensions,
+        pending_extension=next((x for x in extensions if x.decision == ExtensionDecision.PENDING), None),
+        reviews=reviews,
+        escalations=escalations,
+        audit=audit,
+        people=people,
+        repeat_of_serial=repeat_serial,
+        repeated_by=[(row.id, row.serial) for row in repeated_by],
+        actions=available_actions(actor, findings.facts_of(session, finding)),
+    )
 
 
 def audit_lines(session: Session, finding_id: int | None, lang: str = "zh",
