@@ -10,6 +10,9 @@ Skipped (with the reason) without Chromium. Screenshots go to $SCREENSHOT_DIR wh
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Iterator
+
 import os
 import re
 import socket
@@ -54,16 +57,16 @@ def query(sql: str, *params):
         return connection.execute(sql, params).fetchall()
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    data = tmp_path_factory.mktemp("browser-data")
-    DATA["dir"] = data
-    port = free_port()
+@contextmanager
+def demo_server(data: Path, port: int | None = None, startup_seconds: int = 180) -> Iterator[str]:
+    """``python -m dashboard run`` on its own SQLite data folder (demo data), until the block ends;
+    fails the test if it dies or prints a traceback. Every browser test starts its server this way."""
+    port = port or free_port()
     env = {**os.environ, "DASHBOARD_DATA_DIR": str(data), "DASHBOARD_MODE": "demo"}
     env.pop("DATABASE_URL", None)
     process = subprocess.Popen([sys.executable, "-m", "dashboard", "run", "--port", str(port)], cwd=ROOT, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.time() + 120
+    deadline = time.time() + startup_seconds
     while time.time() < deadline:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1):
@@ -76,6 +79,14 @@ def server(tmp_path_factory):
     process.terminate()
     output = process.communicate(timeout=20)[0]
     assert "Traceback" not in output, output
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    data = tmp_path_factory.mktemp("browser-data")
+    DATA["dir"] = data
+    with demo_server(data) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")

@@ -3,18 +3,14 @@ and links nowhere (issue 13, item 9). Skipped (with the reason) without Chromium
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from sqlmodel import select
 
-from tests.test_browser import ARGS, CHROMIUM, ROOT, free_port, open_finding, sign_in
+from tests.test_browser import ARGS, CHROMIUM, demo_server, open_finding, sign_in
 
 pytestmark = [
     pytest.mark.browser,
@@ -51,24 +47,9 @@ class Listener:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     data = tmp_path_factory.mktemp("browser-hardening")
-    port = free_port()
-    env = {**os.environ, "DASHBOARD_DATA_DIR": str(data), "DASHBOARD_MODE": "demo"}
-    env.pop("DATABASE_URL", None)
-    process = subprocess.Popen([sys.executable, "-m", "dashboard", "run", "--port", str(port)], cwd=ROOT, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-        except OSError:
-            if process.poll() is not None:
-                pytest.fail(f"server exited: {process.stdout.read()}")
-            time.sleep(0.5)
-    yield f"http://127.0.0.1:{port}", data
-    process.terminate()
-    output = process.communicate(timeout=20)[0]
-    assert "Traceback" not in output, output
+    with demo_server(data) as base:
+        yield base, data
+
 
 
 @pytest.fixture(scope="module")

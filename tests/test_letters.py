@@ -13,7 +13,7 @@ from dashboard.documents.letter import letter_file
 from dashboard.services import findings as svc, letters, notifications
 from dashboard.services.unit_of_work import unit_of_work
 from db.engine import read_session
-from db.models import Escalation, Letter
+from db.models import Escalation
 from tests.factories import build_world, finding_input
 
 

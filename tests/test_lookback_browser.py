@@ -6,14 +6,11 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.test_browser import ARGS, CHROMIUM, ROOT, free_port, settle, sign_in
+from tests.test_browser import ARGS, CHROMIUM, demo_server, free_port, settle, sign_in
 
 pytestmark = [
     pytest.mark.browser,
@@ -27,28 +24,12 @@ PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    data = tmp_path_factory.mktemp("lookback-browser")
     port = PORT
     with socket.socket() as sock:
         if sock.connect_ex(("127.0.0.1", port)) == 0:
             port = free_port()
-    env = {**os.environ, "DASHBOARD_DATA_DIR": str(data), "DASHBOARD_MODE": "demo"}
-    env.pop("DATABASE_URL", None)
-    process = subprocess.Popen([sys.executable, "-m", "dashboard", "run", "--port", str(port)], cwd=ROOT, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-        except OSError:
-            if process.poll() is not None:
-                pytest.fail(f"server exited: {process.stdout.read()}")
-            time.sleep(0.5)
-    yield f"http://127.0.0.1:{port}"
-    process.terminate()
-    output = process.communicate(timeout=20)[0]
-    assert "Traceback" not in output, output
+    with demo_server(tmp_path_factory.mktemp("lookback-browser"), port) as base:
+        yield base
 
 
 def test_a_whole_campaign_at_phone_size(server, tmp_path):

@@ -11,7 +11,7 @@ import pytest
 from sqlmodel import select
 
 from dashboard import clock
-from dashboard.lifecycle import Action, Actor, can
+from dashboard.lifecycle import Action, can
 from dashboard.services import delivery, findings as svc, jobs, notifications
 from dashboard.services.unit_of_work import unit_of_work
 from db.engine import read_session

@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import io
 
 import pytest
-from docx import Document
 from sqlmodel import select
 
 from dashboard.services import delivery, findings as svc, jobs
