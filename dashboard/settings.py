@@ -25,6 +25,7 @@ SPECS: dict[str, SettingSpec] = {
         ["jpg", "jpeg", "png", "gif", "webp", "pdf", "doc", "docx", "xls", "xlsx", "wps", "ofd", "txt"]),
     "lockout_failures": SettingSpec(5, 3, 20),
     "lockout_minutes": SettingSpec(15, 1, 1440),
+    "backup_keep": SettingSpec(14, 1, 365),        # nightly backups kept (the folder is DASHBOARD_BACKUP_DIR)
 }
 
 
@@ -37,6 +38,7 @@ class Settings:
     allowed_extensions: list[str]
     lockout_failures: int
     lockout_minutes: int
+    backup_keep: int
 
 
 DEFAULTS = Settings(**{key: spec.default for key, spec in SPECS.items()})
