@@ -576,6 +576,7 @@ CATALOGUE.update({
 
 # --- operations: backup, restore, health (issue 17) ----------------------------------------
 CATALOGUE.update({
+    "action.view_health": ("查看运行状态", "view system health"),
     "setting.backup_keep": ("保留的夜间备份份数", "Nightly backups kept"),
     "backup.missing": ("找不到备份文件：{path}", "No backup file at {path}."),
     "backup.not_empty": ("目标数据库已有数据，未恢复。确需覆盖请加 --force。",

@@ -40,6 +40,7 @@ class Action(StrEnum):
     MANAGE_REFERENCE = "manage_reference"
     MANAGE_SETTINGS = "manage_settings"
     IMPORT_LEDGER = "import_ledger"
+    VIEW_HEALTH = "view_health"
 
 
 class Scope(StrEnum):
@@ -68,6 +69,7 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.TAKE_SNAPSHOT: frozenset({L, I}),
     Action.VIEW_ALL: frozenset({L, I, A}),
     Action.MANAGE_USERS: frozenset({A}),
+    Action.VIEW_HEALTH: frozenset({A}),
     Action.MANAGE_REFERENCE: frozenset({A}),
     Action.MANAGE_SETTINGS: frozenset({A}),
     Action.IMPORT_LEDGER: frozenset({A}),

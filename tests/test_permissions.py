@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from pathlib import Path
 
 import pytest
 from openpyxl import Workbook
@@ -15,7 +16,7 @@ from sqlmodel import select
 
 from dashboard.errors import PermissionDenied
 from dashboard.lifecycle import PERMISSIONS, SCOPES, Action, Scope
-from dashboard.services import admin, imports, queries, snapshots
+from dashboard.services import admin, health, imports, queries, snapshots
 from dashboard.services import findings as svc
 from dashboard.vocab import RectType, Role, SourceKind
 from db.engine import read_session
@@ -114,6 +115,8 @@ CELLS = {
     Action.MANAGE_SETTINGS: (lambda s, w: None, lambda s, a, w, c: admin.update_setting(s, a, "stale_days", 20)),
     Action.IMPORT_LEDGER: (lambda s, w: None, lambda s, a, w, c: imports.commit_import(
         s, a, _ledger_file(), source_title="2026年自查台账")),
+    Action.VIEW_HEALTH: (lambda s, w: None, lambda s, a, w, c: health.checks(
+        getattr(s.get_bind(), "engine", s.get_bind()), a, backup_dir=Path("/nonexistent"), disk_path=Path("/"))),
 }
 
 

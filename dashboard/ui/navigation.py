@@ -34,6 +34,7 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("villages", "pages.villages", ":material/holiday_village:"),
     PageSpec("meeting", "pages.meeting", ":material/co_present:", action=Action.TAKE_SNAPSHOT),
     PageSpec("admin", "pages.admin", ":material/settings:", action=Action.MANAGE_USERS),
+    PageSpec("health", "pages.health", ":material/monitor_heart:", action=Action.VIEW_HEALTH),
 )
 SPECS = {spec.key: spec for spec in PAGES}
 
