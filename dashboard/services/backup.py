@@ -23,6 +23,7 @@ from pathlib import Path
 from sqlalchemy import Engine, make_url, text
 
 from dashboard.errors import DomainError
+from db.engine import after_bulk_load
 
 log = logging.getLogger(__name__)
 
@@ -251,10 +252,7 @@ def _pg_restore(engine: Engine, path: Path) -> None:
     if done.returncode:
         log.error("pg_restore failed: %s", done.stderr.strip())
         raise BackupError("backup.failed", detail=done.stderr.strip()[:300])
-    with engine.connect() as connection:  # statistics for the planner after a bulk load
-        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
-        for table in _tables(connection):
-            connection.execute(text(f'ANALYZE "{table}"'))
+    after_bulk_load(engine)  # statistics and the visibility map after a bulk load
 
 
 def _dumped_schema(listing: str) -> str:
