@@ -11,7 +11,8 @@ A "page time" is what the user waits for: from sending the rerun message (the cl
 ``script_finished`` message, i.e. the page script's whole run plus every element it sends, through nginx and
 TLS. The browser's drawing is not included (see scripts/benchmark.py for Chromium's time to an interactive
 overview). Errors: an exception or error box in the page, a script that did not finish, a lost connection, a
-timeout (``--page-timeout``). Loopback only: the script refuses any host but 127.0.0.1/localhost.
+timeout (``--page-timeout``). The CPU seconds each process group used during the run are
+reported too (``--pids``: the replicas, nginx and PostgreSQL), to say what limits throughput. Loopback only: the script refuses any host but 127.0.0.1/localhost.
 
 Accounts: ``--users`` sessions over the synthetic data set's accounts (leader, inspector, dept<N>; password
 demo1234), or ``--accounts a,b,c``.
@@ -42,6 +43,7 @@ from websockets.asyncio.client import connect as websocket_connect  # noqa: E402
 
 PASSWORD = "demo1234"
 TOUR = ("overview", "ledger", "finding")
+UNEXPECTED = ("系统出现意外错误", "An unexpected error", "Traceback")  # ui.unexpected_error, and a raw traceback
 
 
 class PageError(Exception):
@@ -113,8 +115,9 @@ class SimulatedUser:
         kind = element.WhichOneof("type")
         if kind == "exception":
             problems.append(f"exception: {element.exception.type}: {element.exception.message[:100]}")
-        elif kind == "alert" and element.alert.format == element.alert.ERROR:
-            problems.append(f"error box: {element.alert.body[:100]}")
+        elif kind == "alert" and element.alert.format == element.alert.ERROR and any(
+                marker in element.alert.body for marker in UNEXPECTED):
+            problems.append(f"error box: {element.alert.body[:100]}")  # red notices (已逾期 …) are content
         elif kind in ("text_input", "button"):
             widget = getattr(element, kind)
             self.widgets[widget.label] = (widget.id, widget)

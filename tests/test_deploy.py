@@ -235,3 +235,17 @@ def test_sticky_sessions_shared_writes_and_failover(deployment, browser):
     verify = subprocess.run([sys.executable, "-m", "dashboard", "stats", "--verify"], cwd=ROOT, env=deployment.env,
                             capture_output=True, text=True, timeout=300)
     assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def test_the_compose_files_nginx_config_is_the_rendered_template():
+    """deploy/nginx.docker.conf is what the runner renders for the two compose replicas (kept in step)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("deploy_run", ROOT / "deploy" / "run.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rendered = module.render_nginx(["app1:8501", "app2:8501"], prefix="/var/cache/nginx", log_dir="/var/log/nginx",
+                                   cert="/etc/nginx/tls/fullchain.pem", key="/etc/nginx/tls/privkey.pem",
+                                   max_body_mb=20, server_name="_")
+    assert (ROOT / "deploy" / "nginx.docker.conf").read_text() == rendered + "\n"
+    assert "proxy_set_header Upgrade $http_upgrade" in rendered and "client_max_body_size 21m" in rendered
