@@ -10,6 +10,7 @@ from typing import Sequence
 
 from sqlmodel import select
 
+from dashboard.lifecycle import SYSTEM
 from dashboard import config
 from dashboard.errors import DomainError
 from dashboard.vocab import Role, codes
@@ -68,7 +69,7 @@ def cmd_create_user(args) -> int:
                 print(f"找不到单位“{args.unit}” / unknown unit", file=sys.stderr)
                 return 2
             unit_id = unit.id
-        user = admin.create_user(session, None, username=args.username, display_name=args.display_name or args.username,
+        user = admin.create_user(session, SYSTEM, username=args.username, display_name=args.display_name or args.username,
                                  role=args.role, password=password, unit_id=unit_id)
     print(f"已创建用户 / created user {user.username} ({user.role})")
     return 0
@@ -124,7 +125,7 @@ def cmd_report(args) -> int:
     engine = _engine()
     if args.snapshot is None:
         with unit_of_work(engine) as session:
-            snapshot = snapshots.take_snapshot(session, None, args.title or "整改情况报告快照")
+            snapshot = snapshots.take_snapshot(session, SYSTEM, args.title or "整改情况报告快照")
     else:
         with read_session(engine) as session:
             snapshot = snapshots.get_snapshot(session, args.snapshot)

@@ -1,7 +1,21 @@
-"""Domain errors. Every refusal carries a catalogue key so it can be shown in Chinese or English."""
+"""Domain errors. Every refusal carries a catalogue key and raw parameters; the edge (a page, the
+command line, a document) turns them into the reader's language with ``message(lang)``.
+
+A parameter that is itself text of the catalogue is passed as ``Phrase(key)``, and a stored code as
+its enum member (``Role.LEADER``): both are translated with the message, never where it is raised.
+"""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
+
+
+@dataclass(frozen=True)
+class Phrase:
+    """Catalogue text used inside another message (a field's name, an action), translated with it."""
+
+    key: str
+    params: dict[str, Any] = field(default_factory=dict)
 
 
 class DomainError(Exception):

@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 from dashboard import vocab
+from dashboard.errors import Phrase
 
 LANGUAGES = ("zh", "en")
 DEFAULT_LANGUAGE = "zh"
@@ -101,6 +102,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "action.record_escalation": ("督办", "record an escalation"),
     "action.take_snapshot": ("生成会议快照", "take a snapshot"),
     "action.view_all": ("查看全部问题", "view all findings"),
+    "action.view": ("查看", "view"),
     "action.manage_users": ("管理用户", "manage users"),
     "action.manage_reference": ("管理基础数据", "manage reference data"),
     "action.manage_settings": ("修改系统设置", "change settings"),
@@ -129,6 +131,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "error.extension_pending": ("已有一项延期申请待审批。", "An extension request is already waiting for a decision."),
     "error.extension_not_later": ("申请的时限须晚于现行时限（{current}）。", "The requested deadline must be later than the current one ({current})."),
     "error.extension_decided": ("该延期申请已审批。", "This extension request has already been decided."),
+    "error.no_pending_extension": ("该问题没有待审批的延期申请。", "This finding has no extension request waiting for a decision."),
     "error.no_deadline": ("该问题没有整改时限，无需延期。", "This finding has no deadline to extend."),
     "error.percent_range": ("完成比例须在0到100之间。", "Percent done must be between 0 and 100."),
     "error.file_too_large": ("文件“{name}”为{size_mb}MB，超过上限{limit_mb}MB。", "File “{name}” is {size_mb} MB, over the {limit_mb} MB limit."),
@@ -618,13 +621,26 @@ CATALOGUE.update({
 
 
 def t(key: str, lang: str | None = None, **params: Any) -> str:
-    """Text for ``key`` in ``lang`` (default Chinese), with ``{name}`` placeholders filled."""
+    """Text for ``key`` in ``lang`` (default Chinese), with ``{name}`` placeholders filled.
+    Parameters that are ``Phrase``s or stored codes (enum members) are translated too."""
     lang = lang if lang in LANGUAGES else DEFAULT_LANGUAGE
     entry = CATALOGUE.get(key)
     if entry is None:
         return key
     text = entry[LANGUAGES.index(lang)]
-    return text.format(**params) if params else text
+    if not params:
+        return text
+    return text.format(**{name: _in_language(value, lang) for name, value in params.items()})
+
+
+def _in_language(value: Any, lang: str) -> Any:
+    if isinstance(value, Phrase):
+        return t(value.key, lang, **value.params)
+    if isinstance(value, StrEnum) and type(value) in ENUM_PREFIX:
+        return label(value, lang)
+    if isinstance(value, (list, tuple)) and value and all(isinstance(item, (Phrase, StrEnum)) for item in value):
+        return ("、" if lang == "zh" else ", ").join(str(_in_language(item, lang)) for item in value)
+    return value
 
 
 def label(member: StrEnum | None, lang: str | None = None, enum: type[StrEnum] | None = None) -> str:

@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Iterable
 
-from dashboard.errors import InvalidState, PermissionDenied
-from dashboard.i18n import label, t
+from dashboard.errors import InvalidState, PermissionDenied, Phrase, ValidationFailed
 from dashboard.vocab import Role, Status
 
 A, L, I, D = Role.ADMIN, Role.LEADER, Role.INSPECTOR, Role.DEPARTMENT
@@ -41,6 +40,9 @@ class Action(StrEnum):
     MANAGE_SETTINGS = "manage_settings"
     IMPORT_LEDGER = "import_ledger"
     VIEW_HEALTH = "view_health"
+
+
+OPERATOR_EXTRA = frozenset({Action.TAKE_SNAPSHOT})  # the command line's report takes a snapshot first
 
 
 class Scope(StrEnum):
@@ -117,11 +119,18 @@ FINAL_STATES = frozenset({C, X})
 class Actor:
     """Who is acting: built from the signed-in user on every run."""
 
-    id: int
+    id: int | None
     username: str
     role: Role
     unit_id: int | None = None
     display_name: str = ""
+    operator: bool = False  # the server's operator (``SYSTEM``), not a signed-in person
+
+
+SYSTEM = Actor(id=None, username="system", role=Role.ADMIN, display_name="system", operator=True)
+"""The operator of the server: the command line, the demo builder and scheduled jobs act as this
+actor (the audit log names it ``system``). Services check it like anyone else: it may do what an
+administrator may, and take snapshots (``OPERATOR_EXTRA``)."""
 
 
 def may(role: Role | str, action: Action) -> bool:
@@ -129,8 +138,10 @@ def may(role: Role | str, action: Action) -> bool:
 
 
 def check_role(actor: Actor, action: Action) -> None:
+    if actor.operator and action in OPERATOR_EXTRA:
+        return
     if not may(actor.role, action):
-        raise PermissionDenied("error.role_denied", role=label(Role(actor.role)), action=t(f"action.{action}"))
+        raise PermissionDenied("error.role_denied", role=Role(actor.role), action=Phrase(f"action.{action}"))
 
 
 def check_unit(actor: Actor, action: Action, lead_unit_id: int, co_unit_ids: Iterable[int]) -> None:
@@ -146,7 +157,7 @@ def check_unit(actor: Actor, action: Action, lead_unit_id: int, co_unit_ids: Ite
         raise PermissionDenied("error.no_unit")
     allowed = {lead_unit_id} if scope is Scope.LEAD else responsible
     if actor.unit_id not in allowed:
-        raise PermissionDenied("error.unit_denied", action=t(f"action.{action}"))
+        raise PermissionDenied("error.unit_denied", action=Phrase(f"action.{action}"))
 
 
 def next_status(action: Action, current: Status | str) -> Status:
@@ -156,7 +167,7 @@ def next_status(action: Action, current: Status | str) -> Status:
     if current not in allowed:
         if current is Status.CLOSED and action not in (Action.CLOSE,):
             raise InvalidState("error.closed_final")
-        raise InvalidState("error.bad_state", status=label(current), action=t(f"action.{action}"))
+        raise InvalidState("error.bad_state", status=current, action=Phrase(f"action.{action}"))
     return allowed[current]
 
 
@@ -179,3 +190,77 @@ def can(actor: Actor, action: Action, *, status: Status | str | None = None,
     except (PermissionDenied, InvalidState):
         return False
     return True
+
+
+# --- the policy: one answer for services and pages --------------------------------------------------------
+
+@dataclass(frozen=True)
+class FindingFacts:
+    """What the rules need to know about one finding (read by ``services.views.finding_facts``)."""
+
+    status: Status
+    lead_unit_id: int
+    co_unit_ids: frozenset[int] = frozenset()
+    long_term: bool = False          # 长期坚持: only these may be set 持续整改
+    has_deadline: bool = True        # an extension needs a deadline in force
+    pending_extension: bool = False  # one request at a time; deciding needs one
+    open_measures: int = 0           # 申请销号 needs every measure done
+    evidence_count: int = 1          # … and at least one evidence file
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why an action is not available: a catalogue key and its raw parameters (translated at the edge)."""
+
+    key: str
+    params: dict
+
+
+FINDING_ACTIONS = (Action.EDIT_FINDING, Action.REPORT_PROGRESS, Action.ATTACH_EVIDENCE, Action.TICK_MEASURE,
+                   Action.REQUEST_EXTENSION, Action.DECIDE_EXTENSION, Action.APPLY_CLOSURE, Action.CLOSE,
+                   Action.SEND_BACK, Action.SET_ONGOING, Action.CANCEL, Action.RECORD_ESCALATION)
+
+
+def _precondition(action: Action, facts: FindingFacts) -> Refusal | None:
+    """The conditions on a finding's content, beyond role, unit and state."""
+    if action is Action.SET_ONGOING and not facts.long_term:
+        return Refusal("error.not_long_term", {})
+    if action is Action.REQUEST_EXTENSION:
+        if not facts.has_deadline:
+            return Refusal("error.no_deadline", {})
+        if facts.pending_extension:
+            return Refusal("error.extension_pending", {})
+    if action is Action.DECIDE_EXTENSION and not facts.pending_extension:
+        return Refusal("error.no_pending_extension", {})
+    if action is Action.APPLY_CLOSURE:
+        if facts.open_measures:
+            return Refusal("error.measures_open", {"count": facts.open_measures})
+        if not facts.evidence_count:
+            return Refusal("error.no_evidence", {})
+    return None
+
+
+def refusal(actor: Actor, action: Action, facts: FindingFacts) -> Refusal | None:
+    """None when ``actor`` may do ``action`` on a finding with these facts; otherwise why not."""
+    try:
+        authorize(actor, action, status=facts.status, lead_unit_id=facts.lead_unit_id, co_unit_ids=facts.co_unit_ids)
+    except (PermissionDenied, InvalidState) as refused:
+        return Refusal(refused.key, refused.params)
+    return _precondition(action, facts)
+
+
+def available_actions(actor: Actor, facts: FindingFacts) -> dict[Action, Refusal | None]:
+    """Every action on one finding, each with None (available) or its refusal: pages show exactly the
+    forms this allows, and services enforce the same answer (``enforce``)."""
+    return {action: refusal(actor, action, facts) for action in FINDING_ACTIONS}
+
+
+def enforce(actor: Actor, action: Action, facts: FindingFacts) -> Status | None:
+    """What a service calls before it writes: raises the policy's refusal, or returns the target state."""
+    target = authorize(actor, action, status=facts.status, lead_unit_id=facts.lead_unit_id,
+                       co_unit_ids=facts.co_unit_ids)
+    refused = _precondition(action, facts)
+    if refused is not None:
+        error = ValidationFailed if refused.key in ("error.no_deadline",) else InvalidState
+        raise error(refused.key, **refused.params)
+    return target

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, func
 from sqlmodel import Session, select
 
 from dashboard import clock, config
-from dashboard.lifecycle import Actor
+from dashboard.lifecycle import SYSTEM, Actor
 from dashboard.services import admin
 from dashboard.services import findings as svc
 from dashboard.services.common import actor_of
@@ -63,14 +63,14 @@ def _reference_data(session: Session):
     units: dict[str, int] = {}
     for item in content.UNITS:
         parent = units.get(item["parent"]) if item["parent"] else None
-        units[item["name"]] = admin.create_unit(session, None, name=item["name"], kind=item["kind"],
+        units[item["name"]] = admin.create_unit(session, SYSTEM, name=item["name"], kind=item["kind"],
                                                 parent_id=parent).id
     villages = {}
     for item in content.VILLAGES:
-        village = admin.create_village(session, None, **item)
+        village = admin.create_village(session, SYSTEM, **item)
         session.flush()
         villages[(item["township"], item["name"])] = village.id
-    categories = {name: admin.create_category(session, None, name, order).id
+    categories = {name: admin.create_category(session, SYSTEM, name, order).id
                   for order, name in enumerate(content.CATEGORIES, start=1)}
     session.flush()
     return units, villages, categories
@@ -79,7 +79,7 @@ def _reference_data(session: Session):
 def _people(session: Session, units: dict[str, int]) -> Cast:
     actors: dict[str, Actor] = {}
     for item in content.DEMO_USERS:
-        user = admin.create_user(session, None, username=item["username"], display_name=item["display_name"],
+        user = admin.create_user(session, SYSTEM, username=item["username"], display_name=item["display_name"],
                                  role=item["role"], unit_id=units.get(item["unit"]) if item["unit"] else None,
                                  password=config.DEMO_PASSWORD, is_demo_password=True)
         session.flush()
@@ -89,7 +89,7 @@ def _people(session: Session, units: dict[str, int]) -> Cast:
     for name in sorted(lead_units):
         unit_id = units[name]
         if unit_id not in departments:  # a unit with findings but no named demo user gets a liaison account
-            user = admin.create_user(session, None, username=f"unit{unit_id}", display_name=f"{name}联络员",
+            user = admin.create_user(session, SYSTEM, username=f"unit{unit_id}", display_name=f"{name}联络员",
                                      role=Role.DEPARTMENT, unit_id=unit_id, password=config.DEMO_PASSWORD,
                                      is_demo_password=True)
             session.flush()

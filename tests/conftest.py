@@ -68,3 +68,14 @@ def engine(database_url):
 def frozen_today():
     with clock.frozen(TODAY):
         yield TODAY
+
+
+@pytest.fixture
+def world(engine, frozen_today):
+    """The small world of tests/factories.py (units, one user per role, a category, a source) on a
+    clean database, on the fixed 'today'. Tests that need more build on it or define their own."""
+    from dashboard.services.unit_of_work import unit_of_work
+    from tests.factories import build_world
+
+    with unit_of_work(engine) as session:
+        return build_world(session)

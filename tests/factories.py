@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session
 
-from dashboard.lifecycle import Actor
+from dashboard.lifecycle import SYSTEM, Actor
 from dashboard.services import admin, findings
 from dashboard.services.common import actor_of
 from dashboard.services.findings import FindingInput, UploadedFile
@@ -27,7 +27,7 @@ def build_world(session: Session) -> World:
     units = {}
     for name, kind in (("社会救助办", UnitKind.OFFICE), ("儿童福利和社会事务股", UnitKind.OFFICE),
                        ("整改办", UnitKind.OFFICE), ("高士镇", UnitKind.TOWNSHIP)):
-        units[name] = admin.create_unit(session, None, name=name, kind=kind).id
+        units[name] = admin.create_unit(session, SYSTEM, name=name, kind=kind).id
     people = {
         "admin": (Role.ADMIN, None),
         "leader": (Role.LEADER, None),
@@ -39,11 +39,11 @@ def build_world(session: Session) -> World:
     }
     actors = {}
     for username, (role, unit_id) in people.items():
-        user = admin.create_user(session, None, username=username, display_name=username, role=role,
+        user = admin.create_user(session, SYSTEM, username=username, display_name=username, role=role,
                                  password=PASSWORD, unit_id=unit_id)
         session.flush()
         actors[username] = actor_of(user)
-    category = admin.create_category(session, None, "对象认定不精准")
+    category = admin.create_category(session, SYSTEM, "对象认定不精准")
     source = findings.create_source(session, actors["inspector"], kind=SourceKind.AUDIT, title="城乡低保专项审计",
                                     received_date=dt.date(2026, 5, 1), issuing_body="审计部门")
     session.flush()

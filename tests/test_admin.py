@@ -17,13 +17,8 @@ from dashboard.vocab import Role, UnitKind, VillageLevel, VillageStatus
 from db.engine import read_session
 from dashboard.services.unit_of_work import unit_of_work
 from db.models import AuditLog, Category, Setting, Unit, User, Village
-from tests.factories import PASSWORD, build_world, finding_input
+from tests.factories import PASSWORD, finding_input
 
-
-@pytest.fixture
-def world(engine, frozen_today):
-    with unit_of_work(engine) as session:
-        return build_world(session)
 
 
 def do(engine, fn, *args, **kwargs):

@@ -1,6 +1,7 @@
 """Select-box options stay small at province scale: villages are offered one township at a time."""
 from __future__ import annotations
 
+from dashboard.lifecycle import SYSTEM
 from dashboard.services import admin, rollups, views
 from dashboard.services import findings as svc
 from db.engine import read_session
@@ -11,9 +12,9 @@ from tests.factories import build_world, finding_input
 def test_townships_include_those_only_findings_name_and_villages_come_per_township(engine, frozen_today):
     with unit_of_work(engine) as session:
         world = build_world(session)
-        maoan = admin.create_village(session, None, township="高士镇", name="毛安村", level="key")
-        admin.create_village(session, None, township="高士镇", name="同心村", level="key")
-        hongqi = admin.create_village(session, None, township="赛口镇", name="红旗村", level="key")
+        maoan = admin.create_village(session, SYSTEM, township="高士镇", name="毛安村", level="key")
+        admin.create_village(session, SYSTEM, township="高士镇", name="同心村", level="key")
+        hongqi = admin.create_village(session, SYSTEM, township="赛口镇", name="红旗村", level="key")
         svc.log_finding(session, world.actors["inspector"], finding_input(world, township="凉亭乡"))
     with read_session(engine) as session:
         assert views.townships(session) == sorted(["高士镇", "赛口镇", "凉亭乡"])  # read from the findings

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import inspect, text
 from sqlmodel import select
 
+from dashboard.lifecycle import SYSTEM
 from dashboard import cli
 from dashboard.passwords import verify_password
 from dashboard.services import admin
@@ -160,7 +161,7 @@ def test_create_department_user_needs_a_known_unit(cli_env, engine, monkeypatch,
         assert session.exec(select(User)).all() == []
 
     with unit_of_work(engine) as session:
-        unit_id = admin.create_unit(session, None, name="社会救助办").id
+        unit_id = admin.create_unit(session, SYSTEM, name="社会救助办").id
     assert run("create-user", "jiuzhu", "--role", "department", "--unit", "社会救助办", stdin="long-enough-pass\n",
                monkeypatch=monkeypatch) == 0
     with read_session(engine) as session:

@@ -17,15 +17,10 @@ from dashboard.vocab import Status
 from db.engine import read_session
 from dashboard.services.unit_of_work import unit_of_work
 from db.models import AuditLog, Finding, Measure, Progress, Snapshot, SnapshotFinding
-from tests.factories import build_world, evidence, finding_input
+from tests.factories import evidence, finding_input
 
 JOIN_TIMEOUT = 30
 
-
-@pytest.fixture
-def world(engine, frozen_today):
-    with unit_of_work(engine) as session:
-        return build_world(session)
 
 
 def log(engine, world, **overrides) -> Finding:

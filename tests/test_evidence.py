@@ -15,15 +15,10 @@ from db.engine import read_session
 from dashboard.services.unit_of_work import unit_of_work
 from db.models import AuditLog, Evidence, EvidenceContent, Finding, Progress
 from tests import files
-from tests.factories import build_world, evidence, finding_input
+from tests.factories import evidence, finding_input
 
 MIB = 1024 * 1024
 
-
-@pytest.fixture
-def world(engine, frozen_today):
-    with unit_of_work(engine) as session:
-        return build_world(session)
 
 
 @pytest.fixture

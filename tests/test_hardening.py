@@ -22,6 +22,7 @@ from openpyxl.utils.escape import unescape
 from sqlalchemy import update
 from sqlmodel import func, select
 
+from dashboard.lifecycle import SYSTEM
 from dashboard import cli, config, passwords
 from dashboard.documents.ledger_export import export_ledger
 from dashboard.documents.report import report_for_snapshot
@@ -290,7 +291,7 @@ def test_database_file_wal_and_data_folder_are_private(tmp_path, monkeypatch):
 
     migrate(engine)
     with unit_of_work(engine) as session:
-        admin.create_unit(session, None, name="办公室")
+        admin.create_unit(session, SYSTEM, name="办公室")
         wal = data / "ledger.db-wal"
         assert wal.exists() and _mode(wal) == 0o600
     assert _mode(data / "ledger.db") == 0o600
@@ -343,7 +344,7 @@ def sign_in(engine, username, password, client="10.0.0.1"):
 
 def _make_user(engine, world, username: str, **flags) -> None:
     with unit_of_work(engine) as session:
-        user = admin.create_user(session, None, username=username, display_name=username, role=Role.LEADER,
+        user = admin.create_user(session, SYSTEM, username=username, display_name=username, role=Role.LEADER,
                                  password=PASSWORD)
         for key, value in flags.items():
             setattr(user, key, value)

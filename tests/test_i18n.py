@@ -199,3 +199,39 @@ def test_no_key_is_written_twice():
     source = (PACKAGE / "i18n.py").read_text(encoding="utf-8")
     keys = re.findall(r'^\s+"([a-z_]+\.[a-z0-9_]+)":', source, re.M)
     assert len(keys) == len(set(keys)), sorted({k for k in keys if keys.count(k) > 1})
+
+
+def _has_chinese_literal(node: ast.AST) -> bool:
+    """A string literal (or the literal parts of an f-string) with Chinese in it, or a call to t()."""
+    for inner in ast.walk(node):
+        if isinstance(inner, ast.Constant) and isinstance(inner.value, str) and CJK.search(inner.value):
+            return True
+        if isinstance(inner, ast.Call) and _name(inner.func) in ("t", "label", "tr"):
+            return True
+    return False
+
+
+def test_errors_carry_raw_parameters_translated_at_the_edge():
+    """No refusal is built from text already in one language: parameters are data, codes or Phrases."""
+    offenders = []
+    for path in SOURCES:
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and _name(node.func) in ERROR_CLASSES:
+                for keyword in node.keywords:
+                    if keyword.arg != "current" and _has_chinese_literal(keyword.value):
+                        offenders.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno} {keyword.arg}")
+    assert offenders == []
+
+
+def test_a_refusal_reads_entirely_in_english():
+    from dashboard.errors import Phrase
+    from dashboard.vocab import Role, Status
+
+    denied = PermissionDenied("error.role_denied", role=Role.DEPARTMENT, action=Phrase("action.close"))
+    assert not CJK.search(denied.message("en")), denied.message("en")
+    assert "责任单位" in denied.message("zh") and "销号" in denied.message("zh")
+    state = InvalidState("error.bad_state", status=Status.CLOSED, action=Phrase("action.send_back"))
+    assert not CJK.search(state.message("en")) and "已销号" in state.message("zh")
+    required = ValidationFailed("error.required", field=Phrase("field.measures"))
+    assert not CJK.search(required.message("en"))

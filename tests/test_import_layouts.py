@@ -14,9 +14,10 @@ from openpyxl import load_workbook
 from sqlalchemy import text
 from sqlmodel import func, select
 
+from dashboard.lifecycle import SYSTEM
 from dashboard import cli
 from dashboard.documents.ledger_export import export_ledger
-from dashboard.documents.ledger_parse import LedgerFormatError, parse_ledger
+from dashboard.ledger_reader import LedgerFormatError, parse_ledger
 from dashboard.errors import ValidationFailed
 from dashboard.services import admin, imports
 from dashboard.services import findings as svc
@@ -46,11 +47,6 @@ from tests.factories import build_world
 
 D = dt.date
 
-
-@pytest.fixture
-def world(engine, frozen_today):
-    with unit_of_work(engine) as session:
-        return build_world(session)
 
 
 def preview(engine, world, data, **kwargs):
@@ -120,7 +116,7 @@ def test_multi_row_findings_keep_every_measure_and_its_deadline(engine, world):
 
 
 def parse_ledger_date(text: str) -> D:
-    from dashboard.documents.ledger_parse import parse_date_text
+    from dashboard.ledger_reader import parse_date_text
 
     return parse_date_text(text, 2026)
 
@@ -172,7 +168,7 @@ def test_group_headings_as_categories_are_listed_once_and_mapped(engine, world):
                  ("category", "资金管理方面"): imports.Decision(imports.CREATE),
                  ("category", "作风建设方面"): imports.Decision(imports.OTHER)}
     with unit_of_work(engine) as session:
-        admin.create_category(session, None, "其他")
+        admin.create_category(session, SYSTEM, "其他")
     result = preview(engine, world, data, decisions=decisions)
     assert result.ok, result.errors
     assert "问题类别“对象认定方面”映射为“对象认定不精准”（8行）" in result.messages()
@@ -409,7 +405,7 @@ def test_round_trip_of_the_demo_export_keeps_every_field(engine, tmp_path):
     assert any("（时限：" in (row[6] or "") for row in before) and any(row[13] for row in before)
     with unit_of_work(engine) as session:  # another office: the same units, villages and categories, no findings
         _reference_data(session)
-        user = admin.create_user(session, None, username="admin2", display_name="admin2", role=Role.ADMIN,
+        user = admin.create_user(session, SYSTEM, username="admin2", display_name="admin2", role=Role.ADMIN,
                                  password="s3cret-pass-2")
         session.flush()
         here = actor_of(user)

@@ -8,6 +8,7 @@ import pytest
 from openpyxl import Workbook
 from sqlmodel import func, select
 
+from dashboard.lifecycle import SYSTEM
 from dashboard import clock
 from dashboard.errors import ValidationFailed
 from dashboard.services import admin, imports
@@ -62,7 +63,7 @@ def workbook(rows, *, title=TITLE, header=HEADER) -> bytes:
 def world(engine, frozen_today):
     with unit_of_work(engine) as session:
         world = build_world(session)
-        admin.create_village(session, None, county="本县", township="高士镇", name="毛安村", level="provincial")
+        admin.create_village(session, SYSTEM, county="本县", township="高士镇", name="毛安村", level="provincial")
         return world
 
 
@@ -310,7 +311,7 @@ def test_ledger_as_people_keep_it_merged_cells_and_other_header_names(engine, wo
     sheet.append(["注：本表由整改办汇总"])
     buffer = io.BytesIO()
     book.save(buffer)
-    do(engine, admin.create_category, None, "其他")
+    do(engine, admin.create_category, SYSTEM, "其他")
     summary = commit(engine, world, buffer.getvalue())
     assert (summary.imported, summary.closed) == (2, 0)
     found = by_description(engine)
@@ -324,7 +325,7 @@ def test_ledger_as_people_keep_it_merged_cells_and_other_header_names(engine, wo
 
 
 def test_a_file_that_is_not_a_workbook_is_refused_whole(engine, world):
-    from dashboard.documents.ledger_parse import LedgerFormatError
+    from dashboard.ledger_reader import LedgerFormatError
 
     before = counts(engine)
     with pytest.raises(LedgerFormatError, match="文件不是Excel"):

@@ -1,4 +1,4 @@
-"""Tests for dashboard.documents.ledger_parse: messy Excel ledgers built with openpyxl."""
+"""Tests for dashboard.ledger_reader: messy Excel ledgers built with openpyxl."""
 from __future__ import annotations
 
 import datetime as dt
@@ -9,7 +9,7 @@ import zipfile
 import pytest
 from openpyxl import Workbook
 
-from dashboard.documents.ledger_parse import (
+from dashboard.ledger_reader import (
     LedgerFormatError,
     RowError,
     parse_date_text,

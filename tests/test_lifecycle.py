@@ -14,13 +14,8 @@ from dashboard.vocab import ExtensionDecision, RectType, ReviewDecision, Status
 from db.engine import read_session
 from dashboard.services.unit_of_work import unit_of_work
 from db.models import AuditLog, ClosureReview, Finding, Measure
-from tests.factories import build_world, evidence, finding_input
+from tests.factories import evidence, finding_input
 
-
-@pytest.fixture
-def world(engine, frozen_today):
-    with unit_of_work(engine) as session:
-        return build_world(session)
 
 
 def log(engine, world, **overrides) -> int:

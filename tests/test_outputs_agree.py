@@ -8,7 +8,6 @@ import io
 import json
 from collections import Counter
 
-import pytest
 from docx import Document
 from sqlalchemy import true
 from openpyxl import load_workbook
@@ -18,7 +17,7 @@ from dashboard.documents.ledger_export import COLUMNS, HEADER_ROW, export_ledger
 from dashboard.documents.report import report_for_snapshot
 from dashboard.figures import Figures, percent
 from dashboard.i18n import label
-from dashboard.lifecycle import Actor
+from dashboard.lifecycle import SYSTEM, Actor
 from dashboard.services import queries, rollups, snapshots
 from dashboard.services.unit_of_work import unit_of_work
 from dashboard.vocab import Role, Status
@@ -69,7 +68,7 @@ def _assert_outputs_agree(engine, database_url, monkeypatch, capsys) -> Figures:
         direct = queries.figures(session, LEADER, where=true())  # a plain SQL count, not the roll-ups
         meeting = Figures.from_mapping(snapshots.meeting_figures(session, clock.now())["totals"])
     with unit_of_work(engine) as session:
-        snapshot = snapshots.take_snapshot(session, None, "调度会")
+        snapshot = snapshots.take_snapshot(session, SYSTEM, "调度会")
     stored = Figures.from_mapping(snapshot.figures["totals"])
     stats = _stats_json(monkeypatch, database_url, capsys)
 

@@ -22,15 +22,10 @@ from dashboard.vocab import RectType, Role, SourceKind
 from db.engine import read_session
 from dashboard.services.unit_of_work import unit_of_work
 from db.models import ExtensionRequest, Finding, Measure
-from tests.factories import build_world, evidence, finding_input
+from tests.factories import evidence, finding_input
 
 ROLE_USER = {Role.ADMIN: "admin", Role.LEADER: "leader", Role.INSPECTOR: "inspector", Role.DEPARTMENT: "jiuzhu"}
 
-
-@pytest.fixture
-def world(engine, frozen_today):
-    with unit_of_work(engine) as session:
-        return build_world(session)
 
 
 def _log(session, world, **overrides) -> Finding:

@@ -31,6 +31,7 @@ from sqlmodel import select
 
 from sqlalchemy import Engine, text
 
+from dashboard.lifecycle import SYSTEM
 from dashboard import clock, passwords
 from dashboard.services import admin, queries
 from dashboard.services import findings as svc
@@ -102,10 +103,10 @@ def build_ledger(engine) -> Ledger:
         jz, et, gs = w.units["社会救助办"], w.units["儿童福利和社会事务股"], w.units["高士镇"]
         source2 = svc.create_source(session, inspector, kind=SourceKind.REVIEW, title="全市民政重点工作回头看",
                                     received_date=dt.date(2026, 4, 20), issuing_body="市民政局")
-        category2 = admin.create_category(session, None, "档案资料")
-        maoan = admin.create_village(session, None, county="本县", township="高士镇", name="毛安村",
+        category2 = admin.create_category(session, SYSTEM, "档案资料")
+        maoan = admin.create_village(session, SYSTEM, county="本县", township="高士镇", name="毛安村",
                                      level="provincial")
-        hongqi = admin.create_village(session, None, county="本县", township="赛口镇", name="红旗村", level="key")
+        hongqi = admin.create_village(session, SYSTEM, county="本县", township="赛口镇", name="红旗村", level="key")
         session.flush()
 
         ids: dict[str, int] = {}

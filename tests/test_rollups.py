@@ -11,7 +11,7 @@ from sqlalchemy import delete
 from sqlmodel import select
 
 from dashboard import clock
-from dashboard.lifecycle import Actor
+from dashboard.lifecycle import SYSTEM, Actor
 from dashboard.services.queries import LedgerFilter
 from dashboard.vocab import Role
 from dashboard.services import admin, imports, queries, rollups, views
@@ -68,7 +68,7 @@ def assert_rollups_match(engine, now=None):
 def world(engine, frozen_today):
     with unit_of_work(engine) as session:
         world = build_world(session)
-        admin.create_village(session, None, township="高士镇", name="毛安村", level="provincial", poverty_rate=2.6)
+        admin.create_village(session, SYSTEM, township="高士镇", name="毛安村", level="provincial", poverty_rate=2.6)
     rollups.refresh_if_stale(engine)
     return world
 

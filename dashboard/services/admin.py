@@ -6,8 +6,7 @@ from typing import Any
 from sqlmodel import Session, select
 
 from dashboard import config
-from dashboard.errors import ValidationFailed
-from dashboard.i18n import t
+from dashboard.errors import Phrase, ValidationFailed
 from dashboard.lifecycle import Action, Actor, authorize
 from dashboard.passwords import check_policy, hash_password
 from dashboard.services.common import apply_changes, audit, check_version, code, get_or_404, record_dict, require_text
@@ -35,11 +34,9 @@ def _unique(session: Session, model, column, value: str, own_id: int | None = No
 
 # --- users -------------------------------------------------------------------------------------------
 
-def create_user(session: Session, actor: Actor | None, *, username: str, display_name: str, role: Role | str,
+def create_user(session: Session, actor: Actor, *, username: str, display_name: str, role: Role | str,
                 password: str, unit_id: int | None = None, is_demo_password: bool = False) -> User:
-    """``actor=None`` only from the command line (the operator of the server) and the demo builder."""
-    if actor is not None:
-        authorize(actor, Action.MANAGE_USERS)
+    authorize(actor, Action.MANAGE_USERS)
     username = require_text(username, "field.username").lower()
     role = code(Role, role, "field.role")
     if role is Role.DEPARTMENT and unit_id is None:
@@ -106,10 +103,10 @@ def _keep_an_admin(session: Session, leaving: User) -> None:
         raise ValidationFailed("error.last_admin")
 
 
-def set_password(session: Session, actor: Actor | None, user_id: int, password: str) -> User:
+def set_password(session: Session, actor: Actor, user_id: int, password: str) -> User:
     """Reset (admin) or change (the user themself) a password; old login cookies stop working."""
     user = get_or_404(session, User, user_id, lock=True)
-    if actor is not None and actor.id != user.id:
+    if actor.id != user.id:
         authorize(actor, Action.MANAGE_USERS)
     user.is_demo_password = _check_password(password, user.username, user.display_name)
     user.password_hash = hash_password(password)
@@ -123,10 +120,9 @@ def set_password(session: Session, actor: Actor | None, user_id: int, password: 
 
 # --- units, villages, categories -------------------------------------------------------------------------
 
-def create_unit(session: Session, actor: Actor | None, *, name: str, kind: UnitKind | str = UnitKind.OFFICE,
+def create_unit(session: Session, actor: Actor, *, name: str, kind: UnitKind | str = UnitKind.OFFICE,
                 parent_id: int | None = None) -> Unit:
-    if actor is not None:
-        authorize(actor, Action.MANAGE_REFERENCE)
+    authorize(actor, Action.MANAGE_REFERENCE)
     name = require_text(name, "field.name")
     _unique(session, Unit, Unit.name, name)
     unit = Unit(name=name, kind=code(UnitKind, kind, "field.kind").value, parent_id=parent_id)
@@ -157,7 +153,7 @@ VILLAGE_FIELDS = ("county", "township", "name", "level", "poverty_rate", "remain
 def _clean_village(values: dict[str, Any]) -> dict[str, Any]:
     unknown = set(values) - set(VILLAGE_FIELDS)
     if unknown:
-        raise ValidationFailed("error.unknown_value", field=t("what.village"), value=", ".join(sorted(unknown)))
+        raise ValidationFailed("error.unknown_value", field=Phrase("what.village"), value=", ".join(sorted(unknown)))
     cleaned = dict(values)
     for key in ("township", "name"):
         if key in cleaned:
@@ -172,9 +168,8 @@ def _clean_village(values: dict[str, Any]) -> dict[str, Any]:
     return cleaned
 
 
-def create_village(session: Session, actor: Actor | None, **values: Any) -> Village:
-    if actor is not None:
-        authorize(actor, Action.MANAGE_REFERENCE)
+def create_village(session: Session, actor: Actor, **values: Any) -> Village:
+    authorize(actor, Action.MANAGE_REFERENCE)
     village = Village(**_clean_village(values))
     duplicate = session.exec(select(Village).where(Village.county == village.county,
                                                    Village.township == village.township,
@@ -197,9 +192,8 @@ def update_village(session: Session, actor: Actor, village_id: int, expected_ver
     return village
 
 
-def create_category(session: Session, actor: Actor | None, name: str, sort_order: int | None = None) -> Category:
-    if actor is not None:
-        authorize(actor, Action.MANAGE_REFERENCE)
+def create_category(session: Session, actor: Actor, name: str, sort_order: int | None = None) -> Category:
+    authorize(actor, Action.MANAGE_REFERENCE)
     name = require_text(name, "field.name")
     _unique(session, Category, Category.name, name)
     if sort_order is None:
@@ -246,12 +240,12 @@ def _clean_setting(key: str, value: Any) -> Any:
         items = value.split(",") if isinstance(value, str) else list(value)
         cleaned = sorted({str(item).strip().lower().lstrip(".") for item in items if str(item).strip()})
         if not cleaned:
-            raise ValidationFailed("error.required", field=t(f"setting.{key}"))
+            raise ValidationFailed("error.required", field=Phrase(f"setting.{key}"))
         return cleaned
     try:
         number = int(value)
     except (TypeError, ValueError):
-        raise ValidationFailed("error.setting_range", name=t(f"setting.{key}"), low=spec.low, high=spec.high) from None
+        raise ValidationFailed("error.setting_range", name=Phrase(f"setting.{key}"), low=spec.low, high=spec.high) from None
     if not spec.low <= number <= spec.high:  # type: ignore[operator]
-        raise ValidationFailed("error.setting_range", name=t(f"setting.{key}"), low=spec.low, high=spec.high)
+        raise ValidationFailed("error.setting_range", name=Phrase(f"setting.{key}"), low=spec.low, high=spec.high)
     return number

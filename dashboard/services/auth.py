@@ -26,7 +26,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from dashboard import clock, config
-from dashboard.lifecycle import Actor
+from dashboard.lifecycle import SYSTEM, Actor
 from dashboard.passwords import verify_password, waste_time_like_a_check
 from dashboard.services.common import actor_of, audit
 from dashboard.settings import load_settings
@@ -126,7 +126,7 @@ def sign_in(session: Session, username: str, password: str, client: str = "local
         THROTTLE.failed(client, name, now)
         if user is not None:
             user.failed_logins += 1
-            audit(session, None, "failed_login", user, new={"failed_logins": user.failed_logins},
+            audit(session, SYSTEM, "failed_login", user, new={"failed_logins": user.failed_logins},
                   note=f"failed sign-in from {client}")
         else:  # logged as well: a security record, and the same write (and commit) as for a real account
             session.add(AuditLog(at=now, username="system", action="failed_login", entity="User",

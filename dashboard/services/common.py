@@ -8,8 +8,7 @@ from typing import Any, TypeVar
 from sqlmodel import Session, SQLModel, select
 
 from dashboard import clock
-from dashboard.errors import ConflictError, NotFound, ValidationFailed
-from dashboard.i18n import t
+from dashboard.errors import Phrase, ConflictError, NotFound, ValidationFailed
 from dashboard.lifecycle import Actor
 from dashboard.text import clean
 from dashboard.vocab import Role
@@ -31,7 +30,7 @@ def get_or_404(session: Session, model: type[M], record_id: int, *, lock: bool =
         statement = statement.with_for_update()
     record = session.exec(statement).first()
     if record is None:
-        raise NotFound("error.not_found", what=t(WHAT_KEYS.get(model.__name__, model.__name__)), id=record_id)
+        raise NotFound("error.not_found", what=Phrase(WHAT_KEYS.get(model.__name__, model.__name__)), id=record_id)
     return record
 
 
@@ -75,14 +74,14 @@ def apply_changes(record: SQLModel, changes: dict[str, Any]) -> tuple[dict[str, 
     return old, new
 
 
-def audit(session: Session, actor: Actor | None, action: str, record: SQLModel, *,
+def audit(session: Session, actor: Actor, action: str, record: SQLModel, *,
           old: dict[str, Any] | None = None, new: dict[str, Any] | None = None,
           finding_id: int | None = None, note: str = "") -> None:
     session.flush()  # so that new records have their id
     session.add(AuditLog(
         at=clock.now(),
-        user_id=actor.id if actor else None,
-        username=actor.username if actor else "system",
+        user_id=actor.id,
+        username=actor.username,
         action=action,
         entity=type(record).__name__,
         entity_id=getattr(record, "id", None),
@@ -96,7 +95,7 @@ def audit(session: Session, actor: Actor | None, action: str, record: SQLModel, 
 def require_text(value: str | None, field_key: str) -> str:
     text = clean(value or "").strip()
     if not text:
-        raise ValidationFailed("error.required", field=t(field_key))
+        raise ValidationFailed("error.required", field=Phrase(field_key))
     return text
 
 
@@ -108,7 +107,7 @@ def code(enum: type[E], value: Any, field_key: str) -> E:
     try:
         return enum(value)
     except ValueError:
-        raise ValidationFailed("error.unknown_value", field=t(field_key), value=value) from None
+        raise ValidationFailed("error.unknown_value", field=Phrase(field_key), value=value) from None
 
 
 def actor_of(user: User) -> Actor:

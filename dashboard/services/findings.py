@@ -17,7 +17,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, func, select
 
 from dashboard import clock
-from dashboard.errors import InvalidState, ValidationFailed
+from dashboard.errors import Phrase, InvalidState, ValidationFailed
 from dashboard.lifecycle import Action, Actor, authorize
 from dashboard.services import evidence as evidence_files
 from dashboard.services.common import apply_changes, audit, check_version, code, get_or_404, record_dict, require_text
@@ -135,7 +135,7 @@ def _measure_inputs(measures: Sequence[MeasureInput | str], deadline: dt.date | 
         if item.text and item.text.strip():
             cleaned.append(MeasureInput(item.text.strip(), item.deadline or deadline))
     if not cleaned:
-        raise ValidationFailed("error.required", field="整改措施 / measures")
+        raise ValidationFailed("error.required", field=Phrase("field.measures"))
     return cleaned
 
 
@@ -165,7 +165,7 @@ def log_finding(session: Session, actor: Actor, data: FindingInput) -> Finding:
     rect_type = code(RectType, data.rect_type, "field.rect_type")
     description = require_text(data.description, "field.description")
     if rect_type is not RectType.LONG_TERM and data.deadline is None:
-        raise ValidationFailed("error.required", field="整改时限 / deadline")
+        raise ValidationFailed("error.required", field=Phrase("field.deadline"))
     if data.deadline is not None and data.deadline < source.received_date:
         raise ValidationFailed("error.deadline_before_received")
     co_units = sorted(set(data.co_unit_ids))

@@ -1,6 +1,6 @@
 """Import of existing ledgers: read and check the whole file first, then write every row or none.
 
-The parser (``dashboard.documents.ledger_parse``) reads the file without any database. This service
+The parser (``dashboard.ledger_reader``) reads the file without any database. This service
 resolves the names the ledger uses (units, categories, villages) through exact names, remembered aliases
 and the office prefixes people add (县民政局社会救助办), lists every other name once with the nearest
 existing ones (the mapping step), tells new rows from rows imported before (content fingerprint, never a
@@ -25,7 +25,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from dashboard import clock
-from dashboard.documents.ledger_parse import ParsedRow, ParseResult, RowError, fingerprint, parse_ledger
+from dashboard.ledger_reader import ParsedRow, ParseResult, RowError, fingerprint, parse_ledger
 from dashboard.errors import DomainError, ValidationFailed
 from dashboard.lifecycle import Action, Actor, authorize
 from dashboard.services import rollups

@@ -14,10 +14,10 @@ from sqlalchemy import and_, case, func, literal, or_, select, text, true, union
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session
 
-from dashboard import clock, warnings
+from dashboard import clock, lights
 from dashboard.figures import Figures
 from dashboard.services import rollups
-from dashboard.errors import PermissionDenied
+from dashboard.errors import Phrase, PermissionDenied
 from dashboard.lifecycle import STALE_STATES, Action, Actor, may
 from dashboard.settings import Settings, load_settings
 from dashboard.vocab import Light, Status
@@ -55,7 +55,7 @@ def visible_to(actor: Actor) -> ColumnElement[bool]:
 def check_visible(session: Session, actor: Actor, finding_id: int) -> None:
     allowed = session.execute(select(Finding.id).where(Finding.id == finding_id, visible_to(actor))).first()
     if allowed is None:
-        raise PermissionDenied("error.unit_denied", action="查看 / view")
+        raise PermissionDenied("error.unit_denied", action=Phrase("action.view"))
 
 
 # --- the leadership figures ---------------------------------------------------------------------------
@@ -66,16 +66,16 @@ def _count_if(condition) -> Any:
 
 def _figure_columns(now: dt.datetime, settings: Settings) -> list:
     today = now.date()
-    light = warnings.light(now, settings)
+    light = lights.light(now, settings)
     return [
         func.count().label("total"),
         *[_count_if(Finding.status == status.value).label(status.value) for status in
           (S.OPEN, S.IN_PROGRESS, S.PENDING_REVIEW, S.ONGOING, S.CLOSED, S.CANCELLED)],
-        _count_if(warnings.is_overdue(today)).label("overdue"),
-        _count_if(warnings.closed_on_time()).label("closed_on_time"),
-        _count_if(warnings.is_extended()).label("extended"),
-        _count_if(warnings.is_repeat()).label("repeats"),
-        _count_if(warnings.is_stale(now, settings)).label("stale"),
+        _count_if(lights.is_overdue(today)).label("overdue"),
+        _count_if(lights.closed_on_time()).label("closed_on_time"),
+        _count_if(lights.is_extended()).label("extended"),
+        _count_if(lights.is_repeat()).label("repeats"),
+        _count_if(lights.is_stale(now, settings)).label("stale"),
         _count_if(light == Light.RED.value).label("red"),
         _count_if(light == Light.YELLOW.value).label("yellow"),
         _count_if(light == Light.GREEN.value).label("green"),
@@ -241,7 +241,7 @@ def overdue_list(session: Session, actor: Actor | None = None, *, now: dt.dateti
                  limit: int = 50) -> list[dict[str, Any]]:
     """Overdue findings, longest overdue first, with unit and days overdue."""
     today = (now or clock.now()).date()
-    days = warnings.days_overdue(today)
+    days = lights.days_overdue(today)
     statement = (select(Finding.id, Finding.serial, Finding.description, Unit.name.label("unit"),
                         Finding.current_deadline, Finding.original_deadline, days.label("days_overdue"),
                         Finding.status)
@@ -250,7 +250,7 @@ def overdue_list(session: Session, actor: Actor | None = None, *, now: dt.dateti
     if actor is None or may(actor.role, Action.VIEW_ALL):
         statement = statement.where(Finding.id.in_(_longest_overdue_ids(session, today, limit)))
     else:
-        statement = statement.where(warnings.is_overdue(today), visible_to(actor)).limit(limit)
+        statement = statement.where(lights.is_overdue(today), visible_to(actor)).limit(limit)
     return [dict(row._mapping) for row in session.execute(statement).all()]
 
 
@@ -333,9 +333,9 @@ def ledger_conditions(flt: LedgerFilter, now: dt.datetime, settings: Settings) -
     if flt.statuses:
         conditions.append(Finding.status.in_(list(flt.statuses)))
     if flt.lights:
-        conditions.append(warnings.light(now, settings).in_(list(flt.lights)))
+        conditions.append(lights.light(now, settings).in_(list(flt.lights)))
     if flt.overdue_only:
-        conditions.append(warnings.is_overdue(now.date()))
+        conditions.append(lights.is_overdue(now.date()))
     if flt.keyword.strip():
         # ILIKE: SQLite's LIKE ignores ASCII case, PostgreSQL's does not; search the same on both
         keyword = flt.keyword.strip()  # % and _ are matched as themselves
@@ -392,9 +392,9 @@ def ledger_page(session: Session, actor: Actor, flt: LedgerFilter, *, page: int 
     statement = (
         select(Finding.id, Finding.serial, Source.title.label("source"), Category.name.label("category"),
                Finding.description, Finding.township, Village.name.label("village"), Unit.name.label("lead_unit"),
-               Finding.status, warnings.light(now, settings).label("light"), Finding.rect_type, Finding.priority,
+               Finding.status, lights.light(now, settings).label("light"), Finding.rect_type, Finding.priority,
                Finding.original_deadline, Finding.current_deadline,
-               warnings.days_overdue(now.date()).label("days_overdue"), Finding.version)
+               lights.days_overdue(now.date()).label("days_overdue"), Finding.version)
         .join(Source, Source.id == Finding.source_id)
         .join(Category, Category.id == Finding.category_id)
         .join(Unit, Unit.id == Finding.lead_unit_id)
@@ -409,7 +409,7 @@ def ledger_page(session: Session, actor: Actor, flt: LedgerFilter, *, page: int 
 def light_of(session: Session, finding_id: int, now: dt.datetime | None = None) -> str:
     now = now or clock.now()
     settings = load_settings(session)
-    return session.execute(select(warnings.light(now, settings)).where(Finding.id == finding_id)).scalar_one()
+    return session.execute(select(lights.light(now, settings)).where(Finding.id == finding_id)).scalar_one()
 
 
 def last_progress(session: Session, finding_id: int) -> Progress | None:

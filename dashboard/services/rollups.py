@@ -22,7 +22,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
-from dashboard import clock, warnings
+from dashboard import clock, lights
 from dashboard.settings import Settings, load_settings
 from dashboard.vocab import Status
 from db.models import Finding, FindingRollup, RollupCount, RollupMeta
@@ -51,11 +51,11 @@ def _contribution(now: dt.datetime, settings: Settings) -> list:
     return [
         Finding.id.label("finding_id"),
         Finding.status.label("status"),
-        warnings.light(now, settings).label("light"),
-        warnings.is_stale(now, settings).label("stale"),
-        warnings.is_extended().label("extended"),
-        warnings.is_repeat().label("repeat"),
-        warnings.closed_on_time().label("on_time"),
+        lights.light(now, settings).label("light"),
+        lights.is_stale(now, settings).label("stale"),
+        lights.is_extended().label("extended"),
+        lights.is_repeat().label("repeat"),
+        lights.closed_on_time().label("on_time"),
         Finding.lead_unit_id, Finding.source_id, Finding.category_id, Finding.township, Finding.village_id,
     ]
 

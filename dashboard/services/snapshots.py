@@ -8,7 +8,7 @@ from sqlalchemy import insert, literal, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
-from dashboard import clock, warnings
+from dashboard import clock, lights
 from dashboard.figures import SCHEMA_VERSION
 from dashboard.lifecycle import Action, Actor, authorize
 from dashboard.services import queries, rollups, views
@@ -87,19 +87,17 @@ def current_figures(session: Session, now: dt.datetime) -> dict[str, Any]:
     })
 
 
-def take_snapshot(session: Session, actor: Actor | None, title: str) -> Snapshot:
-    """``actor=None`` only from the command line (the operator of the server)."""
-    if actor is not None:
-        authorize(actor, Action.TAKE_SNAPSHOT)
+def take_snapshot(session: Session, actor: Actor, title: str) -> Snapshot:
+    authorize(actor, Action.TAKE_SNAPSHOT)
     now = clock.now()
     rollups.rebuild_if_stale(session, now)
     snapshot = Snapshot(title=require_text(title, "field.title"), taken_at=now, as_of=now.date(),
-                        taken_by_id=actor.id if actor else None, figures=current_figures(session, now))
+                        taken_by_id=actor.id, figures=current_figures(session, now))
     session.add(snapshot)
     session.flush()
     settings = load_settings(session)
-    rows = select(literal(snapshot.id), Finding.id, Finding.status, warnings.light(now, settings),
-                  Finding.current_deadline, warnings.days_overdue(now.date()))
+    rows = select(literal(snapshot.id), Finding.id, Finding.status, lights.light(now, settings),
+                  Finding.current_deadline, lights.days_overdue(now.date()))
     session.execute(insert(SnapshotFinding).from_select(
         ["snapshot_id", "finding_id", "status", "light", "current_deadline", "days_overdue"], rows))
     audit(session, actor, "take_snapshot", snapshot, new={"title": snapshot.title, "as_of": plain(snapshot.as_of)})

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import and_, case, func, or_, select, union
 from sqlmodel import Session
 
-from dashboard import clock, warnings
+from dashboard import clock, lights
 from dashboard.lifecycle import ACTIVE_STATES, Actor
 from dashboard.figures import Figures
 from dashboard.services import rollups
@@ -52,7 +52,7 @@ def finding_detail(session: Session, actor: Actor, finding_id: int, now: dt.date
     check_visible(session, actor, finding_id)
     finding = get_or_404(session, Finding, finding_id)
     settings = load_settings(session)
-    light, days_overdue = session.execute(select(warnings.light(now, settings), warnings.days_overdue(now.date()))
+    light, days_overdue = session.execute(select(lights.light(now, settings), lights.days_overdue(now.date()))
                                           .where(Finding.id == finding_id)).one()
     co_units = list(session.execute(select(FindingCoUnit.unit_id).where(FindingCoUnit.finding_id == finding_id))
                     .scalars())
@@ -120,7 +120,7 @@ def department_work(session: Session, actor: Actor, now: dt.datetime | None = No
     """A unit's open items: red, then yellow, then by deadline; with what is expected next."""
     now = now or clock.now()
     settings = load_settings(session)
-    light = warnings.light(now, settings)
+    light = lights.light(now, settings)
     open_measures = (select(func.count()).where(Measure.finding_id == Finding.id, Measure.done == False)  # noqa: E712
                      .correlate(Finding).scalar_subquery())
     evidence_count = (select(func.count()).where(Evidence.finding_id == Finding.id).correlate(Finding)
@@ -139,7 +139,7 @@ def department_work(session: Session, actor: Actor, now: dt.datetime | None = No
     chosen = select(Finding.id).join(mine, mine.c.id == Finding.id).order_by(*order).limit(limit)
     statement = (select(Finding.id, Finding.serial, Finding.description, Finding.status, light.label("light"),
                         Finding.current_deadline, Finding.lead_unit_id, Finding.last_progress_at,
-                        warnings.days_overdue(now.date()).label("days_overdue"),
+                        lights.days_overdue(now.date()).label("days_overdue"),
                         open_measures.label("open_measures"), evidence_count.label("evidence_count"))
                  .where(Finding.id.in_(chosen)).order_by(*order))
     rows = _rows(session, statement)
@@ -223,7 +223,7 @@ def _village_counts(session: Session, village_ids: list[int], now: dt.datetime) 
             result[int(key)] = {"findings": Figures.from_mapping(values).effective,
                                 "open_findings": sum(values[s] for s in active), "red_findings": values["red"]}
         return result
-    light = warnings.light(now, load_settings(session))
+    light = lights.light(now, load_settings(session))
     statement = (select(Finding.village_id, func.count(),
                         func.sum(case((Finding.status.in_(active), 1), else_=0)),
                         func.sum(case((light == Light.RED.value, 1), else_=0)))

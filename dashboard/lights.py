@@ -1,4 +1,4 @@
-"""Computed, never stored: overdue, days overdue, stale, and the red/yellow/green light.
+"""The warning rules (预警), computed, never stored: overdue, days overdue, stale, and the red/yellow/green light.
 
 Every query in the app takes these from here as SQL expressions, so the ledger filter, the
 roll-ups, the detail page and the reports agree, and the light can be counted over a
