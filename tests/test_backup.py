@@ -29,7 +29,9 @@ PDF = b"%PDF-1.4 evidence " + bytes(range(256)) * 40
 def _figures(engine) -> dict:
     rollups.refresh_if_stale(engine)
     with read_session(engine) as session:
-        return json.loads(json.dumps(queries.stats(session), default=str))
+        figures = json.loads(json.dumps(queries.stats(session), default=str))
+    figures.pop("as_of", None)  # the moment each was read, not a figure
+    return figures
 
 
 def _counts(engine) -> tuple[int, list[bytes]]:
