@@ -26,6 +26,30 @@ if config.is_production():  # also when started with a bare `streamlit run`, not
     st.set_option("client.showErrorDetails", "none")
 
 
+# Streamlit's own widget texts are English whatever the page's language, and its API has no parameter for
+# these few (1.67): the "Press Enter to apply" hint under text inputs outside forms (forms here use
+# enter_to_submit=False, which drops theirs), and the file uploader's "Upload" button and "… per file"
+# line (each uploader states its limit and types in its own help line instead), and the "Stop" button
+# shown while a page runs. Matched by the data-testid attributes Streamlit's own tests use, the
+# steadiest hooks it offers. (Left as they are: "No results" when a select box's search matches
+# nothing, and the items of Streamlit's own ⋮ menu.)
+CHROME_CSS = """
+<style>
+[data-testid="InputInstructions"] {display: none !important;}
+[data-testid="stFileUploaderDropzoneInstructions"] {display: none !important;}
+[data-testid="stFileUploaderDropzone"] button [data-testid="stMarkdownContainer"] {display: none !important;}
+[data-testid="stFileUploaderDropzone"] button::after {content: var(--upload-label); margin-left: 0.4rem;}
+[data-testid="stStatusWidget"] button {font-size: 0 !important;}
+[data-testid="stStatusWidget"] button::after {content: var(--stop-label); font-size: 0.875rem;}
+</style>
+"""
+
+
+def chrome_texts() -> None:
+    upload, stop = (tr(key).replace('"', "") for key in ("ui.upload_button", "ui.stop_button"))
+    st.html(CHROME_CSS + f'<style>:root {{--upload-label: "{upload}"; --stop-label: "{stop}";}}</style>')
+
+
 def language_switch() -> None:
     names = {"zh": "中文", "en": "English"}
     st.sidebar.segmented_control("Language / 语言", options=list(LANGUAGES), format_func=names.get,
@@ -35,11 +59,18 @@ def language_switch() -> None:
 
 
 def user_card(actor) -> None:
+    from dashboard.services.notifications import unread_count
+
     with reading() as session:
         unit = session.get(Unit, actor.unit_id).name if actor.unit_id else tr("ui.no_unit")
+        unread = unread_count(session, actor.id)
     with st.sidebar.container(border=True):
         st.markdown(f"**{plain(actor.display_name)}** · {lbl(actor.role)}")
         st.caption(f"{tr('field.unit')}: {plain(unit)}")
+        if st.button(tr("notify.unread", count=unread), key="sidebar_unread", width="stretch",
+                     icon=":material/notifications_active:" if unread else ":material/notifications:",
+                     type="primary" if unread else "secondary"):
+            navigation.goto("notifications")
         if st.button(tr("login.logout"), key="sign_out", icon=":material/logout:", width="stretch"):
             auth.logout(actor)
 
@@ -47,6 +78,7 @@ def user_card(actor) -> None:
 def main(line: dict) -> None:
     line["page"] = "login"
     language_switch()
+    chrome_texts()
     try:
         actor = auth.signed_in_actor()
     except auth.CookieKeyMissing as missing:
@@ -57,9 +89,9 @@ def main(line: dict) -> None:
             st.caption(tr("login.hint"))
         st.stop()
     line.update(user=actor.username, role=str(actor.role))
+    pages = navigation.build(actor)  # first: the sidebar's unread button switches to a built page
     user_card(actor)
-    navigation.build(actor)
-    page = st.navigation(list(st.session_state["_pages"].values()), position="sidebar")
+    page = st.navigation(pages, position="sidebar")
     line["page"] = page.url_path or "overview"
     page.run()
 

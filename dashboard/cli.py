@@ -1,4 +1,7 @@
-"""Command line: ``python -m dashboard COMMAND`` (honours ``DATABASE_URL``)."""
+"""Command line: ``python -m dashboard [--lang zh|en] COMMAND`` (honours ``DATABASE_URL``).
+
+Every line is printed once, in the reader's language: ``--lang``, else ``DASHBOARD_LANG``, else Chinese.
+Messages come from the catalogue with raw values; refusals are translated here, at the edge."""
 from __future__ import annotations
 
 import argparse
@@ -12,11 +15,27 @@ from sqlmodel import select
 
 from dashboard.lifecycle import SYSTEM
 from dashboard import config
-from dashboard.errors import DomainError
+from dashboard.errors import DomainError, Phrase
+from dashboard.i18n import DEFAULT_LANGUAGE, LANGUAGES, t
 from dashboard.vocab import Role, codes
 from db.engine import default_engine, migrate, read_session
 from dashboard.services.unit_of_work import unit_of_work
 from db.models import Unit
+
+
+LANG_ENV = "DASHBOARD_LANG"
+_lang = DEFAULT_LANGUAGE  # the reader's language of this run, set by main()
+
+
+def default_language() -> str:
+    """``DASHBOARD_LANG`` when it names a language of the catalogue, else Chinese."""
+    wanted = os.environ.get(LANG_ENV, "").strip().lower()
+    return wanted if wanted in LANGUAGES else DEFAULT_LANGUAGE
+
+
+def say(key: str, *, err: bool = False, **params) -> None:
+    """One catalogue message, printed in the reader's language."""
+    print(t(key, _lang, **params), file=sys.stderr if err else sys.stdout)
 
 
 def _engine():
@@ -27,7 +46,7 @@ def _engine():
 
 def cmd_init_db(_args) -> int:
     _engine()
-    print("数据库已就绪 / database is at the newest schema")
+    say("cli.db_ready")
     return 0
 
 
@@ -35,23 +54,22 @@ def cmd_seed_demo(_args) -> int:
     from seed.demo import seed_demo
 
     if config.is_production():
-        print("生产模式下不生成演示数据（演示账号和演示问题）/ production mode: no demo data is created",
-              file=sys.stderr)
+        say("cli.no_demo_in_production", err=True)
         return 2
 
     if seed_demo(_engine()):
-        print(f"演示数据已生成 / demo data created (demo password: {config.DEMO_PASSWORD})")
+        say("cli.demo_created", password=config.DEMO_PASSWORD)
     else:
-        print("数据库已有数据，未重复生成 / database already has data: nothing added")
+        say("cli.demo_exists")
     return 0
 
 
 def _read_password(username: str) -> str:
     if sys.stdin.isatty():
-        first = getpass.getpass(f"{username} 的密码 / password: ")
-        second = getpass.getpass("再次输入 / again: ")
+        first = getpass.getpass(t("cli.password_prompt", _lang, username=username))
+        second = getpass.getpass(t("cli.password_again", _lang))
         if first != second:
-            raise SystemExit("两次输入的密码不一致 / passwords differ")
+            raise SystemExit(t("cli.passwords_differ", _lang))
         return first
     return sys.stdin.readline().rstrip("\n")
 
@@ -66,12 +84,12 @@ def cmd_create_user(args) -> int:
         if args.unit:
             unit = session.exec(select(Unit).where(Unit.name == args.unit)).first()
             if unit is None:
-                print(f"找不到单位“{args.unit}” / unknown unit", file=sys.stderr)
+                say("cli.unknown_unit", err=True, name=args.unit)
                 return 2
             unit_id = unit.id
         user = admin.create_user(session, SYSTEM, username=args.username, display_name=args.display_name or args.username,
                                  role=args.role, password=password, unit_id=unit_id)
-    print(f"已创建用户 / created user {user.username} ({user.role})")
+    say("cli.user_created", username=user.username, role=Role(user.role))
     return 0
 
 
@@ -131,7 +149,7 @@ def cmd_report(args) -> int:
             snapshot = snapshots.get_snapshot(session, args.snapshot)
     with open(args.file, "wb") as out:
         out.write(report_for_snapshot(snapshot))
-    print(f"报告已生成 / report written: {args.file} (snapshot {snapshot.id}, {snapshot.taken_at:%Y-%m-%d %H:%M})")
+    say("cli.report_written", file=args.file, snapshot=snapshot.id, at=f"{snapshot.taken_at:%Y-%m-%d %H:%M}")
     return 0
 
 
@@ -143,7 +161,7 @@ def _operator(session):
     admin = session.exec(select(User).where(User.role == Role.ADMIN.value, User.active == True)  # noqa: E712
                          .order_by(User.id)).first()
     if admin is None:
-        raise SystemExit("需要先创建一个管理员账号 / create an admin user first (create-user NAME --role admin)")
+        raise SystemExit(t("cli.need_admin", _lang))
     return actor_of(admin)
 
 
@@ -152,7 +170,7 @@ def cmd_export_ledger(args) -> int:
 
     with read_session(_engine()) as session, open(args.file, "wb") as out:
         count = export_ledger(session, _operator(session), out)
-    print(f"已导出 {count} 条 / exported {count} findings to {args.file}")
+    say("cli.exported", count=count, file=args.file)
     return 0
 
 
@@ -170,30 +188,31 @@ def cmd_import_ledger(args) -> int:
     with read_session(engine) as session:
         actor = _operator(session)
         preview = imports.preview_import(session, actor, parsed, decisions=decisions, filename=args.file)
-    for message in preview.messages():
+    for message in preview.messages(_lang):
         print(message)
     for skipped in preview.skipped:
-        print(f"第{skipped.excel_row}行未导入：{skipped.reason}")
+        say("cli.import_skipped", row=skipped.excel_row, reason=Phrase(skipped.key, skipped.params))
     if preview.unchanged:
-        print(f"{len(preview.unchanged)}行此前已导入且内容未变：第{'、'.join(str(s.excel_row) for s in preview.unchanged[:50])}行"
-              + ("等" if len(preview.unchanged) > 50 else ""))
+        rows: list = [s.excel_row for s in preview.unchanged[:50]]
+        if len(preview.unchanged) > 50:
+            rows.append(Phrase("import.rows_more"))
+        say("cli.import_unchanged", count=len(preview.unchanged), rows=rows)
     for error in preview.errors:
-        column = f"【{error.column}】" if error.column else ""
-        print(f"第{error.excel_row}行{column}：{error.reason}", file=sys.stderr)
+        phrase = imports.at_row(error)
+        say(phrase.key, err=True, **phrase.params)
     for unknown in preview.unresolved:
-        near = "、".join(unknown.suggestions) or "无"
-        print(f"  --map {unknown.value}=…  （{len(unknown.rows)}行；最接近：{near}）", file=sys.stderr)
+        say("cli.map_hint" if unknown.suggestions else "cli.map_hint_no_near", err=True, name=unknown.value,
+            count=len(unknown.rows), near=unknown.suggestions)
     if not preview.ok:
-        print(f"共{len(preview.errors)}处问题，未导入任何数据 / nothing imported", file=sys.stderr)
+        say("cli.nothing_imported", err=True, count=len(preview.errors))
         return 1
 
     def busy(attempt: int, wait: float) -> None:
-        print(f"数据库正忙（其他人正在保存），{wait:.0f}秒后重试（第{attempt}次）/ database busy, retrying", file=sys.stderr)
+        say("cli.busy_retry", err=True, wait=f"{wait:.0f}", attempt=attempt)
 
     summary = imports.commit_retrying(engine, actor, preview, on_busy=busy, source_title=args.source or "",
                                       default_year=args.year, filename=args.file, decisions=decisions)
-    print(f"{summary.text()} / imported {summary.imported}, updated {summary.updated}, "
-          f"unchanged {summary.already_imported}, skipped {summary.skipped}")
+    say("cli.imported", summary=summary.message(_lang))
     return 0
 
 
@@ -242,7 +261,7 @@ def cmd_run(args) -> int:
 
     engine = _engine()
     if not config.is_production() and seed_demo(engine):
-        print(f"演示数据已生成，演示密码：{config.DEMO_PASSWORD}")
+        say("cli.demo_created", password=config.DEMO_PASSWORD)
     app = config.PROJECT_ROOT / "dashboard" / "app.py"
     command = [sys.executable, "-m", "streamlit", "run", str(app), *server_options(engine, args)]
     os.chdir(config.PROJECT_ROOT)  # streamlit reads .streamlit/config.toml from here
@@ -265,32 +284,86 @@ def server_options(engine, args) -> list[str]:
     return options
 
 
+def cmd_remind(args) -> int:
+    """One pass of the daily jobs (roll-ups, reminders, digests, sending), for cron; safe to repeat."""
+    import datetime as dt
+
+    from dashboard import clock
+    from dashboard.services import jobs
+
+    engine = _engine()
+    if args.date:
+        with clock.frozen(dt.datetime.combine(dt.date.fromisoformat(args.date), clock.now().time())):
+            result = jobs.run_once(engine)
+    else:
+        result = jobs.run_once(engine)
+    print(json.dumps(result, ensure_ascii=False))
+    return 0
+
+
+def cmd_worker(_args) -> int:
+    """Run the scheduled jobs until stopped (APScheduler; each run claimed in the database)."""
+    from dashboard import worker
+
+    return worker.run(_engine())
+
+
+def cmd_notify_channel(args) -> int:
+    """Set a unit's (or the default) outbound channel from an apprise URL, as the system administrator."""
+    from dashboard.lifecycle import SYSTEM
+    from dashboard.services import delivery
+
+    engine = _engine()
+    with unit_of_work(engine) as session:
+        unit_id = None
+        if args.unit:
+            unit = session.exec(select(Unit).where(Unit.name == args.unit)).first()
+            if unit is None:
+                print(f"找不到单位“{args.unit}” / unknown unit", file=sys.stderr)
+                return 2
+            unit_id = unit.id
+        row = delivery.set_channel(session, SYSTEM, unit_id, "apprise", {"url": args.url})
+        print(f"已设置渠道 / channel set: {args.unit or 'default'} -> {row.masked}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
+    # --lang is accepted before the command (python -m dashboard --lang en import-ledger …) and after it;
+    # on a sub-command its default is left out, so that the value given before the command stands.
+    language = argparse.ArgumentParser(add_help=False)
+    language.add_argument("--lang", choices=LANGUAGES, default=argparse.SUPPRESS,
+                          help=f"language of the messages (default: ${LANG_ENV}, else zh)")
     parser = argparse.ArgumentParser(prog="python -m dashboard", description="督查整改台账")
+    parser.add_argument("--lang", choices=LANGUAGES, default=None,
+                        help=f"language of the messages (default: ${LANG_ENV}, else zh)")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("init-db", help="create or upgrade the schema").set_defaults(func=cmd_init_db)
-    commands.add_parser("seed-demo", help="fill an empty database with demo data").set_defaults(func=cmd_seed_demo)
-    create = commands.add_parser("create-user", help="add a user (password read without echo, or from stdin)")
+
+    def command(name: str, **options) -> argparse.ArgumentParser:
+        return commands.add_parser(name, parents=[language], **options)
+
+    command("init-db", help="create or upgrade the schema").set_defaults(func=cmd_init_db)
+    command("seed-demo", help="fill an empty database with demo data").set_defaults(func=cmd_seed_demo)
+    create = command("create-user", help="add a user (password read without echo, or from stdin)")
     create.add_argument("username")
     create.add_argument("--role", required=True, choices=codes(Role))
     create.add_argument("--unit", help="unit name (required for department users)")
     create.add_argument("--display-name")
     create.set_defaults(func=cmd_create_user)
-    stats = commands.add_parser("stats", help="the leadership figures")
+    stats = commands.add_parser("stats", help="the leadership figures")  # --lang before the command
     stats.add_argument("--json", action="store_true")
     stats.add_argument("--verify", action="store_true",
                        help="recompute every roll-up from the base tables; print each difference, exit 1 on any")
     stats.add_argument("--repair", action="store_true", help="rebuild the roll-ups, then verify")
     stats.set_defaults(func=cmd_stats)
-    report = commands.add_parser("report", help="Word 整改情况报告 (.docx)")
+    report = command("report", help="Word 整改情况报告 (.docx)")
     report.add_argument("file")
     report.add_argument("--snapshot", type=int, help="snapshot id (default: take one now)")
     report.add_argument("--title", help="title of the snapshot taken now")
     report.set_defaults(func=cmd_report)
-    export = commands.add_parser("export-ledger", help="the whole ledger as .xlsx")
+    export = command("export-ledger", help="the whole ledger as .xlsx")
     export.add_argument("file")
     export.set_defaults(func=cmd_export_ledger)
-    importer = commands.add_parser("import-ledger", help="import an existing ledger (.xlsx, .xls, .ods, .csv)")
+    importer = command("import-ledger", help="import an existing ledger (.xlsx, .xls, .ods, .csv)")
     importer.add_argument("file")
     importer.add_argument("--source", required=True,
                           help="source title for rows without a 问题来源 of their own (created if missing)")
@@ -301,7 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="create categories the database does not have (also the default: they are listed)")
     importer.add_argument("--year", type=int, help="year for dates written without one (9月底前)")
     importer.set_defaults(func=cmd_import_ledger)
-    synthetic = commands.add_parser("synthetic", help="province-scale synthetic data into an empty database")
+    synthetic = command("synthetic", help="province-scale synthetic data into an empty database")
     synthetic.add_argument("--findings", type=int, required=True)
     synthetic.add_argument("--counties", type=int, default=100)
     synthetic.add_argument("--townships", type=int, default=1_500)
@@ -311,14 +384,23 @@ def build_parser() -> argparse.ArgumentParser:
     synthetic.add_argument("--seed", type=int, default=20261123)
     synthetic.add_argument("--today", help="reference date YYYY-MM-DD (default 2026-11-23)")
     synthetic.set_defaults(func=cmd_synthetic)
-    backup = commands.add_parser("backup", help="a consistent copy of the database, evidence files included")
+    remind = command("remind", help="one pass of the daily jobs: reminders, digests, sending (cron)")
+    remind.add_argument("--once", action="store_true", required=True, help="run one pass and exit")
+    remind.add_argument("--date", help="the day to run for, YYYY-MM-DD (default today)")
+    remind.set_defaults(func=cmd_remind)
+    command("worker", help="run the scheduled jobs until stopped").set_defaults(func=cmd_worker)
+    channel = command("notify-channel", help="set a unit's outbound channel (apprise URL)")
+    channel.add_argument("url")
+    channel.add_argument("--unit", help="unit name (default: the default channel)")
+    channel.set_defaults(func=cmd_notify_channel)
+    backup = command("backup", help="a consistent copy of the database, evidence files included")
     backup.add_argument("file")
     backup.set_defaults(func=cmd_backup)
-    restore = commands.add_parser("restore", help="restore a backup into an empty database")
+    restore = command("restore", help="restore a backup into an empty database")
     restore.add_argument("file")
     restore.add_argument("--force", action="store_true", help="replace a database that already holds data")
     restore.set_defaults(func=cmd_restore)
-    run = commands.add_parser("run", help="start the web app")
+    run = command("run", help="start the web app")
     run.add_argument("--port", type=int, default=8501)
     run.add_argument("--address", help="address to listen on (default 127.0.0.1, or DASHBOARD_ADDRESS; "
                                        "0.0.0.0 only behind a TLS reverse proxy)")
@@ -327,12 +409,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    global _lang
     args = build_parser().parse_args(argv)
+    _lang = args.lang or default_language()
     try:
         return args.func(args)
     except DomainError as error:
-        print(f"{error.zh} / {error.en}", file=sys.stderr)
+        print(error.message(_lang), file=sys.stderr)
         return 2
     except OSError as error:
-        print(f"无法读写文件 / cannot read or write the file: {error}", file=sys.stderr)
+        say("cli.file_error", err=True, error=error)
         return 2

@@ -53,3 +53,15 @@ def app_mode() -> str:
 
 def is_production() -> bool:
     return app_mode() == "production"
+
+
+def notify_urls() -> list[str]:
+    """Default outbound channel for operators and tests: apprise URLs, comma-separated
+    (``DASHBOARD_NOTIFY_URLS=json://127.0.0.1:8643/hook,mailto://…``). Never logged or shown."""
+    raw = os.environ.get("DASHBOARD_NOTIFY_URLS", "")
+    return [part.strip() for part in raw.split(",") if part.strip()]
+
+
+def public_url() -> str:
+    """Where users open the app, for the link in a digest (``DASHBOARD_PUBLIC_URL``)."""
+    return os.environ.get("DASHBOARD_PUBLIC_URL", "http://localhost:8501").strip().rstrip("/")

@@ -7,7 +7,9 @@ ledger on any sheet (cover and summary sheets are skipped), finds the header row
 maps the varying header names to fields, fills merged cells, recognises group rows (一、对象认定方面)
 and continuation rows (one more 整改措施 with its own 时限 under a merged description), reads dates
 written in the usual Chinese ways and returns the findings plus one ``RowError`` per unreadable cell.
-Whole-file problems raise ``LedgerFormatError`` with one sentence in both languages.
+Whole-file problems raise ``LedgerFormatError`` with one sentence in both languages. Every message is a
+catalogue key with the raw values from the file (``message(lang)`` at the edge gives the sentence); the
+header names and cell words the reader recognises (问题描述, 已完成 …) are the ledgers' vocabulary, not UI text.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from dashboard.errors import ValidationFailed
+from dashboard.i18n import t
 
 HEADER_SEARCH_ROWS = 15
 MIN_HEADER_FIELDS = 3
@@ -120,9 +123,25 @@ class ParsedRow:
 
 @dataclass
 class RowError:
+    """A cell (or row) that cannot be used, and why: a catalogue key with the raw values from the file.
+    ``column`` is the header as written in the file."""
+
     excel_row: int
     column: str | None
-    reason: str
+    key: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def message(self, lang: str) -> str:
+        """The reason in the reader's language."""
+        return t(self.key, lang, **self.params)
+
+
+class UnreadableDate(ValueError):
+    """A date cell that cannot be read: a catalogue key and the text as written."""
+
+    def __init__(self, key: str, **params: Any) -> None:
+        self.key, self.params = key, params
+        super().__init__(t(key, "zh", **params))
 
 
 @dataclass
@@ -186,7 +205,7 @@ def parse_date_text(text: str, default_year: int | None) -> datetime.date | None
         m = pattern.fullmatch(s)
         if m:
             return _build_date(kind, m.groups(), default_year, text)
-    raise ValueError(f"无法识别的日期：‘{text.strip()}’")
+    raise UnreadableDate("import.bad_date", text=text.strip())
 
 
 # --------------------------------------------------------------------------- the file
@@ -390,10 +409,10 @@ def _find_table(sheets: Iterator[_Grid], sheet: str | None) -> tuple[_Grid, _Hea
         if header is not None:
             without_description.append(grid.title)
     if sheet is not None:
-        raise LedgerFormatError("error.sheet_missing", sheet=sheet, names="、".join(seen))
+        raise LedgerFormatError("error.sheet_missing", sheet=sheet, names=seen)
     if without_description:
-        raise LedgerFormatError("error.no_description_column", sheet="、".join(without_description),
-                                names="、".join(SYNONYMS["description"]))
+        raise LedgerFormatError("error.no_description_column", sheet=without_description,
+                                names=list(SYNONYMS["description"]))
     if not anything:
         raise LedgerFormatError("error.file_no_content", count=len(seen))
     raise LedgerFormatError("error.no_ledger_sheet", count=len(seen), rows=HEADER_SEARCH_ROWS, min=MIN_HEADER_FIELDS)
@@ -500,14 +519,17 @@ class _RowReader:
         c = self.header.fields.get(f)
         return None if c is None else self.header.texts[c]
 
-    def error(self, f: str, reason: str) -> None:
-        self.errors.append(RowError(self.r, self.column(f), reason))
+    def error(self, f: str, key: str, **params: Any) -> None:
+        self.errors.append(RowError(self.r, self.column(f), key, params))
 
     def date(self, f: str) -> tuple[str | None, datetime.date | None]:
         try:
             return _deadline_cell(self.raw(f), self.year)
-        except ValueError as exc:
-            self.error(f, str(exc))
+        except UnreadableDate as exc:
+            self.error(f, exc.key, **exc.params)
+            return None, None
+        except ValueError:
+            self.error(f, "import.bad_date", text=self.text(f))
             return None, None
 
     def deadline_pair(self) -> tuple[str | None, datetime.date | None, datetime.date | None]:
@@ -518,8 +540,8 @@ class _RowReader:
             return kind, deadline, None
         try:
             return None, parse_date_text(pair.group(1), self.year), parse_date_text(pair.group(2), self.year)
-        except ValueError as exc:
-            self.error("deadline", str(exc))
+        except UnreadableDate as exc:
+            self.error("deadline", exc.key, **exc.params)
             return None, None, None
 
     def deadlines(self) -> tuple[str | None, datetime.date | None, datetime.date | None]:
@@ -534,7 +556,7 @@ class _RowReader:
             return from_deadline or "deadline"
         if word in RECT_TYPE_WORDS:
             return RECT_TYPE_WORDS[word]
-        self.error("rect_type", f"无法识别的整改类型：‘{self.text('rect_type')}’")
+        self.error("rect_type", "import.bad_rect_type", text=self.text("rect_type"))
         return "deadline"
 
     def state(self, progress: str | None) -> str:
@@ -543,14 +565,15 @@ class _RowReader:
             return "in_progress" if progress else "open"
         if word in _STATE_OF:
             return _STATE_OF[word]
-        self.error("completion", f"无法识别的完成情况：‘{self.text('completion')}’")
+        self.error("completion", "import.bad_completion", text=self.text("completion"))
         return "open"
 
     def priority(self) -> str:
         word = _norm_text(self.raw("priority"))
         if word in PRIORITY_WORDS:
             return PRIORITY_WORDS[word]
-        self.error("priority", f"无法识别的优先级：‘{self.text('priority')}’（可填：一般、重点督办）")
+        self.error("priority", "import.bad_priority", text=self.text("priority"),
+                   allowed=[word for word in PRIORITY_WORDS if word])
         return "normal"
 
 
@@ -654,10 +677,10 @@ class _Rows:
         rd = _RowReader(self.grid, self.header, r, self.year)
         description = rd.text("description")
         if description is None:
-            rd.error("description", "缺少问题描述")
+            rd.error("description", "import.missing_description")
         leads = split_units(rd.text("lead_unit"))
         if not leads:
-            rd.error("lead_unit", "缺少牵头单位")
+            rd.error("lead_unit", "import.missing_lead_unit")
         deadline_type, deadline, current = rd.deadlines()
         _, closed_date = rd.date("closed_date")
         rect_type = rd.rect_type(deadline_type)
@@ -727,7 +750,7 @@ class _Rows:
             return
         items = split_measures(rd.own_text("measures"))
         if not items and (deadline or current):
-            self.result.notes.append(RowError(r, rd.column("deadline"), "该行只有时限、没有整改措施：时限已计入上方问题"))
+            self.result.notes.append(RowError(r, rd.column("deadline"), "import.note_deadline_only"))
         in_force = current or deadline
         row.measures += items
         row.measure_deadlines += [in_force] * len(items)
@@ -747,7 +770,8 @@ class _Rows:
         for f, c in self.header.fields.items():
             value = rd.own_text(f)
             if f not in _CONTINUATION_FIELDS and value is not None and value != _cell_text(getattr(row, f, None)):
-                self.result.notes.append(RowError(r, self.header.texts[c], f"续行中的‘{value}’未使用（以第{row.excel_row}行为准）"))
+                self.result.notes.append(RowError(r, self.header.texts[c], "import.note_unused",
+                                                  {"value": value, "row": row.excel_row}))
 
     def finish(self, row: ParsedRow) -> None:
         """The finding's deadline is the latest of its measures'; its state follows all its rows."""
@@ -911,7 +935,7 @@ def _clean_date_text(text: str) -> str:
 def _build_date(kind: str, groups: tuple, default_year: int | None, text: str) -> datetime.date:
     year = int(groups[0]) if groups[0] else default_year
     if year is None:
-        raise ValueError(f"日期缺少年份：‘{text.strip()}’（请指定默认年份）")
+        raise UnreadableDate("import.date_no_year", text=text.strip())
     try:
         if kind == "y":
             return datetime.date(year, 12, 31)
@@ -920,4 +944,4 @@ def _build_date(kind: str, groups: tuple, default_year: int | None, text: str) -
             return datetime.date(year, month, calendar.monthrange(year, month)[1])
         return datetime.date(year, month, int(groups[2]))
     except (ValueError, calendar.IllegalMonthError):
-        raise ValueError(f"无法识别的日期：‘{text.strip()}’") from None
+        raise UnreadableDate("import.bad_date", text=text.strip()) from None

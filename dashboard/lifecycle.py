@@ -39,6 +39,8 @@ class Action(StrEnum):
     MANAGE_REFERENCE = "manage_reference"
     MANAGE_SETTINGS = "manage_settings"
     IMPORT_LEDGER = "import_ledger"
+    ISSUE_LETTER = "issue_letter"              # 提醒函/督办函/通报/约谈通知书
+    MANAGE_NOTIFY = "manage_notify"            # outbound channels, letter templates
     VIEW_HEALTH = "view_health"
 
 
@@ -75,6 +77,8 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.MANAGE_REFERENCE: frozenset({A}),
     Action.MANAGE_SETTINGS: frozenset({A}),
     Action.IMPORT_LEDGER: frozenset({A}),
+    Action.ISSUE_LETTER: frozenset({L, I}),
+    Action.MANAGE_NOTIFY: frozenset({A}),
 }
 
 SCOPES: dict[Action, Scope] = {
@@ -113,6 +117,12 @@ DEADLINE_STATES = frozenset({O, P, R})
 STALE_STATES = frozenset({O, P, G})
 ACTIVE_STATES = frozenset({O, P, R, G})
 FINAL_STATES = frozenset({C, X})
+
+
+def extension_decidable(status: Status | str) -> bool:
+    """Whether an extension request can still be decided in this state. A move into any other state
+    (销号, 撤销, 持续整改) settles the pending request as withdrawn: nobody could decide it again."""
+    return Status(status) in TRANSITIONS[Action.DECIDE_EXTENSION]
 
 
 @dataclass(frozen=True)
@@ -218,11 +228,13 @@ class Refusal:
 
 FINDING_ACTIONS = (Action.EDIT_FINDING, Action.REPORT_PROGRESS, Action.ATTACH_EVIDENCE, Action.TICK_MEASURE,
                    Action.REQUEST_EXTENSION, Action.DECIDE_EXTENSION, Action.APPLY_CLOSURE, Action.CLOSE,
-                   Action.SEND_BACK, Action.SET_ONGOING, Action.CANCEL, Action.RECORD_ESCALATION)
+                   Action.SEND_BACK, Action.SET_ONGOING, Action.CANCEL, Action.RECORD_ESCALATION, Action.LOG_REPEAT)
 
 
 def _precondition(action: Action, facts: FindingFacts) -> Refusal | None:
     """The conditions on a finding's content, beyond role, unit and state."""
+    if action is Action.LOG_REPEAT and facts.status is not Status.CLOSED:
+        return Refusal("error.repeat_not_closed", {})
     if action is Action.SET_ONGOING and not facts.long_term:
         return Refusal("error.not_long_term", {})
     if action is Action.REQUEST_EXTENSION:

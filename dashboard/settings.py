@@ -25,6 +25,11 @@ SPECS: dict[str, SettingSpec] = {
         ["jpg", "jpeg", "png", "gif", "webp", "pdf", "doc", "docx", "xls", "xlsx", "wps", "ofd", "txt"]),
     "lockout_failures": SettingSpec(5, 3, 20),
     "lockout_minutes": SettingSpec(15, 1, 1440),
+    "remind_days_first": SettingSpec(7, 1, 60),     # 提醒: deadline in N days (first notice)
+    "remind_days_second": SettingSpec(3, 1, 60),    # 提醒: deadline in N days (second notice)
+    "digest_hour": SettingSpec(8, 0, 23),           # the worker sends the daily digest at this hour
+    "notify_max_attempts": SettingSpec(5, 1, 20),   # outbound message: attempts before it shows as failed
+    "letter_reply_days": SettingSpec(10, 1, 90),    # 督办函 etc.: reply due N days after issue
     "backup_keep": SettingSpec(14, 1, 365),        # nightly backups kept (the folder is DASHBOARD_BACKUP_DIR)
 }
 
@@ -38,6 +43,11 @@ class Settings:
     allowed_extensions: list[str]
     lockout_failures: int
     lockout_minutes: int
+    remind_days_first: int
+    remind_days_second: int
+    digest_hour: int
+    notify_max_attempts: int
+    letter_reply_days: int
     backup_keep: int
 
 

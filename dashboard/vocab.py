@@ -80,6 +80,7 @@ class ExtensionDecision(StrEnum):
     PENDING = "pending"    # 待审批
     APPROVED = "approved"  # 批准
     REJECTED = "rejected"  # 驳回
+    WITHDRAWN = "withdrawn"  # 已撤回: the finding was closed, cancelled or set ongoing before a decision
 
 
 class ReviewDecision(StrEnum):

@@ -155,7 +155,3 @@ def after_bulk_load(engine: Engine, tables: tuple[str, ...] = BULK_TABLES) -> No
         for table in tables:
             if table in present:
                 connection.exec_driver_sql(f'VACUUM (ANALYZE) "{table}"')
-
-
-def is_sqlite(engine: Engine) -> bool:
-    return engine.dialect.name == "sqlite"

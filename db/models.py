@@ -327,7 +327,7 @@ class SnapshotFinding(SQLModel, table=True):
 
     __tablename__ = "snapshot_finding"
 
-    # no foreign keys (migration 0007): a million per-row checks were most of a snapshot's time; the rows are
+    # no foreign keys (migration 0009): a million per-row checks were most of a snapshot's time; the rows are
     # written only by take_snapshot, from the finding table and the snapshot row of the same transaction
     snapshot_id: int = Field(primary_key=True)
     finding_id: int = Field(primary_key=True)
@@ -421,3 +421,109 @@ class SerialCounter(SQLModel, table=True):
 
     year: int = Field(primary_key=True)
     last: int = 0
+
+
+# --- notifications, outbound delivery, scheduled-job claims, 督办 letters (issue 16) ----------------
+
+class Notification(SQLModel, table=True):
+    """One notice in a user's notification centre. ``kind`` and raw ``params`` only: the text is
+    made in the reader's language when shown (``dashboard.services.notifications.text``)."""
+
+    __tablename__ = "notification"
+    __table_args__ = (Index("ix_notification_user_read", "user_id", "read_at"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="app_user.id")
+    kind: str = Field(max_length=30)
+    finding_id: Optional[int] = Field(default=None, foreign_key="finding.id", index=True)
+    params: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: NaiveDatetime = Field(default_factory=clock.now, index=True)
+    read_at: Optional[NaiveDatetime] = None
+
+
+class NotifyChannel(SQLModel, table=True):
+    """Where a unit's messages go (``unit_id`` NULL: the default channel). ``secret_url`` is the
+    apprise URL with tokens and passwords: no read function returns it, pages see ``masked``."""
+
+    __tablename__ = "notify_channel"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    unit_id: Optional[int] = Field(default=None, foreign_key="unit.id", unique=True)
+    kind: str = Field(max_length=20)             # wecom / dingtalk / email / apprise
+    secret_url: str = Field(max_length=2000)
+    masked: str = Field(max_length=300)
+    active: bool = True
+    updated_at: NaiveDatetime = Field(default_factory=clock.now)
+    updated_by_id: Optional[int] = Field(default=None, foreign_key="app_user.id")
+    version: int = 1
+
+
+class JobClaim(SQLModel, table=True):
+    """A scheduled job's run for one day and one recipient, claimed by whoever inserts it first:
+    two workers, or a worker and cron, never do the same run twice."""
+
+    __tablename__ = "job_claim"
+    __table_args__ = (UniqueConstraint("job", "day", "recipient", name="uq_job_claim_run"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    job: str = Field(max_length=30)
+    day: dt.date
+    recipient: str = Field(max_length=60)
+    claimed_at: NaiveDatetime = Field(default_factory=clock.now)
+    worker: str = Field(default="", max_length=60)
+
+
+class Delivery(SQLModel, table=True):
+    """One outbound message and its fate (the delivery log). Created in the writing transaction,
+    sent afterwards by the worker, so a channel that is down never blocks a page or a write."""
+
+    __tablename__ = "delivery"
+    __table_args__ = (Index("ix_delivery_status_next", "status", "next_attempt_at"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    dedupe_key: Optional[str] = Field(default=None, max_length=120, unique=True)
+    unit_id: Optional[int] = Field(default=None, foreign_key="unit.id", index=True)
+    channel_id: Optional[int] = Field(default=None, foreign_key="notify_channel.id")  # NULL: DASHBOARD_NOTIFY_URLS
+    recipient: str = Field(default="", max_length=120)
+    kind: str = Field(max_length=30)
+    title: str = Field(default="", max_length=200)
+    body: str
+    status: str = Field(default="pending", max_length=20)  # pending / sending / sent / failed
+    attempts: int = 0
+    next_attempt_at: NaiveDatetime = Field(default_factory=clock.now)
+    last_error: str = ""
+    created_at: NaiveDatetime = Field(default_factory=clock.now, index=True)
+    sent_at: Optional[NaiveDatetime] = None
+
+
+class LetterCounter(SQLModel, table=True):
+    """Last 文号 number per letter kind and year: numbers are taken in the issuing transaction,
+    so a refused or failed issue leaves no gap."""
+
+    __tablename__ = "letter_counter"
+
+    kind: str = Field(max_length=20, primary_key=True)
+    year: int = Field(primary_key=True)
+    last: int = 0
+
+
+class Letter(SQLModel, table=True):
+    """An issued 提醒函 / 督办函 / 通报 / 约谈通知书: what the Word file is made from, again and again."""
+
+    __tablename__ = "letter"
+    __table_args__ = (UniqueConstraint("kind", "year", "number", name="uq_letter_number"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=20)
+    year: int
+    number: int
+    doc_number: str = Field(max_length=80)
+    unit_id: int = Field(foreign_key="unit.id", index=True)
+    issued_on: dt.date
+    respond_by: dt.date
+    issuing_body: str = Field(max_length=100)
+    title: str = Field(max_length=200)
+    body: str
+    finding_ids: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    issued_by_id: Optional[int] = Field(default=None, foreign_key="app_user.id")
+    created_at: NaiveDatetime = Field(default_factory=clock.now)

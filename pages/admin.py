@@ -1,19 +1,22 @@
 """管理 Administration: users, units, villages, categories, thresholds and upload limits."""
 from __future__ import annotations
 
+from typing import Any
+
+from enum import StrEnum
+
 import pandas as pd
 import streamlit as st
-from sqlalchemy import select
 
 from dashboard import clock
-from dashboard.errors import DomainError
+from dashboard.errors import DomainError, Phrase
 from dashboard.services import admin, imports, views
 from dashboard.settings import SPECS, load_settings
 from dashboard.ui import navigation
-from dashboard.ui.context import engine, flash, lang, lbl, reading, run_service, show_flash, tr
+from dashboard.ui.context import engine, flash, lbl, reading, run_service, show_flash, tr
+from dashboard.ui.safe import plain
 from dashboard.ui.widgets import day
 from dashboard.vocab import Role, SourceKind, Status, UnitKind, VillageLevel, VillageStatus, codes
-from db.models import Category, Unit, Village
 
 
 def users_tab(actor, units: dict[int, str]) -> None:
@@ -29,9 +32,9 @@ def users_tab(actor, units: dict[int, str]) -> None:
         st.markdown(f"**{tr('admin.new_user')}**")
         username = st.text_input(tr("field.username"), key="nu_username")
         name = st.text_input(tr("field.display_name"), key="nu_name")
-        role = st.selectbox(tr("field.role"), codes(Role), format_func=lambda r: lbl(r, Role), key="nu_role")
+        role = st.selectbox(tr("field.role"), codes(Role), format_func=lambda r: lbl(r, Role), key="nu_role", placeholder=tr("ui.choose"))
         unit = st.selectbox(tr("field.unit"), [None, *units], format_func=lambda i: "—" if i is None else units[i],
-                            key="nu_unit")
+                            key="nu_unit", placeholder=tr("ui.choose"))
         password = st.text_input(tr("login.password"), type="password", key="nu_password")
         if st.form_submit_button(tr("ui.create"), type="primary"):
             if run_service(admin.create_user, actor, username=username, display_name=name, role=role,
@@ -41,13 +44,13 @@ def users_tab(actor, units: dict[int, str]) -> None:
     with right, st.form("edit_user"):
         st.markdown(f"**{tr('admin.edit_user')}**")
         by_name = {u.username: u for u in people}
-        chosen = st.selectbox(tr("field.username"), list(by_name), key="eu_user")
+        chosen = st.selectbox(tr("field.username"), list(by_name), key="eu_user", placeholder=tr("ui.choose"))
         user = by_name[chosen]
         role = st.selectbox(tr("field.role"), codes(Role), index=codes(Role).index(user.role),
-                            format_func=lambda r: lbl(r, Role), key=f"eu_role_{user.id}")
+                            format_func=lambda r: lbl(r, Role), key=f"eu_role_{user.id}", placeholder=tr("ui.choose"))
         unit_ids = [None, *units]
         unit = st.selectbox(tr("field.unit"), unit_ids, index=unit_ids.index(user.unit_id),
-                            format_func=lambda i: "—" if i is None else units[i], key=f"eu_unit_{user.id}")
+                            format_func=lambda i: "—" if i is None else units[i], key=f"eu_unit_{user.id}", placeholder=tr("ui.choose"))
         active = st.checkbox(tr("admin.active"), value=user.active, key=f"eu_active_{user.id}")
         new_password = st.text_input(tr("admin.reset_password"), type="password", key=f"eu_pw_{user.id}")
         if st.form_submit_button(tr("ui.save")):
@@ -61,7 +64,7 @@ def users_tab(actor, units: dict[int, str]) -> None:
 
 def units_tab(actor) -> None:
     with reading() as session:
-        units = session.execute(select(Unit).order_by(Unit.id)).scalars().all()
+        units = admin.all_units(session)
     st.dataframe(pd.DataFrame([{tr("field.name"): u.name, tr("field.kind"): lbl(u.kind, UnitKind),
                                 tr("admin.active"): "✔" if u.active else "✕"} for u in units]),
                  hide_index=True, width="stretch")
@@ -69,7 +72,7 @@ def units_tab(actor) -> None:
     with left, st.form("new_unit"):
         st.markdown(f"**{tr('admin.new_unit')}**")
         name = st.text_input(tr("field.name"), key="un_name")
-        kind = st.selectbox(tr("field.kind"), codes(UnitKind), format_func=lambda k: lbl(k, UnitKind), key="un_kind")
+        kind = st.selectbox(tr("field.kind"), codes(UnitKind), format_func=lambda k: lbl(k, UnitKind), key="un_kind", placeholder=tr("ui.choose"))
         if st.form_submit_button(tr("ui.create"), type="primary"):
             if run_service(admin.create_unit, actor, name=name, kind=kind):
                 flash("ui.saved")
@@ -77,7 +80,7 @@ def units_tab(actor) -> None:
     with right, st.form("edit_unit"):
         st.markdown(f"**{tr('admin.edit_unit')}**")
         by_id = {u.id: u for u in units}
-        chosen = st.selectbox(tr("field.unit"), list(by_id), format_func=lambda i: by_id[i].name, key="ue_unit")
+        chosen = st.selectbox(tr("field.unit"), list(by_id), format_func=lambda i: by_id[i].name, key="ue_unit", placeholder=tr("ui.choose"))
         unit = by_id[chosen]
         name = st.text_input(tr("field.name"), value=unit.name, key=f"ue_name_{unit.id}")
         active = st.checkbox(tr("admin.active"), value=unit.active, key=f"ue_active_{unit.id}")
@@ -91,14 +94,14 @@ VILLAGE_NUMBERS = ("poverty_rate", "remaining_poor", "monitored_households")
 VILLAGE_TEXTS = ("leader", "work_team", "support_unit")
 
 
-def village_fields(prefix: str, village: Village | None) -> dict:
+def village_fields(prefix: str, village: Any) -> dict:
     cols = st.columns(3)
     values = {
         "township": cols[0].text_input(tr("col.township"), value=village.township if village else "", key=f"{prefix}_t"),
         "name": cols[1].text_input(tr("col.village"), value=village.name if village else "", key=f"{prefix}_n"),
         "level": cols[2].selectbox(tr("col.level"), codes(VillageLevel), key=f"{prefix}_l",
                                    index=codes(VillageLevel).index(village.level) if village else 2,
-                                   format_func=lambda c: lbl(c, VillageLevel)),
+                                   format_func=lambda c: lbl(c, VillageLevel), placeholder=tr("ui.choose")),
     }
     cols = st.columns(4)
     values["poverty_rate"] = cols[0].number_input(tr("col.poverty_rate"), min_value=0.0, step=0.1, key=f"{prefix}_r",
@@ -110,7 +113,7 @@ def village_fields(prefix: str, village: Village | None) -> dict:
                                                           value=int(village.monitored_households) if village else 0)
     values["status"] = cols[3].selectbox(tr("col.village_status"), codes(VillageStatus), key=f"{prefix}_s",
                                          index=codes(VillageStatus).index(village.status) if village else 0,
-                                         format_func=lambda c: lbl(c, VillageStatus))
+                                         format_func=lambda c: lbl(c, VillageStatus), placeholder=tr("ui.choose"))
     cols = st.columns(3)
     for column, key, label_key in zip(cols, VILLAGE_TEXTS, ("col.village_leader", "col.work_team", "col.support_unit")):
         values[key] = column.text_input(tr(label_key), value=getattr(village, key) if village else "",
@@ -120,11 +123,11 @@ def village_fields(prefix: str, village: Village | None) -> dict:
 
 def villages_tab(actor) -> None:
     with reading() as session:
-        villages = session.execute(select(Village).order_by(Village.township, Village.name)).scalars().all()
+        villages = admin.all_villages(session)
     by_id = {v.id: v for v in villages}
     chosen = st.selectbox(tr("admin.edit_village"), [None, *by_id], key="ve_village",
                           format_func=lambda i: tr("admin.new_village") if i is None
-                          else f"{by_id[i].township}·{by_id[i].name}")
+                          else f"{by_id[i].township}·{by_id[i].name}", placeholder=tr("ui.choose"))
     village = by_id.get(chosen)
     with st.form("village_form"):
         values = village_fields(f"vf_{chosen}", village)
@@ -140,7 +143,7 @@ def villages_tab(actor) -> None:
 
 def categories_tab(actor) -> None:
     with reading() as session:
-        categories = session.execute(select(Category).order_by(Category.sort_order)).scalars().all()
+        categories = admin.all_categories(session)
     st.dataframe(pd.DataFrame([{tr("field.name"): c.name, tr("admin.active"): "✔" if c.active else "✕"}
                                for c in categories]), hide_index=True, width="stretch")
     left, right = st.columns(2)
@@ -152,7 +155,7 @@ def categories_tab(actor) -> None:
                 st.rerun()
     with right, st.form("toggle_category"):
         by_id = {c.id: c for c in categories}
-        chosen = st.selectbox(tr("what.category"), list(by_id), format_func=lambda i: by_id[i].name, key="tc_cat")
+        chosen = st.selectbox(tr("what.category"), list(by_id), format_func=lambda i: by_id[i].name, key="tc_cat", placeholder=tr("ui.choose"))
         if st.form_submit_button(tr("admin.toggle_category")):
             if run_service(admin.set_category_active, actor, chosen, not by_id[chosen].active):
                 flash("ui.saved")
@@ -190,6 +193,30 @@ def read_upload(data: bytes, year: int, name: str):
 UNDECIDED = ""
 
 
+def _as_text(value):
+    """A message parameter as literal text inside Markdown: values from the file escaped, at any depth;
+    catalogue words (Phrases) and stored codes kept, so that they are translated with the message."""
+    if isinstance(value, Phrase):
+        return Phrase(value.key, {name: _as_text(inner) for name, inner in value.params.items()})
+    if isinstance(value, StrEnum):
+        return value
+    if isinstance(value, str):
+        return plain(value)
+    if isinstance(value, (list, tuple)):
+        return [_as_text(item) for item in value]
+    return value
+
+
+def said(key: str, params: dict) -> str:
+    """A message for Markdown (captions, errors) in the user's language, the file's values shown as text."""
+    return tr(key, **{name: _as_text(value) for name, value in params.items()})
+
+
+def told(key: str, params: dict) -> str:
+    """A message for a table cell (no Markdown there) in the user's language."""
+    return tr(key, **params)
+
+
 def _choice_label(option: str) -> str:
     if option == UNDECIDED:
         return tr("import.choose")
@@ -214,10 +241,10 @@ def mapping_step(unknowns, names: dict[str, list[str]], key: str) -> dict:
         nearest = [f"map:{name}" for name in unknown.suggestions]
         options += nearest + [f"map:{name}" for name in names[unknown.kind] if f"map:{name}" not in nearest]
         left, right = st.columns([2, 3])
-        rows = "、".join(str(r) for r in unknown.rows[:8]) + ("…" if len(unknown.rows) > 8 else "")
-        left.markdown(f"**{tr('import.kind_' + unknown.kind)}** · {unknown.value}")
-        left.caption(tr("import.used_in", count=len(unknown.rows), rows=rows,
-                        near="、".join(unknown.suggestions) or "—"))
+        rows: list = unknown.rows[:8] + (["…"] if len(unknown.rows) > 8 else [])
+        left.markdown(f"**{tr('import.kind_' + unknown.kind)}** · {plain(unknown.value)}")
+        left.caption(said("import.used_in", {"count": len(unknown.rows), "rows": rows,
+                                             "near": unknown.suggestions or "—"}))
         choice = right.selectbox(tr("import.decision"), options, format_func=_choice_label,
                                  key=f"map_{key}_{index}", label_visibility="collapsed")
         if choice == imports.CREATE or choice == imports.OTHER:
@@ -234,7 +261,7 @@ def import_tab(actor) -> None:
     cols = st.columns([3, 1, 1])
     title = cols[0].text_input(tr("col.source_title"), key="import_source", help=tr("import.source_help"))
     kind = cols[1].selectbox(tr("col.kind"), codes(SourceKind), index=codes(SourceKind).index("inspection"),
-                             format_func=lambda k: lbl(k, SourceKind), key="import_kind")
+                             format_func=lambda k: lbl(k, SourceKind), key="import_kind", placeholder=tr("ui.choose"))
     year = cols[2].number_input(tr("import.year"), min_value=2000, max_value=2100, value=clock.today().year,
                                 key="import_year")
     if upload is None:
@@ -247,7 +274,7 @@ def import_tab(actor) -> None:
             first = imports.preview_import(session, actor, parsed, filename=upload.name)
             names = imports.mapping_names(session)
     except DomainError as error:
-        st.error(error.message(lang()))
+        st.error(said(error.key, error.params))
         return
     decisions = mapping_step(first.unknowns, names, parsed.file_sha256[:12]) if first.unknowns else {}
     preview = first
@@ -256,22 +283,22 @@ def import_tab(actor) -> None:
             with reading() as session:
                 preview = imports.preview_import(session, actor, parsed, filename=upload.name, decisions=decisions)
         except DomainError as error:
-            st.error(error.message(lang()))
+            st.error(said(error.key, error.params))
             return
     st.markdown(tr("import.summary", rows=len(parsed.rows), new=len(preview.rows), updated=len(preview.updates),
                    known=preview.already_imported, skipped=len(preview.skipped), errors=len(preview.errors)))
-    for message in preview.messages():
-        st.caption(message)
+    for phrase in preview.phrases():
+        st.caption(said(phrase.key, phrase.params))
     if preview.errors:
         st.error(tr("import.refused", count=len(preview.errors)))
         st.dataframe(pd.DataFrame([{tr("import.row"): e.excel_row, tr("import.column"): e.column or "",
-                                    tr("col.reason"): e.reason} for e in preview.errors]),
+                                    tr("col.reason"): told(e.key, e.params)} for e in preview.errors]),
                      hide_index=True, width="stretch")
     skipped = preview.skipped + preview.unchanged
     if skipped:
         with st.expander(tr("import.skipped_rows", count=len(skipped))):
-            st.dataframe(pd.DataFrame([{tr("import.row"): s.excel_row, tr("col.reason"): s.reason} for s in skipped]),
-                         hide_index=True, width="stretch")
+            st.dataframe(pd.DataFrame([{tr("import.row"): s.excel_row, tr("col.reason"): told(s.key, s.params)}
+                                       for s in skipped]), hide_index=True, width="stretch")
     if preview.updates:
         st.dataframe(pd.DataFrame([{tr("import.row"): u.row.excel_row, tr("col.serial"): u.serial,
                                     tr("import.new_progress"): u.new_progress or "",
@@ -289,7 +316,7 @@ def import_tab(actor) -> None:
             summary = imports.commit_retrying(engine(), actor, preview, source_title=title, source_kind=kind,
                                               default_year=int(year), filename=upload.name, decisions=decisions)
         except DomainError as error:
-            st.error(error.message(lang()))
+            st.error(said(error.key, error.params))
             return
         flash("import.done", imported=summary.imported, closed=summary.closed, updated=summary.updated,
               known=summary.already_imported, created=len(summary.created_categories))
@@ -334,7 +361,8 @@ def render() -> None:
     with reading() as session:
         units = views.choices(session)["units"]
     tabs = st.tabs([tr("admin.tab_users"), tr("admin.tab_units"), tr("admin.tab_villages"),
-                    tr("admin.tab_categories"), tr("admin.tab_settings"), tr("admin.tab_import")])
+                    tr("admin.tab_categories"), tr("admin.tab_settings"), tr("admin.tab_import"),
+                    tr("admin.tab_notify")])
     with tabs[0]:
         users_tab(actor, units)
     with tabs[1]:
@@ -347,3 +375,7 @@ def render() -> None:
         settings_tab(actor)
     with tabs[5]:
         import_tab(actor)
+    with tabs[6]:
+        from pages.admin_notify import notify_tab
+
+        notify_tab(actor, units)

@@ -6,30 +6,40 @@ import datetime as dt
 
 import pandas as pd
 import streamlit as st
-from sqlalchemy import select
 
-from dashboard.lifecycle import Action, can
+from dashboard import clock
+from dashboard.lifecycle import Action
 from dashboard.services import findings as svc
 from dashboard.services import views
-from dashboard.services.findings import UploadedFile
+from dashboard.services.findings import MeasureEdit, UploadedFile
 from dashboard.ui import navigation
-from dashboard.ui.context import flash, lbl, reading, run_service, show_flash, tr
+from dashboard.ui.context import joined, flash, lang, lbl, reading, run_service, show_flash, tr
 from dashboard.ui.safe import plain
-from dashboard.ui.widgets import day, evidence_upload_limits, image_preview, light_badge
-from dashboard.vocab import (EscalationKind, ExtensionDecision, Priority, RectType, ReviewDecision, SourceKind,
+from dashboard.ui.widgets import (day, evidence_upload_limits, forget_opened, image_preview, light_badge,
+                                  opened_version)
+from dashboard.vocab import (EscalationKind, ExtensionDecision, Light, Priority, RectType, ReviewDecision, SourceKind,
                              Status, VillageLevel, codes)
-from db.models import Finding
 
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 
 
 def finish(message_key: str | None) -> None:
-    """After a successful action: forget the version this page saw (it changed) and show the result."""
-    for key in [k for k in st.session_state if str(k).startswith("seen_version_")]:
-        del st.session_state[key]
+    """After a successful action: forget the versions the forms were opened with (the record changed,
+    and the user saw their own change) and show the result where the user is."""
+    forget_opened()
     if message_key:
         flash(message_key)
     st.rerun()
+
+
+def submit(form: str, fn, *args, **kwargs):
+    """Run a service for ``form``; after a conflict the form is re-based on the version the user has
+    now been shown, so checking and submitting again goes through (the other edit is never lost
+    silently: the user saw it first)."""
+    result = run_service(fn, *args, conflict_key="conflict", **kwargs)
+    if result is None and st.session_state.get("conflict"):
+        st.session_state[f"_opened_{form}"] = st.session_state["conflict"].get("version")
+    return result
 
 
 def pick_finding() -> int | None:
@@ -37,7 +47,7 @@ def pick_finding() -> int | None:
     serial = st.text_input(tr("finding.lookup"), key="lookup_serial", placeholder="ZG-2026-0001")
     if serial.strip():
         with reading() as session:
-            found = session.execute(select(Finding.id).where(Finding.serial == serial.strip().upper())).scalar()
+            found = views.finding_id_by_serial(session, serial)
         if found is None:
             st.warning(tr("finding.not_found", serial=plain(serial)))
         else:
@@ -47,8 +57,11 @@ def pick_finding() -> int | None:
 
 def header(detail: dict) -> None:
     finding = detail["finding"]
-    st.markdown(f"### {plain(finding.serial)} &nbsp; {light_badge(detail['light'])} &nbsp; "
-                f"<span style='font-size:0.9em'>{lbl(finding.status, Status)}</span>", unsafe_allow_html=True)
+    status = lbl(finding.status, Status)
+    # a closed or cancelled finding's light already says so: "✔ 已销号", not "✔ 已销号 已销号"
+    said = detail["light"] in (Light.CLOSED, Light.CANCELLED)
+    st.markdown(f"### {plain(finding.serial)} &nbsp; {light_badge(detail['light'])}"
+                + ("" if said else f" &nbsp; <span style='font-size:0.9em'>{status}</span>"), unsafe_allow_html=True)
     st.markdown(f"**{plain(finding.description)}**")
     if detail["days_overdue"]:
         st.error(tr("finding.overdue_by", days=detail["days_overdue"]))
@@ -64,7 +77,7 @@ def facts(detail: dict) -> None:
         ("col.township", finding.township or "—"),
         ("col.village", f"{village.name}（{lbl(village.level, VillageLevel)}）" if village else "—"),
         ("col.lead_unit", detail["lead_unit"]),
-        ("col.co_units", "、".join(detail["co_units"]) or "—"),
+        ("col.co_units", joined(detail["co_units"]) or "—"),
         ("col.leader", finding.responsible_leader or "—"),
         ("col.person", finding.responsible_person or "—"),
         ("col.rect_type", lbl(finding.rect_type, RectType)),
@@ -84,10 +97,8 @@ def facts(detail: dict) -> None:
                          hide_index=True, width="stretch")
 
 
-def measures_tab(detail: dict, actor, seen_version: int) -> None:
-    finding = detail["finding"]
-    may_tick = can(actor, Action.TICK_MEASURE, status=finding.status, lead_unit_id=finding.lead_unit_id,
-                   co_unit_ids=detail["co_unit_ids"])
+def measures_tab(detail: dict, actor) -> None:
+    may_tick = open_to(detail, Action.TICK_MEASURE)
     for measure in detail["measures"]:
         cols = st.columns([6, 2, 2])
         mark = "☑" if measure.done else "☐"
@@ -96,7 +107,7 @@ def measures_tab(detail: dict, actor, seen_version: int) -> None:
         if measure.done:
             cols[2].caption(f"{tr('finding.done_at')}: {day(measure.done_at)}")
         elif may_tick and cols[2].button(tr("finding.tick"), key=f"tick_{measure.id}"):
-            if run_service(svc.tick_measure, actor, measure.id, measure.version, conflict_key="conflict"):
+            if submit("tick", svc.tick_measure, actor, measure.id, measure.version):
                 finish("finding.ticked")
 
 
@@ -162,45 +173,64 @@ def history_tab(detail: dict) -> None:
 
 
 def audit_tab(detail: dict) -> None:
-    st.dataframe(pd.DataFrame([{
-        tr("col.time"): day(row.at), tr("col.user"): row.username, tr("col.action"): row.action,
-        tr("col.entity"): row.entity, tr("col.old"): _short(row.old), tr("col.new"): _short(row.new),
-        tr("col.note"): row.note,
-    } for row in detail["audit"]]), hide_index=True, width="stretch")
-
-
-def _short(values: dict | None) -> str:
-    if not values:
-        return ""
-    text = "；".join(f"{key}={value}" for key, value in values.items())
-    return text if len(text) < 160 else text[:157] + "…"
+    """Every entry as a sentence in the reader's language (dashboard.services.audit_text)."""
+    with reading() as session:
+        lines = views.audit_lines(session, detail["finding"].id, lang(), entries=detail["audit"])
+    st.dataframe(pd.DataFrame([{tr("col.time"): line.at, tr("col.what_happened"): line.text} for line in lines]),
+                 hide_index=True, width="stretch", row_height=76,  # a sentence wraps over up to three lines
+                 column_config={tr("col.time"): st.column_config.TextColumn(width=130),
+                                tr("col.what_happened"): st.column_config.TextColumn(width="large")})
 
 
 # --- action forms ------------------------------------------------------------------------------------
+# Which form to offer is the policy's answer (``detail["actions"]``, from ``lifecycle.available_actions``):
+# the page never re-derives a rule, so it offers exactly what the services accept.
 
-def department_actions(detail: dict, actor, seen: int) -> None:
-    finding, co_units = detail["finding"], detail["co_unit_ids"]
+CONTENT_REFUSALS = {"error.measures_open", "error.no_evidence"}  # worth telling the unit: it can fix them
+
+
+def open_to(detail: dict, action: Action) -> bool:
+    return detail["actions"].get(action, True) is None
+
+
+def why_not(detail: dict, action: Action) -> int:
+    """Say why an action the user would expect is not open yet (returns 1 when something was said)."""
+    refused = detail["actions"].get(action)
+    if refused is None or refused.key not in CONTENT_REFUSALS:
+        return 0
+    st.info(f"{tr('action.' + action.value)}: {tr(refused.key, **refused.params)}")
+    return 1
+
+
+def department_actions(detail: dict, actor) -> int:
+    """The unit's forms; returns how many were offered."""
+    finding = detail["finding"]
+    offered = 0
 
     def allowed(action: Action) -> bool:
-        return can(actor, action, status=finding.status, lead_unit_id=finding.lead_unit_id, co_unit_ids=co_units)
+        return open_to(detail, action)
 
     if allowed(Action.REPORT_PROGRESS):
+        offered += 1
         generation = st.session_state.get("progress_form_generation", 0)  # a new one empties the form
-        with st.form("progress_form"):
+        limits = evidence_upload_limits()
+        with st.form("progress_form", enter_to_submit=False):
             st.markdown(f"**{tr('action.report_progress')}**")
             done = st.text_area(tr("finding.done_text"), key=f"p_done_{generation}")
             nxt = st.text_input(tr("finding.next_step"), key=f"p_next_{generation}")
             pct = st.slider(tr("col.percent"), 0, 100, 50, step=5, key=f"p_percent_{generation}")
             files = st.file_uploader(tr("finding.upload"), accept_multiple_files=True, key=f"p_files_{generation}",
-                                     **evidence_upload_limits())
+                                     **limits)
+            st.caption(limits["help"])  # Streamlit's own "… per file" line is English, and hidden
             if st.form_submit_button(tr("ui.submit"), type="primary"):
                 uploads = [UploadedFile(f.name, f.getvalue(), f.type) for f in files or []]
                 if run_service(svc.report_progress, actor, finding.id, done_text=done, next_text=nxt, percent=pct,
                                files=uploads):
                     st.session_state["progress_form_generation"] = generation + 1
                     finish("finding.progress_saved")
-    if allowed(Action.REQUEST_EXTENSION) and detail["pending_extension"] is None and finding.current_deadline:
-        with st.form("extension_form"):
+    if allowed(Action.REQUEST_EXTENSION):
+        offered += 1
+        with st.form("extension_form", enter_to_submit=False):
             st.markdown(f"**{tr('action.request_extension')}**")
             asked = st.date_input(tr("col.asked_deadline"), value=finding.current_deadline + dt.timedelta(days=30),
                                   key="x_date")
@@ -208,40 +238,51 @@ def department_actions(detail: dict, actor, seen: int) -> None:
             if st.form_submit_button(tr("ui.submit")):
                 if run_service(svc.request_extension, actor, finding.id, asked_deadline=asked, reason=reason):
                     finish("finding.extension_requested")
-    if allowed(Action.APPLY_CLOSURE):
-        with st.form("apply_form"):
+    if not allowed(Action.APPLY_CLOSURE):
+        offered += why_not(detail, Action.APPLY_CLOSURE)  # e.g. 2 measures still open: say so, offer nothing
+    else:
+        offered += 1
+        seen = opened_version("apply", "a_summary", finding.version)
+        with st.form("apply_form", enter_to_submit=False):
             st.markdown(f"**{tr('action.apply_closure')}**")
             st.caption(tr("finding.apply_help"))
             summary = st.text_area(tr("col.summary"), key="a_summary")
             if st.form_submit_button(tr("action.apply_closure"), type="primary"):
-                if run_service(svc.apply_closure, actor, finding.id, seen, summary=summary, conflict_key="conflict"):
+                if submit("apply", svc.apply_closure, actor, finding.id, seen, summary=summary):
                     finish("finding.applied")
+    return offered
 
 
-def inspector_actions(detail: dict, actor, seen: int) -> None:
-    finding, co_units = detail["finding"], detail["co_unit_ids"]
+def inspector_actions(detail: dict, actor) -> int:
+    finding = detail["finding"]
+    offered = 0
 
     def allowed(action: Action) -> bool:
-        return can(actor, action, status=finding.status, lead_unit_id=finding.lead_unit_id, co_unit_ids=co_units)
+        return open_to(detail, action)
 
     if allowed(Action.CLOSE) or allowed(Action.SEND_BACK):
-        with st.form("review_form"):
+        offered += 1
+        seen = opened_version("review", "r_comment", finding.version)
+        with st.form("review_form", enter_to_submit=False):
             st.markdown(f"**{tr('finding.review')}**")
             latest = detail["reviews"][-1] if detail["reviews"] else None
             if latest is not None:
                 st.info(f"{tr('col.summary')}: {plain(latest.summary)}")
             comment = st.text_area(tr("finding.review_comment"), key="r_comment")
-            options = ["close", "send_back"] + (["set_ongoing"] if finding.rect_type == RectType.LONG_TERM else [])
+            options = [a.value for a in (Action.CLOSE, Action.SEND_BACK, Action.SET_ONGOING) if allowed(a)]
             choice = st.radio(tr("col.decision"), options, horizontal=True, key="r_choice",
                               format_func=lambda o: tr(f"action.{o}"))
             if st.form_submit_button(tr("ui.submit"), type="primary"):
                 service = {"close": svc.close, "send_back": svc.send_back, "set_ongoing": svc.set_ongoing}[choice]
-                if run_service(service, actor, finding.id, seen, comment, conflict_key="conflict"):
+                if submit("review", service, actor, finding.id, seen, comment):
                     finish(f"finding.decided_{choice}")
     pending = detail["pending_extension"]
-    if pending is not None and can(actor, Action.DECIDE_EXTENSION, lead_unit_id=finding.lead_unit_id,
-                                   co_unit_ids=co_units):
-        with st.form("decide_extension_form"):
+    if pending is not None and allowed(Action.DECIDE_EXTENSION):
+        offered += 1
+        seen = opened_version("decide", "d_comment", finding.version)
+        # the request the form was opened on, not whichever is pending when the button is pressed
+        request_id = opened_version("decide_request", "d_comment", pending.id)
+        with st.form("decide_extension_form", enter_to_submit=False):
             st.markdown(f"**{tr('action.decide_extension')}**")
             st.info(tr("finding.extension_asked", old=day(pending.old_deadline), new=day(pending.asked_deadline),
                        reason=plain(pending.reason)))
@@ -249,54 +290,109 @@ def inspector_actions(detail: dict, actor, seen: int) -> None:
             approve = st.radio(tr("col.decision"), [True, False], horizontal=True, key="d_choice",
                                format_func=lambda a: tr("extension_decision.approved" if a else "extension_decision.rejected"))
             if st.form_submit_button(tr("ui.submit")):
-                if run_service(svc.decide_extension, actor, pending.id, approve=approve, comment=comment,
-                               expected_version=seen, conflict_key="conflict"):
+                if submit("decide", svc.decide_extension, actor, request_id, approve=approve, comment=comment,
+                          expected_version=seen):
                     finish("finding.extension_decided")
-    if finding.status == Status.CLOSED and can(actor, Action.LOG_REPEAT):
+    if open_to(detail, Action.LOG_REPEAT):
+        offered += 1
         if st.button(tr("action.log_repeat"), key="log_repeat"):
             st.session_state["repeat_of"] = (finding.id, finding.serial)
             navigation.goto("log")
+    return offered
 
 
-def escalation_form(detail: dict, actor) -> None:
+def escalation_form(detail: dict, actor) -> int:
     finding = detail["finding"]
-    if not can(actor, Action.RECORD_ESCALATION, status=finding.status):
-        return
-    with st.form("escalation_form"):
+    if not open_to(detail, Action.RECORD_ESCALATION):
+        return 0
+    with st.form("escalation_form", enter_to_submit=False):
         st.markdown(f"**{tr('action.record_escalation')}**")
         cols = st.columns(2)
         kind = cols[0].selectbox(tr("col.kind"), codes(EscalationKind), format_func=lambda k: lbl(k, EscalationKind),
-                                 key="e_kind")
-        respond_by = cols[1].date_input(tr("col.respond_by"), value=None, key="e_respond")
+                                 placeholder=tr("ui.choose"), key="e_kind")
+        # an optional date is a tick and a date: an empty date box shows Streamlit's English "yyyy/mm/dd"
+        respond_by = cols[1].date_input(tr("col.respond_by"), value=clock.today() + dt.timedelta(days=14),
+                                        key="e_respond")
+        wants_reply = cols[1].checkbox(tr("finding.wants_reply"), value=True, key="e_wants_reply")
+        respond_by = respond_by if wants_reply else None
         note = st.text_area(tr("col.note"), key="e_note")
         if st.form_submit_button(tr("ui.submit")):
             if run_service(svc.record_escalation, actor, kind=kind, note=note, finding_id=finding.id,
                            respond_by=respond_by):
                 finish("finding.escalated")
+    return 1
 
 
-def admin_actions(detail: dict, actor, seen: int) -> None:
+def admin_actions(detail: dict, actor) -> int:
     finding = detail["finding"]
-    if can(actor, Action.CANCEL, status=finding.status):
-        with st.form("cancel_form"):
+    offered = 0
+    if open_to(detail, Action.CANCEL):
+        offered += 1
+        seen = opened_version("cancel", "c_reason", finding.version)
+        with st.form("cancel_form", enter_to_submit=False):
             st.markdown(f"**{tr('action.cancel')}**")
             reason = st.text_input(tr("col.reason"), key="c_reason")
             if st.form_submit_button(tr("action.cancel")):
-                if run_service(svc.cancel, actor, finding.id, seen, reason, conflict_key="conflict"):
+                if submit("cancel", svc.cancel, actor, finding.id, seen, reason):
                     finish("finding.cancelled")
-    if can(actor, Action.EDIT_FINDING, status=finding.status):
-        with st.form("edit_form"):
-            st.markdown(f"**{tr('action.edit_finding')}**")
-            description = st.text_area(tr("col.description"), value=finding.description, key=f"ed_desc_{finding.id}")
-            cols = st.columns(2)
-            priority = cols[0].selectbox(tr("col.priority"), codes(Priority), format_func=lambda p: lbl(p, Priority),
-                                         index=codes(Priority).index(finding.priority), key=f"ed_pri_{finding.id}")
-            remarks = cols[1].text_input(tr("col.remarks"), value=finding.remarks, key=f"ed_rem_{finding.id}")
-            if st.form_submit_button(tr("ui.save")):
-                if run_service(svc.edit_finding, actor, finding.id, seen,
-                               {"description": description, "priority": priority, "remarks": remarks},
-                               conflict_key="conflict"):
-                    finish("ui.saved")
+    if open_to(detail, Action.EDIT_FINDING):
+        offered += 1
+        edit_form(detail, actor)
+    return offered
+
+
+def measure_rows(frame: pd.DataFrame) -> list[MeasureEdit]:
+    """The rows of the measures editor as the service takes them (blank rows dropped)."""
+    rows = []
+    for record in frame.to_dict("records"):
+        text = record.get("text")
+        if not isinstance(text, str) or not text.strip():
+            continue
+        due = record.get("deadline")
+        due = None if due is None or pd.isna(due) else pd.Timestamp(due).date()
+        measure_id = record.get("id")
+        measure_id = None if measure_id is None or pd.isna(measure_id) else int(measure_id)
+        rows.append(MeasureEdit(text=text.strip(), deadline=due, id=measure_id))
+    return rows
+
+
+def measures_editor(key: str, rows: list[dict], deadline: dt.date | None) -> pd.DataFrame:
+    """An editable table of measures, one per row, each with its own deadline (blank: the finding's)."""
+    frame = pd.DataFrame(rows, columns=["id", "text", "deadline", "done"])
+    frame["deadline"] = pd.to_datetime(frame["deadline"])
+    frame["done"] = frame["done"].fillna(False).astype(bool)
+    return st.data_editor(
+        frame, key=key, num_rows="dynamic", hide_index=True, width="stretch", placeholder=tr("log.same_deadline"),
+        column_order=["text", "deadline", "done"], disabled=["done"],
+        column_config={
+            "text": st.column_config.TextColumn(tr("col.measure"), width="large", required=True),
+            "deadline": st.column_config.DateColumn(tr("col.measure_deadline"), format="YYYY-MM-DD",
+                                                    default=deadline, max_value=deadline,
+                                                    help=tr("finding.measure_deadline_help")),
+            "done": st.column_config.CheckboxColumn(tr("col.measure_done"), default=False),
+        })
+
+
+def edit_form(detail: dict, actor) -> None:
+    finding = detail["finding"]
+    seen = opened_version("edit", f"ed_desc_{finding.id}", finding.version)
+    with st.form("edit_form", enter_to_submit=False):
+        st.markdown(f"**{tr('action.edit_finding')}**")
+        description = st.text_area(tr("col.description"), value=finding.description, key=f"ed_desc_{finding.id}")
+        cols = st.columns(2)
+        priority = cols[0].selectbox(tr("col.priority"), codes(Priority), format_func=lambda p: lbl(p, Priority),
+                                     index=codes(Priority).index(finding.priority), key=f"ed_pri_{finding.id}",
+                                     placeholder=tr("ui.choose"))
+        remarks = cols[1].text_input(tr("col.remarks"), value=finding.remarks, key=f"ed_rem_{finding.id}")
+        st.caption(tr("finding.measures_edit_help", deadline=day(finding.current_deadline)))
+        edited = measures_editor(f"ed_measures_{finding.id}", [
+            {"id": m.id, "text": m.text, "deadline": m.deadline, "done": m.done} for m in detail["measures"]],
+            finding.current_deadline)
+        if st.form_submit_button(tr("ui.save")):
+            if submit("edit", svc.edit_finding, actor, finding.id, seen,
+                      {"description": description, "priority": priority, "remarks": remarks},
+                      measures=measure_rows(edited)):
+                finish("ui.saved")
 
 
 def show_conflict() -> None:
@@ -304,14 +400,35 @@ def show_conflict() -> None:
     if other:
         with st.container(border=True):
             st.warning(tr("finding.conflict_shown"))
-            keys = ("serial", "status", "description", "current_deadline", "remarks", "priority", "version")
-            st.dataframe(pd.DataFrame([{tr("ui.field"): key, tr("ui.value"): str(other.get(key, ""))}
+            from dashboard.services.audit_text import Names, field_label, value_text
+
+            keys = ("status", "description", "current_deadline", "remarks", "priority")
+            st.dataframe(pd.DataFrame([{tr("ui.field"): field_label(key, lang()),
+                                        tr("ui.value"): value_text("Finding", key, other.get(key), Names(), lang())}
                                        for key in keys if key in other]), hide_index=True, width="stretch")
+
+
+def waiting_note(detail: dict) -> None:
+    """When the user has nothing to do here: say what the finding is waiting for, since when, on whom."""
+    finding, people = detail["finding"], detail["people"]
+    if finding.status == Status.PENDING_REVIEW and detail["reviews"]:
+        latest = detail["reviews"][-1]
+        st.info(tr("finding.waiting_review", who=plain(people.get(latest.applied_by_id, "—")),
+                   when=day(latest.applied_at)))
+    elif finding.status == Status.CLOSED:
+        st.info(tr("finding.nothing_closed", when=day(finding.closed_at)))
+    elif finding.status == Status.CANCELLED:
+        st.info(tr("finding.nothing_cancelled", reason=plain(finding.cancel_reason or "—")))
+    else:
+        st.info(tr("finding.nothing_for_you", status=lbl(finding.status, Status)))
+    pending = detail["pending_extension"]
+    if pending is not None:
+        st.info(tr("finding.waiting_extension", who=plain(people.get(pending.requested_by_id, "—")),
+                   when=day(pending.requested_at), new=day(pending.asked_deadline)))
 
 
 def render() -> None:
     actor = navigation.require("finding")
-    show_flash()
     st.title(tr("page.finding"))
     finding_id = pick_finding()
     if finding_id is None:
@@ -328,15 +445,15 @@ def render() -> None:
             st.error(error.message(st.session_state.get("lang", "zh")))
             return
     finding = detail["finding"]
-    seen_key = f"seen_version_{finding.id}"
-    seen = st.session_state.get(seen_key, finding.version)
+    if st.session_state.get("_opened_for") != finding.id:  # another finding: its forms start afresh
+        forget_opened()
+        st.session_state["_opened_for"] = finding.id
     header(detail)
-    show_conflict()
     facts(detail)
     tabs = st.tabs([tr("finding.tab_measures"), tr("finding.tab_progress"), tr("finding.tab_evidence"),
                     tr("finding.tab_history"), tr("finding.tab_audit")])
     with tabs[0]:
-        measures_tab(detail, actor, seen)
+        measures_tab(detail, actor)
     with tabs[1]:
         progress_tab(detail)
     with tabs[2]:
@@ -347,8 +464,9 @@ def render() -> None:
         audit_tab(detail)
     st.divider()
     st.subheader(tr("finding.actions"))
-    department_actions(detail, actor, seen)
-    inspector_actions(detail, actor, seen)
-    admin_actions(detail, actor, seen)
+    show_flash()  # the result of an action, where the user pressed the button
+    offered = (department_actions(detail, actor) + inspector_actions(detail, actor) + admin_actions(detail, actor))
+    if not offered:
+        waiting_note(detail)
+    show_conflict()  # the other person's version, right under the form that was refused
     escalation_form(detail, actor)
-    st.session_state[seen_key] = finding.version

@@ -1,20 +1,19 @@
 """问题台账 Ledger: filters, coloured lights, paging and sorting in SQL; a row opens its detail."""
 from __future__ import annotations
 
-import io
 import math
 
 import pandas as pd
 import streamlit as st
 
 from dashboard import clock
-from dashboard.documents.ledger_export import export_ledger
+from dashboard.documents.ledger_export import ledger_workbook
 from dashboard.services import queries, views
 from dashboard.services.queries import LedgerFilter
 from dashboard.ui import navigation
-from dashboard.ui.context import labels, lbl, reading, show_flash, tr
-from dashboard.ui.widgets import day, labelled_frame, light_text, style_lights
-from dashboard.vocab import Light, RectType, Status, codes
+from dashboard.ui.context import joined, engine, labels, lbl, reading, show_flash, tr
+from dashboard.ui.widgets import ROW_CLICK, clicked_row, day, labelled_frame, light_text, style_lights, whole
+from dashboard.vocab import Light, Status, codes
 
 PAGE_SIZES = (20, 50, 100)
 SORTS = ("serial", "deadline", "created", "status")
@@ -24,21 +23,25 @@ def filters(options: dict) -> LedgerFilter:
     with st.expander(tr("ledger.filters"), expanded=True):
         first = st.columns(4)
         source = first[0].selectbox(tr("col.source"), [None, *options["sources"]], key="f_source",
-                                    format_func=lambda i: tr("ui.all") if i is None else options["sources"][i])
+                                    format_func=lambda i: tr("ui.all") if i is None else options["sources"][i],
+                                    placeholder=tr("ui.all"))
         unit = first[1].selectbox(tr("col.lead_unit"), [None, *options["units"]], key="f_unit",
-                                  format_func=lambda i: tr("ui.all") if i is None else options["units"][i])
+                                  format_func=lambda i: tr("ui.all") if i is None else options["units"][i],
+                                  placeholder=tr("ui.all"))
         township = first[2].selectbox(tr("col.township"), [None, *options["townships"]], key="f_township",
-                                      format_func=lambda v: tr("ui.all") if v is None else v)
+                                      format_func=lambda v: tr("ui.all") if v is None else v, placeholder=tr("ui.all"))
         with reading() as session:
             villages = views.villages_in(session, township)
         if st.session_state.get("f_village") not in villages:
             st.session_state.pop("f_village", None)  # a village of the township chosen before
         village = first[3].selectbox(tr("col.village"), [None, *villages], key="f_village",
                                      disabled=not township, help=None if township else tr("ledger.township_first"),
-                                     format_func=lambda i: tr("ui.all") if i is None else villages[i])
+                                     format_func=lambda i: tr("ui.all") if i is None else villages[i],
+                                     placeholder=tr("ui.all"))
         second = st.columns(4)
         category = second[0].selectbox(tr("col.category"), [None, *options["categories"]], key="f_category",
-                                       format_func=lambda i: tr("ui.all") if i is None else options["categories"][i])
+                                       format_func=lambda i: tr("ui.all") if i is None else options["categories"][i],
+                                       placeholder=tr("ui.all"))
         statuses = second[1].multiselect(tr("col.status"), codes(Status), key="f_status",
                                          format_func=lambda c: lbl(c, Status), placeholder=tr("ui.all"))
         lights = second[2].multiselect(tr("col.light"), codes(Light), key="f_light",
@@ -51,21 +54,26 @@ def filters(options: dict) -> LedgerFilter:
 
 
 def table(rows: list[dict]) -> pd.DataFrame:
-    status, rect_type = labels(Status), labels(RectType)
+    """The columns that decide what to open next; source, category, type and the rest are in the detail
+    (and in the export), so the table fits a 1440 px screen without scrolling sideways."""
+    status = labels(Status)
     return labelled_frame([{
         "col.serial": row["serial"],
         "col.light": light_text(row["light"]),
         "col.status": status[row["status"]],
         "col.description": row["description"],
         "col.lead_unit": row["lead_unit"],
-        "col.township": row["township"] or "",
-        "col.village": row["village"] or "",
-        "col.category": row["category"],
-        "col.rect_type": rect_type[row["rect_type"]],
+        "col.place": "·".join(part for part in (row["township"], row["village"]) if part) or "—",
         "col.deadline_now": day(row["current_deadline"]),
-        "col.days_overdue": row["days_overdue"] or None,
-        "col.source": row["source"],
+        "col.days_overdue": whole(row["days_overdue"]) if row["days_overdue"] else "—",
     } for row in rows])
+
+
+def LEDGER_WIDTHS() -> dict:
+    """Column widths (px) that fit the main area of a 1440 px screen; the description takes the rest."""
+    widths = {"col.serial": 105, "col.light": 72, "col.status": 72, "col.description": 280, "col.lead_unit": 140,
+              "col.place": 112, "col.deadline_now": 92, "col.days_overdue": 72}
+    return {tr(key): st.column_config.Column(width=width) for key, width in widths.items()}
 
 
 def filters_text(flt: LedgerFilter, options: dict) -> str:
@@ -82,9 +90,9 @@ def filters_text(flt: LedgerFilter, options: dict) -> str:
     elif flt.township:
         parts.append(f"{tr('col.township')}={flt.township}")
     if flt.statuses:
-        parts.append(f"{tr('col.status')}={'、'.join(lbl(s, Status) for s in flt.statuses)}")
+        parts.append(f"{tr('col.status')}={joined(lbl(s, Status) for s in flt.statuses)}")
     if flt.lights:
-        parts.append(f"{tr('col.light')}={'、'.join(lbl(x, Light) for x in flt.lights)}")
+        parts.append(f"{tr('col.light')}={joined(lbl(x, Light) for x in flt.lights)}")
     if flt.overdue_only:
         parts.append(tr("ledger.overdue_only"))
     if flt.keyword.strip():
@@ -92,20 +100,17 @@ def filters_text(flt: LedgerFilter, options: dict) -> str:
     return "；".join(parts)
 
 
-def export_button(actor, flt: LedgerFilter, options: dict) -> None:
-    """Build the .xlsx of the filtered rows on request, then offer it for download."""
-    if st.button(tr("ledger.export"), icon=":material/download:", key="export"):
-        buffer = io.BytesIO()
-        with reading() as session:
-            count = export_ledger(session, actor, buffer, flt=flt, filters_text=filters_text(flt, options),
-                                  lang=st.session_state.get("lang", "zh"))
-        st.session_state["export_file"] = (buffer.getvalue(), count)
-    if "export_file" in st.session_state:
-        data, count = st.session_state["export_file"]
-        st.download_button(tr("ledger.export_ready", count=count), data, key="export_download",
-                           file_name=f"整改台账-{clock.today():%Y%m%d}.xlsx",
-                           mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                           on_click=lambda: st.session_state.pop("export_file", None))
+def export_button(actor, flt: LedgerFilter, options: dict, total: int) -> None:
+    """One click: the .xlsx of the filtered rows is built when the button is pressed (not on every run)."""
+    text, lang, database = filters_text(flt, options), st.session_state.get("lang", "zh"), engine()
+
+    def build() -> bytes:  # runs outside the script run: no streamlit calls, the engine captured above
+        return ledger_workbook(database, actor, flt=flt, filters_text=text, lang=lang)
+
+    st.download_button(tr("ledger.export_count", count=total), build, key="export_download",
+                       icon=":material/download:", on_click="ignore",
+                       file_name=f"整改台账-{clock.today():%Y%m%d}.xlsx",
+                       mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
 
 def render() -> None:
@@ -116,9 +121,11 @@ def render() -> None:
         options = views.choices(session)
     flt = filters(options)
     controls = st.columns([2, 1, 1, 1])
-    sort = controls[1].selectbox(tr("ledger.sort"), SORTS, format_func=lambda s: tr(f"ledger.sort_{s}"), key="sort")
+    sort = controls[1].selectbox(tr("ledger.sort"), SORTS, format_func=lambda s: tr(f"ledger.sort_{s}"), key="sort",
+                                 placeholder=tr("ui.choose"))
     descending = controls[2].toggle(tr("ledger.descending"), key="descending")
-    page_size = controls[3].selectbox(tr("ledger.page_size"), PAGE_SIZES, index=1, key="page_size")
+    page_size = controls[3].selectbox(tr("ledger.page_size"), PAGE_SIZES, index=1, key="page_size",
+                                        placeholder=tr("ui.choose"))
     page = st.session_state.get("ledger_page", 1)
     with reading() as session:
         rows, total = queries.ledger_page(session, actor, flt, page=page, page_size=page_size, sort=sort,
@@ -130,16 +137,17 @@ def render() -> None:
                                               descending=descending)
     controls[0].markdown(tr("ledger.count", total=total, page=page, pages=pages))
     st.session_state["ledger_filter"] = flt
-    export_button(actor, flt, options)
+    export_button(actor, flt, options, total)
     if rows:
         frame = table(rows)
-        picked = st.dataframe(style_lights(frame, tr("col.light"), [r["light"] for r in rows]), hide_index=True,
-                              width="stretch", on_select="rerun", selection_mode="single-row",
-                              key="ledger_table", height=min(38 * len(rows) + 40, 720),
-                              column_config={tr("col.description"): st.column_config.TextColumn(width="large")})
         st.caption(tr("ledger.click_hint"))
-        if picked.selection.rows:
-            navigation.open_finding(rows[picked.selection.rows[0]]["id"])
+        picked = st.dataframe(style_lights(frame, tr("col.light"), [r["light"] for r in rows]), hide_index=True,
+                              width="stretch", on_select="rerun", selection_mode=ROW_CLICK,
+                              key="ledger_table", height=min(38 * len(rows) + 40, 720),
+                              column_config=LEDGER_WIDTHS())
+        row = clicked_row(picked)
+        if row is not None and row < len(rows):
+            navigation.open_finding(rows[row]["id"])
     else:
         st.info(tr("ledger.empty"))
     pager = st.columns([1, 1, 1, 5])

@@ -79,7 +79,8 @@ def choose_figures(actor):
     names = {s.id: f"{s.title} · {s.taken_at:%Y-%m-%d %H:%M}" for s in taken}
     cols = st.columns([3, 1, 1, 1])
     chosen = cols[0].selectbox(tr("meeting.source"), options, key="meeting_snapshot",
-                               format_func=lambda i: tr("meeting.live") if i is None else names[i])
+                               format_func=lambda i: tr("meeting.live") if i is None else names[i],
+                               placeholder=tr("meeting.live"))
     cols[1].toggle(tr("meeting.projector"), key="projector")
     if cols[2].button(tr("overview.take_snapshot"), key="meeting_take"):
         snapshot = run_service(snapshots.take_snapshot, actor, tr("overview.snapshot_default"))

@@ -7,16 +7,14 @@ import streamlit as st
 from dashboard.services import queries, views
 from dashboard.ui import navigation
 from dashboard.ui.context import lbl, reading, show_flash, tr
-from dashboard.ui.widgets import day, light_text, style_lights
+from dashboard.ui.widgets import day, light_text, open_on_click, style_lights, whole
 from dashboard.vocab import EscalationKind, Role, Status
 
 
 def clickable(frame: pd.DataFrame, ids: list[int], key: str, lights: list[str] | None = None) -> None:
+    """A work list: clicking anywhere in a row opens its finding."""
     data = style_lights(frame, tr("col.light"), lights) if lights else frame
-    picked = st.dataframe(data, hide_index=True, width="stretch", on_select="rerun",
-                          selection_mode="single-row", key=key)
-    if picked.selection.rows:
-        navigation.open_finding(ids[picked.selection.rows[0]])
+    open_on_click(data, ids, key)
 
 
 def department(session, actor) -> None:
@@ -28,7 +26,8 @@ def department(session, actor) -> None:
     frame = pd.DataFrame([{
         tr("col.light"): light_text(row["light"]), tr("col.serial"): row["serial"],
         tr("col.description"): row["description"], tr("col.status"): lbl(row["status"], Status),
-        tr("col.deadline_now"): day(row["current_deadline"]), tr("col.days_overdue"): row["days_overdue"] or None,
+        tr("col.deadline_now"): day(row["current_deadline"]),
+        tr("col.days_overdue"): whole(row["days_overdue"]) if row["days_overdue"] else "—",
         tr("col.next_step"): tr(row["next_step"]), tr("col.last_update"): day(row["last_progress_at"]),
     } for row in rows])
     clickable(frame, [row["id"] for row in rows], "dept_work", [row["light"] for row in rows])
@@ -41,7 +40,7 @@ def inspector(session, actor) -> None:
         clickable(pd.DataFrame([{
             tr("col.serial"): row["serial"], tr("col.description"): row["description"], tr("col.lead_unit"): row["unit"],
             tr("col.applied_at"): day(row["applied_at"]), tr("col.summary"): row["summary"],
-            tr("col.sent_back_count"): row["sent_back_count"],
+            tr("col.sent_back_count"): whole(row["sent_back_count"]),
         } for row in work["reviews"]]), [row["finding_id"] for row in work["reviews"]], "reviews")
     else:
         st.success(tr("my_work.nothing"))
@@ -74,7 +73,7 @@ def leader(session, actor) -> None:
     if overdue:
         clickable(pd.DataFrame([{
             tr("col.serial"): row["serial"], tr("col.description"): row["description"],
-            tr("col.lead_unit"): row["unit"], tr("col.days_overdue"): row["days_overdue"],
+            tr("col.lead_unit"): row["unit"], tr("col.days_overdue"): whole(row["days_overdue"]),
         } for row in overdue]), [row["id"] for row in overdue], "worst_overdue")
 
 

@@ -6,11 +6,12 @@ import streamlit as st
 
 from dashboard import charts
 from dashboard.figures import Figures, percent, percent_change
+from dashboard.settings import load_settings
 from dashboard.lifecycle import Action, can
 from dashboard.services import queries, snapshots
 from dashboard.ui import navigation
-from dashboard.ui.context import fresh_rollups, flash, lbl, reading, run_service, show_flash, tr
-from dashboard.ui.widgets import day, draw_chart, metric_row
+from dashboard.ui.context import joined, fresh_rollups, flash, lbl, reading, run_service, show_flash, tr
+from dashboard.ui.widgets import day, draw_chart, metric_row, open_on_click, whole
 from dashboard.vocab import Role, Status
 
 
@@ -68,7 +69,8 @@ def compare_choice(session) -> Figures | None:
         return None
     names = {s.id: f"{s.title} · {s.taken_at:%Y-%m-%d %H:%M}" for s in taken}
     chosen = st.selectbox(tr("overview.compare"), [None, *names], key="compare_snapshot",
-                          format_func=lambda i: tr("overview.no_compare") if i is None else names[i])
+                          format_func=lambda i: tr("overview.no_compare") if i is None else names[i],
+                          placeholder=tr("overview.no_compare"))
     return Figures.from_mapping(snapshots.get_snapshot(session, chosen).figures["totals"]) if chosen else None
 
 
@@ -82,13 +84,39 @@ def snapshot_button(actor) -> None:
                 st.rerun()
 
 
+def report_block(actor) -> None:
+    """整改情况报告 from the overview in one step: the download takes a named snapshot and builds the
+    Word report from it (the same report meeting mode offers for a snapshot)."""
+    from dashboard import clock
+    from dashboard.documents.report import report_for_snapshot
+    from dashboard.ui.context import engine
+    from dashboard.services.unit_of_work import run_in_unit_of_work
+
+    with st.popover(tr("overview.word_report"), icon=":material/description:"):
+        default = tr("overview.report_snapshot_default", date=f"{clock.today():%Y-%m-%d}")
+        title = st.text_input(tr("col.snapshot_title"), value=default, key="report_title").strip() or default
+        st.caption(tr("overview.word_report_help"))
+        database = engine()
+
+        def build() -> bytes:  # runs when pressed, outside the script run: the engine captured above
+            return run_in_unit_of_work(
+                database, lambda session: report_for_snapshot(snapshots.take_snapshot(session, actor, title)))
+
+        st.download_button(tr("overview.word_report_download"), build, key="report_from_overview",
+                           on_click="ignore", icon=":material/download:",
+                           file_name=f"整改情况报告-{clock.today():%Y%m%d}.docx",
+                           mime="application/vnd.openxmlformats-officedocument.wordprocessingml.document")
+
+
 def render() -> None:
     actor = navigation.require("overview")
     fresh_rollups()
     show_flash()
     st.title(tr("page.overview"))
     if can(actor, Action.TAKE_SNAPSHOT):
-        snapshot_button(actor)
+        with st.container(horizontal=True):
+            snapshot_button(actor)
+            report_block(actor)
     with reading() as session:
         if actor.role == Role.DEPARTMENT:
             own_unit_block(session, actor)
@@ -102,6 +130,7 @@ def render() -> None:
         trend = queries.weekly_trend(session)
         overdue = queries.overdue_list(session, actor)
         stale = queries.stale_units(session)
+        stale_days = load_settings(session).stale_days  # the list above uses the same setting
         duplicates = queries.duplicate_evidence(session) if actor.role != Role.DEPARTMENT else []
     kpi_cards(totals, compared)
 
@@ -121,20 +150,17 @@ def render() -> None:
         frame = pd.DataFrame([{
             tr("col.serial"): row["serial"], tr("col.description"): row["description"],
             tr("col.lead_unit"): row["unit"], tr("col.deadline_now"): day(row["current_deadline"]),
-            tr("col.days_overdue"): row["days_overdue"], tr("col.status"): lbl(row["status"], Status),
+            tr("col.days_overdue"): whole(row["days_overdue"]), tr("col.status"): lbl(row["status"], Status),
         } for row in overdue])
-        picked = st.dataframe(frame, hide_index=True, width="stretch", on_select="rerun",
-                              selection_mode="single-row", key="overdue_table")
-        if picked.selection.rows:
-            navigation.open_finding(overdue[picked.selection.rows[0]]["id"])
+        open_on_click(frame, [row["id"] for row in overdue], "overdue_table")
     else:
         st.success(tr("overview.no_overdue"))
 
-    st.subheader(tr("overview.stale_units", days=30))
+    st.subheader(tr("overview.stale_units", days=stale_days))
     if stale:
         st.dataframe(pd.DataFrame([{
             tr("col.unit"): row["name"], tr("col.open_items"): row["open_items"],
-            tr("col.last_update"): day(row["last_update"]), tr("col.days_silent"): row["days_silent"],
+            tr("col.last_update"): day(row["last_update"]), tr("col.days_silent"): whole(row["days_silent"]),
         } for row in stale]), hide_index=True, width="stretch")
     else:
         st.success(tr("overview.no_stale"))
@@ -143,6 +169,6 @@ def render() -> None:
         st.subheader(tr("overview.duplicate_evidence"))
         st.warning(tr("overview.duplicate_evidence_help"))
         st.dataframe(pd.DataFrame([{
-            tr("col.file"): group["filename"], tr("col.findings"): "、".join(group["findings"]),
+            tr("col.file"): group["filename"], tr("col.findings"): joined(group["findings"]),
             "SHA-256": group["sha256"][:16] + "…",
         } for group in duplicates]), hide_index=True, width="stretch")

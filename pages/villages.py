@@ -3,15 +3,13 @@ from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
-from sqlalchemy import select
 
 from dashboard.services import views
 from dashboard.ui import navigation
-from dashboard.ui.context import fresh_rollups, labels, lbl, reading, show_flash, tr
+from dashboard.ui.context import fresh_rollups, labels, lang, lbl, reading, show_flash, tr
 from dashboard.ui.safe import plain
-from dashboard.ui.widgets import day, labelled_frame, light_text
+from dashboard.ui.widgets import ROW_CLICK, clicked_row, day, labelled_frame, light_text, open_on_click
 from dashboard.vocab import Status, VillageLevel, VillageStatus, codes
-from db.models import AuditLog
 
 
 def render() -> None:
@@ -23,10 +21,10 @@ def render() -> None:
         townships = views.choices(session)["townships"]
     cols = st.columns(2)
     township = cols[0].selectbox(tr("col.township"), [None, *townships], key="v_township",
-                                 format_func=lambda v: tr("ui.all") if v is None else v)
+                                 format_func=lambda v: tr("ui.all") if v is None else v, placeholder=tr("ui.all"))
     levels = cols[1].multiselect(tr("col.level"), codes(VillageLevel), key="v_levels",
                                  default=[VillageLevel.PROVINCIAL.value, VillageLevel.KEY.value],
-                                 format_func=lambda c: lbl(c, VillageLevel))
+                                 format_func=lambda c: lbl(c, VillageLevel), placeholder=tr("ui.all"))
     with reading() as session:
         rows = views.villages_overview(session, township=township, levels=levels)
     st.caption(tr("villages.rule"))
@@ -46,30 +44,28 @@ def render() -> None:
         st.info(tr("ledger.empty"))
         return
     picked = st.dataframe(frame, hide_index=True, width="stretch", on_select="rerun",
-                          selection_mode="single-row", key="village_table",
+                          selection_mode=ROW_CLICK, key="village_table",
                           height=min(36 * len(frame) + 40, 760))
-    if not picked.selection.rows:
+    row_index = clicked_row(picked)
+    if row_index is None or row_index >= len(rows):
         st.caption(tr("villages.pick_hint"))
         return
-    village = rows[picked.selection.rows[0]]["village"]
+    village = rows[row_index]["village"]
     st.subheader(f"{plain(village.township)} · {plain(village.name)}")
     with reading() as session:
         findings = views.village_history(session, village.id, actor)
-        history = session.execute(select(AuditLog).where(AuditLog.entity == "Village", AuditLog.entity_id == village.id)
-                                  .order_by(AuditLog.at)).scalars().all()
+        history = views.village_audit(session, village.id)
     if findings:
         table = pd.DataFrame([{
             tr("col.serial"): row["serial"], tr("col.light"): light_text(row["light"]),
             tr("col.status"): lbl(row["status"], Status), tr("col.description"): row["description"],
             tr("col.lead_unit"): row["lead_unit"], tr("col.deadline_now"): day(row["current_deadline"]),
         } for row in findings])
-        chosen = st.dataframe(table, hide_index=True, width="stretch", on_select="rerun",
-                              selection_mode="single-row", key="village_findings")
-        if chosen.selection.rows:
-            navigation.open_finding(findings[chosen.selection.rows[0]]["id"])
+        open_on_click(table, [row["id"] for row in findings], "village_findings")
     else:
         st.info(tr("villages.no_findings"))
     st.markdown(f"**{tr('villages.history')}**")
-    st.dataframe(pd.DataFrame([{tr("col.time"): day(row.at), tr("col.user"): row.username,
-                                tr("col.action"): row.action, tr("col.new"): str(row.new or "")}
-                               for row in history]), hide_index=True, width="stretch")
+    with reading() as session:
+        lines = views.audit_lines(session, None, lang(), entries=list(history))
+    st.dataframe(pd.DataFrame([{tr("col.time"): line.at, tr("col.what_happened"): line.text} for line in lines]),
+                 hide_index=True, width="stretch")

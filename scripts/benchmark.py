@@ -321,7 +321,44 @@ def _measure_browser(workdir: Path) -> dict:
         process.wait(timeout=20)
 
 
-def run_one(size: int, backend: str, workdir: Path, browser: bool = True, keep: str | None = None) -> dict:
+def _measure_digest(engine) -> dict:
+    """The daily pass of issue 16: the ranked per-unit query, then the whole digest pass (claims,
+    in-app notices, queued messages for every unit's channel) and the reminder pass. Nothing is sent:
+    sending is per message and network-bound, the same at any ledger size."""
+    from dashboard import clock
+    from dashboard.services import jobs
+    from dashboard.settings import load_settings
+    from db.engine import read_session
+
+    previous = os.environ.get("DASHBOARD_NOTIFY_URLS")
+    os.environ["DASHBOARD_NOTIFY_URLS"] = "json://127.0.0.1:9/benchmark"  # queued, never sent
+    try:
+        with read_session(engine) as session:
+            days = load_settings(session).remind_days_first
+            started = time.perf_counter()
+            digests = jobs.unit_digests(session, clock.today(), days)
+            query = time.perf_counter() - started
+        started = time.perf_counter()
+        units = jobs.digest_pass(engine)
+        digest = time.perf_counter() - started
+        started = time.perf_counter()
+        reminded = jobs.reminder_pass(engine)
+        remind = time.perf_counter() - started
+        started = time.perf_counter()
+        again = jobs.digest_pass(engine)  # a second worker the same day: claims refused, nothing written
+        repeat = time.perf_counter() - started
+    finally:
+        if previous is None:
+            os.environ.pop("DASHBOARD_NOTIFY_URLS", None)
+        else:
+            os.environ["DASHBOARD_NOTIFY_URLS"] = previous
+    return {"units_with_digest": len(digests), "units_claimed": units, "units_claimed_again": again,
+            "units_reminded": reminded, "query_seconds": round(query, 2), "digest_pass_seconds": round(digest, 2),
+            "reminder_pass_seconds": round(remind, 2), "second_pass_seconds": round(repeat, 2)}
+
+
+def run_one(size: int, backend: str, workdir: Path, browser: bool = True, only_digest: bool = False,
+            units: int | None = None, keep: str | None = None) -> dict:
     import streamlit as st
     from sqlmodel import select
 
@@ -348,7 +385,8 @@ def run_one(size: int, backend: str, workdir: Path, browser: bool = True, keep: 
                 db_engine.after_bulk_load(engine)  # what the generator does after loading (a no-op when done)
             else:
                 started = time.perf_counter()
-                counts = generate(engine, SyntheticSize(findings=size), today=TODAY.date())
+                shape = SyntheticSize(findings=size) if units is None else SyntheticSize(findings=size, units=units)
+                counts = generate(engine, shape, today=TODAY.date())
                 report["generate_seconds"] = round(time.perf_counter() - started, 1)
                 report["rows"] = counts
             started = time.perf_counter()
@@ -357,6 +395,9 @@ def run_one(size: int, backend: str, workdir: Path, browser: bool = True, keep: 
             with read_session(engine) as session:
                 users = {u.username: actor_of(u) for u in session.exec(select(User)).all()}
             actors = {"leader": users["leader"], "admin": users["admin"], "dept": users["dept2"]}
+            report["digest"] = _measure_digest(engine)
+            if only_digest:
+                return report
             report["pages"] = _measure_pages(engine, actors)
             report["documents"] = _measure_documents(engine, actors, size, kept=keep is not None and schema is not None)
         if browser:
@@ -387,6 +428,8 @@ def main(argv=None) -> int:
                         help="PostgreSQL: generate into the schema PREFIX_SIZE once and keep it for the next run "
                              "(the 10k import is then skipped so the data set does not grow)")
     parser.add_argument("--no-browser", action="store_true", help="skip the Chromium measurement")
+    parser.add_argument("--only-digest", action="store_true", help="generate, then time only the daily digest pass")
+    parser.add_argument("--units", type=int, help="units in the synthetic ledger (default the generator's 300)")
     args = parser.parse_args(argv)
     sizes = [10_000] if args.quick else args.sizes
     backends = ["sqlite"] + ([] if args.quick or not os.environ.get("TEST_DATABASE_URL") else ["postgresql"])
@@ -398,7 +441,9 @@ def main(argv=None) -> int:
         for size in sizes:
             for backend in backends:
                 print(f"benchmark: {size} findings on {backend} …", file=sys.stderr, flush=True)
-                results.append(run_one(size, backend, Path(workdir), browser=not args.no_browser, keep=args.keep))
+                results.append(run_one(size, backend, Path(workdir),
+                                       browser=not (args.only_digest or args.no_browser),
+                                       only_digest=args.only_digest, units=args.units, keep=args.keep))
     report = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}, "runs": results}
     text = json.dumps(report, ensure_ascii=False, indent=2)
     print(text)

@@ -259,3 +259,82 @@ def ods_ledger() -> bytes:
         book.writestr("META-INF/manifest.xml", manifest)
         book.writestr("content.xml", content, zipfile.ZIP_DEFLATED)
     return out.getvalue()
+
+
+# --------------------------------------------------------------------------- a messy ledger in ASCII data
+
+# The reader's header vocabulary (data, not UI text): 整改时限 split into 原 / 现 by a qualifier.
+ASCII_HEADER = ["序号", "问题类别", "问题描述", "乡镇", "村", "整改措施", "牵头单位", "配合单位", "责任人",
+                "整改类型", "优先级", "整改时限(原)", "整改时限(现)", "完成情况", "销号时间", "整改进展"]
+KNOWN_ROW = [1, "Funds", "Ledger row imported before", None, None, "Keep records", "Relief", None, None,
+             None, None, "2026-09-30", None, None, None, None]
+PROGRESSING_ROW = [2, "Funds", "Row that moves on", None, None, "Keep going", "Relief", None, None,
+                   None, None, "2026-09-30", None, None, None, "Started"]
+
+
+def _ascii_row(serial=None, category=None, description=None, township=None, village=None, measures=None,
+               lead=None, co=None, person=None, rect_type=None, priority=None, deadline=None, current=None,
+               completion=None, closed=None, progress=None) -> list:
+    return [serial, category, description, township, village, measures, lead, co, person, rect_type, priority,
+            deadline, current, completion, closed, progress]
+
+
+def ascii_base_ledger() -> bytes:
+    """One finding, imported before the messy ledger comes in."""
+    return xlsx({1: ASCII_HEADER, 2: KNOWN_ROW, 3: PROGRESSING_ROW}, title="Ledger")
+
+
+def ascii_messy_ledger() -> bytes:
+    """Every kind of message the importer gives, with ASCII data (only the header and the completion words
+    are the ledgers' Chinese vocabulary): a cover sheet first, a group heading, continuation rows (one with
+    only a deadline, one with a value that is not used), an alias, a duplicate, a cancelled row, unreadable
+    dates, a date without a year, unknown words, missing cells, unknown units and villages, a row imported
+    before (unchanged) and one with new progress."""
+    r = _ascii_row
+    rows = {
+        1: ["Rectification ledger of the county bureau"],
+        2: ASCII_HEADER,
+        3: ["I. Eligibility checks"],
+        4: r(1, None, "Vehicles not checked", None, None, "Check vehicles", "ReliefDept", None, "Zhang",
+             deadline="2026-07-31", completion="正在整改", progress="Checked 3 of 5"),
+        5: r(measures="Recover funds", deadline="2026-09-30"),
+        6: r(deadline="2026-10-31"),
+        7: r(measures="Train staff", person="Li", deadline="2026-11-30"),
+        8: r(2, "Funds", "Late payments", None, None, "Pay monthly", "Relief", "Welfare",
+             deadline="2026-03-31", current="2026-06-30", completion="已完成", closed="2026-05-20"),
+        9: r(2, "Funds", "Late payments", None, None, "Pay monthly", "Relief", "Welfare",
+             deadline="2026-03-31", current="2026-06-30", completion="已完成", closed="2026-05-20"),
+        10: r(3, "Funds", "Withdrawn item", measures="Nothing", lead="Relief", deadline="2026-09-30",
+              completion="已撤销"),
+        11: r(4, "Funds", "Bad date row", measures="Fix", lead="Relief", deadline="soon"),
+        12: r(5, "Funds", "No year row", measures="Fix", lead="Relief", deadline="9/30"),
+        13: r(6, "Funds", "Odd words row", measures="Fix", lead="Relief", rect_type="asap",
+              priority="urgent", deadline="2026-09-30", completion="mostly"),
+        14: r(7, "Funds", None, measures="Fix", lead="Relief", deadline="2026-09-30"),
+        15: r(8, "Funds", "No unit row", measures="Fix", deadline="2026-09-30"),
+        16: r(9, "Funds", "No measures row", lead="Relief", deadline="2026-09-30"),
+        17: r(10, "Funds", "No deadline row", measures="Fix", lead="Relief"),
+        18: r(11, "Funds", "Unknown unit row", measures="Fix", lead="WelfareBureau", deadline="2026-09-30"),
+        19: r(12, "Funds", "Unheard-of unit row", measures="Fix", lead="Qxz", deadline="2026-09-30"),
+        20: r(13, "Funds", "Unknown village row", "Gaoshi", "Maoann", "Fix", "Relief", deadline="2026-09-30"),
+        21: KNOWN_ROW,
+        22: PROGRESSING_ROW[:-1] + ["Half done"],  # imported before, with new progress: an update
+    }
+    cover = {1: ["County bureau"], 2: ["Rectification ledger"]}
+    return xlsx(rows, ("A1:P1", "A3:P3"), title="Ledger", before={"Cover": cover})
+
+
+def ascii_clean_ledger() -> bytes:
+    """Rows that can all be written once three unknown categories and a village are decided."""
+    r = _ascii_row
+    rows = {
+        1: ASCII_HEADER,
+        2: r(1, "Eligibility", "Unchecked vehicles", "Gaoshi", "Newvillage", "Check vehicles", "ReliefDept",
+             deadline="2026-07-31"),
+        3: r(2, "Fundz", "Late payments", None, None, "Pay monthly", "Relief", "Welfare",
+             deadline="2026-03-31", current="2026-06-30", completion="已完成", closed="2026-05-20"),
+        4: r(3, "Misc things", "Loose records", None, None, "Sort records", "Relief",
+             deadline="2026-10-31", completion="已完成"),
+        5: r(4, "Brand new kind", "Something new", None, None, "Do it", "Relief", deadline="2026-12-31"),
+    }
+    return xlsx(rows, title="Ledger")

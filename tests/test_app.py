@@ -36,7 +36,7 @@ def world(engine, database_url, monkeypatch, frozen_today):
 
 def test_page_table_covers_every_page():
     assert {spec.key for spec in PAGES} == {"overview", "my_work", "ledger", "finding", "log", "villages", "meeting",
-                                            "admin", "health"}
+                                            "admin", "supervision", "notifications", "health"}
 
 
 @pytest.mark.parametrize("role", list(Role), ids=str)
@@ -48,10 +48,11 @@ def test_each_role_sees_exactly_its_pages(engine, world, role):
     assert not app.exception, app.exception
     assert list(app.session_state["_pages"]) == page_keys_for(role)
     expected = {
-        Role.ADMIN: {"overview", "my_work", "ledger", "finding", "villages", "log", "admin", "health"},
-        Role.LEADER: {"overview", "my_work", "ledger", "finding", "villages", "meeting"},
-        Role.INSPECTOR: {"overview", "my_work", "ledger", "finding", "villages", "log", "meeting"},
-        Role.DEPARTMENT: {"overview", "my_work", "ledger", "finding", "villages"},
+        Role.ADMIN: {"overview", "my_work", "ledger", "finding", "villages", "log", "admin", "notifications", "health"},
+        Role.LEADER: {"overview", "my_work", "ledger", "finding", "villages", "meeting", "supervision", "notifications"},
+        Role.INSPECTOR: {"overview", "my_work", "ledger", "finding", "villages", "log", "meeting", "supervision",
+                         "notifications"},
+        Role.DEPARTMENT: {"overview", "my_work", "ledger", "finding", "villages", "notifications"},
     }[role]
     assert set(page_keys_for(role)) == expected
 
@@ -109,12 +110,12 @@ def test_department_reports_progress_on_the_detail_page(engine, world):
         assert session.get(Finding, world.open_id).status == Status.IN_PROGRESS
 
 
-def test_department_refused_with_message_keeps_input(engine, world):
+def test_department_is_told_why_it_cannot_apply_for_closure_yet(engine, world):
+    """The policy refuses 申请销号 while measures are open: the page says so instead of a form that fails."""
     app = page_app("pages.finding", world.actors["jiuzhu"], finding_id=world.late_id).run()
-    app.text_area(key="a_summary").input("已全部整改")
-    button(app, "申请销号").click().run()
+    assert not app.exception
     assert "项整改措施未完成" in texts(app)
-    assert app.text_area(key="a_summary").value == "已全部整改"
+    assert "a_summary" not in [area.key for area in app.text_area]
     with read_session(engine) as session:
         assert session.get(Finding, world.late_id).status == Status.IN_PROGRESS
 
@@ -140,14 +141,66 @@ def test_my_work_lists_the_departments_items_by_urgency(engine, world):
     assert list(frame.iloc[:, 1]) == ["ZG-2026-0002", "ZG-2026-0001"]  # the red (overdue) one first
 
 
-def test_log_page_logs_a_finding(engine, world):
-    app = page_app("pages.log_findings", world.actors["inspector"]).run()
+def test_log_page_logs_a_finding_with_a_deadline_per_measure(engine, world):
+    from db.models import Measure
+
+    app = page_app("pages.log_findings", world.actors["inspector"],
+                   lf_measure_rows=[{"text": "梳理超时限案件", "deadline": dt.date(2026, 6, 30)},
+                                    {"text": "建立审批时限提醒", "deadline": None}]).run()
     app.text_area(key="lf_description").input("赛口镇临时救助审批超时限")
-    app.text_area(key="lf_measures").input("梳理超时限案件\n建立审批时限提醒")
     button(app, "保存问题").click().run()
     assert not app.exception
     assert _count(engine, Finding) == 3
     assert "ZG-2026-0003" in texts(app)
+    with read_session(engine) as session:
+        finding = session.exec(select(Finding).where(Finding.serial == "ZG-2026-0003")).one()
+        measures = session.exec(select(Measure).where(Measure.finding_id == finding.id).order_by(Measure.seq)).all()
+    assert [(m.text, m.deadline) for m in measures] == [("梳理超时限案件", dt.date(2026, 6, 30)),
+                                                        ("建立审批时限提醒", finding.current_deadline)]
+
+
+def test_log_page_refuses_a_measure_due_after_the_finding_and_keeps_the_input(engine, world):
+    app = page_app("pages.log_findings", world.actors["inspector"],
+                   lf_measure_rows=[{"text": "建立长效机制", "deadline": dt.date(2027, 12, 31)}]).run()
+    app.text_area(key="lf_description").input("赛口镇临时救助审批超时限")
+    button(app, "保存问题").click().run()
+    assert "晚于问题的整改时限" in texts(app)
+    assert app.text_area(key="lf_description").value == "赛口镇临时救助审批超时限"
+    assert _count(engine, Finding) == 2
+
+
+def test_source_form_empties_after_saving_and_a_second_press_creates_nothing(engine, world):
+    from db.models import Source
+
+    app = page_app("pages.log_findings", world.actors["inspector"], lf_step="source").run()
+    app.text_input(key="sf_title_0").input("2026年第二轮暗访")
+    button(app, "创建问题来源").click().run()
+    assert not app.exception
+    assert app.segmented_control(key="lf_step").value == "findings"  # on to logging its findings
+    assert app.selectbox(key="lf_source").value == _only(engine, Source, Source.title == "2026年第二轮暗访")
+    app.segmented_control(key="lf_step").set_value("source").run()
+    assert app.text_input(key="sf_title_1").value == ""  # the form is empty again
+    app.text_input(key="sf_title_1").input("2026年第二轮暗访")  # the same source once more
+    button(app, "创建问题来源").click().run()
+    assert "已经存在" in texts(app)
+    assert _count(engine, Source, Source.title == "2026年第二轮暗访") == 1
+    button(app, "使用已有来源“2026年第二轮暗访”登记问题").click().run()
+    assert app.segmented_control(key="lf_step").value == "findings"
+
+
+def test_choosing_a_township_after_creating_a_source_stays_on_the_findings_step(engine, world):
+    _villages(engine, world)
+    app = page_app("pages.log_findings", world.actors["inspector"], lf_step="source").run()
+    app.text_input(key="sf_title_0").input("回头看专项检查")
+    button(app, "创建问题来源").click().run()
+    app.selectbox(key="lf_township").select("高士镇").run()
+    assert app.segmented_control(key="lf_step").value == "findings"
+    assert not app.selectbox(key="lf_village").disabled
+
+
+def _only(engine, model, *where) -> int:
+    with read_session(engine) as session:
+        return session.exec(select(model.id).where(*where)).one()
 
 
 def _villages(engine, world) -> dict[str, int]:
@@ -176,8 +229,8 @@ def test_log_page_saves_the_chosen_village(engine, world):
     app = page_app("pages.log_findings", world.actors["inspector"]).run()
     app.selectbox(key="lf_township").select("赛口镇").run()
     app.selectbox(key="lf_village").select(ids["红旗村"]).run()
+    app.session_state["lf_measure_rows"] = [{"text": "补齐评议记录", "deadline": None}]
     app.text_area(key="lf_description").input("红旗村低保评议记录缺失")
-    app.text_area(key="lf_measures").input("补齐评议记录")
     button(app, "保存问题").click().run()
     assert not app.exception
     with read_session(engine) as session:
@@ -236,3 +289,98 @@ def test_overview_compares_with_a_snapshot(engine, world):
     assert not app.exception
     total = next(metric for metric in app.metric if metric.label == "有效问题")
     assert total.value == "3" and total.delta == "+1"
+
+
+def test_a_rerun_does_not_refresh_the_version_a_form_was_opened_with(engine, world):
+    """Issue 13.1: B saves; A's page reruns for another reason; A's save is refused, B's change kept."""
+    app = page_app("pages.finding", world.actors["inspector"], finding_id=world.open_id).run()
+    with unit_of_work(engine) as session:  # B (the admin) saves a change meanwhile
+        finding = session.get(Finding, world.open_id)
+        svc.edit_finding(session, world.actors["admin"], finding.id, finding.version, {"remarks": "B 的备注"})
+    app.text_input(key="lookup_serial").input("ZG-2026-0001").run()  # A's page reruns
+    app.run()
+    assert "B 的备注" not in [app.text_input(key=f"ed_rem_{world.open_id}").value]  # A still sees the old form
+    app.text_area(key=f"ed_desc_{world.open_id}").input("A 改写的描述")
+    button(app, "保存").click().run()
+    assert "旧版本" in texts(app)
+    with read_session(engine) as session:
+        assert session.get(Finding, world.open_id).remarks == "B 的备注"
+    button(app, "保存").click().run()  # A has now seen B's version: checking and saving again goes through
+    with read_session(engine) as session:
+        finding = session.get(Finding, world.open_id)
+        assert finding.description == "A 改写的描述"
+
+
+def test_progress_by_the_unit_does_not_make_the_inspectors_open_decision_stale(engine, world):
+    with unit_of_work(engine) as session:
+        request = svc.request_extension(session, world.actors["jiuzhu"], world.late_id,
+                                        asked_deadline=dt.date(2026, 9, 30), reason="等待数据比对")
+    app = page_app("pages.finding", world.actors["inspector"], finding_id=world.late_id).run()
+    with unit_of_work(engine) as session:
+        svc.report_progress(session, world.actors["jiuzhu"], world.late_id, done_text="又完成一批核查")
+    app.run()
+    app.text_input(key="d_comment").input("同意")
+    next(b for b in app.button if b.label == "提交" and "decide" in str(b.form_id)).click().run()
+    assert not app.exception
+    with read_session(engine) as session:
+        assert session.get(type(request), request.id).decision == "approved"
+
+
+def test_no_decide_form_on_a_closed_finding_and_the_page_says_why(engine, world):
+    from db.models import ExtensionRequest
+
+    with unit_of_work(engine) as session:
+        request = svc.request_extension(session, world.actors["jiuzhu"], world.open_id,
+                                        asked_deadline=dt.date(2026, 9, 30), reason="等待数据比对")
+        session.add(ExtensionRequest(finding_id=world.late_id, reason="旧数据", asked_deadline=dt.date(2026, 9, 30),
+                                     old_deadline=dt.date(2026, 6, 1)))
+        session.get(Finding, world.late_id).status = "closed"  # as old data left it, before the rule
+    app = page_app("pages.finding", world.actors["inspector"], finding_id=world.late_id).run()
+    assert not [form for form in app.get("form") if "decide" in str(form.proto.form.form_id)]
+    assert "审批延期" not in texts(app)
+    assert request.id
+
+
+def test_pending_review_says_what_it_waits_for(engine, world):
+    with unit_of_work(engine) as session:
+        from db.models import Measure
+
+        for measure in session.exec(select(Measure).where(Measure.finding_id == world.late_id)).all():
+            svc.tick_measure(session, world.actors["jiuzhu"], measure.id, measure.version)
+        svc.apply_closure(session, world.actors["jiuzhu"], world.late_id, None, summary="已全部整改")
+    app = page_app("pages.finding", world.actors["jiuzhu"], finding_id=world.late_id).run()
+    shown = texts(app)
+    assert "等待整改办审核销号申请" in shown and "jiuzhu" in shown and "2026-06-15" in shown
+
+
+def test_my_work_shows_whole_days_and_dashes(engine, world):
+    app = page_app("pages.my_work", world.actors["jiuzhu"]).run()
+    frame = app.dataframe[0].value
+    days = list(frame["逾期天数"])
+    assert days == ["14", "—"]
+
+
+def test_audit_tab_reads_as_sentences(engine, world):
+    app = page_app("pages.finding", world.actors["leader"], finding_id=world.late_id).run()
+    frame = next(df.value for df in app.dataframe if "操作" in df.value.columns)
+    text = "\n".join(frame["操作"])
+    assert "登记了问题" in text and "报送了整改进展" in text and "状态由“待整改”改为“整改中”" in text
+    assert "None" not in text and "tick_measure" not in text and "Finding" not in text
+
+
+def test_another_units_finding_is_refused_in_one_language(engine, world):
+    app = page_app("pages.finding", world.actors["ertong"], finding_id=world.late_id).run()
+    shown = texts(app)
+    assert "无权查看" in shown and "view" not in shown
+
+
+def test_edit_form_changes_a_measures_deadline(engine, world):
+    """The measures table of the edit form reaches the service (the editor itself is driven in the browser test)."""
+    from pages.finding import measure_rows
+    import pandas as pd
+
+    frame = pd.DataFrame([{"id": 1, "text": "核查", "deadline": pd.Timestamp("2026-07-01"), "done": False},
+                          {"id": None, "text": "  ", "deadline": None, "done": False},
+                          {"id": float("nan"), "text": "新增措施", "deadline": pd.NaT, "done": False}])
+    rows = measure_rows(frame)
+    assert [(r.id, r.text, r.deadline) for r in rows] == [(1, "核查", dt.date(2026, 7, 1)), (None, "新增措施", None)]

@@ -1,14 +1,19 @@
 """End to end in a real browser: Playwright drives Debian's Chromium against ``streamlit run``.
 
-An inspector logs a finding; the department reports progress with a file and applies for
-closure; the inspector sends it back once, then closes it; the leader sees the figures change;
-logout followed by a reload shows the login form. Skipped (with the reason) without Chromium.
+An inspector logs a finding with a deadline per measure; the department reports progress with a
+file, asks for an extension and applies for closure; the inspector sends it back once, then closes
+it (the undecided extension is withdrawn); the leader sees the figures change and takes the Word
+report from the overview; logout followed by a reload shows the login form. Then: a click anywhere
+in a row opens the finding; no English in the Chinese interface, on any page, for any role; phone
+screens without sideways scrolling; two browsers editing one finding lose nothing.
+Skipped (with the reason) without Chromium. Screenshots go to $SCREENSHOT_DIR when it is set.
 """
 from __future__ import annotations
 
 import os
 import re
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -33,9 +38,26 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+DATA: dict[str, Path] = {}
+SHOTS = Path(os.environ["SCREENSHOT_DIR"]) if os.environ.get("SCREENSHOT_DIR") else None
+
+
+def shot(page, name: str) -> None:
+    """A screenshot for a human to look at (only when SCREENSHOT_DIR is set)."""
+    if SHOTS is not None:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def query(sql: str, *params):
+    with sqlite3.connect(DATA["dir"] / "ledger.db") as connection:
+        return connection.execute(sql, params).fetchall()
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     data = tmp_path_factory.mktemp("browser-data")
+    DATA["dir"] = data
     port = free_port()
     env = {**os.environ, "DASHBOARD_DATA_DIR": str(data), "DASHBOARD_MODE": "demo"}
     env.pop("DATABASE_URL", None)
@@ -116,6 +138,11 @@ def open_finding(page, base: str, serial: str) -> None:
     settle(page)
 
 
+def wait_text(page, text: str, timeout: int = 20_000) -> None:
+    """Wait until ``text`` is on the screen (an action's rerun may take a moment to draw its result)."""
+    page.wait_for_function("text => document.body.innerText.includes(text)", arg=text, timeout=timeout)
+
+
 def submit_form(page, heading: str, button: str) -> None:
     """Press ``button`` in the form whose heading is ``heading``."""
     page.locator('[data-testid="stForm"]').filter(has_text=heading).get_by_role("button", name=button).click()
@@ -125,10 +152,46 @@ def submit_form(page, heading: str, button: str) -> None:
 @pytest.fixture
 def page(browser, tmp_path):
     """A fresh browser page; on failure its last screen is saved next to the test's files."""
-    page = browser.new_context(viewport={"width": 1500, "height": 2000}, locale="zh-CN").new_page()
+    page = browser.new_context(viewport={"width": 1440, "height": 2000}, locale="zh-CN").new_page()
     yield page
     page.screenshot(path=str(tmp_path / "last-screen.png"))
     print(f"last screen: {tmp_path / 'last-screen.png'}")
+
+
+ROW_HEIGHT = 35
+
+
+def grid_cell(page, grid, row: int, x_fraction: float) -> tuple[float, float]:
+    """Screen position of a body cell of a data grid (row 0 is the first row under the header)."""
+    box = grid.bounding_box()
+    return box["x"] + box["width"] * x_fraction, box["y"] + ROW_HEIGHT * (row + 1) + ROW_HEIGHT / 2
+
+
+def edit_cell(page, grid, row: int, x_fraction: float, value: str, date: bool = False) -> None:
+    """Type into a cell of an editable table: a double click opens the cell's editor."""
+    grid.scroll_into_view_if_needed()
+    position = grid_cell(page, grid, row, x_fraction)
+    page.mouse.click(*position)
+    page.wait_for_timeout(300)
+    editor = page.locator('#portal input[type="date"]' if date else "#portal textarea, #portal input").first
+    for attempt in range(3):
+        if attempt == 0:
+            page.mouse.dblclick(*position)
+        else:
+            page.keyboard.press("Enter")  # a selected cell opens its editor on Enter
+        try:
+            editor.wait_for(timeout=3_000)
+            break
+        except Exception:
+            page.wait_for_timeout(300)
+    editor.fill(value)
+    page.keyboard.press("Enter")
+    page.wait_for_timeout(300)
+
+
+def measures_of(serial: str) -> list[tuple[str, str, int]]:
+    return query("SELECT m.text, m.deadline, m.done FROM measure m JOIN finding f ON f.id = m.finding_id "
+                 "WHERE f.serial = ? ORDER BY m.seq", serial)
 
 
 def test_whole_job_in_the_browser(server, page, tmp_path):
@@ -140,16 +203,37 @@ def test_whole_job_in_the_browser(server, page, tmp_path):
     total_before = metric(page, "有效问题")
     sign_out(page)
 
-    # the inspector logs a new finding
+    # the inspector logs a new finding, each measure with its own deadline
     print("step: the inspector logs a new finding")
     sign_in(page, base, "inspector")
     go(page, base, "log")
-    page.get_by_role("tab", name="登记问题").click()
+    page.get_by_role("radio", name="登记问题").or_(page.get_by_role("button", name="登记问题", exact=True)).first.click()
+    settle(page)
     page.get_by_role("textbox", name="问题描述").fill("浏览器测试：高士镇毛安村2户低保对象收入未核实")
-    page.get_by_role("textbox", name="整改措施（每行一项）").fill("入户核实家庭收入")
+    grid = page.locator('[data-testid="stForm"] [data-testid="stDataFrame"]').first
+    edit_cell(page, grid, 0, 0.3, "入户核实家庭收入")
+    edit_cell(page, grid, 0, 0.9, "2026-12-15", date=True)
+    edit_cell(page, grid, 1, 0.3, "规范低保审批流程")
+    shot(page, "inspector-log-measures-1440")
     page.get_by_role("button", name="保存问题").click()
     settle(page)
     serial = re.search(r"问题 (ZG-\d{4}-\d{4}) 已登记", page.content()).group(1)
+    logged = measures_of(serial)
+    finding_deadline = query("SELECT current_deadline FROM finding WHERE serial = ?", serial)[0][0]
+    assert logged == [("入户核实家庭收入", "2026-12-15", 0), ("规范低保审批流程", finding_deadline, 0)]
+
+    # … and the deadlines come back in the detail page and its edit form
+    print("step: per-measure deadlines round trip")
+    open_finding(page, base, serial)
+    assert "2026-12-15" in page.locator('[data-testid="stTabs"]').first.inner_text()
+    edit = page.locator('[data-testid="stForm"]').filter(has_text="修改问题")
+    grid = edit.locator('[data-testid="stDataFrame"]').first
+    edit_cell(page, grid, 1, 0.75, "2026-12-20", date=True)
+    edit.get_by_role("button", name="保存").click()
+    settle(page)
+    page.locator('[data-testid="stAlert"]').filter(has_text="已保存").first.wait_for(timeout=15_000)
+    assert measures_of(serial) == [("入户核实家庭收入", "2026-12-15", 0), ("规范低保审批流程", "2026-12-20", 0)]
+    shot(page, "inspector-finding-1440")
     sign_out(page)
 
     # the department ticks the measure, reports progress with a file, applies for closure
@@ -160,14 +244,23 @@ def test_whole_job_in_the_browser(server, page, tmp_path):
     settle(page)
     proof = tmp_path / "入户核实记录.pdf"
     proof.write_bytes(b"%PDF-1.4 browser test evidence")
+    page.get_by_role("button", name="标记完成").first.click()
+    settle(page)
     page.get_by_role("textbox", name="本次完成的工作").fill("已入户核实2户家庭收入")
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(str(proof))
     page.wait_for_timeout(800)
     submit_form(page, "报送整改进展", "提交")
-    assert "整改进展已报送" in page.content()
+    wait_text(page, "整改进展已报送")
+    # the result is shown where the user pressed the button, not only at the top of the page
+    actions = page.get_by_role("heading", name="办理")
+    note = page.locator('[data-testid="stAlert"]').filter(has_text="整改进展已报送").first
+    assert note.bounding_box()["y"] > actions.bounding_box()["y"]
+    page.get_by_role("textbox", name="理由").fill("需等待省级系统数据比对")
+    submit_form(page, "申请延期", "提交")
+    wait_text(page, "延期申请已提交")
     page.get_by_role("textbox", name="销号申请说明").fill("已核实并规范保障")
     submit_form(page, "销号申请说明", "申请销号")
-    assert "销号申请已提交" in page.content()
+    wait_text(page, "销号申请已提交")
     sign_out(page)
 
     # the inspector sends it back once
@@ -177,7 +270,7 @@ def test_whole_job_in_the_browser(server, page, tmp_path):
     page.get_by_role("textbox", name="审核意见（退回时必填）").fill("缺少入户核实照片")
     page.get_by_text("退回", exact=True).click()
     submit_form(page, "审核意见", "提交")
-    assert "已退回整改" in page.content()
+    wait_text(page, "已退回整改")
     sign_out(page)
 
     # the department applies again
@@ -186,22 +279,44 @@ def test_whole_job_in_the_browser(server, page, tmp_path):
     open_finding(page, base, serial)
     page.get_by_role("textbox", name="销号申请说明").fill("已补充入户核实照片")
     submit_form(page, "销号申请说明", "申请销号")
-    assert "销号申请已提交" in page.content()
+    wait_text(page, "销号申请已提交")
+    # 待销号: the actions heading says what the finding waits for, since when, on whom
+    assert "等待整改办审核销号申请" in page.locator('[data-testid="stMain"]').inner_text()
+    shot(page, "jiuzhu-finding-pending-review-1440")
     sign_out(page)
 
-    # the inspector closes it
+    # the inspector closes it: the undecided extension request is withdrawn, no decide form is left
     print("step: the inspector closes it")
     sign_in(page, base, "inspector")
     open_finding(page, base, serial)
     submit_form(page, "审核意见", "提交")
-    assert "已销号。" in page.content()
+    wait_text(page, "已销号。")
+    assert query("SELECT r.decision FROM extension_request r JOIN finding f ON f.id = r.finding_id "
+                 "WHERE f.serial = ?", serial) == [("withdrawn",)]
+    assert page.locator('[data-testid="stForm"]').filter(has_text="审批延期").count() == 0
+    header = page.locator("h3").filter(has_text=serial).first.inner_text()
+    assert header.count("已销号") == 1, header
+    go(page, base, "my_work")
+    assert serial not in page.locator('[data-testid="stMain"]').inner_text()  # no pending extension left
     sign_out(page)
 
-    # the leader sees the figures change
+    # the leader sees the figures change, and takes the Word report from the overview in one step
     print("step: the leader sees the figures change")
     sign_in(page, base, "leader")
     assert metric(page, "有效问题") == total_before + 1
     assert metric(page, "已销号") == closed_before + 1
+    snapshots_before = query("SELECT count(*) FROM snapshot")[0][0]
+    page.get_by_role("button", name="整改情况报告（Word）").click()
+    with page.expect_download() as report:
+        page.get_by_role("button", name="生成快照并下载报告").click()
+    assert report.value.suggested_filename.endswith(".docx")
+    assert Path(report.value.path()).read_bytes()[:2] == b"PK"
+    assert query("SELECT count(*) FROM snapshot")[0][0] == snapshots_before + 1
+    page.keyboard.press("Escape")
+    go(page, base, "ledger")
+    with page.expect_download() as export:  # one click
+        page.get_by_role("button", name=re.compile("导出Excel台账")).click()
+    assert Path(export.value.path()).read_bytes()[:2] == b"PK"
 
     # logout, then a reload, shows the login form (the old cookie no longer works)
     sign_out(page)
@@ -209,6 +324,200 @@ def test_whole_job_in_the_browser(server, page, tmp_path):
     page.get_by_role("button", name="登录", exact=True).wait_for(timeout=30_000)
     settle(page)
     assert page.get_by_role("button", name="退出登录").count() == 0
+
+
+def test_a_click_anywhere_in_a_row_opens_the_finding(server, page):
+    sign_in(page, server, "leader")
+    go(page, server, "ledger")
+    grid = page.locator('[data-testid="stDataFrame"]').first
+    # at 1440 px the ledger's columns fit: the table does not scroll sideways
+    assert grid.locator(".dvn-scroller").evaluate("e => e.scrollWidth <= e.clientWidth + 1")
+    first_serial = query("SELECT serial FROM finding ORDER BY id LIMIT 1")[0][0]
+    page.mouse.click(*grid_cell(page, grid, 0, 0.45))  # the description, far from the checkbox column
+    settle(page)
+    page.get_by_role("heading", name="问题详情").wait_for(timeout=15_000)
+    assert first_serial in page.locator("h3").first.inner_text()
+    go(page, server, "my_work")
+    grid = page.locator('[data-testid="stDataFrame"]').first
+    page.mouse.click(*grid_cell(page, grid, 0, 0.5))
+    settle(page)
+    page.get_by_role("heading", name="问题详情").wait_for(timeout=15_000)
+
+
+# Streamlit's own English texts, and anything else English a Chinese reader could meet.
+ENGLISH = re.compile(r"(?:Choose an? option|Choose options|Press Enter|Press Ctrl|per file|\bUpload\b|Page not found|"
+                     r"Drag and drop|Browse files|yyyy|\bNone\b|\bnan\b|\bNaN\b|\bTrue\b|\bFalse\b|/ view|"
+                     r"\b(?:create|tick_measure|report_progress|in_progress|pending_review)\b)")
+# English words that belong in a Chinese screen: the language switch, file and document names.
+ALLOWED = {"Language", "English", "Word", "Excel", "SHA", "PDF", "ZG", "KB", "MB", "pdf", "xlsx", "docx", "png",
+           "jpg", "jpeg", "doc", "xls", "gif", "webp", "ofd", "txt", "wps", "csv", "README", "leader", "inspector", "jiuzhu", "admin"}
+
+ROLE_PAGES = {
+    "leader": ["overview", "my_work", "ledger", "finding", "villages", "meeting"],
+    "inspector": ["overview", "my_work", "ledger", "finding", "log", "villages", "meeting"],
+    "jiuzhu": ["overview", "my_work", "ledger", "finding", "villages"],
+    "admin": ["overview", "my_work", "ledger", "finding", "log", "villages", "admin"],
+}
+
+
+VISIBLE_TEXT = """() => {
+    // the text a reader sees: no icon ligatures (material icons are words drawn as glyphs), nothing
+    // hidden or moved off the screen (the "skip to content" link for screen readers)
+    const parts = [];
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    while (walker.nextNode()) {
+        const node = walker.currentNode, element = node.parentElement;
+        if (!element || !node.textContent.trim()) continue;
+        if (element.closest('[data-testid="stIconMaterial"], [data-testid="stIconEmoji"], style, script')) continue;
+        const rect = element.getBoundingClientRect(), style = getComputedStyle(element);
+        if (rect.width < 2 || rect.height < 2 || rect.right < 0 || rect.bottom < 0) continue;
+        if (style.visibility === 'hidden' || style.opacity === '0' || parseFloat(style.fontSize) < 1) continue;
+        parts.push(node.textContent);
+    }
+    return parts.join('\\n');
+}"""
+
+
+def english_on(page) -> list[str]:
+    text = page.evaluate(VISIBLE_TEXT)
+    found = ENGLISH.findall(text)
+    words = {word for word in re.findall(r"[A-Za-z]{3,}", text) if word not in ALLOWED}
+    return found + sorted(words)
+
+
+def visit(page, base: str, key: str) -> None:
+    page.goto(f"{base}/{'' if key == 'overview' else key}")
+    settle(page)
+    page.locator('[data-testid="stMain"] h1').first.wait_for(timeout=30_000)
+    settle(page)
+    if key == "finding":
+        serial = query("SELECT serial FROM finding WHERE status = 'in_progress' ORDER BY id LIMIT 1")[0][0]
+        page.get_by_role("textbox", name="按编号查找").fill(serial)
+        page.keyboard.press("Enter")
+        settle(page)
+        for tab in ("整改措施", "整改进展", "佐证材料", "延期与销号", "操作记录"):
+            page.get_by_role("tab", name=tab).click()
+            page.wait_for_timeout(200)
+            assert not english_on(page), (key, tab, english_on(page))
+
+
+@pytest.mark.parametrize("username", list(ROLE_PAGES))
+def test_no_english_in_the_chinese_interface(server, page, username):
+    sign_in(page, server, username)
+    for key in ROLE_PAGES[username]:
+        visit(page, server, key)
+        # typing in a text field would show Streamlit's English "Press Enter to apply"
+        fields = page.locator('[data-testid="stMain"] [data-testid="stTextInput"] input[type="text"]')
+        for field in fields.all()[:2]:
+            if field.is_visible() and field.is_enabled():
+                field.fill("测试")
+                break
+        assert not english_on(page), (username, key, english_on(page))
+        page.keyboard.press("Escape")
+        shot(page, f"{username}-{key}-1440")
+    # a page outside the role, and an address that is no page at all: answered in Chinese
+    outside = next(key for key in ("admin", "log", "meeting") if key not in ROLE_PAGES[username])
+    page.goto(f"{server}/{outside}")
+    settle(page)
+    page.wait_for_timeout(1500)
+    assert "您的角色无权访问此页面" in page.locator("body").inner_text()
+    assert not english_on(page), english_on(page)
+    page.goto(f"{server}/no-such-page")
+    settle(page)
+    page.wait_for_timeout(1500)
+    assert not english_on(page), english_on(page)
+    if username == "jiuzhu":  # another unit's finding is refused in Chinese only
+        other = query("SELECT f.serial FROM finding f JOIN unit u ON u.id = f.lead_unit_id "
+                      "WHERE u.name != '社会救助办' AND f.id NOT IN (SELECT finding_id FROM finding_co_unit "
+                      "WHERE unit_id = (SELECT id FROM unit WHERE name = '社会救助办')) LIMIT 1")[0][0]
+        visit(page, server, "finding")
+        page.get_by_role("textbox", name="按编号查找").fill(other)
+        page.keyboard.press("Enter")
+        settle(page)
+        assert "无权查看" in page.locator("body").inner_text()
+        assert not english_on(page), english_on(page)
+
+
+def overflow(page) -> list[str]:
+    """Containers that scroll sideways (data grids scroll inside themselves and are not counted)."""
+    return page.evaluate("""() => {
+        const wide = [];
+        for (const el of [document.documentElement, document.body,
+                          ...document.querySelectorAll('[data-testid="stAppViewContainer"], [data-testid="stMain"],'
+                                                       + '[data-testid="stMainBlockContainer"]')]) {
+            if (el.scrollWidth > el.clientWidth + 1) wide.push((el.dataset.testid || el.tagName) + ' ' + el.scrollWidth);
+        }
+        return wide;
+    }""")
+
+
+@pytest.fixture
+def phone(browser, tmp_path):
+    page = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN", is_mobile=True,
+                               has_touch=True, device_scale_factor=2).new_page()
+    yield page
+    page.screenshot(path=str(tmp_path / "last-screen.png"))
+
+
+def phone_shot(page, name: str) -> None:
+    """The whole page at phone width: the viewport grows in height only."""
+    if SHOTS is None:
+        return
+    height = page.evaluate("() => (document.querySelector('[data-testid=stMain]') || document.body).scrollHeight")
+    page.set_viewport_size({"width": 390, "height": min(max(height + 40, 844), 6000)})
+    page.wait_for_timeout(600)
+    shot(page, name)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.wait_for_timeout(300)
+
+
+@pytest.mark.parametrize("username,keys", [("jiuzhu", ["my_work", "finding"]), ("inspector", ["log", "finding"])])
+def test_phone_screens_do_not_scroll_sideways(server, phone, username, keys):
+    phone.goto(server)
+    phone.get_by_role("button", name="登录", exact=True).wait_for(timeout=30_000)
+    settle(phone)
+    assert overflow(phone) == []
+    phone_shot(phone, "phone-sign-in")
+    sign_in(phone, server, username)
+    for key in keys:
+        visit(phone, server, key)
+        assert overflow(phone) == [], (key, overflow(phone))
+        if key == "finding" and username == "jiuzhu":
+            uploader = phone.locator('[data-testid="stFileUploaderDropzoneInput"]').first
+            assert uploader.count() == 1  # the phone's own picker offers the camera
+        phone_shot(phone, f"phone-{username}-{key}")
+
+
+def test_two_browsers_editing_one_finding_lose_nothing(server, browser):
+    """A opens a finding; B saves a change; A's page reruns; A's save from the stale form is refused."""
+    serial = query("SELECT serial FROM finding WHERE status IN ('open', 'in_progress') ORDER BY id LIMIT 1")[0][0]
+    pages = []
+    for username in ("inspector", "admin"):
+        page = browser.new_context(viewport={"width": 1440, "height": 2000}, locale="zh-CN").new_page()
+        sign_in(page, server, username)
+        open_finding(page, server, serial)
+        pages.append(page)
+    a, b = pages
+    b_form = b.locator('[data-testid="stForm"]').filter(has_text="修改问题")
+    b_form.get_by_role("textbox", name="备注").fill("B 补充的备注")
+    b_form.get_by_role("button", name="保存").click()
+    settle(b)
+    b.locator('[data-testid="stAlert"]').filter(has_text="已保存").first.wait_for(timeout=15_000)
+    # A's page reruns for another reason (here: looking the same finding up again) before A saves
+    a.get_by_role("textbox", name="按编号查找").fill(serial)
+    a.keyboard.press("Enter")
+    settle(a)
+    a_form = a.locator('[data-testid="stForm"]').filter(has_text="修改问题")
+    a_form.get_by_role("textbox", name="问题描述").fill("A 改写的问题描述")
+    a_form.get_by_role("button", name="保存").click()
+    settle(a)
+    text = a.locator('[data-testid="stMain"]').inner_text()
+    assert "您看到的是旧版本" in text and "您的输入已保留" in text
+    assert query("SELECT remarks, description != 'A 改写的问题描述' FROM finding WHERE serial = ?", serial) == [
+        ("B 补充的备注", 1)]
+    shot(a, "inspector-finding-conflict-1440")
+    for page in pages:
+        page.context.close()
 
 
 def test_import_mapping_step_in_the_browser(server, page, tmp_path):

@@ -14,6 +14,7 @@ from sqlmodel import select
 
 from dashboard.lifecycle import SYSTEM
 from dashboard import cli
+from dashboard.i18n import t
 from dashboard.passwords import verify_password
 from dashboard.services import admin
 from db.engine import default_engine, make_engine, read_session
@@ -60,7 +61,7 @@ def test_init_db_creates_the_schema_where_database_url_points(cli_env, capsys):
     assert run("init-db") == 0
     assert run("init-db") == 0  # twice is harmless
     out = capsys.readouterr().out
-    assert out.count("数据库已就绪 / database is at the newest schema") == 2
+    assert out.count(t("cli.db_ready", "zh")) == 2 and "database" not in out  # once, in Chinese by default
     engine = make_engine(url, schema=schema)
     try:
         tables = set(inspect(engine).get_table_names(schema=schema))
@@ -79,12 +80,13 @@ def _table_counts(engine) -> dict[str, int]:
 
 def test_seed_demo_twice_and_stats_json(cli_env, engine, frozen_today, capsys):
     assert run("init-db") == 0
+    capsys.readouterr()
     assert run("seed-demo") == 0
-    assert "演示数据已生成 / demo data created (demo password: demo1234)" in capsys.readouterr().out
+    assert capsys.readouterr().out == "演示数据已生成（演示密码：demo1234）\n"
     seeded = _table_counts(engine)
     assert seeded["finding"] > 0 and seeded["unit"] > 0
-    assert run("seed-demo") == 0
-    assert "数据库已有数据，未重复生成 / database already has data: nothing added" in capsys.readouterr().out
+    assert run("--lang", "en", "seed-demo") == 0
+    assert capsys.readouterr().out == "The database already has data: nothing added.\n"
     assert _table_counts(engine) == seeded
 
     assert run("stats", "--json") == 0
@@ -141,7 +143,7 @@ def test_stats_on_an_empty_database(cli_env, frozen_today, capsys):
 def test_create_user_reads_the_password_from_stdin(cli_env, engine, monkeypatch, capsys):
     assert run("create-user", "WangLi", "--role", "leader", "--display-name", "王丽",
                stdin="long-enough-pass\n", monkeypatch=monkeypatch) == 0
-    assert "已创建用户 / created user wangli (leader)" in capsys.readouterr().out
+    assert capsys.readouterr().out == "已创建用户 wangli（局领导）\n"
     with read_session(engine) as session:
         created = session.exec(select(User).where(User.username == "wangli")).one()
         audit = session.exec(select(AuditLog).where(AuditLog.entity == "User")).one()
@@ -153,10 +155,16 @@ def test_create_user_reads_the_password_from_stdin(cli_env, engine, monkeypatch,
 def test_create_department_user_needs_a_known_unit(cli_env, engine, monkeypatch, capsys):
     assert run("create-user", "nounit", "--role", "department", stdin="long-enough-pass\n",
                monkeypatch=monkeypatch) == 2
-    assert "责任单位角色必须指定所属单位。 / A department user needs a unit." in capsys.readouterr().err
+    assert capsys.readouterr().err == "责任单位角色必须指定所属单位。\n"
+    assert run("create-user", "nounit", "--role", "department", "--lang", "en", stdin="long-enough-pass\n",
+               monkeypatch=monkeypatch) == 2
+    assert capsys.readouterr().err == "A department user needs a unit.\n"
     assert run("create-user", "ghost", "--role", "department", "--unit", "县民政局", stdin="long-enough-pass\n",
                monkeypatch=monkeypatch) == 2
-    assert "找不到单位“县民政局” / unknown unit" in capsys.readouterr().err
+    assert capsys.readouterr().err == "找不到单位“县民政局”\n"
+    assert run("--lang", "en", "create-user", "ghost", "--role", "department", "--unit", "县民政局",
+               stdin="long-enough-pass\n", monkeypatch=monkeypatch) == 2
+    assert capsys.readouterr().err == "There is no unit “县民政局”.\n"
     with read_session(engine) as session:
         assert session.exec(select(User)).all() == []
 
@@ -170,7 +178,17 @@ def test_create_department_user_needs_a_known_unit(cli_env, engine, monkeypatch,
 
 def test_create_user_refusals(cli_env, engine, monkeypatch, capsys):
     assert run("create-user", "shorty", "--role", "leader", stdin="short\n", monkeypatch=monkeypatch) == 2
-    assert "密码至少需要10个字符。 / The password needs at least 10 characters." in capsys.readouterr().err
+    assert capsys.readouterr().err == "密码至少需要10个字符。\n"
+    monkeypatch.setenv("DASHBOARD_LANG", "en")  # the reader's language from the environment
+    assert run("create-user", "shorty", "--role", "leader", stdin="short\n", monkeypatch=monkeypatch) == 2
+    assert capsys.readouterr().err == "The password needs at least 10 characters.\n"
+    assert run("--lang", "zh", "create-user", "shorty", "--role", "leader", stdin="short\n",
+               monkeypatch=monkeypatch) == 2  # --lang wins over the environment
+    assert capsys.readouterr().err == "密码至少需要10个字符。\n"
+    monkeypatch.setenv("DASHBOARD_LANG", "fr")  # not a language of the catalogue: Chinese
+    assert run("create-user", "shorty", "--role", "leader", stdin="short\n", monkeypatch=monkeypatch) == 2
+    assert capsys.readouterr().err == "密码至少需要10个字符。\n"
+    monkeypatch.delenv("DASHBOARD_LANG")
     assert run("create-user", "wang", "--role", "leader", stdin="long-enough-pass\n", monkeypatch=monkeypatch) == 0
     assert run("create-user", "WANG", "--role", "admin", stdin="long-enough-pass\n", monkeypatch=monkeypatch) == 2
     assert "名称“wang”已存在。" in capsys.readouterr().err

@@ -235,3 +235,31 @@ def test_a_refusal_reads_entirely_in_english():
     assert not CJK.search(state.message("en")) and "已销号" in state.message("zh")
     required = ValidationFailed("error.required", field=Phrase("field.measures"))
     assert not CJK.search(required.message("en"))
+
+
+def _mentions() -> tuple[set[str], set[str]]:
+    """String literals anywhere in the product, and the literal beginnings of its f-strings."""
+    literals, prefixes = set(), set()
+    for folder in ("dashboard", "pages", "seed", "db"):
+        for path in (PACKAGE.parent / folder).rglob("*.py"):
+            if path.name == "i18n.py":
+                continue  # the catalogue names every key itself
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            for node in ast.walk(tree):
+                if isinstance(node, ast.JoinedStr) and node.values and isinstance(node.values[0], ast.Constant):
+                    prefixes.add(str(node.values[0].value))
+                elif (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add)
+                      and isinstance(node.left, ast.Constant) and isinstance(node.left.value, str)):
+                    prefixes.add(node.left.value)  # "import.kind_" + kind
+                elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+                    literals.add(node.value)
+    return literals, prefixes
+
+
+def test_every_catalogue_key_is_used():
+    """No dead text: each key is named somewhere, built from an f-string's beginning, or labels a code."""
+    literals, prefixes = _mentions()
+    prefixes |= {f"{prefix}." for prefix in ENUM_PREFIX.values()}
+    unused = [key for key in CATALOGUE
+              if key not in literals and not any(key.startswith(prefix) for prefix in prefixes if "." in prefix)]
+    assert unused == []

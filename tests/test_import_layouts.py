@@ -95,7 +95,7 @@ def test_multi_row_findings_keep_every_measure_and_its_deadline(engine, world):
     assert [r.row.excel_rows for r in result.rows] == [[3, 4, 5], [6, 7], [8, 9, 10], [11, 12, 13]]
     assert sum(len(r.row.measures) for r in result.rows) == 11
     assert result.skipped == [] and result.unchanged == []
-    assert "7个续行作为上方问题的整改措施（各带时限）" in result.messages()
+    assert "7个续行作为上方问题的整改措施（各带时限）" in result.messages("zh")
     # the finding's deadline is the latest of its measures'
     assert [r.deadline for r in result.rows] == [D(2026, 9, 30), D(2026, 8, 15), D(2026, 12, 31), D(2026, 8, 31)]
     assert [r.row.state for r in result.rows] == ["in_progress", "closed", "in_progress", "closed"]
@@ -139,7 +139,7 @@ def test_wps_group_rows_carry_their_heading_and_are_not_read_as_data(engine, wor
     ]
     result = preview(engine, world, data)
     assert result.ok, result.errors
-    assert "3个分组标题行作为其下各行的问题类别来源" in result.messages()
+    assert "3个分组标题行作为其下各行的问题类别来源" in result.messages("zh")
     assert [(u.kind, u.value, u.rows) for u in result.unknowns] == [
         ("category", "对象认定方面", [4, 5]), ("category", "资金管理方面", [7]), ("category", "服务保障方面", [9])]
     summary = commit(engine, world, data)
@@ -158,7 +158,7 @@ def test_group_headings_as_categories_are_listed_once_and_mapped(engine, world):
     # 19 rows, 3 values: three messages, not nineteen
     assert not result.ok and len(result.errors) == 3
     assert [(u.value, len(u.rows)) for u in result.unknowns] == [("对象认定方面", 8), ("资金管理方面", 6), ("作风建设方面", 5)]
-    assert result.errors[0].reason.startswith("未知问题类别：‘对象认定方面’（8行")
+    assert result.errors[0].message("zh").startswith("未知问题类别：‘对象认定方面’（8行")
     before = counts(engine)
     with pytest.raises(ValidationFailed):
         commit(engine, world, data, create_categories=False)
@@ -171,9 +171,9 @@ def test_group_headings_as_categories_are_listed_once_and_mapped(engine, world):
         admin.create_category(session, SYSTEM, "其他")
     result = preview(engine, world, data, decisions=decisions)
     assert result.ok, result.errors
-    assert "问题类别“对象认定方面”映射为“对象认定不精准”（8行）" in result.messages()
-    assert "将新建问题类别“资金管理方面”（6行）" in result.messages()
-    assert "问题类别“作风建设方面”归入“其他”，原文记入备注（5行）" in result.messages()
+    assert "问题类别“对象认定方面”映射为“对象认定不精准”（8行）" in result.messages("zh")
+    assert "将新建问题类别“资金管理方面”（6行）" in result.messages("zh")
+    assert "问题类别“作风建设方面”归入“其他”，原文记入备注（5行）" in result.messages("zh")
     summary = commit(engine, world, data, decisions=decisions)
     assert (summary.imported, summary.created_categories) == (19, ["资金管理方面"])
     with read_session(engine) as session:
@@ -190,7 +190,7 @@ def test_group_headings_as_categories_are_listed_once_and_mapped(engine, world):
     nxt = preview(engine, world, files.xlsx({1: ["序号", "问题类别", "问题描述", "整改措施", "牵头单位", "整改时限"],
                                              2: [1, "一、对象认定方面", "新问题", "新措施", "社会救助办", "2026.12.31"]}))
     assert nxt.ok and nxt.unknowns == []
-    assert "“对象认定方面”按问题类别“对象认定不精准”导入" in nxt.messages()
+    assert "“对象认定方面”按问题类别“对象认定不精准”导入" in nxt.messages("zh")
 
 
 # --------------------------------------------------------------------------- units the office's way
@@ -204,9 +204,9 @@ def test_units_as_people_write_them(engine, world):
     assert [(u.kind, u.value, u.rows) for u in result.unresolved] == [("unit", "救助股", [4, 5])]
     assert "社会救助办" in result.unresolved[0].suggestions
     [error] = result.errors
-    assert error.reason.startswith("有1个单位名称无法识别：“救助股”（2行，最接近：社会救助办")
-    assert "“县民政局社会救助办”按单位“社会救助办”导入" in result.messages()
-    assert "“社会救助办公室”按单位“社会救助办”导入" in result.messages()
+    assert error.message("zh").startswith("有1个单位名称无法识别：“救助股”（2行，最接近：社会救助办")
+    assert "“县民政局社会救助办”按单位“社会救助办”导入" in result.messages("zh")
+    assert "“社会救助办公室”按单位“社会救助办”导入" in result.messages("zh")
     with pytest.raises(ValidationFailed):
         commit(engine, world, data)
     assert counts(engine) == before
@@ -259,7 +259,7 @@ def test_summary_and_cover_sheets_are_passed_over(engine, world):
     data = files.summary_first_ledger()
     result = preview(engine, world, data)
     assert result.ok
-    assert result.messages()[0] == "读取工作表“明细台账”（表头在第1行），跳过工作表：封面、汇总表"
+    assert result.messages("zh")[0] == "读取工作表“明细台账”（表头在第1行），跳过工作表：封面、汇总表"
     assert [(r.row.description, r.deadline) for r in result.rows] == [
         ("低保档案不规范", D(2026, 9, 30)), ("临时救助台账不全", D(2026, 10, 31))]
     assert commit(engine, world, data).imported == 2
@@ -354,8 +354,8 @@ def test_imported_history_is_consistent(engine, world):
                        4: [3, "没写销号时间的完成问题", "整改", "社会救助办", "2026.5.31", None, "已完成", None]})
     result = preview(engine, world, data)
     assert ("已完成的2条中，1条按台账的销号时间记录完成日期，1条未写销号时间、记为导入当天；登记时间均不晚于完成日期"
-            in result.messages())
-    assert "1条有原/现两个时限，记为已批准的延期（来源：本次导入）" in result.messages()
+            in result.messages("zh"))
+    assert "1条有原/现两个时限，记为已批准的延期（来源：本次导入）" in result.messages("zh")
     summary = commit(engine, world, data)
     assert (summary.closed_with_date, summary.extensions) == (1, 1)
     found = imported(engine)
@@ -530,6 +530,12 @@ def test_cli_refuses_unreadable_files_with_exit_2_and_writes_nothing(engine, cli
     assert cli.main(["import-ledger", str(path), "--source", "巡察"]) == 2
     out = capsys.readouterr()
     assert message in out.err and "Traceback" not in out.err + out.out
+    # the same sentence, once, in the reader's language
+    with pytest.raises(LedgerFormatError) as refused:
+        parse_ledger(path.read_bytes(), filename=filename)
+    assert out.err == refused.value.zh + "\n"
+    assert cli.main(["--lang", "en", "import-ledger", str(path), "--source", "巡察"]) == 2
+    assert capsys.readouterr().err == refused.value.en + "\n"
     assert counts(engine) == before
 
 
@@ -549,7 +555,9 @@ def test_cli_maps_names_and_remembers_them(engine, cli_world, tmp_path, capsys):
     assert cli.main(["import-ledger", str(path), "--source", "巡察"]) == 0
     assert "新增 0 条（其中已完成 0 条）；更新 0 条；未变 4 条" in capsys.readouterr().out
     assert cli.main(["import-ledger", str(path), "--source", "巡察", "--map", "救助股"]) == 2
-    assert "格式应为" in capsys.readouterr().err
+    assert capsys.readouterr().err == "映射“救助股=”无法使用：格式应为 旧名称=现有名称\n"
+    assert cli.main(["import-ledger", str(path), "--source", "巡察", "--map", "救助股", "--lang", "en"]) == 2
+    assert capsys.readouterr().err == "Mapping “救助股=” cannot be used: write it as old name=existing name\n"
 
 
 # --------------------------------------------------------------------------- writers are not locked out (issue 13 item 3)

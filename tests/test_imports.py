@@ -177,7 +177,9 @@ def test_importing_the_same_file_twice_adds_nothing(engine, world):
 
 def test_rows_repeated_within_one_file_are_imported_once(engine, world):
     result = preview(engine, world, workbook([GOOD_ROWS[1], GOOD_ROWS[1]]))
-    assert [(s.excel_row, s.reason) for s in result.skipped] == [(4, "与第3行是同一问题（描述、单位、地点、来源相同）")]
+    assert [(s.excel_row, s.key, s.params) for s in result.skipped] == [(4, "import.skip_duplicate", {"row": 3})]
+    assert result.skipped[0].message("zh") == "与第3行是同一问题（描述、单位、地点、来源相同）"
+    assert result.skipped[0].message("en") == "The same finding as row 3 (same description, unit, place and source)"
     summary = commit(engine, world, workbook([GOOD_ROWS[1], GOOD_ROWS[1]]))
     assert (summary.imported, summary.already_imported, summary.skipped) == (1, 0, 1)
 
@@ -196,8 +198,10 @@ def test_unknown_units_are_reported_with_the_excel_row_and_not_created(engine, w
         ("unit", "县民政局", [4], ["牵头单位"]), ("unit", "县残联", [5], ["配合单位"])]
     [error] = result.errors
     assert error.excel_row == 4 and error.column is None
-    assert error.reason == ("有2个单位名称无法识别：“县民政局”（1行）；“县残联”（1行）。导入不会自动创建单位："
-                            "请把每个名称映射到现有单位，或先在“单位”页添加后重新导入。")
+    assert error.key == "error.import_unknown_units" and error.params["count"] == 2
+    assert error.message("zh") == ("有2个单位名称无法识别：“县民政局”（1行）、“县残联”（1行）。导入不会自动创建单位："
+                                   "请把每个名称映射到现有单位，或先在“单位”页添加后重新导入。")
+    assert error.message("en").startswith("2 unit name(s) are not known: “县民政局” (1 row(s)), “县残联” (1 row(s)). ")
     assert [r.row.excel_row for r in result.rows] == [3]
     with pytest.raises(ValidationFailed) as refused:
         commit(engine, world, workbook(rows))
@@ -221,11 +225,14 @@ def test_a_bad_row_refuses_the_whole_file(engine, world):
     data = workbook(rows)
     result = preview(engine, world, data)
     assert [(e.excel_row, e.column) for e in result.errors] == [(7, "整改时限"), (9, "村"), (10, "整改措施")]
-    assert result.errors[0].reason == "无法识别的日期：‘尽快’"
-    assert result.errors[1].reason.startswith("未知村：‘赛口镇·红旗村’（1行，最接近：")
-    assert result.errors[1].reason.endswith("：请在映射中选择现有名称或新建")
-    assert result.errors[2].reason == "缺少整改措施"
-    assert "将新建问题类别“不存在的类别”（1行）" in result.messages()
+    assert result.errors[0].message("zh") == "无法识别的日期：‘尽快’"
+    assert result.errors[1].message("zh").startswith("未知村：‘赛口镇·红旗村’（1行，最接近：")
+    assert result.errors[1].message("zh").endswith("：请在映射中选择现有名称或新建")
+    assert result.errors[1].message("en").startswith("Unknown village: ‘赛口镇·红旗村’ (1 row(s); nearest: ")
+    assert result.errors[2].message("zh") == "缺少整改措施"
+    assert result.errors[2].message("en") == "No measures"
+    assert "将新建问题类别“不存在的类别”（1行）" in result.messages("zh")
+    assert "The category “不存在的类别” will be created (1 row(s))" in result.messages("en")
     before = counts(engine)
     with read_session(engine) as session:
         serials_before = session.exec(select(SerialCounter)).all()
@@ -288,7 +295,7 @@ def test_missing_category_falls_back_to_other(engine, world):
     row = [1, None, "未分类的问题", None, None, "落实整改", "社会救助办", None, None, "2026.9.30", None, None, None]
     result = preview(engine, world, workbook([row]))
     # an empty 问题类别 means 其他, created (and said) when the database has no such category yet
-    assert result.errors == [] and "将新建问题类别“其他”（1行）" in result.messages()
+    assert result.errors == [] and "将新建问题类别“其他”（1行）" in result.messages("zh")
     summary = commit(engine, world, workbook([row]))
     assert summary.created_categories == ["其他"]
     with read_session(engine) as session:

@@ -261,7 +261,9 @@ def test_month_only_date_without_any_year_is_an_error():
     rows = {1: ["序号", "问题描述", "牵头单位", "整改时限"], 2: [1, "漏保", "社会救助办", "9月底前"]}
     result = parse_ledger(build(rows))
     assert result.rows == []
-    assert result.errors == [RowError(2, "整改时限", "日期缺少年份：‘9月底前’（请指定默认年份）")]
+    assert result.errors == [RowError(2, "整改时限", "import.date_no_year", {"text": "9月底前"})]
+    assert result.errors[0].message("zh") == "日期缺少年份：‘9月底前’（请指定默认年份）"
+    assert result.errors[0].message("en") == "The date ‘9月底前’ has no year (choose the year for dates without one)"
 
 
 def test_sheet_selection_and_path_input(tmp_path):
@@ -300,23 +302,28 @@ def test_broken_ledger_reports_every_bad_cell():
     result = parse_ledger(build(rows), default_year=2022)
     assert [r.excel_row for r in result.rows] == [2, 8]
     assert result.errors == [
-        RowError(3, "整改时限", "无法识别的日期：‘下月中旬’"),
-        RowError(4, "问题描述", "缺少问题描述"),
-        RowError(5, "完成情况", "无法识别的完成情况：‘基本完成’"),
-        RowError(6, "牵头单位", "缺少牵头单位"),
-        RowError(7, "问题描述", "缺少问题描述"),
-        RowError(7, "牵头单位", "缺少牵头单位"),
-        RowError(7, "整改时限", "无法识别的日期：‘2022年13月1日’"),
-        RowError(7, "销号时间", "无法识别的日期：‘下周’"),
-        RowError(7, "整改类型", "无法识别的整改类型：‘马上整改’"),
-        RowError(7, "完成情况", "无法识别的完成情况：‘差不多’"),
+        RowError(3, "整改时限", "import.bad_date", {"text": "下月中旬"}),
+        RowError(4, "问题描述", "import.missing_description"),
+        RowError(5, "完成情况", "import.bad_completion", {"text": "基本完成"}),
+        RowError(6, "牵头单位", "import.missing_lead_unit"),
+        RowError(7, "问题描述", "import.missing_description"),
+        RowError(7, "牵头单位", "import.missing_lead_unit"),
+        RowError(7, "整改时限", "import.bad_date", {"text": "2022年13月1日"}),
+        RowError(7, "销号时间", "import.bad_date", {"text": "下周"}),
+        RowError(7, "整改类型", "import.bad_rect_type", {"text": "马上整改"}),
+        RowError(7, "完成情况", "import.bad_completion", {"text": "差不多"}),
     ]
+    # the same reasons, read in each language: only the file's own words stay Chinese in English
+    assert [e.message("zh") for e in result.errors[:3]] == [
+        "无法识别的日期：‘下月中旬’", "缺少问题描述", "无法识别的完成情况：‘基本完成’"]
+    assert [e.message("en") for e in result.errors[:3]] == [
+        "Unreadable date: ‘下月中旬’", "No description", "Unknown completion: ‘基本完成’"]
     assert result.rows[1].deadline == D(2022, 10, 31)
 
 
 def test_missing_lead_unit_column_is_reported_per_row():
     rows = {1: ["序号", "问题描述", "整改时限", "完成情况"], 2: [1, "漏保", "2022.9.30", "已完成"]}
-    assert parse_ledger(build(rows)).errors == [RowError(2, None, "缺少牵头单位")]
+    assert parse_ledger(build(rows)).errors == [RowError(2, None, "import.missing_lead_unit")]
 
 
 def test_not_an_xlsx_raises():

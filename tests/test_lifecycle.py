@@ -270,3 +270,145 @@ def test_every_change_is_audited_with_old_and_new(engine, world):
     assert status_changes == [("open", "in_progress"), ("in_progress", "pending_review"),
                               ("pending_review", "in_progress")]
     assert all(row.username for row in rows)
+
+
+# --- per-measure deadlines (issue 14.1) ----------------------------------------------------------------
+
+def measures_of(engine, finding_id) -> list[Measure]:
+    with read_session(engine) as session:
+        return list(session.exec(select(Measure).where(Measure.finding_id == finding_id).order_by(Measure.seq)).all())
+
+
+def test_each_measure_keeps_its_own_deadline_and_defaults_to_the_findings(engine, world):
+    finding_id = log(engine, world, measures=[svc.MeasureInput("入户核查", dt.date(2026, 6, 30)),
+                                              svc.MeasureInput("清退不符合条件对象", None)])
+    assert [(m.text, m.deadline) for m in measures_of(engine, finding_id)] == [
+        ("入户核查", dt.date(2026, 6, 30)), ("清退不符合条件对象", dt.date(2026, 7, 31))]
+
+
+def test_a_measure_due_after_the_finding_is_refused_with_both_dates(engine, world):
+    with pytest.raises(ValidationFailed) as refused:
+        log(engine, world, measures=[svc.MeasureInput("建立长效机制", dt.date(2026, 9, 30))])
+    assert "2026-09-30" in refused.value.zh and "2026-07-31" in refused.value.zh and "建立长效机制" in refused.value.zh
+    assert "after the finding's deadline" in refused.value.en
+    with pytest.raises(ValidationFailed):  # nor before the feedback was received (2026-05-01)
+        log(engine, world, measures=[svc.MeasureInput("补录", dt.date(2026, 4, 1))])
+    with read_session(engine) as session:
+        assert session.exec(select(Finding)).all() == []
+
+
+def test_long_term_findings_take_any_measure_deadline(engine, world):
+    finding_id = log(engine, world, rect_type=RectType.LONG_TERM, deadline=None,
+                     measures=[svc.MeasureInput("每季度回访", dt.date(2027, 3, 31)), "建立台账"])
+    assert [m.deadline for m in measures_of(engine, finding_id)] == [dt.date(2027, 3, 31), None]
+
+
+def test_editing_measures_rewords_redates_adds_and_drops_open_ones_only(engine, world):
+    finding_id = log(engine, world)
+    first, second = measures_of(engine, finding_id)
+    do(engine, svc.tick_measure, world.actors["jiuzhu"], first.id, first.version)
+    version = get(engine, finding_id).version
+    edits = [svc.MeasureEdit(first.text, first.deadline, first.id),
+             svc.MeasureEdit("清退2户不符合条件对象", dt.date(2026, 7, 15), second.id),
+             svc.MeasureEdit("建立入户核查制度", None)]
+    do(engine, svc.edit_finding, world.actors["inspector"], finding_id, version, {}, measures=edits)
+    assert [(m.text, m.deadline, m.done) for m in measures_of(engine, finding_id)] == [
+        ("逐户核查家庭经济状况", dt.date(2026, 7, 31), True),
+        ("清退2户不符合条件对象", dt.date(2026, 7, 15), False),
+        ("建立入户核查制度", dt.date(2026, 7, 31), False)]
+    # a done measure can be neither dropped nor changed; a late deadline is refused; nothing half-written
+    version = get(engine, finding_id).version
+    with pytest.raises(InvalidState):
+        do(engine, svc.edit_finding, world.actors["inspector"], finding_id, version, {},
+           measures=[svc.MeasureEdit("只留一项", None)])
+    with pytest.raises(ValidationFailed):
+        do(engine, svc.edit_finding, world.actors["inspector"], finding_id, version, {"remarks": "不应保存"},
+           measures=[svc.MeasureEdit(first.text, first.deadline, first.id),
+                     svc.MeasureEdit("晚于问题时限", dt.date(2026, 8, 31))])
+    assert len(measures_of(engine, finding_id)) == 3 and get(engine, finding_id).remarks == ""
+    with read_session(engine) as session:
+        actions = {row.action for row in session.exec(select(AuditLog).where(AuditLog.finding_id == finding_id))}
+    assert {"edit_measure", "add_measure"} <= actions
+
+
+# --- pending extensions are settled when nobody could decide them any more (issue 14.2) ----------------
+
+def _pending_request(engine, world, finding_id):
+    return do(engine, svc.request_extension, world.actors["jiuzhu"], finding_id,
+              asked_deadline=dt.date(2026, 9, 30), reason="等待省级数据比对")
+
+
+@pytest.mark.parametrize("ending", ["close", "set_ongoing", "cancel"])
+def test_closing_cancelling_or_ongoing_withdraws_the_pending_extension(engine, world, ending):
+    finding_id = log(engine, world, rect_type=RectType.LONG_TERM if ending == "set_ongoing" else RectType.DEADLINE,
+                     deadline=dt.date(2026, 7, 31))
+    finish_measures_with_evidence(engine, world, finding_id)
+    request = _pending_request(engine, world, finding_id)
+    if ending == "cancel":
+        do(engine, svc.cancel, world.actors["admin"], finding_id, None, "重复录入")
+    else:
+        apply(engine, world, finding_id)
+        do(engine, getattr(svc, ending), world.actors["inspector"], finding_id, None, "")
+    with read_session(engine) as session:
+        settled = session.get(type(request), request.id)
+        assert settled.decision == ExtensionDecision.WITHDRAWN
+        entry = session.exec(select(AuditLog).where(AuditLog.action == "withdraw_extension")).one()
+        assert entry.entity_id == request.id and entry.new["decision"] == "withdrawn"
+    with pytest.raises(InvalidState):  # nothing left to decide
+        do(engine, svc.decide_extension, world.actors["inspector"], request.id, approve=True)
+    assert get(engine, finding_id).current_deadline == dt.date(2026, 7, 31)
+
+
+def test_a_pending_extension_survives_a_send_back(engine, world):
+    finding_id = log(engine, world)
+    finish_measures_with_evidence(engine, world, finding_id)
+    request = _pending_request(engine, world, finding_id)
+    apply(engine, world, finding_id)
+    do(engine, svc.send_back, world.actors["inspector"], finding_id, None, "材料不全")
+    do(engine, svc.decide_extension, world.actors["inspector"], request.id, approve=True)
+    assert get(engine, finding_id).current_deadline == dt.date(2026, 9, 30)
+
+
+# --- a conflict means something the decision depends on changed (issue 13.4) ----------------------------
+
+def test_progress_reports_do_not_make_an_open_decision_stale(engine, world):
+    finding_id = log(engine, world)
+    dept = world.actors["jiuzhu"]
+    do(engine, svc.report_progress, dept, finding_id, done_text="第一次进展")
+    request = _pending_request(engine, world, finding_id)
+    opened = get(engine, finding_id).version  # the inspector opens the decision form
+    for number in range(3):  # … while the unit keeps reporting and uploading
+        do(engine, svc.report_progress, dept, finding_id, done_text=f"进展{number}", files=[evidence(f"{number}.pdf")])
+        do(engine, svc.attach_evidence, dept, finding_id, evidence(f"extra{number}.pdf"))
+    do(engine, svc.decide_extension, world.actors["inspector"], request.id, approve=True, expected_version=opened)
+    assert get(engine, finding_id).current_deadline == dt.date(2026, 9, 30)
+    assert get(engine, finding_id).last_progress_at is not None
+
+
+def test_a_changed_deadline_or_status_still_makes_the_decision_stale(engine, world):
+    finding_id = log(engine, world)
+    first = _pending_request(engine, world, finding_id)
+    opened = get(engine, finding_id).version
+    do(engine, svc.report_progress, world.actors["jiuzhu"], finding_id, done_text="首次进展")  # 待整改 → 整改中
+    with pytest.raises(ConflictError):
+        do(engine, svc.decide_extension, world.actors["inspector"], first.id, approve=True, expected_version=opened)
+    opened = get(engine, finding_id).version
+    do(engine, svc.decide_extension, world.actors["inspector"], first.id, approve=True, expected_version=opened)
+    second = do(engine, svc.request_extension, world.actors["jiuzhu"], finding_id,
+                asked_deadline=dt.date(2026, 10, 31), reason="再延")
+    with pytest.raises(ConflictError):  # the deadline moved since the form was opened
+        do(engine, svc.decide_extension, world.actors["inspector"], second.id, approve=True, expected_version=opened)
+
+
+# --- duplicate sources (issue 14.3) -------------------------------------------------------------------
+
+def test_an_exact_duplicate_source_is_refused_and_names_the_existing_one(engine, world):
+    from db.models import Source
+
+    values = dict(kind="audit", title="城乡低保专项审计", received_date=dt.date(2026, 5, 1), issuing_body="审计部门")
+    with pytest.raises(svc.DuplicateSource) as refused:
+        do(engine, svc.create_source, world.actors["inspector"], **values)
+    assert refused.value.existing_id == world.source_id and "城乡低保专项审计" in refused.value.zh
+    do(engine, svc.create_source, world.actors["inspector"], **{**values, "received_date": dt.date(2026, 5, 2)})
+    with read_session(engine) as session:
+        assert len(session.exec(select(Source)).all()) == 2

@@ -16,7 +16,7 @@ from sqlmodel import select
 
 from dashboard.errors import PermissionDenied
 from dashboard.lifecycle import PERMISSIONS, SCOPES, Action, Scope
-from dashboard.services import admin, health, imports, queries, snapshots
+from dashboard.services import admin, delivery, health, imports, letters, queries, snapshots
 from dashboard.services import findings as svc
 from dashboard.vocab import RectType, Role, SourceKind
 from db.engine import read_session
@@ -110,6 +110,10 @@ CELLS = {
     Action.MANAGE_SETTINGS: (lambda s, w: None, lambda s, a, w, c: admin.update_setting(s, a, "stale_days", 20)),
     Action.IMPORT_LEDGER: (lambda s, w: None, lambda s, a, w, c: imports.commit_import(
         s, a, _ledger_file(), source_title="2026年自查台账")),
+    Action.ISSUE_LETTER: (_log, lambda s, a, w, c: letters.issue_letter(
+        s, a, unit_id=c.lead_unit_id, kind="letter", finding_ids=[c.id])),
+    Action.MANAGE_NOTIFY: (lambda s, w: None, lambda s, a, w, c: delivery.set_channel(
+        s, a, None, "apprise", {"url": "json://127.0.0.1:9/hook"})),
     Action.VIEW_HEALTH: (lambda s, w: None, lambda s, a, w, c: health.checks(
         getattr(s.get_bind(), "engine", s.get_bind()), a, backup_dir=Path("/nonexistent"), disk_path=Path("/"))),
 }

@@ -78,11 +78,54 @@ def test_content_preconditions():
 
 
 @pytest.mark.parametrize("status", [Status.CLOSED, Status.CANCELLED])
-def test_nothing_is_offered_on_a_final_finding(status):
+def test_nothing_is_offered_on_a_final_finding_but_logging_its_repeat(status):
     for actor in ACTORS:
-        assert available(actor, facts(status, pending_extension=True)) == set(), actor
+        repeat = {Action.LOG_REPEAT} if status is Status.CLOSED and actor in ("inspector", "inspector_of_lead",
+                                                                              "inspector_of_co", "admin", "system") else set()
+        assert available(actor, facts(status, pending_extension=True)) == repeat, actor
 
 
 def test_the_operator_may_snapshot_but_not_close():
     assert refusal(SYSTEM, Action.CLOSE, facts(Status.PENDING_REVIEW)).key == "error.role_denied"
     assert Action.CANCEL in available("system", facts())
+
+
+def test_the_review_queue_uses_the_policy_scope(engine, world):
+    """An inspector of a co-operating unit is not shown a review the policy would refuse them."""
+    import datetime as dt
+
+    from sqlalchemy import select
+
+    from dashboard.services import admin, views
+    from dashboard.services import findings as svc
+    from dashboard.services.common import actor_of
+    from dashboard.services.unit_of_work import unit_of_work
+    from db.engine import read_session
+    from db.models import Finding, Measure
+    from dashboard.vocab import RectType
+    from tests.factories import evidence, finding_input
+
+    with unit_of_work(engine) as session:
+        co_inspector = admin.create_user(session, world.actors["admin"], username="inspector_co",
+                                         display_name="配合单位督查员", role=Role.INSPECTOR, password="Zx8#pq-Lm2!w",
+                                         unit_id=world.units["儿童福利和社会事务股"])
+        finding = svc.log_finding(session, world.actors["inspector"], finding_input(
+            world, co_unit_ids=[world.units["儿童福利和社会事务股"]], measures=["核查"], rect_type=RectType.DEADLINE,
+            deadline=dt.date(2026, 7, 31)))
+    dept = world.actors["jiuzhu"]
+    with unit_of_work(engine) as session:
+        svc.report_progress(session, dept, finding.id, done_text="已核查", files=[evidence()])
+        facts = svc.facts_of(session, session.get(Finding, finding.id))
+        assert (facts.open_measures, facts.evidence_count, facts.co_unit_ids) == (
+            1, 1, frozenset({world.units["儿童福利和社会事务股"]}))
+        for measure_id in session.execute(select(Measure.id).where(Measure.finding_id == finding.id)).scalars():
+            svc.tick_measure(session, dept, measure_id, None)
+    with unit_of_work(engine) as session:
+        svc.apply_closure(session, dept, finding.id, None, summary="已整改")
+    co_actor = actor_of(co_inspector)
+    with read_session(engine) as session:
+        assert views.inspector_work(session, co_actor)["reviews"] == []
+        assert [row["finding_id"] for row in views.inspector_work(session, world.actors["inspector"])["reviews"]] \
+            == [finding.id]
+        detail = views.finding_detail(session, co_actor, finding.id)
+        assert detail["actions"][Action.CLOSE].key == "error.own_unit_close"

@@ -6,6 +6,7 @@ finding; widths, wrapping and A4 landscape printing set."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 from collections import defaultdict
 from typing import Any, BinaryIO, Iterator
 
@@ -168,3 +169,13 @@ def export_ledger(session: Session, actor: Actor, out: BinaryIO, *, flt: LedgerF
     sheet = StreamedSheet(t("export.sheet", lang), HEADER_ROW + 1, layout, numeric=[EVIDENCE_COLUMN],
                           row_height=_row_height)
     return sheet.write(out, batches())
+
+
+def ledger_workbook(engine: Any, actor: Actor, **options: Any) -> bytes:
+    """The export as bytes, in its own read session (the page's one-click download builds it on demand)."""
+    from db.engine import read_session
+
+    buffer = io.BytesIO()
+    with read_session(engine) as session:
+        export_ledger(session, actor, buffer, **options)
+    return buffer.getvalue()

@@ -249,3 +249,17 @@ def _clean_setting(key: str, value: Any) -> Any:
     if not spec.low <= number <= spec.high:  # type: ignore[operator]
         raise ValidationFailed("error.setting_range", name=Phrase(f"setting.{key}"), low=spec.low, high=spec.high)
     return number
+
+
+# --- reading reference data (the admin page's tables) -------------------------------------------------------
+
+def all_units(session: Session) -> list[Unit]:
+    return list(session.execute(select(Unit).order_by(Unit.id)).scalars())
+
+
+def all_villages(session: Session) -> list[Village]:
+    return list(session.execute(select(Village).order_by(Village.township, Village.name)).scalars())
+
+
+def all_categories(session: Session) -> list[Category]:
+    return list(session.execute(select(Category).order_by(Category.sort_order)).scalars())

@@ -67,6 +67,12 @@ class Throttle:
                     return times[-most] + window
         return None
 
+    def attempts_left(self, client: str, name: str, now: dt.datetime, limit: int, window: dt.timedelta) -> int:
+        """Failed sign-ins this client may still make on this name before it is throttled. The same
+        for a name that exists and one that does not: it tells a stranger nothing."""
+        with self._lock:
+            return max(0, limit - len(self._recent(("pair", f"{client}\n{name}"), now - window)))
+
     def failed(self, client: str, name: str, now: dt.datetime) -> None:
         with self._lock:
             for key in (("pair", f"{client}\n{name}"), ("client", client), ("account", name)):
@@ -83,6 +89,7 @@ class SignInResult:
     message_key: str | None = None  # for a refusal: the one answer every failure gets
     params: dict[str, Any] = field(default_factory=dict)
     failed_attempts: int = 0  # for the owner: failures since their last sign-in
+    attempts_left: int | None = None  # after a failure: how many more before this client is throttled
     last_failed_at: dt.datetime | None = None
 
     @property
@@ -131,7 +138,8 @@ def sign_in(session: Session, username: str, password: str, client: str = "local
         else:  # logged as well: a security record, and the same write (and commit) as for a real account
             session.add(AuditLog(at=now, username="system", action="failed_login", entity="User",
                                  new={"username": name[:60]}, note=f"failed sign-in from {client}"))
-        return SignInResult(message_key="login.failed")
+        return SignInResult(message_key="login.failed", attempts_left=THROTTLE.attempts_left(
+            client, name, now, settings.lockout_failures, window))
     result = SignInResult(actor=actor_of(user), token_version=user.token_version,
                           failed_attempts=user.failed_logins)
     if user.failed_logins:

@@ -17,10 +17,12 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, func, select
 
 from dashboard import clock
-from dashboard.errors import Phrase, InvalidState, ValidationFailed
-from dashboard.lifecycle import Action, Actor, authorize
+from dashboard.errors import InvalidState, NotFound, Phrase, ValidationFailed
+from dashboard.lifecycle import Action, Actor, FindingFacts, authorize, enforce, extension_decidable
 from dashboard.services import evidence as evidence_files
-from dashboard.services.common import apply_changes, audit, check_version, code, get_or_404, record_dict, require_text
+from dashboard.services import notifications
+from dashboard.services.common import (apply_changes, audit, check_version, code, get_or_404, plain, record_dict,
+                                       require_text)
 from dashboard.settings import load_settings
 from dashboard.vocab import (
     EscalationKind,
@@ -55,6 +57,15 @@ SERIAL_PREFIX = "ZG"
 class MeasureInput:
     text: str
     deadline: dt.date | None = None
+
+
+@dataclass
+class MeasureEdit:
+    """One row of the measures table of the edit form: ``id`` None for a new measure."""
+
+    text: str
+    deadline: dt.date | None = None
+    id: int | None = None
 
 
 @dataclass
@@ -96,26 +107,70 @@ def _authorize_on(session: Session, actor: Actor, action: Action, finding: Findi
                      co_unit_ids=co_unit_ids(session, finding.id))  # type: ignore[arg-type]
 
 
+def facts_of(session: Session, finding: Finding) -> FindingFacts:
+    """What the policy (``lifecycle.available_actions``) needs to know about a finding, as stored now."""
+    def count(model, *where) -> int:
+        return session.execute(select(func.count()).select_from(model).where(*where)).scalar_one()
+
+    return FindingFacts(
+        status=Status(finding.status), lead_unit_id=finding.lead_unit_id,  # type: ignore[arg-type]
+        co_unit_ids=frozenset(co_unit_ids(session, finding.id)),  # type: ignore[arg-type]
+        long_term=finding.rect_type == RectType.LONG_TERM, has_deadline=finding.current_deadline is not None,
+        pending_extension=count(ExtensionRequest, ExtensionRequest.finding_id == finding.id,
+                                ExtensionRequest.decision == ExtensionDecision.PENDING.value) > 0,
+        open_measures=count(Measure, Measure.finding_id == finding.id, Measure.done == False),  # noqa: E712
+        evidence_count=count(Evidence, Evidence.finding_id == finding.id))
+
+
 def _load_for(session: Session, actor: Actor, action: Action, finding_id: int,
               expected_version: int | None = None) -> tuple[Finding, Status | None]:
+    """Lock the finding, enforce the policy's answer for this action, then check the version."""
     finding = get_or_404(session, Finding, finding_id, lock=True)
-    target = _authorize_on(session, actor, action, finding)
+    target = enforce(actor, action, facts_of(session, finding))
     check_version(session, finding, expected_version)
     return finding, target
 
 
+# Fields that record activity, not the state decisions are made on: writing them does not bump the
+# finding's version, so a unit that keeps reporting never makes an inspector's open form stale.
+BOOKKEEPING_FIELDS = ("updated_at", "last_progress_at")
+
+
 def _move(session: Session, actor: Actor, action: Action, finding: Finding, target: Status | None,
           extra: dict | None = None, note: str = "") -> None:
-    """Change status (and any extra fields) of a finding, bump its version, and log it."""
+    """Change status (and any extra fields) of a finding and log it.
+
+    The version is bumped only when something a decision depends on changes (status, deadline,
+    description, units …), not by the bookkeeping of a progress report or an upload. A move into a
+    state where an extension can no longer be decided withdraws the pending request.
+    """
     changes = dict(extra or {})
     if target is not None:
         changes["status"] = target.value
-    changes["updated_at"] = clock.now()
-    old, new = apply_changes(finding, changes)
-    old.pop("updated_at", None)
-    new.pop("updated_at", None)
+    material = {key: value for key, value in changes.items() if key not in BOOKKEEPING_FIELDS}
+    old, new = apply_changes(finding, material)
+    for key in BOOKKEEPING_FIELDS:
+        if key in changes:
+            setattr(finding, key, changes[key])
+    finding.updated_at = clock.now()
+    session.add(finding)
     if new:
         audit(session, actor, action.value, finding, old=old, new=new, finding_id=finding.id, note=note)
+    if target is not None and not extension_decidable(target):
+        _withdraw_pending_extensions(session, actor, finding, target)
+
+
+def _withdraw_pending_extensions(session: Session, actor: Actor, finding: Finding, target: Status) -> None:
+    """A request nobody can decide any more is settled as withdrawn, and the audit log says why."""
+    pending = session.exec(select(ExtensionRequest).where(
+        ExtensionRequest.finding_id == finding.id, ExtensionRequest.decision == ExtensionDecision.PENDING.value)
+        .with_for_update()).all()
+    for request in pending:
+        old, new = apply_changes(request, {"decision": ExtensionDecision.WITHDRAWN.value, "decided_by_id": actor.id,
+                                           "decided_at": clock.now()})
+        session.add(request)
+        audit(session, actor, "withdraw_extension", request, old=old, new=new | {"finding_status": target.value},
+              finding_id=finding.id)
 
 
 def next_serial(session: Session, year: int) -> str:
@@ -128,7 +183,14 @@ def next_serial(session: Session, year: int) -> str:
     return f"{SERIAL_PREFIX}-{year}-{counter.last:04d}"
 
 
-def _measure_inputs(measures: Sequence[MeasureInput | str], deadline: dt.date | None) -> list[MeasureInput]:
+def _measure_inputs(measures: Sequence[MeasureInput | str], deadline: dt.date | None,
+                    received: dt.date | None = None) -> list[MeasureInput]:
+    """Measures with text, each with its own deadline (the finding's when none is given).
+
+    A measure cannot be due after the finding: the finding cannot be applied for closure while a
+    measure is open, so the finding's deadline is the latest any measure may have (an extension
+    moves the finding's deadline, and with it that limit). Nor before the feedback was received.
+    """
     cleaned = []
     for item in measures:
         item = MeasureInput(item) if isinstance(item, str) else item
@@ -136,16 +198,54 @@ def _measure_inputs(measures: Sequence[MeasureInput | str], deadline: dt.date | 
             cleaned.append(MeasureInput(item.text.strip(), item.deadline or deadline))
     if not cleaned:
         raise ValidationFailed("error.required", field=Phrase("field.measures"))
+    for item in cleaned:
+        _check_measure_deadline(item.text, item.deadline, deadline, received)
     return cleaned
 
 
+def _check_measure_deadline(text: str, due: dt.date | None, deadline: dt.date | None,
+                           received: dt.date | None) -> None:
+    if due is None:
+        return
+    if deadline is not None and due > deadline:
+        raise ValidationFailed("error.measure_after_deadline", measure=_short(text), due=due.isoformat(),
+                               deadline=deadline.isoformat())
+    if received is not None and due < received:
+        raise ValidationFailed("error.measure_before_received", measure=_short(text), due=due.isoformat(),
+                               received=received.isoformat())
+
+
+def _short(text: str, limit: int = 20) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 # --- sources ----------------------------------------------------------------------------------
+
+class DuplicateSource(ValidationFailed):
+    """The same source (kind, title, issuing body, date) exists already: ``existing`` is it."""
+
+    def __init__(self, existing: Source) -> None:
+        self.existing_id = existing.id
+        super().__init__("error.duplicate_source", title=existing.title, date=existing.received_date.isoformat())
+
+
+def same_source(session: Session, kind: str, title: str, issuing_body: str, received_date: dt.date) -> Source | None:
+    """An exact duplicate of a source about to be created (pressing 创建 twice), if there is one."""
+    return session.exec(select(Source).where(
+        Source.kind == kind, Source.title == title.strip(), Source.issuing_body == (issuing_body or "").strip(),
+        Source.received_date == received_date).order_by(Source.id)).first()
+
 
 def create_source(session: Session, actor: Actor, *, kind: SourceKind | str, title: str,
                   received_date: dt.date, issuing_body: str = "", report_due_date: dt.date | None = None,
                   notes: str = "") -> Source:
     authorize(actor, Action.CREATE_SOURCE)
-    source = Source(kind=code(SourceKind, kind, "field.kind").value, title=require_text(title, "field.title"),
+    kind_code = code(SourceKind, kind, "field.kind").value
+    title = require_text(title, "field.title")
+    existing = same_source(session, kind_code, title, issuing_body, received_date)
+    if existing is not None:
+        raise DuplicateSource(existing)
+    source = Source(kind=kind_code, title=title,
                     issuing_body=issuing_body.strip(), received_date=received_date,
                     report_due_date=report_due_date, notes=notes.strip(), created_by_id=actor.id,
                     created_at=clock.now())
@@ -173,7 +273,7 @@ def log_finding(session: Session, actor: Actor, data: FindingInput) -> Finding:
         raise ValidationFailed("error.self_lead_cooperate")
     for unit_id in co_units:
         get_or_404(session, Unit, unit_id)
-    measures = _measure_inputs(data.measures, data.deadline)
+    measures = _measure_inputs(data.measures, data.deadline, source.received_date)
     township = (data.township or "").strip() or None
     county = ""
     if data.village_id is not None:
@@ -181,8 +281,7 @@ def log_finding(session: Session, actor: Actor, data: FindingInput) -> Finding:
         township, county = village.township, village.county
     if data.repeat_of_id is not None:
         earlier = get_or_404(session, Finding, data.repeat_of_id)
-        if earlier.status != Status.CLOSED:
-            raise InvalidState("error.repeat_not_closed")
+        enforce(actor, Action.LOG_REPEAT, facts_of(session, earlier))  # only a closed finding can be repeated
 
     now = clock.now()
     finding = Finding(
@@ -200,7 +299,8 @@ def log_finding(session: Session, actor: Actor, data: FindingInput) -> Finding:
         session.add(FindingCoUnit(finding_id=finding.id, unit_id=unit_id))  # type: ignore[arg-type]
     for seq, item in enumerate(measures, start=1):
         session.add(Measure(finding_id=finding.id, seq=seq, text=item.text, deadline=item.deadline))  # type: ignore[arg-type]
-    new = record_dict(finding) | {"co_unit_ids": co_units, "measures": [m.text for m in measures]}
+    new = record_dict(finding) | {"co_unit_ids": co_units,
+                                  "measures": [_measure_text(m.text, m.deadline) for m in measures]}
     audit(session, actor, "log_repeat" if data.repeat_of_id else "create", finding, new=new, finding_id=finding.id)
     return finding
 
@@ -210,8 +310,10 @@ EDITABLE_FIELDS = ("description", "category_id", "township", "village_id", "lead
 
 
 def edit_finding(session: Session, actor: Actor, finding_id: int, expected_version: int | None,
-                 changes: dict, co_units: Iterable[int] | None = None) -> Finding:
-    """Correct the fields of an open finding. The deadline in force changes only by extension."""
+                 changes: dict, co_units: Iterable[int] | None = None,
+                 measures: Sequence[MeasureEdit] | None = None) -> Finding:
+    """Correct the fields of an open finding and its open measures. The deadline in force changes
+    only by extension."""
     finding, _ = _load_for(session, actor, Action.EDIT_FINDING, finding_id, expected_version)
     unknown = set(changes) - set(EDITABLE_FIELDS)
     if unknown:
@@ -232,7 +334,57 @@ def edit_finding(session: Session, actor: Actor, finding_id: int, expected_versi
     _move(session, actor, Action.EDIT_FINDING, finding, None, changes)
     if co_units is not None:
         _replace_co_units(session, actor, finding, sorted(set(co_units)))
+    if measures is not None:
+        _replace_measures(session, actor, finding, measures)
     return finding
+
+
+def _measure_text(text: str, deadline: dt.date | None) -> str:
+    return f"{text}（{deadline.isoformat()}）" if deadline else text
+
+
+def _replace_measures(session: Session, actor: Actor, finding: Finding, wanted: Sequence[MeasureEdit]) -> None:
+    """Open measures may be reworded, re-dated, added or dropped; a measure already done stays as it is."""
+    current = {m.id: m for m in session.exec(select(Measure).where(Measure.finding_id == finding.id)
+                                             .order_by(Measure.seq).with_for_update()).all()}
+    received = session.exec(select(Source.received_date).where(Source.id == finding.source_id)).one()
+    rows = [row for row in wanted if (row.text or "").strip()]
+    kept_ids = {row.id for row in rows if row.id is not None}
+    for row in rows:
+        if row.id is not None and row.id not in current:
+            raise NotFound("error.not_found", what=Phrase("what.measure"), id=row.id)
+    done_dropped = [m for m in current.values() if m.done and m.id not in kept_ids]
+    if done_dropped:
+        raise InvalidState("error.measure_done_fixed", measure=_short(done_dropped[0].text))
+    if not rows:
+        raise ValidationFailed("error.required", field=Phrase("field.measures"))
+    next_seq = max((m.seq for m in current.values()), default=0) + 1
+    for row in rows:
+        text = row.text.strip()
+        due = row.deadline or finding.current_deadline
+        measure = current.get(row.id) if row.id is not None else None
+        if measure is not None and measure.done:
+            if (text, due) != (measure.text, measure.deadline):
+                raise InvalidState("error.measure_done_fixed", measure=_short(measure.text))
+            continue
+        _check_measure_deadline(text, due, finding.current_deadline, received)
+        if measure is None:
+            measure = Measure(finding_id=finding.id, seq=next_seq, text=text, deadline=due)  # type: ignore[arg-type]
+            next_seq += 1
+            session.add(measure)
+            audit(session, actor, "add_measure", measure, new={"text": text, "deadline": plain(due)},
+                  finding_id=finding.id)
+            continue
+        old, new = apply_changes(measure, {"text": text, "deadline": due})
+        if new:
+            session.add(measure)
+            audit(session, actor, "edit_measure", measure, old=old, new=new, finding_id=finding.id)
+    for measure in current.values():
+        if measure.id not in kept_ids and not measure.done:
+            audit(session, actor, "remove_measure", measure, old={"text": measure.text,
+                                                                 "deadline": plain(measure.deadline)},
+                  finding_id=finding.id)
+            session.delete(measure)
 
 
 def _replace_co_units(session: Session, actor: Actor, finding: Finding, wanted: list[int]) -> None:
@@ -284,7 +436,7 @@ def _store_evidence(session: Session, actor: Actor, finding: Finding, upload: Up
     name = PurePath(upload.filename or "").name or "file"
     extension = PurePath(name).suffix.lower().lstrip(".")
     if extension not in settings.allowed_extensions:
-        raise ValidationFailed("error.file_type", ext=extension or "?", allowed="、".join(settings.allowed_extensions))
+        raise ValidationFailed("error.file_type", ext=extension or "?", allowed=list(settings.allowed_extensions))
     size = len(upload.data)
     if size == 0:
         raise ValidationFailed("error.file_empty", name=name)
@@ -318,14 +470,8 @@ def request_extension(session: Session, actor: Actor, finding_id: int, *, asked_
                       reason: str) -> ExtensionRequest:
     finding, _ = _load_for(session, actor, Action.REQUEST_EXTENSION, finding_id)
     reason = require_text(reason, "field.reason")
-    if finding.current_deadline is None:
-        raise ValidationFailed("error.no_deadline")
-    if asked_deadline <= finding.current_deadline:
-        raise ValidationFailed("error.extension_not_later", current=finding.current_deadline.isoformat())
-    pending = session.exec(select(ExtensionRequest).where(
-        ExtensionRequest.finding_id == finding.id, ExtensionRequest.decision == ExtensionDecision.PENDING.value)).first()
-    if pending is not None:
-        raise InvalidState("error.extension_pending")
+    if asked_deadline <= finding.current_deadline:  # type: ignore[operator]  (the policy requires one)
+        raise ValidationFailed("error.extension_not_later", current=finding.current_deadline.isoformat())  # type: ignore[union-attr]
     request = ExtensionRequest(finding_id=finding.id, requested_by_id=actor.id, requested_at=clock.now(),  # type: ignore[arg-type]
                                reason=reason, old_deadline=finding.current_deadline, asked_deadline=asked_deadline)
     session.add(request)
@@ -336,10 +482,13 @@ def request_extension(session: Session, actor: Actor, finding_id: int, *, asked_
 def decide_extension(session: Session, actor: Actor, request_id: int, *, approve: bool, comment: str = "",
                      expected_version: int | None = None) -> ExtensionRequest:
     """批准 changes the deadline in force (the original is kept); 驳回 needs a comment."""
-    request = get_or_404(session, ExtensionRequest, request_id, lock=True)
-    finding, _ = _load_for(session, actor, Action.DECIDE_EXTENSION, request.finding_id, expected_version)
+    # the finding is locked before its request, in the same order as closing (which withdraws the request)
+    request = get_or_404(session, ExtensionRequest, request_id)
+    get_or_404(session, Finding, request.finding_id, lock=True)
+    session.refresh(request, with_for_update=True)
     if request.decision != ExtensionDecision.PENDING:
-        raise InvalidState("error.extension_decided")
+        raise InvalidState("error.extension_decided")  # this request, by someone else meanwhile
+    finding, _ = _load_for(session, actor, Action.DECIDE_EXTENSION, request.finding_id, expected_version)
     if not approve:
         comment = require_text(comment, "field.reason")
     decision = ExtensionDecision.APPROVED if approve else ExtensionDecision.REJECTED
@@ -349,6 +498,7 @@ def decide_extension(session: Session, actor: Actor, request_id: int, *, approve
     if approve:
         _move(session, actor, Action.DECIDE_EXTENSION, finding, None,
               {"current_deadline": request.asked_deadline, "extension_count": finding.extension_count + 1})
+    notifications.on_extension_decided(session, finding, request)
     return request
 
 
@@ -359,14 +509,8 @@ def apply_closure(session: Session, actor: Actor, finding_id: int, expected_vers
     """申请销号: every measure done, at least one evidence file, and a summary."""
     finding, target = _load_for(session, actor, Action.APPLY_CLOSURE, finding_id, expected_version)
     summary = require_text(summary, "field.summary")
-    open_measures = session.exec(select(func.count()).select_from(Measure).where(
-        Measure.finding_id == finding.id, Measure.done == False)).one()  # noqa: E712
-    if open_measures:
-        raise InvalidState("error.measures_open", count=open_measures)
     evidence_ids = list(session.exec(select(Evidence.id).where(Evidence.finding_id == finding.id)
-                                     .order_by(Evidence.id)).all())
-    if not evidence_ids:
-        raise InvalidState("error.no_evidence")
+                                     .order_by(Evidence.id)).all())  # the policy has checked measures and evidence
     review = ClosureReview(finding_id=finding.id, applied_by_id=actor.id, applied_at=clock.now(),  # type: ignore[arg-type]
                            summary=summary, evidence_ids=evidence_ids)
     session.add(review)
@@ -399,26 +543,29 @@ def _decide_review(session: Session, actor: Actor, action: Action, finding_id: i
 def close(session: Session, actor: Actor, finding_id: int, expected_version: int | None,
           comment: str = "") -> ClosureReview:
     """销号: the finding is closed for good (a recurrence is logged as a new, linked finding)."""
-    return _decide_review(session, actor, Action.CLOSE, finding_id, expected_version, ReviewDecision.CLOSED,
-                          (comment or "").strip(), {"closed_at": clock.now()})
+    review = _decide_review(session, actor, Action.CLOSE, finding_id, expected_version, ReviewDecision.CLOSED,
+                            (comment or "").strip(), {"closed_at": clock.now()})
+    notifications.on_closure_decided(session, session.get(Finding, finding_id), ReviewDecision.CLOSED)
+    return review
 
 
 def send_back(session: Session, actor: Actor, finding_id: int, expected_version: int | None,
               reason: str) -> ClosureReview:
     """退回 with a reason: the finding returns to 整改中 and the send-back is counted."""
     reason = require_text(reason, "field.reason")
-    return _decide_review(session, actor, Action.SEND_BACK, finding_id, expected_version, ReviewDecision.SENT_BACK,
-                          reason, lambda f: {"sent_back_count": f.sent_back_count + 1})
+    review = _decide_review(session, actor, Action.SEND_BACK, finding_id, expected_version, ReviewDecision.SENT_BACK,
+                            reason, lambda f: {"sent_back_count": f.sent_back_count + 1})
+    notifications.on_sent_back(session, session.get(Finding, finding_id), reason)
+    return review
 
 
 def set_ongoing(session: Session, actor: Actor, finding_id: int, expected_version: int | None,
                 comment: str = "") -> ClosureReview:
-    """持续整改 for 长期坚持 items: the stage result is accepted, periodic progress stays due."""
-    finding = get_or_404(session, Finding, finding_id)
-    if finding.rect_type != RectType.LONG_TERM:
-        raise InvalidState("error.not_long_term")
-    return _decide_review(session, actor, Action.SET_ONGOING, finding_id, expected_version, ReviewDecision.ONGOING,
-                          (comment or "").strip())
+    """持续整改 for 长期坚持 items (the policy checks): the stage result is accepted, periodic progress stays due."""
+    review = _decide_review(session, actor, Action.SET_ONGOING, finding_id, expected_version, ReviewDecision.ONGOING,
+                            (comment or "").strip())
+    notifications.on_closure_decided(session, session.get(Finding, finding_id), ReviewDecision.ONGOING)
+    return review
 
 
 def cancel(session: Session, actor: Actor, finding_id: int, expected_version: int | None, reason: str) -> Finding:
@@ -450,4 +597,6 @@ def record_escalation(session: Session, actor: Actor, *, kind: EscalationKind | 
                             note=require_text(note, "field.note"), created_at=clock.now())
     session.add(escalation)
     audit(session, actor, "record_escalation", escalation, new=record_dict(escalation), finding_id=finding_id)
+    if escalation.kind in (EscalationKind.LETTER, EscalationKind.NOTICE, EscalationKind.TALK):
+        notifications.on_escalation(session, unit_id, escalation.kind, finding_id)  # type: ignore[arg-type]
     return escalation

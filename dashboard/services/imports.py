@@ -7,6 +7,10 @@ existing ones (the mapping step), tells new rows from rows imported before (cont
 serial from another database), turns changed progress and completion of known rows into progress entries
 and closure applications, and writes in one short set-based step: nothing is parsed inside the write
 transaction, so other people's saves are never locked out for long.
+
+Every message (a row's reason, a preview sentence, the summary) is a catalogue key with raw values: names
+and numbers from the file, ``Phrase``s for catalogue words. The page and the command line translate them
+with ``message(lang)`` / ``messages(lang)`` in the reader's language.
 """
 from __future__ import annotations
 
@@ -26,7 +30,8 @@ from sqlmodel import Session
 
 from dashboard import clock
 from dashboard.ledger_reader import ParsedRow, ParseResult, RowError, fingerprint, parse_ledger
-from dashboard.errors import DomainError, ValidationFailed
+from dashboard.errors import DomainError, Phrase, ValidationFailed
+from dashboard.i18n import t
 from dashboard.lifecycle import Action, Actor, authorize
 from dashboard.services import rollups
 from dashboard.services.common import audit, code, require_text
@@ -114,8 +119,14 @@ class UpdateRow:
 
 @dataclass
 class Skipped:
+    """A row not added, and why: a catalogue key with raw values."""
+
     excel_row: int
-    reason: str
+    key: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def message(self, lang: str) -> str:
+        return t(self.key, lang, **self.params)
 
 
 @dataclass
@@ -144,40 +155,59 @@ class ImportPreview:
     def unresolved(self) -> list[Unknown]:
         return [unknown for unknown in self.unknowns if not unknown.resolved]
 
-    def messages(self) -> list[str]:
-        """What the preview says besides the row errors, one sentence each (Chinese, as the ledger is)."""
+    def phrases(self) -> list[Phrase]:
+        """What the preview says besides the row errors, one catalogue phrase each (raw values)."""
         parsed, out = self.parsed, []
-        out.append(f"读取工作表“{parsed.sheet}”（表头在第{parsed.header_row}行）"
-                   + (f"，跳过工作表：{'、'.join(parsed.skipped_sheets)}" if parsed.skipped_sheets else ""))
+        if parsed.skipped_sheets:
+            out.append(Phrase("import.read_sheet_skipping", {"sheet": parsed.sheet, "row": parsed.header_row,
+                                                             "skipped": list(parsed.skipped_sheets)}))
+        else:
+            out.append(Phrase("import.read_sheet", {"sheet": parsed.sheet, "row": parsed.header_row}))
         if parsed.groups:
-            out.append(f"{parsed.groups}个分组标题行作为其下各行的问题类别来源")
+            out.append(Phrase("import.groups", {"count": parsed.groups}))
         if parsed.continuation_rows:
-            out.append(f"{parsed.continuation_rows}个续行作为上方问题的整改措施（各带时限）")
+            out.append(Phrase("import.continuations", {"count": parsed.continuation_rows}))
         for kind, written, name in self.matched:
-            out.append(f"“{written}”按{_KIND_WORD[kind]}“{name}”导入")
+            out.append(Phrase("import.matched", {"written": written, "kind": kind_word(kind), "name": name}))
         for unknown in self.unknowns:
             if unknown.decision is None:
                 continue
-            word = _KIND_WORD[unknown.kind]
+            said = {"kind": kind_word(unknown.kind), "value": unknown.value, "count": len(unknown.rows)}
             if unknown.decision.action == CREATE:
-                out.append(f"将新建{word}“{unknown.value}”（{len(unknown.rows)}行）")
+                out.append(Phrase("import.will_create", said))
             elif unknown.decision.action == OTHER:
-                out.append(f"{word}“{unknown.value}”归入“{FALLBACK_CATEGORY}”，原文记入备注（{len(unknown.rows)}行）")
+                out.append(Phrase("import.will_file_under_other", said | {"other": FALLBACK_CATEGORY}))
             else:
-                out.append(f"{word}“{unknown.value}”映射为“{unknown.decision.target}”（{len(unknown.rows)}行）")
+                out.append(Phrase("import.will_map", said | {"target": unknown.decision.target}))
         if self.closed_with_date or self.closed_without_date:
-            out.append(f"已完成的{self.closed_with_date + self.closed_without_date}条中，{self.closed_with_date}条按台账的"
-                       f"销号时间记录完成日期，{self.closed_without_date}条未写销号时间、记为导入当天；"
-                       "登记时间均不晚于完成日期")
+            out.append(Phrase("import.closed_dates", {"total": self.closed_with_date + self.closed_without_date,
+                                                      "with_date": self.closed_with_date,
+                                                      "without_date": self.closed_without_date}))
         extended = sum(1 for resolved in self.rows if _extended(resolved))
         if extended:
-            out.append(f"{extended}条有原/现两个时限，记为已批准的延期（来源：本次导入）")
+            out.append(Phrase("import.extended", {"count": extended}))
         for note in parsed.notes:
-            out.append(f"第{note.excel_row}行" + (f"【{note.column}】" if note.column else "") + f"：{note.reason}")
+            out.append(at_row(note))
         return out
 
+    def messages(self, lang: str) -> list[str]:
+        """The preview's sentences in the reader's language."""
+        return [t(phrase.key, lang, **phrase.params) for phrase in self.phrases()]
 
-_KIND_WORD = {"unit": "单位", "category": "问题类别", "village": "村"}
+
+def kind_word(kind: str) -> Phrase:
+    """unit / category / village as a word inside a sentence."""
+    return Phrase(f"import.what_{kind}")
+
+
+def at_row(error: RowError) -> Phrase:
+    """A row's message with its place: 第3行【整改时限】：… / Row 3 [整改时限]: …"""
+    text = Phrase(error.key, error.params)
+    if error.column:
+        return Phrase("import.at_cell", {"row": error.excel_row, "column": error.column, "text": text})
+    return Phrase("import.at_row", {"row": error.excel_row, "text": text})
+
+
 
 
 def _norm(text: str) -> str:
@@ -266,14 +296,15 @@ class _Names:
                 target = self.find(kind, decision.target or "")
             if target is None:
                 raise ValidationFailed("error.import_bad_mapping", old=written, new=decision.target or "",
-                                       reason=f"没有名为“{decision.target}”的{_KIND_WORD[kind]}")
+                                       reason=Phrase("import.no_such_name", {"name": decision.target or "",
+                                                                             "kind": kind_word(kind)}))
             return "id", target
         if decision.action == OTHER and kind == "category":
             return "other", None
         if decision.action == CREATE and kind in ("category", "village"):
             return "create", written
         raise ValidationFailed("error.import_bad_mapping", old=written, new=decision.action,
-                               reason=f"{_KIND_WORD[kind]}只能映射到现有名称")
+                               reason=Phrase("import.map_existing_only", {"kind": kind_word(kind)}))
 
 
 def read_ledger(data: bytes | str | Path, *, default_year: int | None = None, filename: str | None = None,
@@ -299,10 +330,10 @@ def preview_import(session: Session, actor: Actor, data: bytes | str | Path | Pa
     for row in parsed.rows:
         if row.state == "cancelled":
             preview.cancelled_skipped += 1
-            preview.skipped.append(Skipped(row.excel_row, "已撤销的问题不导入"))
+            preview.skipped.append(Skipped(row.excel_row, "import.skip_cancelled"))
             continue
         if row.fingerprint in seen:
-            preview.skipped.append(Skipped(row.excel_row, f"与第{seen[row.fingerprint]}行是同一问题（描述、单位、地点、来源相同）"))
+            preview.skipped.append(Skipped(row.excel_row, "import.skip_duplicate", {"row": seen[row.fingerprint]}))
             continue
         seen[row.fingerprint] = row.excel_row
         known = existing.get(row.fingerprint)
@@ -322,16 +353,18 @@ def preview_import(session: Session, actor: Actor, data: bytes | str | Path | Pa
     preview.matched = [(kind, written, name) for (kind, written), name in names.matched.items()]
     units = [u for u in preview.unresolved if u.kind == "unit"]
     if units:
-        listed = "；".join(f"“{u.value}”（{len(u.rows)}行" + (f"，最接近：{'、'.join(u.suggestions)}" if u.suggestions else "")
-                          + "）" for u in units)
-        preview.errors.append(RowError(units[0].rows[0], None,
-                                       ValidationFailed("error.import_unknown_units", count=len(units), names=listed).zh))
+        listed = [Phrase("import.unknown_unit_item_near", {"name": u.value, "count": len(u.rows), "near": u.suggestions})
+                  if u.suggestions else Phrase("import.unknown_unit_item", {"name": u.value, "count": len(u.rows)})
+                  for u in units]
+        preview.errors.append(RowError(units[0].rows[0], None, "error.import_unknown_units",
+                                       {"count": len(units), "names": listed}))
     for unknown in preview.unresolved:
         if unknown.kind != "unit":
-            near = f"，最接近：{'、'.join(unknown.suggestions)}" if unknown.suggestions else ""
-            preview.errors.append(RowError(unknown.rows[0], "、".join(unknown.columns) or None,
-                                           f"未知{_KIND_WORD[unknown.kind]}：‘{unknown.value}’（{len(unknown.rows)}行{near}）"
-                                           "：请在映射中选择现有名称或新建"))
+            said = {"kind": kind_word(unknown.kind), "value": unknown.value, "count": len(unknown.rows)}
+            key = "import.unknown_name"
+            if unknown.suggestions:
+                key, said["near"] = "import.unknown_name_near", unknown.suggestions
+            preview.errors.append(RowError(unknown.rows[0], "、".join(unknown.columns) or None, key, said))
     preview.errors.sort(key=lambda error: error.excel_row)
     return preview
 
@@ -383,15 +416,15 @@ def _compare(preview: ImportPreview, row: ParsedRow, known: dict) -> None:
     if new_progress or closing:
         preview.updates.append(UpdateRow(row, known["id"], known["serial"], new_progress, closing))
     else:
-        preview.unchanged.append(Skipped(row.excel_row, f"已导入为{known['serial']}，内容未变"))
+        preview.unchanged.append(Skipped(row.excel_row, "import.skip_known", {"serial": known["serial"]}))
 
 
 def _resolve(row: ParsedRow, names: _Names, columns: dict[str, str], received: dt.date,
              category_default: Decision | None) -> tuple[ResolvedRow | None, list[RowError]]:
     errors: list[RowError] = []
 
-    def problem(field_name: str, reason: str) -> None:
-        errors.append(RowError(row.excel_row, columns.get(field_name), reason))
+    def problem(field_name: str, key: str) -> None:
+        errors.append(RowError(row.excel_row, columns.get(field_name), key))
 
     lead_kind, lead = names.resolve("unit", row.lead_unit or "", row, columns.get("lead_unit"))
     co_units, co_known = [], True
@@ -419,12 +452,12 @@ def _resolve(row: ParsedRow, names: _Names, columns: dict[str, str], received: d
             elif vkind == "create":
                 village_key = (row.township or "", row.village)
     if not row.measures:
-        problem("measures", "缺少整改措施")
+        problem("measures", "import.missing_measures")
     deadline = row.deadline
     if deadline is None and row.rect_type == RectType.IMMEDIATE:
         deadline = received  # 立行立改 without a date: due at once
     if deadline is None and row.rect_type == RectType.DEADLINE:
-        problem("deadline", "缺少整改时限")
+        problem("deadline", "import.missing_deadline")
     if errors or lead_kind != "id" or not co_known or kind == "unknown" or (row.village and village_id is None
                                                                              and village_key is None):
         return None, errors
@@ -453,7 +486,7 @@ def decisions_from_pairs(pairs: Iterable[str], preview: ImportPreview | None = N
         old, sep, new = pair.partition("=")
         old, new = old.strip(), new.strip()
         if not sep or not old or not new:
-            raise ValidationFailed("error.import_bad_mapping", old=old, new=new, reason="格式应为 旧名称=现有名称")
+            raise ValidationFailed("error.import_bad_mapping", old=old, new=new, reason=Phrase("import.map_format"))
         kinds = ALIAS_KINDS
         if preview is not None:
             kinds = tuple({u.kind for u in preview.unknowns if u.value == old}) or ALIAS_KINDS
@@ -484,18 +517,24 @@ class ImportSummary:
     def unchanged(self) -> int:
         return self.already_imported
 
-    def text(self) -> str:
-        parts = [f"新增 {self.imported} 条（其中已完成 {self.closed} 条）", f"更新 {self.updated} 条",
-                 f"未变 {self.already_imported} 条", f"未导入 {self.skipped} 条（已撤销 {self.cancelled_skipped} 条）"]
+    def phrases(self) -> list[Phrase]:
+        """What was written, one catalogue phrase a part (raw numbers and names)."""
+        parts = [Phrase("import.summary_counts", {
+            "imported": self.imported, "closed": self.closed, "updated": self.updated,
+            "unchanged": self.already_imported, "skipped": self.skipped, "cancelled": self.cancelled_skipped})]
         if self.created_categories:
-            parts.append(f"新建问题类别：{'、'.join(self.created_categories)}")
+            parts.append(Phrase("import.summary_categories", {"names": list(self.created_categories)}))
         if self.created_villages:
-            parts.append(f"新建村：{'、'.join(self.created_villages)}")
+            parts.append(Phrase("import.summary_villages", {"names": list(self.created_villages)}))
         if self.closed_with_date:
-            parts.append(f"{self.closed_with_date}条按台账销号时间记录完成日期")
+            parts.append(Phrase("import.summary_closed_dates", {"count": self.closed_with_date}))
         if self.extensions:
-            parts.append(f"{self.extensions}条原/现时限记为已批准延期")
-        return "；".join(parts)
+            parts.append(Phrase("import.summary_extensions", {"count": self.extensions}))
+        return parts
+
+    def message(self, lang: str) -> str:
+        """The summary in the reader's language."""
+        return ("；" if lang == "zh" else "; ").join(t(part.key, lang, **part.params) for part in self.phrases())
 
 
 def commit_import(session: Session, actor: Actor, data: bytes | str | Path | ParseResult | ImportPreview, *,
@@ -551,7 +590,7 @@ def _recheck(session: Session, preview: ImportPreview) -> None:
         present.update(session.execute(select(Finding.import_key).where(
             Finding.import_key.in_(keys[start:start + 1000]))).scalars())
     if present:
-        preview.unchanged += [Skipped(r.row.excel_row, "已由同时进行的另一次导入写入") for r in preview.rows
+        preview.unchanged += [Skipped(r.row.excel_row, "import.skip_concurrent") for r in preview.rows
                               if r.row.fingerprint in present]
         preview.rows = [r for r in preview.rows if r.row.fingerprint not in present]
 
@@ -846,12 +885,13 @@ def add_alias(session: Session, actor: Actor, *, kind: str, alias: str, target: 
     authorize(actor, Action.IMPORT_LEDGER)
     alias = require_text(alias, "field.name")
     if kind not in ALIAS_KINDS:
-        raise ValidationFailed("error.import_bad_mapping", old=alias, new=target, reason=kind)
+        raise ValidationFailed("error.import_bad_mapping", old=alias, new=target,
+                               reason=Phrase("import.no_such_kind", {"kind": kind, "kinds": list(ALIAS_KINDS)}))
     names = _Names(session, {})
     target_id = names.by_kind[kind].get(target)
     if target_id is None:
         raise ValidationFailed("error.import_bad_mapping", old=alias, new=target,
-                               reason=f"没有名为“{target}”的{_KIND_WORD[kind]}")
+                               reason=Phrase("import.no_such_name", {"name": target, "kind": kind_word(kind)}))
     existing = session.execute(select(NameAlias).where(NameAlias.kind == kind, NameAlias.alias == alias)).scalars().first()
     if existing is not None:
         existing.target_id = target_id

@@ -18,7 +18,7 @@ from dashboard import clock, lights
 from dashboard.figures import Figures
 from dashboard.services import rollups
 from dashboard.errors import Phrase, PermissionDenied
-from dashboard.lifecycle import STALE_STATES, Action, Actor, may
+from dashboard.lifecycle import SCOPES, STALE_STATES, Action, Actor, Scope, may
 from dashboard.settings import Settings, load_settings
 from dashboard.vocab import Light, Status
 from db.models import (
@@ -41,6 +41,21 @@ def involves_unit(unit_id: int) -> ColumnElement[bool]:
     """Findings a unit leads or co-operates on."""
     co_operates = select(FindingCoUnit.finding_id).where(FindingCoUnit.unit_id == unit_id)
     return or_(Finding.lead_unit_id == unit_id, Finding.id.in_(co_operates))  # two index lookups, no scan
+
+
+def in_scope(actor: Actor, action: Action) -> ColumnElement[bool]:
+    """The findings whose unit lets ``actor`` do ``action`` (``lifecycle.SCOPES``, as SQL): work lists
+    are built from the same scopes the policy enforces."""
+    scope = SCOPES.get(action, Scope.ANY)
+    if scope is Scope.ANY:
+        return true()
+    if actor.unit_id is None:
+        return true() if scope is Scope.NOT_OWN else literal(False)
+    if scope is Scope.NOT_OWN:  # separation of duties: neither the lead unit nor a co-operating one
+        return ~involves_unit(actor.unit_id)
+    if scope is Scope.LEAD:
+        return Finding.lead_unit_id == actor.unit_id
+    return involves_unit(actor.unit_id)
 
 
 def visible_to(actor: Actor) -> ColumnElement[bool]:

@@ -4,15 +4,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select, union
+from sqlalchemy import case, func, or_, select, union
 from sqlmodel import Session
 
 from dashboard import clock, lights
-from dashboard.lifecycle import ACTIVE_STATES, Actor
+from dashboard.lifecycle import ACTIVE_STATES, Action, Actor, available_actions
 from dashboard.figures import Figures
-from dashboard.services import rollups
+from dashboard.services import audit_text, findings, rollups
 from dashboard.services.common import get_or_404
-from dashboard.services.queries import check_visible
+from dashboard.services.queries import check_visible, in_scope, involves_unit
 from dashboard.settings import load_settings
 from dashboard.vocab import ExtensionDecision, Light, ReviewDecision, Status, VillageLevel
 from db.models import (
@@ -103,7 +103,31 @@ def finding_detail(session: Session, actor: Actor, finding_id: int, now: dt.date
         "people": people,
         "repeat_of_serial": repeat_serial,
         "repeated_by": [(row.id, row.serial) for row in repeated_by],
+        # which forms the page may offer, and why not the others: the same answer the services enforce
+        "actions": available_actions(actor, findings.facts_of(session, finding)),
     }
+
+
+def audit_lines(session: Session, finding_id: int | None, lang: str = "zh",
+                entries: list[AuditLog] | None = None) -> list[audit_text.AuditLine]:
+    """The audit log of one finding as sentences in ``lang``, with the names of the people, units,
+    categories and villages its entries point at looked up once."""
+    if entries is None:
+        entries = list(session.execute(select(AuditLog).where(AuditLog.finding_id == finding_id)
+                                       .order_by(AuditLog.at, AuditLog.id)).scalars())
+    wanted = audit_text.ids_in(entries)
+    names = audit_text.Names(
+        users=dict(session.execute(select(User.username, User.display_name)
+                                   .where(User.username.in_({e.username for e in entries}))).all()),
+        unit=_names(session, Unit, wanted["unit"]),
+        category=_names(session, Category, wanted["category"]),
+        village=_names(session, Village, wanted["village"]),
+        source=dict(session.execute(select(Source.id, Source.title).where(Source.id.in_(wanted["source"]))).all())
+        if wanted["source"] else {},
+        finding=dict(session.execute(select(Finding.id, Finding.serial).where(Finding.id.in_(wanted["finding"]))).all())
+        if wanted["finding"] else {},
+    )
+    return audit_text.sentences(entries, names, lang)
 
 
 def evidence_file(session: Session, actor: Actor, evidence_id: int) -> tuple[Evidence, bytes]:
@@ -113,7 +137,6 @@ def evidence_file(session: Session, actor: Actor, evidence_id: int) -> tuple[Evi
     return evidence, data
 
 
-LIGHT_ORDER = {Light.RED.value: 0, Light.YELLOW.value: 1, Light.GREEN.value: 2}
 
 
 def department_work(session: Session, actor: Actor, now: dt.datetime | None = None, limit: int = 200) -> list[dict]:
@@ -164,14 +187,13 @@ def next_step(row: dict, unit_id: int | None) -> str:
 
 
 def inspector_work(session: Session, actor: Actor) -> dict[str, list[dict]]:
-    """Closure applications and extension requests waiting for a decision (not the inspector's own unit's)."""
-    own_unit = actor.unit_id
-    not_own = Finding.lead_unit_id != own_unit if own_unit else and_(True)
+    """Closure applications and extension requests waiting for a decision this inspector may take
+    (separation of duties: none of a finding their unit leads or co-operates on)."""
     reviews = _rows(session, select(ClosureReview.id, ClosureReview.finding_id, Finding.serial, Finding.description,
                                     Unit.name.label("unit"), ClosureReview.applied_at, ClosureReview.summary,
                                     Finding.sent_back_count)
                     .join(Finding, Finding.id == ClosureReview.finding_id).join(Unit, Unit.id == Finding.lead_unit_id)
-                    .where(ClosureReview.decision == ReviewDecision.PENDING.value, not_own)
+                    .where(ClosureReview.decision == ReviewDecision.PENDING.value, in_scope(actor, Action.CLOSE))
                     .order_by(ClosureReview.applied_at))
     extensions = _rows(session, select(ExtensionRequest.id, ExtensionRequest.finding_id, Finding.serial,
                                        Finding.description, Unit.name.label("unit"), ExtensionRequest.requested_at,
@@ -179,7 +201,8 @@ def inspector_work(session: Session, actor: Actor) -> dict[str, list[dict]]:
                                        ExtensionRequest.reason)
                        .join(Finding, Finding.id == ExtensionRequest.finding_id)
                        .join(Unit, Unit.id == Finding.lead_unit_id)
-                       .where(ExtensionRequest.decision == ExtensionDecision.PENDING.value, not_own)
+                       .where(ExtensionRequest.decision == ExtensionDecision.PENDING.value,
+                              in_scope(actor, Action.DECIDE_EXTENSION))
                        .order_by(ExtensionRequest.requested_at))
     return {"reviews": reviews, "extensions": extensions}
 
@@ -277,3 +300,14 @@ def village_label(session: Session, village_id: int) -> str:
 
 def users(session: Session) -> list[User]:
     return list(session.execute(select(User).order_by(User.role, User.username)).scalars())
+
+
+def finding_id_by_serial(session: Session, serial: str) -> int | None:
+    """The finding a serial (ZG-2026-0001) names, for the lookup box; None when there is none."""
+    return session.execute(select(Finding.id).where(Finding.serial == serial.strip().upper())).scalar()
+
+
+def village_audit(session: Session, village_id: int) -> list[AuditLog]:
+    """The changes recorded on one village (status, level, figures), oldest first."""
+    return list(session.execute(select(AuditLog).where(AuditLog.entity == "Village", AuditLog.entity_id == village_id)
+                                .order_by(AuditLog.at)).scalars())

@@ -26,6 +26,7 @@ from streamlit_authenticator.models.cookie_model import CookieModel
 from dashboard import config
 from dashboard.lifecycle import Actor
 from dashboard.services import auth as auth_service
+from dashboard.settings import load_settings
 from dashboard.ui.context import engine, tr
 from dashboard.ui.safe import plain
 from dashboard.services.unit_of_work import unit_of_work
@@ -146,7 +147,12 @@ def _login_form(cookies: CookieController) -> None:
         result = auth_service.sign_in(session, username, password, client_address())
     if not result.ok:
         st.session_state["authentication_status"] = False
-        st.error(tr(result.message_key or "login.failed", **result.params))
+        message = tr(result.message_key or "login.failed", **result.params)
+        if result.attempts_left:  # the same count for every name from this client: nothing to learn
+            with read_session(engine()) as session:
+                minutes = load_settings(session).lockout_minutes
+            message += tr("login.attempts_left", left=result.attempts_left, minutes=minutes)
+        st.error(message)
         return
     placeholder.empty()
     st.session_state.update(authentication_status=True, username=result.actor.username,  # type: ignore[union-attr]

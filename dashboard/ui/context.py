@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DataError
 
 from dashboard.errors import ConflictError, DomainError
-from dashboard.i18n import DEFAULT_LANGUAGE, label, t
+from dashboard.i18n import DEFAULT_LANGUAGE, join, label, t
 from dashboard.lifecycle import Actor
 from dashboard.ui.safe import plain_params
 from db.engine import default_engine, migrate, read_session
@@ -30,6 +30,11 @@ def lbl(member: StrEnum | str | None, enum: type[StrEnum] | None = None) -> str:
     if enum is not None:
         member = enum(member)
     return label(member, lang())  # type: ignore[arg-type]
+
+
+def joined(items) -> str:
+    """A list of names as the reader writes one (、 in Chinese, commas in English)."""
+    return join(items, lang())
 
 
 def labels(enum: type[StrEnum]) -> dict[str, str]:
@@ -60,6 +65,7 @@ def actor() -> Actor:
 
 def reading():
     return read_session(engine())
+
 
 
 def run_service(fn: Callable[..., Any], *args: Any, conflict_key: str | None = None, **kwargs: Any) -> Any:
@@ -97,6 +103,9 @@ def flash(message_key: str, **params: Any) -> None:
 
 
 def show_flash() -> None:
+    """The result of the last action: a toast wherever the user has scrolled to, and a line in place
+    (call this where the user acted: at the top of a page, or above the forms of the detail page)."""
     message = st.session_state.pop("flash", None)
     if message:
+        st.toast(message, icon=":material/check_circle:")
         st.success(message)

@@ -22,7 +22,6 @@ class PageSpec:
     module: str
     icon: str
     action: Action | None = None     # the page is for roles allowed to do this (None: every role)
-    roles: frozenset[Role] | None = None  # or an explicit audience
 
 
 PAGES: tuple[PageSpec, ...] = (
@@ -33,6 +32,8 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("log", "pages.log_findings", ":material/add_circle:", action=Action.LOG_FINDING),
     PageSpec("villages", "pages.villages", ":material/holiday_village:"),
     PageSpec("meeting", "pages.meeting", ":material/co_present:", action=Action.TAKE_SNAPSHOT),
+    PageSpec("supervision", "pages.supervision", ":material/gavel:", action=Action.ISSUE_LETTER),
+    PageSpec("notifications", "pages.notifications", ":material/notifications:"),
     PageSpec("admin", "pages.admin", ":material/settings:", action=Action.MANAGE_USERS),
     PageSpec("health", "pages.health", ":material/monitor_heart:", action=Action.VIEW_HEALTH),
 )
@@ -40,8 +41,6 @@ SPECS = {spec.key: spec for spec in PAGES}
 
 
 def allowed(spec: PageSpec, role: Role | str) -> bool:
-    if spec.roles is not None:
-        return Role(role) in spec.roles
     return spec.action is None or may(role, spec.action)
 
 
@@ -50,14 +49,43 @@ def page_keys_for(role: Role | str) -> list[str]:
 
 
 def build(actor: Actor) -> list[st.Page]:
-    pages = {}
-    for key in page_keys_for(actor.role):
-        spec = SPECS[key]
+    """Every page, so that any page's address resolves; those outside the role are hidden from the
+    menu and refuse to render with a sentence in the user's language (``require``), instead of
+    Streamlit's own English "Page not found" dialog. ``_pages`` keeps the role's pages only."""
+    pages, every = {}, []
+    for spec in PAGES:
         render = importlib.import_module(spec.module).render
-        pages[key] = st.Page(render, title=tr(f"page.{key}"), icon=spec.icon, url_path=key,
-                             default=key == "overview")
+        visible = allowed(spec, actor.role)
+        page = st.Page(render, title=tr(f"page.{spec.key}"), icon=spec.icon, url_path=spec.key,
+                       default=spec.key == "overview", visibility="visible" if visible else "hidden")
+        every.append(page)
+        if visible:
+            pages[spec.key] = page
+    missing = _unknown_path()
+    if missing:
+        every.append(st.Page(_not_found, title=tr("ui.page_missing_title"), url_path=missing, visibility="hidden"))
     st.session_state["_pages"] = pages
-    return list(pages.values())
+    st.session_state["_all_pages"] = every
+    return every
+
+
+def _unknown_path() -> str | None:
+    """The path of an address that names no page at all (a typo, an old bookmark), if any."""
+    try:
+        url = st.context.url or ""
+    except Exception:  # no browser context (tests, bare mode)
+        return None
+    from urllib.parse import urlparse
+
+    path = urlparse(url).path.strip("/").split("/")[-1] if url else ""
+    if not path or path in SPECS or not path.replace("-", "").replace("_", "").isalnum():
+        return None
+    return path
+
+
+def _not_found() -> None:
+    st.warning(tr("ui.page_missing"))
+    st.page_link(st.session_state["_pages"]["overview"], label=tr("page.overview"), icon=":material/dashboard:")
 
 
 def require(key: str) -> Actor:

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.charts import Chart
-from dashboard.ui.context import lbl, tr
+from dashboard.ui.context import joined, lbl, tr
 from dashboard.ui.safe import plain
 from dashboard.vocab import Light
 
@@ -44,6 +44,59 @@ def style_lights(frame: pd.DataFrame, column: str, lights: list[str]) -> Any:
     return frame.style.apply(lambda _: styles, axis=None)
 
 
+def clicked_row(picked: Any) -> int | None:
+    """The row a user clicked in a table shown with ``ROW_CLICK``: a whole row, or any cell of it."""
+    selection = picked.selection
+    if selection.rows:
+        return selection.rows[0]
+    cells = getattr(selection, "cells", None) or []
+    return cells[0][0] if cells else None
+
+
+# Clicking anywhere in a row opens it: any cell selects the cell, and with it its row. (No checkbox
+# column at the left: it was the only place a click used to work, and it took width from the data.)
+ROW_CLICK = "single-cell"
+
+
+def open_on_click(data: Any, ids: list[int], key: str, **kwargs: Any) -> None:
+    """A table whose rows open their finding when clicked anywhere."""
+    from dashboard.ui import navigation
+
+    picked = st.dataframe(data, hide_index=True, width="stretch", on_select="rerun", selection_mode=ROW_CLICK,
+                          key=key, **kwargs)
+    row = clicked_row(picked)
+    if row is not None and 0 <= row < len(ids):
+        navigation.open_finding(ids[row])
+
+
+def whole(value: Any) -> str:
+    """A count or a number of days as a reader expects it: an integer, or "—" when there is none."""
+    if value is None or value == "" or (isinstance(value, float) and value != value):
+        return "—"
+    return str(int(round(float(value))))
+
+
+def opened_version(form: str, probe_key: str, current: int) -> int:
+    """The version of the record a form was opened with, kept until the form is submitted or reset.
+
+    A rerun (another widget, a tab, someone else's save) never refreshes it: while the form's own
+    widget ``probe_key`` lives in the session, the form is the one the user is filling in, and its
+    save must be checked against what the user saw. When the form was not on the screen in the last
+    run (first opened, or opened again), it starts from the current version.
+    """
+    store = f"_opened_{form}"
+    if probe_key not in st.session_state or store not in st.session_state:
+        st.session_state[store] = current
+    return st.session_state[store]
+
+
+def forget_opened(form: str | None = None) -> None:
+    """After a save (or a reset): the next run opens the form on the version then current."""
+    for key in [k for k in st.session_state if str(k).startswith("_opened_")]:
+        if form is None or key == f"_opened_{form}":
+            del st.session_state[key]
+
+
 def evidence_upload_limits() -> dict[str, Any]:
     """The evidence uploader's size limit and help: the app's own limit (setting ``max_upload_mb``),
     never above the server's ``server.maxUploadSize``, which ``python -m dashboard run`` sets to it."""
@@ -54,7 +107,7 @@ def evidence_upload_limits() -> dict[str, Any]:
         settings = load_settings(session)
     limit = max(1, min(int(settings.max_upload_mb), int(st.get_option("server.maxUploadSize"))))
     return {"max_upload_size": limit,
-            "help": tr("finding.upload_limit", limit_mb=limit, allowed=plain("、".join(settings.allowed_extensions)))}
+            "help": tr("finding.upload_limit", limit_mb=limit, allowed=plain(joined(settings.allowed_extensions)))}
 
 
 @st.cache_data(max_entries=200, show_spinner=False)

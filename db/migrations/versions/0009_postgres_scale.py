@@ -13,15 +13,15 @@ tables, and snapshot rows without per-row foreign-key checks
   finding table itself and the snapshot row inserted just before, in one transaction; neither findings
   nor snapshots are ever deleted.
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-11-29 20:45:00
 """
 from alembic import op
 import sqlalchemy as sa
 
-revision = '0007'
-down_revision = '0006'
+revision = '0009'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 

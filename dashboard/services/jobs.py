@@ -1,0 +1,277 @@
+"""The scheduled jobs and their claims: daily roll-up rebuild, reminders, digests, sending.
+
+Each daily job claims its run per day and recipient in ``job_claim`` (unique key): the first
+transaction to insert the claim does the run, any other worker or cron pass inserting the same key
+gets nothing back and does nothing, so no message goes out twice. The claim, the in-app notices
+and the queued outbound messages commit together; sending happens afterwards
+(``delivery.deliver_due``).
+
+``JOBS`` is the worker's timetable (``python -m dashboard worker``); ``run_once`` is one pass of
+everything for cron (``python -m dashboard remind --once``).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import socket
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from sqlalchemy import Engine, bindparam, insert, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session, select
+
+from dashboard import clock, config
+from dashboard.i18n import t
+from dashboard.lifecycle import DEADLINE_STATES
+from dashboard.services import delivery, notifications
+from dashboard.services.notifications import Kind
+from dashboard.services.unit_of_work import unit_of_work
+from dashboard.settings import load_settings
+from db.engine import read_session
+from db.models import Delivery, JobClaim, Notification, NotifyChannel, Unit, User
+from dashboard.vocab import Status
+
+log = logging.getLogger(__name__)
+CHUNK = 500
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"[:60]
+
+
+# --- claims ---------------------------------------------------------------------------------------
+
+def claim(session: Session, job: str, day: dt.date, recipients: list[str], worker: str = "") -> set[str]:
+    """Insert the claims; return the recipients this transaction won (the others were taken)."""
+    if not recipients:
+        return set()
+    dialect_insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    won: set[str] = set()
+    now = clock.now()
+    for start in range(0, len(recipients), CHUNK):
+        rows = [{"job": job, "day": day, "recipient": r, "claimed_at": now, "worker": worker}
+                for r in recipients[start:start + CHUNK]]
+        statement = (dialect_insert(JobClaim).values(rows)
+                     .on_conflict_do_nothing(index_elements=["job", "day", "recipient"])
+                     .returning(JobClaim.recipient))
+        won.update(session.execute(statement).scalars().all())
+    return won
+
+
+# --- what each unit should hear today -------------------------------------------------------------
+
+_OPEN = tuple(sorted(s.value for s in DEADLINE_STATES))
+
+_RANKED = text("""
+SELECT lead_unit_id, bucket, serial, current_deadline, n FROM (
+  SELECT lead_unit_id, bucket, serial, current_deadline,
+         ROW_NUMBER() OVER (PARTITION BY lead_unit_id, bucket ORDER BY current_deadline, serial) AS rn,
+         COUNT(*) OVER (PARTITION BY lead_unit_id, bucket) AS n
+  FROM (
+    SELECT lead_unit_id, serial, current_deadline,
+           CASE WHEN current_deadline < :today THEN 'overdue' ELSE 'due' END AS bucket
+    FROM finding
+    WHERE status IN :open AND current_deadline IS NOT NULL AND current_deadline <= :soon
+    UNION ALL
+    SELECT lead_unit_id, serial, current_deadline, 'sent_back' AS bucket
+    FROM finding
+    WHERE status = :in_progress AND sent_back_count > 0
+  ) AS candidates
+) AS ranked
+WHERE rn <= :items
+""").bindparams(bindparam("open", expanding=True))
+
+
+@dataclass
+class UnitDigest:
+    unit_id: int
+    overdue: list[list[Any]] = field(default_factory=list)
+    overdue_count: int = 0
+    due_soon: list[list[Any]] = field(default_factory=list)
+    due_soon_count: int = 0
+    sent_back: list[str] = field(default_factory=list)
+    sent_back_count: int = 0
+
+    def params(self, unit: str, today: dt.date, days: int) -> dict[str, Any]:
+        return {"unit": unit, "date": today.isoformat(), "days": days,
+                "overdue": self.overdue, "overdue_count": self.overdue_count,
+                "due_soon": self.due_soon, "due_soon_count": self.due_soon_count,
+                "sent_back": self.sent_back, "sent_back_count": self.sent_back_count,
+                "link": f"{config.public_url()}/my_work"}
+
+
+def _as_date(value: Any) -> dt.date:
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
+
+
+def unit_digests(session: Session, today: dt.date, days: int) -> dict[int, UnitDigest]:
+    """Per unit: its most overdue, soonest due and sent-back findings (a few each) and the counts,
+    in one ranked query over the open-deadline index."""
+    digests: dict[int, UnitDigest] = {}
+    rows = session.execute(_RANKED, {"today": today, "soon": today + dt.timedelta(days=days), "open": list(_OPEN),
+                                     "in_progress": Status.IN_PROGRESS.value,
+                                     "items": notifications.DIGEST_ITEMS}).all()
+    for unit_id, bucket, serial, deadline, count in rows:
+        digest = digests.setdefault(unit_id, UnitDigest(unit_id))
+        if bucket == "overdue":
+            digest.overdue.append([serial, (today - _as_date(deadline)).days])
+            digest.overdue_count = count
+        elif bucket == "due":
+            digest.due_soon.append([serial, _as_date(deadline).isoformat()])
+            digest.due_soon_count = count
+        else:
+            digest.sent_back.append(serial)
+            digest.sent_back_count = count
+    return digests
+
+
+def _users_by_unit(session: Session) -> dict[int, list[int]]:
+    users: dict[int, list[int]] = defaultdict(list)
+    for user_id, unit_id in session.exec(select(User.id, User.unit_id).where(User.active == True,  # noqa: E712
+                                                                               User.unit_id != None)).all():  # noqa: E711
+        users[unit_id].append(user_id)
+    return users
+
+
+def _channels(session: Session) -> tuple[dict[int | None, tuple[int | None, str]], tuple[int | None, str] | None]:
+    own = {row.unit_id: (row.id, row.masked) for row in session.exec(
+        select(NotifyChannel).where(NotifyChannel.active == True)).all()}  # noqa: E712
+    default = own.pop(None, None) or ((None, delivery.DEFAULT_CHANNEL) if config.notify_urls() else None)
+    return own, default
+
+
+def digest_pass(engine: Engine, today: dt.date | None = None, worker: str = "") -> int:
+    """The daily digest of every unit with something due: an in-app notice to its users and one
+    message to its channel. Returns how many units this pass claimed."""
+    today = today or clock.today()
+    with read_session(engine) as session:
+        settings = load_settings(session)
+        digests = unit_digests(session, today, settings.remind_days_first)
+    if not digests:
+        return 0
+    recipients = sorted(f"unit:{unit_id}" for unit_id in digests)
+    with unit_of_work(engine) as session:
+        won = claim(session, "digest", today, recipients, worker)
+        if not won:
+            return 0
+        names = dict(session.exec(select(Unit.id, Unit.name)).all())
+        users = _users_by_unit(session)
+        own, default = _channels(session)
+        now = clock.now()
+        notices, messages = [], []
+        title = t("digest.title", "zh")
+        for unit_id in sorted(int(r.split(":", 1)[1]) for r in won):
+            params = digests[unit_id].params(names.get(unit_id, "?"), today, settings.remind_days_first)
+            notices += [{"user_id": user_id, "kind": Kind.DIGEST, "finding_id": None, "params": params,
+                         "created_at": now, "read_at": None} for user_id in users.get(unit_id, [])]
+            channel = own.get(unit_id, default)
+            if channel is not None:
+                messages.append({"dedupe_key": f"digest:{today.isoformat()}:unit:{unit_id}", "unit_id": unit_id,
+                                 "channel_id": channel[0], "recipient": f"{names.get(unit_id, '?')} · {channel[1]}"[:120],
+                                 "kind": Kind.DIGEST, "title": title, "body": notifications.digest_text(params, "zh"),
+                                 "status": delivery.Status.PENDING, "attempts": 0, "next_attempt_at": now,
+                                 "last_error": "", "created_at": now, "sent_at": None})
+        for start in range(0, len(notices), CHUNK * 4):
+            session.execute(insert(Notification), notices[start:start + CHUNK * 4])
+        for start in range(0, len(messages), CHUNK):
+            session.execute(insert(Delivery), messages[start:start + CHUNK])
+    return len(won)
+
+
+def reminder_pass(engine: Engine, today: dt.date | None = None, worker: str = "") -> int:
+    """In-app reminders per finding on the days that matter: N days before its deadline (the two
+    ``remind_days`` settings) and the first day it is overdue. Claimed per unit and day."""
+    today = today or clock.today()
+    with read_session(engine) as session:
+        settings = load_settings(session)
+    marks = {today + dt.timedelta(days=settings.remind_days_first): settings.remind_days_first,
+             today + dt.timedelta(days=settings.remind_days_second): settings.remind_days_second,
+             today - dt.timedelta(days=1): -1}
+    from db.models import Finding
+
+    with read_session(engine) as session:
+        due = session.exec(select(Finding.id, Finding.serial, Finding.description, Finding.lead_unit_id,
+                                  Finding.current_deadline).where(
+            Finding.status.in_(_OPEN), Finding.current_deadline.in_(list(marks)))).all()  # type: ignore[union-attr]
+    if not due:
+        return 0
+    by_unit: dict[int, list] = defaultdict(list)
+    for row in due:
+        by_unit[row.lead_unit_id].append(row)
+    with unit_of_work(engine) as session:
+        won = claim(session, "remind", today, sorted(f"unit:{u}" for u in by_unit), worker)
+        users = _users_by_unit(session)
+        now = clock.now()
+        notices = []
+        for recipient in sorted(won):
+            unit_id = int(recipient.split(":", 1)[1])
+            for row in by_unit[unit_id]:
+                days = marks[row.current_deadline]
+                kind = Kind.OVERDUE if days < 0 else Kind.DUE_SOON
+                params = {"serial": row.serial, "description": notifications._short(row.description),
+                          "deadline": row.current_deadline.isoformat(), "days": 1 if days < 0 else days}
+                notices += [{"user_id": user_id, "kind": kind, "finding_id": row.id, "params": params,
+                             "created_at": now, "read_at": None} for user_id in users.get(unit_id, [])]
+        for start in range(0, len(notices), CHUNK * 4):
+            session.execute(insert(Notification), notices[start:start + CHUNK * 4])
+    return len(won)
+
+
+def rebuild_rollups(engine: Engine) -> Any:
+    from dashboard.services import rollups
+
+    return rollups.refresh_if_stale(engine)
+
+
+def daily(engine: Engine, today: dt.date | None = None) -> dict[str, int]:
+    """Reminders and digests for today, then send what is due."""
+    worker = worker_name()
+    result = {"reminded_units": reminder_pass(engine, today, worker),
+              "digest_units": digest_pass(engine, today, worker)}
+    result.update({f"delivery_{k}": v for k, v in delivery.deliver_due(engine).items()})
+    return result
+
+
+def deliver(engine: Engine) -> dict[str, int]:
+    return delivery.deliver_due(engine)
+
+
+def nightly_backup(engine: Engine) -> Any:
+    """The nightly backup (issue 17) into DASHBOARD_BACKUP_DIR, the newest ``backup_keep`` kept."""
+    from dashboard import config
+    from dashboard.services import backup
+
+    with read_session(engine) as session:
+        keep = load_settings(session).backup_keep
+    return backup.nightly_backup(engine, config.backup_dir(), keep)
+
+
+def run_once(engine: Engine, today: dt.date | None = None) -> dict[str, Any]:
+    """One pass of every daily job, for cron: safe to run any number of times a day."""
+    result: dict[str, Any] = {"rollups_rebuilt": bool(rebuild_rollups(engine))}
+    result.update(daily(engine, today))
+    return result
+
+
+# --- the worker's timetable --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    run: Callable[[Engine], Any]
+    trigger: dict[str, Any]  # APScheduler trigger and its arguments
+
+
+def timetable(engine: Engine) -> list[Job]:
+    with read_session(engine) as session:
+        hour = load_settings(session).digest_hour
+    return [
+        Job("rollups", rebuild_rollups, {"trigger": "cron", "hour": 0, "minute": 5}),
+        Job("daily", daily, {"trigger": "cron", "hour": hour, "minute": 0}),
+        Job("deliver", deliver, {"trigger": "interval", "minutes": 1}),
+        Job("backup", nightly_backup, {"trigger": "cron", "hour": 2, "minute": 30}),
+    ]

@@ -1,0 +1,195 @@
+"""Notifications: every event that tells someone something, in ONE place.
+
+The finding services call the ``on_*`` hooks below inside their own unit of work; the daily jobs
+(``dashboard.services.jobs``) call ``notify_users``/``notify_unit`` for reminders and digests;
+other features (回头看 re-checks) call ``notify_users`` or ``recheck_assigned``. A notice is stored
+as a kind and RAW parameters (serials, dates, numbers, codes); its text is made in the reader's
+language when shown (``text``). Outbound copies (robot, email) are queued as ``Delivery`` rows in
+the same transaction and sent later by the worker: no network inside a write.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Iterable, Sequence
+
+from sqlalchemy import update
+from sqlmodel import Session, func, select
+
+from dashboard import clock
+from dashboard.i18n import label, t
+from dashboard.lifecycle import Actor
+from dashboard.vocab import EscalationKind, ExtensionDecision, ReviewDecision
+from db.models import ExtensionRequest, Finding, Notification, User
+
+
+class Kind:
+    DUE_SOON = "due_soon"
+    OVERDUE = "overdue"
+    SENT_BACK = "sent_back"
+    EXTENSION_DECIDED = "extension_decided"
+    CLOSURE_DECIDED = "closure_decided"
+    RECHECK_ASSIGNED = "recheck_assigned"
+    LETTER_ISSUED = "letter_issued"
+    DIGEST = "digest"
+
+
+KINDS = (Kind.DUE_SOON, Kind.OVERDUE, Kind.SENT_BACK, Kind.EXTENSION_DECIDED, Kind.CLOSURE_DECIDED,
+         Kind.RECHECK_ASSIGNED, Kind.LETTER_ISSUED, Kind.DIGEST)
+
+
+# --- creating notices ------------------------------------------------------------------------------
+
+def notify_users(session: Session, user_ids: Iterable[int], kind: str, finding_id: int | None = None,
+                 params: dict[str, Any] | None = None) -> list[Notification]:
+    """One notice per user (duplicates in ``user_ids`` ignored). ``params`` must be raw values."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown notification kind {kind!r}")
+    now = clock.now()
+    notices = [Notification(user_id=user_id, kind=kind, finding_id=finding_id, params=dict(params or {}),
+                            created_at=now) for user_id in sorted(set(user_ids))]
+    session.add_all(notices)
+    return notices
+
+
+def unit_user_ids(session: Session, unit_id: int) -> list[int]:
+    return list(session.exec(select(User.id).where(User.unit_id == unit_id, User.active == True)).all())  # noqa: E712
+
+
+def notify_unit(session: Session, unit_id: int, kind: str, finding_id: int | None = None,
+                params: dict[str, Any] | None = None, *, outbound: bool = True,
+                dedupe_key: str | None = None) -> list[Notification]:
+    """Every active user of the unit gets the notice; with ``outbound`` a copy in Chinese is queued
+    for the unit's channel (or the default one)."""
+    from dashboard.services import delivery
+
+    notices = notify_users(session, unit_user_ids(session, unit_id), kind, finding_id, params)
+    if outbound:
+        delivery.queue(session, unit_id, kind, title=t("notice.title", "zh"),
+                       body=text(kind, params or {}, "zh"), dedupe_key=dedupe_key)
+    return notices
+
+
+def _finding_params(session: Session, finding: Finding) -> dict[str, Any]:
+    return {"serial": finding.serial, "description": _short(finding.description)}
+
+
+def _short(value: str, limit: int = 40) -> str:
+    value = " ".join((value or "").split())
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+# --- the events the finding services report ----------------------------------------------------------
+
+def on_sent_back(session: Session, finding: Finding, reason: str) -> None:
+    notify_unit(session, finding.lead_unit_id, Kind.SENT_BACK, finding.id,
+                _finding_params(session, finding) | {"reason": _short(reason, 60)})
+
+
+def on_extension_decided(session: Session, finding: Finding, request: ExtensionRequest) -> None:
+    params = _finding_params(session, finding) | {"decision": request.decision,
+                                                   "deadline": request.asked_deadline.isoformat()}
+    notify_unit(session, finding.lead_unit_id, Kind.EXTENSION_DECIDED, finding.id, params)
+
+
+def on_closure_decided(session: Session, finding: Finding, decision: ReviewDecision | str) -> None:
+    notify_unit(session, finding.lead_unit_id, Kind.CLOSURE_DECIDED, finding.id,
+                _finding_params(session, finding) | {"decision": str(decision)})
+
+
+def on_escalation(session: Session, unit_id: int, kind: EscalationKind | str, finding_id: int | None,
+                  doc_number: str = "", count: int = 1) -> None:
+    """A 督办函 / 通报 / 约谈 (any rung of the ladder) issued to a unit."""
+    params: dict[str, Any] = {"kind": str(kind), "doc_number": doc_number, "count": count}
+    if finding_id is not None:
+        finding = session.get(Finding, finding_id)
+        if finding is not None:
+            params |= _finding_params(session, finding)
+    notify_unit(session, unit_id, Kind.LETTER_ISSUED, finding_id, params)
+
+
+def recheck_assigned(session: Session, user_ids: Sequence[int], finding_id: int,
+                     params: dict[str, Any] | None = None) -> list[Notification]:
+    """回头看: these users are asked to re-check this (closed) finding."""
+    finding = session.get(Finding, finding_id)
+    base = _finding_params(session, finding) if finding is not None else {}
+    return notify_users(session, user_ids, Kind.RECHECK_ASSIGNED, finding_id, base | dict(params or {}))
+
+
+# --- reading and marking -----------------------------------------------------------------------------
+
+def unread_count(session: Session, user_id: int) -> int:
+    return session.exec(select(func.count()).select_from(Notification).where(
+        Notification.user_id == user_id, Notification.read_at == None)).one()  # noqa: E711
+
+
+def list_for(session: Session, user_id: int, *, limit: int = 100, unread_only: bool = False) -> list[Notification]:
+    statement = select(Notification).where(Notification.user_id == user_id)
+    if unread_only:
+        statement = statement.where(Notification.read_at == None)  # noqa: E711
+    statement = statement.order_by(Notification.read_at.is_not(None), Notification.created_at.desc(),  # type: ignore[union-attr]
+                                   Notification.id.desc()).limit(limit)  # type: ignore[union-attr]
+    return list(session.exec(statement).all())
+
+
+def mark_read(session: Session, actor: Actor, notification_ids: Iterable[int] | None = None) -> int:
+    """Mark the actor's own notices read (all of them with ``None``); someone else's are untouched."""
+    statement = update(Notification).where(Notification.user_id == actor.id,
+                                           Notification.read_at == None)  # noqa: E711
+    if notification_ids is not None:
+        ids = [int(i) for i in notification_ids]
+        if not ids:
+            return 0
+        statement = statement.where(Notification.id.in_(ids))  # type: ignore[union-attr]
+    return session.execute(statement.values(read_at=clock.now())).rowcount or 0
+
+
+# --- text --------------------------------------------------------------------------------------------
+
+def _day(value: Any, lang: str) -> str:
+    if not value:
+        return "—"
+    day = dt.date.fromisoformat(str(value)[:10])
+    return f"{day.month}月{day.day}日" if lang == "zh" else day.isoformat()
+
+
+def text(kind: str, params: dict[str, Any], lang: str = "zh") -> str:
+    """The notice in ``lang``: codes become labels here, at the edge."""
+    values = dict(params)
+    if "deadline" in values:
+        values["deadline"] = _day(values["deadline"], lang)
+    if kind == Kind.EXTENSION_DECIDED:
+        values["decision"] = label(ExtensionDecision(values["decision"]), lang)
+    elif kind == Kind.CLOSURE_DECIDED:
+        values["decision"] = label(ReviewDecision(values["decision"]), lang)
+    elif kind == Kind.LETTER_ISSUED:
+        values["kind"] = t(f"letter_kind.{values['kind']}", lang)
+        values.setdefault("doc_number", "")
+        values.setdefault("serial", "")
+    if kind == Kind.DIGEST:
+        return digest_text(params, lang)
+    try:
+        return t(f"notice.{kind}", lang, **values)
+    except (KeyError, IndexError):
+        return t(f"notice.{kind}", lang, **{k: values.get(k, "") for k in values})
+
+
+DIGEST_ITEMS = 3  # serials named per line: short enough for a phone
+
+
+def digest_text(params: dict[str, Any], lang: str = "zh") -> str:
+    """The daily digest of one unit: overdue (with days), due soon, sent back, and the link."""
+    lines = [t("digest.head", lang, unit=params["unit"], date=_day(params["date"], lang))]
+    if params.get("overdue_count"):
+        items = "；".join(t("digest.overdue_item", lang, serial=s, days=d) for s, d in params["overdue"])
+        more = t("digest.more", lang) if params["overdue_count"] > len(params["overdue"]) else ""
+        lines.append(t("digest.overdue", lang, count=params["overdue_count"], items=items) + more)
+    if params.get("due_soon_count"):
+        items = "；".join(t("digest.due_item", lang, serial=s, deadline=_day(d, lang)) for s, d in params["due_soon"])
+        more = t("digest.more", lang) if params["due_soon_count"] > len(params["due_soon"]) else ""
+        lines.append(t("digest.due_soon", lang, count=params["due_soon_count"], days=params["days"], items=items) + more)
+    if params.get("sent_back_count"):
+        items = "、".join(params["sent_back"])
+        more = t("digest.more", lang) if params["sent_back_count"] > len(params["sent_back"]) else ""
+        lines.append(t("digest.sent_back", lang, count=params["sent_back_count"], items=items) + more)
+    lines.append(t("digest.link", lang, url=params["link"]))
+    return "\n".join(lines)
