@@ -24,7 +24,7 @@ import pytest
 from sqlalchemy import text
 
 from tests.conftest import TEST_DATABASE_URL
-from tests.test_browser import ARGS, CHROMIUM, go, open_finding, settle
+from tests.test_browser import ARGS, CHROMIUM, edit_cell, go, open_finding, settle
 
 ROOT = Path(__file__).resolve().parent.parent
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -197,9 +197,13 @@ def test_sticky_sessions_shared_writes_and_failover(deployment, browser):
 
     # a finding written through replica A
     go(page_a, BASE, "log")
-    page_a.get_by_role("tab", name="登记问题").click()
+    page_a.get_by_role("radio", name="登记问题").or_(
+        page_a.get_by_role("button", name="登记问题", exact=True)).first.click()
+    settle(page_a)
     page_a.get_by_role("textbox", name="问题描述").fill("负载均衡测试：经副本A登记的问题")
-    page_a.get_by_role("textbox", name="整改措施（每行一项）").fill("入户核实")
+    grid = page_a.locator('[data-testid="stForm"] [data-testid="stDataFrame"]').first
+    edit_cell(page_a, grid, 0, 0.3, "入户核实")
+    edit_cell(page_a, grid, 0, 0.9, "2026-12-15", date=True)
     page_a.get_by_role("button", name="保存问题").click()
     settle(page_a)
     serial = re.search(r"问题 (ZG-\d{4}-\d{4}) 已登记", page_a.content()).group(1)
