@@ -12,14 +12,16 @@ if str(ROOT) not in sys.path:  # streamlit puts only this file's folder on the p
 
 import streamlit as st  # noqa: E402
 
-from dashboard import config  # noqa: E402
+from dashboard import config, logs  # noqa: E402
 from dashboard.i18n import LANGUAGES  # noqa: E402
 from dashboard.ui import auth, navigation  # noqa: E402
 from dashboard.ui.context import lang, lbl, reading, tr  # noqa: E402
 from dashboard.ui.safe import plain  # noqa: E402
 from db.models import Unit  # noqa: E402
 
-st.set_page_config(page_title="督查整改台账", page_icon=":material/fact_check:", layout="wide")
+# the icon is a local file: a :material/…: page icon makes every browser fetch it from fonts.gstatic.com,
+# which the Content-Security-Policy (deploy/) forbids and networks without Google cannot reach
+st.set_page_config(page_title="督查整改台账", page_icon=str(ROOT / "dashboard" / "assets" / "icon.png"), layout="wide")
 if config.is_production():  # also when started with a bare `streamlit run`, not `python -m dashboard run`
     st.set_option("client.showErrorDetails", "none")
 
@@ -73,7 +75,8 @@ def user_card(actor) -> None:
             auth.logout(actor)
 
 
-def main() -> None:
+def main(line: dict) -> None:
+    line["page"] = "login"
     language_switch()
     chrome_texts()
     try:
@@ -85,9 +88,12 @@ def main() -> None:
         if not config.is_production():  # production has no demo accounts to point at
             st.caption(tr("login.hint"))
         st.stop()
+    line.update(user=actor.username, role=str(actor.role))
     pages = navigation.build(actor)  # first: the sidebar's unread button switches to a built page
     user_card(actor)
-    st.navigation(pages, position="sidebar").run()
+    page = st.navigation(pages, position="sidebar")
+    line["page"] = page.url_path or "overview"
+    page.run()
 
 
 def guarded(run) -> None:
@@ -105,4 +111,5 @@ def guarded(run) -> None:
         st.error(tr("ui.unexpected_error", error_id=error_id))
 
 
-guarded(main)
+with logs.timed("page") as access_line:  # one JSON line per script run: user, page, duration
+    guarded(lambda: main(access_line))

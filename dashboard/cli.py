@@ -253,6 +253,29 @@ def cmd_synthetic(args) -> int:
     return 0
 
 
+def cmd_backup(args) -> int:
+    """A consistent copy while the app runs (SQLite backup API; PostgreSQL pg_dump custom format)."""
+    from dashboard.i18n import t
+    from dashboard.services import backup
+
+    result = backup.backup(_engine(), args.file)
+    params = dict(path=str(result.path), size=result.bytes, seconds=round(result.seconds, 1))
+    print(f"{t('backup.done', 'zh', **params)} / {t('backup.done', 'en', **params)}")
+    return 0
+
+
+def cmd_restore(args) -> int:
+    """Into an empty database; a database holding data only with --force. Roll-ups are rebuilt and checked."""
+    from dashboard.i18n import t
+    from dashboard.services import backup
+
+    engine = default_engine()
+    backup.restore(engine, args.file, force=args.force)
+    migrate(engine)  # a backup from an older release is brought to this one's schema
+    print(f"{t('backup.restored', 'zh', path=args.file)} / {t('backup.restored', 'en', path=args.file)}")
+    return _verify_rollups(engine, repair=False)
+
+
 def cmd_run(args) -> int:
     """Bring the schema up to date, add the demo data to an empty database, start the app."""
     from seed.demo import seed_demo
@@ -395,6 +418,13 @@ def build_parser() -> argparse.ArgumentParser:
     channel.add_argument("url")
     channel.add_argument("--unit", help="unit name (default: the default channel)")
     channel.set_defaults(func=cmd_notify_channel)
+    backup = command("backup", help="a consistent copy of the database, evidence files included")
+    backup.add_argument("file")
+    backup.set_defaults(func=cmd_backup)
+    restore = command("restore", help="restore a backup into an empty database")
+    restore.add_argument("file")
+    restore.add_argument("--force", action="store_true", help="replace a database that already holds data")
+    restore.set_defaults(func=cmd_restore)
     run = command("run", help="start the web app")
     run.add_argument("--port", type=int, default=8501)
     run.add_argument("--address", help="address to listen on (default 127.0.0.1, or DASHBOARD_ADDRESS; "

@@ -22,6 +22,13 @@ def data_dir() -> Path:
     return path
 
 
+def backup_dir() -> Path:
+    """Where the nightly backup goes: ``DASHBOARD_BACKUP_DIR``, default ``backups/`` in the data folder. An
+    environment setting, not an admin page field: a web form must not choose where the server writes files."""
+    configured = os.environ.get("DASHBOARD_BACKUP_DIR", "").strip()
+    return Path(configured) if configured else data_dir() / "backups"
+
+
 def database_url() -> str:
     """``DATABASE_URL`` if set (PostgreSQL for multi-user deployments), else the embedded SQLite file."""
     url = os.environ.get("DATABASE_URL", "").strip()

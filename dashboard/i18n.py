@@ -799,6 +799,48 @@ CATALOGUE.update({
                            "An unexpected error occurred (error id {error_id}); it has been logged. Try again later; if it happens again, give the error id to an administrator."),
 })
 
+# --- operations: backup, restore, health (issue 17) ----------------------------------------
+CATALOGUE.update({
+    "action.view_health": ("查看运行状态", "view system health"),
+    "setting.backup_keep": ("保留的夜间备份份数", "Nightly backups kept"),
+    "backup.missing": ("找不到备份文件：{path}", "No backup file at {path}."),
+    "backup.not_empty": ("目标数据库已有数据，未恢复。确需覆盖请加 --force。",
+                         "The target database already holds data: nothing restored. Add --force to replace it."),
+    "backup.no_file": ("内存数据库无法备份。", "An in-memory database cannot be backed up."),
+    "backup.unreadable": ("备份文件无法读取或已损坏：{path}", "The backup file cannot be read or is damaged: {path}"),
+    "backup.no_tool": ("找不到 {tool}，请安装与数据库服务器同版本的 PostgreSQL 客户端。",
+                       "{tool} was not found: install the PostgreSQL client of the server's version."),
+    "backup.tool_version": ("{tool} 版本（{client}）低于数据库服务器版本（{server}），请安装同版本客户端。",
+                            "{tool} version {client} is older than the server's ({server}): install the matching client."),
+    "backup.failed": ("备份或恢复失败：{detail}", "Backup or restore failed: {detail}"),
+    "backup.schema_taken": ("备份中的模式“{schema}”在目标数据库中已存在，请恢复到另一个数据库。",
+                            "The backup's schema \"{schema}\" already exists in the target database: restore into another database."),
+    "backup.done": ("备份已写入 {path}（{size} 字节，{seconds} 秒）", "Backup written to {path} ({size} bytes, {seconds} s)"),
+    "backup.restored": ("已从 {path} 恢复", "Restored from {path}"),
+    "page.health": ("运行状态", "System health"),
+    "health.check": ("检查项", "Check"),
+    "health.status": ("状态", "Status"),
+    "health.detail": ("详情", "Detail"),
+    "health.ok": ("正常", "OK"),
+    "health.problem": ("异常", "Problem"),
+    "health.unknown": ("未知", "Unknown"),
+    "health.database": ("数据库连接", "Database reachable"),
+    "health.migrations": ("数据库结构为最新版本", "Migrations at head"),
+    "health.rollups": ("汇总数据为最新", "Roll-ups fresh"),
+    "health.worker": ("后台任务最近运行", "Worker last run"),
+    "health.backup": ("最近一次备份", "Latest backup"),
+    "health.disk": ("磁盘剩余空间", "Free disk space"),
+    "health.database_detail": ("{dialect}，查询耗时 {ms} 毫秒", "{dialect}, query took {ms} ms"),
+    "health.migrations_detail": ("当前 {current}，最新 {head}", "current {current}, head {head}"),
+    "health.rollups_detail": ("汇总日期 {day}，核对差异 {drifts} 处", "roll-up day {day}, {drifts} differences"),
+    "health.rollups_stale": ("汇总已标记待重建（下一位读者重建）", "marked stale: the next reader rebuilds them"),
+    "health.never": ("从未", "never"),
+    "health.age_hours": ("{hours} 小时前（{path}）", "{hours} hours ago ({path})"),
+    "health.disk_detail": ("{free_gb} GB 可用，共 {total_gb} GB（{path}）", "{free_gb} GB free of {total_gb} GB ({path})"),
+    "health.worker_unknown": ("后台任务尚未记录运行时间", "the worker has not recorded a run"),
+    "health.refresh": ("重新检查", "Check again"),
+})
+
 
 # 回头看: re-inspection campaigns (issue 15).
 CATALOGUE.update({

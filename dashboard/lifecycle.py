@@ -44,6 +44,7 @@ class Action(StrEnum):
     LOOKBACK_REPORT = "lookback_report"   # 回头看: freeze a campaign's figures and write its report
     ISSUE_LETTER = "issue_letter"              # 提醒函/督办函/通报/约谈通知书
     MANAGE_NOTIFY = "manage_notify"            # outbound channels, letter templates
+    VIEW_HEALTH = "view_health"
 
 
 OPERATOR_EXTRA = frozenset({Action.TAKE_SNAPSHOT})  # the command line's report takes a snapshot first
@@ -75,6 +76,7 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.TAKE_SNAPSHOT: frozenset({L, I}),
     Action.VIEW_ALL: frozenset({L, I, A}),
     Action.MANAGE_USERS: frozenset({A}),
+    Action.VIEW_HEALTH: frozenset({A}),
     Action.MANAGE_REFERENCE: frozenset({A}),
     Action.MANAGE_SETTINGS: frozenset({A}),
     Action.IMPORT_LEDGER: frozenset({A}),

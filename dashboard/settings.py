@@ -34,6 +34,7 @@ SPECS: dict[str, SettingSpec] = {
     "digest_hour": SettingSpec(8, 0, 23),           # the worker sends the daily digest at this hour
     "notify_max_attempts": SettingSpec(5, 1, 20),   # outbound message: attempts before it shows as failed
     "letter_reply_days": SettingSpec(10, 1, 90),    # 督办函 etc.: reply due N days after issue
+    "backup_keep": SettingSpec(14, 1, 365),        # nightly backups kept (the folder is DASHBOARD_BACKUP_DIR)
 }
 
 
@@ -55,6 +56,7 @@ class Settings:
     digest_hour: int
     notify_max_attempts: int
     letter_reply_days: int
+    backup_keep: int
 
 
 DEFAULTS = Settings(**{key: spec.default for key, spec in SPECS.items()})

@@ -21,6 +21,7 @@ from dashboard.services import rollups
 from dashboard.services.unit_of_work import unit_of_work
 from dashboard.vocab import (EscalationKind, ExtensionDecision, Priority, RectType, ReviewDecision, Role, SourceKind,
                              Status, UnitKind, VillageLevel, VillageStatus, codes)
+from db.engine import after_bulk_load
 from db.models import (AuditLog, Category, ClosureReview, Escalation, ExtensionRequest, Finding, FindingCoUnit,
                        Measure, Progress, SerialCounter, Source, Unit, User, Village)
 from seed import demo_content
@@ -94,8 +95,7 @@ def generate(engine: Engine, size: SyntheticSize, *, seed: int = 20261123, today
         counts["sources"] = _insert(connection, Source.__table__, _sources(rng, size, today))
         counts.update(_findings(connection, rng, size, places, today, now))
         rollups.touch_all(session)  # written below the ORM: the next reader rebuilds the figures
-    with engine.begin() as connection:
-        connection.exec_driver_sql("ANALYZE")  # statistics for the query planner after a bulk load
+    after_bulk_load(engine)  # planner statistics, and PostgreSQL's visibility map for index-only scans
     return counts
 
 

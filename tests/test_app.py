@@ -36,7 +36,7 @@ def world(engine, database_url, monkeypatch, frozen_today):
 
 def test_page_table_covers_every_page():
     assert {spec.key for spec in PAGES} == {"overview", "my_work", "ledger", "finding", "log", "villages", "meeting",
-                                            "admin", "supervision", "notifications", "lookback"}
+                                            "admin", "supervision", "notifications", "lookback", "health"}
 
 
 @pytest.mark.parametrize("role", list(Role), ids=str)
@@ -48,7 +48,7 @@ def test_each_role_sees_exactly_its_pages(engine, world, role):
     assert not app.exception, app.exception
     assert list(app.session_state["_pages"]) == page_keys_for(role)
     expected = {
-        Role.ADMIN: {"overview", "my_work", "ledger", "finding", "villages", "log", "admin", "notifications", "lookback"},
+        Role.ADMIN: {"overview", "my_work", "ledger", "finding", "villages", "log", "admin", "notifications", "lookback", "health"},
         Role.LEADER: {"overview", "my_work", "ledger", "finding", "villages", "meeting", "supervision", "notifications", "lookback"},
         Role.INSPECTOR: {"overview", "my_work", "ledger", "finding", "villages", "log", "meeting", "supervision",
                          "notifications", "lookback"},

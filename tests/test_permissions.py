@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from pathlib import Path
 
 import pytest
 from openpyxl import Workbook
@@ -15,7 +16,7 @@ from sqlmodel import select
 
 from dashboard.errors import PermissionDenied
 from dashboard.lifecycle import PERMISSIONS, SCOPES, SYSTEM, Action, Scope
-from dashboard.services import admin, delivery, imports, letters, lookback, queries, snapshots
+from dashboard.services import admin, delivery, health, imports, letters, lookback, queries, snapshots
 from dashboard.services import findings as svc
 from dashboard.vocab import RectType, Role, SourceKind
 from db.engine import read_session
@@ -140,6 +141,8 @@ CELLS = {
         s, a, unit_id=c.lead_unit_id, kind="letter", finding_ids=[c.id])),
     Action.MANAGE_NOTIFY: (lambda s, w: None, lambda s, a, w, c: delivery.set_channel(
         s, a, None, "apprise", {"url": "json://127.0.0.1:9/hook"})),
+    Action.VIEW_HEALTH: (lambda s, w: None, lambda s, a, w, c: health.checks(
+        getattr(s.get_bind(), "engine", s.get_bind()), a, backup_dir=Path("/nonexistent"), disk_path=Path("/"))),
 }
 
 

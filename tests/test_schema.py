@@ -15,6 +15,8 @@ def test_migrations_match_models(engine):
     with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         differences = compare_metadata(context, SQLModel.metadata)
+    # PostgreSQL's trigram indexes (migration 0009, pg_trgm) have no model form: the only difference allowed
+    differences = [d for d in differences if not (d[0] == "remove_index" and d[1].name.endswith("_trgm"))]
     assert differences == []
 
 

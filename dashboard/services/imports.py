@@ -37,6 +37,7 @@ from dashboard.services import rollups
 from dashboard.services.common import audit, code, require_text
 from dashboard.services.findings import SERIAL_PREFIX
 from dashboard.vocab import ExtensionDecision, RectType, ReviewDecision, SourceKind, Status
+from db.engine import after_bulk_load
 from db.models import (
     ALIAS_KINDS,
     AuditLog,
@@ -594,6 +595,9 @@ def _recheck(session: Session, preview: ImportPreview) -> None:
         preview.rows = [r for r in preview.rows if r.row.fingerprint not in present]
 
 
+BULK_ROWS = 5_000  # an import this large is followed by VACUUM (ANALYZE) on PostgreSQL
+
+
 def commit_retrying(engine: Any, actor: Actor, preview: ImportPreview, *, attempts: int = BUSY_ATTEMPTS,
                     on_busy: Callable[[int, float], None] | None = None, **options: Any) -> ImportSummary:
     """``commit_import`` in its own short unit of work; while the database is busy (another writer holds it
@@ -604,7 +608,10 @@ def commit_retrying(engine: Any, actor: Actor, preview: ImportPreview, *, attemp
     for attempt in range(1, attempts + 1):
         try:
             with unit_of_work(engine) as session:
-                return commit_import(session, actor, preview, **options)
+                summary = commit_import(session, actor, preview, **options)
+            if summary.imported + summary.updated >= BULK_ROWS:
+                after_bulk_load(engine)  # a big import: planner statistics and PostgreSQL's visibility map
+            return summary
         except DBAPIError as error:
             if not is_retryable(error):
                 raise

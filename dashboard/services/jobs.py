@@ -240,6 +240,16 @@ def deliver(engine: Engine) -> dict[str, int]:
     return delivery.deliver_due(engine)
 
 
+def nightly_backup(engine: Engine) -> Any:
+    """The nightly backup (issue 17) into DASHBOARD_BACKUP_DIR, the newest ``backup_keep`` kept."""
+    from dashboard import config
+    from dashboard.services import backup
+
+    with read_session(engine) as session:
+        keep = load_settings(session).backup_keep
+    return backup.nightly_backup(engine, config.backup_dir(), keep)
+
+
 def run_once(engine: Engine, today: dt.date | None = None) -> dict[str, Any]:
     """One pass of every daily job, for cron: safe to run any number of times a day."""
     result: dict[str, Any] = {"rollups_rebuilt": bool(rebuild_rollups(engine))}
@@ -263,6 +273,5 @@ def timetable(engine: Engine) -> list[Job]:
         Job("rollups", rebuild_rollups, {"trigger": "cron", "hour": 0, "minute": 5}),
         Job("daily", daily, {"trigger": "cron", "hour": hour, "minute": 0}),
         Job("deliver", deliver, {"trigger": "interval", "minutes": 1}),
-        # NIGHTLY BACKUP (issue 17): the lead adds here at merge, e.g.
-        # Job("backup", backup.<nightly function>, {"trigger": "cron", "hour": 2, "minute": 30}),
+        Job("backup", nightly_backup, {"trigger": "cron", "hour": 2, "minute": 30}),
     ]

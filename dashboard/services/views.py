@@ -5,7 +5,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import case, func, or_, select, union
 from sqlmodel import Session
 
 from dashboard import clock, lights
@@ -13,7 +13,7 @@ from dashboard.lifecycle import ACTIVE_STATES, Action, Actor, Refusal, available
 from dashboard.figures import Figures
 from dashboard.services import audit_text, findings, rollups
 from dashboard.services.common import get_or_404
-from dashboard.services.queries import check_visible, in_scope, involves_unit
+from dashboard.services.queries import check_visible, in_scope
 from dashboard.settings import load_settings
 from dashboard.vocab import ExtensionDecision, Light, ReviewDecision, Status, VillageLevel
 from db.models import (
@@ -178,9 +178,16 @@ def department_work(session: Session, actor: Actor, now: dt.datetime | None = No
                       .scalar_subquery())
     order = (case({Light.RED.value: 0, Light.YELLOW.value: 1}, value=light, else_=2),
              Finding.current_deadline.is_(None), Finding.current_deadline, Finding.id)
-    # Order and cut the ids first; the per-item counts are computed for the kept items only.
-    chosen = (select(Finding.id).where(involves_unit(actor.unit_id), Finding.status.in_([s.value for s in ACTIVE_STATES]))
-              .order_by(*order).limit(limit))
+    # Order and cut the ids first; the per-item counts are computed for the kept items only. The unit's
+    # active findings are gathered first (led: the (lead_unit_id, status) index; co-operated: the co-unit
+    # index), a union rather than an OR, so PostgreSQL does not filter every active finding of the
+    # province for the unit (240 ms at 1M findings).
+    active = [s.value for s in ACTIVE_STATES]
+    mine = union(
+        select(Finding.id.label("id")).where(Finding.lead_unit_id == actor.unit_id, Finding.status.in_(active)),
+        select(FindingCoUnit.finding_id.label("id")).join(Finding, Finding.id == FindingCoUnit.finding_id)
+        .where(FindingCoUnit.unit_id == actor.unit_id, Finding.status.in_(active))).subquery()
+    chosen = select(Finding.id).join(mine, mine.c.id == Finding.id).order_by(*order).limit(limit)
     statement = (select(Finding.id, Finding.serial, Finding.description, Finding.status, light.label("light"),
                         Finding.current_deadline, Finding.lead_unit_id, Finding.last_progress_at,
                         lights.days_overdue(now.date()).label("days_overdue"),

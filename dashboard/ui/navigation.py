@@ -36,6 +36,7 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("supervision", "pages.supervision", ":material/gavel:", action=Action.ISSUE_LETTER),
     PageSpec("notifications", "pages.notifications", ":material/notifications:"),
     PageSpec("admin", "pages.admin", ":material/settings:", action=Action.MANAGE_USERS),
+    PageSpec("health", "pages.health", ":material/monitor_heart:", action=Action.VIEW_HEALTH),
 )
 SPECS = {spec.key: spec for spec in PAGES}
 
