@@ -128,10 +128,9 @@ def _verify_rollups(engine, *, repair: bool) -> int:
     for drift in drifts:
         print(drift)
     if drifts:
-        print(f"发现 {len(drifts)} 处不一致 / {len(drifts)} differences (figure, dimension, key, stored, actual)",
-              file=sys.stderr)
+        say("cli.rollups_drift", err=True, count=len(drifts))
         return 1
-    print("汇总与明细一致 / roll-ups match the base tables")
+    say("cli.rollups_exact")
     return 0
 
 

@@ -733,6 +733,8 @@ CATALOGUE.update({
     "import.summary_extensions": ("{count}条原/现时限记为已批准延期", "{count} original/current deadline pair(s) recorded as approved extensions"),
     "import.rows_more": ("等", "and more"),
     # the command line
+    "cli.rollups_drift": ("发现{count}处不一致（指标、维度、键、汇总值、实际值）", "{count} differences (figure, dimension, key, stored, actual)"),
+    "cli.rollups_exact": ("汇总与明细一致", "The roll-ups match the base tables."),
     "cli.db_ready": ("数据库已就绪（最新结构）", "The database is at the newest schema."),
     "cli.no_demo_in_production": ("生产模式下不生成演示数据（演示账号和演示问题）", "Production mode: no demo data is created."),
     "cli.demo_created": ("演示数据已生成（演示密码：{password}）", "Demo data created (demo password: {password})."),
