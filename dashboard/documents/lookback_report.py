@@ -2,14 +2,12 @@
 (``services.lookback.freeze``), so its numbers are the campaign page's numbers at that moment."""
 from __future__ import annotations
 
-import io
 from typing import Any, BinaryIO
 
 from docx import Document
 from docx.enum.text import WD_ALIGN_PARAGRAPH
-from docx.shared import Pt
 
-from dashboard.documents.report import _date, _set_fonts, _table
+from dashboard.documents.report import _date, _set_fonts, _table, saved
 from dashboard.figures import percent
 from dashboard.i18n import label, t
 from dashboard.text import xml_safe
@@ -75,11 +73,4 @@ def build_lookback_report(figures: dict[str, Any], out: BinaryIO | None = None) 
 
     document.add_heading("六、下一步工作", level=1)
     document.add_paragraph(t("lookback.next_steps", "zh"))
-    footer = document.add_paragraph(f"数据来源：回头看冻结数据，生成于{str(figures.get('taken_at', ''))[:16].replace('T', ' ')}。")
-    footer.runs[0].font.size = Pt(10)
-    buffer = io.BytesIO()
-    document.save(buffer)
-    data = buffer.getvalue()
-    if out is not None:
-        out.write(data)
-    return data
+    return saved(document, "回头看冻结数据", figures.get("taken_at", ""), out)

@@ -129,7 +129,12 @@ def build_report(figures: dict[str, Any], *, title: str, snapshot_title: str, ta
     else:
         document.add_paragraph("无屡改屡犯问题。")
 
-    footer = document.add_paragraph(f"数据来源：会议快照“{xml_safe(snapshot_title)}”，生成于{str(taken_at)[:16].replace('T', ' ')}。")
+    return saved(document, f"会议快照“{xml_safe(snapshot_title)}”", taken_at, out)
+
+
+def saved(document: Document, source: str, taken_at: Any, out: BinaryIO | None = None) -> bytes:
+    """Close a report with the line naming the frozen data it was built from; its bytes (also to ``out``)."""
+    footer = document.add_paragraph(f"数据来源：{source}，生成于{str(taken_at)[:16].replace('T', ' ')}。")
     footer.runs[0].font.size = Pt(10)
     buffer = io.BytesIO()
     document.save(buffer)
