@@ -105,10 +105,12 @@ def settle(page) -> None:
     page.wait_for_timeout(400)
 
 
-def sign_in(page, base: str, username: str) -> None:
+def sign_in(page, base: str | None, username: str) -> None:
     """Sign in; the cookie component of streamlit-authenticator reruns the script once after the page
-    loads, and a form submitted at that very moment is dropped by Streamlit, so retry the whole step."""
-    page.goto(base)
+    loads, and a form submitted at that very moment is dropped by Streamlit, so retry the whole step.
+    ``base=None`` signs in on the page as it stands (a login form a failover already shows)."""
+    if base is not None:
+        page.goto(base)
     for _attempt in range(4):
         try:
             page.get_by_role("button", name="登录", exact=True).wait_for(timeout=30_000)

@@ -24,7 +24,7 @@ import pytest
 from sqlalchemy import text
 
 from tests.conftest import TEST_DATABASE_URL
-from tests.test_browser import ARGS, CHROMIUM, edit_cell, go, open_finding, settle
+from tests.test_browser import ARGS, CHROMIUM, edit_cell, go, open_finding, settle, sign_in
 
 ROOT = Path(__file__).resolve().parent.parent
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -142,25 +142,6 @@ def _context(browser, route: str, problems: list[str]):
     return page
 
 
-def _sign_in(page, username: str, *, reload: bool = True) -> None:
-    if reload:
-        page.goto(BASE)
-    for _attempt in range(4):
-        try:
-            page.get_by_role("button", name="登录", exact=True).wait_for(timeout=30_000)
-            page.locator("iframe").first.wait_for(state="attached", timeout=30_000)
-            settle(page)
-            page.get_by_label("用户名").fill(username, timeout=10_000)
-            page.get_by_label("密码").fill("demo1234", timeout=10_000)
-            page.get_by_role("button", name="登录", exact=True).click(timeout=10_000)
-            page.get_by_role("button", name="退出登录").wait_for(timeout=15_000)
-            break
-        except Exception:
-            page.wait_for_timeout(1000)
-    page.get_by_role("button", name="退出登录").wait_for(timeout=10_000)
-    settle(page)
-
-
 def _no_error_box(page) -> None:
     assert page.locator('[data-testid="stException"]').count() == 0
     assert page.locator('[data-testid="stAlertContentError"]').count() == 0
@@ -187,7 +168,7 @@ def test_sticky_sessions_shared_writes_and_failover(deployment, browser):
 
     # a session stays on its replica across reruns
     page_a = _context(browser, route_a, csp_problems)
-    _sign_in(page_a, "inspector")
+    sign_in(page_a, BASE, "inspector")
     for key in ("ledger", "overview", "ledger"):
         go(page_a, BASE, key)
     on_a, on_b = deployment.page_lines(REPLICAS[0], "inspector"), deployment.page_lines(REPLICAS[1], "inspector")
@@ -210,7 +191,7 @@ def test_sticky_sessions_shared_writes_and_failover(deployment, browser):
 
     # … shows on a page served by replica B
     page_b = _context(browser, route_b, csp_problems)
-    _sign_in(page_b, "leader")
+    sign_in(page_b, BASE, "leader")
     open_finding(page_b, BASE, serial)
     assert "经副本A登记的问题" in page_b.content()
     assert deployment.page_lines(REPLICAS[1], "leader") and not deployment.page_lines(REPLICAS[0], "leader")
@@ -227,7 +208,7 @@ def test_sticky_sessions_shared_writes_and_failover(deployment, browser):
     _no_error_box(page_a)
     page_a.screenshot(path=str(deployment.workdir / "after-kill.png"))
     if page_a.get_by_role("button", name="退出登录").count() == 0:  # the login page of B
-        _sign_in(page_a, "inspector", reload=False)
+        sign_in(page_a, None, "inspector")
     open_finding(page_a, BASE, serial)
     _no_error_box(page_a)
     assert "经副本A登记的问题" in page_a.content()
