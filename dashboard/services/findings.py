@@ -107,15 +107,23 @@ def _authorize_on(session: Session, actor: Actor, action: Action, finding: Findi
                      co_unit_ids=co_unit_ids(session, finding.id))  # type: ignore[arg-type]
 
 
+def facts_for(finding: Finding, *, co_unit_ids: Iterable[int], pending_extension: bool, open_measures: int,
+              evidence_count: int) -> FindingFacts:
+    """What the policy (``lifecycle.available_actions``) needs to know about a finding."""
+    return FindingFacts(
+        status=Status(finding.status), lead_unit_id=finding.lead_unit_id,  # type: ignore[arg-type]
+        co_unit_ids=frozenset(co_unit_ids), long_term=finding.rect_type == RectType.LONG_TERM,
+        has_deadline=finding.current_deadline is not None, pending_extension=pending_extension,
+        open_measures=open_measures, evidence_count=evidence_count)
+
+
 def facts_of(session: Session, finding: Finding) -> FindingFacts:
-    """What the policy (``lifecycle.available_actions``) needs to know about a finding, as stored now."""
+    """The policy's facts, counted in the database as stored now (what a write checks)."""
     def count(model, *where) -> int:
         return session.execute(select(func.count()).select_from(model).where(*where)).scalar_one()
 
-    return FindingFacts(
-        status=Status(finding.status), lead_unit_id=finding.lead_unit_id,  # type: ignore[arg-type]
-        co_unit_ids=frozenset(co_unit_ids(session, finding.id)),  # type: ignore[arg-type]
-        long_term=finding.rect_type == RectType.LONG_TERM, has_deadline=finding.current_deadline is not None,
+    return facts_for(
+        finding, co_unit_ids=co_unit_ids(session, finding.id),  # type: ignore[arg-type]
         pending_extension=count(ExtensionRequest, ExtensionRequest.finding_id == finding.id,
                                 ExtensionRequest.decision == ExtensionDecision.PENDING.value) > 0,
         open_measures=count(Measure, Measure.finding_id == finding.id, Measure.done == False),  # noqa: E712

@@ -110,6 +110,9 @@ def finding_detail(session: Session, actor: Actor, finding_id: int, now: dt.date
     if finding.repeat_of_id:
         repeat_serial = session.execute(select(Finding.serial).where(Finding.id == finding.repeat_of_id)).scalar()
     repeated_by = list(session.execute(select(Finding.id, Finding.serial).where(Finding.repeat_of_id == finding_id)))
+    pending_extension = next((x for x in extensions if x.decision == ExtensionDecision.PENDING), None)
+    facts = findings.facts_for(finding, co_unit_ids=co_units, pending_extension=pending_extension is not None,
+                               open_measures=sum(not m.done for m in measures), evidence_count=len(evidence))
     return FindingDetail(
         finding=finding,
         light=light,
@@ -125,14 +128,14 @@ def finding_detail(session: Session, actor: Actor, finding_id: int, now: dt.date
         evidence=evidence,
         shared_evidence=shared_hashes,
         extensions=extensions,
-        pending_extension=next((x for x in extensions if x.decision == ExtensionDecision.PENDING), None),
+        pending_extension=pending_extension,
         reviews=reviews,
         escalations=escalations,
         audit=audit,
         people=people,
         repeat_of_serial=repeat_serial,
         repeated_by=[(row.id, row.serial) for row in repeated_by],
-        actions=available_actions(actor, findings.facts_of(session, finding)),
+        actions=available_actions(actor, facts),  # from what was read above, not counted again
     )
 
 
