@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Iterable
 
-from dashboard.errors import InvalidState, PermissionDenied, Phrase, ValidationFailed
+from dashboard.errors import DomainError, InvalidState, PermissionDenied, Phrase, ValidationFailed
 from dashboard.vocab import Role, Status
 
 A, L, I, D = Role.ADMIN, Role.LEADER, Role.INSPECTOR, Role.DEPARTMENT
@@ -231,6 +231,7 @@ class Refusal:
 
     key: str
     params: dict
+    error: type[DomainError] = InvalidState  # what a service raises for it
 
 
 FINDING_ACTIONS = (Action.EDIT_FINDING, Action.REPORT_PROGRESS, Action.ATTACH_EVIDENCE, Action.TICK_MEASURE,
@@ -246,7 +247,7 @@ def _precondition(action: Action, facts: FindingFacts) -> Refusal | None:
         return Refusal("error.not_long_term", {})
     if action is Action.REQUEST_EXTENSION:
         if not facts.has_deadline:
-            return Refusal("error.no_deadline", {})
+            return Refusal("error.no_deadline", {}, ValidationFailed)
         if facts.pending_extension:
             return Refusal("error.extension_pending", {})
     if action is Action.DECIDE_EXTENSION and not facts.pending_extension:
@@ -264,7 +265,7 @@ def refusal(actor: Actor, action: Action, facts: FindingFacts) -> Refusal | None
     try:
         authorize(actor, action, status=facts.status, lead_unit_id=facts.lead_unit_id, co_unit_ids=facts.co_unit_ids)
     except (PermissionDenied, InvalidState) as refused:
-        return Refusal(refused.key, refused.params)
+        return Refusal(refused.key, refused.params, type(refused))
     return _precondition(action, facts)
 
 
@@ -280,6 +281,5 @@ def enforce(actor: Actor, action: Action, facts: FindingFacts) -> Status | None:
                        co_unit_ids=facts.co_unit_ids)
     refused = _precondition(action, facts)
     if refused is not None:
-        error = ValidationFailed if refused.key in ("error.no_deadline",) else InvalidState
-        raise error(refused.key, **refused.params)
+        raise refused.error(refused.key, **refused.params)
     return target

@@ -41,7 +41,7 @@ def test_what_pages_are_shown_is_what_services_enforce():
         try:
             enforce(actor, action, finding)
         except DomainError as error:
-            assert refused is not None and (refused.key, refused.params) == (error.key, error.params)
+            assert refused is not None and (refused.key, refused.params, refused.error) == (error.key, error.params, type(error))
         else:
             assert refused is None, (actor.username, action, finding)
 
