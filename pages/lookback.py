@@ -327,14 +327,14 @@ def my_work_section(session, actor) -> None:
         st.success(tr("my_work.nothing"))
         return
     frame = labelled_frame([{
-        "lookback.campaign": row["campaign"], "col.serial": row["serial"], "col.description": row["description"],
-        "col.lead_unit": row["unit"], "col.township": row["township"] or "", "lookback.due": day(row["due_date"]),
-    } for row in rows])
+        "lookback.campaign": recheck.campaign, "col.serial": recheck.serial, "col.description": recheck.description,
+        "col.lead_unit": recheck.unit, "col.township": recheck.township or "", "lookback.due": day(recheck.due_date),
+    } for recheck in rows])
     picked = st.dataframe(frame, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
                           key="my_rechecks")
     if picked.selection.rows:
-        row = rows[picked.selection.rows[0]]
-        st.session_state[CAMPAIGN_KEY], st.session_state[ITEM_KEY] = row["campaign_id"], row["id"]
+        recheck = rows[picked.selection.rows[0]]
+        st.session_state[CAMPAIGN_KEY], st.session_state[ITEM_KEY] = recheck.campaign_id, recheck.item_id
         navigation.goto("lookback")
 
 

@@ -25,33 +25,33 @@ def department(session, actor) -> None:
         st.success(tr("my_work.nothing"))
         return
     frame = pd.DataFrame([{
-        tr("col.light"): light_text(row["light"]), tr("col.serial"): row["serial"],
-        tr("col.description"): row["description"], tr("col.status"): lbl(row["status"], Status),
-        tr("col.deadline_now"): day(row["current_deadline"]),
-        tr("col.days_overdue"): whole(row["days_overdue"]) if row["days_overdue"] else "—",
-        tr("col.next_step"): tr(row["next_step"]), tr("col.last_update"): day(row["last_progress_at"]),
-    } for row in rows])
-    clickable(frame, [row["id"] for row in rows], "dept_work", [row["light"] for row in rows])
+        tr("col.light"): light_text(item.light), tr("col.serial"): item.serial,
+        tr("col.description"): item.description, tr("col.status"): lbl(item.status, Status),
+        tr("col.deadline_now"): day(item.current_deadline),
+        tr("col.days_overdue"): whole(item.days_overdue) if item.days_overdue else "—",
+        tr("col.next_step"): tr(item.next_step), tr("col.last_update"): day(item.last_progress_at),
+    } for item in rows])
+    clickable(frame, [item.id for item in rows], "dept_work", [item.light for item in rows])
 
 
 def inspector(session, actor) -> None:
     work = views.inspector_work(session, actor)
-    st.subheader(tr("my_work.reviews", count=len(work["reviews"])))
-    if work["reviews"]:
+    st.subheader(tr("my_work.reviews", count=len(work.reviews)))
+    if work.reviews:
         clickable(pd.DataFrame([{
-            tr("col.serial"): row["serial"], tr("col.description"): row["description"], tr("col.lead_unit"): row["unit"],
-            tr("col.applied_at"): day(row["applied_at"]), tr("col.summary"): row["summary"],
-            tr("col.sent_back_count"): whole(row["sent_back_count"]),
-        } for row in work["reviews"]]), [row["finding_id"] for row in work["reviews"]], "reviews")
+            tr("col.serial"): review.serial, tr("col.description"): review.description,
+            tr("col.lead_unit"): review.unit, tr("col.applied_at"): day(review.applied_at),
+            tr("col.summary"): review.summary, tr("col.sent_back_count"): whole(review.sent_back_count),
+        } for review in work.reviews]), [review.finding_id for review in work.reviews], "reviews")
     else:
         st.success(tr("my_work.nothing"))
-    st.subheader(tr("my_work.extensions", count=len(work["extensions"])))
-    if work["extensions"]:
+    st.subheader(tr("my_work.extensions", count=len(work.extensions)))
+    if work.extensions:
         clickable(pd.DataFrame([{
-            tr("col.serial"): row["serial"], tr("col.description"): row["description"], tr("col.lead_unit"): row["unit"],
-            tr("col.deadline_now"): day(row["old_deadline"]), tr("col.asked_deadline"): day(row["asked_deadline"]),
-            tr("col.reason"): row["reason"],
-        } for row in work["extensions"]]), [row["finding_id"] for row in work["extensions"]], "extensions")
+            tr("col.serial"): request.serial, tr("col.description"): request.description,
+            tr("col.lead_unit"): request.unit, tr("col.deadline_now"): day(request.old_deadline),
+            tr("col.asked_deadline"): day(request.asked_deadline), tr("col.reason"): request.reason,
+        } for request in work.extensions]), [request.finding_id for request in work.extensions], "extensions")
     else:
         st.success(tr("my_work.nothing"))
 
@@ -60,22 +60,22 @@ def leader(session, actor) -> None:
     due = views.escalations_due(session)
     st.subheader(tr("my_work.escalations_due", count=len(due)))
     if due:
-        rows = [row for row in due if row["finding_id"]]
+        about_findings = [escalation for escalation in due if escalation.finding_id]
         frame = pd.DataFrame([{
-            tr("col.kind"): lbl(row["kind"], EscalationKind), tr("col.serial"): row["serial"] or "",
-            tr("col.lead_unit"): row["unit"], tr("col.date"): day(row["issued_on"]),
-            tr("col.respond_by"): day(row["respond_by"]), tr("col.note"): row["note"],
-        } for row in rows])
-        clickable(frame, [row["finding_id"] for row in rows], "escalations")
+            tr("col.kind"): lbl(escalation.kind, EscalationKind), tr("col.serial"): escalation.serial or "",
+            tr("col.lead_unit"): escalation.unit, tr("col.date"): day(escalation.issued_on),
+            tr("col.respond_by"): day(escalation.respond_by), tr("col.note"): escalation.note,
+        } for escalation in about_findings])
+        clickable(frame, [escalation.finding_id for escalation in about_findings], "escalations")
     else:
         st.success(tr("my_work.nothing"))
     overdue = queries.overdue_list(session, actor, limit=20)
     st.subheader(tr("my_work.worst_overdue"))
     if overdue:
         clickable(pd.DataFrame([{
-            tr("col.serial"): row["serial"], tr("col.description"): row["description"],
-            tr("col.lead_unit"): row["unit"], tr("col.days_overdue"): whole(row["days_overdue"]),
-        } for row in overdue]), [row["id"] for row in overdue], "worst_overdue")
+            tr("col.serial"): item.serial, tr("col.description"): item.description,
+            tr("col.lead_unit"): item.unit, tr("col.days_overdue"): whole(item.days_overdue),
+        } for item in overdue]), [item.id for item in overdue], "worst_overdue")
 
 
 def render() -> None:

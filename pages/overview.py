@@ -148,11 +148,11 @@ def render() -> None:
     st.subheader(tr("overview.red_list"))
     if overdue:
         frame = pd.DataFrame([{
-            tr("col.serial"): row["serial"], tr("col.description"): row["description"],
-            tr("col.lead_unit"): row["unit"], tr("col.deadline_now"): day(row["current_deadline"]),
-            tr("col.days_overdue"): whole(row["days_overdue"]), tr("col.status"): lbl(row["status"], Status),
-        } for row in overdue])
-        open_on_click(frame, [row["id"] for row in overdue], "overdue_table")
+            tr("col.serial"): item.serial, tr("col.description"): item.description,
+            tr("col.lead_unit"): item.unit, tr("col.deadline_now"): day(item.current_deadline),
+            tr("col.days_overdue"): whole(item.days_overdue), tr("col.status"): lbl(item.status, Status),
+        } for item in overdue])
+        open_on_click(frame, [item.id for item in overdue], "overdue_table")
     else:
         st.success(tr("overview.no_overdue"))
 

@@ -87,7 +87,7 @@ def test_overdue_extended_and_repeat_findings(session):
     for repeat in repeats:  # each repeats a closed finding
         assert session.get(Finding, repeat.repeat_of_id).status == Status.CLOSED
     overdue = queries.overdue_list(session)
-    assert overdue and all(row["days_overdue"] > 0 for row in overdue)
+    assert overdue and all(item.days_overdue > 0 for item in overdue)
 
 
 def test_sent_back_once_and_twice(session):
@@ -187,3 +187,56 @@ def test_seeding_twice_adds_nothing(demo, frozen_today):
     before = counts()
     assert seed_demo(demo, TODAY.date()) is False
     assert counts() == before
+
+
+def test_work_lists_are_typed_rows_that_agree_with_the_database(session):
+    """我的待办 reads typed rows (not many-key dicts): every department's list, every inspector's queue
+    and the leader's escalations carry enums, whole numbers and the next step the state implies."""
+    from dashboard.lifecycle import ACTIVE_STATES
+    from dashboard.services import views
+    from dashboard.services.common import actor_of
+    from dashboard.vocab import EscalationKind, Light
+    from db.models import ClosureReview, Measure
+
+    departments = session.exec(select(User).where(User.role == Role.DEPARTMENT)).all()
+    seen_steps = set()
+    for user in departments:
+        items = views.department_work(session, actor_of(user))
+        for item in items:
+            assert isinstance(item, views.WorkItem)
+            assert isinstance(item.status, Status) and item.status in ACTIVE_STATES
+            assert isinstance(item.light, Light) and isinstance(item.days_overdue, int)
+            finding = session.get(Finding, item.id)
+            open_measures = scalar(session, select(func.count()).select_from(Measure)
+                                   .where(Measure.finding_id == item.id, Measure.done == False))  # noqa: E712
+            evidence = scalar(session, select(func.count()).select_from(Evidence).where(Evidence.finding_id == item.id))
+            assert (item.serial, item.open_measures, item.evidence_count) == (finding.serial, open_measures, evidence)
+            assert item.next_step == views.next_step(item.status, leads=finding.lead_unit_id == user.unit_id,
+                                                     open_measures=open_measures, evidence_count=evidence)
+            seen_steps.add(item.next_step)
+        lights_order = [{"red": 0, "yellow": 1}.get(item.light, 2) for item in items]
+        assert lights_order == sorted(lights_order)  # red, then yellow, then the rest
+    assert {"next.first_progress", "next.await_review", "next.support_lead"} <= seen_steps
+
+    pending = scalar(session, select(func.count()).select_from(ClosureReview).where(ClosureReview.decision == "pending"))
+    queues = [views.inspector_work(session, actor_of(user))
+              for user in session.exec(select(User).where(User.role == Role.INSPECTOR)).all()]
+    assert pending and max(len(queue.reviews) for queue in queues) >= 1
+    for queue in queues:
+        assert all(isinstance(r, views.ReviewWaiting) and isinstance(r.sent_back_count, int) for r in queue.reviews)
+        assert all(isinstance(x, views.ExtensionWaiting) and x.asked_deadline for x in queue.extensions)
+
+    for due in views.escalations_due(session):
+        assert isinstance(due, views.EscalationDue) and isinstance(due.kind, EscalationKind)
+        assert due.finding_id is None or isinstance(due.status, Status)
+
+
+def test_next_step_follows_the_state_and_what_is_left_to_do():
+    from dashboard.services.views import next_step
+
+    assert next_step(Status.IN_PROGRESS, leads=False, open_measures=0, evidence_count=0) == "next.support_lead"
+    assert next_step(Status.OPEN, leads=True, open_measures=2, evidence_count=0) == "next.first_progress"
+    assert next_step(Status.PENDING_REVIEW, leads=True, open_measures=0, evidence_count=1) == "next.await_review"
+    assert next_step(Status.IN_PROGRESS, leads=True, open_measures=1, evidence_count=3) == "next.finish_measures"
+    assert next_step(Status.IN_PROGRESS, leads=True, open_measures=0, evidence_count=0) == "next.upload_evidence"
+    assert next_step(Status.IN_PROGRESS, leads=True, open_measures=0, evidence_count=1) == "next.apply_closure"

@@ -315,7 +315,7 @@ def test_assign_all_respects_separation_and_shows_in_my_work(engine, world):
                     and r.lead_unit_id == world.units["社会救助办"]]
         assert {r.due_date for r in rows} == {due}
         mine = lookback.my_rechecks(session, world.actors["inspector_jiuzhu"])
-        assert mine and all(row["unit"] == "儿童福利和社会事务股" for row in mine)
+        assert mine and all(recheck.unit == "儿童福利和社会事务股" for recheck in mine)
     item = next(r for r in rows if r.assignee_id == world.actors["inspector"].id)
     with unit_of_work(engine) as session, pytest.raises(PermissionDenied):  # assigned to someone else
         lookback.record_verdict(session, world.actors["inspector_jiuzhu"], item.id, item.version,

@@ -124,8 +124,8 @@ def test_the_review_queue_uses_the_policy_scope(engine, world):
         svc.apply_closure(session, dept, finding.id, None, summary="已整改")
     co_actor = actor_of(co_inspector)
     with read_session(engine) as session:
-        assert views.inspector_work(session, co_actor)["reviews"] == []
-        assert [row["finding_id"] for row in views.inspector_work(session, world.actors["inspector"])["reviews"]] \
+        assert views.inspector_work(session, co_actor).reviews == []
+        assert [review.finding_id for review in views.inspector_work(session, world.actors["inspector"]).reviews] \
             == [finding.id]
         detail = views.finding_detail(session, co_actor, finding.id)
         assert detail.actions[Action.CLOSE].key == "error.own_unit_close"

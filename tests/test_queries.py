@@ -384,12 +384,12 @@ def test_overdue_list_most_overdue_first(ledger):
     engine = ledger.engine
     with read_session(engine) as session:
         rows = queries.overdue_list(session)
-    assert [(row["serial"], row["unit"], row["days_overdue"], row["status"]) for row in rows] == [
+    assert [(item.serial, item.unit, item.days_overdue, item.status) for item in rows] == [
         (ledger.serials["A"], "社会救助办", 14, "open"),
         (ledger.serials["G"], "儿童福利和社会事务股", 5, "pending_review"),
     ]
-    assert rows[0]["current_deadline"] == rows[0]["original_deadline"] == dt.date(2026, 6, 1)
-    assert rows[0]["description"] == "毛安村低保档案缺少家庭收入核查表"
+    assert rows[0].current_deadline == rows[0].original_deadline == dt.date(2026, 6, 1)
+    assert rows[0].description == "毛安村低保档案缺少家庭收入核查表"
 
 
 def test_overdue_list_equal_days_by_serial_and_limit_and_visibility(engine, fresh_ledger):
@@ -397,16 +397,16 @@ def test_overdue_list_equal_days_by_serial_and_limit_and_visibility(engine, fres
     with read_session(engine) as session:
         later = queries.overdue_list(session, now=at(7, 3, 10))
         # on 07-03: A 32 days, G 23, B 13 (06-20); E is closed, F cancelled: never listed
-        assert [(row["serial"], row["days_overdue"]) for row in later] == [
+        assert [(item.serial, item.days_overdue) for item in later] == [
             (ledger.serials["A"], 32), (ledger.serials["G"], 23), (ledger.serials["B"], 13)]
         assert len(queries.overdue_list(session, now=at(7, 3, 10), limit=2)) == 2
-        assert [row["serial"] for row in queries.overdue_list(session, ledger.world.actors["ertong"])] == [
+        assert [item.serial for item in queries.overdue_list(session, ledger.world.actors["ertong"])] == [
             ledger.serials["G"]]
     with unit_of_work(engine) as session:  # a second item 14 days overdue, logged after A
         f = _log(session, ledger.world, at(5, 20), deadline=dt.date(2026, 6, 1), description="同日到期")
     with read_session(engine) as session:
         rows = queries.overdue_list(session)
-    assert [(row["serial"], row["days_overdue"]) for row in rows] == [
+    assert [(item.serial, item.days_overdue) for item in rows] == [
         (ledger.serials["A"], 14), (f.serial, 14), (ledger.serials["G"], 5)]
 
 

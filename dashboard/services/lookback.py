@@ -631,7 +631,22 @@ def recheck_choices(session: Session, campaign_id: int, actor: Actor, limit: int
     return [row._asdict() for row in session.execute(statement).all()]
 
 
-def my_rechecks(session: Session, actor: Actor) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class RecheckDue:
+    """A re-check (回头看复查) assigned to an inspector and not yet given a verdict."""
+
+    item_id: int
+    campaign_id: int
+    campaign: str
+    due_date: dt.date | None
+    finding_id: int
+    serial: str
+    description: str
+    township: str | None
+    unit: str
+
+
+def my_rechecks(session: Session, actor: Actor) -> list[RecheckDue]:
     """The re-checks waiting for this inspector, in every campaign under way (我的待办)."""
     statement = (select(LookbackItem.id, LookbackItem.campaign_id, LookbackItem.due_date, LookbackItem.finding_id,
                         LookbackCampaign.title.label("campaign"), Finding.serial, Finding.description,
@@ -641,7 +656,9 @@ def my_rechecks(session: Session, actor: Actor) -> list[dict[str, Any]]:
                  .where(LookbackItem.assignee_id == actor.id, LookbackItem.verdict.is_(None),  # type: ignore[union-attr]
                         LookbackCampaign.status == CampaignStatus.ACTIVE.value)
                  .order_by(LookbackItem.due_date, LookbackItem.id))
-    return [row._asdict() for row in session.execute(statement).all()]
+    return [RecheckDue(item_id=r.id, campaign_id=r.campaign_id, campaign=r.campaign, due_date=r.due_date,
+                       finding_id=r.finding_id, serial=r.serial, description=r.description, township=r.township,
+                       unit=r.unit) for r in session.execute(statement).all()]
 
 
 def item_detail(session: Session, item_id: int) -> dict[str, Any]:

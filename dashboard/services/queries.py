@@ -252,8 +252,22 @@ def _longest_overdue_ids(session: Session, today: dt.date, limit: int) -> list[i
     return list(session.execute(statement, {"today": today, "limit": limit}).scalars())
 
 
+@dataclass(frozen=True)
+class OverdueItem:
+    """One overdue finding on a work list (红榜, 我的待办), longest overdue first."""
+
+    id: int
+    serial: str
+    description: str
+    unit: str
+    current_deadline: dt.date
+    original_deadline: dt.date | None
+    days_overdue: int
+    status: Status
+
+
 def overdue_list(session: Session, actor: Actor | None = None, *, now: dt.datetime | None = None,
-                 limit: int = 50) -> list[dict[str, Any]]:
+                 limit: int = 50) -> list[OverdueItem]:
     """Overdue findings, longest overdue first, with unit and days overdue."""
     today = (now or clock.now()).date()
     days = lights.days_overdue(today)
@@ -266,7 +280,10 @@ def overdue_list(session: Session, actor: Actor | None = None, *, now: dt.dateti
         statement = statement.where(Finding.id.in_(_longest_overdue_ids(session, today, limit)))
     else:
         statement = statement.where(lights.is_overdue(today), visible_to(actor)).limit(limit)
-    return [dict(row._mapping) for row in session.execute(statement).all()]
+    return [OverdueItem(id=r.id, serial=r.serial, description=r.description, unit=r.unit,
+                        current_deadline=r.current_deadline, original_deadline=r.original_deadline,
+                        days_overdue=int(r.days_overdue), status=Status(r.status))
+            for r in session.execute(statement).all()]
 
 
 def stale_units(session: Session, *, now: dt.datetime | None = None) -> list[dict[str, Any]]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import asdict, is_dataclass
 from typing import Any
 
 from sqlalchemy import insert, literal, select
@@ -19,6 +20,8 @@ from db.models import ExtensionRequest, Finding, Snapshot, SnapshotFinding, Unit
 
 
 def _jsonable(value: Any) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        return _jsonable(asdict(value))
     if isinstance(value, dict):
         return {key: _jsonable(item) for key, item in value.items()}
     if isinstance(value, list):

@@ -15,7 +15,7 @@ from dashboard.services import audit_text, findings, rollups
 from dashboard.services.common import get_or_404
 from dashboard.services.queries import check_visible, in_scope
 from dashboard.settings import load_settings
-from dashboard.vocab import ExtensionDecision, Light, ReviewDecision, Status, VillageLevel
+from dashboard.vocab import EscalationKind, ExtensionDecision, Light, ReviewDecision, Status, VillageLevel
 from db.models import (
     AuditLog,
     Category,
@@ -41,10 +41,6 @@ def _names(session: Session, model, ids) -> dict[int, str]:
         return {}
     column = model.display_name if model is User else model.name
     return dict(session.execute(select(model.id, column).where(model.id.in_(ids))).all())
-
-
-def _rows(session: Session, statement) -> list[dict[str, Any]]:
-    return [dict(row._mapping) for row in session.execute(statement).all()]
 
 
 @dataclass(frozen=True)
@@ -170,7 +166,76 @@ def evidence_file(session: Session, actor: Actor, evidence_id: int) -> tuple[Evi
 
 
 
-def department_work(session: Session, actor: Actor, now: dt.datetime | None = None, limit: int = 200) -> list[dict]:
+@dataclass(frozen=True)
+class WorkItem:
+    """One open item on a unit's work list (我的待办), with what the unit is expected to do next."""
+
+    id: int
+    serial: str
+    description: str
+    status: Status
+    light: Light
+    current_deadline: dt.date | None
+    lead_unit_id: int
+    last_progress_at: dt.datetime | None
+    days_overdue: int
+    open_measures: int
+    evidence_count: int
+    next_step: str                      # catalogue key, e.g. next.upload_evidence
+
+
+@dataclass(frozen=True)
+class ReviewWaiting:
+    """A closure application (销号申请) waiting for this inspector's decision."""
+
+    review_id: int
+    finding_id: int
+    serial: str
+    description: str
+    unit: str
+    applied_at: dt.datetime
+    summary: str
+    sent_back_count: int
+
+
+@dataclass(frozen=True)
+class ExtensionWaiting:
+    """An extension request (延期申请) waiting for this inspector's decision."""
+
+    request_id: int
+    finding_id: int
+    serial: str
+    description: str
+    unit: str
+    requested_at: dt.datetime
+    old_deadline: dt.date | None
+    asked_deadline: dt.date
+    reason: str
+
+
+@dataclass(frozen=True)
+class InspectorWork:
+    reviews: list[ReviewWaiting]
+    extensions: list[ExtensionWaiting]
+
+
+@dataclass(frozen=True)
+class EscalationDue:
+    """A 督办 whose response date has come or comes soon; ``finding_id`` is None for one about a unit."""
+
+    id: int
+    kind: EscalationKind
+    issued_on: dt.date
+    respond_by: dt.date
+    note: str
+    unit: str
+    finding_id: int | None
+    serial: str | None
+    status: Status | None
+
+
+def department_work(session: Session, actor: Actor, now: dt.datetime | None = None,
+                    limit: int = 200) -> list[WorkItem]:
     """A unit's open items: red, then yellow, then by deadline; with what is expected next."""
     now = now or clock.now()
     settings = load_settings(session)
@@ -196,49 +261,62 @@ def department_work(session: Session, actor: Actor, now: dt.datetime | None = No
                         lights.days_overdue(now.date()).label("days_overdue"),
                         open_measures.label("open_measures"), evidence_count.label("evidence_count"))
                  .where(Finding.id.in_(chosen)).order_by(*order))
-    rows = _rows(session, statement)
-    for row in rows:
-        row["next_step"] = next_step(row, actor.unit_id)
-    return rows
+    items = []
+    for row in session.execute(statement).all():
+        status, open_count, evidence = Status(row.status), int(row.open_measures), int(row.evidence_count)
+        items.append(WorkItem(
+            id=row.id, serial=row.serial, description=row.description, status=status, light=Light(row.light),
+            current_deadline=row.current_deadline, lead_unit_id=row.lead_unit_id,
+            last_progress_at=row.last_progress_at, days_overdue=int(row.days_overdue or 0),
+            open_measures=open_count, evidence_count=evidence,
+            next_step=next_step(status, leads=row.lead_unit_id == actor.unit_id, open_measures=open_count,
+                                evidence_count=evidence)))
+    return items
 
 
-def next_step(row: dict, unit_id: int | None) -> str:
-    """Catalogue key of what the unit is expected to do next on this item."""
-    if row["lead_unit_id"] != unit_id:
+def next_step(status: Status, *, leads: bool, open_measures: int, evidence_count: int) -> str:
+    """Catalogue key of what a unit is expected to do next on an item it leads (or supports)."""
+    if not leads:
         return "next.support_lead"
-    if row["status"] == Status.PENDING_REVIEW:
+    if status == Status.PENDING_REVIEW:
         return "next.await_review"
-    if row["status"] == Status.OPEN:
+    if status == Status.OPEN:
         return "next.first_progress"
-    if row["open_measures"]:
+    if open_measures:
         return "next.finish_measures"
-    if not row["evidence_count"]:
+    if not evidence_count:
         return "next.upload_evidence"
     return "next.apply_closure"
 
 
-def inspector_work(session: Session, actor: Actor) -> dict[str, list[dict]]:
+def inspector_work(session: Session, actor: Actor) -> InspectorWork:
     """Closure applications and extension requests waiting for a decision this inspector may take
     (separation of duties: none of a finding their unit leads or co-operates on)."""
-    reviews = _rows(session, select(ClosureReview.id, ClosureReview.finding_id, Finding.serial, Finding.description,
-                                    Unit.name.label("unit"), ClosureReview.applied_at, ClosureReview.summary,
-                                    Finding.sent_back_count)
-                    .join(Finding, Finding.id == ClosureReview.finding_id).join(Unit, Unit.id == Finding.lead_unit_id)
-                    .where(ClosureReview.decision == ReviewDecision.PENDING.value, in_scope(actor, Action.CLOSE))
-                    .order_by(ClosureReview.applied_at))
-    extensions = _rows(session, select(ExtensionRequest.id, ExtensionRequest.finding_id, Finding.serial,
-                                       Finding.description, Unit.name.label("unit"), ExtensionRequest.requested_at,
-                                       ExtensionRequest.old_deadline, ExtensionRequest.asked_deadline,
-                                       ExtensionRequest.reason)
-                       .join(Finding, Finding.id == ExtensionRequest.finding_id)
-                       .join(Unit, Unit.id == Finding.lead_unit_id)
-                       .where(ExtensionRequest.decision == ExtensionDecision.PENDING.value,
-                              in_scope(actor, Action.DECIDE_EXTENSION))
-                       .order_by(ExtensionRequest.requested_at))
-    return {"reviews": reviews, "extensions": extensions}
+    reviews = session.execute(
+        select(ClosureReview.id, ClosureReview.finding_id, Finding.serial, Finding.description,
+               Unit.name.label("unit"), ClosureReview.applied_at, ClosureReview.summary, Finding.sent_back_count)
+        .join(Finding, Finding.id == ClosureReview.finding_id).join(Unit, Unit.id == Finding.lead_unit_id)
+        .where(ClosureReview.decision == ReviewDecision.PENDING.value, in_scope(actor, Action.CLOSE))
+        .order_by(ClosureReview.applied_at)).all()
+    extensions = session.execute(
+        select(ExtensionRequest.id, ExtensionRequest.finding_id, Finding.serial, Finding.description,
+               Unit.name.label("unit"), ExtensionRequest.requested_at, ExtensionRequest.old_deadline,
+               ExtensionRequest.asked_deadline, ExtensionRequest.reason)
+        .join(Finding, Finding.id == ExtensionRequest.finding_id)
+        .join(Unit, Unit.id == Finding.lead_unit_id)
+        .where(ExtensionRequest.decision == ExtensionDecision.PENDING.value, in_scope(actor, Action.DECIDE_EXTENSION))
+        .order_by(ExtensionRequest.requested_at)).all()
+    return InspectorWork(
+        reviews=[ReviewWaiting(review_id=r.id, finding_id=r.finding_id, serial=r.serial, description=r.description,
+                               unit=r.unit, applied_at=r.applied_at, summary=r.summary or "",
+                               sent_back_count=int(r.sent_back_count or 0)) for r in reviews],
+        extensions=[ExtensionWaiting(request_id=r.id, finding_id=r.finding_id, serial=r.serial,
+                                     description=r.description, unit=r.unit, requested_at=r.requested_at,
+                                     old_deadline=r.old_deadline, asked_deadline=r.asked_deadline,
+                                     reason=r.reason or "") for r in extensions])
 
 
-def escalations_due(session: Session, now: dt.datetime | None = None, within_days: int = 14) -> list[dict]:
+def escalations_due(session: Session, now: dt.datetime | None = None, within_days: int = 14) -> list[EscalationDue]:
     """督办 whose response date has come (or comes soon) on findings still open."""
     today = (now or clock.now()).date()
     statement = (select(Escalation.id, Escalation.kind, Escalation.issued_on, Escalation.respond_by, Escalation.note,
@@ -249,7 +327,10 @@ def escalations_due(session: Session, now: dt.datetime | None = None, within_day
                         Escalation.respond_by <= today + dt.timedelta(days=within_days),
                         or_(Finding.id.is_(None), Finding.status.in_([s.value for s in ACTIVE_STATES])))
                  .order_by(Escalation.respond_by))
-    return _rows(session, statement)
+    return [EscalationDue(id=r.id, kind=EscalationKind(r.kind), issued_on=r.issued_on, respond_by=r.respond_by,
+                          note=r.note or "", unit=r.unit, finding_id=r.finding_id, serial=r.serial,
+                          status=Status(r.status) if r.status else None)
+            for r in session.execute(statement).all()]
 
 
 def villages_overview(session: Session, *, township: str | None = None, levels: list[str] | None = None,
