@@ -395,6 +395,7 @@ class RollupMeta(SQLModel, table=True):
     as_of: dt.date
     settings_hash: str = Field(max_length=32)
     rebuilt_at: Optional[NaiveDatetime] = None
+    checked_drifts: Optional[int] = None  # differences the last rebuild found in the sums it replaced; None: not checked
 
 
 ALIAS_KINDS = ("unit", "category", "village")
@@ -543,6 +544,20 @@ class NotifyChannel(SQLModel, table=True):
     updated_at: NaiveDatetime = Field(default_factory=clock.now)
     updated_by_id: Optional[int] = Field(default=None, foreign_key="app_user.id")
     version: int = 1
+
+
+class JobRun(SQLModel, table=True):
+    """The last run of each scheduled job: when, by which worker, and how it ended (the health page)."""
+
+    __tablename__ = "job_run"
+
+    job: str = Field(max_length=30, primary_key=True)
+    worker: str = Field(default="", max_length=60)
+    started_at: NaiveDatetime
+    finished_at: NaiveDatetime
+    ok: bool
+    detail: str = Field(default="", max_length=300)  # the result, or the error's type and message when it failed
+    last_ok_at: Optional[NaiveDatetime] = None
 
 
 class JobClaim(SQLModel, table=True):

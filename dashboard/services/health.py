@@ -15,11 +15,13 @@ from sqlalchemy import Engine, text
 
 from dashboard import clock
 from dashboard.lifecycle import Action, Actor, authorize
-from dashboard.services import backup, rollups
+from dashboard.errors import Phrase
+from dashboard.services import backup, jobs, rollups
 from db.engine import alembic_config, read_session
 from db.models import RollupMeta
 
 BACKUP_WARN_HOURS = 26     # a nightly backup older than this is a problem
+WORKER_WARN_MINUTES = 10   # the worker sends every minute: this long without any run means it is not running
 DISK_WARN_FRACTION = 0.10  # less free than this is a problem
 
 
@@ -32,15 +34,12 @@ class Check:
 
 
 def checks(engine: Engine, actor: Actor, *, backup_dir: Path, disk_path: Path,
-           worker_last_run: dt.datetime | None = None, now: dt.datetime | None = None) -> list[Check]:
+           now: dt.datetime | None = None) -> list[Check]:
     authorize(actor, Action.VIEW_HEALTH)
     now = now or clock.now()
     found = [_database(engine)]
     if found[0].ok:
-        found += [_migrations(engine), _rollups(engine, now)]
-    found.append(Check("worker", None, "health.worker_unknown") if worker_last_run is None else
-                 Check("worker", (now - worker_last_run) < dt.timedelta(hours=BACKUP_WARN_HOURS), "health.age_hours",
-                       {"hours": round((now - worker_last_run).total_seconds() / 3600, 1), "path": "worker"}))
+        found += [_migrations(engine), _rollups(engine, now), *_worker(engine, now)]
     found += [_backup(backup_dir), _disk(disk_path)]
     return found
 
@@ -69,7 +68,31 @@ def _rollups(engine: Engine, now: dt.datetime) -> Check:
         meta = session.get(RollupMeta, 1)
     if not fresh:
         return Check("rollups", None, "health.rollups_stale")
-    return Check("rollups", True, "health.rollups_detail", {"day": str(meta.as_of), "drifts": 0})
+    rebuilt = meta.rebuilt_at.strftime("%Y-%m-%d %H:%M") if meta.rebuilt_at else "—"
+    if meta.checked_drifts is None:
+        return Check("rollups", True, "health.rollups_unchecked", {"day": str(meta.as_of), "at": rebuilt})
+    return Check("rollups", meta.checked_drifts == 0, "health.rollups_detail",  # drift repaired: a bug to look into
+                 {"day": str(meta.as_of), "at": rebuilt, "drifts": meta.checked_drifts})
+
+
+def _worker(engine: Engine, now: dt.datetime) -> list[Check]:
+    """The worker runs a job every minute (sending); no run for WORKER_WARN_MINUTES means it is not running.
+    A job whose latest run failed is a problem of its own."""
+    with read_session(engine) as session:
+        runs = jobs.last_runs(session)
+    if not runs:
+        return [Check("worker", None, "health.worker_unknown")]
+    newest = runs[0]
+    minutes = int((now - newest.finished_at).total_seconds() // 60)
+    found = [Check("worker", minutes <= WORKER_WARN_MINUTES, "health.worker_detail",
+                   {"minutes": max(minutes, 0), "job": Phrase(f"job.{newest.job}"), "worker": newest.worker})]
+    for run in runs:
+        if not run.ok:
+            found.append(Check("job_failed", False, "health.job_failed_detail",
+                               {"job": Phrase(f"job.{run.job}"), "at": run.finished_at.strftime("%Y-%m-%d %H:%M"),
+                                "error": run.detail,
+                                "last_ok": run.last_ok_at.strftime("%Y-%m-%d %H:%M") if run.last_ok_at else "—"}))
+    return found
 
 
 def _backup(directory: Path) -> Check:

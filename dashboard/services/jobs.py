@@ -32,7 +32,7 @@ from dashboard.services.notifications import Kind
 from dashboard.services.unit_of_work import unit_of_work
 from dashboard.settings import load_settings
 from db.engine import read_session
-from db.models import Delivery, JobClaim, Notification, NotifyChannel, Unit, User
+from db.models import Delivery, JobClaim, JobRun, Notification, NotifyChannel, Unit, User
 from dashboard.vocab import Status
 
 log = logging.getLogger(__name__)
@@ -252,9 +252,41 @@ def nightly_backup(engine: Engine) -> Any:
 
 def run_once(engine: Engine, today: dt.date | None = None) -> dict[str, Any]:
     """One pass of every daily job, for cron: safe to run any number of times a day."""
-    result: dict[str, Any] = {"rollups_rebuilt": bool(rebuild_rollups(engine))}
-    result.update(daily(engine, today))
+    result: dict[str, Any] = {"rollups_rebuilt": bool(run_and_record(engine, "rollups", rebuild_rollups))}
+    result.update(run_and_record(engine, "daily", lambda e: daily(e, today)))
     return result
+
+
+# --- what the health page knows of the worker ---------------------------------------------------------
+
+def run_and_record(engine: Engine, name: str, job: Callable[[Engine], Any], worker: str = "") -> Any:
+    """Run one job and record its run in ``job_run`` (one row per job: the latest), also when it fails;
+    the error is raised again for the caller to log."""
+    started = clock.now()
+    try:
+        result = job(engine)
+    except Exception as error:
+        _record_run(engine, name, worker or worker_name(), started, ok=False,
+                    detail=f"{type(error).__name__}: {error}")
+        raise
+    _record_run(engine, name, worker or worker_name(), started, ok=True, detail=str(result))
+    return result
+
+
+def _record_run(engine: Engine, name: str, worker: str, started: dt.datetime, *, ok: bool, detail: str) -> None:
+    finished = clock.now()
+    values = {"job": name, "worker": worker[:60], "started_at": started, "finished_at": finished, "ok": ok,
+              "detail": detail[:300]}
+    with unit_of_work(engine) as session:
+        dialect_insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        statement = dialect_insert(JobRun).values(**values, last_ok_at=finished if ok else None)
+        changes = {**values, "last_ok_at": finished if ok else JobRun.last_ok_at}  # two workers: the later wins
+        session.execute(statement.on_conflict_do_update(index_elements=["job"], set_=changes))
+
+
+def last_runs(session: Session) -> list[JobRun]:
+    """The latest run of every job the worker (or cron) has run, newest first."""
+    return list(session.execute(select(JobRun).order_by(JobRun.finished_at.desc())).scalars())
 
 
 # --- the worker's timetable --------------------------------------------------------------------------

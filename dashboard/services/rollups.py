@@ -115,14 +115,15 @@ def _grouped(dimension: str, column_name: str | None, finding_ids: list[int] | N
     return grouped
 
 
-def _rebuild_locked(session: Session, now: dt.datetime, settings: Settings) -> None:
+def _rebuild_locked(session: Session, now: dt.datetime, settings: Settings, checked_drifts: int | None = None) -> None:
     session.execute(delete(RollupCount))
     session.execute(delete(FindingRollup))
     session.execute(FindingRollup.__table__.insert().from_select(CONTRIBUTION_COLUMNS,
                                                                  select(*_contribution(now, settings))))
     for dimension, column in DIMENSIONS.items():
         session.execute(RollupCount.__table__.insert().from_select(COUNT_COLUMNS, _grouped(dimension, column)))
-    _store_meta(session, as_of=now.date(), settings_hash=_settings_hash(settings), rebuilt_at=now)
+    _store_meta(session, as_of=now.date(), settings_hash=_settings_hash(settings), rebuilt_at=now,
+                checked_drifts=checked_drifts)
     if session.get_bind().dialect.name == "sqlite":
         session.execute(text("PRAGMA optimize"))  # keep the planner's statistics current (PostgreSQL: autovacuum)
 
@@ -143,11 +144,13 @@ def rebuild_if_stale(session: Session, now: dt.datetime | None = None) -> bool:
     meta = _lock(session)
     if _meta_is_current(meta, now, settings):
         return False  # someone else rebuilt while we waited for the lock
+    checked = None  # yesterday's sums can be checked only against the settings they were built with
     if meta.settings_hash == _settings_hash(settings) and meta.as_of != NEVER:
-        as_of = dt.datetime.combine(meta.as_of, dt.time(12))
-        for drift in verify(session, as_of, settings):
+        drifts = verify(session, dt.datetime.combine(meta.as_of, dt.time(12)), settings)
+        for drift in drifts:
             log.warning("roll-up drift repaired by the rebuild: %s", drift)
-    _rebuild_locked(session, now, settings)
+        checked = len(drifts)
+    _rebuild_locked(session, now, settings, checked)
     return True
 
 
