@@ -234,3 +234,35 @@ def test_the_compose_files_nginx_config_is_the_rendered_template():
                                    max_body_mb=20, server_name="_")
     assert (ROOT / "deploy" / "nginx.docker.conf").read_text() == rendered + "\n"
     assert "proxy_set_header Upgrade $http_upgrade" in rendered and "client_max_body_size 21m" in rendered
+
+
+def test_the_compose_file_starts_what_the_runner_starts():
+    """No Docker engine runs on these machines (so `docker compose up` is not run here); this checks what can be
+    checked without one: every container's command is a real CLI command, nginx proxies to exactly the app
+    replicas, each replica is told apart in the logs, and the worker and the apps share the backups volume
+    the health page reads."""
+    import yaml
+
+    from dashboard.cli import build_parser
+
+    compose = yaml.safe_load((ROOT / "deploy" / "docker-compose.yml").read_text())
+    services = compose["services"]
+    dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
+    default_command = json.loads(next(line for line in dockerfile.splitlines() if line.startswith("CMD "))[4:])
+    replicas = sorted(name for name in services if name.startswith("app"))
+    assert len(replicas) >= 2
+    for name, service in services.items():
+        if name in ("db", "nginx"):
+            continue
+        command = service.get("command", default_command)
+        assert command[:3] == ["python", "-m", "dashboard"], name
+        build_parser().parse_args(command[3:])  # exits (fails the test) on an unknown command or option
+        assert "profiles" not in service, f"{name} would not start with a plain `docker compose up`"
+        environment = service["environment"]
+        assert environment["DATABASE_URL"].startswith("postgresql://ledger:") and environment["DATABASE_URL"].endswith("@db/ledger")
+        assert environment["DASHBOARD_BACKUP_DIR"] == "/backups" and "backups:/backups" in service["volumes"]
+    assert {services[name]["environment"]["DASHBOARD_REPLICA"] for name in replicas} == set(replicas)
+    assert services["worker"]["command"][3:] == ["worker"]
+    upstream = re.findall(r"^\s*server (\S+) ", (ROOT / "deploy" / "nginx.docker.conf").read_text(), re.MULTILINE)
+    assert sorted(upstream) == [f"{name}:8501" for name in replicas]
+    assert set(services["nginx"]["depends_on"]) == set(replicas)
