@@ -207,7 +207,8 @@ def cmd_import_ledger(args) -> int:
     decisions = imports.decisions_from_pairs(args.map or [])
     with read_session(engine) as session:
         actor = _operator(session)
-        preview = imports.preview_import(session, actor, parsed, decisions=decisions, filename=args.file)
+        preview = imports.preview_import(session, actor, parsed, decisions=decisions, filename=args.file,
+                                         create_categories=args.create_categories)
     for message in preview.messages(_lang):
         print(message)
     for skipped in preview.skipped:
@@ -231,7 +232,8 @@ def cmd_import_ledger(args) -> int:
         say("cli.busy_retry", err=True, wait=f"{wait:.0f}", attempt=attempt)
 
     summary = imports.commit_retrying(engine, actor, preview, on_busy=busy, source_title=args.source or "",
-                                      default_year=args.year, filename=args.file, decisions=decisions)
+                                      default_year=args.year, filename=args.file, decisions=decisions,
+                                      create_categories=args.create_categories)
     say("cli.imported", summary=summary.message(_lang))
     return 0
 
@@ -394,8 +396,9 @@ def build_parser() -> argparse.ArgumentParser:
     importer.add_argument("--map", action="append", metavar="旧=新",
                           help="file a name as an existing unit, category or village (旧=其他 files a category "
                                "under 其他, keeping the text); remembered for the next ledger; repeatable")
-    importer.add_argument("--create-categories", action="store_true",
-                          help="create categories the database does not have (also the default: they are listed)")
+    importer.add_argument("--create-categories", action=argparse.BooleanOptionalAction, default=True,
+                          help="create the categories the database does not have (the default; they are listed); "
+                               "--no-create-categories stops instead and asks for a --map of each")
     importer.add_argument("--year", type=int, help="year for dates written without one (9月底前)")
     importer.set_defaults(func=cmd_import_ledger)
     synthetic = command("synthetic", help="province-scale synthetic data into an empty database")

@@ -221,6 +221,11 @@ def test_the_command_line_speaks_the_readers_language(cli_world, tmp_path, capsy
     clean = tmp_path / "clean.xlsx"
     clean.write_bytes(files.ascii_clean_ledger())
     monkeypatch.setenv("DASHBOARD_LANG", "en")  # the reader's language from the environment
+    mapped = ["--map", "Eligibility=Funds", "--map", "Fundz=Funds", "--map", "Misc things=其他",
+              "--map", "Gaoshi·Newvillage=Gaoshi·Maoan"]
+    assert cli.main(["import-ledger", str(clean), "--source", "Tour", *mapped, "--no-create-categories"]) == 1
+    out = capsys.readouterr()
+    assert "--map Brand new kind=" in out.err and "nothing imported" in out.err  # asked for, not created
     assert cli.main(["import-ledger", str(clean), "--source", "Tour", "--map", "Eligibility=Funds",
                      "--map", "Fundz=Funds", "--map", "Misc things=其他",
                      "--map", "Gaoshi·Newvillage=Gaoshi·Maoan"]) == 0
