@@ -25,12 +25,27 @@ from db.models import Unit
 
 LANG_ENV = "DASHBOARD_LANG"
 _lang = DEFAULT_LANGUAGE  # the reader's language of this run, set by main()
+# Words the help names as a ledger writes them (a column heading, a category, an undated deadline): data, in Chinese
+# in both languages.
+HELP_TERMS = {"env": LANG_ENV, "source_column": "问题来源", "other": "其他", "undated": "9月底前"}
 
 
 def default_language() -> str:
     """``DASHBOARD_LANG`` when it names a language of the catalogue, else Chinese."""
     wanted = os.environ.get(LANG_ENV, "").strip().lower()
     return wanted if wanted in LANGUAGES else DEFAULT_LANGUAGE
+
+
+def _language_asked(argv: Sequence[str] | None) -> str:
+    """The language of this run before the arguments are parsed (the help texts are written in it):
+    ``--lang X`` or ``--lang=X`` anywhere, else ``DASHBOARD_LANG``, else Chinese."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    for index, word in enumerate(words):
+        value = word.split("=", 1)[1] if word.startswith("--lang=") else (
+            words[index + 1] if word == "--lang" and index + 1 < len(words) else None)
+        if value in LANGUAGES:
+            return value
+    return default_language()
 
 
 def say(key: str, *, err: bool = False, **params) -> None:
@@ -175,13 +190,13 @@ def cmd_lookback_report(args) -> int:
             snapshot = lookback.freeze(session, SYSTEM, args.campaign_id)
             figures = snapshot.figures
     except DomainError as error:
-        print(f"{error.message('zh')} / {error.message('en')}", file=sys.stderr)
+        print(error.message(_lang), file=sys.stderr)
         return 2
     with open(args.file, "wb") as out:
         build_lookback_report(figures, out=out)
     totals = figures["totals"]
-    print(f"已生成 / written {args.file}: {totals['checked']}/{totals['sampled']}, "
-          f"通过 / passed {totals['passed']}, 未通过 / failed {totals['failed']}")
+    say("cli.lookback_written", file=args.file, checked=totals["checked"], sampled=totals["sampled"],
+        passed=totals["passed"], failed=totals["failed"])
     return 0
 
 
@@ -256,24 +271,21 @@ def cmd_synthetic(args) -> int:
 
 def cmd_backup(args) -> int:
     """A consistent copy while the app runs (SQLite backup API; PostgreSQL pg_dump custom format)."""
-    from dashboard.i18n import t
     from dashboard.services import backup
 
     result = backup.backup(_engine(), args.file)
-    params = dict(path=str(result.path), size=result.bytes, seconds=round(result.seconds, 1))
-    print(f"{t('backup.done', 'zh', **params)} / {t('backup.done', 'en', **params)}")
+    say("backup.done", path=str(result.path), size=result.bytes, seconds=round(result.seconds, 1))
     return 0
 
 
 def cmd_restore(args) -> int:
     """Into an empty database; a database holding data only with --force. Roll-ups are rebuilt and checked."""
-    from dashboard.i18n import t
     from dashboard.services import backup
 
     engine = default_engine()
     backup.restore(engine, args.file, force=args.force)
     migrate(engine)  # a backup from an older release is brought to this one's schema
-    print(f"{t('backup.restored', 'zh', path=args.file)} / {t('backup.restored', 'en', path=args.file)}")
+    say("backup.restored", path=args.file)
     return _verify_rollups(engine, repair=False)
 
 
@@ -341,67 +353,66 @@ def cmd_notify_channel(args) -> int:
         if args.unit:
             unit = session.exec(select(Unit).where(Unit.name == args.unit)).first()
             if unit is None:
-                print(f"找不到单位“{args.unit}” / unknown unit", file=sys.stderr)
+                say("cli.unknown_unit", err=True, name=args.unit)
                 return 2
             unit_id = unit.id
         row = delivery.set_channel(session, SYSTEM, unit_id, "apprise", {"url": args.url})
-        print(f"已设置渠道 / channel set: {args.unit or 'default'} -> {row.masked}")
+        say("cli.channel_set", unit=args.unit or Phrase("cli.default_channel"), masked=row.masked)
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(lang: str | None = None) -> argparse.ArgumentParser:
+    """The commands and their options; the help texts in ``lang`` (default: the reader's language)."""
+    lang = lang or default_language()
+
+    def h(key: str) -> str:
+        return t(f"cli_help.{key.replace('-', '_')}", lang, **HELP_TERMS).replace("%", "%%")  # argparse formats help with %
+
     # --lang is accepted before the command (python -m dashboard --lang en import-ledger …) and after it;
     # on a sub-command its default is left out, so that the value given before the command stands.
     language = argparse.ArgumentParser(add_help=False)
-    language.add_argument("--lang", choices=LANGUAGES, default=argparse.SUPPRESS,
-                          help=f"language of the messages (default: ${LANG_ENV}, else zh)")
-    parser = argparse.ArgumentParser(prog="python -m dashboard", description="督查整改台账")
-    parser.add_argument("--lang", choices=LANGUAGES, default=None,
-                        help=f"language of the messages (default: ${LANG_ENV}, else zh)")
+    language.add_argument("--lang", choices=LANGUAGES, default=argparse.SUPPRESS, help=h("lang"))
+    parser = argparse.ArgumentParser(prog="python -m dashboard", description=t("cli_help.program", lang))
+    parser.add_argument("--lang", choices=LANGUAGES, default=None, help=h("lang"))
     commands = parser.add_subparsers(dest="command", required=True)
 
     def command(name: str, **options) -> argparse.ArgumentParser:
-        return commands.add_parser(name, parents=[language], **options)
+        return commands.add_parser(name, parents=[language], help=h(name), description=h(name), **options)
 
-    command("init-db", help="create or upgrade the schema").set_defaults(func=cmd_init_db)
-    command("seed-demo", help="fill an empty database with demo data").set_defaults(func=cmd_seed_demo)
-    create = command("create-user", help="add a user (password read without echo, or from stdin)")
+    command("init-db").set_defaults(func=cmd_init_db)
+    command("seed-demo").set_defaults(func=cmd_seed_demo)
+    create = command("create-user")
     create.add_argument("username")
     create.add_argument("--role", required=True, choices=codes(Role))
-    create.add_argument("--unit", help="unit name (required for department users)")
+    create.add_argument("--unit", help=h("unit_of_user"))
     create.add_argument("--display-name")
     create.set_defaults(func=cmd_create_user)
-    stats = commands.add_parser("stats", help="the leadership figures")  # --lang before the command
-    stats.add_argument("--json", action="store_true")
-    stats.add_argument("--verify", action="store_true",
-                       help="recompute every roll-up from the base tables; print each difference, exit 1 on any")
-    stats.add_argument("--repair", action="store_true", help="rebuild the roll-ups, then verify")
+    stats = commands.add_parser("stats", help=h("stats"), description=h("stats"))  # --lang before the command
+    stats.add_argument("--json", action="store_true", help=h("json"))
+    stats.add_argument("--verify", action="store_true", help=h("verify"))
+    stats.add_argument("--repair", action="store_true", help=h("repair"))
     stats.set_defaults(func=cmd_stats)
-    report = command("report", help="Word 整改情况报告 (.docx)")
+    report = command("report")
     report.add_argument("file")
-    report.add_argument("--snapshot", type=int, help="snapshot id (default: take one now)")
-    report.add_argument("--title", help="title of the snapshot taken now")
+    report.add_argument("--snapshot", type=int, help=h("snapshot"))
+    report.add_argument("--title", help=h("title"))
     report.set_defaults(func=cmd_report)
-    lookback_report = command("lookback-report", help="Word 回头看情况报告 (.docx) of one campaign")
+    lookback_report = command("lookback-report")
     lookback_report.add_argument("campaign_id", type=int)
     lookback_report.add_argument("file")
     lookback_report.set_defaults(func=cmd_lookback_report)
-    export = command("export-ledger", help="the whole ledger as .xlsx")
+    export = command("export-ledger")
     export.add_argument("file")
     export.set_defaults(func=cmd_export_ledger)
-    importer = command("import-ledger", help="import an existing ledger (.xlsx, .xls, .ods, .csv)")
+    importer = command("import-ledger")
     importer.add_argument("file")
-    importer.add_argument("--source", required=True,
-                          help="source title for rows without a 问题来源 of their own (created if missing)")
-    importer.add_argument("--map", action="append", metavar="旧=新",
-                          help="file a name as an existing unit, category or village (旧=其他 files a category "
-                               "under 其他, keeping the text); remembered for the next ledger; repeatable")
+    importer.add_argument("--source", required=True, help=h("source"))
+    importer.add_argument("--map", action="append", metavar=t("cli_help.map_metavar", lang), help=h("map"))
     importer.add_argument("--create-categories", action=argparse.BooleanOptionalAction, default=True,
-                          help="create the categories the database does not have (the default; they are listed); "
-                               "--no-create-categories stops instead and asks for a --map of each")
-    importer.add_argument("--year", type=int, help="year for dates written without one (9月底前)")
+                          help=h("create_categories"))
+    importer.add_argument("--year", type=int, help=h("year"))
     importer.set_defaults(func=cmd_import_ledger)
-    synthetic = command("synthetic", help="province-scale synthetic data into an empty database")
+    synthetic = command("synthetic")
     synthetic.add_argument("--findings", type=int, required=True)
     synthetic.add_argument("--counties", type=int, default=100)
     synthetic.add_argument("--townships", type=int, default=1_500)
@@ -409,35 +420,34 @@ def build_parser() -> argparse.ArgumentParser:
     synthetic.add_argument("--units", type=int, default=300)
     synthetic.add_argument("--sources", type=int, default=400)
     synthetic.add_argument("--seed", type=int, default=20261123)
-    synthetic.add_argument("--today", help="reference date YYYY-MM-DD (default 2026-11-23)")
+    synthetic.add_argument("--today", help=h("today"))
     synthetic.set_defaults(func=cmd_synthetic)
-    remind = command("remind", help="one pass of the daily jobs: reminders, digests, sending (cron)")
-    remind.add_argument("--once", action="store_true", required=True, help="run one pass and exit")
-    remind.add_argument("--date", help="the day to run for, YYYY-MM-DD (default today)")
+    remind = command("remind")
+    remind.add_argument("--once", action="store_true", required=True, help=h("once"))
+    remind.add_argument("--date", help=h("date"))
     remind.set_defaults(func=cmd_remind)
-    command("worker", help="run the scheduled jobs until stopped").set_defaults(func=cmd_worker)
-    channel = command("notify-channel", help="set a unit's outbound channel (apprise URL)")
+    command("worker").set_defaults(func=cmd_worker)
+    channel = command("notify-channel")
     channel.add_argument("url")
-    channel.add_argument("--unit", help="unit name (default: the default channel)")
+    channel.add_argument("--unit", help=h("unit_of_channel"))
     channel.set_defaults(func=cmd_notify_channel)
-    backup = command("backup", help="a consistent copy of the database, evidence files included")
+    backup = command("backup")
     backup.add_argument("file")
     backup.set_defaults(func=cmd_backup)
-    restore = command("restore", help="restore a backup into an empty database")
+    restore = command("restore")
     restore.add_argument("file")
-    restore.add_argument("--force", action="store_true", help="replace a database that already holds data")
+    restore.add_argument("--force", action="store_true", help=h("force"))
     restore.set_defaults(func=cmd_restore)
-    run = command("run", help="start the web app")
+    run = command("run")
     run.add_argument("--port", type=int, default=8501)
-    run.add_argument("--address", help="address to listen on (default 127.0.0.1, or DASHBOARD_ADDRESS; "
-                                       "0.0.0.0 only behind a TLS reverse proxy)")
+    run.add_argument("--address", help=h("address"))
     run.set_defaults(func=cmd_run)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     global _lang
-    args = build_parser().parse_args(argv)
+    args = build_parser(_language_asked(argv)).parse_args(argv)
     _lang = args.lang or default_language()
     try:
         return args.func(args)

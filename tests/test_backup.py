@@ -174,3 +174,6 @@ def test_cli_backup_and_restore(database_url, tmp_path):
     forced = run("restore", str(file), "--force", env=env)
     assert forced.returncode == 0, forced.stderr
     assert "一致" in forced.stdout                      # stats --verify ran clean after the restore
+    assert "已从" in forced.stdout and "Restored" not in forced.stdout  # one language, not pairs
+    english = run("--lang", "en", "backup", str(tmp_path / "en.backup"), env=env)
+    assert english.stdout.startswith("Backup written to") and " / " not in english.stdout

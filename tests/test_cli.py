@@ -205,3 +205,27 @@ def test_production_mode_refuses_the_demo_password(cli_env, engine, monkeypatch,
     assert "生产模式下不接受演示密码" in capsys.readouterr().err
     with read_session(engine) as session:
         assert session.exec(select(Finding)).all() == [] and session.exec(select(User)).all() == []
+
+
+@pytest.mark.parametrize("argv,lang", [([], "zh"), (["--lang", "en"], "en"), (["--lang=en"], "en"),
+                                       (["import-ledger", "--lang", "en"], "en")])
+def test_the_help_is_in_the_readers_language(argv, lang, monkeypatch, capsys):
+    """Every command's help comes from the catalogue, in the language asked for (or DASHBOARD_LANG)."""
+    import re
+
+    from dashboard import cli
+
+    monkeypatch.delenv("DASHBOARD_LANG", raising=False)
+    parser = cli.build_parser(cli._language_asked(argv))
+    commands = next(action for action in parser._actions if action.dest == "command").choices
+    texts = [parser.format_help()] + [sub.format_help() for sub in commands.values()]
+    data_terms = ("问题来源", "其他", "9月底前")  # what the user types in a ledger, kept as written
+    for text in texts:
+        stripped = text
+        for term in data_terms:
+            stripped = stripped.replace(term, "")
+        has_chinese = bool(re.search(r"[\u4e00-\u9fff]", stripped))
+        assert has_chinese == (lang == "zh"), text
+        assert "cli_help." not in text  # no key without a text
+    monkeypatch.setenv("DASHBOARD_LANG", "en")
+    assert cli._language_asked(["stats"]) == "en" and cli._language_asked(["--lang", "zh", "stats"]) == "zh"
