@@ -56,12 +56,35 @@ def database_url(backend, tmp_path):
 
 
 @pytest.fixture
-def engine(database_url):
+def engine(database_url, request):
     url, schema = database_url
     engine = make_engine(url, schema=schema)
     migrate(engine)
     yield engine
-    engine.dispose()
+    try:
+        if not request.node.get_closest_marker("rollups_left_wrong"):
+            assert_rollups_exact(engine)
+    finally:
+        engine.dispose()
+
+
+def assert_rollups_exact(engine) -> None:
+    """What ``stats --verify`` checks, after every database test: the roll-ups the test left behind equal the
+    base tables as of the day they were built for. Sums marked stale are not read by anyone (the next
+    reader rebuilds them) and are not checked."""
+    from dashboard.services import rollups
+    from db.engine import read_session
+    from db.models import RollupMeta
+
+    with read_session(engine) as session:
+        meta = session.get(RollupMeta, 1)
+        if meta is None or meta.as_of == rollups.NEVER or meta.settings_hash == rollups.STALE_HASH:
+            return
+        as_of = dt.datetime.combine(meta.as_of, dt.time(12))
+        if not rollups.is_fresh(session, as_of):
+            return  # the settings changed since: the next reader rebuilds
+        drifts = rollups.verify(session, as_of)
+    assert not drifts, "roll-ups left wrong by this test (stats --verify):\n" + "\n".join(map(str, drifts[:20]))
 
 
 @pytest.fixture
