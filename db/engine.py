@@ -137,7 +137,8 @@ def migrate(engine: Engine) -> None:
             connection.exec_driver_sql("PRAGMA optimize")  # statistics for the query planner where useful
 
 
-BULK_TABLES = ("finding", "measure", "progress", "finding_co_unit", "finding_rollup", "rollup_count", "audit_log")
+BULK_TABLES = ("finding", "measure", "progress", "finding_co_unit", "finding_rollup", "rollup_count", "audit_log",
+               "extension_request", "closure_review", "escalation", "evidence", "village")
 
 
 def after_bulk_load(engine: Engine, tables: tuple[str, ...] = BULK_TABLES) -> None:

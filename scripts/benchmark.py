@@ -256,10 +256,11 @@ def measure_lookback(engine, actors) -> dict:
     result: dict = {}
     admin = actors["admin"]
     start = TODAY.date()
+    run_tag = uuid.uuid4().hex[:6]  # a kept schema (--keep) holds the campaigns of earlier runs: a title of its own
 
     def campaign(session, **rule):
         created = lookback.create_campaign(session, admin, lookback.CampaignInput(
-            title="基准测试回头看", start_date=start, end_date=start + dt.timedelta(days=30), seed=42, **rule))
+            title=f"基准测试回头看 {run_tag}", start_date=start, end_date=start + dt.timedelta(days=30), seed=42, **rule))
         session.flush()
         return created
 

@@ -232,3 +232,26 @@ def test_streamed_sheet_escapes_control_characters():
     from dashboard.documents.xlsx_stream import escape
 
     assert escape("a&b<c>d\te\nf\x01") == "a&amp;b&lt;c&gt;d\te\nf_x0001_"
+
+
+def test_the_snapshot_pick_list_reads_no_figures(engine, ledger):
+    """Overview and meeting mode list the snapshots on every run: a weekly meeting for a year must not make them
+    read fifty snapshots' figures (a megabyte of JSON each at a million findings)."""
+    from sqlalchemy import event
+
+    from dashboard.services.unit_of_work import unit_of_work
+
+    with unit_of_work(engine) as session:
+        first = snapshots.take_snapshot(session, ledger.actors["leader"], "第一次调度会")
+    with unit_of_work(engine) as session:
+        second = snapshots.take_snapshot(session, ledger.actors["leader"], "第二次调度会")
+    statements = []
+    listener = lambda conn, cursor, statement, *args: statements.append(statement)  # noqa: E731
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        with read_session(engine) as session:
+            listed = snapshots.list_snapshots(session)
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    assert [(s.id, s.title) for s in listed] == [(second.id, "第二次调度会"), (first.id, "第一次调度会")]
+    assert not any("figures" in statement for statement in statements)
