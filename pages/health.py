@@ -19,4 +19,7 @@ def render() -> None:
     st.dataframe(pd.DataFrame([{
         tr("health.check"): tr(f"health.{check.key}"), tr("health.status"): status[check.ok],
         tr("health.detail"): tr(check.detail_key, **check.params),
-    } for check in found]), hide_index=True, width="stretch")
+    } for check in found]), hide_index=True, width="stretch",
+        column_config={tr("health.check"): st.column_config.TextColumn(width="medium"),
+                       tr("health.status"): st.column_config.TextColumn(width="small"),
+                       tr("health.detail"): st.column_config.TextColumn(width="large")})

@@ -19,7 +19,7 @@ ROLE_PAGES = {
     "leader": ["overview", "my_work", "ledger", "finding", "villages"],
     "inspector": ["my_work", "log", "finding"],
     "jiuzhu": ["overview", "my_work", "finding"],
-    "admin": ["admin"],
+    "admin": ["admin", "health"],
 }
 
 

@@ -286,7 +286,7 @@ def _record_run(engine: Engine, name: str, worker: str, started: dt.datetime, *,
 
 def last_runs(session: Session) -> list[JobRun]:
     """The latest run of every job the worker (or cron) has run, newest first."""
-    return list(session.execute(select(JobRun).order_by(JobRun.finished_at.desc())).scalars())
+    return list(session.execute(select(JobRun).order_by(JobRun.finished_at.desc(), JobRun.job)).scalars())
 
 
 # --- the worker's timetable --------------------------------------------------------------------------
