@@ -79,3 +79,36 @@ def test_separate_moves_in_opposite_orders_never_deadlock(engine, caplog):
     assert not [r for r in caplog.records if "retried" in r.getMessage()]
     with read_session(engine) as session:
         assert rollups.verify(session) == []
+
+
+def test_a_write_that_keeps_deadlocking_ends_in_one_busy_message(engine, monkeypatch):
+    """Retried a bounded number of times, then the user's message (input kept), never the database's error;
+    an error that is not a deadlock is not retried at all."""
+    import pytest
+    from sqlalchemy.exc import DBAPIError
+
+    from dashboard.services import unit_of_work as uow
+    from dashboard.services.unit_of_work import DatabaseBusy
+
+    class Deadlock(Exception):
+        sqlstate = "40P01"
+
+    monkeypatch.setattr(uow.time, "sleep", lambda seconds: None)
+    calls = []
+
+    def always_deadlocks(session):
+        calls.append(1)
+        raise DBAPIError("UPDATE finding …", {}, Deadlock("deadlock detected"))
+
+    with pytest.raises(DatabaseBusy):
+        run_in_unit_of_work(engine, always_deadlocks)
+    assert len(calls) == uow.RETRIES + 1
+
+    def broken(session):
+        calls.append(1)
+        raise DBAPIError("UPDATE finding …", {}, ValueError("not a deadlock"))
+
+    calls.clear()
+    with pytest.raises(DBAPIError):
+        run_in_unit_of_work(engine, broken)
+    assert len(calls) == 1

@@ -30,7 +30,7 @@ from db.models import Finding
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-RETRIES = 6  # attempts after the first, for deadlocks and serialization failures only
+RETRIES = 8  # attempts after the first, for deadlocks and serialization failures only
 RETRY_SQLSTATES = {"40P01", "40001"}  # deadlock_detected, serialization_failure
 FINDING_TABLE = Finding.__table__.name
 
@@ -67,9 +67,14 @@ def run_in_unit_of_work(engine: Engine, fn: Callable[..., T], *args: Any, **kwar
         except DBAPIError as error:
             if not is_retryable(error):
                 raise
+            if attempt == RETRIES:
+                log.warning("transaction given up after %s attempts: %s", attempt + 1, type(error.orig).__name__)
+                raise DatabaseBusy() from error
             log.warning("transaction retried (%s/%s) after %s", attempt + 1, RETRIES, type(error.orig).__name__)
-            time.sleep(random.uniform(0.02, 0.1) * (2 ** min(attempt, 4)))  # jitter: the two sides part ways
-    raise DatabaseBusy()
+            # Jitter, growing: the other side keeps writing back to back, so a short pause meets it mid-transaction
+            # again; a longer one lets it finish (16 s in all at the very most, and only under such contention).
+            time.sleep(random.uniform(0.05, 0.2) * (2 ** min(attempt, 4)))
+    raise AssertionError("unreachable")
 
 
 def is_retryable(error: DBAPIError) -> bool:
