@@ -6,16 +6,11 @@ its enum member (``Role.LEADER``): both are translated with the message, never w
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
+from dashboard.i18n import Phrase, t
 
-@dataclass(frozen=True)
-class Phrase:
-    """Catalogue text used inside another message (a field's name, an action), translated with it."""
-
-    key: str
-    params: dict[str, Any] = field(default_factory=dict)
+__all__ = ["Phrase"]  # defined with the catalogue; raised errors name it from here
 
 
 class DomainError(Exception):
@@ -27,8 +22,6 @@ class DomainError(Exception):
         super().__init__(self.message("zh"))
 
     def message(self, lang: str = "zh") -> str:
-        from dashboard.i18n import t
-
         return t(self.key, lang, **self.params)
 
     @property

@@ -5,13 +5,22 @@ A test checks that every key has both languages and that every code of every enu
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from dashboard import vocab
-from dashboard.errors import Phrase
 
 LANGUAGES = ("zh", "en")
+
+
+@dataclass(frozen=True)
+class Phrase:
+    """Catalogue text used inside another message (a field's name, an action), translated with it."""
+
+    key: str
+    params: dict[str, Any] = field(default_factory=dict)
+
 DEFAULT_LANGUAGE = "zh"
 
 # Label prefix for each enum of stored codes.

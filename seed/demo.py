@@ -6,7 +6,6 @@ Deterministic for a given reference date: dates are relative to ``today``.
 from __future__ import annotations
 
 import datetime as dt
-import io
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -23,6 +22,7 @@ from dashboard.vocab import ExtensionDecision, Role
 from dashboard.services.unit_of_work import unit_of_work
 from db.models import ExtensionRequest, Measure, Unit
 from seed import demo_content as content
+from seed.word_files import word_file
 
 # The one file deliberately offered as proof for two findings (纸面销号 warning in the demo).
 SHARED_EVIDENCE_FINDINGS = (0, 2)
@@ -115,31 +115,17 @@ def _sources(session: Session, cast: Cast, today: dt.date) -> dict[str, tuple[in
     return sources
 
 
-def _docx(heading: str, lines: list[str]) -> bytes:
-    from docx import Document
-
-    document = Document()
-    document.add_heading(heading, level=1)
-    for line in lines:
-        document.add_paragraph(line)
-    document.core_properties.created = dt.datetime(2020, 1, 1)
-    document.core_properties.modified = dt.datetime(2020, 1, 1)
-    buffer = io.BytesIO()
-    document.save(buffer)
-    return buffer.getvalue()
-
-
 @lru_cache(maxsize=1)
 def _shared_minutes() -> bytes:
     """Built once: the zip inside a .docx records the time it was saved, so two builds can differ."""
-    return _docx("民政系统整改工作会议纪要", ["会议研究部署整改工作。"])
+    return word_file("民政系统整改工作会议纪要", ["会议研究部署整改工作。"])
 
 
 def _evidence_file(index: int, item: dict, step: int) -> UploadedFile:
     """A real Word document summarising the work, as a unit would upload it."""
     if index in SHARED_EVIDENCE_FINDINGS and step == 0:
         return UploadedFile(filename="整改工作会议纪要.docx", data=_shared_minutes())
-    data = _docx("整改佐证材料", [item["description"], *item["progress"]])
+    data = word_file("整改佐证材料", [item["description"], *item["progress"]])
     return UploadedFile(filename=f"整改佐证材料{step + 1}.docx", data=data)
 
 

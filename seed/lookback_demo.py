@@ -12,6 +12,7 @@ from dashboard.services.common import actor_of
 from dashboard.services.findings import UploadedFile
 from dashboard.vocab import CheckAnswer, Role, Verdict
 from db.models import LookbackItem, User
+from seed.word_files import word_file
 
 TITLE = "社会救助政策落实情况回头看"
 ISSUING_BODY = "县民政局"
@@ -25,9 +26,7 @@ FAILURES = (
 
 
 def _record(heading: str, note: str) -> UploadedFile:
-    from seed.demo import _docx
-
-    return UploadedFile(filename="回头看复查记录.docx", data=_docx(heading, [note, "再排查、再挤水、再规范、再培训、再严格。"]))
+    return UploadedFile(filename="回头看复查记录.docx", data=word_file(heading, [note, "再排查、再挤水、再规范、再培训、再严格。"]))
 
 
 def seed_lookback(session: Session, inspector, today: dt.date) -> int:
