@@ -11,8 +11,9 @@ A "page time" is what the user waits for: from sending the rerun message (the cl
 ``script_finished`` message, i.e. the page script's whole run plus every element it sends, through nginx and
 TLS. The browser's drawing is not included (see scripts/benchmark.py for Chromium's time to an interactive
 overview). Errors: an exception or error box in the page, a script that did not finish, a lost connection, a
-timeout (``--page-timeout``). The CPU seconds each process group used during the run are
-reported too (``--pids``: the replicas, nginx and PostgreSQL), to say what limits throughput. Loopback only: the script refuses any host but 127.0.0.1/localhost.
+timeout (``--page-timeout``). To say what limits throughput, read the CPU time of the replicas and of PostgreSQL
+before and after a run (/proc/PID/stat; the README gives the figures of the last run), and the page scripts' own
+durations from the replicas' JSON log lines. Loopback only: the script refuses any host but 127.0.0.1/localhost.
 
 Accounts: ``--users`` sessions over the synthetic data set's accounts (leader, inspector, dept<N>; password
 demo1234), or ``--accounts a,b,c``.
