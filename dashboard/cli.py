@@ -9,6 +9,7 @@ import getpass
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Sequence
 
 from sqlmodel import select
@@ -298,9 +299,17 @@ def cmd_run(args) -> int:
         say("cli.demo_created", password=config.DEMO_PASSWORD)
     app = config.PROJECT_ROOT / "dashboard" / "app.py"
     command = [sys.executable, "-m", "streamlit", "run", str(app), *server_options(engine, args)]
-    os.chdir(config.PROJECT_ROOT)  # streamlit reads .streamlit/config.toml from here
+    os.chdir(_streamlit_config_folder())  # streamlit reads .streamlit/config.toml from the current folder
     os.execv(sys.executable, command)  # become the server, so stopping this process stops it
     return 0
+
+
+def _streamlit_config_folder() -> Path:
+    """The checkout this package runs from; an installed package (the container image) has no .streamlit beside
+    it, and is started from the folder that has one (the image's WORKDIR)."""
+    if (config.PROJECT_ROOT / ".streamlit" / "config.toml").exists():
+        return config.PROJECT_ROOT
+    return Path.cwd()
 
 
 def server_options(engine, args) -> list[str]:

@@ -229,3 +229,18 @@ def test_the_help_is_in_the_readers_language(argv, lang, monkeypatch, capsys):
         assert "cli_help." not in text  # no key without a text
     monkeypatch.setenv("DASHBOARD_LANG", "en")
     assert cli._language_asked(["stats"]) == "en" and cli._language_asked(["--lang", "zh", "stats"]) == "zh"
+
+
+def test_the_server_reads_the_projects_streamlit_config_also_when_installed(tmp_path, monkeypatch):
+    """A checkout starts Streamlit beside its .streamlit/config.toml; an installed package (the container image)
+    has none beside it and starts from the folder it was started in (the image's WORKDIR, a copy of the repo)."""
+    import tomllib
+
+    from dashboard import cli, config
+
+    assert cli._streamlit_config_folder() == config.PROJECT_ROOT
+    settings = tomllib.loads((config.PROJECT_ROOT / ".streamlit" / "config.toml").read_text())
+    assert settings["runner"]["postScriptGC"] is False and settings["server"]["fileWatcherType"] == "none"
+    monkeypatch.setattr(config, "PROJECT_ROOT", tmp_path / "site-packages")
+    monkeypatch.chdir(tmp_path)
+    assert cli._streamlit_config_folder() == tmp_path
