@@ -19,6 +19,8 @@ from typing import Iterator
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, inspect, make_url
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session
 
@@ -120,6 +122,11 @@ def transaction(engine: Engine) -> Iterator[Session]:
         with Session(bind=connection, expire_on_commit=False) as session:
             with session.begin():
                 yield session
+
+
+def conflict_insert(session: OrmSession, table):
+    """An INSERT of the session's database that takes ON CONFLICT (PostgreSQL and SQLite both have it)."""
+    return (pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert)(table)
 
 
 def alembic_config(connection=None) -> Config:

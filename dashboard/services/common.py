@@ -12,6 +12,7 @@ from dashboard.errors import Phrase, ConflictError, NotFound, ValidationFailed
 from dashboard.lifecycle import Actor
 from dashboard.text import clean
 from dashboard.vocab import Role
+from db.engine import conflict_insert
 from db.models import AuditLog, User
 
 M = TypeVar("M", bound=SQLModel)
@@ -22,6 +23,17 @@ WHAT_KEYS = {
     "Category": "what.category", "Evidence": "what.evidence", "Snapshot": "what.snapshot",
     "LookbackCampaign": "what.lookback_campaign", "LookbackItem": "what.lookback_item",
 }
+
+
+def next_number(session: Session, counter: type[M], **key: Any) -> int:
+    """Take the next number of a counter row (``last``), created at 0 if missing and locked for the rest of
+    the transaction, so no number is issued twice and a rolled-back write leaves no gap."""
+    session.execute(conflict_insert(session, counter).values(**key, last=0).on_conflict_do_nothing())
+    statement = select(counter).where(*(getattr(counter, name) == value for name, value in key.items()))
+    row = session.exec(statement.with_for_update()).one()
+    row.last += 1
+    session.add(row)
+    return row.last
 
 
 def get_or_404(session: Session, model: type[M], record_id: int, *, lock: bool = False) -> M:

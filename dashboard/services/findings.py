@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Iterable, Sequence
 
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, func, select
 
 from dashboard import clock
@@ -21,8 +19,8 @@ from dashboard.errors import InvalidState, NotFound, Phrase, ValidationFailed
 from dashboard.lifecycle import Action, Actor, FindingFacts, authorize, enforce, extension_decidable
 from dashboard.services import evidence as evidence_files
 from dashboard.services import notifications
-from dashboard.services.common import (apply_changes, audit, check_version, code, get_or_404, plain, record_dict,
-                                       require_text)
+from dashboard.services.common import (apply_changes, audit, check_version, code, get_or_404, next_number, plain,
+                                       record_dict, require_text)
 from dashboard.settings import load_settings
 from dashboard.vocab import (
     EscalationKind,
@@ -183,12 +181,7 @@ def _withdraw_pending_extensions(session: Session, actor: Actor, finding: Findin
 
 def next_serial(session: Session, year: int) -> str:
     """Take the next serial for ``year``; the counter row is locked so no number is issued twice."""
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    session.execute(insert(SerialCounter).values(year=year, last=0).on_conflict_do_nothing())
-    counter = session.exec(select(SerialCounter).where(SerialCounter.year == year).with_for_update()).one()
-    counter.last += 1
-    session.add(counter)
-    return f"{SERIAL_PREFIX}-{year}-{counter.last:04d}"
+    return f"{SERIAL_PREFIX}-{year}-{next_number(session, SerialCounter, year=year):04d}"
 
 
 def _measure_inputs(measures: Sequence[MeasureInput | str], deadline: dt.date | None,

@@ -20,8 +20,6 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from sqlalchemy import Engine, bindparam, insert, text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, select
 
 from dashboard import clock, config
@@ -31,7 +29,7 @@ from dashboard.services import delivery, notifications
 from dashboard.services.notifications import Kind
 from dashboard.services.unit_of_work import unit_of_work
 from dashboard.settings import load_settings
-from db.engine import read_session
+from db.engine import conflict_insert, read_session
 from db.models import Delivery, JobClaim, JobRun, Notification, NotifyChannel, Unit, User
 from dashboard.vocab import Status
 
@@ -49,13 +47,12 @@ def claim(session: Session, job: str, day: dt.date, recipients: list[str], worke
     """Insert the claims; return the recipients this transaction won (the others were taken)."""
     if not recipients:
         return set()
-    dialect_insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     won: set[str] = set()
     now = clock.now()
     for start in range(0, len(recipients), CHUNK):
         rows = [{"job": job, "day": day, "recipient": r, "claimed_at": now, "worker": worker}
                 for r in recipients[start:start + CHUNK]]
-        statement = (dialect_insert(JobClaim).values(rows)
+        statement = (conflict_insert(session, JobClaim).values(rows)
                      .on_conflict_do_nothing(index_elements=["job", "day", "recipient"])
                      .returning(JobClaim.recipient))
         won.update(session.execute(statement).scalars().all())
@@ -262,14 +259,13 @@ def run_once(engine: Engine, today: dt.date | None = None) -> dict[str, Any]:
 def run_and_record(engine: Engine, name: str, job: Callable[[Engine], Any], worker: str = "") -> Any:
     """Run one job and record its run in ``job_run`` (one row per job: the latest), also when it fails;
     the error is raised again for the caller to log."""
-    started = clock.now()
+    worker, started = worker or worker_name(), clock.now()
     try:
         result = job(engine)
     except Exception as error:
-        _record_run(engine, name, worker or worker_name(), started, ok=False,
-                    detail=f"{type(error).__name__}: {error}")
+        _record_run(engine, name, worker, started, ok=False, detail=f"{type(error).__name__}: {error}")
         raise
-    _record_run(engine, name, worker or worker_name(), started, ok=True, detail=str(result))
+    _record_run(engine, name, worker, started, ok=True, detail=str(result))
     return result
 
 
@@ -278,8 +274,7 @@ def _record_run(engine: Engine, name: str, worker: str, started: dt.datetime, *,
     values = {"job": name, "worker": worker[:60], "started_at": started, "finished_at": finished, "ok": ok,
               "detail": detail[:300]}
     with unit_of_work(engine) as session:
-        dialect_insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        statement = dialect_insert(JobRun).values(**values, last_ok_at=finished if ok else None)
+        statement = conflict_insert(session, JobRun).values(**values, last_ok_at=finished if ok else None)
         changes = {**values, "last_ok_at": finished if ok else JobRun.last_ok_at}  # two workers: the later wins
         session.execute(statement.on_conflict_do_update(index_elements=["job"], set_=changes))
 

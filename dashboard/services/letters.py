@@ -12,15 +12,13 @@ import datetime as dt
 import string
 from dataclasses import dataclass
 
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, select
 
 from dashboard import clock
 from dashboard.errors import Phrase, ValidationFailed
 from dashboard.lifecycle import DEADLINE_STATES, Action, Actor, authorize
 from dashboard.services import notifications
-from dashboard.services.common import audit, get_or_404, record_dict, require_text
+from dashboard.services.common import audit, get_or_404, next_number, record_dict, require_text
 from dashboard.settings import load_settings
 from dashboard.vocab import EscalationKind
 from db.models import Escalation, Finding, Letter, LetterCounter, Setting, Unit
@@ -90,13 +88,7 @@ def save_template(session: Session, actor: Actor, kind: str, *, title: str, pref
 
 
 def _next_number(session: Session, kind: str, year: int) -> int:
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    session.execute(insert(LetterCounter).values(kind=kind, year=year, last=0).on_conflict_do_nothing())
-    counter = session.exec(select(LetterCounter).where(LetterCounter.kind == kind, LetterCounter.year == year)
-                           .with_for_update()).one()
-    counter.last += 1
-    session.add(counter)
-    return counter.last
+    return next_number(session, LetterCounter, kind=kind, year=year)
 
 
 def doc_number(prefix: str, year: int, number: int) -> str:

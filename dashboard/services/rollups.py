@@ -18,13 +18,12 @@ from dataclasses import asdict, dataclass
 from typing import Any, Iterable
 
 from sqlalchemy import Engine, case, delete, func, literal, select, text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
 from dashboard import clock, lights
 from dashboard.settings import Settings, load_settings
 from dashboard.vocab import Status
+from db.engine import conflict_insert
 from db.models import Finding, FindingRollup, RollupCount, RollupMeta
 
 log = logging.getLogger(__name__)
@@ -79,9 +78,8 @@ def _lock(session: Session) -> Any:
     SQLite's write transactions are serial already). Every rebuild and every delta takes it first,
     so they never interleave: no lost write, no duplicate key, no deadlock on the counter rows.
     Returns the meta row as it is after any transaction that held the lock before us committed."""
-    upsert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     meta = RollupMeta.__table__
-    session.execute(upsert(meta).values(id=1, as_of=NEVER, settings_hash=STALE_HASH)
+    session.execute(conflict_insert(session, meta).values(id=1, as_of=NEVER, settings_hash=STALE_HASH)
                     .on_conflict_do_nothing(index_elements=["id"]))
     return session.execute(select(meta).where(meta.c.id == 1).with_for_update()).one()
 
@@ -167,8 +165,7 @@ def refresh_if_stale(engine: Engine) -> bool:
 
 def _add_sums(session: Session, finding_ids: list[int], sign: int) -> None:
     """Add (+1) or take away (-1) these findings' current contributions, one upsert batch per dimension."""
-    upsert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = upsert(RollupCount)
+    statement = conflict_insert(session, RollupCount)
     statement = statement.on_conflict_do_update(
         index_elements=["dimension", "key", "status", "light"],
         set_={name: getattr(RollupCount, name) + getattr(statement.excluded, name) for name in ("n", *FLAGS)})
