@@ -142,13 +142,10 @@ def rebuild_if_stale(session: Session, now: dt.datetime | None = None) -> bool:
     meta = _lock(session)
     if _meta_is_current(meta, now, settings):
         return False  # someone else rebuilt while we waited for the lock
-    checked = None  # yesterday's sums can be checked only against the settings they were built with
-    if meta.settings_hash == _settings_hash(settings) and meta.as_of != NEVER:
-        drifts = verify(session, dt.datetime.combine(meta.as_of, dt.time(12)), settings)
-        for drift in drifts:
-            log.warning("roll-up drift repaired by the rebuild: %s", drift)
-        checked = len(drifts)
-    _rebuild_locked(session, now, settings, checked)
+    drifts = verify_as_built(session, meta, settings)
+    for drift in drifts or []:
+        log.warning("roll-up drift repaired by the rebuild: %s", drift)
+    _rebuild_locked(session, now, settings, None if drifts is None else len(drifts))
     return True
 
 
@@ -243,6 +240,16 @@ class Drift:
 
     def __str__(self) -> str:
         return f"{self.figure}\t{self.dimension}\t{self.key or '-'}\tstored={self.stored}\tactual={self.actual}"
+
+
+def verify_as_built(session: Session, meta: Any = None, settings: Settings | None = None) -> list[Drift] | None:
+    """The stored sums against the base tables as of the day they were built for; None when they cannot be
+    checked: never built, marked stale, or built with other settings than today's."""
+    settings = settings or load_settings(session)
+    meta = meta if meta is not None else session.get(RollupMeta, 1)
+    if meta is None or meta.as_of == NEVER or meta.settings_hash != _settings_hash(settings):
+        return None
+    return verify(session, dt.datetime.combine(meta.as_of, dt.time(12)), settings)
 
 
 def verify(session: Session, now: dt.datetime | None = None, settings: Settings | None = None) -> list[Drift]:
