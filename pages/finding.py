@@ -17,7 +17,7 @@ from dashboard.ui import navigation
 from dashboard.ui.context import joined, flash, lang, lbl, reading, run_service, show_flash, tr
 from dashboard.ui.safe import plain
 from dashboard.ui.widgets import (day, evidence_upload_limits, forget_opened, image_preview, light_badge,
-                                  opened_version)
+                                  measure_records, opened_version)
 from dashboard.vocab import (EscalationKind, ExtensionDecision, Light, Priority, RectType, ReviewDecision, SourceKind,
                              Status, VillageLevel, codes)
 
@@ -345,15 +345,10 @@ def admin_actions(detail: FindingDetail, actor) -> int:
 def measure_rows(frame: pd.DataFrame) -> list[MeasureEdit]:
     """The rows of the measures editor as the service takes them (blank rows dropped)."""
     rows = []
-    for record in frame.to_dict("records"):
-        text = record.get("text")
-        if not isinstance(text, str) or not text.strip():
-            continue
-        due = record.get("deadline")
-        due = None if due is None or pd.isna(due) else pd.Timestamp(due).date()
+    for text, due, record in measure_records(frame):
         measure_id = record.get("id")
-        measure_id = None if measure_id is None or pd.isna(measure_id) else int(measure_id)
-        rows.append(MeasureEdit(text=text.strip(), deadline=due, id=measure_id))
+        rows.append(MeasureEdit(text=text, deadline=due,
+                                id=None if measure_id is None or pd.isna(measure_id) else int(measure_id)))
     return rows
 
 

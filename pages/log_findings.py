@@ -17,6 +17,7 @@ from dashboard.services.findings import FindingInput, MeasureInput
 from dashboard.ui import navigation
 from dashboard.ui.context import joined, flash, lbl, reading, run_service, show_flash, tr
 from dashboard.ui.safe import plain
+from dashboard.ui.widgets import measure_records
 from dashboard.vocab import Priority, RectType, SourceKind, codes
 
 CLEARED_AFTER_SAVE = ("lf_description", "lf_remarks", "lf_person")
@@ -67,14 +68,7 @@ def source_form(actor) -> None:
 
 def measure_inputs(frame: pd.DataFrame) -> list[MeasureInput]:
     """The rows of the measures table as the service takes them; blank rows are dropped."""
-    rows = []
-    for record in frame.to_dict("records"):
-        text = record.get("text")
-        if not isinstance(text, str) or not text.strip():
-            continue
-        due = record.get("deadline")
-        rows.append(MeasureInput(text.strip(), None if due is None or pd.isna(due) else pd.Timestamp(due).date()))
-    return rows
+    return [MeasureInput(text, due) for text, due, _record in measure_records(frame)]
 
 
 def measures_table(key: str) -> pd.DataFrame:

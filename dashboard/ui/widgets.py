@@ -143,3 +143,15 @@ def metric_row(items: list[tuple[str, Any, str | None]]) -> None:
     columns = st.columns(len(items))
     for column, (key, value, delta) in zip(columns, items):
         column.metric(tr(key), value, delta=delta, border=True)
+
+
+def measure_records(frame: pd.DataFrame) -> list[tuple[str, dt.date | None, dict[str, Any]]]:
+    """The rows of a measures editor that have a text: the text stripped, its deadline as a date (None when
+    blank), and the whole row for any other column."""
+    rows = []
+    for record in frame.to_dict("records"):
+        text = record.get("text")
+        if isinstance(text, str) and text.strip():
+            due = record.get("deadline")
+            rows.append((text.strip(), None if due is None or pd.isna(due) else pd.Timestamp(due).date(), record))
+    return rows
