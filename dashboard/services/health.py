@@ -68,7 +68,7 @@ def _rollups(engine: Engine, now: dt.datetime) -> Check:
         meta = session.get(RollupMeta, 1)
     if not fresh:
         return Check("rollups", None, "health.rollups_stale")
-    rebuilt = meta.rebuilt_at.strftime("%Y-%m-%d %H:%M") if meta.rebuilt_at else "—"
+    rebuilt = _minute(meta.rebuilt_at)
     if meta.checked_drifts is None:
         return Check("rollups", True, "health.rollups_unchecked", {"day": str(meta.as_of), "at": rebuilt})
     return Check("rollups", meta.checked_drifts == 0, "health.rollups_detail",  # drift repaired: a bug to look into
@@ -89,10 +89,13 @@ def _worker(engine: Engine, now: dt.datetime) -> list[Check]:
     for run in runs:
         if not run.ok:
             found.append(Check("job_failed", False, "health.job_failed_detail",
-                               {"job": Phrase(f"job.{run.job}"), "at": run.finished_at.strftime("%Y-%m-%d %H:%M"),
-                                "error": run.detail,
-                                "last_ok": run.last_ok_at.strftime("%Y-%m-%d %H:%M") if run.last_ok_at else "—"}))
+                               {"job": Phrase(f"job.{run.job}"), "at": _minute(run.finished_at), "error": run.detail,
+                                "last_ok": _minute(run.last_ok_at)}))
     return found
+
+
+def _minute(moment: dt.datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M") if moment else "—"
 
 
 def _backup(directory: Path) -> Check:
