@@ -92,7 +92,7 @@ def main(line: dict) -> None:
     pages = navigation.build(actor)  # first: the sidebar's unread button switches to a built page
     user_card(actor)
     page = st.navigation(pages, position="sidebar")
-    line["page"] = page.url_path or "overview"
+    line["page"] = page.url_path or navigation.home_key(actor.role)
     page.run()
 
 

@@ -378,7 +378,7 @@ CATALOGUE.update({
     "ui.value": ("内容", "Value"),
     "ui.no_unit": ("（无）", "(none)"),
     "ui.page_missing_title": ("页面不存在", "No such page"),
-    "ui.page_missing": ("没有这个页面，请从左侧菜单选择，或返回总览。", "There is no such page; choose one from the menu or go back to the overview."),
+    "ui.page_missing": ("没有这个页面，请从左侧菜单选择，或点下面的链接返回首页。", "There is no such page; choose one from the menu, or follow the link below to your home page."),
     "ui.upload_button": ("选择文件", "Choose files"),
     "ui.stop_button": ("停止", "Stop"),
     "ui.page_forbidden": ("您的角色无权访问此页面。", "Your role may not open this page."),

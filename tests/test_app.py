@@ -8,7 +8,7 @@ import pytest
 from sqlmodel import func, select
 
 from dashboard.services import findings as svc
-from dashboard.ui.navigation import PAGES, SPECS, allowed, page_keys_for
+from dashboard.ui.navigation import PAGES, SPECS, allowed, home_key, page_keys_for
 from dashboard.vocab import Role, Status
 from db.engine import read_session
 from dashboard.services.unit_of_work import unit_of_work
@@ -55,6 +55,19 @@ def test_each_role_sees_exactly_its_pages(engine, world, role):
         Role.DEPARTMENT: {"overview", "my_work", "ledger", "finding", "villages", "notifications"},
     }[role]
     assert set(page_keys_for(role)) == expected
+
+
+@pytest.mark.parametrize("role", list(Role), ids=str)
+def test_each_role_lands_on_its_home_page(engine, world, role):
+    """A department came to do its own items: it lands on 我的待办; every other role on 总览."""
+    username = ROLE_USER[role]
+    with read_session(engine) as session:
+        version = session.exec(select(User.token_version).where(User.username == username)).one()
+    app = signed_in_entry(username, version).run()
+    assert not app.exception, app.exception
+    expected = "我的待办" if role is Role.DEPARTMENT else "总览"
+    assert [title.value for title in app.title] == [expected]
+    assert home_key(role) == ("my_work" if role is Role.DEPARTMENT else "overview")
 
 
 def test_stale_token_version_shows_the_login_form(engine, world):
