@@ -14,7 +14,7 @@ from sqlmodel import SQLModel
 
 import db.models  # noqa: F401
 from db.engine import make_engine, migrate
-from tests.conftest import TEST_DATABASE_URL
+from tests.conftest import NO_PG_REASON, TEST_DATABASE_URL
 from tests.databases import new_schema_name
 from tests.migration_head import head_revision
 
@@ -121,3 +121,30 @@ def test_each_tests_copy_is_the_database_the_migrations_build(engine, migrated_f
         for table in copy["tables"]:
             if table != "alembic_version":
                 assert connection.execute(text(f'SELECT count(*) FROM "{table}"')).scalar() == 0, table
+
+
+@pytest.mark.skipif(not TEST_DATABASE_URL, reason=NO_PG_REASON)
+def test_a_used_postgresql_schema_is_taken_back_only_as_new(templates):
+    """A finished test's schema goes back to the pool only with its rows gone and its sequences restarted, and
+    not at all when the test changed its structure (then it is dropped)."""
+    schema = templates.migrated_schema()
+    engine = make_engine(TEST_DATABASE_URL, schema=schema)
+    with engine.begin() as connection:
+        first = connection.execute(text(
+            "INSERT INTO category (name, sort_order, active) VALUES ('低保', 1, true) RETURNING id")).scalar()
+        connection.execute(text("INSERT INTO category (name, sort_order, active) VALUES ('特困', 2, true)"))
+    engine.dispose()
+    templates.release(schema)
+    again = templates.migrated_schema()
+    assert again == schema                                  # taken back …
+    engine = make_engine(TEST_DATABASE_URL, schema=again)
+    with engine.begin() as connection:
+        assert connection.execute(text("SELECT count(*) FROM category")).scalar() == 0   # … empty …
+        assert connection.execute(text(                                                  # … counting from the start
+            "INSERT INTO category (name, sort_order, active) VALUES ('低保', 1, true) RETURNING id")).scalar() == first
+        connection.execute(text("ALTER TABLE category ADD COLUMN note TEXT"))
+    engine.dispose()
+    templates.release(again)                                # altered: dropped, not taken back
+    other = templates.migrated_schema()
+    templates.release(other)
+    assert other != again
