@@ -297,8 +297,8 @@ def cmd_run(args) -> int:
     engine = _engine()
     if not config.is_production() and seed_demo(engine):
         say("cli.demo_created", password=config.DEMO_PASSWORD)
-    app = config.PROJECT_ROOT / "dashboard" / "app.py"
-    command = [sys.executable, "-m", "streamlit", "run", str(app), *server_options(engine, args)]
+    server = config.PROJECT_ROOT / "dashboard" / "server.py"  # st.App: Streamlit's pages and our routes, uvicorn
+    command = [sys.executable, "-m", "streamlit", "run", str(server), *server_options(engine, args)]
     os.chdir(_streamlit_config_folder())  # streamlit reads .streamlit/config.toml from the current folder
     os.execv(sys.executable, command)  # become the server, so stopping this process stops it
     return 0
