@@ -1167,6 +1167,13 @@ CATALOGUE.update({
 })
 
 
+# --- serve (issue 24): server-owned sessions, the sessions page, API tokens, /api/v1 refusals ---
+CATALOGUE.update({
+    "setting.session_idle_minutes": ("登录闲置超时(分钟)", "Sign-out after idle (minutes)"),
+    "setting.session_max_hours": ("登录最长有效期(小时)", "Longest sign-in (hours)"),
+})
+
+
 def t(key: str, lang: str | None = None, **params: Any) -> str:
     """Text for ``key`` in ``lang`` (default Chinese), with ``{name}`` placeholders filled.
     Parameters that are ``Phrase``s or stored codes (enum members) are translated too, and a list

@@ -114,7 +114,8 @@ def client_address() -> str:
             forwarded = (st.context.headers.get("X-Forwarded-For") or "").split(",")[0].strip()
             if forwarded:
                 return forwarded
-        return st.context.ip_address or "local"
+        address = st.context.ip_address
+        return address if isinstance(address, str) and address else "local"
     except Exception:  # no browser context (AppTest)
         return "local"
 
