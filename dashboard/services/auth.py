@@ -12,8 +12,8 @@ already open, and the account itself is never locked. The failures
 are recorded on the account (``failed_logins``) and in the audit log, and the owner is told at
 their next sign-in.
 
-A user's ``token_version`` is written into the login cookie; logout, a password change, a
-role/unit change and deactivation bump it, so every older cookie and session stops working.
+A user's ``token_version`` is kept on each of their browser sessions (``services.web_sessions``); a
+password change, a role/unit change and deactivation bump it, so every session they had stops working.
 """
 from __future__ import annotations
 
@@ -160,10 +160,3 @@ def resume(session: Session, username: str, token_version: int | None) -> Actor 
         return None
     return actor_of(user)
 
-
-def logout(session: Session, actor: Actor) -> None:
-    """End every session and cookie of this user."""
-    user = session.get(User, actor.id, with_for_update=True)
-    if user is not None:
-        user.token_version += 1
-        audit(session, actor, "logout", user, new={"token_version": user.token_version})
