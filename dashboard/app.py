@@ -79,11 +79,7 @@ def main(line: dict) -> None:
     line["page"] = "login"
     language_switch()
     chrome_texts()
-    try:
-        actor = auth.signed_in_actor()
-    except auth.CookieKeyMissing as missing:
-        st.error(str(missing))
-        st.stop()
+    actor = auth.signed_in_actor()
     if actor is None:
         if not config.is_production():  # production has no demo accounts to point at
             st.caption(tr("login.hint"))

@@ -21,6 +21,7 @@ from dashboard.i18n import DEFAULT_LANGUAGE, LANGUAGES, t
 from dashboard.vocab import Role, codes
 from db.engine import default_engine, migrate, read_session
 from dashboard.services.unit_of_work import unit_of_work
+from dashboard.services.api_tokens import Scope as ApiScope
 from db.models import Unit
 
 
@@ -297,8 +298,8 @@ def cmd_run(args) -> int:
     engine = _engine()
     if not config.is_production() and seed_demo(engine):
         say("cli.demo_created", password=config.DEMO_PASSWORD)
-    app = config.PROJECT_ROOT / "dashboard" / "app.py"
-    command = [sys.executable, "-m", "streamlit", "run", str(app), *server_options(engine, args)]
+    server = config.PROJECT_ROOT / "dashboard" / "server.py"  # st.App: Streamlit's pages and our routes, uvicorn
+    command = [sys.executable, "-m", "streamlit", "run", str(server), *server_options(engine, args)]
     os.chdir(_streamlit_config_folder())  # streamlit reads .streamlit/config.toml from the current folder
     os.execv(sys.executable, command)  # become the server, so stopping this process stops it
     return 0
@@ -325,6 +326,27 @@ def server_options(engine, args) -> list[str]:
     if config.is_production():
         options += ["--client.showErrorDetails", "none", "--client.toolbarMode", "viewer"]
     return options
+
+
+def cmd_api_token_create(args) -> int:
+    """A token for /api/v1, printed once (only its hash is kept)."""
+    from dashboard.services import api_tokens
+
+    engine = _engine()
+    with unit_of_work(engine) as session:
+        token = api_tokens.create(session, _operator(session), args.name, args.scope, args.unit, args.days)
+    say("cli.api_token_created", name=args.name)
+    print(token)
+    return 0
+
+
+def cmd_api_token_revoke(args) -> int:
+    from dashboard.services import api_tokens
+
+    with unit_of_work(_engine()) as session:
+        api_tokens.revoke(session, _operator(session), args.name)
+    say("cli.api_token_revoked", name=args.name)
+    return 0
 
 
 def cmd_remind(args) -> int:
@@ -447,6 +469,18 @@ def build_parser(lang: str | None = None) -> argparse.ArgumentParser:
     restore.add_argument("file")
     restore.add_argument("--force", action="store_true", help=h("force"))
     restore.set_defaults(func=cmd_restore)
+    token = command("api-token")
+    token_commands = token.add_subparsers(dest="token_command", required=True)
+    token_create = token_commands.add_parser("create", help=h("api_token_create"), description=h("api_token_create"))
+    token_create.add_argument("name")
+    token_create.add_argument("--scope", action="append", required=True, choices=[str(s) for s in ApiScope],
+                              help=h("scope"))
+    token_create.add_argument("--unit", action="append", default=[], help=h("token_unit"))
+    token_create.add_argument("--days", type=int, default=90, help=h("days"))
+    token_create.set_defaults(func=cmd_api_token_create)
+    token_revoke = token_commands.add_parser("revoke", help=h("api_token_revoke"), description=h("api_token_revoke"))
+    token_revoke.add_argument("name")
+    token_revoke.set_defaults(func=cmd_api_token_revoke)
     run = command("run")
     run.add_argument("--port", type=int, default=8501)
     run.add_argument("--address", help=h("address"))

@@ -25,6 +25,8 @@ SPECS: dict[str, SettingSpec] = {
         ["jpg", "jpeg", "png", "gif", "webp", "pdf", "doc", "docx", "xls", "xlsx", "wps", "ofd", "txt"]),
     "lockout_failures": SettingSpec(5, 3, 20),
     "lockout_minutes": SettingSpec(15, 1, 1440),
+    "session_idle_minutes": SettingSpec(120, 5, 1440),   # a browser session unused this long is ended
+    "session_max_hours": SettingSpec(12, 1, 720),        # … and every session after this long, however used
     "lookback_deadline_days": SettingSpec(30, 1, 365),   # 回头看: deadline of a finding a failed re-check opens
     "lookback_percent": SettingSpec(20, 1, 100),         # 回头看: random share of the rest, per lead unit
     "lookback_min_per_unit": SettingSpec(2, 0, 50),      # 回头看: … but at least this many per unit
@@ -47,6 +49,8 @@ class Settings:
     allowed_extensions: list[str]
     lockout_failures: int
     lockout_minutes: int
+    session_idle_minutes: int
+    session_max_hours: int
     lookback_deadline_days: int
     lookback_percent: int
     lookback_min_per_unit: int

@@ -632,3 +632,59 @@ class Letter(SQLModel, table=True):
     finding_ids: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     issued_by_id: Optional[int] = Field(default=None, foreign_key="app_user.id")
     created_at: NaiveDatetime = Field(default_factory=clock.now)
+
+
+class WebSession(SQLModel, table=True):
+    """A browser's sign-in, owned by the server (``dashboard/web/session_routes.py``): the cookie holds a random id,
+    this table only its SHA-256. Created by a successful sign-in with a one-time handoff ticket (also kept hashed),
+    which the cookie route exchanges for the id. ``ended_at`` set: logged out, signed out by an admin or by the user
+    elsewhere, password changed, account deactivated — every replica sees it on its next run."""
+
+    __tablename__ = "web_session"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    id_hash: Optional[str] = Field(default=None, max_length=64, unique=True)  # None until the ticket is exchanged
+    ticket_hash: Optional[str] = Field(default=None, max_length=64, unique=True)  # None once exchanged
+    user_id: int = Field(foreign_key="app_user.id", index=True)
+    token_version: int  # the user's at sign-in: a password, role or unit change or deactivation ends the session
+    created_at: NaiveDatetime = Field(default_factory=clock.now)
+    last_seen_at: NaiveDatetime = Field(default_factory=clock.now)
+    ended_at: Optional[NaiveDatetime] = None
+    ended_reason: str = Field(default="", max_length=20)
+    address: str = Field(default="", max_length=64)
+    user_agent: str = Field(default="", max_length=200)
+    failed_notice: int = 0  # failed sign-ins of this account before this one: told once, on the first page
+    failed_notice_at: Optional[NaiveDatetime] = None
+
+
+class SignInFailure(SQLModel, table=True):
+    """One failed sign-in: the throttle counts these rows (per account and address; per address only for names
+    that do not exist), so every replica counts the same failures and a restart forgets none."""
+
+    __tablename__ = "sign_in_failure"
+    __table_args__ = (Index("ix_sign_in_failure_pair", "username", "address", "at"),
+                      Index("ix_sign_in_failure_address", "address", "known", "at"))
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    at: NaiveDatetime = Field(default_factory=clock.now, index=True)
+    username: str = Field(max_length=60)
+    address: str = Field(max_length=64)
+    known: bool  # the name is an account
+
+
+class ApiToken(SQLModel, table=True):
+    """A token another system calls ``/api/v1`` with: shown once, kept as its SHA-256, with scopes, the units it may
+    read or write (empty: all, for reading), an expiry, and revocable."""
+
+    __tablename__ = "api_token"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    name: str = Field(max_length=60, unique=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    scopes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    unit_ids: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: NaiveDatetime = Field(default_factory=clock.now)
+    created_by: str = Field(default="", max_length=60)
+    expires_at: NaiveDatetime
+    revoked_at: Optional[NaiveDatetime] = None
+    last_used_at: Optional[NaiveDatetime] = None

@@ -48,11 +48,11 @@ def test_each_role_sees_exactly_its_pages(engine, world, role):
     assert not app.exception, app.exception
     assert list(app.session_state["_pages"]) == page_keys_for(role)
     expected = {
-        Role.ADMIN: {"overview", "my_work", "ledger", "finding", "villages", "log", "admin", "notifications", "lookback", "health"},
-        Role.LEADER: {"overview", "my_work", "ledger", "finding", "villages", "meeting", "supervision", "notifications", "lookback"},
+        Role.ADMIN: {"overview", "my_work", "ledger", "finding", "villages", "log", "admin", "notifications", "sessions", "lookback", "health"},
+        Role.LEADER: {"overview", "my_work", "ledger", "finding", "villages", "meeting", "supervision", "notifications", "sessions", "lookback"},
         Role.INSPECTOR: {"overview", "my_work", "ledger", "finding", "villages", "log", "meeting", "supervision",
-                         "notifications", "lookback"},
-        Role.DEPARTMENT: {"overview", "my_work", "ledger", "finding", "villages", "notifications"},
+                         "notifications", "sessions", "lookback"},
+        Role.DEPARTMENT: {"overview", "my_work", "ledger", "finding", "villages", "notifications", "sessions"},
     }[role]
     assert set(page_keys_for(role)) == expected
 

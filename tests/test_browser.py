@@ -106,15 +106,14 @@ def settle(page) -> None:
 
 
 def sign_in(page, base: str | None, username: str) -> None:
-    """Sign in; the cookie component of streamlit-authenticator reruns the script once after the page
-    loads, and a form submitted at that very moment is dropped by Streamlit, so retry the whole step.
-    ``base=None`` signs in on the page as it stands (a login form a failover already shows)."""
+    """Sign in: the form, then the page posts its one-time ticket to /auth/session, which sets the session
+    cookie and reloads the app. A form submitted while the script still runs may be dropped by Streamlit, so
+    retry the whole step. ``base=None`` signs in on the page as it stands (a login form a failover already shows)."""
     if base is not None:
         page.goto(base)
     for _attempt in range(4):
         try:
             page.get_by_role("button", name="登录", exact=True).wait_for(timeout=30_000)
-            page.locator("iframe").first.wait_for(state="attached", timeout=30_000)
             settle(page)
             page.get_by_label("用户名").fill(username, timeout=10_000)
             page.get_by_label("密码").fill("demo1234", timeout=10_000)

@@ -407,9 +407,11 @@ def _replace_co_units(session: Session, actor: Actor, finding: Finding, wanted: 
 # --- the responsible unit's work ---------------------------------------------------------------
 
 def report_progress(session: Session, actor: Actor, finding_id: int, *, done_text: str, next_text: str = "",
-                    percent: int = 0, files: Sequence[UploadedFile] = ()) -> Progress:
-    """整改进展 with optional evidence. The first report moves 待整改 to 整改中."""
-    finding, target = _load_for(session, actor, Action.REPORT_PROGRESS, finding_id)
+                    percent: int = 0, files: Sequence[UploadedFile] = (),
+                    expected_version: int | None = None) -> Progress:
+    """整改进展 with optional evidence. The first report moves 待整改 to 整改中. With ``expected_version`` (the API),
+    a report written against a finding someone has changed since is refused."""
+    finding, target = _load_for(session, actor, Action.REPORT_PROGRESS, finding_id, expected_version)
     text = require_text(done_text, "field.progress_text")
     if not 0 <= int(percent) <= 100:
         raise ValidationFailed("error.percent_range")

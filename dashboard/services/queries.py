@@ -345,6 +345,7 @@ class LedgerFilter:
     overdue_only: bool = False
     keyword: str = ""
     involved_unit_id: int | None = None
+    involved_unit_ids: Sequence[int] = field(default_factory=tuple)  # any of these (an API token's units)
 
 
 SORTABLE = {
@@ -376,6 +377,8 @@ def ledger_conditions(flt: LedgerFilter, now: dt.datetime, settings: Settings) -
                               Finding.responsible_person.icontains(keyword, autoescape=True)))
     if flt.involved_unit_id is not None:
         conditions.append(involves_unit(flt.involved_unit_id))
+    if flt.involved_unit_ids:
+        conditions.append(or_(*(involves_unit(unit_id) for unit_id in flt.involved_unit_ids)))
     return conditions
 
 
@@ -385,7 +388,7 @@ def _count_from_rollups(session: Session, actor: Actor, flt: LedgerFilter, now: 
     keyed = [(dimension, value) for dimension, value in (
         ("source", flt.source_id), ("unit", flt.lead_unit_id), ("township", flt.township),
         ("village", flt.village_id), ("category", flt.category_id)) if value not in (None, "")]
-    if (len(keyed) > 1 or flt.keyword.strip() or flt.involved_unit_id is not None
+    if (len(keyed) > 1 or flt.keyword.strip() or flt.involved_unit_id is not None or flt.involved_unit_ids
             or not _whole_ledger(session, actor, None, now)):
         return None
     dimension, key = keyed[0] if keyed else ("all", "")

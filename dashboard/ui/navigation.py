@@ -35,6 +35,7 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("meeting", "pages.meeting", ":material/co_present:", action=Action.TAKE_SNAPSHOT),
     PageSpec("supervision", "pages.supervision", ":material/gavel:", action=Action.ISSUE_LETTER),
     PageSpec("notifications", "pages.notifications", ":material/notifications:"),
+    PageSpec("sessions", "pages.sessions", ":material/devices:"),
     PageSpec("admin", "pages.admin", ":material/settings:", action=Action.MANAGE_USERS),
     PageSpec("health", "pages.health", ":material/monitor_heart:", action=Action.VIEW_HEALTH),
 )
