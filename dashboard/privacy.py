@@ -20,6 +20,7 @@ import secrets
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
+from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -53,13 +54,12 @@ class Keys:
     match: bytes
 
 
-def _master_key() -> bytes:
-    configured = os.environ.get(KEY_ENV, "").strip()
+def _master_key(configured: str, folder: str) -> bytes:
     if len(configured) >= MIN_KEY_LENGTH:
         return configured.encode()
     if config.is_production():
         raise PrivacyKeyMissing()
-    path = config.data_dir() / KEY_FILE
+    path = Path(folder) / KEY_FILE
     if not path.exists():
         path.write_text(secrets.token_urlsafe(48))
         path.chmod(0o600)
@@ -67,14 +67,18 @@ def _master_key() -> bytes:
 
 
 @lru_cache(maxsize=8)
-def _derive(master: bytes) -> Keys:
+def _keys_for(configured: str, folder: str, production: bool) -> Keys:
+    """The keys for one configuration (cached: an import seals hundreds of thousands of values)."""
+    master = _master_key(configured, folder)
     def derive(purpose: bytes) -> bytes:
         return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(master)
     return Keys(encrypt=derive(b"household-ledger aes-gcm"), match=derive(b"household-ledger hmac"))
 
 
 def keys() -> Keys:
-    return _derive(_master_key())
+    configured = os.environ.get(KEY_ENV, "").strip()
+    folder = "" if len(configured) >= MIN_KEY_LENGTH else str(config.data_dir())
+    return _keys_for(configured, folder, config.is_production())
 
 
 def normalise(value: str) -> str:
