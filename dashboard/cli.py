@@ -20,7 +20,7 @@ from dashboard.errors import DomainError, Phrase
 from dashboard.i18n import DEFAULT_LANGUAGE, LANGUAGES, t
 from dashboard.vocab import Role, codes
 from db.engine import default_engine, migrate, read_session
-from dashboard.services.unit_of_work import unit_of_work
+from dashboard.services.unit_of_work import run_in_unit_of_work, unit_of_work
 from dashboard.services.api_tokens import Scope as ApiScope
 from db.models import Unit
 
@@ -255,6 +255,29 @@ def cmd_import_ledger(args) -> int:
     return 0
 
 
+def cmd_import_households(args) -> int:
+    """The national system's export into the household ledger: read and checked whole first (no transaction
+    open); broken rows or unknown places are listed and nothing is written (exit 1); else one write."""
+    from dashboard.services import household_import
+
+    engine = _engine()
+    with open(args.file, "rb") as handle:
+        data = handle.read()
+    with read_session(engine) as session:
+        actor = _operator(session)
+        preview = household_import.preview_households(session, actor, data, filename=args.file, year=args.year)
+    if not preview.ok:
+        for message in preview.messages(_lang):
+            print(message, file=sys.stderr)
+        say("cli.nothing_imported", err=True, count=len(preview.parsed.errors) + len(preview.unknown_places))
+        return 1
+    summary = run_in_unit_of_work(engine, household_import.commit_households, actor, preview)
+    say("cli.hh_imported", created=summary.created, updated=summary.updated, unchanged=summary.unchanged,
+        members=summary.members, skipped=summary.skipped, flagged=summary.flagged_ids,
+        twice=summary.in_two_households)
+    return 0
+
+
 def cmd_synthetic(args) -> int:
     """Province-scale synthetic data into an empty database (for benchmarks and load tests)."""
     import datetime as dt
@@ -443,6 +466,10 @@ def build_parser(lang: str | None = None) -> argparse.ArgumentParser:
                           help=h("create_categories"))
     importer.add_argument("--year", type=int, help=h("year"))
     importer.set_defaults(func=cmd_import_ledger)
+    households = command("import-households")
+    households.add_argument("file")
+    households.add_argument("--year", type=int, help=h("hh_year"))
+    households.set_defaults(func=cmd_import_households)
     synthetic = command("synthetic")
     synthetic.add_argument("--findings", type=int, required=True)
     synthetic.add_argument("--counties", type=int, default=100)

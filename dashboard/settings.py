@@ -37,6 +37,9 @@ SPECS: dict[str, SettingSpec] = {
     "notify_max_attempts": SettingSpec(5, 1, 20),   # outbound message: attempts before it shows as failed
     "letter_reply_days": SettingSpec(10, 1, 90),    # 督办函 etc.: reply due N days after issue
     "backup_keep": SettingSpec(14, 1, 365),        # nightly backups kept (the folder is DASHBOARD_BACKUP_DIR)
+    "identify_days": SettingSpec(15, 1, 90),        # 防返贫: clue to decision (县级审定) within N days
+    "publicity_days": SettingSpec(5, 1, 30),        # 防返贫: 村内公示 lasts at least N days
+    "eliminate_after_months": SettingSpec(6, 1, 36),  # 防返贫: 风险消除 only after N months of monitoring
 }
 
 
@@ -61,6 +64,9 @@ class Settings:
     notify_max_attempts: int
     letter_reply_days: int
     backup_keep: int
+    identify_days: int
+    publicity_days: int
+    eliminate_after_months: int
 
 
 DEFAULTS = Settings(**{key: spec.default for key, spec in SPECS.items()})

@@ -16,7 +16,8 @@ from db.models import AuditLog, Finding, Progress, Snapshot, User
 from tests.apptest_support import button, page_app, point_app_at, signed_in_entry, texts
 from tests.factories import build_world, evidence, finding_input
 
-ROLE_USER = {Role.ADMIN: "admin", Role.LEADER: "leader", Role.INSPECTOR: "inspector", Role.DEPARTMENT: "jiuzhu"}
+ROLE_USER = {Role.ADMIN: "admin", Role.LEADER: "leader", Role.INSPECTOR: "inspector", Role.DEPARTMENT: "jiuzhu",
+             Role.TOWNSHIP: "township"}
 
 
 @pytest.fixture
@@ -53,6 +54,7 @@ def test_each_role_sees_exactly_its_pages(engine, world, role):
         Role.INSPECTOR: {"overview", "my_work", "ledger", "finding", "villages", "log", "meeting", "supervision",
                          "notifications", "sessions", "lookback"},
         Role.DEPARTMENT: {"overview", "my_work", "ledger", "finding", "villages", "notifications", "sessions"},
+        Role.TOWNSHIP: {"overview", "my_work", "ledger", "finding", "villages", "notifications", "sessions"},
     }[role]
     assert set(page_keys_for(role)) == expected
 

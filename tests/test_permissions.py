@@ -24,7 +24,8 @@ from dashboard.services.unit_of_work import unit_of_work
 from db.models import ExtensionRequest, Finding, LookbackItem, Measure
 from tests.factories import evidence, finding_input
 
-ROLE_USER = {Role.ADMIN: "admin", Role.LEADER: "leader", Role.INSPECTOR: "inspector", Role.DEPARTMENT: "jiuzhu"}
+ROLE_USER = {Role.ADMIN: "admin", Role.LEADER: "leader", Role.INSPECTOR: "inspector", Role.DEPARTMENT: "jiuzhu",
+             Role.TOWNSHIP: "township"}
 
 
 

@@ -22,6 +22,8 @@ WHAT_KEYS = {
     "User": "what.user", "Measure": "what.measure", "ExtensionRequest": "what.extension",
     "Category": "what.category", "Evidence": "what.evidence", "Snapshot": "what.snapshot",
     "LookbackCampaign": "what.lookback_campaign", "LookbackItem": "what.lookback_item",
+    "Household": "what.household", "HouseholdCase": "what.household_case", "SupportMeasure": "what.support_measure",
+    "HouseholdMember": "what.household_member",
 }
 
 
