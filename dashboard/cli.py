@@ -327,6 +327,22 @@ def server_options(engine, args) -> list[str]:
     return options
 
 
+def cmd_households_check(args) -> int:
+    """数据质量核查: every rule of ``services.quality`` over the household ledger."""
+    from dashboard.services import quality
+
+    engine = _engine()
+    with read_session(engine) as session:
+        report = quality.run(session, township=args.township)
+    if args.json:
+        print(json.dumps(quality.as_json(report, lambda rule_id: t(f"quality.rule.{rule_id}", _lang)),
+                         ensure_ascii=False, indent=2))
+        return 0
+    for result in report.results:
+        print(f"{result.count:>7}  {result.rule.id:<22} {t(f'quality.rule.{result.rule.id}', _lang)}")
+    return 0
+
+
 def cmd_remind(args) -> int:
     """One pass of the daily jobs (roll-ups, reminders, digests, sending), for cron; safe to repeat."""
     import datetime as dt
@@ -431,6 +447,10 @@ def build_parser(lang: str | None = None) -> argparse.ArgumentParser:
     synthetic.add_argument("--seed", type=int, default=20261123)
     synthetic.add_argument("--today", help=h("today"))
     synthetic.set_defaults(func=cmd_synthetic)
+    check = command("households-check")
+    check.add_argument("--json", action="store_true", help=h("json"))
+    check.add_argument("--township", help=h("township"))
+    check.set_defaults(func=cmd_households_check)
     remind = command("remind")
     remind.add_argument("--once", action="store_true", required=True, help=h("once"))
     remind.add_argument("--date", help=h("date"))

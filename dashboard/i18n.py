@@ -1316,6 +1316,27 @@ CATALOGUE.update({
 })
 
 
+# --- 数据质量核查 (the household ledger's data-quality rules, issue 23) ---------------------------------------
+CATALOGUE.update({
+    "quality.rule.short_monitoring": ("监测不足期限即风险消除", "Risk eliminated before the minimum months of monitoring"),
+    "quality.rule.eliminated_next_month": ("识别当月或次月即风险消除", "Eliminated in the month of identification or the month after"),
+    "quality.rule.no_measure": ("纳入监测满一个月无帮扶措施", "Monitored a month or more with no support measure in force"),
+    "quality.rule.income_below_line": ("帮扶消除但人均纯收入低于监测收入标准", "Eliminated with support while income is below the year's line"),
+    "quality.rule.eliminated_unsafe": ("风险消除但住房、饮水或医保未保障", "Eliminated while housing, safe water or medical insurance is not assured"),
+    "quality.rule.risk_without_measure": ("风险类型无对应帮扶措施", "A risk with no support measure that answers it"),
+    "quality.rule.labour_mismatch": ("缺劳动力但有16至59岁劳动力", "Risk 'lack of labour' while a member aged 16–59 can work"),
+    "quality.rule.invalid_id": ("身份证号校验位或出生日期错误", "ID number with a wrong check digit or birth date"),
+    "quality.rule.duplicate_person": ("同一人出现在两个户中", "One person listed in two households"),
+    "quality.rule.clue_overdue": ("线索超期未作出认定", "Clue undecided past its identification period"),
+    "quality.rule.publicity_short": ("公示期不足规定天数", "Public posting shorter than required"),
+    "quality.severity.high": ("高", "high"),
+    "quality.severity.medium": ("中", "medium"),
+    "quality.severity.low": ("低", "low"),
+    "cli_help.households_check": ("数据质量核查：逐条规则列出命中的监测户（户编号）", "data-quality check: each rule and the households (户编号) it hits"),
+    "cli_help.township": ("只看一个乡镇", "one township only"),
+})
+
+
 def t(key: str, lang: str | None = None, **params: Any) -> str:
     """Text for ``key`` in ``lang`` (default Chinese), with ``{name}`` placeholders filled.
     Parameters that are ``Phrase``s or stored codes (enum members) are translated too, and a list
