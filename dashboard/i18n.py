@@ -1332,7 +1332,7 @@ CATALOGUE.update({
     "quality.severity.high": ("高", "high"),
     "quality.severity.medium": ("中", "medium"),
     "quality.severity.low": ("低", "low"),
-    "cli_help.households_check": ("数据质量核查：逐条规则列出命中的监测户（户编号）", "data-quality check: each rule and the households (户编号) it hits"),
+    "cli_help.households_check": ("数据质量核查：逐条规则列出命中的监测户（户编号）", "data-quality check: each rule and the household numbers it hits"),
     "cli_help.township": ("只看一个乡镇", "one township only"),
 })
 
