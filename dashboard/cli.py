@@ -335,11 +335,12 @@ def cmd_households_check(args) -> int:
     with read_session(engine) as session:
         report = quality.run(session, township=args.township)
     if args.json:
-        print(json.dumps(quality.as_json(report, lambda rule_id: t(f"quality.rule.{rule_id}", _lang)),
+        print(json.dumps(quality.as_json(report, lambda rule_id: t(f"quality_rule.{rule_id}", _lang)),
                          ensure_ascii=False, indent=2))
         return 0
     for result in report.results:
-        print(f"{result.count:>7}  {result.rule.id:<22} {t(f'quality.rule.{result.rule.id}', _lang)}")
+        severity = t(f"quality_severity.{result.rule.severity}", _lang)
+        print(f"{result.count:>7}  {severity}  {result.rule.id:<22} {t(f'quality_rule.{result.rule.id}', _lang)}")
     return 0
 
 

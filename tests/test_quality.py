@@ -92,7 +92,7 @@ def test_every_rule_has_its_fixed_id_and_titles():
         "publicity_short"]
     for rule in quality.RULES:
         for lang in ("zh", "en"):
-            assert t(f"quality.rule.{rule.id}", lang) != f"quality.rule.{rule.id}"
+            assert t(f"quality_rule.{rule.id}", lang) != f"quality_rule.{rule.id}"
 
 
 def test_short_monitoring(engine, ledger):
@@ -248,6 +248,6 @@ def test_households_check_prints_the_rules(engine, ledger, cli_env, capsys):
     by_id = {rule["id"]: rule for rule in printed["rules"]}
     assert [rule["id"] for rule in printed["rules"]] == [rule.id for rule in quality.RULES]
     assert by_id["eliminated_unsafe"]["count"] == 1 and by_id["eliminated_unsafe"]["households"] == ["HIT"]
-    assert by_id["eliminated_unsafe"]["title"] == t("quality.rule.eliminated_unsafe", "en")
-    assert by_id["invalid_id"] == {"id": "invalid_id", "title": t("quality.rule.invalid_id", "en"),
+    assert by_id["eliminated_unsafe"]["title"] == t("quality_rule.eliminated_unsafe", "en")
+    assert by_id["invalid_id"] == {"id": "invalid_id", "title": t("quality_rule.invalid_id", "en"),
                                    "severity": "low", "count": 0, "households": []}

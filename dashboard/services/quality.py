@@ -2,7 +2,7 @@
 
 Each rule has an id (fixed: the command line, the page, findings raised from a check and the tests name
 it), a severity and a condition that returns the households it hits. Its title lives in the catalogue as
-``quality.rule.<id>`` (Chinese and English). Conditions are SQL built from the same settings and
+``quality_rule.<id>`` (Chinese and English). Conditions are SQL built from the same settings and
 constants the services use (``lifecycle`` for the procedure's states and the months of monitoring,
 ``lights.days_between`` for day counts); the two that compare calendar months read the few eliminated
 households' dates and apply ``lifecycle.add_months``, the same function the 风险消除 gate applies.
