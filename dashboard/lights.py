@@ -13,10 +13,10 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
-from dashboard.lifecycle import DEADLINE_STATES, STALE_STATES
+from dashboard.lifecycle import CLOCKED_CASE_STATES, DEADLINE_STATES, STALE_STATES
 from dashboard.settings import Settings
 from dashboard.vocab import Light, Status
-from db.models import Finding
+from db.models import Finding, HouseholdCase
 
 
 class days_between(FunctionElement):
@@ -88,5 +88,28 @@ def light(now: dt.datetime, settings: Settings) -> ColumnElement[str]:
         (is_overdue(today), literal(Light.RED.value)),
         (or_(is_due_soon(today, settings), is_stale(now, settings),
              Finding.sent_back_count >= settings.sent_back_yellow), literal(Light.YELLOW.value)),
+        else_=literal(Light.GREEN.value),
+    )
+
+
+# --- the household ledger: the clock of a clue (线索 to 县级审定 within ``identify_days``) -------------------
+
+def _clocked() -> ColumnElement[bool]:
+    return HouseholdCase.state.in_([state.value for state in CLOCKED_CASE_STATES])
+
+
+def clue_overdue(today: dt.date) -> ColumnElement[bool]:
+    """A clue still undecided after its due date (received + ``identify_days``)."""
+    return and_(_clocked(), HouseholdCase.due_on < today)
+
+
+def clue_light(today: dt.date, settings: Settings) -> ColumnElement[str]:
+    """The same lights as findings: red past the due date, yellow within ``due_soon_days`` of it, green
+    before; a decided case shows as closed."""
+    horizon = today + dt.timedelta(days=settings.due_soon_days)
+    return case(
+        (~_clocked(), literal(Light.CLOSED.value)),
+        (HouseholdCase.due_on < today, literal(Light.RED.value)),
+        (HouseholdCase.due_on <= horizon, literal(Light.YELLOW.value)),
         else_=literal(Light.GREEN.value),
     )

@@ -28,7 +28,6 @@ from dashboard.lifecycle import (
     check_role,
     elimination_blockers,
     enforce_household,
-    household_refusal,
 )
 from dashboard.services.common import apply_changes, audit, check_version, code, get_or_404, require_text
 from dashboard.settings import Settings, load_settings
@@ -140,10 +139,8 @@ def reveal_member(session: Session, actor: Actor, member_id: int) -> Revealed:
                     phone=privacy.unseal(member.phone_cipher, privacy.Field.PHONE))
 
 
-def member_health(session: Session, actor: Actor, member: HouseholdMember, household: Household) -> str | None:
-    """A person's health status for roles that act on the household; None for everyone else."""
-    if household_refusal(actor, HouseholdAction.VIEW_HEALTH, facts(session, household)) is not None:
-        return None
+def unsealed_health(member: HouseholdMember) -> str:
+    """A person's health status, for a read model that has checked ``HouseholdAction.VIEW_HEALTH``."""
     return privacy.unseal(member.health_cipher, privacy.Field.HEALTH)
 
 
