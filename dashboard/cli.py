@@ -18,7 +18,7 @@ from dashboard.lifecycle import SYSTEM
 from dashboard import config
 from dashboard.errors import DomainError, Phrase
 from dashboard.i18n import DEFAULT_LANGUAGE, LANGUAGES, t
-from dashboard.vocab import Role, codes
+from dashboard.vocab import Role, ScreenKind, codes
 from db.engine import default_engine, migrate, read_session
 from dashboard.services.unit_of_work import unit_of_work
 from db.models import Unit
@@ -344,6 +344,25 @@ def cmd_households_check(args) -> int:
     return 0
 
 
+def cmd_screen_list(args) -> int:
+    """应纳未纳 screening of one department list, as the operator (``SYSTEM``)."""
+    from dashboard import clock
+    from dashboard.screening_reader import read_list
+    from dashboard.services import screening
+
+    path = Path(args.file)
+    listed = read_list(path.read_bytes(), path.name, args.kind, clock.today())
+    with unit_of_work(_engine()) as session:
+        run = screening.screen(session, SYSTEM, listed, list_name=path.name)
+        counts = screening.counts(run)
+    if args.json:
+        print(json.dumps(counts, ensure_ascii=False))
+    else:
+        for name, value in counts.items():
+            print(f"{name:>16}: {value}")
+    return 0
+
+
 def cmd_remind(args) -> int:
     """One pass of the daily jobs (roll-ups, reminders, digests, sending), for cron; safe to repeat."""
     import datetime as dt
@@ -452,6 +471,11 @@ def build_parser(lang: str | None = None) -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true", help=h("json"))
     check.add_argument("--township", help=h("township"))
     check.set_defaults(func=cmd_households_check)
+    screen = command("screen-list")
+    screen.add_argument("file")
+    screen.add_argument("--kind", required=True, choices=codes(ScreenKind), help=h("screen_kind"))
+    screen.add_argument("--json", action="store_true", help=h("json"))
+    screen.set_defaults(func=cmd_screen_list)
     remind = command("remind")
     remind.add_argument("--once", action="store_true", required=True, help=h("once"))
     remind.add_argument("--date", help=h("date"))

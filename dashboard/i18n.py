@@ -1316,6 +1316,8 @@ CATALOGUE.update({
 })
 
 
+ENUM_PREFIX.update({vocab.ScreenKind: "screen_kind", vocab.ScreenOutcome: "screen_outcome"})
+
 # --- 数据质量核查 (the household ledger's data-quality rules, issue 23) ---------------------------------------
 CATALOGUE.update({
     "quality_rule.short_monitoring": ("监测不足期限即风险消除", "Risk eliminated before the minimum months of monitoring"),
@@ -1334,6 +1336,26 @@ CATALOGUE.update({
     "quality_severity.low": ("低", "low"),
     "cli_help.households_check": ("数据质量核查：逐条规则列出命中的监测户（户编号）", "data-quality check: each rule and the household numbers it hits"),
     "cli_help.township": ("只看一个乡镇", "one township only"),
+    "cli_help.screen_list": ("应纳未纳筛查：用部门名单（医保、残联、应急、人社）比对监测对象台账", "screening: compare a department's list (medical, disability, disaster, unemployment) with the household ledger"),
+    "cli_help.screen_kind": ("名单类型", "kind of list"),
+    "action.hh_screen": ("部门名单筛查", "screen a department's list"),
+    "action.hh_screen_signal": ("部门筛查预警信号", "risk signal from a department's list"),
+    "screen_kind.medical": ("医保高额自付", "medical: high self-pay"),
+    "screen_kind.disability": ("残联新办残疾证", "new disability certificate"),
+    "screen_kind.disaster": ("应急受灾人员", "disaster victim"),
+    "screen_kind.unemployment": ("人社失业登记", "unemployment registration"),
+    "screen_outcome.clue": ("新线索", "new clue"),
+    "screen_outcome.signal": ("风险信号", "risk signal"),
+    "screen.clue_text": ("部门筛查预警（{kind}）：{what}；名单：{list}", "Department alert ({kind}): {what}; list: {list}"),
+    "screen.amount_text": ("{year}年度个人自付 {amount} 元", "self-pay of {amount} yuan in {year}"),
+    "screen.event_text": ("发生日期 {date}", "event on {date}"),
+    "setting.screen_medical_ordinary": ("应纳未纳筛查：一般户年度医疗自付（元）达到", "Screening: yearly medical self-pay (yuan) of an ordinary household at least"),
+    "setting.screen_medical_exited": ("应纳未纳筛查：脱贫户年度医疗自付（元）达到", "Screening: yearly medical self-pay (yuan) of an exited household at least"),
+    "setting.screen_event_days": ("应纳未纳筛查：残疾证、受灾、失业发生在多少天内", "Screening: certificate, disaster or unemployment within days"),
+    "error.screen_no_id_column": ("名单前10行中找不到“证件号码”或“身份证号”列。", "No ID column (证件号码, 身份证号) in the list's first 10 rows."),
+    "error.screen_no_amount_column": ("医保名单需要“自付金额”列。", "A medical list needs a self-pay amount column."),
+    "error.screen_no_date_column": ("名单需要日期列（如“发证日期”“受灾日期”“登记日期”）。", "The list needs a date column (e.g. 发证日期, 受灾日期, 登记日期)."),
+    "error.screen_broken_rows": ("名单有{count}行缺少证件号码或金额、日期无法识别（第{rows}行），未做任何筛查。", "{count} rows have no ID or an unreadable amount or date (rows {rows}); nothing was screened."),
 })
 
 

@@ -313,6 +313,7 @@ class HouseholdAction(StrEnum):
     REVEAL = "hh_reveal"                      # show a member's full ID and phone (audited)
     VIEW_HEALTH = "hh_view_health"            # health status: only roles that act on the household
     IMPORT = "hh_import"                      # the national system's export
+    SCREEN = "hh_screen"                      # 应纳未纳: compare a department's list with the ledger
     VIEW = "hh_view"
 
 
@@ -334,6 +335,7 @@ HOUSEHOLD_PERMISSIONS: dict[HouseholdAction, frozenset[Role]] = {
     HouseholdAction.REVEAL: frozenset({T, D, A}),
     HouseholdAction.VIEW_HEALTH: frozenset({T, D}),
     HouseholdAction.IMPORT: frozenset({A}),
+    HouseholdAction.SCREEN: frozenset({A, D}),   # a department only as the county's monitoring unit (scope)
     HouseholdAction.VIEW: frozenset({A, L, I, D, T}),
 }
 
@@ -522,7 +524,10 @@ def household_refusal(actor: Actor, action: HouseholdAction, facts: HouseholdFac
     return None
 
 
-HOUSEHOLD_PAGE_ACTIONS = tuple(action for action in HouseholdAction if action not in UNSCOPED_HOUSEHOLD_ACTIONS)
+# Actions on the county's ledger as a whole, scoped like the rest but never offered on one household's page.
+COUNTY_HOUSEHOLD_ACTIONS = frozenset({HouseholdAction.SCREEN})
+HOUSEHOLD_PAGE_ACTIONS = tuple(action for action in HouseholdAction
+                               if action not in UNSCOPED_HOUSEHOLD_ACTIONS | COUNTY_HOUSEHOLD_ACTIONS)
 
 
 def household_actions(actor: Actor, facts: HouseholdFacts) -> dict[HouseholdAction, Refusal | None]:

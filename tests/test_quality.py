@@ -8,68 +8,16 @@ import random
 
 import pytest
 
-from dashboard import privacy
 from dashboard.i18n import t
 from dashboard.services import quality
 from dashboard.services.unit_of_work import unit_of_work
-from dashboard.vocab import (CaseKind, CaseState, EliminationMethod, HouseholdState, HouseholdType, LabourSkill,
-                             MonitorCategory, Risk, SupportKind)
+from dashboard.vocab import CaseState, EliminationMethod, HouseholdState, LabourSkill, Risk, SupportKind
 from db.engine import read_session
-from db.models import Household, HouseholdCase, HouseholdMember, HouseholdRisk, IncomeLine, SupportMeasure, Village
 from seed import people
-from tests.test_cli import cli_env  # noqa: F401  (the fixture: DATABASE_URL for the command line)
+from tests.household_rows import LINE_2026, Ledger
+from tests.test_cli import cli_env  # noqa: F401  (a fixture: DATABASE_URL for the command line)
 
 TODAY = dt.date(2026, 6, 15)   # the frozen day of tests/conftest.py
-LINE_2026 = 7_300
-
-
-class Ledger:
-    """Households written straight into the tables, each with exactly the facts one case needs."""
-
-    def __init__(self, session):
-        self.session = session
-        village = Village(county="宿松县", township="高士镇", name="毛安村")
-        session.add(village)
-        session.add(IncomeLine(year=2026, yuan=LINE_2026))
-        session.flush()
-        self.village_id = village.id
-        self.rng = random.Random(7)
-
-    def household(self, number: str, *, state=HouseholdState.MONITORED, identified_on=dt.date(2025, 12, 1),
-                  eliminated_on=None, method=None, income=None, township="高士镇", **facts) -> Household:
-        household = Household(number=number, township=township, village_id=self.village_id, state=state,
-                              household_type=HouseholdType.EXITED, category=MonitorCategory.UNSTABLE,
-                              head_name="户主", identified_on=identified_on, eliminated_on=eliminated_on,
-                              elimination_method=method, income_per_capita=income,
-                              income_year=2026 if income is not None else None, **facts)
-        self.session.add(household)
-        self.session.flush()
-        return household
-
-    def member(self, household: Household, *, id_number: str | None = None, birth=dt.date(1980, 5, 1),
-               skill=LabourSkill.LOST) -> HouseholdMember:
-        id_number = id_number or people.resident_id(self.rng, birth, female=False)
-        member = HouseholdMember(household_id=household.id, name="成员", birth_date=birth, labour_skill=skill,
-                                 id_cipher=privacy.seal(id_number, privacy.Field.ID),
-                                 id_hash=privacy.match_key(id_number), id_masked=privacy.mask_id(id_number),
-                                 id_valid=privacy.id_check(id_number))
-        self.session.add(member)
-        self.session.flush()
-        return member
-
-    def risk(self, household: Household, kind: Risk, removed_on=None) -> None:
-        self.session.add(HouseholdRisk(household_id=household.id, kind=kind, added_on=dt.date(2025, 12, 1),
-                                       removed_on=removed_on))
-        self.session.flush()
-
-    def measure(self, household: Household, kind: SupportKind, start=dt.date(2025, 12, 10), end=None) -> None:
-        self.session.add(SupportMeasure(household_id=household.id, kind=kind, text="帮扶", start_on=start, end_on=end))
-        self.session.flush()
-
-    def case(self, household: Household, **fields) -> None:
-        values = {"kind": CaseKind.IDENTIFY, "state": CaseState.CLUE, "received_on": dt.date(2026, 6, 1)} | fields
-        self.session.add(HouseholdCase(household_id=household.id, **values))
-        self.session.flush()
 
 
 def hits(engine, rule_id: str) -> list[str]:
@@ -236,7 +184,8 @@ def test_a_township_sees_its_own_households(engine, ledger):
         assert quality.run(session, today=TODAY, township="赛口镇").result("eliminated_unsafe").numbers == ["SAIKOU"]
 
 
-def test_households_check_prints_the_rules(engine, ledger, cli_env, capsys):
+@pytest.mark.usefixtures("cli_env")
+def test_households_check_prints_the_rules(engine, ledger, capsys):  # noqa: F811  (the fixture)
     from dashboard import cli
 
     def fill(book):
