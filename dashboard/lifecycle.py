@@ -225,6 +225,7 @@ class FindingFacts:
     pending_extension: bool = False  # one request at a time; deciding needs one
     open_measures: int = 0           # 申请销号 needs every measure done
     evidence_count: int = 1          # … and at least one evidence file
+    still_hit: tuple[str, ...] = ()  # … and no household it names still hit by its data-quality rule (户编号)
 
 
 @dataclass(frozen=True)
@@ -239,6 +240,9 @@ class Refusal:
 FINDING_ACTIONS = (Action.EDIT_FINDING, Action.REPORT_PROGRESS, Action.ATTACH_EVIDENCE, Action.TICK_MEASURE,
                    Action.REQUEST_EXTENSION, Action.DECIDE_EXTENSION, Action.APPLY_CLOSURE, Action.CLOSE,
                    Action.SEND_BACK, Action.SET_ONGOING, Action.CANCEL, Action.RECORD_ESCALATION, Action.LOG_REPEAT)
+
+
+STILL_HIT_NAMED = 10  # households a refused closure names (the finding's page lists them all)
 
 
 def _precondition(action: Action, facts: FindingFacts) -> Refusal | None:
@@ -259,6 +263,9 @@ def _precondition(action: Action, facts: FindingFacts) -> Refusal | None:
             return Refusal("error.measures_open", {"count": facts.open_measures})
         if not facts.evidence_count:
             return Refusal("error.no_evidence", {})
+    if action in (Action.APPLY_CLOSURE, Action.CLOSE) and facts.still_hit:
+        return Refusal("error.households_still_hit", {"count": len(facts.still_hit),
+                                                      "households": "、".join(facts.still_hit[:STILL_HIT_NAMED])})
     return None
 
 

@@ -867,3 +867,14 @@ class ScreeningHit(SQLModel, table=True):
     outcome: str = Field(max_length=20)
     case_id: Optional[int] = Field(default=None, foreign_key="household_case.id")
     run_id: int = Field(foreign_key="screening_run.id", index=True)
+
+
+class FindingHousehold(SQLModel, table=True):
+    """A finding raised from a data-quality check names the households the rule hit: its closure waits until
+    the rule no longer hits them."""
+
+    __tablename__ = "finding_household"
+
+    finding_id: int = Field(foreign_key="finding.id", primary_key=True)
+    household_id: int = Field(foreign_key="household.id", primary_key=True, index=True)
+    rule_id: str = Field(max_length=40)

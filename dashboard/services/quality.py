@@ -25,7 +25,8 @@ from dashboard.lifecycle import CLOCKED_CASE_STATES, add_months
 from dashboard.lights import days_between
 from dashboard.settings import Settings, load_settings
 from dashboard.vocab import CaseKind, EliminationMethod, HouseholdState, LabourSkill, Risk, SupportKind
-from db.models import Household, HouseholdCase, HouseholdMember, HouseholdRisk, IncomeLine, SupportMeasure
+from db.models import (FindingHousehold, Household, HouseholdCase, HouseholdMember, HouseholdRisk, IncomeLine,
+                       SupportMeasure)
 
 
 class Severity(StrEnum):
@@ -254,3 +255,22 @@ def as_json(report: Report, title: Callable[[str], str]) -> dict:
     return {"rules": [{"id": result.rule.id, "title": title(result.rule.id), "severity": result.rule.severity.value,
                        "count": result.count, "households": result.numbers} for result in report.results],
             "as_of": report.as_of.isoformat()}
+
+
+# --- findings raised from a check ----------------------------------------------------------------------
+
+def still_hit(session: Session, finding_id: int, today: dt.date | None = None) -> list[str]:
+    """户编号 of the households a finding raised from a check names that its rule still hits (a finding
+    raised by hand names none, and costs one indexed lookup)."""
+    named = session.execute(select(FindingHousehold.rule_id, FindingHousehold.household_id)
+                            .where(FindingHousehold.finding_id == finding_id)).all()
+    if not named:
+        return []
+    context = Context(today=today or clock.today(), settings=load_settings(session))
+    hit: set[int] = set()
+    for rule_id in sorted({row[0] for row in named}):
+        rule = RULES_BY_ID.get(rule_id)
+        if rule is not None:
+            ids = {row[1] for row in named if row[0] == rule_id}
+            hit |= ids & rule.hits(session, context)
+    return [number for _, number in _numbers(session, hit, None)]

@@ -1,6 +1,8 @@
 """应纳未纳 screening (issue 23): the department lists compared with the household ledger
 
 - screening_run: one list compared (kind, name, counts); no ID of the list is kept.
+- finding_household: the households a finding raised from a data-quality check names (its closure waits
+  until the rule no longer hits them).
 - screening_hit: a person above the kind's threshold, by the keyed hash of the ID, once per kind, person,
   household and event (so the same list uploaded twice adds nothing), with the clue it opened.
 
@@ -67,6 +69,19 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_screening_hit_run_id'), ['run_id'], unique=False)
 
 
+    op.create_table('finding_household',
+    sa.Column('finding_id', sa.Integer(), nullable=False),
+    sa.Column('household_id', sa.Integer(), nullable=False),
+    sa.Column('rule_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.ForeignKeyConstraint(['finding_id'], ['finding.id'], name=op.f('fk_finding_household_finding_id_finding')),
+    sa.ForeignKeyConstraint(['household_id'], ['household.id'], name=op.f('fk_finding_household_household_id_household')),
+    sa.PrimaryKeyConstraint('finding_id', 'household_id', name=op.f('pk_finding_household'))
+    )
+    with op.batch_alter_table('finding_household', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_finding_household_household_id'), ['household_id'], unique=False)
+
+
 def downgrade() -> None:
+    op.drop_table('finding_household')
     op.drop_table('screening_hit')
     op.drop_table('screening_run')
