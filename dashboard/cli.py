@@ -18,7 +18,7 @@ from dashboard.lifecycle import SYSTEM
 from dashboard import config
 from dashboard.errors import DomainError, Phrase
 from dashboard.i18n import DEFAULT_LANGUAGE, LANGUAGES, t
-from dashboard.vocab import Role, codes
+from dashboard.vocab import Role, ScreenKind, codes
 from db.engine import default_engine, migrate, read_session
 from dashboard.services.unit_of_work import run_in_unit_of_work, unit_of_work
 from dashboard.services.api_tokens import Scope as ApiScope
@@ -372,6 +372,42 @@ def cmd_api_token_revoke(args) -> int:
     return 0
 
 
+def cmd_households_check(args) -> int:
+    """数据质量核查: every rule of ``services.quality`` over the household ledger."""
+    from dashboard.services import quality
+
+    engine = _engine()
+    with read_session(engine) as session:
+        report = quality.run(session, township=args.township)
+    if args.json:
+        print(json.dumps(quality.as_json(report, lambda rule_id: t(f"quality_rule.{rule_id}", _lang)),
+                         ensure_ascii=False, indent=2))
+        return 0
+    for result in report.results:
+        severity = t(f"quality_severity.{result.rule.severity}", _lang)
+        print(f"{result.count:>7}  {severity}  {result.rule.id:<22} {t(f'quality_rule.{result.rule.id}', _lang)}")
+    return 0
+
+
+def cmd_screen_list(args) -> int:
+    """应纳未纳 screening of one department list, as the operator (``SYSTEM``)."""
+    from dashboard import clock
+    from dashboard.screening_reader import read_list
+    from dashboard.services import screening
+
+    path = Path(args.file)
+    listed = read_list(path.read_bytes(), path.name, args.kind, clock.today())
+    with unit_of_work(_engine()) as session:
+        run = screening.screen(session, SYSTEM, listed, list_name=path.name)
+        counts = screening.counts(run)
+    if args.json:
+        print(json.dumps(counts, ensure_ascii=False))
+    else:
+        for name, value in counts.items():
+            print(f"{name:>16}: {value}")
+    return 0
+
+
 def cmd_remind(args) -> int:
     """One pass of the daily jobs (roll-ups, reminders, digests, sending), for cron; safe to repeat."""
     import datetime as dt
@@ -480,6 +516,15 @@ def build_parser(lang: str | None = None) -> argparse.ArgumentParser:
     synthetic.add_argument("--seed", type=int, default=20261123)
     synthetic.add_argument("--today", help=h("today"))
     synthetic.set_defaults(func=cmd_synthetic)
+    check = command("households-check")
+    check.add_argument("--json", action="store_true", help=h("json"))
+    check.add_argument("--township", help=h("township"))
+    check.set_defaults(func=cmd_households_check)
+    screen = command("screen-list")
+    screen.add_argument("file")
+    screen.add_argument("--kind", required=True, choices=codes(ScreenKind), help=h("screen_kind"))
+    screen.add_argument("--json", action="store_true", help=h("json"))
+    screen.set_defaults(func=cmd_screen_list)
     remind = command("remind")
     remind.add_argument("--once", action="store_true", required=True, help=h("once"))
     remind.add_argument("--date", help=h("date"))

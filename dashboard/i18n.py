@@ -1378,6 +1378,58 @@ CATALOGUE.update({
 })
 
 
+ENUM_PREFIX.update({vocab.ScreenKind: "screen_kind", vocab.ScreenOutcome: "screen_outcome"})
+
+# --- 数据质量核查 (the household ledger's data-quality rules, issue 23) ---------------------------------------
+CATALOGUE.update({
+    "quality_rule.short_monitoring": ("监测不足期限即风险消除", "Risk eliminated before the minimum months of monitoring"),
+    "quality_rule.eliminated_next_month": ("识别当月或次月即风险消除", "Eliminated in the month of identification or the month after"),
+    "quality_rule.no_measure": ("纳入监测满一个月无帮扶措施", "Monitored a month or more with no support measure in force"),
+    "quality_rule.income_below_line": ("帮扶消除但人均纯收入低于监测收入标准", "Eliminated with support while income is below the year's line"),
+    "quality_rule.eliminated_unsafe": ("风险消除但住房、饮水或医保未保障", "Eliminated while housing, safe water or medical insurance is not assured"),
+    "quality_rule.risk_without_measure": ("风险类型无对应帮扶措施", "A risk with no support measure that answers it"),
+    "quality_rule.labour_mismatch": ("缺劳动力但有16至59岁劳动力", "Risk 'lack of labour' while a member aged 16–59 can work"),
+    "quality_rule.invalid_id": ("身份证号校验位或出生日期错误", "ID number with a wrong check digit or birth date"),
+    "quality_rule.duplicate_person": ("同一人出现在两个户中", "One person listed in two households"),
+    "quality_rule.clue_overdue": ("线索超期未作出认定", "Clue undecided past its identification period"),
+    "quality_rule.publicity_short": ("公示期不足规定天数", "Public posting shorter than required"),
+    "quality_severity.high": ("高", "high"),
+    "quality_severity.medium": ("中", "medium"),
+    "quality_severity.low": ("低", "low"),
+    "cli_help.households_check": ("数据质量核查：逐条规则列出命中的监测户（户编号）", "data-quality check: each rule and the household numbers it hits"),
+    "cli_help.township": ("只看一个乡镇", "one township only"),
+    "cli_help.screen_list": ("应纳未纳筛查：用部门名单（医保、残联、应急、人社）比对监测对象台账", "screening: compare a department's list (medical, disability, disaster, unemployment) with the household ledger"),
+    "cli_help.screen_kind": ("名单类型", "kind of list"),
+    "action.hh_screen": ("部门名单筛查", "screen a department's list"),
+    "action.hh_screen_signal": ("部门筛查预警信号", "risk signal from a department's list"),
+    "screen_kind.medical": ("医保高额自付", "medical: high self-pay"),
+    "screen_kind.disability": ("残联新办残疾证", "new disability certificate"),
+    "screen_kind.disaster": ("应急受灾人员", "disaster victim"),
+    "screen_kind.unemployment": ("人社失业登记", "unemployment registration"),
+    "setting.check_finding_days": ("数据质量核查转问题的整改时限（天）", "Deadline of a finding raised from a data-quality check (days)"),
+    "check.source_title": ("数据质量核查 {month}", "Data-quality check {month}"),
+    "check.finding_text": ("{township}数据质量核查：“{rule}”{count}户（户编号：{households}）", "{township} data-quality check: '{rule}', {count} households ({households})"),
+    "check.finding_measure": ("逐户核实并更正：{rule}", "Check and correct each household: {rule}"),
+    "error.check_unknown_rule": ("没有规则“{rule}”。", "There is no rule '{rule}'."),
+    "error.check_nothing_hit": ("{township}目前没有命中这条规则的监测户。", "No household in {township} is hit by this rule now."),
+    "error.check_no_township_unit": ("“{township}”没有对应的乡镇单位，无法作为牵头单位。", "'{township}' has no township unit to lead the finding."),
+    "error.check_no_category": ("问题类别“{name}”不存在，请管理员先添加。", "The category '{name}' does not exist; an administrator must add it first."),
+    "error.households_still_hit": ("仍有{count}户数据质量问题未更正（户编号：{households}），不能销号。", "{count} households are still hit by the data-quality rule ({households}): the finding cannot be closed."),
+    "screen_outcome.clue": ("新线索", "new clue"),
+    "screen_outcome.signal": ("风险信号", "risk signal"),
+    "screen.clue_text": ("部门筛查预警（{kind}）：{what}；名单：{list}", "Department alert ({kind}): {what}; list: {list}"),
+    "screen.amount_text": ("{year}年度个人自付 {amount} 元", "self-pay of {amount} yuan in {year}"),
+    "screen.event_text": ("发生日期 {date}", "event on {date}"),
+    "setting.screen_medical_ordinary": ("应纳未纳筛查：一般户年度医疗自付（元）达到", "Screening: yearly medical self-pay (yuan) of an ordinary household at least"),
+    "setting.screen_medical_exited": ("应纳未纳筛查：脱贫户年度医疗自付（元）达到", "Screening: yearly medical self-pay (yuan) of an exited household at least"),
+    "setting.screen_event_days": ("应纳未纳筛查：残疾证、受灾、失业发生在多少天内", "Screening: certificate, disaster or unemployment within days"),
+    "error.screen_no_id_column": ("名单前10行中找不到“证件号码”或“身份证号”列。", "No ID column (证件号码, 身份证号) in the list's first 10 rows."),
+    "error.screen_no_amount_column": ("医保名单需要“自付金额”列。", "A medical list needs a self-pay amount column."),
+    "error.screen_no_date_column": ("名单需要日期列（如“发证日期”“受灾日期”“登记日期”）。", "The list needs a date column (e.g. 发证日期, 受灾日期, 登记日期)."),
+    "error.screen_broken_rows": ("名单有{count}行缺少证件号码或金额、日期无法识别（第{rows}行），未做任何筛查。", "{count} rows have no ID or an unreadable amount or date (rows {rows}); nothing was screened."),
+})
+
+
 def t(key: str, lang: str | None = None, **params: Any) -> str:
     """Text for ``key`` in ``lang`` (default Chinese), with ``{name}`` placeholders filled.
     Parameters that are ``Phrase``s or stored codes (enum members) are translated too, and a list

@@ -225,6 +225,7 @@ class FindingFacts:
     pending_extension: bool = False  # one request at a time; deciding needs one
     open_measures: int = 0           # 申请销号 needs every measure done
     evidence_count: int = 1          # … and at least one evidence file
+    still_hit: tuple[str, ...] = ()  # … and no household it names still hit by its data-quality rule (户编号)
 
 
 @dataclass(frozen=True)
@@ -239,6 +240,9 @@ class Refusal:
 FINDING_ACTIONS = (Action.EDIT_FINDING, Action.REPORT_PROGRESS, Action.ATTACH_EVIDENCE, Action.TICK_MEASURE,
                    Action.REQUEST_EXTENSION, Action.DECIDE_EXTENSION, Action.APPLY_CLOSURE, Action.CLOSE,
                    Action.SEND_BACK, Action.SET_ONGOING, Action.CANCEL, Action.RECORD_ESCALATION, Action.LOG_REPEAT)
+
+
+STILL_HIT_NAMED = 10  # households a refused closure names (the finding's page lists them all)
 
 
 def _precondition(action: Action, facts: FindingFacts) -> Refusal | None:
@@ -259,6 +263,9 @@ def _precondition(action: Action, facts: FindingFacts) -> Refusal | None:
             return Refusal("error.measures_open", {"count": facts.open_measures})
         if not facts.evidence_count:
             return Refusal("error.no_evidence", {})
+    if action in (Action.APPLY_CLOSURE, Action.CLOSE) and facts.still_hit:
+        return Refusal("error.households_still_hit", {"count": len(facts.still_hit),
+                                                      "households": "、".join(facts.still_hit[:STILL_HIT_NAMED])})
     return None
 
 
@@ -313,6 +320,7 @@ class HouseholdAction(StrEnum):
     REVEAL = "hh_reveal"                      # show a member's full ID and phone (audited)
     VIEW_HEALTH = "hh_view_health"            # health status: only roles that act on the household
     IMPORT = "hh_import"                      # the national system's export
+    SCREEN = "hh_screen"                      # 应纳未纳: compare a department's list with the ledger
     VIEW = "hh_view"
 
 
@@ -334,6 +342,7 @@ HOUSEHOLD_PERMISSIONS: dict[HouseholdAction, frozenset[Role]] = {
     HouseholdAction.REVEAL: frozenset({T, D, A}),
     HouseholdAction.VIEW_HEALTH: frozenset({T, D}),
     HouseholdAction.IMPORT: frozenset({A}),
+    HouseholdAction.SCREEN: frozenset({A, D}),   # a department only as the county's monitoring unit (scope)
     HouseholdAction.VIEW: frozenset({A, L, I, D, T}),
 }
 
@@ -522,7 +531,10 @@ def household_refusal(actor: Actor, action: HouseholdAction, facts: HouseholdFac
     return None
 
 
-HOUSEHOLD_PAGE_ACTIONS = tuple(action for action in HouseholdAction if action not in UNSCOPED_HOUSEHOLD_ACTIONS)
+# Actions on the county's ledger as a whole, scoped like the rest but never offered on one household's page.
+COUNTY_HOUSEHOLD_ACTIONS = frozenset({HouseholdAction.SCREEN})
+HOUSEHOLD_PAGE_ACTIONS = tuple(action for action in HouseholdAction
+                               if action not in UNSCOPED_HOUSEHOLD_ACTIONS | COUNTY_HOUSEHOLD_ACTIONS)
 
 
 def household_actions(actor: Actor, facts: HouseholdFacts) -> dict[HouseholdAction, Refusal | None]:

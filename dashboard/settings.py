@@ -40,6 +40,10 @@ SPECS: dict[str, SettingSpec] = {
     "identify_days": SettingSpec(15, 1, 90),        # 防返贫: clue to decision (县级审定) within N days
     "publicity_days": SettingSpec(5, 1, 30),        # 防返贫: 村内公示 lasts at least N days
     "eliminate_after_months": SettingSpec(6, 1, 36),  # 防返贫: 风险消除 only after N months of monitoring
+    "screen_medical_ordinary": SettingSpec(10_000, 1_000, 200_000),  # 应纳未纳: yearly self-pay (yuan), 一般户
+    "screen_medical_exited": SettingSpec(5_000, 1_000, 200_000),     # … for a 脱贫户
+    "screen_event_days": SettingSpec(365, 30, 1_095),
+    "check_finding_days": SettingSpec(30, 1, 365),   # a finding raised from a data-quality check: its deadline  # 应纳未纳: a certificate, disaster, unemployment this recent
 }
 
 
@@ -67,6 +71,10 @@ class Settings:
     identify_days: int
     publicity_days: int
     eliminate_after_months: int
+    screen_medical_ordinary: int
+    screen_medical_exited: int
+    screen_event_days: int
+    check_finding_days: int
 
 
 DEFAULTS = Settings(**{key: spec.default for key, spec in SPECS.items()})

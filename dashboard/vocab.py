@@ -227,3 +227,17 @@ class CaseState(StrEnum):
 class EliminationMethod(StrEnum):
     SUPPORTED = "supported"  # 帮扶消除
     NATURAL = "natural"      # 自然消除
+
+
+class ScreenKind(StrEnum):
+    """应纳未纳 screening: the department lists a county compares with its ledger."""
+
+    MEDICAL = "medical"              # 医保: high yearly self-pay
+    DISABILITY = "disability"        # 残联: new disability certificates
+    DISASTER = "disaster"            # 应急: disaster victims
+    UNEMPLOYMENT = "unemployment"    # 人社: unemployment registrations
+
+
+class ScreenOutcome(StrEnum):
+    CLUE = "clue"        # a household not monitored: a 部门筛查预警 clue on the clock
+    SIGNAL = "signal"    # a household monitored (or on a clue already): a new risk signal on its page

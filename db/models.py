@@ -36,6 +36,8 @@ from dashboard.vocab import (
     ReviewDecision,
     Role,
     SampleReason,
+    ScreenKind,
+    ScreenOutcome,
     SourceKind,
     Status,
     UnitKind,
@@ -876,3 +878,59 @@ class HouseholdStep(SQLModel, table=True):
     user_id: Optional[int] = Field(default=None, foreign_key="app_user.id")
     username: str = Field(default="", max_length=60)
     note: str = ""
+
+
+class ScreeningRun(SQLModel, table=True):
+    """One department list compared with the ledger: what it held and what came of it (no ID is kept)."""
+
+    __tablename__ = "screening_run"
+    __table_args__ = (one_of("kind", ScreenKind),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=20)
+    list_name: str = Field(default="", max_length=200)
+    rows: int = 0
+    matched: int = 0
+    unmatched: int = 0
+    below_threshold: int = 0
+    new_clues: int = 0
+    signals: int = 0
+    already_seen: int = 0
+    run_at: NaiveDatetime = Field(default_factory=clock.now, index=True)
+    run_by_id: Optional[int] = Field(default=None, foreign_key="app_user.id")
+    run_by: str = Field(default="", max_length=60)
+
+
+class ScreeningHit(SQLModel, table=True):
+    """A person of a department's list found in the ledger above the kind's threshold (应纳未纳 screening).
+    The person is known by the keyed hash of the ID only; one row per kind, person and event, so the same
+    list uploaded again adds nothing. Rows that match no one are counted and never stored."""
+
+    __tablename__ = "screening_hit"
+    __table_args__ = (
+        UniqueConstraint("kind", "id_hash", "household_id", "event_key", name="uq_screening_hit_event"),
+        one_of("kind", ScreenKind),
+        one_of("outcome", ScreenOutcome),
+    )
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=20)
+    id_hash: str = Field(max_length=64, index=True)
+    household_id: int = Field(foreign_key="household.id", index=True)
+    event_key: str = Field(max_length=20)          # the year of a self-pay total, or the event's date
+    amount: Optional[float] = None
+    event_on: Optional[dt.date] = None
+    outcome: str = Field(max_length=20)
+    case_id: Optional[int] = Field(default=None, foreign_key="household_case.id")
+    run_id: int = Field(foreign_key="screening_run.id", index=True)
+
+
+class FindingHousehold(SQLModel, table=True):
+    """A finding raised from a data-quality check names the households the rule hit: its closure waits until
+    the rule no longer hits them."""
+
+    __tablename__ = "finding_household"
+
+    finding_id: int = Field(foreign_key="finding.id", primary_key=True)
+    household_id: int = Field(foreign_key="household.id", primary_key=True, index=True)
+    rule_id: str = Field(max_length=40)

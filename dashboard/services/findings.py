@@ -19,6 +19,7 @@ from dashboard.errors import InvalidState, NotFound, Phrase, ValidationFailed
 from dashboard.lifecycle import Action, Actor, FindingFacts, authorize, enforce, extension_decidable
 from dashboard.services import evidence as evidence_files
 from dashboard.services import notifications
+from dashboard.services import quality
 from dashboard.services.common import (apply_changes, audit, check_version, code, get_or_404, next_number, plain,
                                        record_dict, require_text)
 from dashboard.settings import load_settings
@@ -106,13 +107,13 @@ def _authorize_on(session: Session, actor: Actor, action: Action, finding: Findi
 
 
 def facts_for(finding: Finding, *, co_unit_ids: Iterable[int], pending_extension: bool, open_measures: int,
-              evidence_count: int) -> FindingFacts:
+              evidence_count: int, still_hit: Sequence[str] = ()) -> FindingFacts:
     """What the policy (``lifecycle.available_actions``) needs to know about a finding."""
     return FindingFacts(
         status=Status(finding.status), lead_unit_id=finding.lead_unit_id,  # type: ignore[arg-type]
         co_unit_ids=frozenset(co_unit_ids), long_term=finding.rect_type == RectType.LONG_TERM,
         has_deadline=finding.current_deadline is not None, pending_extension=pending_extension,
-        open_measures=open_measures, evidence_count=evidence_count)
+        open_measures=open_measures, evidence_count=evidence_count, still_hit=tuple(still_hit))
 
 
 def facts_of(session: Session, finding: Finding) -> FindingFacts:
@@ -125,7 +126,8 @@ def facts_of(session: Session, finding: Finding) -> FindingFacts:
         pending_extension=count(ExtensionRequest, ExtensionRequest.finding_id == finding.id,
                                 ExtensionRequest.decision == ExtensionDecision.PENDING.value) > 0,
         open_measures=count(Measure, Measure.finding_id == finding.id, Measure.done == False),  # noqa: E712
-        evidence_count=count(Evidence, Evidence.finding_id == finding.id))
+        evidence_count=count(Evidence, Evidence.finding_id == finding.id),
+        still_hit=quality.still_hit(session, finding.id))
 
 
 def _load_for(session: Session, actor: Actor, action: Action, finding_id: int,

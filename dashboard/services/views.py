@@ -11,7 +11,7 @@ from sqlmodel import Session
 from dashboard import clock, lights
 from dashboard.lifecycle import ACTIVE_STATES, Action, Actor, Refusal, available_actions
 from dashboard.figures import Figures
-from dashboard.services import audit_text, findings, rollups
+from dashboard.services import audit_text, findings, quality, rollups
 from dashboard.services.common import get_or_404
 from dashboard.services.queries import check_visible, in_scope
 from dashboard.settings import load_settings
@@ -108,7 +108,8 @@ def finding_detail(session: Session, actor: Actor, finding_id: int, now: dt.date
     repeated_by = list(session.execute(select(Finding.id, Finding.serial).where(Finding.repeat_of_id == finding_id)))
     pending_extension = next((x for x in extensions if x.decision == ExtensionDecision.PENDING), None)
     facts = findings.facts_for(finding, co_unit_ids=co_units, pending_extension=pending_extension is not None,
-                               open_measures=sum(not m.done for m in measures), evidence_count=len(evidence))
+                               open_measures=sum(not m.done for m in measures), evidence_count=len(evidence),
+                               still_hit=quality.still_hit(session, finding_id))
     return FindingDetail(
         finding=finding,
         light=light,
