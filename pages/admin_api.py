@@ -39,9 +39,10 @@ def _create(actor, units: dict[int, str]) -> None:
     with st.form("api_token_create", enter_to_submit=False, clear_on_submit=True):
         name = st.text_input(tr("api_admin.name"), max_chars=40)
         scopes = st.multiselect(tr("api_admin.scopes"), options=[str(s) for s in api_tokens.Scope],
-                                format_func=lambda s: f"{s} · {tr('api_scope.' + s.replace(':', '_'))}")
+                                format_func=lambda s: f"{s} · {tr('api_scope.' + s.replace(':', '_'))}",
+                                placeholder=tr("ui.choose_many"))
         chosen = st.multiselect(tr("api_admin.units"), options=list(units), format_func=units.get,
-                                help=tr("api_admin.units_help"))
+                                help=tr("api_admin.units_help"), placeholder=tr("api_admin.all_units"))
         days = st.number_input(tr("api_admin.days"), min_value=1, max_value=366, value=90, step=1)
         if st.form_submit_button(tr("api_admin.create"), icon=":material/key:"):
             token = run_service(api_tokens.create, actor, name, scopes, [units[u] for u in chosen], int(days))
@@ -54,6 +55,7 @@ def _revoke(actor, tokens) -> None:
     active = [token.name for token in tokens if token.revoked_at is None]
     if not active:
         return
+    st.markdown(f"**{tr('api_admin.revoke')}**")
     with st.form("api_token_revoke", enter_to_submit=False):
         name = st.selectbox(tr("api_admin.name"), options=active)
         if st.form_submit_button(tr("api_admin.revoke"), icon=":material/block:"):
@@ -72,5 +74,4 @@ def api_tab(actor, units: dict[int, str]) -> None:
     _listing(tokens, units)
     st.markdown(f"**{tr('api_admin.new')}**")
     _create(actor, units)
-    st.markdown(f"**{tr('api_admin.revoke')}**")
     _revoke(actor, tokens)
