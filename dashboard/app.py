@@ -12,7 +12,7 @@ if str(ROOT) not in sys.path:  # streamlit puts only this file's folder on the p
 
 import streamlit as st  # noqa: E402
 
-from dashboard import config, logs  # noqa: E402
+from dashboard import config, logs, metrics  # noqa: E402
 from dashboard.i18n import LANGUAGES  # noqa: E402
 from dashboard.ui import auth, navigation  # noqa: E402
 from dashboard.ui.context import lang, lbl, reading, tr  # noqa: E402
@@ -107,5 +107,9 @@ def guarded(run) -> None:
         st.error(tr("ui.unexpected_error", error_id=error_id))
 
 
-with logs.timed("page") as access_line:  # one JSON line per script run: user, page, duration
+def counted(line: dict) -> None:
+    metrics.page_run(line.get("page", ""), line["status"], line["duration_ms"] / 1000)
+
+
+with logs.timed("page", on_done=counted) as access_line:  # one JSON line per script run: user, page, duration
     guarded(lambda: main(access_line))

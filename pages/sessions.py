@@ -15,8 +15,8 @@ from dashboard.ui.widgets import day
 def _table(rows: list[web_sessions.SessionListing], with_user: bool) -> None:
     frame = pd.DataFrame([{
         **({tr("sessions.user"): row.username} if with_user else {}),
-        tr("sessions.signed_in_at"): f"{day(row.created_at)} {row.created_at:%H:%M}",
-        tr("sessions.last_seen"): f"{day(row.last_seen_at)} {row.last_seen_at:%H:%M}",
+        tr("sessions.signed_in_at"): day(row.created_at),
+        tr("sessions.last_seen"): day(row.last_seen_at),
         tr("sessions.address"): row.address,
         tr("sessions.browser"): row.user_agent[:80],
         tr("sessions.this_one"): tr("sessions.this_browser") if row.current else "",

@@ -169,3 +169,27 @@ def test_openapi_document(api):
     assert set(document["paths"]) == {"/stats", "/findings", "/findings/{serial}", "/findings/{serial}/progress",
                                       "/imports"}
     assert document["servers"] == [{"url": "/api/v1"}]
+
+
+def test_the_admin_page_creates_a_token_shown_once_and_revokes_it(engine, world, database_url, monkeypatch):
+    from tests.apptest_support import button, page_app, texts
+
+    point_app_at(monkeypatch, database_url)
+    app = page_app("pages.admin", world.actors["admin"]).run()
+    assert not app.exception, app.exception
+    [name] = [box for box in app.text_input if box.label == "令牌名称"]
+    name.input("省平台")
+    [scopes] = [box for box in app.multiselect if box.label == "权限"]
+    scopes.set_value(["figures:read"])
+    button(app, "创建令牌").click().run()
+    assert not app.exception, app.exception
+    [shown] = [block.value for block in app.code]
+    assert shown.startswith(api_tokens.TOKEN_PREFIX) and "省平台" in texts(app)
+    with read_session(engine) as session:
+        [stored] = api_tokens.listing(session, world.actors["admin"])
+    assert stored.token_hash == api_tokens.digest(shown) and stored.scopes == ["figures:read"]
+    app.run()  # the next run: the token is not shown again
+    assert not [block.value for block in app.code]
+    button(app, "吊销令牌").click().run()
+    with read_session(engine) as session:
+        assert api_tokens.listing(session, world.actors["admin"])[0].revoked_at is not None

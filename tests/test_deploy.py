@@ -201,9 +201,16 @@ def test_sticky_sessions_shared_writes_and_failover(deployment, browser):
     runs_on_b = len(deployment.page_lines(REPLICAS[1], None))
     before_kill = len(deployment.page_lines(REPLICAS[1], "inspector"))
     os.kill(deployment.pid(REPLICAS[0]), signal.SIGKILL)
-    deadline = time.time() + 60  # the page reconnects by itself (no reload): B starts a new session for it
+    # the page reconnects by itself (no reload) to B, which starts a new session for it at the user's next click
+    # (nothing on the page reruns by itself since the login cookie component is gone); the session cookie signs
+    # the user in there, the session being a row in the one database
+    deadline = time.time() + 60
     while len(deployment.page_lines(REPLICAS[1], None)) == runs_on_b and time.time() < deadline:
-        page_a.wait_for_timeout(500)
+        page_a.wait_for_timeout(3000)
+        try:
+            page_a.locator('[data-testid="stSidebarNav"] a').nth(2).click(timeout=5_000)
+        except Exception:  # still reconnecting
+            pass
     assert len(deployment.page_lines(REPLICAS[1], None)) > runs_on_b, "the page did not reconnect to B"
     settle(page_a)
     _no_error_box(page_a)

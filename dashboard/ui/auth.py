@@ -16,6 +16,7 @@ import os
 
 import streamlit as st
 
+from dashboard import metrics
 from dashboard.lifecycle import Actor
 from dashboard.services import auth as auth_service
 from dashboard.services import web_sessions
@@ -95,6 +96,8 @@ def _login_form() -> None:
         if result.ok:
             ticket = web_sessions.start(session, result.actor, address, _user_agent(),  # type: ignore[arg-type]
                                         web_sessions.Notice(result.failed_attempts, result.last_failed_at))
+    metrics.SIGN_INS.labels(outcome="ok" if result.ok else
+                            "throttled" if result.message_key == "login.throttled" else "failed").inc()
     if ticket is None:
         message = tr(result.message_key or "login.failed", **result.params)
         if result.attempts_left:  # the same count for every name from this client: nothing to learn

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from dashboard import metrics
 from dashboard.errors import ConflictError, DomainError, InvalidState, NotFound, PermissionDenied, ValidationFailed
 from dashboard.i18n import t
 from dashboard.services import api_tokens, imports, rollups, views
@@ -37,6 +38,14 @@ STATUS_OF = {PermissionDenied: 403, NotFound: 404, ConflictError: 409, InvalidSt
 
 api = FastAPI(title="督查整改台账 API", version="1", openapi_url="/openapi.json", docs_url=None, redoc_url=None,
               servers=[{"url": "/api/v1"}])
+
+
+@api.middleware("http")
+async def _count(request: Request, call_next):
+    response = await call_next(request)
+    route = request.scope.get("route")
+    metrics.API_CALLS.labels(route=getattr(route, "path", "unmatched"), status=str(response.status_code)).inc()
+    return response
 
 
 def refusal(request: Request, status: int, key: str, **params: Any) -> JSONResponse:

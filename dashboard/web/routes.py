@@ -3,10 +3,13 @@ from __future__ import annotations
 
 from starlette.routing import Mount
 
-from dashboard.web import session_routes
+from dashboard import metrics
+from dashboard.web import metrics_route, session_routes
+from dashboard.web.common import database
 
 
 def all_routes() -> list:
     from dashboard.web.api import api  # FastAPI: imported when the server starts, not by every page
 
-    return [*session_routes.routes(), Mount("/api/v1", app=api)]
+    metrics.watch_database(database)
+    return [*session_routes.routes(), *metrics_route.routes(), Mount("/api/v1", app=api)]
