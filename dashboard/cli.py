@@ -286,7 +286,7 @@ def cmd_synthetic(args) -> int:
     from seed.synthetic import SyntheticSize, generate
 
     size = SyntheticSize(findings=args.findings, counties=args.counties, townships=args.townships,
-                         villages=args.villages, units=args.units, sources=args.sources)
+                         villages=args.villages, units=args.units, sources=args.sources, households=args.households)
     started = time.perf_counter()
     counts = generate(_engine(), size, seed=args.seed,
                       today=dt.date.fromisoformat(args.today) if args.today else None)
@@ -513,6 +513,7 @@ def build_parser(lang: str | None = None) -> argparse.ArgumentParser:
     synthetic.add_argument("--villages", type=int, default=20_000)
     synthetic.add_argument("--units", type=int, default=300)
     synthetic.add_argument("--sources", type=int, default=400)
+    synthetic.add_argument("--households", type=int, default=0, help=h("hh_households"))
     synthetic.add_argument("--seed", type=int, default=20261123)
     synthetic.add_argument("--today", help=h("today"))
     synthetic.set_defaults(func=cmd_synthetic)

@@ -37,7 +37,11 @@ def world(engine, database_url, monkeypatch, frozen_today):
 
 def test_page_table_covers_every_page():
     assert {spec.key for spec in PAGES} == {"overview", "my_work", "ledger", "finding", "log", "villages", "meeting",
-                                            "admin", "supervision", "notifications", "lookback", "health"}
+                                            "admin", "supervision", "notifications", "lookback", "health",
+                                            "households", "household", "clues", "elimination", "household_import"}
+
+
+HOUSEHOLD_PAGES = {"households", "household", "clues", "elimination"}  # every role reads the household ledger
 
 
 @pytest.mark.parametrize("role", list(Role), ids=str)
@@ -55,7 +59,7 @@ def test_each_role_sees_exactly_its_pages(engine, world, role):
                          "notifications", "sessions", "lookback"},
         Role.DEPARTMENT: {"overview", "my_work", "ledger", "finding", "villages", "notifications", "sessions"},
         Role.TOWNSHIP: {"overview", "my_work", "ledger", "finding", "villages", "notifications", "sessions"},
-    }[role]
+    }[role] | HOUSEHOLD_PAGES | ({"household_import"} if role == Role.ADMIN else set())
     assert set(page_keys_for(role)) == expected
 
 

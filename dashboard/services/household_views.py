@@ -273,3 +273,61 @@ def elimination_queue(session: Session, actor: Actor, *, township: str | None = 
             measures=len(households.measures_in_force(session, household.id, today))))
     return found
 
+
+
+@dataclass(frozen=True)
+class PublicityRow:
+    """One line of a 公示 list: never an ID, a phone, a bank account or health."""
+
+    number: str
+    head_name: str
+    persons: int
+    village: str
+    category: str | None
+    risks: list[str]
+    publicity_start: dt.date | None
+    publicity_end: dt.date | None
+
+
+def publicity_list(session: Session, actor: Actor, village_id: int, *, elimination: bool = False) -> list[PublicityRow]:
+    """The households of one village whose 村内公示 (or 风险消除 民主评议公示) is recorded and open."""
+    check_household_role(actor, HouseholdAction.VIEW)
+    from dashboard.vocab import CaseState
+
+    state = CaseState.ELIM_PUBLICIZED if elimination else CaseState.PUBLICIZED
+    persons = (select(func.count()).where(HouseholdMember.household_id == Household.id)
+               .correlate(Household).scalar_subquery())
+    rows = session.exec(
+        select(Household.id, Household.number, Household.head_name, persons, Village.name, HouseholdCase.category,
+               HouseholdCase.publicity_start, HouseholdCase.publicity_end)
+        .join(HouseholdCase, HouseholdCase.household_id == Household.id)
+        .join(Village, Village.id == Household.village_id)
+        .where(Household.village_id == village_id, HouseholdCase.state == state.value)
+        .order_by(Household.number)).all()
+    risks: dict[int, list[str]] = {}
+    ids = [row[0] for row in rows]
+    if ids:
+        for household_id, kind in session.exec(select(HouseholdRisk.household_id, HouseholdRisk.kind).where(
+                HouseholdRisk.household_id.in_(ids), HouseholdRisk.removed_on.is_(None))).all():
+            risks.setdefault(household_id, []).append(kind)
+    return [PublicityRow(number=r[1], head_name=r[2], persons=r[3], village=r[4], category=r[5],
+                         risks=risks.get(r[0], []), publicity_start=r[6], publicity_end=r[7]) for r in rows]
+
+
+def villages_of(session: Session, actor: Actor) -> list[tuple[int, str, str]]:
+    """(id, township, name) of the villages that have households (a township officer's own only)."""
+    township = own_township(session, actor)
+    statement = (select(Village.id, Village.township, Village.name)
+                 .where(exists().where(Household.village_id == Village.id)).order_by(Village.township, Village.name))
+    if township:
+        statement = statement.where(Village.township == township)
+    return [tuple(row) for row in session.exec(statement).all()]
+
+
+def all_villages(session: Session, actor: Actor) -> list[tuple[int, str, str]]:
+    """(id, township, name) of every village a clue may be registered in (a township officer's own only)."""
+    township = own_township(session, actor)
+    statement = select(Village.id, Village.township, Village.name).order_by(Village.township, Village.name)
+    if township:
+        statement = statement.where(Village.township == township)
+    return [tuple(row) for row in session.exec(statement).all()]

@@ -17,6 +17,7 @@ from sqlmodel import Session
 from dashboard import clock, lights
 from dashboard.figures import Figures
 from dashboard.services import rollups
+from dashboard.services.household_figures import monitoring_figures
 from dashboard.errors import Phrase, PermissionDenied
 from dashboard.lifecycle import SCOPES, STALE_STATES, Action, Actor, Scope, may
 from dashboard.settings import Settings, load_settings
@@ -194,6 +195,7 @@ def stats(session: Session, now: dt.datetime | None = None) -> dict[str, Any]:
          "completion_rate": row["completion_rate"], "red": row["red"], "rank": row["rank"]}
         for row in rollup(session, "unit", now=now)
     ]
+    result["monitoring"] = monitoring_figures(session, now).as_dict()  # the household ledger (issue 22)
     return result
 
 

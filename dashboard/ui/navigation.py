@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from dashboard.lifecycle import Action, Actor, may
+from dashboard.lifecycle import Action, Actor, HouseholdAction, may, may_household
 from dashboard.ui.context import tr
 from dashboard.vocab import Role
 
@@ -21,7 +21,7 @@ class PageSpec:
     key: str
     module: str
     icon: str
-    action: Action | None = None     # the page is for roles allowed to do this (None: every role)
+    action: Action | HouseholdAction | None = None  # the page is for roles allowed to do this (None: every role)
 
 
 PAGES: tuple[PageSpec, ...] = (
@@ -38,6 +38,12 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("sessions", "pages.sessions", ":material/devices:"),
     PageSpec("admin", "pages.admin", ":material/settings:", action=Action.MANAGE_USERS),
     PageSpec("health", "pages.health", ":material/monitor_heart:", action=Action.VIEW_HEALTH),
+    # the household monitoring ledger (issue 22)
+    PageSpec("households", "pages.households", ":material/family_restroom:", action=HouseholdAction.VIEW),
+    PageSpec("household", "pages.household", ":material/home:", action=HouseholdAction.VIEW),
+    PageSpec("clues", "pages.clues", ":material/timer:", action=HouseholdAction.VIEW),
+    PageSpec("elimination", "pages.elimination", ":material/task_alt:", action=HouseholdAction.VIEW),
+    PageSpec("household_import", "pages.household_import", ":material/upload_file:", action=HouseholdAction.IMPORT),
 )
 SPECS = {spec.key: spec for spec in PAGES}
 HOME_PATH = "__home"   # the home page's internal name, which no one types: its address is "/"
@@ -49,6 +55,8 @@ def home_key(role: Role | str) -> str:
 
 
 def allowed(spec: PageSpec, role: Role | str) -> bool:
+    if isinstance(spec.action, HouseholdAction):
+        return may_household(Actor(id=None, username="", role=Role(role)), spec.action)
     return spec.action is None or may(role, spec.action)
 
 
@@ -119,6 +127,11 @@ def goto(key: str) -> None:
     page = st.session_state.get("_pages", {}).get(key)
     if page is not None:
         st.switch_page(page)
+
+
+def open_household(household_id: int) -> None:
+    st.session_state["household_id"] = int(household_id)
+    goto("household")
 
 
 def open_finding(finding_id: int) -> None:
