@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from dashboard.lifecycle import Action, Actor, may
+from dashboard.lifecycle import HOUSEHOLD_PERMISSIONS, Action, Actor, HouseholdAction, may
 from dashboard.ui.context import tr
 from dashboard.vocab import Role
 
@@ -22,6 +22,7 @@ class PageSpec:
     module: str
     icon: str
     action: Action | None = None     # the page is for roles allowed to do this (None: every role)
+    household_action: HouseholdAction | None = None   # … or this, on the household ledger
 
 
 PAGES: tuple[PageSpec, ...] = (
@@ -34,6 +35,7 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("lookback", "pages.lookback", ":material/fact_check:", action=Action.VIEW_ALL),
     PageSpec("meeting", "pages.meeting", ":material/co_present:", action=Action.TAKE_SNAPSHOT),
     PageSpec("supervision", "pages.supervision", ":material/gavel:", action=Action.ISSUE_LETTER),
+    PageSpec("quality", "pages.quality", ":material/rule:", household_action=HouseholdAction.VIEW),
     PageSpec("notifications", "pages.notifications", ":material/notifications:"),
     PageSpec("sessions", "pages.sessions", ":material/devices:"),
     PageSpec("admin", "pages.admin", ":material/settings:", action=Action.MANAGE_USERS),
@@ -49,6 +51,8 @@ def home_key(role: Role | str) -> str:
 
 
 def allowed(spec: PageSpec, role: Role | str) -> bool:
+    if spec.household_action is not None:
+        return Role(role) in HOUSEHOLD_PERMISSIONS[spec.household_action]
     return spec.action is None or may(role, spec.action)
 
 
