@@ -38,10 +38,11 @@ def world(engine, database_url, monkeypatch, frozen_today):
 def test_page_table_covers_every_page():
     assert {spec.key for spec in PAGES} == {"overview", "my_work", "ledger", "finding", "log", "villages", "meeting",
                                             "admin", "supervision", "notifications", "lookback", "health",
-                                            "households", "household", "clues", "elimination", "household_import"}
+                                            "households", "household", "clues", "elimination", "household_import",
+                                            "sessions", "quality"}
 
 
-HOUSEHOLD_PAGES = {"households", "household", "clues", "elimination"}  # every role reads the household ledger
+HOUSEHOLD_PAGES = {"households", "household", "clues", "elimination", "quality"}  # every role reads the household ledger
 
 
 @pytest.mark.parametrize("role", list(Role), ids=str)
@@ -53,8 +54,8 @@ def test_each_role_sees_exactly_its_pages(engine, world, role):
     assert not app.exception, app.exception
     assert list(app.session_state["_pages"]) == page_keys_for(role)
     expected = {
-        Role.ADMIN: {"overview", "my_work", "ledger", "finding", "villages", "log", "admin", "notifications", "sessions", "lookback", "health"},
-        Role.LEADER: {"overview", "my_work", "ledger", "finding", "villages", "meeting", "supervision", "notifications", "sessions", "lookback"},
+        Role.ADMIN: {"overview", "my_work", "ledger", "finding", "villages", "log", "admin", "notifications", "quality", "sessions", "lookback", "health"},
+        Role.LEADER: {"overview", "my_work", "ledger", "finding", "villages", "meeting", "supervision", "notifications", "quality", "sessions", "lookback"},
         Role.INSPECTOR: {"overview", "my_work", "ledger", "finding", "villages", "log", "meeting", "supervision",
                          "notifications", "sessions", "lookback"},
         Role.DEPARTMENT: {"overview", "my_work", "ledger", "finding", "villages", "notifications", "sessions"},

@@ -274,3 +274,55 @@ def still_hit(session: Session, finding_id: int, today: dt.date | None = None) -
             ids = {row[1] for row in named if row[0] == rule_id}
             hit |= ids & rule.hits(session, context)
     return [number for _, number in _numbers(session, hit, None)]
+
+
+# --- read models of the 数据质量 page ---------------------------------------------------------------------
+
+def by_township(session: Session, report: Report) -> dict[str, dict[str, int]]:
+    """{rule id: {township: households hit}} of a report over the whole ledger."""
+    ids = sorted({hid for result in report.results for hid in result.household_ids})
+    township_of: dict[int, str] = {}
+    for start in range(0, len(ids), 5_000):
+        chunk = ids[start:start + 5_000]
+        rows = session.execute(select(Household.id, Household.township).where(Household.id.in_(chunk))).all()
+        township_of.update((row[0], row[1]) for row in rows)
+    counts: dict[str, dict[str, int]] = {}
+    for result in report.results:
+        per = counts.setdefault(result.rule.id, {})
+        for hid in result.household_ids:
+            per[township_of[hid]] = per.get(township_of[hid], 0) + 1
+    return counts
+
+
+@dataclass(frozen=True)
+class HitRow:
+    household_id: int
+    number: str
+    township: str
+    village: str
+    household_type: str
+    state: str
+
+
+def hit_rows(session: Session, household_ids: list[int], limit: int = 500) -> list[HitRow]:
+    """The households a rule hits, as the page lists them (no personal data: the 户编号 and the place)."""
+    from db.models import Village
+
+    if not household_ids:
+        return []
+    rows = session.execute(
+        select(Household.id, Household.number, Household.township, Village.name, Household.household_type,
+               Household.state).join(Village, Village.id == Household.village_id)
+        .where(Household.id.in_(household_ids[:limit])).order_by(Household.number))
+    return [HitRow(*row) for row in rows]
+
+
+def own_township(session: Session, actor) -> str | None:
+    """The township a 乡镇 officer works in (its unit's name); None for every other role."""
+    from dashboard.vocab import Role
+    from db.models import Unit
+
+    if actor.role != Role.TOWNSHIP or actor.unit_id is None:
+        return None
+    unit = session.get(Unit, actor.unit_id)
+    return unit.name if unit else None

@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 
 from dashboard import clock, privacy
 from dashboard.i18n import DEFAULT_LANGUAGE as DATA_LANGUAGE, t
-from dashboard.lifecycle import Actor, HouseholdAction, HouseholdFacts, enforce_household
+from dashboard.lifecycle import Actor, HouseholdAction, HouseholdFacts, enforce_household, household_refusal
 from dashboard.screening_reader import DepartmentList, PersonEvent
 from dashboard.services import households
 from dashboard.services.common import audit
@@ -77,11 +77,19 @@ def clue_text(kind: ScreenKind, event: PersonEvent, list_name: str) -> str:
              list=list_name or "-")
 
 
+def _facts(session: Session) -> HouseholdFacts:
+    """Screening is the county's: the facts the policy checks are the monitoring units."""
+    return HouseholdFacts(state=HouseholdState.NOT_MONITORED, township_unit_id=None,
+                          monitoring_unit_ids=households.monitoring_unit_ids(session))
+
+
+def may_screen(session: Session, actor: Actor) -> bool:
+    return household_refusal(actor, HouseholdAction.SCREEN, _facts(session)) is None
+
+
 def screen(session: Session, actor: Actor, listed: DepartmentList, *, list_name: str = "") -> ScreeningRun:
     """Compare one department's list with the ledger and write what it finds (inside the caller's unit of work)."""
-    enforce_household(actor, HouseholdAction.SCREEN, HouseholdFacts(
-        state=HouseholdState.NOT_MONITORED, township_unit_id=None,
-        monitoring_unit_ids=households.monitoring_unit_ids(session)))
+    enforce_household(actor, HouseholdAction.SCREEN, _facts(session))
     settings, today = load_settings(session), clock.today()
     run = ScreeningRun(kind=listed.kind.value, list_name=list_name[:200], rows=listed.rows, run_by_id=actor.id,
                        run_by=actor.username)
@@ -147,3 +155,10 @@ def signals_of(session: Session, household_id: int) -> list[ScreeningHit]:
 
 def recent_runs(session: Session, limit: int = 20) -> list[ScreeningRun]:
     return list(session.exec(select(ScreeningRun).order_by(ScreeningRun.id.desc()).limit(limit)))
+
+
+def screen_file(session: Session, actor: Actor, raw: bytes, filename: str, kind: ScreenKind | str) -> ScreeningRun:
+    """The page's and the API's entry: read the list whole (refused with its rows named), then screen it."""
+    from dashboard.screening_reader import read_list
+
+    return screen(session, actor, read_list(raw, filename, kind, clock.today()), list_name=filename)

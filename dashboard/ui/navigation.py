@@ -43,6 +43,7 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("household", "pages.household", ":material/home:", action=HouseholdAction.VIEW),
     PageSpec("clues", "pages.clues", ":material/timer:", action=HouseholdAction.VIEW),
     PageSpec("elimination", "pages.elimination", ":material/task_alt:", action=HouseholdAction.VIEW),
+    PageSpec("quality", "pages.quality", ":material/rule:", action=HouseholdAction.VIEW),
     PageSpec("household_import", "pages.household_import", ":material/upload_file:", action=HouseholdAction.IMPORT),
 )
 SPECS = {spec.key: spec for spec in PAGES}
