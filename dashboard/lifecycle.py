@@ -459,7 +459,7 @@ class HouseholdFacts:
     monitoring_unit_ids: frozenset[int] = frozenset()
     case_state: CaseState | None = None          # the open case, if any
     verified_by_id: int | None = None            # who recorded its 入户核实
-    publicity_over: bool = False                 # its 公示 has ended (乡镇初审 may follow)
+    publicity_over: bool = False                 # its 公示 has ended (乡镇初审 or 县级审核 may follow)
     elimination: tuple[Refusal, ...] = ()        # 风险消除 conditions that do not hold
 
 
@@ -500,7 +500,7 @@ def _household_target(action: HouseholdAction, facts: HouseholdFacts) -> CaseSta
 def _household_precondition(actor: Actor, action: HouseholdAction, facts: HouseholdFacts) -> Refusal | None:
     if action in NOT_VERIFIER and actor.id is not None and actor.id == facts.verified_by_id:
         return Refusal("error.hh_verifier_decides", {}, PermissionDenied)
-    if action is HouseholdAction.TOWNSHIP_REVIEW and not facts.publicity_over:
+    if action in (HouseholdAction.TOWNSHIP_REVIEW, HouseholdAction.ELIM_REVIEW) and not facts.publicity_over:
         return Refusal("error.hh_publicity_running", {})
     if action in (HouseholdAction.ELIM_VERIFY, HouseholdAction.ELIM_REVIEW) and facts.elimination:
         return facts.elimination[0]

@@ -55,10 +55,18 @@ def publicity_downloads(actor) -> None:
     st.caption(tr("hh.publicity_count", count=len(rows)))
     stamp = f"{clock.today():%Y%m%d}"
     buttons = st.columns(2)
-    buttons[0].download_button(tr("hh.download_word"), publicity_docx(rows, village, elimination=elimination, lang=lang()),
-                               file_name=f"公示名单-{village}-{stamp}.docx", mime=DOCX, key="pub_docx")
-    buttons[1].download_button(tr("hh.download_excel"), publicity_xlsx(rows, village, elimination=elimination, lang=lang()),
-                               file_name=f"公示名单-{village}-{stamp}.xlsx", mime=XLSX, key="pub_xlsx")
+    language = lang()
+
+    def word() -> bytes:  # built when pressed, not on every run of the page
+        return publicity_docx(rows, village, elimination=elimination, lang=language)
+
+    def excel() -> bytes:
+        return publicity_xlsx(rows, village, elimination=elimination, lang=language)
+
+    buttons[0].download_button(tr("hh.download_word"), word, file_name=f"公示名单-{village}-{stamp}.docx", mime=DOCX,
+                               key="pub_docx", on_click="ignore")
+    buttons[1].download_button(tr("hh.download_excel"), excel, file_name=f"公示名单-{village}-{stamp}.xlsx", mime=XLSX,
+                               key="pub_xlsx", on_click="ignore")
 
 
 def render() -> None:

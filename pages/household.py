@@ -240,9 +240,21 @@ def history(detail) -> None:
     } for step in reversed(detail.steps)]), hide_index=True, width="stretch")
 
 
+def open_by_number(actor) -> None:
+    number = st.text_input(tr("hh.open_number"), key="hh_open_number")
+    if number:
+        with reading() as session:
+            found = household_views.household_id_of(session, actor, number)
+        if found is None:
+            st.warning(tr("hh.not_found", number=number.strip()))
+        elif found != st.session_state.get("household_id"):
+            st.session_state["household_id"] = found
+
+
 def render() -> None:
     actor = navigation.require("household")
     show_flash()
+    open_by_number(actor)
     household_id = st.session_state.get("household_id")
     if household_id is None:
         st.title(tr("page.household"))

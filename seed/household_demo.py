@@ -59,8 +59,9 @@ CLUES_ON_THE_CLOCK = (
     (4, "township_approved", (10, 13, 15, 19)),
 )
 
-# days from the 风险消除 visit to the step the demo stops at (the elimination steps take 0, 1, 7 and 8 days)
-ELIMINATION_DAYS = {"elim_verified": 1, "elim_publicized": 2, "elim_approved": 8, "eliminated": 9}
+# days from the 风险消除 visit to the step the demo stops at (visit, 公示 the next day for 5 days, 县级审核 on the
+# 7th day once the posting is over, 公告 on the 8th); a posting stopped at has ended, ready for the county
+ELIMINATION_DAYS = {"elim_verified": 1, "elim_publicized": 7, "elim_approved": 8, "eliminated": 9}
 
 
 @dataclass

@@ -11,7 +11,7 @@ from dashboard.services.household_figures import monitoring_figures
 from dashboard.services.unit_of_work import unit_of_work
 from db.engine import read_session
 from tests.conftest import TODAY
-from tests.test_household_lifecycle import LATER, eliminate, hh, identify, monitored, new_clue  # noqa: F401
+from tests.test_household_lifecycle import AFTER_POSTING, LATER, eliminate, hh, identify, monitored, new_clue  # noqa: F401
 
 KEYS = {"households", "persons", "by_category", "identified_this_month", "eliminated_this_month", "not_eliminated",
         "clues_overdue"}
@@ -33,7 +33,7 @@ def test_figures_follow_the_ledger(engine, hh):  # noqa: F811
     assert values["identified_this_month"] == 2 and values["not_eliminated"] == 2 and values["clues_overdue"] == 0
     assert figures(engine, dt.datetime.combine(TODAY.date() + dt.timedelta(days=16), dt.time(0)))["clues_overdue"] == 1
     eliminate(engine, hh, first)
-    after = figures(engine, LATER)
+    after = figures(engine, AFTER_POSTING)
     assert after["eliminated_this_month"] == 1 and after["not_eliminated"] == 1 and after["households"] == 2
     assert [row["township"] for row in after["by_township"]] == ["高士镇"]
     assert after["by_township"][0]["clues_overdue"] == 1 and late_clue

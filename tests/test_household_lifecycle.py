@@ -282,14 +282,21 @@ def monitored(engine, hh, *, number="3408260201", skills=None, measure=True, inc
     return household_id
 
 
+AFTER_POSTING = LATER + dt.timedelta(days=5)  # the 风险消除 公示 of LATER to LATER + 4 days is over
+
+
 def eliminate(engine, hh, household_id: int, *, method="supported") -> None:
     with clock.frozen(LATER):
         case = run(engine, households.start_elimination, hh.actors["gaoshi"], household_id, visited_on=LATER.date(),
                    method=method)
         run(engine, households.record_elimination_publicity, hh.actors["gaoshi"], case.id, None,
             start=LATER.date(), end=LATER.date() + dt.timedelta(days=4))
-        run(engine, households.review_elimination, hh.actors["jiance"], case.id, None, on=LATER.date())
-        run(engine, households.announce_elimination, hh.actors["jiance"], case.id, None, on=LATER.date())
+        with pytest.raises(InvalidState) as running:   # the county waits for the end of the posting
+            run(engine, households.review_elimination, hh.actors["jiance"], case.id, None, on=LATER.date())
+        assert running.value.key == "error.hh_publicity_running"
+    with clock.frozen(AFTER_POSTING):
+        run(engine, households.review_elimination, hh.actors["jiance"], case.id, None, on=AFTER_POSTING.date())
+        run(engine, households.announce_elimination, hh.actors["jiance"], case.id, None, on=AFTER_POSTING.date())
 
 
 def refused_key(engine, hh, household_id: int, when: dt.datetime = LATER, method="supported") -> str | None:
@@ -308,7 +315,7 @@ def test_elimination_then_return_through_identification(engine, hh):
     with unit_of_work(engine) as session:
         household = session.get(Household, household_id)
         assert household.state == HouseholdState.ELIMINATED and household.elimination_method == "supported"
-    with clock.frozen(LATER + dt.timedelta(days=30)):
+    with clock.frozen(LATER + dt.timedelta(days=30)):  # noqa: SIM117
         case = run(engine, households.register_clue, hh.actors["gaoshi"], source="department_alert",
                    received_on=(LATER + dt.timedelta(days=30)).date(), text="医保报销预警：大额自付",
                    household_id=household_id)
@@ -369,8 +376,9 @@ def test_county_review_checks_the_conditions_again(engine, hh):
         run(engine, households.record_elimination_publicity, hh.actors["gaoshi"], case.id, None,
             start=LATER.date(), end=LATER.date() + dt.timedelta(days=4))
         run(engine, households.add_risk, hh.actors["gaoshi"], household_id, kind="accident", added_on=LATER.date())
+    with clock.frozen(AFTER_POSTING):
         with pytest.raises(InvalidState) as refused:
-            run(engine, households.review_elimination, hh.actors["jiance"], case.id, None, on=LATER.date())
+            run(engine, households.review_elimination, hh.actors["jiance"], case.id, None, on=AFTER_POSTING.date())
     assert refused.value.key == "error.hh_new_risk"
 
 

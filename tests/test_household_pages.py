@@ -89,3 +89,18 @@ def test_publicity_list_never_carries_personal_data(engine, hh):  # noqa: F811
             assert person.id_number.encode() not in text and person.phone.encode() not in text
         assert "健康".encode() not in text
     assert version
+
+
+def test_my_work_lists_the_clues_whose_next_step_is_mine(engine, hh, world):  # noqa: F811
+    from dashboard.services import household_views
+    from dashboard.lifecycle import HouseholdAction
+
+    case_id = new_clue(engine, hh)
+    with unit_of_work(engine) as session:
+        mine = household_views.my_clues(session, hh.actors["gaoshi"])
+        county = household_views.my_clues(session, hh.actors["jiance"])
+        other = household_views.my_clues(session, hh.actors["saikou"])
+    assert [(item.case_id, step) for item, step in mine] == [(case_id, HouseholdAction.VERIFY)]
+    assert [step for _, step in county] == [HouseholdAction.VERIFY] and other == []
+    app = page_app("pages.my_work", hh.actors["gaoshi"]).run()
+    assert not app.exception and "3408260101" in everything(app)

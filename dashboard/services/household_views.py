@@ -331,3 +331,26 @@ def all_villages(session: Session, actor: Actor) -> list[tuple[int, str, str]]:
     if township:
         statement = statement.where(Village.township == township)
     return [tuple(row) for row in session.exec(statement).all()]
+
+
+def household_id_of(session: Session, actor: Actor, number: str) -> int | None:
+    """The household with this 户编号, if any."""
+    check_household_role(actor, HouseholdAction.VIEW)
+    return session.exec(select(Household.id).where(Household.number == number.strip())).first()
+
+
+CLUE_STEPS = (HouseholdAction.VERIFY, HouseholdAction.DEMOCRATIC_REVIEW, HouseholdAction.PUBLICIZE,
+              HouseholdAction.TOWNSHIP_REVIEW, HouseholdAction.COUNTY_DECIDE)
+
+
+def my_clues(session: Session, actor: Actor) -> list[tuple[ClueItem, HouseholdAction]]:
+    """我的待办 of the household ledger: the clues on the clock whose next step this actor may take now."""
+    settings = load_settings(session)
+    work = []
+    for item in clue_inbox(session, actor):
+        household = session.get(Household, item.household_id)
+        allowed = household_actions(actor, households.facts(session, household, settings=settings))
+        step = next((action for action in CLUE_STEPS if allowed[action] is None), None)
+        if step is not None:
+            work.append((item, step))
+    return work
