@@ -8,7 +8,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 from sqlmodel import SQLModel
 
-import db.models  # noqa: F401
+import db.models  # noqa: F401 - registers every table on SQLModel.metadata
 
 
 def test_migrations_match_models(engine):

@@ -15,7 +15,7 @@ from dashboard.lifecycle import Action, Actor, authorize
 from dashboard.services import queries, rollups, views
 from dashboard.services.common import audit, get_or_404, plain, require_text
 from dashboard.settings import load_settings
-from dashboard.vocab import ExtensionDecision, Status, VillageLevel
+from dashboard.vocab import ExtensionDecision, VillageLevel
 from db.models import ExtensionRequest, Finding, Snapshot, SnapshotFinding, Unit
 
 
@@ -59,7 +59,7 @@ def repeats(session: Session) -> list[dict[str, Any]]:
     statement = (select(Finding.serial, earlier.serial.label("repeat_of"), Finding.description,
                         Unit.name.label("unit"), Finding.status)
                  .join(earlier, earlier.id == Finding.repeat_of_id).join(Unit, Unit.id == Finding.lead_unit_id)
-                 .where(Finding.status != Status.CANCELLED.value).order_by(Finding.id.desc()).limit(LIST_LIMIT))
+                 .where(lights.is_effective()).order_by(Finding.id.desc()).limit(LIST_LIMIT))
     return [dict(row._mapping) for row in session.execute(statement).all()]
 
 

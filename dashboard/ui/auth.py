@@ -78,9 +78,9 @@ def _set_cookie(self: CookieModel) -> None:
                             secure=True if uses_https() else None, same_site="strict")
 
 
-CookieModel._token_encode = _token_encode  # type: ignore[method-assign]
-CookieModel.get_cookie = _get_cookie  # type: ignore[method-assign]
-CookieModel.set_cookie = _set_cookie  # type: ignore[method-assign]
+CookieModel._token_encode = _token_encode  # type: ignore[method-assign]  # our token and cookie flags replace the library's
+CookieModel.get_cookie = _get_cookie  # type: ignore[method-assign]  # (as above)
+CookieModel.set_cookie = _set_cookie  # type: ignore[method-assign]  # (as above)
 
 
 class CookieKeyMissing(RuntimeError):
@@ -155,8 +155,10 @@ def _login_form(cookies: CookieController) -> None:
         st.error(message)
         return
     placeholder.empty()
-    st.session_state.update(authentication_status=True, username=result.actor.username,  # type: ignore[union-attr]
-                            name=result.actor.display_name, token_version=result.token_version)  # type: ignore[union-attr]
+    actor = result.actor
+    assert actor is not None, "a successful sign-in names its actor"
+    st.session_state.update(authentication_status=True, username=actor.username,
+                            name=actor.display_name, token_version=result.token_version)
     if result.failed_attempts:
         at = result.last_failed_at.strftime("%Y-%m-%d %H:%M") if result.last_failed_at else "?"
         st.session_state["_login_notice"] = tr("login.failed_attempts_notice", count=result.failed_attempts, at=at)
