@@ -5,6 +5,7 @@ A test checks that every key has both languages and that every code of every enu
 """
 from __future__ import annotations
 
+import string
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -801,8 +802,6 @@ CATALOGUE.update({
                          "TLS reverse proxy)"),
     "cli.user_created": ("已创建用户 {username}（{role}）", "Created user {username} ({role})."),
     "cli.report_written": ("报告已生成：{file}（快照 {snapshot}，{at}）", "Report written: {file} (snapshot {snapshot}, {at})."),
-    "cli.need_admin": ("需要先创建一个管理员账号（create-user 用户名 --role admin）",
-                       "Create an admin user first (create-user NAME --role admin)."),
     "cli.exported": ("已导出 {count} 条到 {file}", "Exported {count} findings to {file}."),
     "cli.import_skipped": ("第{row}行未导入：{reason}", "Row {row} not imported: {reason}"),
     "cli.import_unchanged": ("{count}行此前已导入且内容未变：第{rows}行", "{count} row(s) imported before and unchanged: rows {rows}"),
@@ -1577,6 +1576,15 @@ CATALOGUE.update({
     "error.screen_broken_rows": ("名单有{count}行缺少证件号码或金额、日期无法识别（第{rows}行），未做任何筛查。", "{count} rows have no ID or an unreadable amount or date (rows {rows}); nothing was screened."),
 })
 
+# --- issue 21 (spell): one spelling per rule — the import's state moves, the campaign's lifecycle ---------
+CATALOGUE.update({
+    "import.skip_no_progress": ("已导入为{serial}，现为“{status}”，此状态下不能报送进展，台账中的新进展未导入",
+                                "Imported before as {serial}, now {status}: no progress may be reported in that "
+                                "state, so the ledger's new progress was not imported"),
+    "lookback.recheck_when_active": ("抽样后、完成前才能录入复查结论。",
+                                     "Re-checks are recorded after the draw and before the campaign finishes."),
+})
+
 
 def t(key: str, lang: str | None = None, **params: Any) -> str:
     """Text for ``key`` in ``lang`` (default Chinese), with ``{name}`` placeholders filled.
@@ -1590,6 +1598,15 @@ def t(key: str, lang: str | None = None, **params: Any) -> str:
     if not params:
         return text
     return text.format(**{name: _in_language(value, lang) for name, value in params.items()})
+
+
+def placeholders(key: str, lang: str | None = None) -> set[str]:
+    """The ``{name}`` placeholders of ``key``'s text in ``lang`` (none for an unknown key)."""
+    lang = lang if lang in LANGUAGES else DEFAULT_LANGUAGE
+    entry = CATALOGUE.get(key)
+    if entry is None:
+        return set()
+    return {name for _, name, _, _ in string.Formatter().parse(entry[LANGUAGES.index(lang)]) if name}
 
 
 def _in_language(value: Any, lang: str) -> Any:

@@ -11,10 +11,10 @@ import calendar
 import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Iterable
+from typing import Any, Iterable
 
 from dashboard.errors import DomainError, InvalidState, PermissionDenied, Phrase, ValidationFailed
-from dashboard.vocab import CaseState, EliminationMethod, HouseholdState, Role, Status
+from dashboard.vocab import CampaignStatus, CaseState, EliminationMethod, HouseholdState, Role, Status
 
 A, L, I, D = Role.ADMIN, Role.LEADER, Role.INSPECTOR, Role.DEPARTMENT
 
@@ -105,7 +105,9 @@ SCOPES: dict[Action, Scope] = {
 O, P, R, G, C, X = (Status.OPEN, Status.IN_PROGRESS, Status.PENDING_REVIEW, Status.ONGOING,
                     Status.CLOSED, Status.CANCELLED)
 
-# action -> {status it may start from: status it leads to}
+# action -> {status it may start from: status it leads to}. The groups of states the warning rules use
+# (DEADLINE_STATES, STALE_STATES, ACTIVE_STATES, FINAL_STATES) live beside ``Status`` in ``dashboard.vocab``,
+# so that the database's partial index can be built from them too.
 TRANSITIONS: dict[Action, dict[Status, Status]] = {
     Action.EDIT_FINDING: {O: O, P: P, G: G},
     Action.REPORT_PROGRESS: {O: P, P: P, G: G},
@@ -121,11 +123,75 @@ TRANSITIONS: dict[Action, dict[Status, Status]] = {
     Action.RECORD_ESCALATION: {O: O, P: P, R: R, G: G},
 }
 
-# States in which the deadline in force counts (overdue, due soon) and in which silence counts (stale).
-DEADLINE_STATES = frozenset({O, P, R})
-STALE_STATES = frozenset({O, P, G})
-ACTIVE_STATES = frozenset({O, P, R, G})
-FINAL_STATES = frozenset({C, X})
+
+
+def starts_from(action: Action, status: Status | str) -> bool:
+    """Whether ``action`` may start from ``status`` (the state part of ``authorize``)."""
+    return Status(status) in TRANSITIONS[action]
+
+
+def closure_path(status: Status | str) -> tuple[Action, ...] | None:
+    """The moves, by ``TRANSITIONS``, that take a finding in ``status`` to 待销号 when a ledger marks it done
+    (an import): the closure application where it may start, progress first where the finding has none
+    yet (待整改); None where no path leads there (already pending review, or final)."""
+    status = Status(status)
+    apply = TRANSITIONS[Action.APPLY_CLOSURE]
+    if status in apply:
+        return (Action.APPLY_CLOSURE,)
+    progressed = TRANSITIONS[Action.REPORT_PROGRESS].get(status)
+    if progressed is not None and progressed in apply:
+        return (Action.REPORT_PROGRESS, Action.APPLY_CLOSURE)
+    return None
+
+
+# --- the 回头看 campaign's lifecycle, beside the finding's ---------------------------------------------------
+
+class CampaignStep(StrEnum):
+    """What can happen to a campaign (every step is ``Action.MANAGE_LOOKBACK`` but the re-check, ``RECHECK``)."""
+
+    DRAW = "draw"                # 抽样
+    ADD_BY_HAND = "add_by_hand"  # 人工添加 a closed finding to the sample
+    ASSIGN = "assign"            # one sampled finding to an inspector
+    ASSIGN_ALL = "assign_all"    # share every unassigned one among inspectors
+    RECHECK = "recheck"          # record a re-check's verdict
+    FINISH = "finish"            # 复查完成
+
+
+CD, CA, CF = CampaignStatus.DRAFT, CampaignStatus.ACTIVE, CampaignStatus.FINISHED
+CAMPAIGN_FIRST = CD  # a new campaign waits for its draw
+
+# step -> {campaign status it may start from: status it leads to}
+CAMPAIGN_TRANSITIONS: dict[CampaignStep, dict[CampaignStatus, CampaignStatus]] = {
+    CampaignStep.DRAW: {CD: CA},
+    CampaignStep.ADD_BY_HAND: {CD: CD, CA: CA},
+    CampaignStep.ASSIGN: {CD: CD, CA: CA},
+    CampaignStep.ASSIGN_ALL: {CA: CA},
+    CampaignStep.RECHECK: {CA: CA},
+    CampaignStep.FINISH: {CA: CF},
+}
+
+
+def campaign_may(step: CampaignStep, status: CampaignStatus | str) -> bool:
+    """Whether ``step`` may start from a campaign in ``status``: pages ask it to decide what to offer."""
+    return CampaignStatus(status) in CAMPAIGN_TRANSITIONS[step]
+
+
+def campaign_drawn(status: CampaignStatus | str) -> bool:
+    """The campaign has its sample: it can no longer draw one."""
+    return not campaign_may(CampaignStep.DRAW, status)
+
+
+def campaign_next(step: CampaignStep, status: CampaignStatus | str) -> CampaignStatus:
+    """Where ``step`` takes a campaign in ``status``; refuses, saying why, if it may not start there."""
+    status = CampaignStatus(status)
+    allowed = CAMPAIGN_TRANSITIONS[step]
+    if status in allowed:
+        return allowed[status]
+    if step is CampaignStep.DRAW:
+        raise InvalidState("error.lookback_already_drawn")
+    if status is CampaignStatus.FINISHED:
+        raise InvalidState("error.lookback_finished")
+    raise InvalidState("error.lookback_not_active")
 
 
 def extension_decidable(status: Status | str) -> bool:
@@ -215,7 +281,7 @@ def can(actor: Actor, action: Action, *, status: Status | str | None = None,
 
 @dataclass(frozen=True)
 class FindingFacts:
-    """What the rules need to know about one finding (read by ``services.views.finding_facts``)."""
+    """What the rules need to know about one finding (built by ``services.findings.facts_for``)."""
 
     status: Status
     lead_unit_id: int
@@ -233,7 +299,7 @@ class Refusal:
     """Why an action is not available: a catalogue key and its raw parameters (translated at the edge)."""
 
     key: str
-    params: dict
+    params: dict[str, Any]
     error: type[DomainError] = InvalidState  # what a service raises for it
 
 

@@ -69,6 +69,14 @@ class Status(StrEnum):
     CANCELLED = "cancelled"            # 已撤销
 
 
+# The groups of finding states every rule is built from (the lifecycle, the warning lights, the partial
+# index of open deadlines, the digests and letters): spelt here once, below every layer that needs them.
+DEADLINE_STATES = frozenset({Status.OPEN, Status.IN_PROGRESS, Status.PENDING_REVIEW})  # the deadline in force counts
+STALE_STATES = frozenset({Status.OPEN, Status.IN_PROGRESS, Status.ONGOING})            # silence counts (零变化)
+ACTIVE_STATES = DEADLINE_STATES | {Status.ONGOING}                                      # not yet final
+FINAL_STATES = frozenset({Status.CLOSED, Status.CANCELLED})
+
+
 class Light(StrEnum):
     RED = "red"
     YELLOW = "yellow"

@@ -404,3 +404,38 @@ def test_edit_form_changes_a_measures_deadline(engine, world):
                           {"id": float("nan"), "text": "新增措施", "deadline": pd.NaT, "done": False}])
     rows = measure_rows(frame)
     assert [(r.id, r.text, r.deadline) for r in rows] == [(1, "核查", dt.date(2026, 7, 1)), (None, "新增措施", None)]
+
+
+def test_the_detail_page_reads_evidence_files_only_when_needed(engine, world, monkeypatch):
+    """A rerun of the detail page reads no evidence file: downloads read on the click, an image's bytes once
+    for its cached preview."""
+    import io
+
+    from PIL import Image
+
+    from dashboard.services import views
+    from dashboard.ui.widgets import image_preview
+
+    picture = io.BytesIO()
+    Image.new("RGB", (40, 30), "red").save(picture, format="PNG")
+    with unit_of_work(engine) as session:
+        svc.report_progress(session, world.actors["jiuzhu"], world.late_id, done_text="补充照片",
+                            files=[evidence("现场照片.png", picture.getvalue())])
+    reads: list[int] = []
+    original = views.evidence_file
+
+    def counted(session, actor, evidence_id):
+        reads.append(evidence_id)
+        return original(session, actor, evidence_id)
+
+    monkeypatch.setattr(views, "evidence_file", counted)
+    image_preview.clear()
+    app = page_app("pages.finding", world.actors["jiuzhu"], finding_id=world.late_id).run()
+    assert not app.exception, app.exception
+    assert len(reads) == 1  # the picture, for its preview; the PDF is not read until downloaded
+    app.run()
+    assert not app.exception
+    assert len(reads) == 1  # a rerun reads nothing
+    with read_session(engine) as session:  # what a click on 下载 gets
+        ids = [e.id for e in views.finding_detail(session, world.actors["jiuzhu"], world.late_id).evidence]
+        assert {views.evidence_bytes(session, world.actors["jiuzhu"], i)[:4] for i in ids} == {b"%PDF", b"\x89PNG"}

@@ -12,7 +12,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 from sqlmodel import SQLModel
 
-import db.models  # noqa: F401
+import db.models  # noqa: F401 - registers every table on SQLModel.metadata
 from db.engine import make_engine, migrate
 from tests.conftest import NO_PG_REASON, TEST_DATABASE_URL
 from tests.databases import new_schema_name
