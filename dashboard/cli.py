@@ -252,7 +252,7 @@ def cmd_import_households(args) -> int:
     with open(args.file, "rb") as handle:
         data = handle.read()
     with read_session(engine) as session:
-        actor = _operator(session)
+        actor = SYSTEM
         preview = household_import.preview_households(session, actor, data, filename=args.file, year=args.year)
     if not preview.ok:
         for message in preview.messages(_lang):
@@ -345,7 +345,7 @@ def cmd_api_token_create(args) -> int:
 
     engine = _engine()
     with unit_of_work(engine) as session:
-        token = api_tokens.create(session, _operator(session), args.name, args.scope, args.unit, args.days)
+        token = api_tokens.create(session, SYSTEM, args.name, args.scope, args.unit, args.days)
     say("cli.api_token_created", name=args.name)
     print(token)
     return 0
@@ -355,7 +355,7 @@ def cmd_api_token_revoke(args) -> int:
     from dashboard.services import api_tokens
 
     with unit_of_work(_engine()) as session:
-        api_tokens.revoke(session, _operator(session), args.name)
+        api_tokens.revoke(session, SYSTEM, args.name)
     say("cli.api_token_revoked", name=args.name)
     return 0
 

@@ -15,7 +15,7 @@ from dashboard.vocab import CaseState, EliminationMethod, HouseholdState, Labour
 from db.engine import read_session
 from seed import people
 from tests.household_rows import LINE_2026, Ledger
-from tests.test_cli import cli_env  # noqa: F401  (a fixture: DATABASE_URL for the command line)
+from tests.test_cli import cli_env  # noqa: F401 - a fixture: DATABASE_URL for the command line
 
 TODAY = dt.date(2026, 6, 15)   # the frozen day of tests/conftest.py
 
@@ -185,7 +185,7 @@ def test_a_township_sees_its_own_households(engine, ledger):
 
 
 @pytest.mark.usefixtures("cli_env")
-def test_households_check_prints_the_rules(engine, ledger, capsys):  # noqa: F811  (the fixture)
+def test_households_check_prints_the_rules(engine, ledger, capsys):  # noqa: F811 - the fixture imported above
     from dashboard import cli
 
     def fill(book):

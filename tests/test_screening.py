@@ -22,7 +22,7 @@ from db.models import Household, HouseholdCase, HouseholdStep, ScreeningHit, Scr
 from seed import people
 from tests.factories import PASSWORD, actor_of
 from tests.household_rows import Ledger
-from tests.test_cli import cli_env  # noqa: F401  (a fixture: DATABASE_URL for the command line)
+from tests.test_cli import cli_env  # noqa: F401 - a fixture: DATABASE_URL for the command line
 
 TODAY = dt.date(2026, 6, 15)
 
