@@ -39,6 +39,15 @@ def _summary(report: quality.Report, per_township: dict[str, dict[str, int]] | N
     st.dataframe(labelled_frame(records), hide_index=True, width="stretch")
 
 
+def _zero_change(session, today, township: str | None) -> None:
+    st.subheader(tr("quality.zero_change"))
+    columns = st.columns(2)
+    for column, period in zip(columns, (quality.last_month(today), quality.last_quarter(today))):
+        change = quality.zero_change(session, period, township)
+        column.markdown(f"**{tr(f'quality.zero_{period.kind}', period=period.label)}**")
+        column.write(plain("、".join(change.townships)) if change.townships else tr("quality.zero_none"))
+
+
 def _hits(session, actor, report: quality.Report, township: str | None) -> None:
     hit = [result for result in report.results if result.count]
     if not hit:
@@ -106,6 +115,7 @@ def render() -> None:
         per_township = quality.by_township(session, report) if township is None else None
         st.caption(tr("quality.as_of", date=report.as_of.isoformat()))
         _summary(report, per_township)
+        _zero_change(session, report.as_of, township)
         _hits(session, actor, report, township)
         may_screen = screening.may_screen(session, actor)
     if may_screen:

@@ -15,7 +15,7 @@ from db.models import Measure
 from dashboard.services import views
 from dashboard.services.common import actor_of
 from dashboard.services.unit_of_work import unit_of_work
-from dashboard.vocab import HouseholdState, Priority, Role, SourceKind, Status
+from dashboard.vocab import HouseholdState, Priority, Role, SourceKind, Status, UnitKind
 from db.engine import read_session
 from db.models import Finding, FindingHousehold, Household, Source
 from tests.factories import PASSWORD, evidence
@@ -105,3 +105,30 @@ def test_what_cannot_be_raised(engine, checked):
     assert unknown.value.key == "error.check_unknown_rule"
     with unit_of_work(engine) as session, pytest.raises(PermissionDenied):
         checks.raise_finding(session, checked.actors["jiuzhu"], rule_id="eliminated_unsafe", township="高士镇")
+
+
+def test_the_nightly_check_tells_townships_and_the_county_once(engine, checked):
+    from dashboard.services import jobs
+    from dashboard.services.notifications import Kind
+    from db.models import Notification, User
+
+    with unit_of_work(engine) as session:
+        monitoring = admin.create_unit(session, SYSTEM, name="县乡村振兴局监测股", kind=UnitKind.OFFICE, monitoring=True)
+        session.flush()
+        admin.create_user(session, SYSTEM, username="jiance", display_name="监测股", role=Role.DEPARTMENT,
+                          password=PASSWORD, unit_id=monitoring.id)
+    first = jobs.quality_pass(engine, TODAY)
+    again = jobs.quality_pass(engine, TODAY)
+    # 高士镇 has a unit (赛口镇 has none); May and the first quarter were quiet in both townships
+    assert first == {"quality_units": 1, "zero_change_notices": 2}
+    assert again == {"quality_units": 0, "zero_change_notices": 0}
+    with read_session(engine) as session:
+        def notices(username):
+            user_id = session.exec(select(User.id).where(User.username == username)).one()
+            return session.exec(select(Notification).where(Notification.user_id == user_id)).all()
+        hits = notices("gaoshi_lianluo")
+        assert [n.kind for n in hits] == [Kind.QUALITY_HITS]
+        assert hits[0].params == {"township": "高士镇", "as_of": "2026-06-15", "rules": 1, "households": 2}
+        zero = sorted(notices("jiance"), key=lambda n: n.params["period"])
+        assert [(n.kind, n.params["period"], n.params["townships"]) for n in zero] == [
+            (Kind.ZERO_CHANGE, "2026-05", "赛口镇、高士镇"), (Kind.ZERO_CHANGE, "2026Q1", "赛口镇、高士镇")]

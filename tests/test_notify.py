@@ -243,7 +243,7 @@ def test_the_worker_timetable(engine, world):
     from dashboard import worker
 
     names = {job.id: str(job.trigger) for job in worker.scheduler(engine).get_jobs()}
-    assert list(names) == ["rollups", "daily", "deliver", "backup"]  # the nightly backup (issue 17)
+    assert list(names) == ["rollups", "daily", "deliver", "backup", "quality"]  # backup (issue 17), data quality (23)
     assert "hour='2'" in names["backup"]
     assert "hour='8'" in names["daily"] and "interval[0:01:00]" in names["deliver"]
     with unit_of_work(engine) as session:

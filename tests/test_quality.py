@@ -200,3 +200,29 @@ def test_households_check_prints_the_rules(engine, ledger, capsys):  # noqa: F81
     assert by_id["eliminated_unsafe"]["title"] == t("quality_rule.eliminated_unsafe", "en")
     assert by_id["invalid_id"] == {"id": "invalid_id", "title": t("quality_rule.invalid_id", "en"),
                                    "severity": "low", "count": 0, "households": []}
+
+
+def test_periods():
+    assert quality.last_month(dt.date(2026, 6, 15)).label == "2026-05"
+    assert quality.last_month(dt.date(2026, 1, 1)) == quality.Period("month", "2025-12", dt.date(2025, 12, 1),
+                                                                      dt.date(2025, 12, 31))
+    assert quality.last_quarter(dt.date(2026, 6, 15)) == quality.Period("quarter", "2026Q1", dt.date(2026, 1, 1),
+                                                                        dt.date(2026, 3, 31))
+    assert quality.last_quarter(dt.date(2026, 1, 10)).label == "2025Q4"
+    assert quality.last_quarter(dt.date(2026, 4, 1)).label == "2026Q1"
+
+
+def test_zero_change_across_a_month_boundary(engine, ledger):
+    def fill(book):
+        book.household("A", township="甲镇", identified_on=dt.date(2026, 5, 31))        # May: a change
+        book.household("B", township="乙镇", identified_on=dt.date(2026, 6, 1))         # June only: May is quiet
+        book.household("C", township="丙镇", state=HouseholdState.ELIMINATED, identified_on=dt.date(2025, 10, 1),
+                       eliminated_on=dt.date(2026, 5, 1))                              # eliminated in May
+        book.household("D", township="丁镇", identified_on=dt.date(2026, 3, 31))        # the quarter's last day
+    ledger(fill)
+    with read_session(engine) as session:
+        month = quality.zero_change(session, quality.last_month(TODAY))
+        quarter = quality.zero_change(session, quality.last_quarter(TODAY))
+        assert month.townships == ["丁镇", "乙镇"]
+        assert quarter.townships == ["丙镇", "乙镇", "甲镇"]
+        assert quality.zero_change(session, quality.last_month(TODAY), township="甲镇").townships == []

@@ -231,6 +231,52 @@ def deliver(engine: Engine) -> dict[str, int]:
     return delivery.deliver_due(engine)
 
 
+def quality_pass(engine: Engine, today: dt.date | None = None, worker: str = "") -> dict[str, int]:
+    """The nightly data-quality check (数据质量核查): each township unit with households hit gets one notice
+    a day; the county's monitoring units get each 零变化 period (month, quarter) once."""
+    from dashboard.services import households, quality
+
+    today = today or clock.today()
+    with read_session(engine) as session:
+        report = quality.run(session, today=today)
+        per_township = quality.by_township(session, report)
+        zero = [quality.zero_change(session, period) for period in (quality.last_month(today),
+                                                                     quality.last_quarter(today))]
+        monitoring = sorted(households.monitoring_unit_ids(session))
+        units = {township: households.township_unit_id(session, township)
+                 for township in {name for counts in per_township.values() for name in counts}}
+    hit_notices = {unit_id: {"township": township, "as_of": today.isoformat(),
+                             "rules": sum(1 for counts in per_township.values() if counts.get(township)),
+                             "households": sum(counts.get(township, 0) for counts in per_township.values())}
+                   for township, unit_id in units.items() if unit_id is not None}
+    sent = {"quality_units": 0, "zero_change_notices": 0}
+    with unit_of_work(engine) as session:
+        won = claim(session, "quality", today, sorted(f"unit:{unit_id}" for unit_id in hit_notices), worker)
+        for recipient in sorted(won):
+            unit_id = int(recipient.split(":", 1)[1])
+            notifications.notify_unit(session, unit_id, Kind.QUALITY_HITS, params=hit_notices[unit_id],
+                                      dedupe_key=f"quality:{today.isoformat()}:{recipient}")
+            sent["quality_units"] += 1
+        for change in zero:
+            if not change.townships or not monitoring:
+                continue
+            keys = [f"zero:{change.period.label}:unit:{unit_id}" for unit_id in monitoring]
+            for recipient in sorted(claim(session, "zero_change", change.period.end, keys, worker)):
+                unit_id = int(recipient.rsplit(":", 1)[1])
+                notifications.notify_unit(session, unit_id, Kind.ZERO_CHANGE, dedupe_key=recipient, params={
+                    "period": change.period.label, "count": len(change.townships),
+                    "townships": "、".join(change.townships[:ZERO_CHANGE_NAMED])})
+                sent["zero_change_notices"] += 1
+    return sent
+
+
+ZERO_CHANGE_NAMED = 10  # townships a 零变化 notice names
+
+
+def nightly_quality(engine: Engine) -> dict[str, int]:
+    return quality_pass(engine)
+
+
 def nightly_backup(engine: Engine) -> Any:
     """The nightly backup (issue 17) into DASHBOARD_BACKUP_DIR, the newest ``backup_keep`` kept."""
     from dashboard import config
@@ -245,6 +291,7 @@ def run_once(engine: Engine, today: dt.date | None = None) -> dict[str, Any]:
     """One pass of every daily job, for cron: safe to run any number of times a day."""
     result: dict[str, Any] = {"rollups_rebuilt": bool(run_and_record(engine, "rollups", rebuild_rollups))}
     result.update(run_and_record(engine, "daily", lambda e: daily(e, today)))
+    result.update(run_and_record(engine, "quality", lambda e: quality_pass(e, today)))
     return result
 
 
@@ -295,4 +342,5 @@ def timetable(engine: Engine) -> list[Job]:
         Job("daily", daily, {"trigger": "cron", "hour": hour, "minute": 0}),
         Job("deliver", deliver, {"trigger": "interval", "minutes": 1}),
         Job("backup", nightly_backup, {"trigger": "cron", "hour": 2, "minute": 30}),
+        Job("quality", nightly_quality, {"trigger": "cron", "hour": 1, "minute": 0}),
     ]

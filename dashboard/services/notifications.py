@@ -34,6 +34,8 @@ class Kind(StrEnum):
     RECHECK_ASSIGNED = "recheck_assigned"
     LETTER_ISSUED = "letter_issued"
     DIGEST = "digest"
+    QUALITY_HITS = "quality_hits"    # the nightly data-quality check found households of a township
+    ZERO_CHANGE = "zero_change"      # 零变化 townships of the last month or quarter, to the county's monitoring unit
 
 
 KINDS = tuple(Kind)

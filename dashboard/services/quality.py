@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Callable, Iterable
 
-from sqlalchemy import and_, exists, extract, func, literal, or_, select
+from sqlalchemy import and_, case, exists, extract, func, literal, or_, select
 from sqlmodel import Session
 
 from dashboard import clock
@@ -326,3 +326,51 @@ def own_township(session: Session, actor) -> str | None:
         return None
     unit = session.get(Unit, actor.unit_id)
     return unit.name if unit else None
+
+
+# --- 零变化: no new identification and no elimination in a period ------------------------------------------
+
+@dataclass(frozen=True)
+class Period:
+    kind: str            # "month" or "quarter"
+    label: str           # 2026-05, 2026Q1
+    start: dt.date
+    end: dt.date         # inclusive
+
+
+def last_month(today: dt.date) -> Period:
+    """The last complete month before ``today``."""
+    end = today.replace(day=1) - dt.timedelta(days=1)
+    return Period("month", f"{end:%Y-%m}", end.replace(day=1), end)
+
+
+def last_quarter(today: dt.date) -> Period:
+    """The last complete quarter before ``today``."""
+    first_month = (today.month - 1) // 3 * 3 + 1
+    end = today.replace(month=first_month, day=1) - dt.timedelta(days=1)
+    start = end.replace(month=(end.month - 1) // 3 * 3 + 1, day=1)
+    return Period("quarter", f"{end.year}Q{(end.month - 1) // 3 + 1}", start, end)
+
+
+@dataclass(frozen=True)
+class ZeroChange:
+    period: Period
+    townships: list[str]      # townships of the ledger with no identification and no elimination in the period
+    counties: list[str]       # … and counties
+
+
+def _in(column, period: Period):
+    return func.sum(case((and_(column >= period.start, column <= period.end), 1), else_=0))
+
+
+def zero_change(session: Session, period: Period, township: str | None = None) -> ZeroChange:
+    """零变化 in ``period``: a township (or county) of the ledger where no household was identified
+    (识别监测时间) and none eliminated (消除监测时间)."""
+    def quiet(place) -> list[str]:
+        statement = (select(place, _in(Household.identified_on, period), _in(Household.eliminated_on, period))
+                     .where(place != "").group_by(place).order_by(place))
+        if township:
+            statement = statement.where(Household.township == township)
+        return sorted(row[0] for row in session.execute(statement) if not row[1] and not row[2])
+
+    return ZeroChange(period, quiet(Household.township), quiet(Household.county))
