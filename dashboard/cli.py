@@ -18,9 +18,9 @@ from dashboard.lifecycle import SYSTEM
 from dashboard import config
 from dashboard.errors import DomainError, Phrase
 from dashboard.i18n import DEFAULT_LANGUAGE, LANGUAGES, t
-from dashboard.vocab import Role, codes
+from dashboard.vocab import Role, ScreenKind, codes
 from db.engine import default_engine, migrate, read_session
-from dashboard.services.unit_of_work import unit_of_work
+from dashboard.services.unit_of_work import run_in_unit_of_work, unit_of_work
 from dashboard.services.api_tokens import Scope as ApiScope
 from db.models import Unit
 
@@ -169,18 +169,6 @@ def cmd_report(args) -> int:
     return 0
 
 
-def _operator(session):
-    """The command line acts as the first active administrator (the audit log names them)."""
-    from dashboard.services.common import actor_of
-    from db.models import User
-
-    admin = session.exec(select(User).where(User.role == Role.ADMIN.value, User.active == True)  # noqa: E712
-                         .order_by(User.id)).first()
-    if admin is None:
-        raise SystemExit(t("cli.need_admin", _lang))
-    return actor_of(admin)
-
-
 def cmd_lookback_report(args) -> int:
     """回头看情况报告: freeze the campaign's figures now, and write the report from that snapshot."""
     from dashboard.documents.lookback_report import build_lookback_report
@@ -206,7 +194,7 @@ def cmd_export_ledger(args) -> int:
     from dashboard.documents.ledger_export import export_ledger
 
     with read_session(_engine()) as session, open(args.file, "wb") as out:
-        count = export_ledger(session, _operator(session), out)
+        count = export_ledger(session, SYSTEM, out)
     say("cli.exported", count=count, file=args.file)
     return 0
 
@@ -222,8 +210,8 @@ def cmd_import_ledger(args) -> int:
         data = handle.read()
     parsed = imports.read_ledger(data, default_year=args.year, filename=args.file)
     decisions = imports.decisions_from_pairs(args.map or [])
+    actor = SYSTEM  # the server's operator, as every command (the audit log names it ``system``)
     with read_session(engine) as session:
-        actor = _operator(session)
         preview = imports.preview_import(session, actor, parsed, decisions=decisions, filename=args.file,
                                          create_categories=args.create_categories)
     for message in preview.messages(_lang):
@@ -255,6 +243,29 @@ def cmd_import_ledger(args) -> int:
     return 0
 
 
+def cmd_import_households(args) -> int:
+    """The national system's export into the household ledger: read and checked whole first (no transaction
+    open); broken rows or unknown places are listed and nothing is written (exit 1); else one write."""
+    from dashboard.services import household_import
+
+    engine = _engine()
+    with open(args.file, "rb") as handle:
+        data = handle.read()
+    with read_session(engine) as session:
+        actor = SYSTEM
+        preview = household_import.preview_households(session, actor, data, filename=args.file, year=args.year)
+    if not preview.ok:
+        for message in preview.messages(_lang):
+            print(message, file=sys.stderr)
+        say("cli.nothing_imported", err=True, count=len(preview.parsed.errors) + len(preview.unknown_places))
+        return 1
+    summary = run_in_unit_of_work(engine, household_import.commit_households, actor, preview)
+    say("cli.hh_imported", created=summary.created, updated=summary.updated, unchanged=summary.unchanged,
+        members=summary.members, skipped=summary.skipped, flagged=summary.flagged_ids,
+        twice=summary.in_two_households)
+    return 0
+
+
 def cmd_synthetic(args) -> int:
     """Province-scale synthetic data into an empty database (for benchmarks and load tests)."""
     import datetime as dt
@@ -263,7 +274,7 @@ def cmd_synthetic(args) -> int:
     from seed.synthetic import SyntheticSize, generate
 
     size = SyntheticSize(findings=args.findings, counties=args.counties, townships=args.townships,
-                         villages=args.villages, units=args.units, sources=args.sources)
+                         villages=args.villages, units=args.units, sources=args.sources, households=args.households)
     started = time.perf_counter()
     counts = generate(_engine(), size, seed=args.seed,
                       today=dt.date.fromisoformat(args.today) if args.today else None)
@@ -334,7 +345,7 @@ def cmd_api_token_create(args) -> int:
 
     engine = _engine()
     with unit_of_work(engine) as session:
-        token = api_tokens.create(session, _operator(session), args.name, args.scope, args.unit, args.days)
+        token = api_tokens.create(session, SYSTEM, args.name, args.scope, args.unit, args.days)
     say("cli.api_token_created", name=args.name)
     print(token)
     return 0
@@ -344,8 +355,44 @@ def cmd_api_token_revoke(args) -> int:
     from dashboard.services import api_tokens
 
     with unit_of_work(_engine()) as session:
-        api_tokens.revoke(session, _operator(session), args.name)
+        api_tokens.revoke(session, SYSTEM, args.name)
     say("cli.api_token_revoked", name=args.name)
+    return 0
+
+
+def cmd_households_check(args) -> int:
+    """数据质量核查: every rule of ``services.quality`` over the household ledger."""
+    from dashboard.services import quality
+
+    engine = _engine()
+    with read_session(engine) as session:
+        report = quality.run(session, township=args.township)
+    if args.json:
+        print(json.dumps(quality.as_json(report, lambda rule_id: t(f"quality_rule.{rule_id}", _lang)),
+                         ensure_ascii=False, indent=2))
+        return 0
+    for result in report.results:
+        severity = t(f"quality_severity.{result.rule.severity}", _lang)
+        print(f"{result.count:>7}  {severity}  {result.rule.id:<22} {t(f'quality_rule.{result.rule.id}', _lang)}")
+    return 0
+
+
+def cmd_screen_list(args) -> int:
+    """应纳未纳 screening of one department list, as the operator (``SYSTEM``)."""
+    from dashboard import clock
+    from dashboard.screening_reader import read_list
+    from dashboard.services import screening
+
+    path = Path(args.file)
+    listed = read_list(path.read_bytes(), path.name, args.kind, clock.today())
+    with unit_of_work(_engine()) as session:
+        run = screening.screen(session, SYSTEM, listed, list_name=path.name)
+        counts = screening.counts(run)
+    if args.json:
+        print(json.dumps(counts, ensure_ascii=False))
+    else:
+        for name, value in counts.items():
+            print(f"{name:>16}: {value}")
     return 0
 
 
@@ -443,6 +490,10 @@ def build_parser(lang: str | None = None) -> argparse.ArgumentParser:
                           help=h("create_categories"))
     importer.add_argument("--year", type=int, help=h("year"))
     importer.set_defaults(func=cmd_import_ledger)
+    households = command("import-households")
+    households.add_argument("file")
+    households.add_argument("--year", type=int, help=h("hh_year"))
+    households.set_defaults(func=cmd_import_households)
     synthetic = command("synthetic")
     synthetic.add_argument("--findings", type=int, required=True)
     synthetic.add_argument("--counties", type=int, default=100)
@@ -450,9 +501,19 @@ def build_parser(lang: str | None = None) -> argparse.ArgumentParser:
     synthetic.add_argument("--villages", type=int, default=20_000)
     synthetic.add_argument("--units", type=int, default=300)
     synthetic.add_argument("--sources", type=int, default=400)
+    synthetic.add_argument("--households", type=int, default=0, help=h("hh_households"))
     synthetic.add_argument("--seed", type=int, default=20261123)
     synthetic.add_argument("--today", help=h("today"))
     synthetic.set_defaults(func=cmd_synthetic)
+    check = command("households-check")
+    check.add_argument("--json", action="store_true", help=h("json"))
+    check.add_argument("--township", help=h("township"))
+    check.set_defaults(func=cmd_households_check)
+    screen = command("screen-list")
+    screen.add_argument("file")
+    screen.add_argument("--kind", required=True, choices=codes(ScreenKind), help=h("screen_kind"))
+    screen.add_argument("--json", action="store_true", help=h("json"))
+    screen.set_defaults(func=cmd_screen_list)
     remind = command("remind")
     remind.add_argument("--once", action="store_true", required=True, help=h("once"))
     remind.add_argument("--date", help=h("date"))

@@ -14,8 +14,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # streamlit puts only this file's folder on the path
     sys.path.insert(0, str(ROOT))
 
-import streamlit as st  # noqa: E402
+import streamlit as st  # noqa: E402 - after the path set-up above
 
-from dashboard.web import routes  # noqa: E402
+from dashboard.web import routes  # noqa: E402 - after the path set-up above
 
 app = st.App(Path(__file__).with_name("app.py"), routes=routes.all_routes())

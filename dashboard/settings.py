@@ -37,6 +37,13 @@ SPECS: dict[str, SettingSpec] = {
     "notify_max_attempts": SettingSpec(5, 1, 20),   # outbound message: attempts before it shows as failed
     "letter_reply_days": SettingSpec(10, 1, 90),    # 督办函 etc.: reply due N days after issue
     "backup_keep": SettingSpec(14, 1, 365),        # nightly backups kept (the folder is DASHBOARD_BACKUP_DIR)
+    "identify_days": SettingSpec(15, 1, 90),        # 防返贫: clue to decision (县级审定) within N days
+    "publicity_days": SettingSpec(5, 1, 30),        # 防返贫: 村内公示 lasts at least N days
+    "eliminate_after_months": SettingSpec(6, 1, 36),  # 防返贫: 风险消除 only after N months of monitoring
+    "screen_medical_ordinary": SettingSpec(10_000, 1_000, 200_000),  # 应纳未纳: yearly self-pay (yuan), 一般户
+    "screen_medical_exited": SettingSpec(5_000, 1_000, 200_000),     # … for a 脱贫户
+    "screen_event_days": SettingSpec(365, 30, 1_095),
+    "check_finding_days": SettingSpec(30, 1, 365),   # a finding raised from a data-quality check: its deadline  # 应纳未纳: a certificate, disaster, unemployment this recent
 }
 
 
@@ -61,6 +68,13 @@ class Settings:
     notify_max_attempts: int
     letter_reply_days: int
     backup_keep: int
+    identify_days: int
+    publicity_days: int
+    eliminate_after_months: int
+    screen_medical_ordinary: int
+    screen_medical_exited: int
+    screen_event_days: int
+    check_finding_days: int
 
 
 DEFAULTS = Settings(**{key: spec.default for key, spec in SPECS.items()})

@@ -14,6 +14,7 @@ class Role(StrEnum):
     LEADER = "leader"
     INSPECTOR = "inspector"
     DEPARTMENT = "department"
+    TOWNSHIP = "township"      # 乡镇: a township officer, scoped to one township (the household ledger)
 
 
 class UnitKind(StrEnum):
@@ -66,6 +67,14 @@ class Status(StrEnum):
     ONGOING = "ongoing"                # 持续整改
     CLOSED = "closed"                  # 已销号
     CANCELLED = "cancelled"            # 已撤销
+
+
+# The groups of finding states every rule is built from (the lifecycle, the warning lights, the partial
+# index of open deadlines, the digests and letters): spelt here once, below every layer that needs them.
+DEADLINE_STATES = frozenset({Status.OPEN, Status.IN_PROGRESS, Status.PENDING_REVIEW})  # the deadline in force counts
+STALE_STATES = frozenset({Status.OPEN, Status.IN_PROGRESS, Status.ONGOING})            # silence counts (零变化)
+ACTIVE_STATES = DEADLINE_STATES | {Status.ONGOING}                                      # not yet final
+FINAL_STATES = frozenset({Status.CLOSED, Status.CANCELLED})
 
 
 class Light(StrEnum):
@@ -133,3 +142,110 @@ class CheckAnswer(StrEnum):
     YES = "yes"    # 是
     NO = "no"      # 否
     NA = "na"      # 不涉及
+
+
+# --- 防返贫监测 (the household monitoring ledger, issue 22) ------------------------------------------
+
+class HouseholdType(StrEnum):
+    EXITED = "exited"        # 脱贫户
+    ORDINARY = "ordinary"    # 一般户
+
+
+class MonitorCategory(StrEnum):
+    UNSTABLE = "unstable"    # 脱贫不稳定户
+    MARGINAL = "marginal"    # 边缘易致贫户
+    SUDDEN = "sudden"        # 突发严重困难户
+
+
+class Risk(StrEnum):
+    ILLNESS = "illness"                # 因病
+    DISABILITY = "disability"          # 因残
+    SCHOOLING = "schooling"            # 因学
+    DISASTER = "disaster"              # 因灾
+    ACCIDENT = "accident"              # 因意外事故
+    INDUSTRY = "industry"              # 因产业项目失败
+    WORK = "work"                      # 因务工就业不稳
+    LABOUR = "labour"                  # 缺劳动力
+    HOUSING = "housing"                # 因安全住房
+    WATER = "water"                    # 因安全饮水
+    OTHER = "other"                    # 其他
+
+
+class SupportKind(StrEnum):
+    """帮扶措施: the eleven measure columns of the national export."""
+
+    INDUSTRY = "industry"        # 产业帮扶
+    EMPLOYMENT = "employment"    # 就业帮扶
+    PUBLIC_JOB = "public_job"    # 公益性岗位
+    HEALTH = "health"            # 健康帮扶
+    EDUCATION = "education"      # 教育帮扶
+    HOUSING = "housing"          # 住房安全保障
+    WATER = "water"              # 饮水安全保障
+    RELOCATION = "relocation"    # 搬迁
+    WELFARE = "welfare"          # 综合保障
+    FINANCE = "finance"          # 金融帮扶
+    SOCIAL = "social"            # 社会帮扶
+
+
+class LabourSkill(StrEnum):
+    ORDINARY = "ordinary"        # 普通劳动力
+    SKILLED = "skilled"          # 技能劳动力
+    WEAK = "weak"                # 弱劳动力或半劳动力
+    LOST = "lost"                # 丧失劳动力
+    NONE = "none"                # 无劳动力
+
+
+class ClueSource(StrEnum):
+    SELF_REPORT = "self_report"        # 农户自主申报
+    CADRE_CHECK = "cadre_check"        # 基层干部排查
+    DEPARTMENT_ALERT = "department_alert"  # 部门筛查预警
+
+
+class HouseholdState(StrEnum):
+    """Where a household stands in the ledger (moved only by the procedure's cases)."""
+
+    NOT_MONITORED = "not_monitored"    # 未纳入监测 (e.g. an imported 脱贫户)
+    IDENTIFYING = "identifying"        # 识别中: a clue is on the clock
+    MONITORED = "monitored"            # 监测帮扶中 (风险未消除)
+    ELIMINATING = "eliminating"        # 风险消除中
+    ELIMINATED = "eliminated"          # 风险已消除
+
+
+class CaseKind(StrEnum):
+    IDENTIFY = "identify"    # 识别纳入 (a first clue, or 返贫/风险消除回退 on an eliminated household)
+    ELIMINATE = "eliminate"  # 风险消除
+
+
+class CaseState(StrEnum):
+    """One procedure on one household: identification (clue → 县级审定) or 风险消除."""
+
+    CLUE = "clue"                          # 线索待核实
+    VERIFIED = "verified"                  # 已入户核实
+    REVIEWED = "reviewed"                  # 已民主评议
+    PUBLICIZED = "publicized"              # 已村内公示
+    TOWNSHIP_APPROVED = "township_approved"  # 乡镇初审通过
+    INCLUDED = "included"                  # 县级审定：纳入监测
+    REJECTED = "rejected"                  # 不予纳入 / 不予消除
+    ELIM_VERIFIED = "elim_verified"        # 风险消除：已入户核实
+    ELIM_PUBLICIZED = "elim_publicized"    # 风险消除：已民主评议公示
+    ELIM_APPROVED = "elim_approved"        # 风险消除：县级审核通过
+    ELIMINATED = "eliminated"              # 风险消除：已公告
+
+
+class EliminationMethod(StrEnum):
+    SUPPORTED = "supported"  # 帮扶消除
+    NATURAL = "natural"      # 自然消除
+
+
+class ScreenKind(StrEnum):
+    """应纳未纳 screening: the department lists a county compares with its ledger."""
+
+    MEDICAL = "medical"              # 医保: high yearly self-pay
+    DISABILITY = "disability"        # 残联: new disability certificates
+    DISASTER = "disaster"            # 应急: disaster victims
+    UNEMPLOYMENT = "unemployment"    # 人社: unemployment registrations
+
+
+class ScreenOutcome(StrEnum):
+    CLUE = "clue"        # a household not monitored: a 部门筛查预警 clue on the clock
+    SIGNAL = "signal"    # a household monitored (or on a clue already): a new risk signal on its page

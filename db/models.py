@@ -18,7 +18,18 @@ from sqlmodel import Field, SQLModel
 
 from dashboard import clock
 from dashboard.vocab import (
+    DEADLINE_STATES,
     CampaignStatus,
+    CaseKind,
+    CaseState,
+    ClueSource,
+    EliminationMethod,
+    HouseholdState,
+    HouseholdType,
+    LabourSkill,
+    MonitorCategory,
+    Risk,
+    SupportKind,
     EscalationKind,
     ExtensionDecision,
     Priority,
@@ -26,6 +37,8 @@ from dashboard.vocab import (
     ReviewDecision,
     Role,
     SampleReason,
+    ScreenKind,
+    ScreenOutcome,
     SourceKind,
     Status,
     UnitKind,
@@ -61,6 +74,8 @@ class Unit(SQLModel, table=True):
     kind: str = Field(max_length=20, default=UnitKind.OFFICE)
     parent_id: Optional[int] = Field(default=None, foreign_key="unit.id")
     active: bool = True
+    # 县防返贫监测部门: the county's monitoring unit (县级审定, 县级审核 of the household ledger)
+    monitoring: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
     version: int = 1
 
 
@@ -132,6 +147,15 @@ class Source(SQLModel, table=True):
     version: int = 1
 
 
+def status_in(states: frozenset[Status]) -> str:
+    """SQL text testing that ``status`` is one of ``states`` (in ``Status``'s order): for a partial
+    index's predicate (and for a query that must repeat it word for word so SQLite uses the index)."""
+    return "status IN ({})".format(", ".join(f"'{s.value}'" for s in Status if s in states))
+
+
+OPEN_DEADLINE_WHERE = status_in(DEADLINE_STATES)  # the predicate of ix_finding_open_deadline
+
+
 class Finding(SQLModel, table=True):
     __tablename__ = "finding"
     __table_args__ = (
@@ -146,8 +170,7 @@ class Finding(SQLModel, table=True):
         Index("ix_finding_closed_status", "closed_at", "status"),
         # the overdue list: open deadlines in date order, without touching closed findings
         Index("ix_finding_open_deadline", "current_deadline",
-              sqlite_where=text("status IN ('open', 'in_progress', 'pending_review')"),
-              postgresql_where=text("status IN ('open', 'in_progress', 'pending_review')")),
+              sqlite_where=text(OPEN_DEADLINE_WHERE), postgresql_where=text(OPEN_DEADLINE_WHERE)),
     )
 
     id: Optional[int] = Field(default=None, primary_key=True)
@@ -688,3 +711,235 @@ class ApiToken(SQLModel, table=True):
     expires_at: NaiveDatetime
     revoked_at: Optional[NaiveDatetime] = None
     last_used_at: Optional[NaiveDatetime] = None
+
+
+# --- 防返贫监测: the household monitoring ledger (issue 22) ------------------------------------------
+
+class IncomeLine(SQLModel, table=True):
+    """监测收入标准: yuan per person per year, set by the administrator for each year."""
+
+    __tablename__ = "income_line"
+
+    year: int = Field(primary_key=True)
+    yuan: int
+    set_by_id: Optional[int] = Field(default=None, foreign_key="app_user.id")
+    set_at: NaiveDatetime = Field(default_factory=clock.now)
+
+
+class Household(SQLModel, table=True):
+    """One household of the ledger: where it lives, its category, income, 三保障 and safe water, its state.
+    Moved from state to state only by its cases (``HouseholdCase``)."""
+
+    __tablename__ = "household"
+    __table_args__ = (
+        one_of("household_type", HouseholdType),
+        one_of("category", MonitorCategory, nullable=True),
+        one_of("state", HouseholdState),
+        one_of("elimination_method", EliminationMethod, nullable=True),
+        Index("ix_household_place", "township", "village_id"),
+        Index("ix_household_state_category", "state", "category"),
+    )
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    number: str = Field(max_length=40, unique=True)            # 户编号
+    county: str = Field(default="", max_length=60)
+    township: str = Field(max_length=60, index=True)
+    village_id: int = Field(foreign_key="village.id", index=True)
+    household_type: str = Field(max_length=20, default=HouseholdType.ORDINARY)
+    category: Optional[str] = Field(default=None, max_length=20)
+    state: str = Field(max_length=20, default=HouseholdState.NOT_MONITORED)
+    head_name: str = Field(default="", max_length=60)          # 户主 (a name, shown on the 公示 list)
+    identified_on: Optional[dt.date] = Field(default=None, index=True)   # 识别监测时间
+    eliminated_on: Optional[dt.date] = Field(default=None, index=True)   # 消除监测时间
+    elimination_method: Optional[str] = Field(default=None, max_length=20)
+    income_year: Optional[int] = None
+    income_per_capita: Optional[float] = None   # 人均纯收入（元）
+    wage_income: Optional[float] = None         # 工资性收入
+    business_income: Optional[float] = None     # 生产经营性收入
+    transfer_income: Optional[float] = None     # 转移性收入
+    compliant_expense: Optional[float] = None   # 合规自付支出
+    education_ok: bool = True                   # 义务教育有保障
+    medical_ok: bool = True                     # 基本医疗有保障 (参加城乡居民基本医疗保险)
+    housing_ok: bool = True                     # 住房安全有保障 (不是危房户)
+    water_ok: bool = True                       # 饮水安全有保障
+    dibao: str = Field(default="", max_length=60)      # 享受低保政策情况
+    tekun: str = Field(default="", max_length=60)      # 享受特困供养政策情况
+    collector: str = Field(default="", max_length=60)  # 信息采集人
+    flags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))  # data-quality flags
+    created_at: NaiveDatetime = Field(default_factory=clock.now)
+    updated_at: NaiveDatetime = Field(default_factory=clock.now)
+    version: int = 1
+
+
+class HouseholdMember(SQLModel, table=True):
+    """One person. ID, phone and health are sealed (``dashboard.privacy``): the cipher, a keyed hash for
+    matching and the masked form are stored, never the number itself."""
+
+    __tablename__ = "household_member"
+    __table_args__ = (one_of("labour_skill", LabourSkill, nullable=True),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    household_id: int = Field(foreign_key="household.id", index=True)
+    seq: int = 1
+    name: str = Field(max_length=60)
+    id_kind: str = Field(default="", max_length=30)                    # 证件类型
+    id_cipher: Optional[bytes] = Field(default=None, sa_column=Column(LargeBinary))
+    id_hash: Optional[str] = Field(default=None, max_length=64, index=True)
+    id_masked: str = Field(default="", max_length=30)
+    id_valid: bool = True                                              # stdnum.cn.ric (18 characters)
+    relation: str = Field(default="", max_length=30)                   # 与户主关系
+    is_head: bool = False
+    sex: str = Field(default="", max_length=10)
+    birth_date: Optional[dt.date] = None
+    education: str = Field(default="", max_length=30)                  # 文化程度
+    school_status: str = Field(default="", max_length=30)              # 在校生状况
+    health_cipher: Optional[bytes] = Field(default=None, sa_column=Column(LargeBinary))  # 健康状况
+    labour_skill: Optional[str] = Field(default=None, max_length=20)   # 劳动技能
+    phone_cipher: Optional[bytes] = Field(default=None, sa_column=Column(LargeBinary))
+    phone_masked: str = Field(default="", max_length=20)
+    flags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    version: int = 1
+
+
+class HouseholdRisk(SQLModel, table=True):
+    """致贫/返贫风险: added on a date, removed on a date (风险消除 needs no risk added since the last check)."""
+
+    __tablename__ = "household_risk"
+    __table_args__ = (one_of("kind", Risk),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    household_id: int = Field(foreign_key="household.id", index=True)
+    kind: str = Field(max_length=20)
+    added_on: dt.date
+    removed_on: Optional[dt.date] = None
+    note: str = ""
+
+
+class SupportMeasure(SQLModel, table=True):
+    """帮扶措施: what was given, by which unit, from when (to when)."""
+
+    __tablename__ = "support_measure"
+    __table_args__ = (one_of("kind", SupportKind),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    household_id: int = Field(foreign_key="household.id", index=True)
+    kind: str = Field(max_length=20)
+    text: str
+    unit_name: str = Field(default="", max_length=100)
+    start_on: dt.date
+    end_on: Optional[dt.date] = None
+    created_by_id: Optional[int] = Field(default=None, foreign_key="app_user.id")
+    created_at: NaiveDatetime = Field(default_factory=clock.now)
+    version: int = 1
+
+
+class HouseholdCase(SQLModel, table=True):
+    """One procedure on a household: identification from a clue (线索 → 县级审定), or 风险消除. Its state
+    moves through ``dashboard.lifecycle.HOUSEHOLD_TRANSITIONS``; its clock runs from the clue's date."""
+
+    __tablename__ = "household_case"
+    __table_args__ = (
+        one_of("kind", CaseKind),
+        one_of("state", CaseState),
+        one_of("source", ClueSource, nullable=True),
+        one_of("category", MonitorCategory, nullable=True),
+        Index("ix_household_case_open_due", "state", "due_on"),
+    )
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    household_id: int = Field(foreign_key="household.id", index=True)
+    kind: str = Field(max_length=20, default=CaseKind.IDENTIFY)
+    state: str = Field(max_length=20, default=CaseState.CLUE)
+    is_return: bool = False                      # 返贫 / 风险消除回退
+    source: Optional[str] = Field(default=None, max_length=20)   # 线索来源
+    clue_text: str = ""
+    received_on: dt.date                          # 线索接收日期 (the clock starts)
+    due_on: Optional[dt.date] = None              # received_on + identify_days
+    consent_on: Optional[dt.date] = None          # 承诺授权
+    verified_on: Optional[dt.date] = None         # 入户核实
+    verified_by_id: Optional[int] = Field(default=None, foreign_key="app_user.id")
+    reviewed_on: Optional[dt.date] = None         # 民主评议
+    publicity_start: Optional[dt.date] = None     # 村内公示 / 民主评议公示
+    publicity_end: Optional[dt.date] = None
+    township_on: Optional[dt.date] = None         # 乡镇初审
+    township_by_id: Optional[int] = Field(default=None, foreign_key="app_user.id")
+    county_on: Optional[dt.date] = None           # 县级审定 / 县级审核
+    county_by_id: Optional[int] = Field(default=None, foreign_key="app_user.id")
+    decided_on: Optional[dt.date] = None          # 纳入 / 不予纳入 / 公告
+    category: Optional[str] = Field(default=None, max_length=20)  # the category proposed and decided
+    reason: str = ""                              # 不予纳入 with a reason
+    created_by_id: Optional[int] = Field(default=None, foreign_key="app_user.id")
+    created_at: NaiveDatetime = Field(default_factory=clock.now)
+    version: int = 1
+
+
+class HouseholdStep(SQLModel, table=True):
+    """The household's history: every step of every case and every change to it, in order."""
+
+    __tablename__ = "household_step"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    household_id: int = Field(foreign_key="household.id", index=True)
+    case_id: Optional[int] = Field(default=None, foreign_key="household_case.id")
+    action: str = Field(max_length=30)
+    happened_on: dt.date
+    at: NaiveDatetime = Field(default_factory=clock.now)
+    user_id: Optional[int] = Field(default=None, foreign_key="app_user.id")
+    username: str = Field(default="", max_length=60)
+    note: str = ""
+
+
+class ScreeningRun(SQLModel, table=True):
+    """One department list compared with the ledger: what it held and what came of it (no ID is kept)."""
+
+    __tablename__ = "screening_run"
+    __table_args__ = (one_of("kind", ScreenKind),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=20)
+    list_name: str = Field(default="", max_length=200)
+    rows: int = 0
+    matched: int = 0
+    unmatched: int = 0
+    below_threshold: int = 0
+    new_clues: int = 0
+    signals: int = 0
+    already_seen: int = 0
+    run_at: NaiveDatetime = Field(default_factory=clock.now, index=True)
+    run_by_id: Optional[int] = Field(default=None, foreign_key="app_user.id")
+    run_by: str = Field(default="", max_length=60)
+
+
+class ScreeningHit(SQLModel, table=True):
+    """A person of a department's list found in the ledger above the kind's threshold (应纳未纳 screening).
+    The person is known by the keyed hash of the ID only; one row per kind, person and event, so the same
+    list uploaded again adds nothing. Rows that match no one are counted and never stored."""
+
+    __tablename__ = "screening_hit"
+    __table_args__ = (
+        UniqueConstraint("kind", "id_hash", "household_id", "event_key", name="uq_screening_hit_event"),
+        one_of("kind", ScreenKind),
+        one_of("outcome", ScreenOutcome),
+    )
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=20)
+    id_hash: str = Field(max_length=64, index=True)
+    household_id: int = Field(foreign_key="household.id", index=True)
+    event_key: str = Field(max_length=20)          # the year of a self-pay total, or the event's date
+    amount: Optional[float] = None
+    event_on: Optional[dt.date] = None
+    outcome: str = Field(max_length=20)
+    case_id: Optional[int] = Field(default=None, foreign_key="household_case.id")
+    run_id: int = Field(foreign_key="screening_run.id", index=True)
+
+
+class FindingHousehold(SQLModel, table=True):
+    """A finding raised from a data-quality check names the households the rule hit: its closure waits until
+    the rule no longer hits them."""
+
+    __tablename__ = "finding_household"
+
+    finding_id: int = Field(foreign_key="finding.id", primary_key=True)
+    household_id: int = Field(foreign_key="household.id", primary_key=True, index=True)
+    rule_id: str = Field(max_length=40)

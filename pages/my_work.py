@@ -4,11 +4,11 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard.services import queries, views
+from dashboard.services import household_views, queries, views
 from dashboard.ui import navigation
 from pages import lookback as lookback_page
 from dashboard.ui.context import lbl, reading, show_flash, tr
-from dashboard.ui.widgets import day, light_text, open_on_click, style_lights, whole
+from dashboard.ui.widgets import ROW_CLICK, clicked_row, day, light_text, open_on_click, style_lights, whole
 from dashboard.vocab import EscalationKind, Role, Status
 
 
@@ -78,11 +78,33 @@ def leader(session, actor) -> None:
         } for item in overdue]), [item.id for item in overdue], "worst_overdue")
 
 
+def household_clues(session, actor) -> None:
+    """Clues on the 15-day clock whose next step is this user's (乡镇 officers, the county monitoring unit)."""
+    work = household_views.my_clues(session, actor)
+    if not work and actor.role != Role.TOWNSHIP:
+        return
+    st.subheader(tr("my_work.clues", count=len(work)))
+    if not work:
+        st.success(tr("my_work.nothing"))
+        return
+    frame = pd.DataFrame([{
+        tr("col.light"): light_text(item.light), tr("hh.col_number"): item.number, tr("hh.col_head"): item.head_name,
+        tr("col.village"): item.village, tr("hh.days_left"): item.days_left, tr("col.next_step"): tr(f"action.{step}"),
+    } for item, step in work])
+    picked = st.dataframe(style_lights(frame, tr("col.light"), [item.light for item, _ in work]), hide_index=True,
+                          width="stretch", on_select="rerun", selection_mode=ROW_CLICK, key="my_clues")
+    row = clicked_row(picked)
+    if row is not None and 0 <= row < len(work):
+        navigation.open_household(work[row][0].household_id)
+
+
 def render() -> None:
     actor = navigation.require("my_work")
     show_flash()
     st.title(tr("page.my_work"))
     with reading() as session:
+        if actor.role in (Role.DEPARTMENT, Role.TOWNSHIP):
+            household_clues(session, actor)
         if actor.role == Role.DEPARTMENT:
             department(session, actor)
         elif actor.role == Role.INSPECTOR:
@@ -90,6 +112,8 @@ def render() -> None:
             lookback_page.my_work_section(session, actor)
         elif actor.role == Role.LEADER:
             leader(session, actor)
+        elif actor.role == Role.TOWNSHIP:
+            pass  # the clues above are a township officer's whole work list
         else:
             st.info(tr("my_work.admin_help"))
             duplicates = queries.duplicate_evidence(session)

@@ -9,8 +9,10 @@ from dashboard.figures import Figures, percent, percent_change
 from dashboard.settings import load_settings
 from dashboard.lifecycle import Action, can
 from dashboard.services import queries, snapshots
+from dashboard.services.household_figures import monitoring_figures
 from dashboard.ui import navigation
 from dashboard.ui.context import joined, fresh_rollups, flash, lbl, reading, run_service, show_flash, tr
+from dashboard.ui.households import monitoring_block
 from dashboard.ui.widgets import day, draw_chart, metric_row, open_on_click, whole
 from dashboard.vocab import Role, Status
 
@@ -132,6 +134,7 @@ def render() -> None:
         stale = queries.stale_units(session)
         stale_days = load_settings(session).stale_days  # the list above uses the same setting
         duplicates = queries.duplicate_evidence(session) if actor.role != Role.DEPARTMENT else []
+        monitoring = monitoring_figures(session).as_dict()
     kpi_cards(totals, compared)
 
     left, right = st.columns(2)
@@ -164,6 +167,8 @@ def render() -> None:
         } for row in stale]), hide_index=True, width="stretch")
     else:
         st.success(tr("overview.no_stale"))
+
+    monitoring_block(monitoring)
 
     if duplicates:
         st.subheader(tr("overview.duplicate_evidence"))

@@ -41,9 +41,9 @@ from urllib.parse import urlparse
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from streamlit.proto.BackMsg_pb2 import BackMsg  # noqa: E402
-from streamlit.proto.ForwardMsg_pb2 import ForwardMsg  # noqa: E402
-from websockets.asyncio.client import connect as websocket_connect  # noqa: E402
+from streamlit.proto.BackMsg_pb2 import BackMsg  # noqa: E402 - after the path set-up above
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg  # noqa: E402 - after the path set-up above
+from websockets.asyncio.client import connect as websocket_connect  # noqa: E402 - after the path set-up above
 
 PASSWORD = "demo1234"
 TOUR = ("overview", "ledger", "finding")
@@ -202,26 +202,26 @@ async def simulate(user: SimulatedUser, until: float, think: tuple[float, float]
             await asyncio.sleep(random.uniform(*think))
             try:
                 times[page].append(await user.open(page))
-            except Exception as error:  # noqa: BLE001
+            except Exception as error:  # noqa: BLE001 - counted as an error of the run, then the user reconnects
                 errors.append(f"{user.username} {page}: {type(error).__name__}: {error}"[:300])
                 try:  # reconnect as a browser would, and sign in again
                     await user.ws.close()
                     await user.connect()
                     await user.sign_in()
-                except Exception:  # noqa: BLE001
+                except Exception:  # noqa: BLE001 - a failed reconnect ends this simulated user
                     return
     await user.ws.close()
 
 
 def accounts_and_serials(users: int, names: list[str] | None) -> list[tuple[str, str | None]]:
     """The synthetic data set's accounts, each with a serial it may open (from DATABASE_URL)."""
-    from sqlalchemy import select
+    from sqlalchemy import select, true
 
     from db.engine import default_engine, read_session
     from db.models import Finding, User
 
     with read_session(default_engine()) as session:
-        people = {u.username: u for u in session.execute(select(User).where(User.active == True)).scalars()}  # noqa: E712
+        people = {u.username: u for u in session.execute(select(User).where(User.active == true())).scalars()}
         if names:
             chosen = [people[n] for n in names]
         else:

@@ -22,6 +22,7 @@ from dashboard.vocab import ExtensionDecision, Role
 from dashboard.services.unit_of_work import unit_of_work
 from db.models import ExtensionRequest, Measure, Unit
 from seed import demo_content as content
+from seed.household_demo import HouseholdCast, seed_households
 from seed.word_files import word_file
 
 # The one file deliberately offered as proof for two findings (纸面销号 warning in the demo).
@@ -35,6 +36,7 @@ class Cast:
     inspector: Actor
     admin: Actor
     departments: dict[int, Actor]
+    households: HouseholdCast
 
 
 def is_seeded(session: Session) -> bool:
@@ -60,6 +62,7 @@ def seed_demo(engine: Engine, today: dt.date | None = None) -> bool:
         from seed.lookback_demo import seed_lookback
 
         seed_lookback(session, cast.inspector, today)
+        seed_households(session, cast.households, villages, today)
     return True
 
 
@@ -68,7 +71,7 @@ def _reference_data(session: Session):
     for item in content.UNITS:
         parent = units.get(item["parent"]) if item["parent"] else None
         units[item["name"]] = admin.create_unit(session, SYSTEM, name=item["name"], kind=item["kind"],
-                                                parent_id=parent).id
+                                                parent_id=parent, monitoring=item.get("monitoring", False)).id
     villages = {}
     for item in content.VILLAGES:
         village = admin.create_village(session, SYSTEM, **item)
@@ -98,7 +101,9 @@ def _people(session: Session, units: dict[str, int]) -> Cast:
                                      is_demo_password=True)
             session.flush()
             departments[unit_id] = actor_of(user)
-    return Cast(inspector=actors["inspector"], admin=actors["admin"], departments=departments)
+    return Cast(inspector=actors["inspector"], admin=actors["admin"], departments=departments,
+                households=HouseholdCast(officers={"高士镇": actors["gaoshi"], "赛口镇": actors["saikou"]},
+                                         county=actors["jiance"], county_visitor=actors["jiance2"]))
 
 
 def _sources(session: Session, cast: Cast, today: dt.date) -> dict[str, tuple[int, dt.date]]:
@@ -150,7 +155,7 @@ def _walk(session: Session, cast: Cast, index: int, item: dict, source: tuple[in
         finding = svc.log_finding(session, cast.inspector, data)
         session.flush()
     Walk(session, cast, index, item, finding, logged, deadline, today).run()
-    return finding.id  # type: ignore[return-value]
+    return finding.id  # type: ignore[return-value]  # flushed above: the row has its id
 
 
 class Walk:

@@ -64,6 +64,8 @@ UNITS: list[dict[str, Any]] = [
     {"name": "县乡村振兴局", "kind": "external", "parent": None},
     {"name": "县财政局", "kind": "external", "parent": None},
     {"name": "县残联", "kind": "external", "parent": None},
+    # the county's 防返贫 monitoring unit (seed 001: 县级审定, 风险消除审核; the household ledger)
+    {"name": "县防返贫监测中心", "kind": "office", "parent": None, "monitoring": True},
 ]
 
 # ---------------------------------------------------------------------------
@@ -1034,4 +1036,9 @@ DEMO_USERS: list[dict[str, Any]] = [
     {"username": "ertong", "display_name": "周某某", "role": "department", "unit": "儿童福利和社会事务股"},
     {"username": "yanglao", "display_name": "吴某某", "role": "department", "unit": "养老服务和慈善事业促进股"},
     {"username": "jiceng", "display_name": "孙某某", "role": "department", "unit": "基层政权和社区治理股"},
+    # the household ledger: township officers and the county monitoring unit
+    {"username": "gaoshi", "display_name": "陈某某", "role": "township", "unit": "高士镇"},
+    {"username": "saikou", "display_name": "杨某某", "role": "township", "unit": "赛口镇"},
+    {"username": "jiance", "display_name": "赵某某", "role": "department", "unit": "县防返贫监测中心"},
+    {"username": "jiance2", "display_name": "钱某某", "role": "department", "unit": "县防返贫监测中心"},
 ]

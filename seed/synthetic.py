@@ -25,6 +25,7 @@ from db.engine import after_bulk_load
 from db.models import (AuditLog, Category, ClosureReview, Escalation, ExtensionRequest, Finding, FindingCoUnit,
                        Measure, Progress, SerialCounter, Source, Unit, User, Village)
 from seed import demo_content
+from seed.synthetic_households import insert_households
 
 BATCH = 20_000
 SYLLABLES = ("安", "宁", "丰", "泰", "和", "平", "新", "兴", "永", "清", "河", "山", "东", "西", "南", "北", "长", "石",
@@ -44,6 +45,7 @@ class SyntheticSize:
     villages: int = 20_000
     units: int = 300
     sources: int = 400
+    households: int = 0   # the household ledger (issue 22): households in the synthetic villages
 
 
 def _name(rng: random.Random, length: int, suffix: str, taken: set[str]) -> str:
@@ -94,6 +96,9 @@ def generate(engine: Engine, size: SyntheticSize, *, seed: int = 20261123, today
         counts["users"] = _insert(connection, User.__table__, _users(places))
         counts["sources"] = _insert(connection, Source.__table__, _sources(rng, size, today))
         counts.update(_findings(connection, rng, size, places, today, now))
+        if size.households:
+            counts.update(insert_households(connection, random.Random(seed + 22), size.households,
+                                            places["villages"], today))
         rollups.touch_all(session)  # written below the ORM: the next reader rebuilds the figures
     after_bulk_load(engine)  # planner statistics, and PostgreSQL's visibility map for index-only scans
     return counts
@@ -303,6 +308,7 @@ def _advance_sequences(connection) -> None:
     if connection.dialect.name != "postgresql":
         return
     for table in ("unit", "app_user", "village", "category", "source", "finding", "measure", "progress",
-                  "extension_request", "closure_review", "escalation", "audit_log"):
+                  "extension_request", "closure_review", "escalation", "audit_log", "household", "household_member",
+                  "household_risk", "household_case"):
         connection.exec_driver_sql(
             f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), COALESCE((SELECT MAX(id) FROM {table}), 1))")

@@ -398,7 +398,7 @@ def english_on(page) -> list[str]:
 
 
 def visit(page, base: str, key: str) -> None:
-    page.goto(f"{base}/{'' if key == 'overview' else key}")
+    page.goto(f"{base}/{key}")  # every page answers to its name, the home page too
     settle(page)
     page.locator('[data-testid="stMain"] h1').first.wait_for(timeout=30_000)
     settle(page)
@@ -416,6 +416,10 @@ def visit(page, base: str, key: str) -> None:
 @pytest.mark.parametrize("username", list(ROLE_PAGES))
 def test_no_english_in_the_chinese_interface(server, page, username):
     sign_in(page, server, username)
+    # a department lands on its own work, every other role on the overview
+    page.locator('[data-testid="stMain"] h1').first.wait_for(timeout=30_000)
+    landing = "我的待办" if username == "jiuzhu" else "总览"
+    assert page.locator('[data-testid="stMain"] h1').first.inner_text().strip() == landing
     for key in ROLE_PAGES[username]:
         visit(page, server, key)
         # typing in a text field would show Streamlit's English "Press Enter to apply"

@@ -9,7 +9,7 @@ import datetime as dt
 import uuid
 
 import pytest
-from sqlalchemy import func, text
+from sqlalchemy import false, func, text
 from sqlmodel import select
 
 from dashboard import clock, passwords
@@ -39,6 +39,7 @@ def demo(request, tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(passwords, "ROUNDS", 4)
         patch.setenv("DASHBOARD_MODE", "demo")
+        patch.setenv("DASHBOARD_DATA_DIR", str(tmp_path_factory.mktemp("data")))  # the privacy key of the demo
         if request.param == "sqlite":
             engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('demo') / 'demo.db'}")
         else:
@@ -146,6 +147,8 @@ def test_the_audit_source_has_19_findings(session):
 def test_a_user_per_role_and_demo_passwords(session):
     users = session.exec(select(User)).all()
     assert {u.role for u in users} == {role.value for role in Role}
+    townships = {u.username: u.unit_id for u in users if u.role == Role.TOWNSHIP}
+    assert set(townships) == {"gaoshi", "saikou"} and all(townships.values())
     by_name = {u.username: u for u in users}
     for item in content.DEMO_USERS:
         assert by_name[item["username"]].role == item["role"]
@@ -192,7 +195,7 @@ def test_seeding_twice_adds_nothing(demo, frozen_today):
 def test_work_lists_are_typed_rows_that_agree_with_the_database(session):
     """我的待办 reads typed rows (not many-key dicts): every department's list, every inspector's queue
     and the leader's escalations carry enums, whole numbers and the next step the state implies."""
-    from dashboard.lifecycle import ACTIVE_STATES
+    from dashboard.vocab import ACTIVE_STATES
     from dashboard.services import views
     from dashboard.services.common import actor_of
     from dashboard.vocab import EscalationKind, Light
@@ -208,7 +211,7 @@ def test_work_lists_are_typed_rows_that_agree_with_the_database(session):
             assert isinstance(item.light, Light) and isinstance(item.days_overdue, int)
             finding = session.get(Finding, item.id)
             open_measures = scalar(session, select(func.count()).select_from(Measure)
-                                   .where(Measure.finding_id == item.id, Measure.done == False))  # noqa: E712
+                                   .where(Measure.finding_id == item.id, Measure.done == false()))
             evidence = scalar(session, select(func.count()).select_from(Evidence).where(Evidence.finding_id == item.id))
             assert (item.serial, item.open_measures, item.evidence_count) == (finding.serial, open_measures, evidence)
             assert item.next_step == views.next_step(item.status, leads=finding.lead_unit_id == user.unit_id,
@@ -240,3 +243,36 @@ def test_next_step_follows_the_state_and_what_is_left_to_do():
     assert next_step(Status.IN_PROGRESS, leads=True, open_measures=1, evidence_count=3) == "next.finish_measures"
     assert next_step(Status.IN_PROGRESS, leads=True, open_measures=0, evidence_count=0) == "next.upload_evidence"
     assert next_step(Status.IN_PROGRESS, leads=True, open_measures=0, evidence_count=1) == "next.apply_closure"
+
+
+# --- the household ledger (issue 22) --------------------------------------------------------------------
+
+def test_households_in_every_state_in_the_seed_villages(session):
+    from dashboard.services import household_views
+    from dashboard.vocab import CaseState, HouseholdState
+    from db.models import Household, HouseholdCase, HouseholdMember
+
+    households = session.exec(select(Household)).all()
+    assert 100 <= len(households) <= 140
+    assert {h.state for h in households} == {state.value for state in HouseholdState}
+    cases = set(session.exec(select(HouseholdCase.state).distinct()).all())
+    assert cases == {state.value for state in CaseState} - {CaseState.REJECTED.value}
+    village_ids = {h.village_id for h in households}
+    places = {(v.township, v.name) for v in session.exec(select(Village).where(Village.id.in_(village_ids))).all()}
+    assert set(VILLAGES) <= places and {township for township, _ in places} == {"高士镇", "赛口镇"}
+    members = session.exec(select(HouseholdMember)).all()
+    assert all(m.id_valid and len(m.id_masked) == 18 and "*" in m.id_masked for m in members)
+    assert any(c.is_return for c in session.exec(select(HouseholdCase)).all())  # a 返贫 clue
+    inspector = next(u for u in session.exec(select(User)).all() if u.username == "inspector")
+    from dashboard.services.common import actor_of
+
+    lights = {item.light for item in household_views.clue_inbox(session, actor_of(inspector))}
+    assert lights == {"red", "yellow", "green"}
+    assert household_views.elimination_queue(session, actor_of(inspector))  # some are ready for 风险消除
+    from db.models import HouseholdStep
+
+    assert session.exec(select(func.max(HouseholdStep.happened_on))).one() <= TODAY.date()  # nothing in the future
+    from dashboard.services.household_figures import monitoring_figures
+
+    figures = monitoring_figures(session, TODAY)
+    assert figures.identified_this_month and figures.eliminated_this_month and figures.clues_overdue

@@ -51,3 +51,18 @@ def test_same_seed_same_ledger(database_url, tmp_path):
     assert _fingerprint(first) == _fingerprint(other)
     first.dispose()
     other.dispose()
+
+
+def test_households_for_the_monitoring_ledger(engine):
+    from dataclasses import replace
+
+    from db.models import Household, HouseholdCase, HouseholdMember
+
+    counts = generate(engine, replace(SMALL, findings=300, households=1_000), today=TODAY)
+    assert counts["households_household"] == 1_000 and counts["households_member"] > 2_000
+    with read_session(engine) as session:
+        states = set(session.execute(select(Household.state).distinct()).scalars())
+        clues = session.execute(select(func.count()).select_from(HouseholdCase)).scalar_one()
+        member = session.execute(select(HouseholdMember).limit(1)).scalars().one()
+    assert states == {"monitored", "eliminated", "not_monitored", "identifying"} and clues == counts["households_case"]
+    assert member.id_cipher and len(member.id_hash) == 64 and "*" in member.id_masked

@@ -22,7 +22,10 @@ def do(engine, fn, *args):
         return fn(session, *args)
 
 
-def signed_in(engine, actor, notice=web_sessions.Notice(0, None)) -> str:
+NO_NOTICE = web_sessions.Notice(0, None)
+
+
+def signed_in(engine, actor, notice=NO_NOTICE) -> str:
     """Sign-in as the page and the cookie route do it; returns the hash the app keeps."""
     ticket = do(engine, web_sessions.start, actor, "10.0.0.1", "Chromium", notice)
     return web_sessions.digest(do(engine, web_sessions.exchange, ticket))

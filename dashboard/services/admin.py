@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import true
 from sqlmodel import Session, select
 
 from dashboard import config
@@ -34,6 +35,15 @@ def _unique(session: Session, model, column, value: str, own_id: int | None = No
 
 # --- users -------------------------------------------------------------------------------------------
 
+def _township_needs_township_unit(session: Session, role: Role, unit_id: int | None) -> None:
+    """A 乡镇 officer works the households of one township: its unit is that township."""
+    if role is not Role.TOWNSHIP:
+        return
+    unit = session.get(Unit, unit_id) if unit_id is not None else None
+    if unit is None or unit.kind != UnitKind.TOWNSHIP.value:
+        raise ValidationFailed("error.township_unit_required")
+
+
 def create_user(session: Session, actor: Actor, *, username: str, display_name: str, role: Role | str,
                 password: str, unit_id: int | None = None, is_demo_password: bool = False) -> User:
     authorize(actor, Action.MANAGE_USERS)
@@ -43,6 +53,7 @@ def create_user(session: Session, actor: Actor, *, username: str, display_name: 
         raise ValidationFailed("error.unit_required_for_department")
     if unit_id is not None:
         get_or_404(session, Unit, unit_id)
+    _township_needs_township_unit(session, role, unit_id)
     display_name = require_text(display_name, "field.display_name")
     if not is_demo_password:
         is_demo_password = _check_password(password, username, display_name)
@@ -79,6 +90,7 @@ def update_user(session: Session, actor: Actor, user_id: int, expected_version: 
         changes["active"] = active
     if changes.get("role", user.role) == Role.DEPARTMENT and changes.get("unit_id", user.unit_id) is None:
         raise ValidationFailed("error.unit_required_for_department")
+    _township_needs_township_unit(session, Role(changes.get("role", user.role)), changes.get("unit_id", user.unit_id))
     if user.role == Role.ADMIN and user.active and (changes.get("role", user.role) != Role.ADMIN
                                                     or not changes.get("active", True)):
         _keep_an_admin(session, user)
@@ -93,7 +105,7 @@ def update_user(session: Session, actor: Actor, user_id: int, expected_version: 
 def _active_admins(session: Session) -> list[User]:
     """The active administrators, their rows locked in id order (so two administrators demoting
     each other at once cannot both succeed, and never deadlock)."""
-    return list(session.exec(select(User).where(User.role == Role.ADMIN.value, User.active == True)  # noqa: E712
+    return list(session.exec(select(User).where(User.role == Role.ADMIN.value, User.active == true())
                              .order_by(User.id).with_for_update()).all())
 
 
@@ -121,11 +133,13 @@ def set_password(session: Session, actor: Actor, user_id: int, password: str) ->
 # --- units, villages, categories -------------------------------------------------------------------------
 
 def create_unit(session: Session, actor: Actor, *, name: str, kind: UnitKind | str = UnitKind.OFFICE,
-                parent_id: int | None = None) -> Unit:
+                parent_id: int | None = None, monitoring: bool = False) -> Unit:
+    """``monitoring``: the county's 防返贫 monitoring unit (县级审定 and 县级审核 of the household ledger)."""
     authorize(actor, Action.MANAGE_REFERENCE)
     name = require_text(name, "field.name")
     _unique(session, Unit, Unit.name, name)
-    unit = Unit(name=name, kind=code(UnitKind, kind, "field.kind").value, parent_id=parent_id)
+    unit = Unit(name=name, kind=code(UnitKind, kind, "field.kind").value, parent_id=parent_id,
+                monitoring=bool(monitoring))
     session.add(unit)
     audit(session, actor, "create", unit, new=record_dict(unit))
     return unit
@@ -246,7 +260,7 @@ def _clean_setting(key: str, value: Any) -> Any:
         number = int(value)
     except (TypeError, ValueError):
         raise ValidationFailed("error.setting_range", name=Phrase(f"setting.{key}"), low=spec.low, high=spec.high) from None
-    if not spec.low <= number <= spec.high:  # type: ignore[operator]
+    if not spec.low <= number <= spec.high:
         raise ValidationFailed("error.setting_range", name=Phrase(f"setting.{key}"), low=spec.low, high=spec.high)
     return number
 

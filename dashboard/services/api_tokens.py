@@ -17,6 +17,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Sequence
 
 from sqlalchemy import func, select
 from sqlmodel import Session
@@ -74,7 +75,7 @@ def _unit_ids(session: Session, unit_names: list[str]) -> list[int]:
     return ids
 
 
-def create(session: Session, actor: Actor, name: str, scopes: list[str], unit_names: list[str] = (),
+def create(session: Session, actor: Actor, name: str, scopes: list[str], unit_names: Sequence[str] = (),
            days: int = 90) -> str:
     """A new token; returns it (the only time it is ever shown)."""
     check_role(actor, Action.MANAGE_USERS)

@@ -13,9 +13,10 @@ from dashboard import clock, lights
 from dashboard.figures import SCHEMA_VERSION
 from dashboard.lifecycle import Action, Actor, authorize
 from dashboard.services import queries, rollups, views
+from dashboard.services.household_figures import monitoring_figures
 from dashboard.services.common import audit, get_or_404, plain, require_text
 from dashboard.settings import load_settings
-from dashboard.vocab import ExtensionDecision, Status, VillageLevel
+from dashboard.vocab import ExtensionDecision, VillageLevel
 from db.models import ExtensionRequest, Finding, Snapshot, SnapshotFinding, Unit
 
 
@@ -42,6 +43,7 @@ def meeting_figures(session: Session, now: dt.datetime) -> dict[str, Any]:
         "overdue": queries.overdue_list(session, now=now, limit=20),
         "trend": queries.weekly_trend(session, now=now),
         "villages": supervised_villages(session, now),
+        "monitoring": monitoring_figures(session, now).as_dict(),
     })
 
 
@@ -59,7 +61,7 @@ def repeats(session: Session) -> list[dict[str, Any]]:
     statement = (select(Finding.serial, earlier.serial.label("repeat_of"), Finding.description,
                         Unit.name.label("unit"), Finding.status)
                  .join(earlier, earlier.id == Finding.repeat_of_id).join(Unit, Unit.id == Finding.lead_unit_id)
-                 .where(Finding.status != Status.CANCELLED.value).order_by(Finding.id.desc()).limit(LIST_LIMIT))
+                 .where(lights.is_effective()).order_by(Finding.id.desc()).limit(LIST_LIMIT))
     return [dict(row._mapping) for row in session.execute(statement).all()]
 
 
@@ -87,6 +89,7 @@ def current_figures(session: Session, now: dt.datetime) -> dict[str, Any]:
         "overdue": queries.overdue_list(session, now=now, limit=500),
         "trend": queries.weekly_trend(session, now=now),
         "stale_units": queries.stale_units(session, now=now),
+        "monitoring": monitoring_figures(session, now).as_dict(),  # the household ledger, frozen with the rest
     })
 
 

@@ -93,7 +93,7 @@ def _login_form() -> None:
         result = auth_service.sign_in(session, username, password, address)
         ticket = None
         if result.ok:
-            ticket = web_sessions.start(session, result.actor, address, _user_agent(),  # type: ignore[arg-type]
+            ticket = web_sessions.start(session, result.actor, address, _user_agent(),  # type: ignore[arg-type]  # a successful sign-in names its actor
                                         web_sessions.Notice(result.failed_attempts, result.last_failed_at))
     metrics.SIGN_INS.labels(outcome="ok" if result.ok else
                             "throttled" if result.message_key == "login.throttled" else "failed").inc()

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from dashboard.lifecycle import Action, Actor, may
+from dashboard.lifecycle import Action, Actor, HouseholdAction, may, may_household
 from dashboard.ui.context import tr
 from dashboard.vocab import Role
 
@@ -21,7 +21,7 @@ class PageSpec:
     key: str
     module: str
     icon: str
-    action: Action | None = None     # the page is for roles allowed to do this (None: every role)
+    action: Action | HouseholdAction | None = None  # the page is for roles allowed to do this (None: every role)
 
 
 PAGES: tuple[PageSpec, ...] = (
@@ -38,11 +38,26 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("sessions", "pages.sessions", ":material/devices:"),
     PageSpec("admin", "pages.admin", ":material/settings:", action=Action.MANAGE_USERS),
     PageSpec("health", "pages.health", ":material/monitor_heart:", action=Action.VIEW_HEALTH),
+    # the household monitoring ledger (issue 22)
+    PageSpec("households", "pages.households", ":material/family_restroom:", action=HouseholdAction.VIEW),
+    PageSpec("household", "pages.household", ":material/home:", action=HouseholdAction.VIEW),
+    PageSpec("clues", "pages.clues", ":material/timer:", action=HouseholdAction.VIEW),
+    PageSpec("elimination", "pages.elimination", ":material/task_alt:", action=HouseholdAction.VIEW),
+    PageSpec("quality", "pages.quality", ":material/rule:", action=HouseholdAction.VIEW),
+    PageSpec("household_import", "pages.household_import", ":material/upload_file:", action=HouseholdAction.IMPORT),
 )
 SPECS = {spec.key: spec for spec in PAGES}
+HOME_PATH = "__home"   # the home page's internal name, which no one types: its address is "/"
+
+
+def home_key(role: Role | str) -> str:
+    """The page a role lands on: a department came to do its own work, everyone else to see the whole."""
+    return "my_work" if Role(role) is Role.DEPARTMENT else "overview"
 
 
 def allowed(spec: PageSpec, role: Role | str) -> bool:
+    if isinstance(spec.action, HouseholdAction):
+        return may_household(Actor(id=None, username="", role=Role(role)), spec.action)
     return spec.action is None or may(role, spec.action)
 
 
@@ -55,14 +70,22 @@ def build(actor: Actor) -> list[st.Page]:
     menu and refuse to render with a sentence in the user's language (``require``), instead of
     Streamlit's own English "Page not found" dialog. ``_pages`` keeps the role's pages only."""
     pages, every = {}, []
+    home = home_key(actor.role)
     for spec in PAGES:
         render = importlib.import_module(spec.module).render
         visible = allowed(spec, actor.role)
-        page = st.Page(render, title=tr(f"page.{spec.key}"), icon=spec.icon, url_path=spec.key,
-                       default=spec.key == "overview", visibility="visible" if visible else "hidden")
+        is_home = spec.key == home
+        # the home page is served at "/", and Streamlit knows it by no other address; its own name (a
+        # bookmark of /overview, say) gets a hidden alias below instead of Streamlit's English dialog
+        page = st.Page(render, title=tr(f"page.{spec.key}"), icon=spec.icon,
+                       url_path=HOME_PATH if is_home else spec.key, default=is_home,
+                       visibility="visible" if visible else "hidden")
         every.append(page)
         if visible:
             pages[spec.key] = page
+        if is_home:
+            every.append(st.Page(render, title=tr(f"page.{spec.key}"), icon=spec.icon, url_path=spec.key,
+                                 visibility="hidden"))
     missing = _unknown_path()
     if missing:
         every.append(st.Page(_not_found, title=tr("ui.page_missing_title"), url_path=missing, visibility="hidden"))
@@ -80,14 +103,16 @@ def _unknown_path() -> str | None:
     from urllib.parse import urlparse
 
     path = urlparse(url).path.strip("/").split("/")[-1] if url else ""
-    if not path or path in SPECS or not path.replace("-", "").replace("_", "").isalnum():
+    if not path or path in SPECS or path == HOME_PATH or not path.replace("-", "").replace("_", "").isalnum():
         return None
     return path
 
 
 def _not_found() -> None:
     st.warning(tr("ui.page_missing"))
-    st.page_link(st.session_state["_pages"]["overview"], label=tr("page.overview"), icon=":material/dashboard:")
+    actor: Actor = st.session_state["actor"]
+    home = SPECS[home_key(actor.role)]
+    st.page_link(st.session_state["_pages"][home.key], label=tr(f"page.{home.key}"), icon=home.icon)
 
 
 def require(key: str) -> Actor:
@@ -103,6 +128,11 @@ def goto(key: str) -> None:
     page = st.session_state.get("_pages", {}).get(key)
     if page is not None:
         st.switch_page(page)
+
+
+def open_household(household_id: int) -> None:
+    st.session_state["household_id"] = int(household_id)
+    goto("household")
 
 
 def open_finding(finding_id: int) -> None:

@@ -139,8 +139,8 @@ def _unit_id(session, name: str | None) -> int | None:
 
 @api.get("/findings", response_model=FindingPage, summary="The ledger: its filters, paged, with an ETag")
 def list_findings(who: Authorized, request: Request,
-                  status: Annotated[list[str], Query()] = [],  # noqa: B006 (FastAPI reads the default, never changes it)
-                  light: Annotated[list[str], Query()] = [],  # noqa: B006
+                  status: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI reads the default, never changes it
+                  light: Annotated[list[str], Query()] = [],  # noqa: B006 - as above
                   lead_unit: str | None = None, township: str | None = None, keyword: str = "",
                   overdue_only: bool = False, sort: str = "serial", descending: bool = False,
                   page: Annotated[int, Query(ge=1)] = 1,
@@ -245,7 +245,7 @@ def post_progress(serial: str, report: ProgressReport, who: Authorized) -> Progr
                               "the commit of exactly that file")
 async def post_import(request: Request, who: Authorized, filename: str = "ledger.xlsx", source: str = "",
                       year: int | None = None, create_categories: bool = False,
-                      map: Annotated[list[str], Query()] = [],  # noqa: A002,B006 (旧=新, as the CLI's --map)
+                      map: Annotated[list[str], Query()] = [],  # noqa: A002, B006 - named as the CLI's --map (旧=新); FastAPI never changes the default
                       commit: str | None = None) -> Any:
     actor = who.actor(Scope.LEDGER_IMPORT)
     data = await request.body()

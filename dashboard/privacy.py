@@ -1,0 +1,138 @@
+"""Personal data of the household ledger: ID numbers, phone numbers and health, never in clear at rest.
+
+- ``seal`` / ``unseal``: AES-GCM (``cryptography``) with a key from configuration, the field name bound in
+  as associated data (an ID cipher cannot be passed off as a phone cipher).
+- ``match_key``: an HMAC-SHA256 keyed hash of the normalised value, to find a person by ID without
+  decrypting every row (and without a plain hash anyone could recompute from a guessed ID).
+- ``mask_id`` / ``mask_phone``: what pages and exports show (``340321********1234``).
+- ``id_check``: ``stdnum.cn.ric`` decides whether an 18-character resident ID is valid.
+
+The key: ``DASHBOARD_PRIVACY_KEY`` (at least 32 characters); in demo mode a random key is generated once and
+kept in the data folder (``privacy_key``, 0600), like the login cookie key. Production without it refuses.
+Two keys are derived from it (HKDF), one to encrypt and one to hash.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from stdnum.cn import ric
+
+from dashboard import config
+from dashboard.errors import DomainError
+
+KEY_ENV = "DASHBOARD_PRIVACY_KEY"
+KEY_FILE = "privacy_key"
+MIN_KEY_LENGTH = 32
+NONCE_BYTES = 12
+ID_LENGTHS = (18, 20, 22)  # 居民身份证 18; the national system's own person codes 20 or 22
+
+
+class Field(StrEnum):
+    ID = "id_number"
+    PHONE = "phone"
+    HEALTH = "health"
+
+
+class PrivacyKeyMissing(DomainError):
+    def __init__(self) -> None:
+        super().__init__("error.privacy_key_missing")
+
+
+@dataclass(frozen=True)
+class Keys:
+    encrypt: bytes
+    match: bytes
+
+
+def _master_key(configured: str, folder: str) -> bytes:
+    if len(configured) >= MIN_KEY_LENGTH:
+        return configured.encode()
+    if config.is_production():
+        raise PrivacyKeyMissing()
+    path = Path(folder) / KEY_FILE
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip().encode()
+
+
+@lru_cache(maxsize=8)
+def _keys_for(configured: str, folder: str, production: bool) -> Keys:
+    """The keys for one configuration (cached: an import seals hundreds of thousands of values)."""
+    master = _master_key(configured, folder)
+    def derive(purpose: bytes) -> bytes:
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(master)
+    return Keys(encrypt=derive(b"household-ledger aes-gcm"), match=derive(b"household-ledger hmac"))
+
+
+def keys() -> Keys:
+    configured = os.environ.get(KEY_ENV, "").strip()
+    folder = "" if len(configured) >= MIN_KEY_LENGTH else str(config.data_dir())
+    return _keys_for(configured, folder, config.is_production())
+
+
+def normalise(value: str) -> str:
+    return "".join(value.split()).upper()
+
+
+def seal(value: str | None, field: Field) -> bytes | None:
+    """The encrypted form of ``value`` (nonce + ciphertext), or None for an empty value."""
+    text = normalise(value or "") if field is not Field.HEALTH else (value or "").strip()
+    if not text:
+        return None
+    nonce = secrets.token_bytes(NONCE_BYTES)
+    return nonce + AESGCM(keys().encrypt).encrypt(nonce, text.encode(), field.value.encode())
+
+
+def unseal(blob: bytes | None, field: Field) -> str:
+    if not blob:
+        return ""
+    blob = bytes(blob)
+    return AESGCM(keys().encrypt).decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], field.value.encode()).decode()
+
+
+def match_key(value: str | None) -> str | None:
+    """The keyed hash an ID is found by (hex, 64 characters), or None for an empty value."""
+    text = normalise(value or "")
+    if not text:
+        return None
+    return hmac.new(keys().match, text.encode(), hashlib.sha256).hexdigest()
+
+
+def mask_id(value: str | None) -> str:
+    """First six and last four characters shown: ``340321********1234``."""
+    text = normalise(value or "")
+    if len(text) <= 10:
+        return "*" * len(text)
+    return text[:6] + "*" * (len(text) - 10) + text[-4:]
+
+
+def mask_phone(value: str | None) -> str:
+    text = normalise(value or "")
+    if len(text) <= 7:
+        return "*" * len(text)
+    return text[:3] + "*" * (len(text) - 7) + text[-4:]
+
+
+def id_length_ok(value: str | None) -> bool:
+    return len(normalise(value or "")) in ID_LENGTHS
+
+
+def id_check(value: str | None) -> bool:
+    """Whether an ID passes ``stdnum.cn.ric`` (18 characters: birth date and check digit). IDs of the
+    national system's other lengths (20, 22) carry no check digit and count as valid."""
+    text = normalise(value or "")
+    if len(text) != 18:
+        return len(text) in ID_LENGTHS
+    return bool(ric.is_valid(text))
+

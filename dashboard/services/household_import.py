@@ -1,0 +1,229 @@
+"""Import of the national system's export into the household ledger, with the ledger importer's rules:
+the whole file is read and checked first (``household_reader``), unknown townships and villages are named,
+and the file is refused whole when any row is broken. Re-importing updates households by 户编号 and members
+by their ID's keyed hash (never a second copy) and records what changed. A wrong check digit or a person in
+two households is imported and flagged."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from dashboard import clock, privacy
+from dashboard.errors import Phrase, ValidationFailed
+from dashboard.household_reader import HouseholdRows, MemberRow, ParsedHouseholds, parse_households
+from dashboard.i18n import t
+from dashboard.lifecycle import Actor, HouseholdAction, enforce_household
+from dashboard.services.common import apply_changes, audit
+from dashboard.services.households import FLAG_TWO_HOUSEHOLDS, MemberInput, member_row, seal_member
+from dashboard.vocab import EliminationMethod, HouseholdState
+from db.models import Household, HouseholdMember, HouseholdRisk, HouseholdStep, SupportMeasure, Village
+
+CHUNK = 1000
+
+
+@dataclass
+class HouseholdImportPreview:
+    parsed: ParsedHouseholds
+    year: int
+    villages: dict[tuple[str, str], int]
+    unknown_places: list[str] = field(default_factory=list)
+    new: int = 0
+    existing: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.parsed.errors and not self.unknown_places
+
+    def messages(self, lang: str) -> list[str]:
+        lines = [t("import.hh_unknown_places", lang, names=self.unknown_places)] if self.unknown_places else []
+        return lines + [t("import.hh_row", lang, row=e.row, reason=Phrase(e.key, e.params)) for e in self.parsed.errors]
+
+
+@dataclass
+class HouseholdImportSummary:
+    created: int
+    updated: int
+    unchanged: int
+    members: int
+    skipped: int
+    flagged_ids: int
+    in_two_households: int
+
+
+def preview_households(session: Session, actor: Actor, raw: bytes, *, filename: str | None = None,
+                       year: int | None = None) -> HouseholdImportPreview:
+    """Read and check the whole file; nothing is written."""
+    enforce_household(actor, HouseholdAction.IMPORT)
+    parsed = parse_households(raw, filename)
+    villages = {(v.township, v.name): v.id for v in session.exec(select(Village)).all()}
+    unknown = sorted({f"{h.township}{h.village}" for h in parsed.households if (h.township, h.village) not in villages})
+    preview = HouseholdImportPreview(parsed=parsed, year=year or clock.today().year, villages=villages,
+                                     unknown_places=unknown)
+    numbers = [h.number for h in parsed.households]
+    known = set()
+    for start in range(0, len(numbers), CHUNK):
+        known |= set(session.exec(select(Household.number).where(Household.number.in_(numbers[start:start + CHUNK]))).all())
+    preview.existing = len(known)
+    preview.new = len(numbers) - len(known)
+    return preview
+
+
+def commit_households(session: Session, actor: Actor, preview: HouseholdImportPreview) -> HouseholdImportSummary:
+    """Write a checked file: create or update each household, its members, risks and measures."""
+    enforce_household(actor, HouseholdAction.IMPORT)
+    if not preview.ok:
+        raise ValidationFailed("error.hh_import_refused", count=len(preview.parsed.errors) + len(preview.unknown_places))
+    counts = {"created": 0, "updated": 0, "unchanged": 0}
+    hashes: set[str] = set()
+    households = preview.parsed.households
+    for start in range(0, len(households), CHUNK):
+        chunk = households[start:start + CHUNK]
+        existing = {h.number: h for h in session.exec(
+            select(Household).where(Household.number.in_([row.number for row in chunk]))).all()}
+        members = _members_of(session, [h.id for h in existing.values() if h.id is not None])
+        for rows in chunk:
+            outcome = _write(session, actor, preview, rows, existing.get(rows.number), members)
+            counts[outcome] += 1
+            hashes |= {key for key in (privacy.match_key(m.id_number) for m in rows.members) if key}
+    flagged, twice = _flag_people(session, hashes)
+    return HouseholdImportSummary(**counts, members=sum(len(h.members) for h in households),
+                                  skipped=preview.parsed.skipped, flagged_ids=flagged, in_two_households=twice)
+
+
+def _members_of(session: Session, household_ids: list[int]) -> dict[int, list[HouseholdMember]]:
+    found: dict[int, list[HouseholdMember]] = {}
+    if household_ids:
+        for member in session.exec(select(HouseholdMember).where(HouseholdMember.household_id.in_(household_ids))).all():
+            found.setdefault(member.household_id, []).append(member)
+    return found
+
+
+def _household_values(preview: HouseholdImportPreview, rows: HouseholdRows) -> dict:
+    head = next(m for m in rows.members if m.relation == "户主") if rows.members else None
+    return {
+        "county": rows.county, "township": rows.township, "village_id": preview.villages[(rows.township, rows.village)],
+        "household_type": rows.household_type.value, "category": rows.category.value if rows.category else None,
+        "head_name": head.name if head else "", "income_year": preview.year, "income_per_capita": rows.income,
+        "wage_income": rows.wage, "business_income": rows.business, "transfer_income": rows.transfer,
+        "compliant_expense": rows.expense, "housing_ok": rows.housing_ok, "water_ok": rows.water_ok,
+        "medical_ok": rows.medical_ok, "dibao": rows.dibao[:60], "tekun": rows.tekun[:60],
+        "collector": rows.collector[:60],
+    }
+
+
+def _state_of(rows: HouseholdRows) -> dict:
+    """Where an imported household starts: monitored, eliminated, or (a 脱贫户 without a category) not monitored."""
+    if rows.category is None:
+        return {"state": HouseholdState.NOT_MONITORED.value}
+    values = {"identified_on": rows.identified_on}
+    if rows.eliminated:
+        method = rows.method or EliminationMethod.SUPPORTED
+        return {**values, "state": HouseholdState.ELIMINATED.value, "eliminated_on": rows.eliminated_on,
+                "elimination_method": method.value}
+    return {**values, "state": HouseholdState.MONITORED.value}
+
+
+def _write(session: Session, actor: Actor, preview: HouseholdImportPreview, rows: HouseholdRows,
+           household: Household | None, members: dict[int, list[HouseholdMember]]) -> str:
+    values = _household_values(preview, rows)
+    today = clock.today()
+    if household is None:
+        household = Household(number=rows.number, flags=[], **values, **_state_of(rows))
+        session.add(household)
+        session.flush()
+        changed = {"created": rows.number}
+        outcome = "created"
+    else:
+        _, changed = apply_changes(household, values)
+        outcome = "updated" if changed else "unchanged"
+    member_changes = _write_members(session, household, rows.members, members.get(household.id, []))
+    since = rows.identified_on or today
+    added_risks = _add_missing(session, household, rows, since)
+    if member_changes or added_risks:
+        outcome = "updated" if outcome == "unchanged" else outcome
+    if outcome != "unchanged":
+        household.updated_at = clock.now()
+        note = ", ".join(sorted({*changed, *member_changes, *added_risks}))
+        session.add(HouseholdStep(household_id=household.id, action="hh_import", happened_on=today,
+                                  user_id=actor.id, username=actor.username, note=note[:2000]))
+        audit(session, actor, "hh_import", household, new={"changed": sorted({*changed, *member_changes, *added_risks})})
+    return outcome
+
+
+def _member_input(row: MemberRow) -> MemberInput:
+    return MemberInput(name=row.name, id_number=row.id_number, id_kind=row.id_kind, relation=row.relation,
+                       sex=row.sex, birth_date=row.birth, education=row.education, school_status=row.school,
+                       health=row.health, labour_skill=row.skill, phone=row.phone)
+
+
+def _write_members(session: Session, household: Household, rows: list[MemberRow],
+                   current: list[HouseholdMember]) -> set[str]:
+    """Members matched by their ID's keyed hash (by name when there is no ID); returns what changed."""
+    by_key = {(m.id_hash or f"name:{m.name}"): m for m in current}
+    changed: set[str] = set()
+    seen = set()
+    for seq, row in enumerate(rows, start=1):
+        key = privacy.match_key(row.id_number) or f"name:{row.name}"
+        seen.add(key)
+        data = _member_input(row)
+        member = by_key.get(key)
+        if member is None:
+            session.add(member_row(household.id, seq, data))
+            changed.add("member+")
+            continue
+        _, new = apply_changes(member, {"seq": seq, "name": row.name, "relation": row.relation,
+                                        "is_head": row.relation == "户主", "sex": row.sex, "birth_date": row.birth,
+                                        "education": row.education, "school_status": row.school,
+                                        "labour_skill": row.skill.value if row.skill else None})
+        if (privacy.unseal(member.phone_cipher, privacy.Field.PHONE) != privacy.normalise(row.phone)
+                or privacy.unseal(member.health_cipher, privacy.Field.HEALTH) != row.health.strip()):
+            seal_member(member, data)
+            new["sealed"] = True
+        if new:
+            changed.add("member")
+    for key, member in by_key.items():
+        if key not in seen:
+            session.delete(member)
+            changed.add("member-")
+    return changed
+
+
+def _add_missing(session: Session, household: Household, rows: HouseholdRows, since: dt.date) -> set[str]:
+    """Risks and measures of the file the household does not have yet (nothing is removed by an import)."""
+    added: set[str] = set()
+    risks = set(session.exec(select(HouseholdRisk.kind).where(HouseholdRisk.household_id == household.id,
+                                                              HouseholdRisk.removed_on.is_(None))).all())
+    for risk in rows.risks:
+        if risk.value not in risks:
+            session.add(HouseholdRisk(household_id=household.id, kind=risk.value, added_on=since, note="导入"))
+            added.add(f"risk:{risk.value}")
+    measures = set(session.exec(select(SupportMeasure.kind, SupportMeasure.text)
+                                .where(SupportMeasure.household_id == household.id)).all())
+    for kind, text in rows.measures.items():
+        if (kind.value, text) not in measures:
+            session.add(SupportMeasure(household_id=household.id, kind=kind.value, text=text, start_on=since))
+            added.add(f"measure:{kind.value}")
+    return added
+
+
+def _flag_people(session: Session, hashes: set[str]) -> tuple[int, int]:
+    """Flag everyone of this import listed in two households (by keyed hash); count IDs with a bad check digit."""
+    session.flush()
+    twice: set[str] = set()
+    keys = sorted(hashes)
+    for start in range(0, len(keys), CHUNK):
+        twice |= set(session.exec(
+            select(HouseholdMember.id_hash).where(HouseholdMember.id_hash.in_(keys[start:start + CHUNK]))
+            .group_by(HouseholdMember.id_hash).having(func.count(func.distinct(HouseholdMember.household_id)) > 1)).all())
+    flagged_people = 0
+    for start in range(0, len(keys), CHUNK):
+        for member in session.exec(select(HouseholdMember).where(HouseholdMember.id_hash.in_(keys[start:start + CHUNK]))).all():
+            wanted = [f for f in member.flags if f != FLAG_TWO_HOUSEHOLDS] + ([FLAG_TWO_HOUSEHOLDS] if member.id_hash in twice else [])
+            if wanted != member.flags:
+                member.flags = wanted
+            flagged_people += not member.id_valid
+    return flagged_people, len(twice)
+

@@ -1,0 +1,581 @@
+"""Services of the household monitoring ledger (防返贫监测, issue 22): households and members, the
+identification procedure (clue → 入户核实 → 民主评议 → 村内公示 → 乡镇初审 → 县级审定), 帮扶措施, and
+风险消除 (入户核实 → 民主评议公示 → 县级审核 → 公告).
+
+Every function takes the session of one unit of work and the acting user, asks the household policy
+(``lifecycle.enforce_household``) with the facts read here, writes, records a step of the household's
+history and the audit log. ID numbers, phones and health are sealed before they reach a row
+(``dashboard.privacy``); the audit log never carries them.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlmodel import Session, select
+
+from dashboard import clock, privacy
+from dashboard.errors import Phrase, ValidationFailed
+from dashboard.lifecycle import (
+    HOUSEHOLD_STATE_OF_CASE,
+    OPEN_CASE_STATES,
+    Action,
+    Actor,
+    EliminationFacts,
+    HouseholdAction,
+    HouseholdFacts,
+    check_role,
+    elimination_blockers,
+    enforce_household,
+)
+from dashboard.services.common import apply_changes, audit, check_version, code, get_or_404, require_text
+from dashboard.settings import Settings, load_settings
+from dashboard.text import clean
+from dashboard.vocab import (
+    CaseKind,
+    CaseState,
+    ClueSource,
+    EliminationMethod,
+    HouseholdState,
+    HouseholdType,
+    LabourSkill,
+    MonitorCategory,
+    Risk,
+    SupportKind,
+    UnitKind,
+)
+from db.models import (
+    Household,
+    HouseholdCase,
+    HouseholdMember,
+    HouseholdRisk,
+    HouseholdStep,
+    IncomeLine,
+    SupportMeasure,
+    Unit,
+    Village,
+)
+
+GUARANTEES = ("education", "medical", "housing", "water")  # 三保障 and safe water: Household.<name>_ok
+NO_WORK = frozenset({LabourSkill.LOST, LabourSkill.NONE})
+INCOME_LINE_RANGE = (1000, 100_000)
+FLAG_BAD_CHECK_DIGIT = "id_check_digit"     # an 18-character ID that stdnum.cn.ric refuses
+FLAG_TWO_HOUSEHOLDS = "in_two_households"   # the same person listed in two households
+
+
+@dataclass
+class MemberInput:
+    name: str
+    id_number: str = ""
+    id_kind: str = "居民身份证"
+    relation: str = "户主"
+    sex: str = ""
+    birth_date: dt.date | None = None
+    education: str = ""
+    school_status: str = ""
+    health: str = ""
+    labour_skill: LabourSkill | str | None = None
+    phone: str = ""
+
+
+@dataclass
+class HouseholdInput:
+    number: str
+    village_id: int
+    household_type: HouseholdType | str = HouseholdType.ORDINARY
+    members: list[MemberInput] = field(default_factory=list)
+    risks: list[Risk | str] = field(default_factory=list)
+    income_year: int | None = None
+    income_per_capita: float | None = None
+    education_ok: bool = True
+    medical_ok: bool = True
+    housing_ok: bool = True
+    water_ok: bool = True
+
+
+# --- personal data -------------------------------------------------------------------------------------
+
+def seal_member(member: HouseholdMember, data: MemberInput) -> None:
+    """Put a person's ID, phone and health on ``member`` sealed: cipher, keyed hash, masked form, validity."""
+    id_number = privacy.normalise(data.id_number)
+    member.id_cipher = privacy.seal(id_number, privacy.Field.ID)
+    member.id_hash = privacy.match_key(id_number)
+    member.id_masked = privacy.mask_id(id_number)
+    member.id_valid = privacy.id_check(id_number) if id_number else True
+    member.phone_cipher = privacy.seal(data.phone, privacy.Field.PHONE)
+    member.phone_masked = privacy.mask_phone(data.phone)
+    member.health_cipher = privacy.seal(data.health, privacy.Field.HEALTH)
+    flags = [flag for flag in member.flags if flag != FLAG_BAD_CHECK_DIGIT]
+    member.flags = flags + ([FLAG_BAD_CHECK_DIGIT] if not member.id_valid else [])
+
+
+def member_row(household_id: int, seq: int, data: MemberInput) -> HouseholdMember:
+    skill = LabourSkill(data.labour_skill) if data.labour_skill else None
+    member = HouseholdMember(
+        household_id=household_id, seq=seq, name=require_text(data.name, "field.hh_member_name"),
+        id_kind=clean(data.id_kind), relation=clean(data.relation), is_head=clean(data.relation) == "户主",
+        sex=clean(data.sex), birth_date=data.birth_date, education=clean(data.education),
+        school_status=clean(data.school_status), labour_skill=skill, flags=[])
+    seal_member(member, data)
+    return member
+
+
+@dataclass(frozen=True)
+class Revealed:
+    name: str
+    id_number: str
+    phone: str
+
+
+def reveal_member(session: Session, actor: Actor, member_id: int) -> Revealed:
+    """The full ID and phone of one person, for a role that needs them; the audit log records who looked at
+    whom (never the numbers)."""
+    member = get_or_404(session, HouseholdMember, member_id)
+    household = get_or_404(session, Household, member.household_id)
+    enforce_household(actor, HouseholdAction.REVEAL, facts(session, household))
+    audit(session, actor, "reveal_member", member, note=f"{household.number} {member.name}")
+    return Revealed(name=member.name, id_number=privacy.unseal(member.id_cipher, privacy.Field.ID),
+                    phone=privacy.unseal(member.phone_cipher, privacy.Field.PHONE))
+
+
+def unsealed_health(member: HouseholdMember) -> str:
+    """A person's health status, for a read model that has checked ``HouseholdAction.VIEW_HEALTH``."""
+    return privacy.unseal(member.health_cipher, privacy.Field.HEALTH)
+
+
+def find_person(session: Session, id_number: str) -> list[HouseholdMember]:
+    """Everyone recorded under this ID (by the keyed hash: no row is decrypted)."""
+    key = privacy.match_key(id_number)
+    if key is None:
+        return []
+    return list(session.exec(select(HouseholdMember).where(HouseholdMember.id_hash == key)).all())
+
+
+# --- facts the policy reads ----------------------------------------------------------------------------
+
+def township_unit_id(session: Session, township: str) -> int | None:
+    return session.exec(select(Unit.id).where(Unit.kind == UnitKind.TOWNSHIP.value, Unit.name == township,
+                                              Unit.active.is_(True))).first()
+
+
+def monitoring_unit_ids(session: Session) -> frozenset[int]:
+    return frozenset(session.exec(select(Unit.id).where(Unit.monitoring.is_(True), Unit.active.is_(True))).all())
+
+
+def open_case(session: Session, household_id: int, *, lock: bool = False) -> HouseholdCase | None:
+    statement = select(HouseholdCase).where(HouseholdCase.household_id == household_id,
+                                            HouseholdCase.state.in_([s.value for s in OPEN_CASE_STATES]))
+    if lock:
+        statement = statement.with_for_update()
+    return session.exec(statement).first()
+
+
+def income_line(session: Session, year: int) -> int | None:
+    row = session.get(IncomeLine, year)
+    return row.yuan if row else None
+
+
+def measures_in_force(session: Session, household_id: int, today: dt.date) -> list[SupportMeasure]:
+    return list(session.exec(select(SupportMeasure).where(
+        SupportMeasure.household_id == household_id, SupportMeasure.start_on <= today,
+        (SupportMeasure.end_on.is_(None)) | (SupportMeasure.end_on >= today))).all())
+
+
+def elimination_facts(session: Session, household: Household, today: dt.date,
+                      method: EliminationMethod = EliminationMethod.SUPPORTED) -> EliminationFacts:
+    year = household.income_year or today.year
+    risks_after = select(HouseholdRisk).where(HouseholdRisk.household_id == household.id,
+                                              HouseholdRisk.removed_on.is_(None))
+    if household.identified_on is not None:
+        risks_after = risks_after.where(HouseholdRisk.added_on > household.identified_on)
+    skills = session.exec(select(HouseholdMember.labour_skill).where(HouseholdMember.household_id == household.id)).all()
+    return EliminationFacts(
+        identified_on=household.identified_on,
+        measures_in_force=len(measures_in_force(session, household.id, today)),
+        income_per_capita=household.income_per_capita, income_line=income_line(session, year), income_year=year,
+        failing_guarantees=tuple(name for name in GUARANTEES if not getattr(household, f"{name}_ok")),
+        new_risks=len(session.exec(risks_after).all()) if household.identified_on else 0,
+        nobody_can_work=bool(skills) and all(skill in NO_WORK for skill in skills),
+        method=method)
+
+
+def facts(session: Session, household: Household, *, case: HouseholdCase | None = None,
+          method: EliminationMethod = EliminationMethod.SUPPORTED, settings: Settings | None = None) -> HouseholdFacts:
+    settings = settings or load_settings(session)
+    today = clock.today()
+    case = case or open_case(session, household.id)
+    blockers: tuple = ()
+    if household.state in (HouseholdState.MONITORED, HouseholdState.ELIMINATING):
+        blockers = tuple(elimination_blockers(elimination_facts(session, household, today, method), today,
+                                              settings.eliminate_after_months))
+    return HouseholdFacts(
+        state=HouseholdState(household.state),
+        township_unit_id=township_unit_id(session, household.township),
+        monitoring_unit_ids=monitoring_unit_ids(session),
+        case_state=CaseState(case.state) if case else None,
+        verified_by_id=case.verified_by_id if case else None,
+        publicity_over=bool(case and case.publicity_end and case.publicity_end < today),
+        elimination=blockers)
+
+
+# --- history ---------------------------------------------------------------------------------------------
+
+def _step(session: Session, actor: Actor, household: Household, action: HouseholdAction | str, on: dt.date,
+          case: HouseholdCase | None = None, note: str = "") -> None:
+    session.add(HouseholdStep(household_id=household.id, case_id=case.id if case else None, action=str(action),
+                              happened_on=on, user_id=actor.id, username=actor.username, note=note))
+
+
+def _date(value: dt.date | None, field_key: str) -> dt.date:
+    if value is None:
+        raise ValidationFailed("error.required", field=Phrase(field_key))
+    if value > clock.today():
+        raise ValidationFailed("error.hh_future_date", field=Phrase(field_key))
+    return value
+
+
+def _not_before(later: dt.date, earlier: dt.date | None, later_key: str, earlier_key: str) -> None:
+    if earlier is not None and later < earlier:
+        raise ValidationFailed("error.hh_date_order", later=Phrase(later_key), earlier=Phrase(earlier_key))
+
+
+# --- households --------------------------------------------------------------------------------------------
+
+def new_household(session: Session, data: HouseholdInput) -> Household:
+    """A household row and its members and risks (no policy: callers check who may create it)."""
+    number = require_text(data.number, "field.hh_number")
+    if session.exec(select(Household.id).where(Household.number == number)).first() is not None:
+        raise ValidationFailed("error.hh_number_taken", number=number)
+    village = get_or_404(session, Village, data.village_id)
+    head = next((m for m in data.members if clean(m.relation) == "户主"), data.members[0] if data.members else None)
+    household = Household(
+        number=number, county=village.county, township=village.township, village_id=village.id,
+        household_type=code(HouseholdType, data.household_type, "field.hh_type"),
+        head_name=clean(head.name) if head else "", income_year=data.income_year,
+        income_per_capita=data.income_per_capita, education_ok=data.education_ok, medical_ok=data.medical_ok,
+        housing_ok=data.housing_ok, water_ok=data.water_ok, flags=[])
+    session.add(household)
+    session.flush()
+    for seq, member in enumerate(data.members, start=1):
+        session.add(member_row(household.id, seq, member))
+    for risk in dict.fromkeys(data.risks):
+        session.add(HouseholdRisk(household_id=household.id, kind=code(Risk, risk, "field.hh_risk"),
+                                  added_on=clock.today()))
+    return household
+
+
+def _locked_household(session: Session, household_id: int) -> Household:
+    return get_or_404(session, Household, household_id, lock=True)
+
+
+def _set_household_state(household: Household, state: HouseholdState) -> None:
+    household.state = state.value
+    household.updated_at = clock.now()
+    household.version += 1
+
+
+# --- identification ----------------------------------------------------------------------------------------
+
+def register_clue(session: Session, actor: Actor, *, source: ClueSource | str, received_on: dt.date, text: str,
+                  household_id: int | None = None, new: HouseholdInput | None = None,
+                  category: MonitorCategory | str | None = None) -> HouseholdCase:
+    """线索: on a household of the ledger (返贫 / 风险消除回退 when it was eliminated) or on a new one. The clock
+    starts on ``received_on``: the decision is due ``identify_days`` later."""
+    settings = load_settings(session)
+    received_on = _date(received_on, "field.hh_received_on")
+    text = require_text(text, "field.hh_clue_text")
+    source = code(ClueSource, source, "field.hh_clue_source")
+    proposed = code(MonitorCategory, category, "field.hh_category") if category else None
+    if new is not None:
+        village = get_or_404(session, Village, new.village_id)
+        probe = Household(number=new.number, township=village.township, village_id=village.id)
+        enforce_household(actor, HouseholdAction.RECEIVE_CLUE, HouseholdFacts(
+            state=HouseholdState.NOT_MONITORED, township_unit_id=township_unit_id(session, probe.township),
+            monitoring_unit_ids=monitoring_unit_ids(session)))
+        household = new_household(session, new)
+        audit(session, actor, "create_household", household, new={"number": household.number,
+                                                                    "village_id": household.village_id})
+    else:
+        household = _locked_household(session, household_id)
+    before = HouseholdState(household.state)
+    target = enforce_household(actor, HouseholdAction.RECEIVE_CLUE, facts(session, household, settings=settings))
+    case = HouseholdCase(household_id=household.id, kind=CaseKind.IDENTIFY.value, state=target.value,
+                         is_return=before is HouseholdState.ELIMINATED, source=source.value, clue_text=text,
+                         received_on=received_on, due_on=received_on + dt.timedelta(days=settings.identify_days),
+                         category=proposed.value if proposed else None, created_by_id=actor.id)
+    session.add(case)
+    _set_household_state(household, HouseholdState.IDENTIFYING)
+    session.flush()
+    _step(session, actor, household, HouseholdAction.RECEIVE_CLUE, received_on, case, note=text)
+    audit(session, actor, HouseholdAction.RECEIVE_CLUE, case,
+          new={"household": household.number, "source": source.value, "received_on": received_on.isoformat(),
+               "is_return": case.is_return})
+    return case
+
+
+def _advance(session: Session, actor: Actor, case_id: int, action: HouseholdAction, expected_version: int | None,
+             on: dt.date, changes: dict[str, Any], note: str = "",
+             method: EliminationMethod = EliminationMethod.SUPPORTED) -> HouseholdCase:
+    """One step of an open case: lock it, refuse a stale copy, ask the policy, write the step."""
+    case = get_or_404(session, HouseholdCase, case_id, lock=True)
+    check_version(session, case, expected_version)
+    household = _locked_household(session, case.household_id)
+    target = enforce_household(actor, action, facts(session, household, case=case, method=method))
+    assert target is not None, "every step of an open case moves it"
+    old, new = apply_changes(case, {**changes, "state": target.value})
+    state = HOUSEHOLD_STATE_OF_CASE[target] or _state_before(session, household, case)
+    _set_household_state(household, state)
+    _step(session, actor, household, action, on, case, note=note)
+    audit(session, actor, action, case, old=old, new=new, note=note)
+    return case
+
+
+def _state_before(session: Session, household: Household, case: HouseholdCase) -> HouseholdState:
+    """Where a refused case leaves the household: back where it stood before the case."""
+    if case.kind == CaseKind.ELIMINATE.value:
+        return HouseholdState.MONITORED
+    return HouseholdState.ELIMINATED if household.eliminated_on else HouseholdState.NOT_MONITORED
+
+
+def record_visit(session: Session, actor: Actor, case_id: int, expected_version: int | None, *,
+                 visited_on: dt.date, consent_on: dt.date | None, note: str = "") -> HouseholdCase:
+    """入户核实, with the household's 承诺授权 (consent to the checks of its data)."""
+    visited_on = _date(visited_on, "field.hh_visited_on")
+    if consent_on is None:
+        raise ValidationFailed("error.hh_no_consent")
+    consent_on = _date(consent_on, "field.hh_consent_on")
+    case = get_or_404(session, HouseholdCase, case_id)
+    _not_before(visited_on, case.received_on, "field.hh_visited_on", "field.hh_received_on")
+    return _advance(session, actor, case_id, HouseholdAction.VERIFY, expected_version, visited_on,
+                    {"verified_on": visited_on, "consent_on": consent_on, "verified_by_id": actor.id}, clean(note))
+
+
+def record_review(session: Session, actor: Actor, case_id: int, expected_version: int | None, *,
+                  reviewed_on: dt.date, note: str = "") -> HouseholdCase:
+    """民主评议."""
+    reviewed_on = _date(reviewed_on, "field.hh_reviewed_on")
+    case = get_or_404(session, HouseholdCase, case_id)
+    _not_before(reviewed_on, case.verified_on, "field.hh_reviewed_on", "field.hh_visited_on")
+    return _advance(session, actor, case_id, HouseholdAction.DEMOCRATIC_REVIEW, expected_version, reviewed_on,
+                    {"reviewed_on": reviewed_on}, clean(note))
+
+
+def _publicity_dates(session: Session, start: dt.date, end: dt.date, after: dt.date | None) -> None:
+    days = load_settings(session).publicity_days
+    if start is None or end is None:
+        raise ValidationFailed("error.required", field=Phrase("field.hh_publicity"))
+    _not_before(start, after, "field.hh_publicity_start", "field.hh_reviewed_on")
+    _not_before(end, start, "field.hh_publicity_end", "field.hh_publicity_start")
+    if (end - start).days + 1 < days:
+        raise ValidationFailed("error.hh_publicity_short", days=days, start=start.isoformat(), end=end.isoformat())
+
+
+def record_publicity(session: Session, actor: Actor, case_id: int, expected_version: int | None, *,
+                     start: dt.date, end: dt.date) -> HouseholdCase:
+    """村内公示: once, at least ``publicity_days`` days (the end may lie ahead; 初审 waits for it)."""
+    start = _date(start, "field.hh_publicity_start")
+    case = get_or_404(session, HouseholdCase, case_id)
+    _publicity_dates(session, start, end, case.reviewed_on)
+    return _advance(session, actor, case_id, HouseholdAction.PUBLICIZE, expected_version, start,
+                    {"publicity_start": start, "publicity_end": end}, f"{start.isoformat()} – {end.isoformat()}")
+
+
+def township_review(session: Session, actor: Actor, case_id: int, expected_version: int | None, *,
+                    on: dt.date, category: MonitorCategory | str, note: str = "") -> HouseholdCase:
+    """乡镇初审: passes the case to the county with the proposed category."""
+    on = _date(on, "field.hh_township_on")
+    proposed = code(MonitorCategory, category, "field.hh_category")
+    return _advance(session, actor, case_id, HouseholdAction.TOWNSHIP_REVIEW, expected_version, on,
+                    {"township_on": on, "township_by_id": actor.id, "category": proposed.value}, clean(note))
+
+
+def county_decide(session: Session, actor: Actor, case_id: int, expected_version: int | None, *,
+                  on: dt.date, category: MonitorCategory | str) -> HouseholdCase:
+    """县级审定: the household is monitored from ``on`` in ``category``."""
+    on = _date(on, "field.hh_county_on")
+    decided = code(MonitorCategory, category, "field.hh_category")
+    case = _advance(session, actor, case_id, HouseholdAction.COUNTY_DECIDE, expected_version, on,
+                    {"county_on": on, "county_by_id": actor.id, "decided_on": on, "category": decided.value})
+    household = get_or_404(session, Household, case.household_id)
+    old, new = apply_changes(household, {"category": decided.value, "identified_on": on, "eliminated_on": None,
+                                         "elimination_method": None})
+    audit(session, actor, "include_household", household, old=old, new=new)
+    return case
+
+
+def reject(session: Session, actor: Actor, case_id: int, expected_version: int | None, *,
+           on: dt.date, reason: str) -> HouseholdCase:
+    """不予纳入 (or 不予消除), with the reason; the household goes back where it stood."""
+    on = _date(on, "field.hh_decided_on")
+    reason = require_text(reason, "field.reason")
+    return _advance(session, actor, case_id, HouseholdAction.REJECT, expected_version, on,
+                    {"decided_on": on, "reason": reason}, reason)
+
+
+# --- 帮扶措施, income and risks --------------------------------------------------------------------------------
+
+def add_measure(session: Session, actor: Actor, household_id: int, *, kind: SupportKind | str, text: str,
+                unit_name: str, start_on: dt.date, end_on: dt.date | None = None) -> SupportMeasure:
+    household = _locked_household(session, household_id)
+    enforce_household(actor, HouseholdAction.ADD_MEASURE, facts(session, household))
+    kind = code(SupportKind, kind, "field.hh_measure_kind")
+    text = require_text(text, "field.hh_measure_text")
+    if start_on is None:
+        raise ValidationFailed("error.required", field=Phrase("field.hh_measure_start"))
+    if end_on is not None:
+        _not_before(end_on, start_on, "field.hh_measure_end", "field.hh_measure_start")
+    measure = SupportMeasure(household_id=household.id, kind=kind.value, text=text, unit_name=clean(unit_name),
+                             start_on=start_on, end_on=end_on, created_by_id=actor.id)
+    session.add(measure)
+    session.flush()
+    _step(session, actor, household, HouseholdAction.ADD_MEASURE, start_on, note=f"{kind.value}: {text}")
+    audit(session, actor, HouseholdAction.ADD_MEASURE, measure,
+          new={"household": household.number, "kind": kind.value, "text": text, "start_on": start_on.isoformat()})
+    return measure
+
+
+def end_measure(session: Session, actor: Actor, measure_id: int, *, end_on: dt.date) -> SupportMeasure:
+    measure = get_or_404(session, SupportMeasure, measure_id, lock=True)
+    household = _locked_household(session, measure.household_id)
+    enforce_household(actor, HouseholdAction.END_MEASURE, facts(session, household))
+    if measure.end_on is not None and measure.end_on <= clock.today():
+        raise ValidationFailed("error.hh_measure_ended")
+    _not_before(end_on, measure.start_on, "field.hh_measure_end", "field.hh_measure_start")
+    old, new = apply_changes(measure, {"end_on": end_on})
+    _step(session, actor, household, HouseholdAction.END_MEASURE, end_on, note=measure.text)
+    audit(session, actor, HouseholdAction.END_MEASURE, measure, old=old, new=new)
+    return measure
+
+
+@dataclass
+class HouseholdUpdate:
+    """The figures a township officer updates after a visit (None: unchanged)."""
+
+    income_year: int | None = None
+    income_per_capita: float | None = None
+    education_ok: bool | None = None
+    medical_ok: bool | None = None
+    housing_ok: bool | None = None
+    water_ok: bool | None = None
+
+
+def update_household(session: Session, actor: Actor, household_id: int, expected_version: int | None,
+                     update: HouseholdUpdate) -> Household:
+    household = _locked_household(session, household_id)
+    check_version(session, household, expected_version)
+    enforce_household(actor, HouseholdAction.EDIT_HOUSEHOLD, facts(session, household))
+    changes = {key: value for key, value in vars(update).items() if value is not None}
+    if "income_per_capita" in changes and changes["income_per_capita"] < 0:
+        raise ValidationFailed("error.hh_negative", field=Phrase("field.hh_income"))
+    old, new = apply_changes(household, changes)
+    if new:
+        household.updated_at = clock.now()
+        _step(session, actor, household, HouseholdAction.EDIT_HOUSEHOLD, clock.today(),
+              note=", ".join(f"{key}={value}" for key, value in new.items()))
+        audit(session, actor, HouseholdAction.EDIT_HOUSEHOLD, household, old=old, new=new)
+    return household
+
+
+def add_risk(session: Session, actor: Actor, household_id: int, *, kind: Risk | str, added_on: dt.date,
+             note: str = "") -> HouseholdRisk:
+    household = _locked_household(session, household_id)
+    enforce_household(actor, HouseholdAction.EDIT_HOUSEHOLD, facts(session, household))
+    kind = code(Risk, kind, "field.hh_risk")
+    added_on = _date(added_on, "field.hh_risk_added_on")
+    risk = HouseholdRisk(household_id=household.id, kind=kind.value, added_on=added_on, note=clean(note))
+    session.add(risk)
+    session.flush()
+    _step(session, actor, household, "hh_add_risk", added_on, note=kind.value)
+    audit(session, actor, "hh_add_risk", risk, new={"household": household.number, "kind": kind.value,
+                                                    "added_on": added_on.isoformat()})
+    return risk
+
+
+def remove_risk(session: Session, actor: Actor, risk_id: int, *, removed_on: dt.date) -> HouseholdRisk:
+    risk = get_or_404(session, HouseholdRisk, risk_id, lock=True)
+    household = _locked_household(session, risk.household_id)
+    enforce_household(actor, HouseholdAction.EDIT_HOUSEHOLD, facts(session, household))
+    removed_on = _date(removed_on, "field.hh_risk_removed_on")
+    _not_before(removed_on, risk.added_on, "field.hh_risk_removed_on", "field.hh_risk_added_on")
+    old, new = apply_changes(risk, {"removed_on": removed_on})
+    _step(session, actor, household, "hh_remove_risk", removed_on, note=risk.kind)
+    audit(session, actor, "hh_remove_risk", risk, old=old, new=new)
+    return risk
+
+
+# --- 风险消除 ----------------------------------------------------------------------------------------------------
+
+def start_elimination(session: Session, actor: Actor, household_id: int, *, visited_on: dt.date,
+                      method: EliminationMethod | str, note: str = "") -> HouseholdCase:
+    """风险消除 入户核实: refused unless every condition holds (``lifecycle.elimination_blockers``)."""
+    visited_on = _date(visited_on, "field.hh_visited_on")
+    method = code(EliminationMethod, method, "field.hh_elimination_method")
+    household = _locked_household(session, household_id)
+    target = enforce_household(actor, HouseholdAction.ELIM_VERIFY, facts(session, household, method=method))
+    case = HouseholdCase(household_id=household.id, kind=CaseKind.ELIMINATE.value, state=target.value,
+                         received_on=visited_on, verified_on=visited_on, verified_by_id=actor.id,
+                         clue_text=clean(note), reason=method.value, created_by_id=actor.id,
+                         category=household.category)
+    session.add(case)
+    _set_household_state(household, HouseholdState.ELIMINATING)
+    session.flush()
+    _step(session, actor, household, HouseholdAction.ELIM_VERIFY, visited_on, case, note=clean(note))
+    audit(session, actor, HouseholdAction.ELIM_VERIFY, case,
+          new={"household": household.number, "method": method.value, "visited_on": visited_on.isoformat()})
+    return case
+
+
+def record_elimination_publicity(session: Session, actor: Actor, case_id: int, expected_version: int | None, *,
+                                 start: dt.date, end: dt.date) -> HouseholdCase:
+    """风险消除 民主评议公示."""
+    start = _date(start, "field.hh_publicity_start")
+    case = get_or_404(session, HouseholdCase, case_id)
+    _publicity_dates(session, start, end, case.verified_on)
+    return _advance(session, actor, case_id, HouseholdAction.ELIM_PUBLICIZE, expected_version, start,
+                    {"reviewed_on": start, "publicity_start": start, "publicity_end": end},
+                    f"{start.isoformat()} – {end.isoformat()}")
+
+
+def _method(case: HouseholdCase) -> EliminationMethod:
+    return EliminationMethod(case.reason) if case.reason in set(EliminationMethod) else EliminationMethod.SUPPORTED
+
+
+def review_elimination(session: Session, actor: Actor, case_id: int, expected_version: int | None, *,
+                       on: dt.date) -> HouseholdCase:
+    """风险消除 县级审核: the conditions are checked again (a risk may have been added meanwhile)."""
+    on = _date(on, "field.hh_county_on")
+    case = get_or_404(session, HouseholdCase, case_id)
+    return _advance(session, actor, case_id, HouseholdAction.ELIM_REVIEW, expected_version, on,
+                    {"county_on": on, "county_by_id": actor.id}, method=_method(case))
+
+
+def announce_elimination(session: Session, actor: Actor, case_id: int, expected_version: int | None, *,
+                         on: dt.date) -> HouseholdCase:
+    """风险消除 公告: the household's risk is eliminated from ``on``."""
+    on = _date(on, "field.hh_decided_on")
+    case = _advance(session, actor, case_id, HouseholdAction.ELIM_ANNOUNCE, expected_version, on, {"decided_on": on})
+    household = get_or_404(session, Household, case.household_id)
+    old, new = apply_changes(household, {"eliminated_on": on, "elimination_method": _method(case).value})
+    audit(session, actor, "eliminate_household", household, old=old, new=new)
+    return case
+
+
+# --- the income line ------------------------------------------------------------------------------------------
+
+def set_income_line(session: Session, actor: Actor, year: int, yuan: int) -> IncomeLine:
+    """监测收入标准 of one year (yuan per person per year), set by the administrator."""
+    check_role(actor, Action.MANAGE_SETTINGS)
+    low, high = INCOME_LINE_RANGE
+    if not isinstance(yuan, int) or not low <= yuan <= high:
+        raise ValidationFailed("error.hh_income_line", low=low, high=high)
+    row = session.get(IncomeLine, year)
+    old = {"yuan": row.yuan} if row else None
+    if row is None:
+        row = IncomeLine(year=year, yuan=yuan, set_by_id=actor.id)
+    else:
+        row.yuan, row.set_by_id, row.set_at = yuan, actor.id, clock.now()
+    session.add(row)
+    audit(session, actor, "set_income_line", row, old=old, new={"year": year, "yuan": yuan})
+    return row
+

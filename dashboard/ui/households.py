@@ -1,0 +1,37 @@
+"""Display pieces of the household ledger shared by pages: the monitoring figures (overview, meeting mode,
+a snapshot) and the clock light of a clue."""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard.ui.context import lbl, tr
+from dashboard.vocab import MonitorCategory
+
+FIGURES = ("households", "persons", "not_eliminated", "identified_this_month", "eliminated_this_month",
+           "clues_overdue")
+
+
+def monitoring_block(figures: dict | None, *, large: bool = False) -> None:
+    """防返贫监测: the figures of ``household_figures.monitoring_figures`` (live or frozen in a snapshot)."""
+    if not figures:
+        return
+    st.subheader(tr("monitoring.title"))
+    columns = st.columns(len(FIGURES))
+    for column, key in zip(columns, FIGURES):
+        column.metric(tr(f"monitoring.{key}"), figures.get(key, 0))
+    categories = figures.get("by_category", {})
+    st.caption(" · ".join(f"{lbl(category.value, MonitorCategory)} {categories.get(category.value, 0)}"
+                          for category in MonitorCategory))
+    rows = figures.get("by_township", [])
+    if rows and not large:
+        st.dataframe(pd.DataFrame([{
+            tr("col.township"): row["township"], tr("monitoring.households"): row["households"],
+            tr("monitoring.persons"): row["persons"],
+            **{lbl(category.value, MonitorCategory): row["by_category"].get(category.value, 0)
+               for category in MonitorCategory},
+            tr("monitoring.identified_this_year"): row["identified_this_year"],
+            tr("monitoring.eliminated_this_year"): row["eliminated_this_year"],
+            tr("monitoring.not_eliminated"): row["not_eliminated"],
+            tr("monitoring.clues_overdue"): row["clues_overdue"],
+        } for row in rows]), hide_index=True, width="stretch")

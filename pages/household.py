@@ -1,0 +1,269 @@
+"""One household: members (ID and phone masked; a role that needs them reveals one person, audited), risks,
+帮扶措施, income against the year's line, 三保障 and safe water, the procedure's steps and dates with the
+forms the policy allows now, and the whole history. Usable at phone size for the township officer's
+入户核实."""
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import clock
+from dashboard.lifecycle import CLOCKED_CASE_STATES
+from dashboard.lifecycle import HouseholdAction as H
+from dashboard.services import household_views, households
+from dashboard.services.households import HouseholdUpdate
+from dashboard.ui import navigation
+from dashboard.ui.context import flash, labels, lbl, reading, run_service, show_flash, tr
+from dashboard.ui.safe import plain
+from dashboard.ui.widgets import day, labelled_frame, light_badge
+from dashboard.vocab import (CaseState, ClueSource, EliminationMethod, HouseholdState, LabourSkill, MonitorCategory, Risk,
+                             SupportKind, codes)
+
+
+def _done(key: str, **params) -> None:
+    flash(key, **params)
+    st.rerun()
+
+
+def header(detail) -> None:
+    h = detail.household
+    st.title(f"{tr('page.household')} {plain(h.number)}")
+    st.markdown(f"**{plain(h.township)} {plain(detail.village)}** · {plain(h.head_name)} · "
+                f"{lbl(h.state, HouseholdState)}" + (f" · {lbl(h.category, MonitorCategory)}" if h.category else "")
+                + (f" &nbsp; {light_badge(detail.light)}" if detail.open_case else ""), unsafe_allow_html=True)
+    line = detail.income_line
+    income = f"{h.income_per_capita:,.0f}" if h.income_per_capita is not None else "—"
+    cols = st.columns(3)
+    cols[0].metric(tr("field.hh_income"), income)
+    cols[1].metric(tr("hh.income_line", year=h.income_year or clock.today().year), f"{line:,}" if line else "—")
+    cols[2].metric(tr("hh.identified_on"), day(h.identified_on) or "—")
+    guarantees = [tr(f"guarantee.{name}") + (" ✔" if getattr(h, f"{name}_ok") else " ✘")
+                  for name in households.GUARANTEES]
+    st.caption(" · ".join(guarantees))
+
+
+def members(detail, actor) -> None:
+    st.subheader(tr("hh.members"))
+    skills = labels(LabourSkill)
+    shown_health = any(m.health is not None for m in detail.members)
+    st.dataframe(labelled_frame([{
+        "hh.col_name": m.name, "hh.col_relation": m.relation, "hh.col_sex": m.sex, "hh.col_birth": day(m.birth_date),
+        "hh.id_number": m.id_masked + ("" if m.id_valid else " ⚠"), "hh.phone": m.phone_masked,
+        "hh.col_skill": skills.get(m.labour_skill or "", ""),
+        **({"hh.col_health": m.health or ""} if shown_health else {}),
+        "hh.col_flags": " ".join(tr(f"hh.flag_{flag}") for flag in m.flags),
+    } for m in detail.members]), hide_index=True, width="stretch")
+    if detail.may(H.REVEAL) and detail.members:
+        names = {m.id: f"{m.name}（{m.relation}）" for m in detail.members}
+        cols = st.columns([3, 1])
+        chosen = cols[0].selectbox(tr("hh.reveal_who"), list(names), format_func=names.get, key="reveal_member")
+        if cols[1].button(tr("action.hh_reveal"), key="reveal_button"):
+            revealed = run_service(households.reveal_member, actor, chosen)
+            if revealed:
+                st.info(tr("hh.revealed", name=revealed.name, id=revealed.id_number, phone=revealed.phone or "—"))
+
+
+def risks_and_measures(detail, actor) -> None:
+    h = detail.household
+    st.subheader(tr("hh.risks"))
+    st.dataframe(labelled_frame([{
+        "field.hh_risk": lbl(r.kind, Risk), "field.hh_risk_added_on": day(r.added_on),
+        "field.hh_risk_removed_on": day(r.removed_on),
+    } for r in detail.risks]), hide_index=True, width="stretch")
+    st.subheader(tr("hh.measures"))
+    st.dataframe(labelled_frame([{
+        "field.hh_measure_kind": lbl(m.kind, SupportKind), "field.hh_measure_text": m.text, "hh.col_unit": m.unit_name,
+        "field.hh_measure_start": day(m.start_on), "field.hh_measure_end": day(m.end_on),
+    } for m in detail.measures]), hide_index=True, width="stretch")
+    if detail.may(H.ADD_MEASURE):
+        with st.expander(tr("action.hh_add_measure")), st.form("add_measure", clear_on_submit=True):
+            kind = st.selectbox(tr("field.hh_measure_kind"), codes(SupportKind), format_func=lambda c: lbl(c, SupportKind))
+            text = st.text_input(tr("field.hh_measure_text"))
+            unit = st.text_input(tr("hh.col_unit"))
+            start = st.date_input(tr("field.hh_measure_start"), clock.today())
+            if st.form_submit_button(tr("ui.save"), type="primary"):
+                if run_service(households.add_measure, actor, h.id, kind=kind, text=text, unit_name=unit, start_on=start):
+                    _done("hh.saved")
+    if detail.may(H.EDIT_HOUSEHOLD):
+        with st.expander(tr("action.hh_edit")), st.form("edit_household"):
+            income = st.number_input(tr("field.hh_income"), min_value=0.0, step=100.0,
+                                     value=float(h.income_per_capita or 0))
+            year = st.number_input(tr("hh.income_year"), 2000, 2100, h.income_year or clock.today().year)
+            flags = {name: st.checkbox(tr(f"guarantee.{name}"), getattr(h, f"{name}_ok"), key=f"g_{name}")
+                     for name in households.GUARANTEES}
+            risk = st.selectbox(tr("hh.add_risk"), [None, *codes(Risk)], format_func=lambda c: "—" if c is None else lbl(c, Risk))
+            if st.form_submit_button(tr("ui.save"), type="primary"):
+                update = HouseholdUpdate(income_year=int(year), income_per_capita=float(income),
+                                         **{f"{name}_ok": value for name, value in flags.items()})
+                saved = run_service(households.update_household, actor, h.id, h.version, update,
+                                    conflict_key="hh_conflict")
+                if saved and risk:
+                    saved = run_service(households.add_risk, actor, h.id, kind=risk, added_on=clock.today())
+                if saved:
+                    _done("hh.saved")
+
+
+def _date(label_key: str, key: str):
+    return st.date_input(tr(label_key), clock.today(), max_value=clock.today(), key=key)
+
+
+def procedure(detail, actor) -> None:
+    """The forms of the steps the policy allows now, one at a time (a stale copy gets the conflict message)."""
+    case, h = detail.open_case, detail.household
+    st.subheader(tr("hh.procedure"))
+    if case is not None:
+        st.markdown(" → ".join(_step_text(case)))
+    version = case.version if case else None
+    if case is None and detail.may(H.RECEIVE_CLUE):
+        with st.form("return_clue"):
+            st.caption(tr("hh.return_help") if h.state == HouseholdState.ELIMINATED else tr("hh.clue_help"))
+            source = st.selectbox(tr("field.hh_clue_source"), ["self_report", "cadre_check", "department_alert"],
+                                  format_func=lambda c: lbl(c, ClueSource))
+            text = st.text_area(tr("field.hh_clue_text"))
+            received = _date("field.hh_received_on", "rc_received")
+            if st.form_submit_button(tr("action.hh_receive_clue"), type="primary"):
+                if run_service(households.register_clue, actor, source=source, received_on=received, text=text,
+                               household_id=h.id):
+                    _done("hh.saved")
+    forms = {
+        H.VERIFY: _verify_form, H.DEMOCRATIC_REVIEW: _review_form, H.PUBLICIZE: _publicity_form,
+        H.TOWNSHIP_REVIEW: _township_form, H.COUNTY_DECIDE: _county_form, H.ELIM_VERIFY: _elim_start_form,
+        H.ELIM_PUBLICIZE: _elim_publicity_form, H.ELIM_REVIEW: _elim_review_form, H.ELIM_ANNOUNCE: _announce_form,
+    }
+    offered = False
+    for action, form in forms.items():
+        refusal = detail.actions.get(action)
+        if refusal is None:
+            offered = True
+            with st.form(f"step_{action}"):
+                st.markdown(f"**{tr(f'action.{action}')}**")
+                form(actor, h, case, version)
+        elif action in (H.ELIM_VERIFY,) and h.state == HouseholdState.MONITORED and refusal.key.startswith("error.hh_"):
+            st.caption(tr("hh.elimination_blocked") + " " + "；".join(
+                tr(r.key, **r.params) for r in detail.facts.elimination))
+    if case is not None and detail.may(H.REJECT):
+        with st.expander(tr("action.hh_reject")), st.form("reject"):
+            reason = st.text_area(tr("field.reason"))
+            on = _date("field.hh_decided_on", "rej_on")
+            if st.form_submit_button(tr("action.hh_reject")):
+                if run_service(households.reject, actor, case.id, version, on=on, reason=reason, conflict_key="hh_conflict"):
+                    _done("hh.saved")
+    if not offered and case is not None:
+        st.caption(tr("hh.waiting"))
+
+
+def _step_text(case) -> list[str]:
+    parts = [f"{tr('field.hh_received_on')} {day(case.received_on)}"]
+    for key, value in (("field.hh_visited_on", case.verified_on), ("field.hh_consent_on", case.consent_on),
+                       ("field.hh_reviewed_on", case.reviewed_on), ("field.hh_publicity_start", case.publicity_start),
+                       ("field.hh_publicity_end", case.publicity_end), ("field.hh_township_on", case.township_on),
+                       ("field.hh_county_on", case.county_on)):
+        if value:
+            parts.append(f"{tr(key)} {day(value)}")
+    if case.due_on and CaseState(case.state) in CLOCKED_CASE_STATES:
+        parts.append(tr("hh.due", due=day(case.due_on)))
+    return parts
+
+
+def _submit(fn, actor, case_id, version, **kwargs) -> None:
+    if st.form_submit_button(tr("ui.save"), type="primary"):
+        if run_service(fn, actor, case_id, version, conflict_key="hh_conflict", **kwargs):
+            _done("hh.saved")
+
+
+def _verify_form(actor, h, case, version):
+    visited = _date("field.hh_visited_on", "v_on")
+    consent = st.date_input(tr("field.hh_consent_on"), value=None, max_value=clock.today(), key="v_consent")
+    note = st.text_area(tr("hh.note"), key="v_note")
+    _submit(households.record_visit, actor, case.id, version, visited_on=visited, consent_on=consent, note=note)
+
+
+def _review_form(actor, h, case, version):
+    on = _date("field.hh_reviewed_on", "r_on")
+    _submit(households.record_review, actor, case.id, version, reviewed_on=on)
+
+
+def _publicity_form(actor, h, case, version):
+    start = _date("field.hh_publicity_start", "p_start")
+    end = st.date_input(tr("field.hh_publicity_end"), clock.today(), key="p_end")
+    _submit(households.record_publicity, actor, case.id, version, start=start, end=end)
+
+
+def _category(key: str, current: str | None):
+    options = codes(MonitorCategory)
+    return st.selectbox(tr("field.hh_category"), options, index=options.index(current) if current in options else 0,
+                        format_func=lambda c: lbl(c, MonitorCategory), key=key)
+
+
+def _township_form(actor, h, case, version):
+    on = _date("field.hh_township_on", "t_on")
+    category = _category("t_category", case.category)
+    _submit(households.township_review, actor, case.id, version, on=on, category=category)
+
+
+def _county_form(actor, h, case, version):
+    on = _date("field.hh_county_on", "c_on")
+    category = _category("c_category", case.category)
+    _submit(households.county_decide, actor, case.id, version, on=on, category=category)
+
+
+def _elim_start_form(actor, h, case, version):
+    visited = _date("field.hh_visited_on", "e_on")
+    method = st.selectbox(tr("field.hh_elimination_method"), codes(EliminationMethod),
+                          format_func=lambda c: lbl(c, EliminationMethod), key="e_method")
+    note = st.text_area(tr("hh.note"), key="e_note")
+    if st.form_submit_button(tr("ui.save"), type="primary"):
+        if run_service(households.start_elimination, actor, h.id, visited_on=visited, method=method, note=note):
+            _done("hh.saved")
+
+
+def _elim_publicity_form(actor, h, case, version):
+    start = _date("field.hh_publicity_start", "ep_start")
+    end = st.date_input(tr("field.hh_publicity_end"), clock.today(), key="ep_end")
+    _submit(households.record_elimination_publicity, actor, case.id, version, start=start, end=end)
+
+
+def _elim_review_form(actor, h, case, version):
+    on = _date("field.hh_county_on", "er_on")
+    _submit(households.review_elimination, actor, case.id, version, on=on)
+
+
+def _announce_form(actor, h, case, version):
+    on = _date("field.hh_decided_on", "ea_on")
+    _submit(households.announce_elimination, actor, case.id, version, on=on)
+
+
+def history(detail) -> None:
+    st.subheader(tr("hh.history"))
+    st.dataframe(labelled_frame([{
+        "hh.col_date": day(step.on), "hh.col_step": tr(f"action.{step.action}") if step.action.startswith("hh_") else step.action,
+        "hh.col_by": step.username, "hh.note": step.note,
+    } for step in reversed(detail.steps)]), hide_index=True, width="stretch")
+
+
+def open_by_number(actor) -> None:
+    number = st.text_input(tr("hh.open_number"), key="hh_open_number")
+    if number:
+        with reading() as session:
+            found = household_views.household_id_of(session, actor, number)
+        if found is None:
+            st.warning(tr("hh.not_found", number=number.strip()))
+        elif found != st.session_state.get("household_id"):
+            st.session_state["household_id"] = found
+
+
+def render() -> None:
+    actor = navigation.require("household")
+    show_flash()
+    open_by_number(actor)
+    household_id = st.session_state.get("household_id")
+    if household_id is None:
+        st.title(tr("page.household"))
+        st.info(tr("hh.pick"))
+        return
+    with reading() as session:
+        detail = household_views.household_detail(session, actor, int(household_id))
+    header(detail)
+    procedure(detail, actor)
+    members(detail, actor)
+    risks_and_measures(detail, actor)
+    history(detail)

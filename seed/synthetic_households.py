@@ -1,0 +1,109 @@
+"""Province-scale synthetic households for the household ledger (``synthetic --households N``): bulk rows
+below the ORM, spread over the synthetic villages, in every state, with sealed generated IDs and phones."""
+from __future__ import annotations
+
+import datetime as dt
+import random
+from typing import Iterator
+
+from sqlalchemy import insert
+
+from dashboard import privacy
+from dashboard.lifecycle import IDENTIFY_OPEN
+from dashboard.vocab import CaseKind, ClueSource, HouseholdState, HouseholdType, LabourSkill, MonitorCategory, Risk
+from db.models import Household, HouseholdCase, HouseholdMember, HouseholdRisk
+from seed import people
+
+BATCH = 5_000
+RELATIONS = ("户主", "配偶", "之子", "之女", "之母")
+STATES = ((HouseholdState.MONITORED, 0.55), (HouseholdState.ELIMINATED, 0.22), (HouseholdState.NOT_MONITORED, 0.18),
+          (HouseholdState.IDENTIFYING, 0.05))
+IDENTIFY_DAYS = 15
+
+
+def _state(rng: random.Random) -> HouseholdState:
+    roll = rng.random()
+    for state, share in STATES:
+        if roll < share:
+            return state
+        roll -= share
+    return HouseholdState.MONITORED
+
+
+def _rows(rng: random.Random, count: int, villages: list[dict], today: dt.date) -> Iterator[tuple[str, dict]]:
+    member_id = risk_id = case_id = 0
+    for household_id in range(1, count + 1):
+        village = villages[rng.randrange(len(villages))]
+        state = _state(rng)
+        monitored = state in (HouseholdState.MONITORED, HouseholdState.ELIMINATED)
+        identified = today - dt.timedelta(days=rng.randint(20, 900)) if monitored else None
+        eliminated = (identified + dt.timedelta(days=rng.randint(190, 400))
+                      if state is HouseholdState.ELIMINATED and identified else None)
+        if eliminated and eliminated > today:
+            eliminated = today - dt.timedelta(days=rng.randint(0, 60))
+        members = [(relation, people.birth(rng, today, 1 if index >= 2 else 30, 85))
+                   for index, relation in enumerate(RELATIONS[:rng.choice((1, 2, 3, 3, 4, 4, 5))])]
+        head_name = people.name(rng)
+        yield "household", {
+            "id": household_id, "number": f"S{household_id:011d}", "county": village["county"],
+            "township": village["township"], "village_id": village["id"],
+            "household_type": (HouseholdType.EXITED if rng.random() < 0.6 else HouseholdType.ORDINARY).value,
+            "category": rng.choice(list(MonitorCategory)).value if monitored else None,
+            "state": state.value, "head_name": head_name, "identified_on": identified, "eliminated_on": eliminated,
+            "elimination_method": "supported" if eliminated else None, "income_year": today.year,
+            "income_per_capita": float(rng.randrange(3000, 16000, 10)), "wage_income": None, "business_income": None,
+            "transfer_income": None, "compliant_expense": None, "education_ok": True, "medical_ok": True,
+            "housing_ok": rng.random() > 0.03, "water_ok": rng.random() > 0.02, "dibao": "", "tekun": "",
+            "collector": "", "flags": [], "created_at": dt.datetime.combine(today, dt.time(8)),
+            "updated_at": dt.datetime.combine(today, dt.time(8)), "version": 1}
+        for seq, (relation, born) in enumerate(members, start=1):
+            member_id += 1
+            female = relation in ("配偶", "之女", "之母")
+            id_number = people.resident_id(rng, born, female=female)
+            phone = people.phone(rng) if seq == 1 else ""
+            yield "member", {
+                "id": member_id, "household_id": household_id, "seq": seq,
+                "name": head_name if seq == 1 else people.name(rng), "id_kind": "居民身份证",
+                "id_cipher": privacy.seal(id_number, privacy.Field.ID), "id_hash": privacy.match_key(id_number),
+                "id_masked": privacy.mask_id(id_number), "id_valid": True, "relation": relation, "is_head": seq == 1,
+                "sex": "女" if female else "男", "birth_date": born, "education": "初中", "school_status": "",
+                "health_cipher": None, "labour_skill": rng.choice(list(LabourSkill)).value,
+                "phone_cipher": privacy.seal(phone, privacy.Field.PHONE), "phone_masked": privacy.mask_phone(phone),
+                "flags": [], "version": 1}
+        if monitored or state is HouseholdState.IDENTIFYING:
+            risk_id += 1
+            yield "risk", {"id": risk_id, "household_id": household_id, "kind": rng.choice(list(Risk)).value,
+                           "added_on": identified or today, "removed_on": None, "note": ""}
+        if state is HouseholdState.IDENTIFYING:
+            case_id += 1
+            received = today - dt.timedelta(days=rng.randint(0, 25))
+            yield "case", {"id": case_id, "household_id": household_id, "kind": CaseKind.IDENTIFY.value,
+                           "state": rng.choice(IDENTIFY_OPEN).value, "is_return": False,
+                           "source": rng.choice(list(ClueSource)).value, "clue_text": "合成线索", "received_on": received,
+                           "due_on": received + dt.timedelta(days=IDENTIFY_DAYS), "reason": "",
+                           "created_at": dt.datetime.combine(received, dt.time(9)), "version": 1}
+
+
+TABLES = {"household": Household.__table__, "member": HouseholdMember.__table__, "risk": HouseholdRisk.__table__,
+          "case": HouseholdCase.__table__}
+
+
+def insert_households(connection, rng: random.Random, count: int, villages: list[dict], today: dt.date) -> dict[str, int]:
+    """Write ``count`` households (and their members, risks and open clues) in batches; returns the row counts.
+    Each batch is written in table order, so that no member is written before its household."""
+    counts = {name: 0 for name in TABLES}
+    pending: dict[str, list[dict]] = {name: [] for name in TABLES}
+
+    def flush() -> None:
+        for name in TABLES:
+            if pending[name]:
+                connection.execute(insert(TABLES[name]), pending[name])
+                counts[name] += len(pending[name])
+                pending[name] = []
+
+    for name, row in _rows(rng, count, villages, today):
+        pending[name].append(row)
+        if name == "household" and len(pending["household"]) >= BATCH:
+            flush()
+    flush()
+    return {f"households_{name}": n for name, n in counts.items()}

@@ -1,0 +1,159 @@
+"""A browser run of the household ledger on the demo data: a township officer registers a clue and records
+the 入户核实 at phone size; a clue whose 公示 has ended goes through 乡镇初审 and the county's 县级审定; a
+measure is added; a 风险消除 goes through 县级审核 and 公告, and another starts from the queue. Pages show no
+full ID; screenshots at 1440 px and 390 × 844 when SCREENSHOT_DIR is set."""
+from __future__ import annotations
+
+import datetime as dt
+import random
+import sqlite3
+
+import pytest
+
+from seed import people
+from tests.test_browser import DATA, browser, demo_server, settle, shot, sign_in, sign_out  # noqa: F401 - fixtures and helpers the tests below name
+
+pytestmark = [pytest.mark.browser]
+PORT = 8761  # this area's own port (8760-8779)
+DESKTOP = {"width": 1440, "height": 1000}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    data = tmp_path_factory.mktemp("household-browser")
+    DATA["dir"] = data
+    with demo_server(data, port=PORT) as base:
+        yield base
+PHONE = {"width": 390, "height": 844}
+
+
+def one(sql: str, *params):
+    with sqlite3.connect(DATA["dir"] / "ledger.db") as connection:
+        return connection.execute(sql, params).fetchone()
+
+
+def open_household(page, server, number: str) -> None:  # noqa: F811 - the fixture imported above
+    page.goto(f"{server}/household")
+    settle(page)
+    field = page.get_by_label("按户编号打开")
+    field.fill(number)
+    field.press("Enter")
+    settle(page)
+    page.get_by_text(f"监测户 {number}").first.wait_for(timeout=20_000)
+
+
+def save_step(page, title: str) -> None:
+    form = page.get_by_test_id("stForm").filter(has_text=title).first
+    form.get_by_role("button", name="保存").click()
+    settle(page)
+    page.get_by_text("已保存。").first.wait_for(timeout=20_000)
+
+
+def fill_date(page, label: str, value: dt.date) -> None:
+    field = page.get_by_label(label).first
+    field.click()
+    field.fill(value.strftime("%Y/%m/%d"))
+    field.press("Enter")
+    page.keyboard.press("Escape")
+
+
+def ready_for_elimination():
+    """The 风险消除 queue of the server's database, read through the same service the page uses."""
+    from dashboard.lifecycle import SYSTEM
+    from dashboard.services import household_views
+    from db.engine import make_engine, read_session
+
+    engine = make_engine(f"sqlite:///{DATA['dir'] / 'ledger.db'}")
+    try:
+        with read_session(engine) as session:
+            return household_views.elimination_queue(session, SYSTEM)
+    finally:
+        engine.dispose()
+
+
+def no_full_id(page, ids: list[str]) -> None:
+    content = page.content()
+    assert not any(number in content for number in ids)
+
+
+def test_clue_to_elimination_in_the_browser(browser, server):  # noqa: F811 - the fixture imported above
+    rng = random.Random(7)
+    new_id = people.resident_id(rng, dt.date(1968, 5, 4), female=False)
+    today = dt.date.today()
+
+    # 1. the township officer, at phone size: a new clue and its 入户核实
+    phone = browser.new_page(viewport=PHONE)
+    sign_in(phone, server, "gaoshi")
+    phone.goto(f"{server}/clues")
+    settle(phone)
+    shot(phone, "hh-clues-phone")
+    phone.get_by_text("登记新线索（新农户）").click()
+    phone.get_by_label("户编号").fill("340826109901")
+    phone.get_by_label("户主").fill("测试户主")
+    phone.get_by_label("证件号码").fill(new_id)
+    phone.get_by_label("联系电话").fill("13800001234")
+    phone.get_by_label("线索内容").fill("户主突发重病住院，自付医疗费用较高")
+    phone.get_by_role("button", name="登记线索").click()
+    settle(phone)
+    phone.get_by_text("监测户 340826109901").first.wait_for(timeout=30_000)
+    fill_date(phone, "承诺授权日期", today)
+    save_step(phone, "入户核实")
+    phone.get_by_text("已入户核实").first.wait_for(timeout=20_000)
+    no_full_id(phone, [new_id, "13800001234"])
+    shot(phone, "hh-household-phone")
+    phone.close()
+
+    # 2. a clue whose 村内公示 has ended: 乡镇初审 by the township, 县级审定 by the county, then a measure
+    number, = one("SELECT h.number FROM household h JOIN household_case c ON c.household_id = h.id "
+                  "WHERE c.state = 'publicized' AND c.publicity_end < ? AND h.township = '高士镇' ORDER BY h.number",
+                  today.isoformat())
+    page = browser.new_page(viewport=DESKTOP)
+    sign_in(page, server, "gaoshi")
+    open_household(page, server, number)
+    shot(page, "hh-household-publicized")
+    save_step(page, "乡镇初审")
+    sign_out(page)
+    sign_in(page, None, "jiance")
+    open_household(page, server, number)
+    save_step(page, "县级审定")
+    page.get_by_text("监测帮扶中").first.wait_for(timeout=20_000)
+    page.get_by_text("添加帮扶措施").click()
+    form = page.get_by_test_id("stForm").filter(has_text="帮扶内容").first
+    form.get_by_label("帮扶内容").fill("大病救助并签约家庭医生")
+    form.get_by_label("责任单位").fill("县卫健委")
+    form.get_by_role("button", name="保存").click()
+    settle(page)
+    page.get_by_text("大病救助并签约家庭医生").first.wait_for(timeout=20_000)
+    shot(page, "hh-household-monitored")
+    assert one("SELECT state FROM household WHERE number = ?", number) == ("monitored",)
+
+    # 3. 风险消除: 县级审核 and 公告 by the county on a household whose posting has ended
+    eliminating, = one("SELECT h.number FROM household h JOIN household_case c ON c.household_id = h.id "
+                       "WHERE c.state = 'elim_publicized' AND c.publicity_end < ? ORDER BY h.number", today.isoformat())
+    open_household(page, server, eliminating)
+    save_step(page, "风险消除县级审核")
+    save_step(page, "风险消除公告")
+    page.get_by_text("风险已消除").first.wait_for(timeout=20_000)
+    assert one("SELECT state FROM household WHERE number = ?", eliminating) == ("eliminated",)
+    shot(page, "hh-household-eliminated")
+    for name in ("households", "clues", "elimination"):
+        page.goto(f"{server}/{name}")
+        settle(page)
+        shot(page, f"hh-{name}")
+    sign_out(page)
+
+    # 4. the queue: the township officer starts a 风险消除 (入户核实) from it
+    sign_in(page, None, "gaoshi")
+    ready = next(c.number for c in ready_for_elimination() if c.township == "高士镇")
+    open_household(page, server, ready)
+    save_step(page, "风险消除入户核实")
+    assert one("SELECT state FROM household WHERE number = ?", ready) == ("eliminating",)
+    page.close()
+    for size, name in ((PHONE, "phone"), (DESKTOP, "desktop")):
+        view = browser.new_page(viewport=size)
+        sign_in(view, server, "jiance")
+        for key in ("households", "elimination"):
+            view.goto(f"{server}/{key}")
+            settle(view)
+            shot(view, f"hh-{key}-{name}")
+        view.close()
