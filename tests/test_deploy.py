@@ -163,6 +163,32 @@ def test_headers_tls_and_upload_limit(deployment):
     assert too_big.status == 413
 
 
+def test_signing_out_on_one_replica_ends_the_session_on_the_other(deployment, browser):
+    """The session is a row in the one database: "sign out the others" on replica A ends the same user's session
+    in a second browser on replica B at its next click; logout on B then ends B's own."""
+    route_a, route_b = deployment.route_to(REPLICAS[0]), deployment.route_to(REPLICAS[1])
+    problems: list[str] = []
+    page_a, page_b = _context(browser, route_a, problems), _context(browser, route_b, problems)
+    sign_in(page_a, BASE, "jiuzhu")
+    sign_in(page_b, BASE, "jiuzhu")
+    go(page_a, BASE, "sessions")
+    page_a.get_by_role("button", name="退出其他登录").click()
+    page_a.get_by_text("已结束1个登录会话").first.wait_for(timeout=15_000)
+    go(page_b, BASE, "ledger")  # B's next click: signed out there as well
+    page_b.get_by_role("button", name="登录", exact=True).wait_for(timeout=30_000)
+    assert deployment.page_lines(REPLICAS[1], "jiuzhu") and deployment.page_lines(REPLICAS[0], "jiuzhu")
+    page_a.reload()
+    page_a.get_by_role("button", name="退出登录").wait_for(timeout=30_000)  # A goes on
+    sign_in(page_b, None, "jiuzhu")
+    page_b.get_by_role("button", name="退出登录").click()  # logout on B ends B's session only
+    page_b.get_by_role("button", name="登录", exact=True).wait_for(timeout=30_000)
+    assert not [c for c in page_b.context.cookies() if c["name"] == "zhenggai_session"]
+    go(page_a, BASE, "ledger")
+    assert page_a.get_by_role("button", name="退出登录").count() == 1
+    page_a.context.close()
+    page_b.context.close()
+
+
 def test_sticky_sessions_shared_writes_and_failover(deployment, browser):
     route_a, route_b = deployment.route_to(REPLICAS[0]), deployment.route_to(REPLICAS[1])
     csp_problems: list[str] = []

@@ -26,6 +26,7 @@ from dashboard.services.common import actor_of, audit
 from dashboard.settings import Settings, load_settings
 from db.models import User, WebSession
 
+COOKIE_NAME = "zhenggai_session"  # set and cleared only by dashboard/web/session_routes.py
 TICKET_SECONDS = 60  # a ticket not exchanged within a minute is void
 TOUCH_SECONDS = 60  # last seen is written at most once a minute per session
 

@@ -26,7 +26,6 @@ from dashboard.ui.safe import plain
 from dashboard.services.unit_of_work import unit_of_work
 from db.engine import read_session
 
-SESSION_COOKIE = "zhenggai_session"  # set and cleared only by dashboard/web/session_routes.py
 SESSION_HASH = "_web_session_hash"  # session_state: the SHA-256 of this browser's session id
 SESSION_ID = "_web_session_id"
 
@@ -59,7 +58,7 @@ def _user_agent() -> str:
 
 def _cookie_hash() -> str | None:
     try:
-        value = st.context.cookies.get(SESSION_COOKIE)
+        value = st.context.cookies.get(web_sessions.COOKIE_NAME)
     except Exception:  # no browser context (AppTest)
         return None
     return web_sessions.digest(value) if isinstance(value, str) and value else None

@@ -21,7 +21,7 @@ from dashboard.services.unit_of_work import unit_of_work
 from dashboard.settings import load_settings
 from dashboard.web.common import database, request_language
 
-SESSION_COOKIE = "zhenggai_session"
+SESSION_COOKIE = web_sessions.COOKIE_NAME
 
 
 def over_https(request: Request) -> bool:
