@@ -3,7 +3,8 @@
 
     python3 dev.py start   # create .venv, install, build the demo database, open the app on 127.0.0.1
                            # (python3 dev.py start --address 0.0.0.0 only behind a TLS reverse proxy)
-    python3 dev.py test    # create .venv, install, run the whole test suite
+    python3 dev.py test    # create .venv, install, run the whole test suite on every core (pytest-xdist)
+    python3 dev.py test -n 0 tests/test_x.py   # one process; any other pytest arguments pass through
 
 Uses only the standard library so it works before anything is installed.
 """
@@ -36,13 +37,21 @@ def ensure_environment() -> None:
     STAMP.write_text(wanted)
 
 
+def parallel(arguments: list[str]) -> list[str]:
+    """One pytest-xdist worker per core, each test file whole on one worker (a file's browser tests share one
+    server and follow one another), unless the caller chose: ``-n``/``--numprocesses``, ``--dist`` or ``-p no:xdist``."""
+    chosen = any(a in ("-n", "--numprocesses", "--dist", "no:xdist") or a.startswith(("-n", "--numprocesses=", "--dist="))
+                 for a in arguments)
+    return [] if chosen else ["-n", "auto", "--dist", "loadfile"]
+
+
 def main(argv: list[str]) -> int:
     command = argv[0] if argv else "start"
     ensure_environment()
     if command == "start":
         return subprocess.call([str(PYTHON), "-m", "dashboard", "run", *argv[1:]], cwd=ROOT)
     if command == "test":
-        return subprocess.call([str(PYTHON), "-m", "pytest", *argv[1:]], cwd=ROOT)
+        return subprocess.call([str(PYTHON), "-m", "pytest", *parallel(argv[1:]), *argv[1:]], cwd=ROOT)
     print(__doc__)
     return 2
 

@@ -10,14 +10,14 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # streamlit puts only this file's folder on the path
     sys.path.insert(0, str(ROOT))
 
-import streamlit as st  # noqa: E402
+import streamlit as st  # noqa: E402 - after the path set-up above
 
-from dashboard import config, logs  # noqa: E402
-from dashboard.i18n import LANGUAGES  # noqa: E402
-from dashboard.ui import auth, navigation  # noqa: E402
-from dashboard.ui.context import lang, lbl, reading, tr  # noqa: E402
-from dashboard.ui.safe import plain  # noqa: E402
-from db.models import Unit  # noqa: E402
+from dashboard import config, logs, metrics  # noqa: E402 - after the path set-up above
+from dashboard.i18n import LANGUAGES  # noqa: E402 - after the path set-up above
+from dashboard.ui import auth, navigation  # noqa: E402 - after the path set-up above
+from dashboard.ui.context import lang, lbl, reading, tr  # noqa: E402 - after the path set-up above
+from dashboard.ui.safe import plain  # noqa: E402 - after the path set-up above
+from db.models import Unit  # noqa: E402 - after the path set-up above
 
 # the icon is a local file: a :material/…: page icon makes every browser fetch it from fonts.gstatic.com,
 # which the Content-Security-Policy (deploy/) forbids and networks without Google cannot reach
@@ -79,11 +79,7 @@ def main(line: dict) -> None:
     line["page"] = "login"
     language_switch()
     chrome_texts()
-    try:
-        actor = auth.signed_in_actor()
-    except auth.CookieKeyMissing as missing:
-        st.error(str(missing))
-        st.stop()
+    actor = auth.signed_in_actor()
     if actor is None:
         if not config.is_production():  # production has no demo accounts to point at
             st.caption(tr("login.hint"))
@@ -92,7 +88,7 @@ def main(line: dict) -> None:
     pages = navigation.build(actor)  # first: the sidebar's unread button switches to a built page
     user_card(actor)
     page = st.navigation(pages, position="sidebar")
-    line["page"] = page.url_path or "overview"
+    line["page"] = page.url_path or navigation.home_key(actor.role)
     page.run()
 
 
@@ -111,5 +107,9 @@ def guarded(run) -> None:
         st.error(tr("ui.unexpected_error", error_id=error_id))
 
 
-with logs.timed("page") as access_line:  # one JSON line per script run: user, page, duration
+def counted(line: dict) -> None:
+    metrics.page_run(line.get("page", ""), line["status"], line["duration_ms"] / 1000)
+
+
+with logs.timed("page", on_done=counted) as access_line:  # one JSON line per script run: user, page, duration
     guarded(lambda: main(access_line))

@@ -18,9 +18,10 @@ from dashboard.lifecycle import SYSTEM
 from dashboard import config
 from dashboard.errors import DomainError, Phrase
 from dashboard.i18n import DEFAULT_LANGUAGE, LANGUAGES, t
-from dashboard.vocab import Role, codes
+from dashboard.vocab import Role, ScreenKind, codes
 from db.engine import default_engine, migrate, read_session
 from dashboard.services.unit_of_work import run_in_unit_of_work, unit_of_work
+from dashboard.services.api_tokens import Scope as ApiScope
 from db.models import Unit
 
 
@@ -168,18 +169,6 @@ def cmd_report(args) -> int:
     return 0
 
 
-def _operator(session):
-    """The command line acts as the first active administrator (the audit log names them)."""
-    from dashboard.services.common import actor_of
-    from db.models import User
-
-    admin = session.exec(select(User).where(User.role == Role.ADMIN.value, User.active == True)  # noqa: E712
-                         .order_by(User.id)).first()
-    if admin is None:
-        raise SystemExit(t("cli.need_admin", _lang))
-    return actor_of(admin)
-
-
 def cmd_lookback_report(args) -> int:
     """回头看情况报告: freeze the campaign's figures now, and write the report from that snapshot."""
     from dashboard.documents.lookback_report import build_lookback_report
@@ -205,7 +194,7 @@ def cmd_export_ledger(args) -> int:
     from dashboard.documents.ledger_export import export_ledger
 
     with read_session(_engine()) as session, open(args.file, "wb") as out:
-        count = export_ledger(session, _operator(session), out)
+        count = export_ledger(session, SYSTEM, out)
     say("cli.exported", count=count, file=args.file)
     return 0
 
@@ -221,8 +210,8 @@ def cmd_import_ledger(args) -> int:
         data = handle.read()
     parsed = imports.read_ledger(data, default_year=args.year, filename=args.file)
     decisions = imports.decisions_from_pairs(args.map or [])
+    actor = SYSTEM  # the server's operator, as every command (the audit log names it ``system``)
     with read_session(engine) as session:
-        actor = _operator(session)
         preview = imports.preview_import(session, actor, parsed, decisions=decisions, filename=args.file,
                                          create_categories=args.create_categories)
     for message in preview.messages(_lang):
@@ -263,7 +252,7 @@ def cmd_import_households(args) -> int:
     with open(args.file, "rb") as handle:
         data = handle.read()
     with read_session(engine) as session:
-        actor = _operator(session)
+        actor = SYSTEM
         preview = household_import.preview_households(session, actor, data, filename=args.file, year=args.year)
     if not preview.ok:
         for message in preview.messages(_lang):
@@ -320,8 +309,8 @@ def cmd_run(args) -> int:
     engine = _engine()
     if not config.is_production() and seed_demo(engine):
         say("cli.demo_created", password=config.DEMO_PASSWORD)
-    app = config.PROJECT_ROOT / "dashboard" / "app.py"
-    command = [sys.executable, "-m", "streamlit", "run", str(app), *server_options(engine, args)]
+    server = config.PROJECT_ROOT / "dashboard" / "server.py"  # st.App: Streamlit's pages and our routes, uvicorn
+    command = [sys.executable, "-m", "streamlit", "run", str(server), *server_options(engine, args)]
     os.chdir(_streamlit_config_folder())  # streamlit reads .streamlit/config.toml from the current folder
     os.execv(sys.executable, command)  # become the server, so stopping this process stops it
     return 0
@@ -348,6 +337,63 @@ def server_options(engine, args) -> list[str]:
     if config.is_production():
         options += ["--client.showErrorDetails", "none", "--client.toolbarMode", "viewer"]
     return options
+
+
+def cmd_api_token_create(args) -> int:
+    """A token for /api/v1, printed once (only its hash is kept)."""
+    from dashboard.services import api_tokens
+
+    engine = _engine()
+    with unit_of_work(engine) as session:
+        token = api_tokens.create(session, SYSTEM, args.name, args.scope, args.unit, args.days)
+    say("cli.api_token_created", name=args.name)
+    print(token)
+    return 0
+
+
+def cmd_api_token_revoke(args) -> int:
+    from dashboard.services import api_tokens
+
+    with unit_of_work(_engine()) as session:
+        api_tokens.revoke(session, SYSTEM, args.name)
+    say("cli.api_token_revoked", name=args.name)
+    return 0
+
+
+def cmd_households_check(args) -> int:
+    """数据质量核查: every rule of ``services.quality`` over the household ledger."""
+    from dashboard.services import quality
+
+    engine = _engine()
+    with read_session(engine) as session:
+        report = quality.run(session, township=args.township)
+    if args.json:
+        print(json.dumps(quality.as_json(report, lambda rule_id: t(f"quality_rule.{rule_id}", _lang)),
+                         ensure_ascii=False, indent=2))
+        return 0
+    for result in report.results:
+        severity = t(f"quality_severity.{result.rule.severity}", _lang)
+        print(f"{result.count:>7}  {severity}  {result.rule.id:<22} {t(f'quality_rule.{result.rule.id}', _lang)}")
+    return 0
+
+
+def cmd_screen_list(args) -> int:
+    """应纳未纳 screening of one department list, as the operator (``SYSTEM``)."""
+    from dashboard import clock
+    from dashboard.screening_reader import read_list
+    from dashboard.services import screening
+
+    path = Path(args.file)
+    listed = read_list(path.read_bytes(), path.name, args.kind, clock.today())
+    with unit_of_work(_engine()) as session:
+        run = screening.screen(session, SYSTEM, listed, list_name=path.name)
+        counts = screening.counts(run)
+    if args.json:
+        print(json.dumps(counts, ensure_ascii=False))
+    else:
+        for name, value in counts.items():
+            print(f"{name:>16}: {value}")
+    return 0
 
 
 def cmd_remind(args) -> int:
@@ -459,6 +505,15 @@ def build_parser(lang: str | None = None) -> argparse.ArgumentParser:
     synthetic.add_argument("--seed", type=int, default=20261123)
     synthetic.add_argument("--today", help=h("today"))
     synthetic.set_defaults(func=cmd_synthetic)
+    check = command("households-check")
+    check.add_argument("--json", action="store_true", help=h("json"))
+    check.add_argument("--township", help=h("township"))
+    check.set_defaults(func=cmd_households_check)
+    screen = command("screen-list")
+    screen.add_argument("file")
+    screen.add_argument("--kind", required=True, choices=codes(ScreenKind), help=h("screen_kind"))
+    screen.add_argument("--json", action="store_true", help=h("json"))
+    screen.set_defaults(func=cmd_screen_list)
     remind = command("remind")
     remind.add_argument("--once", action="store_true", required=True, help=h("once"))
     remind.add_argument("--date", help=h("date"))
@@ -475,6 +530,18 @@ def build_parser(lang: str | None = None) -> argparse.ArgumentParser:
     restore.add_argument("file")
     restore.add_argument("--force", action="store_true", help=h("force"))
     restore.set_defaults(func=cmd_restore)
+    token = command("api-token")
+    token_commands = token.add_subparsers(dest="token_command", required=True)
+    token_create = token_commands.add_parser("create", help=h("api_token_create"), description=h("api_token_create"))
+    token_create.add_argument("name")
+    token_create.add_argument("--scope", action="append", required=True, choices=[str(s) for s in ApiScope],
+                              help=h("scope"))
+    token_create.add_argument("--unit", action="append", default=[], help=h("token_unit"))
+    token_create.add_argument("--days", type=int, default=90, help=h("days"))
+    token_create.set_defaults(func=cmd_api_token_create)
+    token_revoke = token_commands.add_parser("revoke", help=h("api_token_revoke"), description=h("api_token_revoke"))
+    token_revoke.add_argument("name")
+    token_revoke.set_defaults(func=cmd_api_token_revoke)
     run = command("run")
     run.add_argument("--port", type=int, default=8501)
     run.add_argument("--address", help=h("address"))

@@ -56,6 +56,6 @@ class ConflictError(DomainError):
     next to what the actor typed.
     """
 
-    def __init__(self, key: str = "error.conflict", current: dict | None = None, **params: Any) -> None:
+    def __init__(self, key: str = "error.conflict", current: dict[str, Any] | None = None, **params: Any) -> None:
         self.current = current or {}
         super().__init__(key, **params)

@@ -5,6 +5,7 @@ A test checks that every key has both languages and that every code of every enu
 """
 from __future__ import annotations
 
+import string
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -378,7 +379,7 @@ CATALOGUE.update({
     "ui.value": ("内容", "Value"),
     "ui.no_unit": ("（无）", "(none)"),
     "ui.page_missing_title": ("页面不存在", "No such page"),
-    "ui.page_missing": ("没有这个页面，请从左侧菜单选择，或返回总览。", "There is no such page; choose one from the menu or go back to the overview."),
+    "ui.page_missing": ("没有这个页面，请从左侧菜单选择，或点下面的链接返回首页。", "There is no such page; choose one from the menu, or follow the link below to your home page."),
     "ui.upload_button": ("选择文件", "Choose files"),
     "ui.stop_button": ("停止", "Stop"),
     "ui.page_forbidden": ("您的角色无权访问此页面。", "Your role may not open this page."),
@@ -391,8 +392,6 @@ CATALOGUE.update({
     "login.attempts_left": ("再输错{left}次，将暂停登录{minutes}分钟。", " {left} more failed attempt(s) and sign-in pauses for {minutes} minutes."),
     "login.session_ended": ("登录已失效（已在别处退出或密码已更改），请重新登录。",
                             "Your session has ended (signed out elsewhere or password changed); please sign in again."),
-    "login.cookie_key_missing": ("生产模式下必须设置登录密钥：请在 .streamlit/secrets.toml 中设置 cookie_key，或设置环境变量 DASHBOARD_COOKIE_KEY（至少16个字符）。",
-                                 "Production mode needs a login cookie key: set cookie_key in .streamlit/secrets.toml or DASHBOARD_COOKIE_KEY (16+ characters)."),
     "login.hint": ("演示账号见 README（如 leader / inspector / jiuzhu / admin）。", "Demo accounts are listed in the README (e.g. leader / inspector / jiuzhu / admin)."),
     "kpi.effective": ("有效问题", "Findings (not cancelled)"),
     "kpi.effective_help": ("问题总数{total}项，其中已撤销{cancelled}项，不计入有效问题和完成率。",
@@ -803,8 +802,6 @@ CATALOGUE.update({
                          "TLS reverse proxy)"),
     "cli.user_created": ("已创建用户 {username}（{role}）", "Created user {username} ({role})."),
     "cli.report_written": ("报告已生成：{file}（快照 {snapshot}，{at}）", "Report written: {file} (snapshot {snapshot}, {at})."),
-    "cli.need_admin": ("需要先创建一个管理员账号（create-user 用户名 --role admin）",
-                       "Create an admin user first (create-user NAME --role admin)."),
     "cli.exported": ("已导出 {count} 条到 {file}", "Exported {count} findings to {file}."),
     "cli.import_skipped": ("第{row}行未导入：{reason}", "Row {row} not imported: {reason}"),
     "cli.import_unchanged": ("{count}行此前已导入且内容未变：第{rows}行", "{count} row(s) imported before and unchanged: rows {rows}"),
@@ -1167,6 +1164,79 @@ CATALOGUE.update({
 })
 
 
+# --- serve (issue 24): server-owned sessions, the sessions page, API tokens, /api/v1 refusals ---
+CATALOGUE.update({
+    "setting.session_idle_minutes": ("登录闲置超时(分钟)", "Sign-out after idle (minutes)"),
+    "setting.session_max_hours": ("登录最长有效期(小时)", "Longest sign-in (hours)"),
+    "page.sessions": ("登录会话", "Sessions"),
+    "sessions.mine": ("我的登录", "Where I am signed in"),
+    "sessions.everyone": ("全部用户的登录", "Every user's sessions"),
+    "sessions.user": ("用户", "User"),
+    "sessions.signed_in_at": ("登录时间", "Signed in"),
+    "sessions.last_seen": ("最近使用", "Last used"),
+    "sessions.address": ("地址", "Address"),
+    "sessions.browser": ("浏览器", "Browser"),
+    "sessions.this_one": ("当前", "Current"),
+    "sessions.this_browser": ("本浏览器", "this browser"),
+    "sessions.sign_out_others": ("退出其他登录", "Sign out the others"),
+    "sessions.sign_out_everywhere": ("退出该用户的全部登录", "Sign this user out everywhere"),
+    "sessions.ended": ("已结束{count}个登录会话。", "{count} session(s) ended."),
+    "sessions.none": ("目前没有登录会话。", "No one is signed in."),
+    "api.scope_missing": ("该令牌没有“{scope}”权限。", "This token does not have the {scope} scope."),
+    "api.name_required": ("请填写令牌名称（不超过40个字符）。", "Give the token a name (at most 40 characters)."),
+    "api.scope_unknown": ("权限无效：{scopes}（可用：{allowed}）。", "Unknown scope: {scopes} (allowed: {allowed})."),
+    "api.progress_one_unit": ("“findings:progress”权限须且只能指定一个单位。", "The findings:progress scope needs exactly one unit."),
+    "api.days_range": ("有效天数须在1到366之间。", "The token must last between 1 and 366 days."),
+    "api.unit_unknown": ("没有名为“{name}”的单位。", "There is no unit named “{name}”."),
+    "api.token_unknown": ("没有名为“{name}”的令牌。", "There is no token named “{name}”."),
+    "api.token_missing": ("缺少访问令牌（请求头 Authorization: Bearer …）。", "No token: send Authorization: Bearer …."),
+    "api.token_invalid": ("访问令牌无效。", "The token is not valid."),
+    "api.token_revoked": ("访问令牌已被吊销。", "The token has been revoked."),
+    "api.token_expired": ("访问令牌已过期。", "The token has expired."),
+    "api.rate_limited": ("调用过于频繁，请稍后再试。", "Too many calls; try again in a minute."),
+    "api.not_found": ("没有这项问题，或该令牌无权查看。", "No such finding, or the token may not see it."),
+    "api.bad_request": ("请求内容无效：{detail}", "The request is not valid: {detail}"),
+    "api.too_large": ("文件超过{limit}MB的上限。", "The file is larger than the {limit} MB limit."),
+    "api.preview_changed": ("提交的文件与预览时的文件不同，请重新预览。", "The file differs from the previewed one; preview it again."),
+    "api.import_refused": ("文件有{count}处问题，未导入任何内容。", "The file has {count} problem(s); nothing was imported."),
+    "cli_help.api_token": ("API 令牌：创建或吊销", "API tokens: create or revoke"),
+    "cli_help.api_token_create": ("创建 API 令牌（只显示这一次）", "create an API token (shown this once)"),
+    "cli_help.api_token_revoke": ("吊销 API 令牌", "revoke an API token"),
+    "cli_help.scope": ("权限，可多次指定", "a scope; repeat for several"),
+    "cli_help.token_unit": ("令牌可读写的单位，可多次指定（不指定：全部单位，仅限读取）", "a unit the token may read or write; repeat for several (none: every unit, reading only)"),
+    "cli_help.days": ("有效天数（默认90）", "days the token lasts (default 90)"),
+    "cli.api_token_created": ("令牌“{name}”已创建（仅显示这一次，请妥善保存）：", "Token {name} created (shown this once; keep it safe):"),
+    "cli.api_token_revoked": ("令牌“{name}”已吊销。", "Token {name} revoked."),
+    "admin.tab_api": ("API 令牌", "API tokens"),
+    "api_admin.none": ("尚无 API 令牌。", "No API tokens yet."),
+    "api_admin.name": ("令牌名称", "Token name"),
+    "api_admin.scopes": ("权限", "Scopes"),
+    "api_admin.units": ("单位", "Units"),
+    "api_admin.units_help": ("“findings:progress”须且只能选一个单位；不选则可读取全部单位。", "findings:progress needs exactly one unit; none: every unit, for reading."),
+    "api_admin.all_units": ("全部单位", "every unit"),
+    "api_admin.expires": ("到期", "Expires"),
+    "api_admin.last_used": ("最近调用", "Last call"),
+    "api_admin.state": ("状态", "State"),
+    "api_admin.active": ("有效", "active"),
+    "api_admin.revoked": ("已吊销", "revoked"),
+    "api_admin.expired": ("已过期", "expired"),
+    "api_admin.days": ("有效天数", "Days valid"),
+    "api_admin.new": ("新建令牌", "New token"),
+    "api_admin.create": ("创建令牌", "Create the token"),
+    "api_admin.revoke": ("吊销令牌", "Revoke a token"),
+    "api_admin.revoked_done": ("令牌“{name}”已吊销。", "Token {name} revoked."),
+    "api_admin.created": ("令牌“{name}”已创建。下面的令牌只显示这一次，请立即复制交给对方系统：", "Token {name} created. It is shown this once: copy it to the other system now:"),
+    "api_scope.figures_read": ("读取统计数字", "read the figures"),
+    "api_scope.findings_read": ("读取问题台账", "read the findings"),
+    "api_scope.findings_progress": ("填报一个单位的整改进展", "report one unit's progress"),
+    "api_scope.ledger_import": ("导入台账文件", "import ledger files"),
+    "login.entering": ("登录成功，正在进入系统……", "Signed in; opening the ledger…"),
+    "login.enter": ("进入系统", "Open the ledger"),
+    "error.session_not_found": ("该登录会话不存在。", "That session does not exist."),
+    "web.origin_refused": ("请求来源不符，已拒绝。", "Refused: the request did not come from this site."),
+    "web.ticket_refused": ("登录凭据已失效，请重新登录。", "The sign-in has expired; please sign in again."),
+})
+
 # --- 防返贫监测: the household monitoring ledger (issue 22, helper "households") -------------------------
 ENUM_PREFIX.update({
     vocab.HouseholdType: "household_type",
@@ -1428,6 +1498,95 @@ CATALOGUE.update({
 })
 
 
+ENUM_PREFIX.update({vocab.ScreenKind: "screen_kind", vocab.ScreenOutcome: "screen_outcome"})
+
+# --- 数据质量核查 (the household ledger's data-quality rules, issue 23) ---------------------------------------
+CATALOGUE.update({
+    "quality_rule.short_monitoring": ("监测不足期限即风险消除", "Risk eliminated before the minimum months of monitoring"),
+    "quality_rule.eliminated_next_month": ("识别当月或次月即风险消除", "Eliminated in the month of identification or the month after"),
+    "quality_rule.no_measure": ("纳入监测满一个月无帮扶措施", "Monitored a month or more with no support measure in force"),
+    "quality_rule.income_below_line": ("帮扶消除但人均纯收入低于监测收入标准", "Eliminated with support while income is below the year's line"),
+    "quality_rule.eliminated_unsafe": ("风险消除但住房、饮水或医保未保障", "Eliminated while housing, safe water or medical insurance is not assured"),
+    "quality_rule.risk_without_measure": ("风险类型无对应帮扶措施", "A risk with no support measure that answers it"),
+    "quality_rule.labour_mismatch": ("缺劳动力但有16至59岁劳动力", "Risk 'lack of labour' while a member aged 16–59 can work"),
+    "quality_rule.invalid_id": ("身份证号校验位或出生日期错误", "ID number with a wrong check digit or birth date"),
+    "quality_rule.duplicate_person": ("同一人出现在两个户中", "One person listed in two households"),
+    "quality_rule.clue_overdue": ("线索超期未作出认定", "Clue undecided past its identification period"),
+    "quality_rule.publicity_short": ("公示期不足规定天数", "Public posting shorter than required"),
+    "quality_severity.high": ("高", "high"),
+    "quality_severity.medium": ("中", "medium"),
+    "quality_severity.low": ("低", "low"),
+    "cli_help.households_check": ("数据质量核查：逐条规则列出命中的监测户（户编号）", "data-quality check: each rule and the household numbers it hits"),
+    "cli_help.township": ("只看一个乡镇", "one township only"),
+    "cli_help.screen_list": ("应纳未纳筛查：用部门名单（医保、残联、应急、人社）比对监测对象台账", "screening: compare a department's list (medical, disability, disaster, unemployment) with the household ledger"),
+    "cli_help.screen_kind": ("名单类型", "kind of list"),
+    "action.hh_screen": ("部门名单筛查", "screen a department's list"),
+    "action.hh_screen_signal": ("部门筛查预警信号", "risk signal from a department's list"),
+    "screen_kind.medical": ("医保高额自付", "medical: high self-pay"),
+    "screen_kind.disability": ("残联新办残疾证", "new disability certificate"),
+    "screen_kind.disaster": ("应急受灾人员", "disaster victim"),
+    "screen_kind.unemployment": ("人社失业登记", "unemployment registration"),
+    "setting.check_finding_days": ("数据质量核查转问题的整改时限（天）", "Deadline of a finding raised from a data-quality check (days)"),
+    "check.source_title": ("数据质量核查 {month}", "Data-quality check {month}"),
+    "check.finding_text": ("{township}数据质量核查：“{rule}”{count}户（户编号：{households}）", "{township} data-quality check: '{rule}', {count} households ({households})"),
+    "check.finding_measure": ("逐户核实并更正：{rule}", "Check and correct each household: {rule}"),
+    "error.check_unknown_rule": ("没有规则“{rule}”。", "There is no rule '{rule}'."),
+    "error.check_nothing_hit": ("{township}目前没有命中这条规则的监测户。", "No household in {township} is hit by this rule now."),
+    "error.check_no_township_unit": ("“{township}”没有对应的乡镇单位，无法作为牵头单位。", "'{township}' has no township unit to lead the finding."),
+    "error.check_no_category": ("问题类别“{name}”不存在，请管理员先添加。", "The category '{name}' does not exist; an administrator must add it first."),
+    "error.households_still_hit": ("仍有{count}户数据质量问题未更正（户编号：{households}），不能销号。", "{count} households are still hit by the data-quality rule ({households}): the finding cannot be closed."),
+    "page.quality": ("数据质量核查", "Data quality"),
+    "quality.as_of": ("截至 {date} 的核查结果（每晚自动核查，打开本页时重新计算）。", "Results as of {date} (checked every night, and again whenever this page opens)."),
+    "quality.col_rule": ("核查规则", "Rule"),
+    "quality.col_severity": ("严重程度", "Severity"),
+    "quality.col_count": ("命中户数", "Households hit"),
+    "quality.col_townships": ("命中最多的乡镇", "Townships hit most"),
+    "quality.col_state": ("监测状态", "State"),
+    "quality.nothing_hit": ("没有监测户命中任何规则。", "No household is hit by any rule."),
+    "quality.pick_rule": ("查看命中户", "Households hit by"),
+    "quality.rows_cut": ("只列出前{shown}户（共{count}户）。", "Only the first {shown} of {count} households are listed."),
+    "quality.pick_township_to_raise": ("选择一个乡镇后，可将该乡镇命中的问题转为整改问题。", "Pick a township to raise a finding from what this rule hits there."),
+    "quality.raise_finding": ("转为{township}的整改问题", "Raise a finding for {township}"),
+    "quality.finding_raised": ("已登记整改问题 {serial}。", "Finding {serial} logged."),
+    "quality.screening": ("应纳未纳筛查", "Screening department lists"),
+    "quality.screening_help": ("上传医保、残联、应急、人社部门的名单（Excel 或 CSV，须有证件号码列），按证件号码比对监测对象：未纳入监测的户生成“部门筛查预警”线索，已在监测的户记为风险信号。证件号码只用于比对，不保存。", "Upload a list from the medical insurance, disability, emergency or labour department (Excel or CSV with an ID column). People are matched by ID: a household not monitored gets a department-alert clue, a monitored one a risk signal. IDs are used for matching only and never stored."),
+    "quality.screen_kind": ("名单类型", "Kind of list"),
+    "quality.screen_file": ("部门名单文件", "Department list"),
+    "quality.screen_file_help": ("Excel（xlsx、xls、WPS）或 CSV（UTF-8 或 GBK）", "Excel (xlsx, xls, WPS) or CSV (UTF-8 or GBK)"),
+    "quality.screen_start": ("开始筛查", "Screen the list"),
+    "quality.screen_no_file": ("请先选择名单文件。", "Choose a file first."),
+    "quality.screen_done": ("筛查完成：名单{rows}行，比对到{matched}人，未比对到{unmatched}人，低于标准{below_threshold}人；新线索{new_clues}条，风险信号{signals}条，此前已筛查{already_seen}条。", "Screened: {rows} rows, {matched} people found, {unmatched} not found, {below_threshold} below the threshold; {new_clues} new clues, {signals} risk signals, {already_seen} seen before."),
+    "quality.col_list": ("名单", "List"),
+    "quality.col_rows": ("行数", "Rows"),
+    "quality.col_matched": ("比对到", "Found"),
+    "quality.col_new_clues": ("新线索", "New clues"),
+    "quality.col_signals": ("风险信号", "Signals"),
+    "quality.col_already_seen": ("已筛查过", "Seen before"),
+    "quality.col_by": ("操作人", "By"),
+    "screen_outcome.clue": ("新线索", "new clue"),
+    "screen_outcome.signal": ("风险信号", "risk signal"),
+    "screen.clue_text": ("部门筛查预警（{kind}）：{what}；名单：{list}", "Department alert ({kind}): {what}; list: {list}"),
+    "screen.amount_text": ("{year}年度个人自付 {amount} 元", "self-pay of {amount} yuan in {year}"),
+    "screen.event_text": ("发生日期 {date}", "event on {date}"),
+    "setting.screen_medical_ordinary": ("应纳未纳筛查：一般户年度医疗自付（元）达到", "Screening: yearly medical self-pay (yuan) of an ordinary household at least"),
+    "setting.screen_medical_exited": ("应纳未纳筛查：脱贫户年度医疗自付（元）达到", "Screening: yearly medical self-pay (yuan) of an exited household at least"),
+    "setting.screen_event_days": ("应纳未纳筛查：残疾证、受灾、失业发生在多少天内", "Screening: certificate, disaster or unemployment within days"),
+    "error.screen_no_id_column": ("名单前10行中找不到“证件号码”或“身份证号”列。", "No ID column (证件号码, 身份证号) in the list's first 10 rows."),
+    "error.screen_no_amount_column": ("医保名单需要“自付金额”列。", "A medical list needs a self-pay amount column."),
+    "error.screen_no_date_column": ("名单需要日期列（如“发证日期”“受灾日期”“登记日期”）。", "The list needs a date column (e.g. 发证日期, 受灾日期, 登记日期)."),
+    "error.screen_broken_rows": ("名单有{count}行缺少证件号码或金额、日期无法识别（第{rows}行），未做任何筛查。", "{count} rows have no ID or an unreadable amount or date (rows {rows}); nothing was screened."),
+})
+
+# --- issue 21 (spell): one spelling per rule — the import's state moves, the campaign's lifecycle ---------
+CATALOGUE.update({
+    "import.skip_no_progress": ("已导入为{serial}，现为“{status}”，此状态下不能报送进展，台账中的新进展未导入",
+                                "Imported before as {serial}, now {status}: no progress may be reported in that "
+                                "state, so the ledger's new progress was not imported"),
+    "lookback.recheck_when_active": ("抽样后、完成前才能录入复查结论。",
+                                     "Re-checks are recorded after the draw and before the campaign finishes."),
+})
+
+
 def t(key: str, lang: str | None = None, **params: Any) -> str:
     """Text for ``key`` in ``lang`` (default Chinese), with ``{name}`` placeholders filled.
     Parameters that are ``Phrase``s or stored codes (enum members) are translated too, and a list
@@ -1440,6 +1599,15 @@ def t(key: str, lang: str | None = None, **params: Any) -> str:
     if not params:
         return text
     return text.format(**{name: _in_language(value, lang) for name, value in params.items()})
+
+
+def placeholders(key: str, lang: str | None = None) -> set[str]:
+    """The ``{name}`` placeholders of ``key``'s text in ``lang`` (none for an unknown key)."""
+    lang = lang if lang in LANGUAGES else DEFAULT_LANGUAGE
+    entry = CATALOGUE.get(key)
+    if entry is None:
+        return set()
+    return {name for _, name, _, _ in string.Formatter().parse(entry[LANGUAGES.index(lang)]) if name}
 
 
 def _in_language(value: Any, lang: str) -> Any:

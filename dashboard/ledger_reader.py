@@ -699,7 +699,7 @@ class _Rows:
             serial=rd.text("serial"),
             source=rd.text("source"),
             category=strip_numbering(category_text) if category_text else None,
-            description=description,  # type: ignore[arg-type]
+            description=description,  # type: ignore[arg-type]  # a row without one returned with its error above
             township=rd.text("township"),
             village=rd.text("village"),
             measures=measures,

@@ -11,10 +11,10 @@ import calendar
 import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Iterable
+from typing import Any, Iterable
 
 from dashboard.errors import DomainError, InvalidState, PermissionDenied, Phrase, ValidationFailed
-from dashboard.vocab import CaseState, EliminationMethod, HouseholdState, Role, Status
+from dashboard.vocab import CampaignStatus, CaseState, EliminationMethod, HouseholdState, Role, Status
 
 A, L, I, D = Role.ADMIN, Role.LEADER, Role.INSPECTOR, Role.DEPARTMENT
 
@@ -105,7 +105,9 @@ SCOPES: dict[Action, Scope] = {
 O, P, R, G, C, X = (Status.OPEN, Status.IN_PROGRESS, Status.PENDING_REVIEW, Status.ONGOING,
                     Status.CLOSED, Status.CANCELLED)
 
-# action -> {status it may start from: status it leads to}
+# action -> {status it may start from: status it leads to}. The groups of states the warning rules use
+# (DEADLINE_STATES, STALE_STATES, ACTIVE_STATES, FINAL_STATES) live beside ``Status`` in ``dashboard.vocab``,
+# so that the database's partial index can be built from them too.
 TRANSITIONS: dict[Action, dict[Status, Status]] = {
     Action.EDIT_FINDING: {O: O, P: P, G: G},
     Action.REPORT_PROGRESS: {O: P, P: P, G: G},
@@ -121,11 +123,75 @@ TRANSITIONS: dict[Action, dict[Status, Status]] = {
     Action.RECORD_ESCALATION: {O: O, P: P, R: R, G: G},
 }
 
-# States in which the deadline in force counts (overdue, due soon) and in which silence counts (stale).
-DEADLINE_STATES = frozenset({O, P, R})
-STALE_STATES = frozenset({O, P, G})
-ACTIVE_STATES = frozenset({O, P, R, G})
-FINAL_STATES = frozenset({C, X})
+
+
+def starts_from(action: Action, status: Status | str) -> bool:
+    """Whether ``action`` may start from ``status`` (the state part of ``authorize``)."""
+    return Status(status) in TRANSITIONS[action]
+
+
+def closure_path(status: Status | str) -> tuple[Action, ...] | None:
+    """The moves, by ``TRANSITIONS``, that take a finding in ``status`` to 待销号 when a ledger marks it done
+    (an import): the closure application where it may start, progress first where the finding has none
+    yet (待整改); None where no path leads there (already pending review, or final)."""
+    status = Status(status)
+    apply = TRANSITIONS[Action.APPLY_CLOSURE]
+    if status in apply:
+        return (Action.APPLY_CLOSURE,)
+    progressed = TRANSITIONS[Action.REPORT_PROGRESS].get(status)
+    if progressed is not None and progressed in apply:
+        return (Action.REPORT_PROGRESS, Action.APPLY_CLOSURE)
+    return None
+
+
+# --- the 回头看 campaign's lifecycle, beside the finding's ---------------------------------------------------
+
+class CampaignStep(StrEnum):
+    """What can happen to a campaign (every step is ``Action.MANAGE_LOOKBACK`` but the re-check, ``RECHECK``)."""
+
+    DRAW = "draw"                # 抽样
+    ADD_BY_HAND = "add_by_hand"  # 人工添加 a closed finding to the sample
+    ASSIGN = "assign"            # one sampled finding to an inspector
+    ASSIGN_ALL = "assign_all"    # share every unassigned one among inspectors
+    RECHECK = "recheck"          # record a re-check's verdict
+    FINISH = "finish"            # 复查完成
+
+
+CD, CA, CF = CampaignStatus.DRAFT, CampaignStatus.ACTIVE, CampaignStatus.FINISHED
+CAMPAIGN_FIRST = CD  # a new campaign waits for its draw
+
+# step -> {campaign status it may start from: status it leads to}
+CAMPAIGN_TRANSITIONS: dict[CampaignStep, dict[CampaignStatus, CampaignStatus]] = {
+    CampaignStep.DRAW: {CD: CA},
+    CampaignStep.ADD_BY_HAND: {CD: CD, CA: CA},
+    CampaignStep.ASSIGN: {CD: CD, CA: CA},
+    CampaignStep.ASSIGN_ALL: {CA: CA},
+    CampaignStep.RECHECK: {CA: CA},
+    CampaignStep.FINISH: {CA: CF},
+}
+
+
+def campaign_may(step: CampaignStep, status: CampaignStatus | str) -> bool:
+    """Whether ``step`` may start from a campaign in ``status``: pages ask it to decide what to offer."""
+    return CampaignStatus(status) in CAMPAIGN_TRANSITIONS[step]
+
+
+def campaign_drawn(status: CampaignStatus | str) -> bool:
+    """The campaign has its sample: it can no longer draw one."""
+    return not campaign_may(CampaignStep.DRAW, status)
+
+
+def campaign_next(step: CampaignStep, status: CampaignStatus | str) -> CampaignStatus:
+    """Where ``step`` takes a campaign in ``status``; refuses, saying why, if it may not start there."""
+    status = CampaignStatus(status)
+    allowed = CAMPAIGN_TRANSITIONS[step]
+    if status in allowed:
+        return allowed[status]
+    if step is CampaignStep.DRAW:
+        raise InvalidState("error.lookback_already_drawn")
+    if status is CampaignStatus.FINISHED:
+        raise InvalidState("error.lookback_finished")
+    raise InvalidState("error.lookback_not_active")
 
 
 def extension_decidable(status: Status | str) -> bool:
@@ -215,7 +281,7 @@ def can(actor: Actor, action: Action, *, status: Status | str | None = None,
 
 @dataclass(frozen=True)
 class FindingFacts:
-    """What the rules need to know about one finding (read by ``services.views.finding_facts``)."""
+    """What the rules need to know about one finding (built by ``services.findings.facts_for``)."""
 
     status: Status
     lead_unit_id: int
@@ -225,6 +291,7 @@ class FindingFacts:
     pending_extension: bool = False  # one request at a time; deciding needs one
     open_measures: int = 0           # 申请销号 needs every measure done
     evidence_count: int = 1          # … and at least one evidence file
+    still_hit: tuple[str, ...] = ()  # … and no household it names still hit by its data-quality rule (户编号)
 
 
 @dataclass(frozen=True)
@@ -232,13 +299,16 @@ class Refusal:
     """Why an action is not available: a catalogue key and its raw parameters (translated at the edge)."""
 
     key: str
-    params: dict
+    params: dict[str, Any]
     error: type[DomainError] = InvalidState  # what a service raises for it
 
 
 FINDING_ACTIONS = (Action.EDIT_FINDING, Action.REPORT_PROGRESS, Action.ATTACH_EVIDENCE, Action.TICK_MEASURE,
                    Action.REQUEST_EXTENSION, Action.DECIDE_EXTENSION, Action.APPLY_CLOSURE, Action.CLOSE,
                    Action.SEND_BACK, Action.SET_ONGOING, Action.CANCEL, Action.RECORD_ESCALATION, Action.LOG_REPEAT)
+
+
+STILL_HIT_NAMED = 10  # households a refused closure names (the finding's page lists them all)
 
 
 def _precondition(action: Action, facts: FindingFacts) -> Refusal | None:
@@ -259,6 +329,9 @@ def _precondition(action: Action, facts: FindingFacts) -> Refusal | None:
             return Refusal("error.measures_open", {"count": facts.open_measures})
         if not facts.evidence_count:
             return Refusal("error.no_evidence", {})
+    if action in (Action.APPLY_CLOSURE, Action.CLOSE) and facts.still_hit:
+        return Refusal("error.households_still_hit", {"count": len(facts.still_hit),
+                                                      "households": "、".join(facts.still_hit[:STILL_HIT_NAMED])})
     return None
 
 
@@ -313,6 +386,7 @@ class HouseholdAction(StrEnum):
     REVEAL = "hh_reveal"                      # show a member's full ID and phone (audited)
     VIEW_HEALTH = "hh_view_health"            # health status: only roles that act on the household
     IMPORT = "hh_import"                      # the national system's export
+    SCREEN = "hh_screen"                      # 应纳未纳: compare a department's list with the ledger
     VIEW = "hh_view"
 
 
@@ -334,6 +408,7 @@ HOUSEHOLD_PERMISSIONS: dict[HouseholdAction, frozenset[Role]] = {
     HouseholdAction.REVEAL: frozenset({T, D, A}),
     HouseholdAction.VIEW_HEALTH: frozenset({T, D}),
     HouseholdAction.IMPORT: frozenset({A}),
+    HouseholdAction.SCREEN: frozenset({A, D}),   # a department only as the county's monitoring unit (scope)
     HouseholdAction.VIEW: frozenset({A, L, I, D, T}),
 }
 
@@ -522,7 +597,10 @@ def household_refusal(actor: Actor, action: HouseholdAction, facts: HouseholdFac
     return None
 
 
-HOUSEHOLD_PAGE_ACTIONS = tuple(action for action in HouseholdAction if action not in UNSCOPED_HOUSEHOLD_ACTIONS)
+# Actions on the county's ledger as a whole, scoped like the rest but never offered on one household's page.
+COUNTY_HOUSEHOLD_ACTIONS = frozenset({HouseholdAction.SCREEN})
+HOUSEHOLD_PAGE_ACTIONS = tuple(action for action in HouseholdAction
+                               if action not in UNSCOPED_HOUSEHOLD_ACTIONS | COUNTY_HOUSEHOLD_ACTIONS)
 
 
 def household_actions(actor: Actor, facts: HouseholdFacts) -> dict[HouseholdAction, Refusal | None]:

@@ -13,9 +13,9 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
-from dashboard.lifecycle import CLOCKED_CASE_STATES, DEADLINE_STATES, STALE_STATES
+from dashboard.lifecycle import CLOCKED_CASE_STATES
 from dashboard.settings import Settings
-from dashboard.vocab import Light, Status
+from dashboard.vocab import DEADLINE_STATES, STALE_STATES, Light, Status
 from db.models import Finding, HouseholdCase
 
 
@@ -43,26 +43,53 @@ def _in(states) -> ColumnElement[bool]:
     return Finding.status.in_([s.value for s in states])
 
 
+def deadline_in_force() -> ColumnElement[bool]:
+    """The finding has a deadline that counts: in one of ``DEADLINE_STATES``, with a date."""
+    return and_(_in(DEADLINE_STATES), Finding.current_deadline.is_not(None))
+
+
 def is_overdue(today: dt.date) -> ColumnElement[bool]:
-    return and_(_in(DEADLINE_STATES), Finding.current_deadline.is_not(None), Finding.current_deadline < today)
+    """逾期: the deadline in force has passed (the red light)."""
+    return and_(deadline_in_force(), Finding.current_deadline < today)
 
 
 def days_overdue(today: dt.date) -> ColumnElement[int]:
     return case((is_overdue(today), days_between(literal(today), Finding.current_deadline)), else_=0)
 
 
-def is_stale(now: dt.datetime, settings: Settings) -> ColumnElement[bool]:
-    """No progress since the start of the day ``stale_days`` ago (by date, so a light changes only
-    at midnight and the maintained roll-ups stay exact all day)."""
-    cutoff = dt.datetime.combine(now.date() - dt.timedelta(days=settings.stale_days), dt.time())
-    last_activity = func.coalesce(Finding.last_progress_at, Finding.created_at)
-    return and_(_in(STALE_STATES), last_activity < cutoff)
+def is_due_within(today: dt.date, days: int) -> ColumnElement[bool]:
+    """Not overdue yet, and due in at most ``days`` days."""
+    return and_(deadline_in_force(), Finding.current_deadline >= today,
+                Finding.current_deadline <= today + dt.timedelta(days=days))
 
 
 def is_due_soon(today: dt.date, settings: Settings) -> ColumnElement[bool]:
-    horizon = today + dt.timedelta(days=settings.due_soon_days)
-    return and_(_in(DEADLINE_STATES), Finding.current_deadline.is_not(None),
-                Finding.current_deadline >= today, Finding.current_deadline <= horizon)
+    return is_due_within(today, settings.due_soon_days)
+
+
+def stale_cutoff(now: dt.datetime, settings: Settings) -> dt.datetime:
+    """The start of the day ``stale_days`` ago (by date, so a light changes only at midnight and the
+    maintained roll-ups stay exact all day)."""
+    return dt.datetime.combine(now.date() - dt.timedelta(days=settings.stale_days), dt.time())
+
+
+def last_activity() -> ColumnElement[dt.datetime]:
+    """When the finding last moved: its last progress report, or its logging."""
+    return func.coalesce(Finding.last_progress_at, Finding.created_at)
+
+
+def can_go_stale() -> ColumnElement[bool]:
+    return _in(STALE_STATES)
+
+
+def is_stale(now: dt.datetime, settings: Settings) -> ColumnElement[bool]:
+    """零变化: in one of ``STALE_STATES`` with no progress since ``stale_cutoff``."""
+    return and_(can_go_stale(), last_activity() < stale_cutoff(now, settings))
+
+
+def is_effective() -> ColumnElement[bool]:
+    """Counts in the ledger (有效问题): every finding but a cancelled one."""
+    return Finding.status != Status.CANCELLED.value
 
 
 def closed_on_time() -> ColumnElement[bool]:
@@ -72,12 +99,12 @@ def closed_on_time() -> ColumnElement[bool]:
 
 
 def is_extended() -> ColumnElement[bool]:
-    return and_(Finding.extension_count > 0, Finding.status != Status.CANCELLED.value)
+    return and_(Finding.extension_count > 0, is_effective())
 
 
 def is_repeat() -> ColumnElement[bool]:
     """屡改屡犯: repeats an earlier closed finding (cancelled entries are counted apart)."""
-    return and_(Finding.repeat_of_id.is_not(None), Finding.status != Status.CANCELLED.value)
+    return and_(Finding.repeat_of_id.is_not(None), is_effective())
 
 
 def light(now: dt.datetime, settings: Settings) -> ColumnElement[str]:

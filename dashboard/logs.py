@@ -45,9 +45,9 @@ def access_logger() -> logging.Logger:
 
 
 @contextmanager
-def timed(event: str, **fields) -> Iterator[dict]:
+def timed(event: str, on_done=None, **fields) -> Iterator[dict]:
     """Log one line when the block ends: its duration, ``status`` ok or error, and the fields (the block may add
-    to the yielded dict, e.g. the user once signed in)."""
+    to the yielded dict, e.g. the user once signed in); ``on_done(fields)`` then (the page-run metrics)."""
     started = time.perf_counter()
     status = "ok"
     try:
@@ -58,3 +58,5 @@ def timed(event: str, **fields) -> Iterator[dict]:
     finally:
         fields.update(event=event, status=status, duration_ms=round((time.perf_counter() - started) * 1000, 1))
         access_logger().info(event, extra=fields)
+        if on_done is not None:
+            on_done(fields)

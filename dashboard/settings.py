@@ -25,6 +25,8 @@ SPECS: dict[str, SettingSpec] = {
         ["jpg", "jpeg", "png", "gif", "webp", "pdf", "doc", "docx", "xls", "xlsx", "wps", "ofd", "txt"]),
     "lockout_failures": SettingSpec(5, 3, 20),
     "lockout_minutes": SettingSpec(15, 1, 1440),
+    "session_idle_minutes": SettingSpec(120, 5, 1440),   # a browser session unused this long is ended
+    "session_max_hours": SettingSpec(12, 1, 720),        # … and every session after this long, however used
     "lookback_deadline_days": SettingSpec(30, 1, 365),   # 回头看: deadline of a finding a failed re-check opens
     "lookback_percent": SettingSpec(20, 1, 100),         # 回头看: random share of the rest, per lead unit
     "lookback_min_per_unit": SettingSpec(2, 0, 50),      # 回头看: … but at least this many per unit
@@ -38,6 +40,10 @@ SPECS: dict[str, SettingSpec] = {
     "identify_days": SettingSpec(15, 1, 90),        # 防返贫: clue to decision (县级审定) within N days
     "publicity_days": SettingSpec(5, 1, 30),        # 防返贫: 村内公示 lasts at least N days
     "eliminate_after_months": SettingSpec(6, 1, 36),  # 防返贫: 风险消除 only after N months of monitoring
+    "screen_medical_ordinary": SettingSpec(10_000, 1_000, 200_000),  # 应纳未纳: yearly self-pay (yuan), 一般户
+    "screen_medical_exited": SettingSpec(5_000, 1_000, 200_000),     # … for a 脱贫户
+    "screen_event_days": SettingSpec(365, 30, 1_095),
+    "check_finding_days": SettingSpec(30, 1, 365),   # a finding raised from a data-quality check: its deadline  # 应纳未纳: a certificate, disaster, unemployment this recent
 }
 
 
@@ -50,6 +56,8 @@ class Settings:
     allowed_extensions: list[str]
     lockout_failures: int
     lockout_minutes: int
+    session_idle_minutes: int
+    session_max_hours: int
     lookback_deadline_days: int
     lookback_percent: int
     lookback_min_per_unit: int
@@ -63,6 +71,10 @@ class Settings:
     identify_days: int
     publicity_days: int
     eliminate_after_months: int
+    screen_medical_ordinary: int
+    screen_medical_exited: int
+    screen_event_days: int
+    check_finding_days: int
 
 
 DEFAULTS = Settings(**{key: spec.default for key, spec in SPECS.items()})

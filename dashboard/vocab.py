@@ -69,6 +69,14 @@ class Status(StrEnum):
     CANCELLED = "cancelled"            # 已撤销
 
 
+# The groups of finding states every rule is built from (the lifecycle, the warning lights, the partial
+# index of open deadlines, the digests and letters): spelt here once, below every layer that needs them.
+DEADLINE_STATES = frozenset({Status.OPEN, Status.IN_PROGRESS, Status.PENDING_REVIEW})  # the deadline in force counts
+STALE_STATES = frozenset({Status.OPEN, Status.IN_PROGRESS, Status.ONGOING})            # silence counts (零变化)
+ACTIVE_STATES = DEADLINE_STATES | {Status.ONGOING}                                      # not yet final
+FINAL_STATES = frozenset({Status.CLOSED, Status.CANCELLED})
+
+
 class Light(StrEnum):
     RED = "red"
     YELLOW = "yellow"
@@ -227,3 +235,17 @@ class CaseState(StrEnum):
 class EliminationMethod(StrEnum):
     SUPPORTED = "supported"  # 帮扶消除
     NATURAL = "natural"      # 自然消除
+
+
+class ScreenKind(StrEnum):
+    """应纳未纳 screening: the department lists a county compares with its ledger."""
+
+    MEDICAL = "medical"              # 医保: high yearly self-pay
+    DISABILITY = "disability"        # 残联: new disability certificates
+    DISASTER = "disaster"            # 应急: disaster victims
+    UNEMPLOYMENT = "unemployment"    # 人社: unemployment registrations
+
+
+class ScreenOutcome(StrEnum):
+    CLUE = "clue"        # a household not monitored: a 部门筛查预警 clue on the clock
+    SIGNAL = "signal"    # a household monitored (or on a clue already): a new risk signal on its page

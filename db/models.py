@@ -18,6 +18,7 @@ from sqlmodel import Field, SQLModel
 
 from dashboard import clock
 from dashboard.vocab import (
+    DEADLINE_STATES,
     CampaignStatus,
     CaseKind,
     CaseState,
@@ -36,6 +37,8 @@ from dashboard.vocab import (
     ReviewDecision,
     Role,
     SampleReason,
+    ScreenKind,
+    ScreenOutcome,
     SourceKind,
     Status,
     UnitKind,
@@ -144,6 +147,15 @@ class Source(SQLModel, table=True):
     version: int = 1
 
 
+def status_in(states: frozenset[Status]) -> str:
+    """SQL text testing that ``status`` is one of ``states`` (in ``Status``'s order): for a partial
+    index's predicate (and for a query that must repeat it word for word so SQLite uses the index)."""
+    return "status IN ({})".format(", ".join(f"'{s.value}'" for s in Status if s in states))
+
+
+OPEN_DEADLINE_WHERE = status_in(DEADLINE_STATES)  # the predicate of ix_finding_open_deadline
+
+
 class Finding(SQLModel, table=True):
     __tablename__ = "finding"
     __table_args__ = (
@@ -158,8 +170,7 @@ class Finding(SQLModel, table=True):
         Index("ix_finding_closed_status", "closed_at", "status"),
         # the overdue list: open deadlines in date order, without touching closed findings
         Index("ix_finding_open_deadline", "current_deadline",
-              sqlite_where=text("status IN ('open', 'in_progress', 'pending_review')"),
-              postgresql_where=text("status IN ('open', 'in_progress', 'pending_review')")),
+              sqlite_where=text(OPEN_DEADLINE_WHERE), postgresql_where=text(OPEN_DEADLINE_WHERE)),
     )
 
     id: Optional[int] = Field(default=None, primary_key=True)
@@ -646,6 +657,62 @@ class Letter(SQLModel, table=True):
     created_at: NaiveDatetime = Field(default_factory=clock.now)
 
 
+class WebSession(SQLModel, table=True):
+    """A browser's sign-in, owned by the server (``dashboard/web/session_routes.py``): the cookie holds a random id,
+    this table only its SHA-256. Created by a successful sign-in with a one-time handoff ticket (also kept hashed),
+    which the cookie route exchanges for the id. ``ended_at`` set: logged out, signed out by an admin or by the user
+    elsewhere, password changed, account deactivated — every replica sees it on its next run."""
+
+    __tablename__ = "web_session"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    id_hash: Optional[str] = Field(default=None, max_length=64, unique=True)  # None until the ticket is exchanged
+    ticket_hash: Optional[str] = Field(default=None, max_length=64, unique=True)  # None once exchanged
+    user_id: int = Field(foreign_key="app_user.id", index=True)
+    token_version: int  # the user's at sign-in: a password, role or unit change or deactivation ends the session
+    created_at: NaiveDatetime = Field(default_factory=clock.now)
+    last_seen_at: NaiveDatetime = Field(default_factory=clock.now)
+    ended_at: Optional[NaiveDatetime] = None
+    ended_reason: str = Field(default="", max_length=20)
+    address: str = Field(default="", max_length=64)
+    user_agent: str = Field(default="", max_length=200)
+    failed_notice: int = 0  # failed sign-ins of this account before this one: told once, on the first page
+    failed_notice_at: Optional[NaiveDatetime] = None
+
+
+class SignInFailure(SQLModel, table=True):
+    """One failed sign-in: the throttle counts these rows (per account and address; per address only for names
+    that do not exist), so every replica counts the same failures and a restart forgets none."""
+
+    __tablename__ = "sign_in_failure"
+    __table_args__ = (Index("ix_sign_in_failure_pair", "username", "address", "at"),
+                      Index("ix_sign_in_failure_address", "address", "known", "at"))
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    at: NaiveDatetime = Field(default_factory=clock.now, index=True)
+    username: str = Field(max_length=60)
+    address: str = Field(max_length=64)
+    known: bool  # the name is an account
+
+
+class ApiToken(SQLModel, table=True):
+    """A token another system calls ``/api/v1`` with: shown once, kept as its SHA-256, with scopes, the units it may
+    read or write (empty: all, for reading), an expiry, and revocable."""
+
+    __tablename__ = "api_token"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    name: str = Field(max_length=60, unique=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    scopes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    unit_ids: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: NaiveDatetime = Field(default_factory=clock.now)
+    created_by: str = Field(default="", max_length=60)
+    expires_at: NaiveDatetime
+    revoked_at: Optional[NaiveDatetime] = None
+    last_used_at: Optional[NaiveDatetime] = None
+
+
 # --- 防返贫监测: the household monitoring ledger (issue 22) ------------------------------------------
 
 class IncomeLine(SQLModel, table=True):
@@ -820,3 +887,59 @@ class HouseholdStep(SQLModel, table=True):
     user_id: Optional[int] = Field(default=None, foreign_key="app_user.id")
     username: str = Field(default="", max_length=60)
     note: str = ""
+
+
+class ScreeningRun(SQLModel, table=True):
+    """One department list compared with the ledger: what it held and what came of it (no ID is kept)."""
+
+    __tablename__ = "screening_run"
+    __table_args__ = (one_of("kind", ScreenKind),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=20)
+    list_name: str = Field(default="", max_length=200)
+    rows: int = 0
+    matched: int = 0
+    unmatched: int = 0
+    below_threshold: int = 0
+    new_clues: int = 0
+    signals: int = 0
+    already_seen: int = 0
+    run_at: NaiveDatetime = Field(default_factory=clock.now, index=True)
+    run_by_id: Optional[int] = Field(default=None, foreign_key="app_user.id")
+    run_by: str = Field(default="", max_length=60)
+
+
+class ScreeningHit(SQLModel, table=True):
+    """A person of a department's list found in the ledger above the kind's threshold (应纳未纳 screening).
+    The person is known by the keyed hash of the ID only; one row per kind, person and event, so the same
+    list uploaded again adds nothing. Rows that match no one are counted and never stored."""
+
+    __tablename__ = "screening_hit"
+    __table_args__ = (
+        UniqueConstraint("kind", "id_hash", "household_id", "event_key", name="uq_screening_hit_event"),
+        one_of("kind", ScreenKind),
+        one_of("outcome", ScreenOutcome),
+    )
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=20)
+    id_hash: str = Field(max_length=64, index=True)
+    household_id: int = Field(foreign_key="household.id", index=True)
+    event_key: str = Field(max_length=20)          # the year of a self-pay total, or the event's date
+    amount: Optional[float] = None
+    event_on: Optional[dt.date] = None
+    outcome: str = Field(max_length=20)
+    case_id: Optional[int] = Field(default=None, foreign_key="household_case.id")
+    run_id: int = Field(foreign_key="screening_run.id", index=True)
+
+
+class FindingHousehold(SQLModel, table=True):
+    """A finding raised from a data-quality check names the households the rule hit: its closure waits until
+    the rule no longer hits them."""
+
+    __tablename__ = "finding_household"
+
+    finding_id: int = Field(foreign_key="finding.id", primary_key=True)
+    household_id: int = Field(foreign_key="household.id", primary_key=True, index=True)
+    rule_id: str = Field(max_length=40)

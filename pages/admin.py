@@ -362,7 +362,7 @@ def render() -> None:
         units = views.choices(session)["units"]
     tabs = st.tabs([tr("admin.tab_users"), tr("admin.tab_units"), tr("admin.tab_villages"),
                     tr("admin.tab_categories"), tr("admin.tab_settings"), tr("admin.tab_import"),
-                    tr("admin.tab_notify")])
+                    tr("admin.tab_notify"), tr("admin.tab_api")])
     with tabs[0]:
         users_tab(actor, units)
     with tabs[1]:
@@ -379,3 +379,7 @@ def render() -> None:
         from pages.admin_notify import notify_tab
 
         notify_tab(actor, units)
+    with tabs[7]:
+        from pages.admin_api import api_tab
+
+        api_tab(actor, units)

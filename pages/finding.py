@@ -8,13 +8,14 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import clock
+from dashboard.errors import DomainError
 from dashboard.lifecycle import Action
 from dashboard.services import findings as svc
 from dashboard.services import views
 from dashboard.services.views import FindingDetail
 from dashboard.services.findings import MeasureEdit, UploadedFile
 from dashboard.ui import navigation
-from dashboard.ui.context import joined, flash, lang, lbl, reading, run_service, show_flash, tr
+from dashboard.ui.context import joined, flash, lang, lbl, read_later, reading, run_service, show_flash, tr
 from dashboard.ui.safe import plain
 from dashboard.ui.widgets import (day, evidence_upload_limits, forget_opened, image_preview, light_badge,
                                   measure_records, opened_version)
@@ -133,12 +134,11 @@ def evidence_tab(detail: FindingDetail, actor) -> None:
         cols[0].markdown(f"**{plain(evidence.filename)}**{flag}")
         cols[1].caption(f"{evidence.size / 1024:.1f} KB")
         cols[2].caption(day(evidence.uploaded_at))
-        with reading() as session:
-            _, data = views.evidence_file(session, actor, evidence.id)
-        cols[3].download_button(tr("finding.download"), data, file_name=evidence.filename,
+        load = read_later(views.evidence_bytes, actor, evidence.id)  # the bytes are read on a click, not each rerun
+        cols[3].download_button(tr("finding.download"), load, file_name=evidence.filename,
                                 mime=evidence.content_type, key=f"dl_{evidence.id}")
         if evidence.content_type in IMAGE_TYPES:
-            preview = image_preview(evidence.sha256, data)  # None for a file that cannot be shown safely
+            preview = image_preview(evidence.sha256, load)  # None for a file that cannot be shown safely
             if preview:
                 st.image(preview, width=320)
             else:
@@ -433,11 +433,7 @@ def render() -> None:
     with reading() as session:
         try:
             detail = views.finding_detail(session, actor, finding_id)
-        except Exception as error:  # not visible, or gone: say so, never a stack trace
-            from dashboard.errors import DomainError
-
-            if not isinstance(error, DomainError):
-                raise
+        except DomainError as error:  # not visible, or gone: say so, never a stack trace
             st.error(error.message(st.session_state.get("lang", "zh")))
             return
     finding = detail.finding

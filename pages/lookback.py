@@ -8,7 +8,7 @@ import streamlit as st
 from dashboard import clock
 from dashboard.documents.lookback_report import build_lookback_report
 from dashboard.figures import percent
-from dashboard.lifecycle import Action, can
+from dashboard.lifecycle import Action, CampaignStep, campaign_drawn, campaign_may, can
 from dashboard.services import lookback
 from dashboard.services.findings import UploadedFile
 from dashboard.settings import load_settings
@@ -132,20 +132,20 @@ def sample_tab(actor, campaign, figures: dict) -> None:
     strata_table(figures["strata"])
     st.caption(tr("lookback.seed_line", seed=campaign.seed, percent=campaign.rule.get("percent"),
                   minimum=campaign.rule.get("min_per_unit")))
-    if campaign.status != CampaignStatus.DRAFT:
+    if campaign_drawn(campaign.status):
         if st.button(tr("lookback.verify"), key="lb_verify"):
             with reading() as session:
                 same = lookback.verify_draw(session, campaign.id)
             (st.success if same else st.warning)(tr("lookback.verified" if same else "lookback.not_verified"))
     manage = can(actor, Action.MANAGE_LOOKBACK)
-    if manage and campaign.status == CampaignStatus.DRAFT:
+    if manage and campaign_may(CampaignStep.DRAW, campaign.status):
         st.info(tr("lookback.draft_help"))
         if st.button(tr("lookback.draw"), type="primary", key="lb_draw"):
             counts = run_service(lookback.draw_sample, actor, campaign.id, campaign.version)
             if counts is not None:
                 flash("lookback.drawn", count=sum(counts.values()))
                 st.rerun()
-    if manage and campaign.status != CampaignStatus.FINISHED:
+    if manage and campaign_may(CampaignStep.ADD_BY_HAND, campaign.status):
         with st.form("lb_add"):
             serial = st.text_input(tr("lookback.add_serial"), key="lb_add_serial")
             if st.form_submit_button(tr("lookback.add")):
@@ -182,7 +182,7 @@ def sample_tab(actor, campaign, figures: dict) -> None:
 
 
 def assign_tab(actor, campaign) -> None:
-    if campaign.status != CampaignStatus.ACTIVE:
+    if not campaign_may(CampaignStep.ASSIGN_ALL, campaign.status):
         st.caption(tr("lookback.assign_when_active"))
         return
     with reading() as session:
@@ -204,6 +204,9 @@ def assign_tab(actor, campaign) -> None:
 def recheck_tab(actor, campaign) -> None:
     if not can(actor, Action.RECHECK):
         st.caption(tr("lookback.recheck_inspectors"))
+        return
+    if not campaign_may(CampaignStep.RECHECK, campaign.status):
+        st.caption(tr("lookback.recheck_when_active"))
         return
     with reading() as session:
         mine = lookback.recheck_choices(session, campaign.id, actor, load_settings(session).lookback_rows)
@@ -277,7 +280,7 @@ def report_section(actor, campaign, figures: dict) -> None:
                 st.download_button(tr("lookback.download"), build_lookback_report(snapshot.figures),
                                    file_name=f"回头看情况报告-{snapshot.taken_at:%Y%m%d%H%M}.docx", key="lb_download",
                                    mime="application/vnd.openxmlformats-officedocument.wordprocessingml.document")
-    if can(actor, Action.MANAGE_LOOKBACK) and campaign.status == CampaignStatus.ACTIVE:
+    if can(actor, Action.MANAGE_LOOKBACK) and campaign_may(CampaignStep.FINISH, campaign.status):
         if st.button(tr("lookback.finish"), key="lb_finish"):
             if run_service(lookback.finish_campaign, actor, campaign.id, campaign.version):
                 flash("lookback.finished")
@@ -341,7 +344,7 @@ def my_work_section(session, actor) -> None:
 def meeting_section() -> None:
     """会议模式: the newest campaign that has a sample, in large figures."""
     with reading() as session:
-        campaigns = [c for c in lookback.list_campaigns(session) if c.status != CampaignStatus.DRAFT]
+        campaigns = [c for c in lookback.list_campaigns(session) if campaign_drawn(c.status)]
         if not campaigns:
             return
         figures = lookback.campaign_figures(session, campaigns[0].id)

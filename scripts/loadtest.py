@@ -3,7 +3,8 @@
     python scripts/loadtest.py https://127.0.0.1:8650 --users 50 --duration 120 [--out result.json]
 
 Each simulated user opens the app like a browser does (GET /, which also sets nginx's sticky cookie, then the
-WebSocket /_stcore/stream), signs in through the login form (the same widget messages the browser sends),
+WebSocket /_stcore/stream), signs in through the login form (the same widget messages the browser sends, then
+the one-time ticket to /auth/session and a new WebSocket with the session cookie, as the browser's reload),
 then walks overview → ledger → finding detail (looked up by a serial the user may see) again and again, with
 a think time between pages, until ``--duration`` is over; then it stops by itself and prints JSON.
 
@@ -25,10 +26,12 @@ import asyncio
 import json
 import os
 import random
+import re
 import ssl
 import statistics
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections import defaultdict
 from http.cookies import SimpleCookie
@@ -38,9 +41,9 @@ from urllib.parse import urlparse
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from streamlit.proto.BackMsg_pb2 import BackMsg  # noqa: E402
-from streamlit.proto.ForwardMsg_pb2 import ForwardMsg  # noqa: E402
-from websockets.asyncio.client import connect as websocket_connect  # noqa: E402
+from streamlit.proto.BackMsg_pb2 import BackMsg  # noqa: E402 - after the path set-up above
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg  # noqa: E402 - after the path set-up above
+from websockets.asyncio.client import connect as websocket_connect  # noqa: E402 - after the path set-up above
 
 PASSWORD = "demo1234"
 TOUR = ("overview", "ledger", "finding")
@@ -58,6 +61,7 @@ class SimulatedUser:
         self.pages: dict[str, str] = {}      # url path -> page script hash (from the navigation message)
         self.widgets: dict[str, tuple[str, object]] = {}  # label or key -> (widget id, proto)
         self.cookie = ""
+        self.ticket = ""  # the one-time ticket the sign-in hands to /auth/session
 
     def _http_cookies(self) -> str:
         """GET / as a browser does: nginx's sticky cookie and Streamlit's XSRF cookie come back."""
@@ -70,8 +74,10 @@ class SimulatedUser:
             response.read()
         return "; ".join(f"{key}={morsel.value}" for key, morsel in jar.items())
 
-    async def connect(self) -> None:
+    async def connect(self, extra_cookie: str = "") -> None:
         self.cookie = await asyncio.get_running_loop().run_in_executor(None, self._http_cookies)
+        if extra_cookie:
+            self.cookie += "; " + extra_cookie
         url = self.base.replace("https://", "wss://").replace("http://", "ws://") + "/_stcore/stream"
         context = ssl.create_default_context()
         context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # the loopback self-signed certificate
@@ -119,6 +125,9 @@ class SimulatedUser:
         elif kind == "alert" and element.alert.format == element.alert.ERROR and any(
                 marker in element.alert.body for marker in UNEXPECTED):
             problems.append(f"error box: {element.alert.body[:100]}")  # red notices (已逾期 …) are content
+        elif kind == "html" and "/auth/session" in element.html.body:
+            found = re.search(r'name="ticket" value="([^"]+)"', element.html.body)
+            self.ticket = found.group(1) if found else ""
         elif kind in ("text_input", "button"):
             widget = getattr(element, kind)
             self.widgets[widget.label] = (widget.id, widget)
@@ -133,10 +142,37 @@ class SimulatedUser:
         return state
 
     async def sign_in(self) -> float:
+        """The login form, then what the page's form does: the ticket to /auth/session, whose Set-Cookie (the
+        HttpOnly session) the browser sends on its next connection; then the app's first page on that one."""
         await self.run()  # the login page
-        return await self.run(widgets=[self._state("login_username", string_value=self.username),
-                                       self._state("login_password", string_value=PASSWORD),
-                                       self._state("登录", trigger_value=True)])
+        started = time.perf_counter()
+        await self.run(widgets=[self._state("login_username", string_value=self.username),
+                                self._state("login_password", string_value=PASSWORD),
+                                self._state("登录", trigger_value=True)])
+        if not self.ticket:
+            raise PageError("no sign-in ticket")
+        session = await asyncio.get_running_loop().run_in_executor(None, self._session_cookie)
+        await self.ws.close()
+        await self.connect(extra_cookie=session)
+        await self.run()
+        return time.perf_counter() - started
+
+    def _session_cookie(self) -> str:
+        context = ssl.create_default_context()
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+        opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context), _NoRedirect)
+        request = urllib.request.Request(self.base + "/auth/session", data=f"ticket={self.ticket}".encode(),
+                                         headers={"Origin": self.base, "Cookie": self.cookie,
+                                                  "Content-Type": "application/x-www-form-urlencoded"})
+        try:
+            opener.open(request, timeout=self.timeout)
+        except urllib.error.HTTPError as answer:  # the 303 back to the app, not followed
+            jar = SimpleCookie()
+            for header in answer.headers.get_all("Set-Cookie") or []:
+                jar.load(header)
+            if "zhenggai_session" in jar:
+                return f"zhenggai_session={jar['zhenggai_session'].value}"
+        raise PageError("the session route set no cookie")
 
     async def open(self, page: str) -> float:
         if page != "finding":
@@ -144,6 +180,11 @@ class SimulatedUser:
         if "lookup_serial" not in self.widgets:
             await self.run("finding")  # learn the look-up box (a browser knows it from the page it shows)
         return await self.run("finding", widgets=[self._state("lookup_serial", string_value=self.serial or "")])
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
 
 
 async def simulate(user: SimulatedUser, until: float, think: tuple[float, float], times, errors, delay: float):
@@ -161,26 +202,26 @@ async def simulate(user: SimulatedUser, until: float, think: tuple[float, float]
             await asyncio.sleep(random.uniform(*think))
             try:
                 times[page].append(await user.open(page))
-            except Exception as error:  # noqa: BLE001
+            except Exception as error:  # noqa: BLE001 - counted as an error of the run, then the user reconnects
                 errors.append(f"{user.username} {page}: {type(error).__name__}: {error}"[:300])
                 try:  # reconnect as a browser would, and sign in again
                     await user.ws.close()
                     await user.connect()
                     await user.sign_in()
-                except Exception:  # noqa: BLE001
+                except Exception:  # noqa: BLE001 - a failed reconnect ends this simulated user
                     return
     await user.ws.close()
 
 
 def accounts_and_serials(users: int, names: list[str] | None) -> list[tuple[str, str | None]]:
     """The synthetic data set's accounts, each with a serial it may open (from DATABASE_URL)."""
-    from sqlalchemy import select
+    from sqlalchemy import select, true
 
     from db.engine import default_engine, read_session
     from db.models import Finding, User
 
     with read_session(default_engine()) as session:
-        people = {u.username: u for u in session.execute(select(User).where(User.active == True)).scalars()}  # noqa: E712
+        people = {u.username: u for u in session.execute(select(User).where(User.active == true())).scalars()}
         if names:
             chosen = [people[n] for n in names]
         else:

@@ -155,7 +155,7 @@ def _walk(session: Session, cast: Cast, index: int, item: dict, source: tuple[in
         finding = svc.log_finding(session, cast.inspector, data)
         session.flush()
     Walk(session, cast, index, item, finding, logged, deadline, today).run()
-    return finding.id  # type: ignore[return-value]
+    return finding.id  # type: ignore[return-value]  # flushed above: the row has its id
 
 
 class Walk:

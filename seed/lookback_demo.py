@@ -59,7 +59,7 @@ def seed_lookback(session: Session, inspector, today: dt.date) -> int:
             session.flush()
     with clock.frozen(dt.datetime.combine(today - dt.timedelta(days=2), dt.time(17, 0))):
         left = session.exec(select(LookbackItem).where(LookbackItem.campaign_id == campaign.id,
-                                                       LookbackItem.verdict.is_(None))).all()  # type: ignore[union-attr]
+                                                       LookbackItem.verdict.is_(None))).all()  # type: ignore[union-attr]  # SQLModel types the column as its value
         if not left:
             lookback.finish_campaign(session, inspector, campaign.id)
     return campaign.id

@@ -4,6 +4,8 @@ from __future__ import annotations
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from sqlmodel import select
+
 from db import engine as db_engine
 
 PAGE_SCRIPT = """
@@ -32,13 +34,29 @@ def page_app(module: str, actor, lang: str = "zh", **state) -> AppTest:
     return app
 
 
-def signed_in_entry(username: str, token_version: int, lang: str = "zh") -> AppTest:
+def signed_in_entry(username: str, token_version: int | None = None, lang: str = "zh") -> AppTest:
+    """The app as a browser with a live session of this user sees it (the session row the sign-in route would
+    have made; ``token_version`` other than the user's: a session a password change has ended)."""
     app = AppTest.from_file("../dashboard/app.py", default_timeout=60)
-    app.session_state["authentication_status"] = True
-    app.session_state["username"] = username
-    app.session_state["token_version"] = token_version
+    app.session_state["_web_session_hash"] = live_session(username, token_version)
     app.session_state["lang"] = lang
     return app
+
+
+def live_session(username: str, token_version: int | None = None) -> str:
+    """A web_session row for this user, as ``/auth/session`` leaves it; returns the hash of its id."""
+    import secrets
+
+    from dashboard.services import web_sessions
+    from dashboard.services.unit_of_work import unit_of_work
+    from db.models import User, WebSession
+
+    with unit_of_work(db_engine.default_engine()) as session:
+        user = session.exec(select(User).where(User.username == username)).one()
+        id_hash = web_sessions.digest(secrets.token_urlsafe(16))
+        session.add(WebSession(id_hash=id_hash, user_id=user.id, address="local",
+                               token_version=user.token_version if token_version is None else token_version))
+    return id_hash
 
 
 def texts(app: AppTest) -> str:

@@ -2,18 +2,20 @@
 
 Each test gets a clean database: a new SQLite file, or a new PostgreSQL schema dropped after
 the test. Without TEST_DATABASE_URL the PostgreSQL variants are skipped with the reason shown.
+``database_url`` gives it empty; ``engine`` gives it migrated to the newest revision, as a copy of a
+template migrated once per session (tests/databases.py), not by running every migration again.
 """
 from __future__ import annotations
 
 import datetime as dt
 import os
-import uuid
 
 import pytest
 from sqlalchemy import text
 
 from dashboard import clock, passwords
 from db.engine import make_engine, migrate
+from tests.databases import Templates, new_schema_name
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "").strip()
 NO_PG_REASON = "TEST_DATABASE_URL is not set: PostgreSQL variant skipped (.ci/run sets it to the local server)"
@@ -37,29 +39,42 @@ def backend(request) -> str:
     return request.param
 
 
+@pytest.fixture(scope="session")
+def templates(tmp_path_factory):
+    """The session's migrated templates (one per backend and xdist worker, built when first asked for)."""
+    session_templates = Templates(tmp_path_factory.mktemp("templates"), TEST_DATABASE_URL)
+    yield session_templates
+    session_templates.close()
+
+
 @pytest.fixture
-def database_url(backend, tmp_path):
-    """A URL (and, for PostgreSQL, a schema) for an empty database; cleaned up after the test."""
+def database_url(backend, tmp_path, templates, request):
+    """A URL (and, for PostgreSQL, a schema) for an empty database; cleaned up after the test. (For a test
+    that also asks for ``engine``, the PostgreSQL schema is already the migrated one ``engine`` yields.)"""
     if backend == "sqlite":
         yield f"sqlite:///{tmp_path / 'test.db'}", None
         return
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(TEST_DATABASE_URL)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    if "engine" in request.fixturenames:
+        schema = templates.migrated_schema()
+    else:
+        schema = new_schema_name()
+        with templates.admin().begin() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
     try:
         yield TEST_DATABASE_URL, schema
     finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+        templates.release(schema)
 
 
 @pytest.fixture
-def engine(database_url, request):
+def engine(database_url, request, templates):
+    """The test's database migrated to the head revision: a copy of the session's template (a fixture that
+    wrote into ``database_url`` first gets the migrations run the ordinary way)."""
     url, schema = database_url
+    cloned = templates.fill(url, schema)
     engine = make_engine(url, schema=schema)
-    migrate(engine)
+    if not cloned:
+        migrate(engine)
     yield engine
     try:
         if not request.node.get_closest_marker("rollups_left_wrong"):

@@ -21,7 +21,7 @@ class FakeRobot:
         robot = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
+            def do_POST(self):  # noqa: N802 - the name the server library calls
                 length = int(self.headers.get("Content-Length", 0))
                 payload = self.rfile.read(length)
                 with robot.lock:
@@ -71,7 +71,7 @@ class FakeSmtp:
         outer = self
 
         class Handler:
-            async def handle_DATA(self, server, session, envelope):  # noqa: N802
+            async def handle_DATA(self, server, session, envelope):  # noqa: N802 - the name the server library calls
                 message = message_from_bytes(envelope.content, policy=policy.default)
                 outer.messages.append((envelope.rcpt_tos, message))
                 return "250 OK"

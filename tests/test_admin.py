@@ -126,7 +126,7 @@ def test_role_unit_or_active_change_ends_sessions(engine, world, change, expecte
     assert stored.token_version == 2 and stored.version == 2
     row = audit_rows(engine, "User", target)[-1]
     name_of = {unit_id: name for name, unit_id in units.items()}
-    readable = lambda values: {k: name_of.get(v, v) if k == "unit_id" else v for k, v in values.items()}  # noqa: E731
+    readable = lambda values: {k: name_of.get(v, v) if k == "unit_id" else v for k, v in values.items()}  # noqa: E731 - a one-line helper read where it is used
     assert row.action == "update"
     assert readable(row.old) == expected_old and readable(row.new) == expected_new
 

@@ -8,7 +8,7 @@ import pytest
 from sqlmodel import func, select
 
 from dashboard.services import findings as svc
-from dashboard.ui.navigation import PAGES, SPECS, allowed, page_keys_for
+from dashboard.ui.navigation import PAGES, SPECS, allowed, home_key, page_keys_for
 from dashboard.vocab import Role, Status
 from db.engine import read_session
 from dashboard.services.unit_of_work import unit_of_work
@@ -38,10 +38,11 @@ def world(engine, database_url, monkeypatch, frozen_today):
 def test_page_table_covers_every_page():
     assert {spec.key for spec in PAGES} == {"overview", "my_work", "ledger", "finding", "log", "villages", "meeting",
                                             "admin", "supervision", "notifications", "lookback", "health",
-                                            "households", "household", "clues", "elimination", "household_import"}
+                                            "households", "household", "clues", "elimination", "household_import",
+                                            "sessions", "quality"}
 
 
-HOUSEHOLD_PAGES = {"households", "household", "clues", "elimination"}  # every role reads the household ledger
+HOUSEHOLD_PAGES = {"households", "household", "clues", "elimination", "quality"}  # every role reads the household ledger
 
 
 @pytest.mark.parametrize("role", list(Role), ids=str)
@@ -53,14 +54,27 @@ def test_each_role_sees_exactly_its_pages(engine, world, role):
     assert not app.exception, app.exception
     assert list(app.session_state["_pages"]) == page_keys_for(role)
     expected = {
-        Role.ADMIN: {"overview", "my_work", "ledger", "finding", "villages", "log", "admin", "notifications", "lookback", "health"},
-        Role.LEADER: {"overview", "my_work", "ledger", "finding", "villages", "meeting", "supervision", "notifications", "lookback"},
+        Role.ADMIN: {"overview", "my_work", "ledger", "finding", "villages", "log", "admin", "notifications", "quality", "sessions", "lookback", "health"},
+        Role.LEADER: {"overview", "my_work", "ledger", "finding", "villages", "meeting", "supervision", "notifications", "quality", "sessions", "lookback"},
         Role.INSPECTOR: {"overview", "my_work", "ledger", "finding", "villages", "log", "meeting", "supervision",
-                         "notifications", "lookback"},
-        Role.DEPARTMENT: {"overview", "my_work", "ledger", "finding", "villages", "notifications"},
-        Role.TOWNSHIP: {"overview", "my_work", "ledger", "finding", "villages", "notifications"},
+                         "notifications", "sessions", "lookback"},
+        Role.DEPARTMENT: {"overview", "my_work", "ledger", "finding", "villages", "notifications", "sessions"},
+        Role.TOWNSHIP: {"overview", "my_work", "ledger", "finding", "villages", "notifications", "sessions"},
     }[role] | HOUSEHOLD_PAGES | ({"household_import"} if role == Role.ADMIN else set())
     assert set(page_keys_for(role)) == expected
+
+
+@pytest.mark.parametrize("role", list(Role), ids=str)
+def test_each_role_lands_on_its_home_page(engine, world, role):
+    """A department came to do its own items: it lands on 我的待办; every other role on 总览."""
+    username = ROLE_USER[role]
+    with read_session(engine) as session:
+        version = session.exec(select(User.token_version).where(User.username == username)).one()
+    app = signed_in_entry(username, version).run()
+    assert not app.exception, app.exception
+    expected = "我的待办" if role is Role.DEPARTMENT else "总览"
+    assert [title.value for title in app.title] == [expected]
+    assert home_key(role) == ("my_work" if role is Role.DEPARTMENT else "overview")
 
 
 def test_stale_token_version_shows_the_login_form(engine, world):
@@ -390,3 +404,38 @@ def test_edit_form_changes_a_measures_deadline(engine, world):
                           {"id": float("nan"), "text": "新增措施", "deadline": pd.NaT, "done": False}])
     rows = measure_rows(frame)
     assert [(r.id, r.text, r.deadline) for r in rows] == [(1, "核查", dt.date(2026, 7, 1)), (None, "新增措施", None)]
+
+
+def test_the_detail_page_reads_evidence_files_only_when_needed(engine, world, monkeypatch):
+    """A rerun of the detail page reads no evidence file: downloads read on the click, an image's bytes once
+    for its cached preview."""
+    import io
+
+    from PIL import Image
+
+    from dashboard.services import views
+    from dashboard.ui.widgets import image_preview
+
+    picture = io.BytesIO()
+    Image.new("RGB", (40, 30), "red").save(picture, format="PNG")
+    with unit_of_work(engine) as session:
+        svc.report_progress(session, world.actors["jiuzhu"], world.late_id, done_text="补充照片",
+                            files=[evidence("现场照片.png", picture.getvalue())])
+    reads: list[int] = []
+    original = views.evidence_file
+
+    def counted(session, actor, evidence_id):
+        reads.append(evidence_id)
+        return original(session, actor, evidence_id)
+
+    monkeypatch.setattr(views, "evidence_file", counted)
+    image_preview.clear()
+    app = page_app("pages.finding", world.actors["jiuzhu"], finding_id=world.late_id).run()
+    assert not app.exception, app.exception
+    assert len(reads) == 1  # the picture, for its preview; the PDF is not read until downloaded
+    app.run()
+    assert not app.exception
+    assert len(reads) == 1  # a rerun reads nothing
+    with read_session(engine) as session:  # what a click on 下载 gets
+        ids = [e.id for e in views.finding_detail(session, world.actors["jiuzhu"], world.late_id).evidence]
+        assert {views.evidence_bytes(session, world.actors["jiuzhu"], i)[:4] for i in ids} == {b"%PDF", b"\x89PNG"}

@@ -164,7 +164,7 @@ def test_cli_backup_and_restore(database_url, tmp_path):
     _seed(engine)
     engine.dispose()
     file = tmp_path / "cli.backup"
-    run = lambda *argv, **kw: subprocess.run([sys.executable, "-m", "dashboard", *argv], cwd=ROOT,  # noqa: E731
+    run = lambda *argv, **kw: subprocess.run([sys.executable, "-m", "dashboard", *argv], cwd=ROOT,  # noqa: E731 - a one-line helper read where it is used
                                              capture_output=True, text=True, timeout=300, **kw)
     done = run("backup", str(file), env=env)
     assert done.returncode == 0, done.stderr

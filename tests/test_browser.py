@@ -106,15 +106,14 @@ def settle(page) -> None:
 
 
 def sign_in(page, base: str | None, username: str) -> None:
-    """Sign in; the cookie component of streamlit-authenticator reruns the script once after the page
-    loads, and a form submitted at that very moment is dropped by Streamlit, so retry the whole step.
-    ``base=None`` signs in on the page as it stands (a login form a failover already shows)."""
+    """Sign in: the form, then the page posts its one-time ticket to /auth/session, which sets the session
+    cookie and reloads the app. A form submitted while the script still runs may be dropped by Streamlit, so
+    retry the whole step. ``base=None`` signs in on the page as it stands (a login form a failover already shows)."""
     if base is not None:
         page.goto(base)
     for _attempt in range(4):
         try:
             page.get_by_role("button", name="登录", exact=True).wait_for(timeout=30_000)
-            page.locator("iframe").first.wait_for(state="attached", timeout=30_000)
             settle(page)
             page.get_by_label("用户名").fill(username, timeout=10_000)
             page.get_by_label("密码").fill("demo1234", timeout=10_000)
@@ -399,7 +398,7 @@ def english_on(page) -> list[str]:
 
 
 def visit(page, base: str, key: str) -> None:
-    page.goto(f"{base}/{'' if key == 'overview' else key}")
+    page.goto(f"{base}/{key}")  # every page answers to its name, the home page too
     settle(page)
     page.locator('[data-testid="stMain"] h1').first.wait_for(timeout=30_000)
     settle(page)
@@ -417,6 +416,10 @@ def visit(page, base: str, key: str) -> None:
 @pytest.mark.parametrize("username", list(ROLE_PAGES))
 def test_no_english_in_the_chinese_interface(server, page, username):
     sign_in(page, server, username)
+    # a department lands on its own work, every other role on the overview
+    page.locator('[data-testid="stMain"] h1').first.wait_for(timeout=30_000)
+    landing = "我的待办" if username == "jiuzhu" else "总览"
+    assert page.locator('[data-testid="stMain"] h1').first.inner_text().strip() == landing
     for key in ROLE_PAGES[username]:
         visit(page, server, key)
         # typing in a text field would show Streamlit's English "Press Enter to apply"

@@ -27,7 +27,7 @@ class Listener:
         listener = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
+            def do_GET(self):  # noqa: N802 - the name the server library calls
                 listener.paths.append(self.path)
                 self.send_response(200)
                 self.send_header("Content-Type", "image/png")

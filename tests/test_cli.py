@@ -220,13 +220,13 @@ def test_the_help_is_in_the_readers_language(argv, lang, monkeypatch, capsys):
     commands = next(action for action in parser._actions if action.dest == "command").choices
     texts = [parser.format_help()] + [sub.format_help() for sub in commands.values()]
     data_terms = ("问题来源", "其他", "9月底前")  # what the user types in a ledger, kept as written
-    for text in texts:
-        stripped = text
+    for help_text in texts:
+        stripped = help_text
         for term in data_terms:
             stripped = stripped.replace(term, "")
         has_chinese = bool(re.search(r"[\u4e00-\u9fff]", stripped))
-        assert has_chinese == (lang == "zh"), text
-        assert "cli_help." not in text  # no key without a text
+        assert has_chinese == (lang == "zh"), help_text
+        assert "cli_help." not in help_text  # no key without a text
     monkeypatch.setenv("DASHBOARD_LANG", "en")
     assert cli._language_asked(["stats"]) == "en" and cli._language_asked(["--lang", "zh", "stats"]) == "zh"
 

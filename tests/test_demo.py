@@ -9,7 +9,7 @@ import datetime as dt
 import uuid
 
 import pytest
-from sqlalchemy import func, text
+from sqlalchemy import false, func, text
 from sqlmodel import select
 
 from dashboard import clock, passwords
@@ -195,7 +195,7 @@ def test_seeding_twice_adds_nothing(demo, frozen_today):
 def test_work_lists_are_typed_rows_that_agree_with_the_database(session):
     """我的待办 reads typed rows (not many-key dicts): every department's list, every inspector's queue
     and the leader's escalations carry enums, whole numbers and the next step the state implies."""
-    from dashboard.lifecycle import ACTIVE_STATES
+    from dashboard.vocab import ACTIVE_STATES
     from dashboard.services import views
     from dashboard.services.common import actor_of
     from dashboard.vocab import EscalationKind, Light
@@ -211,7 +211,7 @@ def test_work_lists_are_typed_rows_that_agree_with_the_database(session):
             assert isinstance(item.light, Light) and isinstance(item.days_overdue, int)
             finding = session.get(Finding, item.id)
             open_measures = scalar(session, select(func.count()).select_from(Measure)
-                                   .where(Measure.finding_id == item.id, Measure.done == False))  # noqa: E712
+                                   .where(Measure.finding_id == item.id, Measure.done == false()))
             evidence = scalar(session, select(func.count()).select_from(Evidence).where(Evidence.finding_id == item.id))
             assert (item.serial, item.open_measures, item.evidence_count) == (finding.serial, open_measures, evidence)
             assert item.next_step == views.next_step(item.status, leads=finding.lead_unit_id == user.unit_id,

@@ -28,7 +28,8 @@ from tests.test_browser import ARGS, CHROMIUM, edit_cell, go, open_finding, sett
 
 ROOT = Path(__file__).resolve().parent.parent
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-HTTPS, HTTP, REPLICAS = 8650, 8660, (8651, 8652)
+_PORT = int(os.environ.get("DEPLOY_TEST_PORT", "8650"))  # helpers sharing one machine each use their own range
+HTTPS, HTTP, REPLICAS = _PORT, _PORT + 10, (_PORT + 1, _PORT + 2)
 BASE = f"https://127.0.0.1:{HTTPS}"
 
 pytestmark = [
@@ -157,7 +158,7 @@ def test_headers_tls_and_upload_limit(deployment):
     assert "dashboard_route=" in headers["Set-Cookie"] and "Secure" in headers["Set-Cookie"]
     plain = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}",
                             f"http://127.0.0.1:{HTTP}/x"], capture_output=True, text=True).stdout
-    assert plain.startswith("301 https://127.0.0.1:8650/x"), plain
+    assert plain.startswith(f"301 https://127.0.0.1:{HTTPS}/x"), plain
     too_big = _get(BASE + "/_stcore/upload_file/x/y", data=b"0" * (22 * 1024 * 1024))  # limit 20 MB (+1 for the form)
     assert too_big.status == 413
 
@@ -200,9 +201,16 @@ def test_sticky_sessions_shared_writes_and_failover(deployment, browser):
     runs_on_b = len(deployment.page_lines(REPLICAS[1], None))
     before_kill = len(deployment.page_lines(REPLICAS[1], "inspector"))
     os.kill(deployment.pid(REPLICAS[0]), signal.SIGKILL)
-    deadline = time.time() + 60  # the page reconnects by itself (no reload): B starts a new session for it
+    # the page reconnects by itself (no reload) to B, which starts a new session for it at the user's next click
+    # (nothing on the page reruns by itself since the login cookie component is gone); the session cookie signs
+    # the user in there, the session being a row in the one database
+    deadline = time.time() + 60
     while len(deployment.page_lines(REPLICAS[1], None)) == runs_on_b and time.time() < deadline:
-        page_a.wait_for_timeout(500)
+        page_a.wait_for_timeout(3000)
+        try:
+            page_a.locator('[data-testid="stSidebarNav"] a').nth(2).click(timeout=5_000)
+        except Exception:  # still reconnecting
+            pass
     assert len(deployment.page_lines(REPLICAS[1], None)) > runs_on_b, "the page did not reconnect to B"
     settle(page_a)
     _no_error_box(page_a)

@@ -246,7 +246,7 @@ def test_the_snapshot_pick_list_reads_no_figures(engine, ledger):
     with unit_of_work(engine) as session:
         second = snapshots.take_snapshot(session, ledger.actors["leader"], "第二次调度会")
     statements = []
-    listener = lambda conn, cursor, statement, *args: statements.append(statement)  # noqa: E731
+    listener = lambda conn, cursor, statement, *args: statements.append(statement)  # noqa: E731 - a one-line helper read where it is used
     event.listen(engine, "before_cursor_execute", listener)
     try:
         with read_session(engine) as session:

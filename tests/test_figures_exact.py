@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from openpyxl import Workbook
-from sqlalchemy import func, select
+from sqlalchemy import false, func, select
 
 from dashboard import clock
 from dashboard.errors import DomainError
@@ -239,7 +239,7 @@ class Run:
             svc.report_progress(session, dept, target, done_text="推进中", files=[evidence(payload=bytes([number]))])
         elif action == "tick":
             measure_id = session.execute(select(Measure.id).where(
-                Measure.finding_id == target, Measure.done == False)).scalars().first()  # noqa: E712
+                Measure.finding_id == target, Measure.done == false())).scalars().first()
             if measure_id:
                 svc.tick_measure(session, dept, measure_id, None)
         elif action == "apply":

@@ -11,7 +11,7 @@ import sqlite3
 import pytest
 
 from seed import people
-from tests.test_browser import DATA, browser, demo_server, settle, shot, sign_in, sign_out  # noqa: F401
+from tests.test_browser import DATA, browser, demo_server, settle, shot, sign_in, sign_out  # noqa: F401 - fixtures and helpers the tests below name
 
 pytestmark = [pytest.mark.browser]
 PORT = 8761  # this area's own port (8760-8779)
@@ -38,7 +38,7 @@ def snap(page, name: str) -> None:
     shot(page, name)
 
 
-def open_household(page, server, number: str) -> None:  # noqa: F811
+def open_household(page, server, number: str) -> None:  # noqa: F811 - the fixture imported above
     page.goto(f"{server}/household")
     settle(page)
     field = page.get_by_label("按户编号打开")
@@ -74,7 +74,7 @@ def no_full_id(page, ids: list[str]) -> None:
     assert not any(number in content for number in ids)
 
 
-def test_clue_to_elimination_in_the_browser(browser, server):  # noqa: F811
+def test_clue_to_elimination_in_the_browser(browser, server):  # noqa: F811 - the fixture imported above
     rng = random.Random(7)
     new_id = people.resident_id(rng, dt.date(1968, 5, 4), female=False)
     today = dt.date.today()

@@ -11,7 +11,7 @@ from dashboard.services.household_figures import monitoring_figures
 from dashboard.services.unit_of_work import unit_of_work
 from db.engine import read_session
 from tests.conftest import TODAY
-from tests.test_household_lifecycle import AFTER_POSTING, LATER, eliminate, hh, identify, monitored, new_clue  # noqa: F401
+from tests.test_household_lifecycle import AFTER_POSTING, LATER, eliminate, hh, identify, monitored, new_clue  # noqa: F401 - fixtures and helpers the tests below name
 
 KEYS = {"households", "persons", "by_category", "identified_this_month", "eliminated_this_month", "not_eliminated",
         "clues_overdue"}
@@ -22,7 +22,7 @@ def figures(engine, when: dt.datetime) -> dict:
         return monitoring_figures(session).as_dict()
 
 
-def test_figures_follow_the_ledger(engine, hh):  # noqa: F811
+def test_figures_follow_the_ledger(engine, hh):  # noqa: F811 - the fixture imported above
     first = monitored(engine, hh, number="3408260401")    # identified TODAY + 8 days, 2 people
     monitored(engine, hh, number="3408260402")
     late_clue = new_clue(engine, hh, number="3408260403")  # received TODAY, never decided
@@ -39,7 +39,7 @@ def test_figures_follow_the_ledger(engine, hh):  # noqa: F811
     assert after["by_township"][0]["clues_overdue"] == 1 and late_clue
 
 
-def test_stats_snapshot_and_meeting_carry_the_same_figures(engine, hh, world):  # noqa: F811
+def test_stats_snapshot_and_meeting_carry_the_same_figures(engine, hh, world):  # noqa: F811 - the fixture imported above
     monitored(engine, hh, number="3408260501")
     now = dt.datetime.combine(TODAY.date() + dt.timedelta(days=9), dt.time(10))
     with clock.frozen(now):

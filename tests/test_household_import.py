@@ -143,7 +143,7 @@ def test_bad_check_digit_and_a_person_in_two_households_are_imported_and_flagged
     assert len(twice) == 2 and all(households.FLAG_TWO_HOUSEHOLDS in m.flags for m in twice)
 
 
-def test_the_command_line(cli_env, engine, hh, tmp_path, capsys):  # noqa: F811
+def test_the_command_line(cli_env, engine, hh, tmp_path, capsys):  # noqa: F811 - the fixture imported above
     good = tmp_path / "（自定义）监测对象信息.xlsx"
     good.write_bytes(export(sample()))
     assert run("import-households", str(good), "--year", "2026") == 0

@@ -315,7 +315,7 @@ def test_elimination_then_return_through_identification(engine, hh):
     with unit_of_work(engine) as session:
         household = session.get(Household, household_id)
         assert household.state == HouseholdState.ELIMINATED and household.elimination_method == "supported"
-    with clock.frozen(LATER + dt.timedelta(days=30)):  # noqa: SIM117
+    with clock.frozen(LATER + dt.timedelta(days=30)):  # noqa: SIM117 - the later clock wraps the whole unit of work, kept visible
         case = run(engine, households.register_clue, hh.actors["gaoshi"], source="department_alert",
                    received_on=(LATER + dt.timedelta(days=30)).date(), text="医保报销预警：大额自付",
                    household_id=household_id)

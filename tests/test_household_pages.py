@@ -9,7 +9,7 @@ from db.models import HouseholdCase
 import pytest
 
 from tests.apptest_support import page_app, point_app_at, texts
-from tests.test_household_lifecycle import hh, identify, new_clue, run, version  # noqa: F401
+from tests.test_household_lifecycle import hh, identify, new_clue, run, version  # noqa: F401 - fixtures and helpers the tests below name
 from dashboard.services import households
 
 
@@ -28,7 +28,7 @@ def household_of(engine, case_id: int) -> int:
         return session.get(HouseholdCase, case_id).household_id
 
 
-def revealed_numbers(engine, hh, household_id):  # noqa: F811
+def revealed_numbers(engine, hh, household_id):  # noqa: F811 - the fixture imported above
     from dashboard.services import household_views
 
     with unit_of_work(engine) as session:
@@ -36,7 +36,7 @@ def revealed_numbers(engine, hh, household_id):  # noqa: F811
     return [run(engine, households.reveal_member, hh.actors["gaoshi"], m.id) for m in detail.members]
 
 
-def test_household_page_masks_and_offers_the_next_step(engine, hh, world):  # noqa: F811
+def test_household_page_masks_and_offers_the_next_step(engine, hh, world):  # noqa: F811 - the fixture imported above
     case_id = new_clue(engine, hh)
     household_id = household_of(engine, case_id)
     people = revealed_numbers(engine, hh, household_id)
@@ -51,7 +51,7 @@ def test_household_page_masks_and_offers_the_next_step(engine, hh, world):  # no
     assert not leader.exception and "查看完整证件号码" not in texts(leader)
 
 
-def test_list_inbox_and_queue_pages_render_without_personal_numbers(engine, hh, world):  # noqa: F811
+def test_list_inbox_and_queue_pages_render_without_personal_numbers(engine, hh, world):  # noqa: F811 - the fixture imported above
     case_id = new_clue(engine, hh)
     people = revealed_numbers(engine, hh, household_of(engine, case_id))
     for module in ("pages.households", "pages.clues", "pages.elimination"):
@@ -64,7 +64,7 @@ def test_list_inbox_and_queue_pages_render_without_personal_numbers(engine, hh, 
     assert "3408260101" in inbox
 
 
-def test_publicity_list_never_carries_personal_data(engine, hh):  # noqa: F811
+def test_publicity_list_never_carries_personal_data(engine, hh):  # noqa: F811 - the fixture imported above
     from dashboard.documents.publicity import publicity_docx, publicity_xlsx
     from dashboard.services import household_views
     import io
@@ -91,7 +91,7 @@ def test_publicity_list_never_carries_personal_data(engine, hh):  # noqa: F811
     assert version
 
 
-def test_my_work_lists_the_clues_whose_next_step_is_mine(engine, hh, world):  # noqa: F811
+def test_my_work_lists_the_clues_whose_next_step_is_mine(engine, hh, world):  # noqa: F811 - the fixture imported above
     from dashboard.services import household_views
     from dashboard.lifecycle import HouseholdAction
 

@@ -552,6 +552,11 @@ def test_cli_maps_names_and_remembers_them(engine, cli_world, tmp_path, capsys):
                      "--create-categories"]) == 0
     out = capsys.readouterr().out
     assert "新增 4 条" in out and "新建问题类别：其他" in out
+    with read_session(engine) as session:  # the command line acts as the server's operator, as CONTRIBUTING says
+        rows = session.exec(select(AuditLog.username, AuditLog.user_id, AuditLog.entity_id)
+                            .where(AuditLog.action == "import")).all()
+        creators = set(session.exec(select(Finding.created_by_id).where(Finding.id.in_([r[2] for r in rows]))).all())
+    assert len(rows) == 4 and {(r[0], r[1]) for r in rows} == {("system", None)} and creators == {None}
     assert cli.main(["import-ledger", str(path), "--source", "巡察"]) == 0
     assert "新增 0 条（其中已完成 0 条）；更新 0 条；未变 4 条" in capsys.readouterr().out
     assert cli.main(["import-ledger", str(path), "--source", "巡察", "--map", "救助股"]) == 2
@@ -628,3 +633,85 @@ def test_busy_database_is_retried_then_refused_plainly(tmp_path, monkeypatch, fr
     assert counts(engine) == before and len(waits) == imports.BUSY_ATTEMPTS - 1
     engine.dispose()
     holder.dispose()
+
+
+# --------------------------------------------------------------------------- the import through the same guards (issue 21)
+
+HOSTILE_TEXT = "\x00\x01\x07\x08\x1f\ufffe\uffff"  # what no document or database can hold (PostgreSQL refuses NUL)
+
+
+def _hostile_xls() -> bytes:
+    """Text pasted from Word and old systems: control characters, non-characters, Word's manual line breaks."""
+    import xlwt
+
+    book = xlwt.Workbook(encoding="utf-8")
+    sheet = book.add_sheet("台账")
+    rows = [["序号", "问题描述", "整改措施", "牵头单位", "整改时限", "整改进展", "完成情况", "备注", "责任人"],
+            [1, f"低保{HOSTILE_TEXT}档案不规范\x0b第二行", "规范\x08档案\u2028开展培训", "社会救助办", "2026-09-30",
+             "已核查\x07一半\x0c", "整改中", "备\uffff注\r\n次行", "张\x1f某"],
+            [2, "临时救助台账不全\ufffe", "补齐台账", "社会救助办", "2026-10-31", None, "已完成", None, None]]
+    for r, values in enumerate(rows):
+        for c, value in enumerate(values):
+            if value is not None:
+                sheet.write(r, c, value)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def test_a_hostile_ledger_is_stored_clean_like_every_other_write(engine, world):
+    """The import's bulk statements pass through ``dashboard.text.clean`` as every ORM write does."""
+    from dashboard.text import has_illegal
+
+    data = _hostile_xls()
+    assert commit(engine, world, data, filename="台账.xls").imported == 2
+    with read_session(engine) as session:
+        stored = [*session.exec(select(Finding.description, Finding.remarks, Finding.responsible_person)).all(),
+                  *[(text,) for text in session.exec(select(Measure.text)).all()],
+                  *[(text,) for text in session.exec(select(Progress.done_text)).all()]]
+        notes = session.exec(select(AuditLog.note, AuditLog.new).where(AuditLog.action == "import")).all()
+    flat = [value for row in stored for value in row if value]
+    assert flat and not any(has_illegal(value) for value in flat)
+    assert not any(has_illegal(str(value)) for row in notes for value in row)
+    found = imported(engine)
+    assert set(found) == {"低保档案不规范\n第二行", "临时救助台账不全"}
+    first = found["低保档案不规范\n第二行"]
+    assert (first.remarks, first.responsible_person) == ("备注\n次行", "张某")
+    assert [m[0] for m in measures_of(engine, first.id)] == ["规范档案", "开展培训"]
+    with read_session(engine) as session:
+        out = io.BytesIO()
+        assert export_ledger(session, world.actors["admin"], out) == 2
+    twice_adds_nothing(engine, world, data, filename="台账.xls")
+
+
+def test_a_row_marked_done_on_an_untouched_finding_reports_progress_then_applies(engine, world):
+    """待整改 → 待销号 is no move of the transition table: the import takes 报送进展 then 申请销号."""
+    header = ["序号", "问题描述", "整改措施", "牵头单位", "整改时限", "完成情况"]
+    commit(engine, world, files.xlsx({1: header, 2: [1, "低保档案不规范", "规范档案", "社会救助办", "2026.9.30", None]}))
+    assert imported(engine)["低保档案不规范"].status == "open"
+    done = files.xlsx({1: header, 2: [1, "低保档案不规范", "规范档案", "社会救助办", "2026.9.30", "已完成"]})
+    assert commit(engine, world, done).updated == 1
+    found = imported(engine)["低保档案不规范"]
+    assert found.status == "pending_review" and found.last_progress_at is not None
+    with read_session(engine) as session:
+        [progress] = session.exec(select(Progress.done_text).where(Progress.finding_id == found.id)).all()
+        review = session.exec(select(ClosureReview).where(ClosureReview.finding_id == found.id)).one()
+    assert progress.startswith("台账记为已完成") and review.decision == "pending"
+    twice_adds_nothing(engine, world, done)
+
+
+def test_the_import_asks_the_transition_table(engine, world, monkeypatch):
+    """Were 申请销号 not allowed from 整改中, a re-imported done mark would change nothing."""
+    from dashboard import lifecycle
+
+    header = ["序号", "问题描述", "整改措施", "牵头单位", "整改时限", "整改进展", "完成情况"]
+    commit(engine, world, files.xlsx({1: header, 2: [1, "低保档案不规范", "规范档案", "社会救助办", "2026.9.30",
+                                                     "已核查一半", None]}))
+    assert imported(engine)["低保档案不规范"].status == "in_progress"
+    narrowed = {**lifecycle.TRANSITIONS, lifecycle.Action.APPLY_CLOSURE: {lifecycle.Status.ONGOING: lifecycle.Status.PENDING_REVIEW}}
+    monkeypatch.setattr(lifecycle, "TRANSITIONS", narrowed)
+    done = files.xlsx({1: header, 2: [1, "低保档案不规范", "规范档案", "社会救助办", "2026.9.30", "已核查一半", "已完成"]})
+    result = preview(engine, world, done)
+    assert result.updates == [] and [s.key for s in result.unchanged] == ["import.skip_known"]
+    assert commit(engine, world, done).updated == 0
+    assert imported(engine)["低保档案不规范"].status == "in_progress"

@@ -137,7 +137,7 @@ def test_messy_skips_blank_divider_template_and_footnote(messy):
 
 def test_messy_dates_rect_types_and_states(messy):
     rows = parse_ledger(messy).rows  # no default_year: 2022 comes from the title row
-    for row, (cell, rect_type, deadline, completion, progress, state) in zip(rows, MESSY_CASES):
+    for row, (cell, rect_type, deadline, _completion, progress, state) in zip(rows, MESSY_CASES):
         assert (row.rect_type, row.deadline, row.state) == (rect_type, deadline, state), cell
         assert row.current_deadline is None
         assert row.progress == progress

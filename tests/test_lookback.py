@@ -119,7 +119,7 @@ def test_the_same_seed_and_scope_draw_the_same_sample_and_another_seed_another(e
     second = drawn_campaign(engine, world, title="第二轮回头看")
     other = drawn_campaign(engine, world, title="换种子", seed=7)
     with read_session(engine) as session:
-        sample = lambda cid: sorted(session.exec(select(LookbackItem.finding_id).where(  # noqa: E731
+        sample = lambda cid: sorted(session.exec(select(LookbackItem.finding_id).where(  # noqa: E731 - a one-line helper read where it is used
             LookbackItem.campaign_id == cid)).all())
         assert sample(first) == sample(second)
         assert len(sample(other)) == len(sample(first)) == 12 and sample(other) != sample(first)
@@ -442,3 +442,60 @@ def test_an_assignment_notifies_the_re_checker(engine, sampled):
     with read_session(engine) as session:
         notices = notifications.list_for(session, world.actors["inspector"].id)
         assert [n.kind for n in notices] == ["recheck_assigned"] and notices[0].finding_id == world.original_id
+
+
+# --- the campaign's lifecycle table (issue 21) -------------------------------------------------------------
+
+# A literal copy of what the SPEC and the page promise: a campaign is drawn once (待抽样 → 复查中), findings can be
+# added and given out until it finishes, re-checks and 分派全部 need the sample, and it finishes from 复查中.
+CAMPAIGN_CELLS = {  # step: {status it may start from: where it leads}
+    "draw": {"draft": "active"},
+    "add_by_hand": {"draft": "draft", "active": "active"},
+    "assign": {"draft": "draft", "active": "active"},
+    "assign_all": {"active": "active"},
+    "recheck": {"active": "active"},
+    "finish": {"active": "finished"},
+}
+
+
+@pytest.mark.parametrize("status", ["draft", "active", "finished"])
+@pytest.mark.parametrize("step", list(CAMPAIGN_CELLS))
+def test_every_cell_of_the_campaign_lifecycle(step, status):
+    from dashboard.lifecycle import CampaignStep, campaign_may, campaign_next
+
+    expected = CAMPAIGN_CELLS[step].get(status)
+    assert campaign_may(CampaignStep(step), status) is (expected is not None)
+    if expected is not None:
+        assert campaign_next(CampaignStep(step), status) == expected
+        return
+    with pytest.raises(InvalidState) as refused:
+        campaign_next(CampaignStep(step), status)
+    assert refused.value.key == ("error.lookback_already_drawn" if step == "draw" else
+                                 "error.lookback_finished" if status == "finished" else "error.lookback_not_active")
+
+
+def test_assign_all_asks_the_policy_for_separation_of_duties(engine, world, monkeypatch):
+    """分派全部 decides who may take an item with ``lifecycle.can(…, RECHECK, …)``, the check one assignment
+    makes: every item is asked about, and a policy that lets nobody re-check gives nothing out."""
+    from dashboard import lifecycle
+    from dashboard.services import lookback as service
+
+    with unit_of_work(engine) as session:
+        bulk_closed(session, world, 4, lead="社会救助办")
+    campaign_id = drawn_campaign(engine, world, percent=100)
+    asked: list[tuple] = []
+
+    def spied(person, action, **facts):
+        asked.append((person.id, action, facts["lead_unit_id"]))
+        return lifecycle.can(person, action, **facts) and not refuse_all
+
+    monkeypatch.setattr(service, "can", spied)
+    refuse_all = True
+    with unit_of_work(engine) as session:
+        assert service.assign_all(session, world.actors["inspector"], campaign_id,
+                                  [world.actors["inspector"].id], dt.date(2026, 7, 1)) == 0
+    assert len(asked) == 4 and {a[1] for a in asked} == {lifecycle.Action.RECHECK}
+    refuse_all = False
+    with unit_of_work(engine) as session:
+        assert service.assign_all(session, world.actors["inspector"], campaign_id,
+                                  [world.actors["inspector"].id], dt.date(2026, 7, 1)) == 4

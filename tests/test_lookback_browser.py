@@ -16,7 +16,7 @@ pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed (.ci/run installs it)"),
 ]
-PORT = int(os.environ.get("LOOKBACK_BROWSER_PORT", "8681"))
+PORT = int(os.environ.get("LOOKBACK_BROWSER_PORT", "0"))  # 0: any free port (each xdist worker its own)
 PHONE = {"width": 390, "height": 844}
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
                     "1f15c4890000000d49444154789c6360f8cfc0000003010100c9fe92ef0000000049454e44ae426082")
@@ -24,7 +24,7 @@ PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    port = PORT
+    port = PORT or free_port()
     with socket.socket() as sock:
         if sock.connect_ex(("127.0.0.1", port)) == 0:
             port = free_port()

@@ -11,6 +11,7 @@ import pytest
 from sqlmodel import select
 
 from dashboard import clock
+from dashboard.i18n import placeholders
 from dashboard.lifecycle import Action, can
 from dashboard.services import delivery, findings as svc, jobs, notifications
 from dashboard.services.unit_of_work import unit_of_work
@@ -169,7 +170,7 @@ def test_failures_retry_with_back_off_then_show_as_failed(engine, world, monkeyp
     with unit_of_work(engine) as session:
         delivery.queue(session, None, "test", title="t", body="b")
     moment = clock.now()
-    for attempt in range(5):
+    for _attempt in range(5):
         with clock.frozen(moment):
             delivery.deliver_due(engine)
         moment += dt.timedelta(hours=5)
@@ -259,3 +260,15 @@ def test_remind_once_is_quiet_with_nothing_due(engine, world, database_url, monk
                           env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert '"digest_units": 0' in done.stdout and '"delivery_sent": 0' in done.stdout
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+@pytest.mark.parametrize("kind", [k for k in notifications.KINDS if k != notifications.Kind.DIGEST])
+def test_a_notice_missing_a_placeholder_reads_it_empty_instead_of_failing(kind, lang):
+    """A notice stored before its text gained a placeholder still shows: the missing ones read empty."""
+    shown = notifications.text(kind, {"serial": "DC-2026-0001"}, lang)
+    assert shown != f"notice.{kind}", "every kind has its text in the catalogue"
+    assert "{" not in shown and "}" not in shown
+    if "serial" in placeholders(f"notice.{kind}", lang):
+        assert "DC-2026-0001" in shown
+    assert notifications.text(kind, {}, lang).strip()

@@ -27,6 +27,60 @@ from tests.factories import evidence, finding_input
 ROLE_USER = {Role.ADMIN: "admin", Role.LEADER: "leader", Role.INSPECTOR: "inspector", Role.DEPARTMENT: "jiuzhu",
              Role.TOWNSHIP: "township"}
 
+# The SPEC's role × action table, copied here by hand (NOT derived from ``lifecycle.PERMISSIONS``), so that a
+# wrong cell in the code's table fails. Each row says where the SPEC (/work/shared/SPEC.md, "Who uses it" and
+# the lifecycle) grants it; rows marked "decided" are later product decisions the SPEC does not spell out.
+#                      leader  inspector  department  admin
+SPEC_MATRIX = """
+create_source             .       X          .         X     inspector logs findings from an inspection, audit …; admin imports
+log_finding               .       X          .         X     inspector "logs new findings"; admin: import of existing ledgers
+edit_finding              .       X          .         X     whoever may log may correct the entry
+report_progress           .       .          X         .     department "reports progress (整改进展)"
+attach_evidence           .       .          X         .     department: progress "with evidence (佐证材料)"
+tick_measure              .       .          X         .     department "ticks off measures"
+request_extension         .       .          X         .     department "asks for extension (延期)"
+decide_extension          .       X          .         .     inspector "decides extension requests"
+apply_closure             .       .          X         .     department "applies for closure (申请销号)"
+close                     .       X          .         .     inspector "verifies and closes (销号)"
+send_back                 .       X          .         .     inspector "sends back (退回)"
+set_ongoing               .       X          .         .     长期坚持: 销号审核 (the inspector's) may set 持续整改
+cancel                    .       .          .         X     "撤销 (admin only, reason required)"
+log_repeat                .       X          .         X     a recurrence is a new finding, logged like one
+record_escalation         X       X          .         .     leader "issues 督办/通报/约谈"; the inspector records them
+take_snapshot             X       X          .         .     leader "takes a meeting snapshot"
+view_all                  X       X          .         X     a department "sees the items its unit leads or co-operates on"
+manage_users              .       .          .         X     admin: users
+view_health               .       .          .         X     decided: the operator's page, with backup
+manage_reference          .       .          .         X     admin: units, villages, categories
+manage_settings           .       .          .         X     admin: thresholds
+import_ledger             .       .          .         X     admin: "import of existing Excel ledgers"
+manage_lookback           .       X          .         X     回头看 is run by 整改办/督查组; decided: admin too
+recheck                   .       X          .         .     "assigns re-checks to inspectors outside the finding's units"
+lookback_report           X       X          .         X     回头看情况报告 from a frozen snapshot; decided: who reads figures
+issue_letter              X       X          .         .     leader "issues 督办/通报/约谈"
+manage_notify             .       .          .         X     decided: outbound channels are the administrator's
+"""
+SPEC_ROLES = (Role.LEADER, Role.INSPECTOR, Role.DEPARTMENT, Role.ADMIN)
+
+
+def _spec_table() -> dict[str, frozenset[Role]]:
+    table = {}
+    for line in SPEC_MATRIX.strip().splitlines():
+        action, *marks = line.split()[:5]
+        table[action] = frozenset(role for role, mark in zip(SPEC_ROLES, marks, strict=True) if mark == "X")
+    return table
+
+
+SPEC_TABLE = _spec_table()
+
+
+def test_the_code_grants_exactly_the_spec_table():
+    """Every action of the code is in the SPEC's table, and each grants exactly the roles the SPEC names."""
+    assert set(SPEC_TABLE) == {action.value for action in Action}
+    wrong = {action.value: (sorted(PERMISSIONS[action]), sorted(SPEC_TABLE[action.value]))
+             for action in Action if PERMISSIONS[action] != SPEC_TABLE[action.value]}
+    assert wrong == {}
+
 
 
 def _log(session, world, **overrides) -> Finding:
@@ -158,7 +212,7 @@ def test_matrix_cell(engine, world, action, role):
     with unit_of_work(engine) as session:
         context = prepare(session, world)
     actor = world.actors[ROLE_USER[role]]
-    allowed = role in PERMISSIONS[action]
+    allowed = role in SPEC_TABLE[action.value]  # the SPEC's answer, not the code's table
     with unit_of_work(engine) as session:
         if allowed:
             perform(session, actor, world, context)

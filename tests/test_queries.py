@@ -33,7 +33,8 @@ from sqlalchemy import Engine, text
 
 from dashboard.lifecycle import SYSTEM
 from dashboard import clock, passwords
-from dashboard.services import admin, queries
+from dashboard import lights
+from dashboard.services import admin, jobs, letters, queries
 from dashboard.services import findings as svc
 from dashboard.services.queries import LedgerFilter
 from dashboard.vocab import RectType, SourceKind
@@ -609,3 +610,30 @@ def test_every_page_read_from_either_end_is_the_same(ledger):
             for page in range(1, 5):
                 pages += _page(engine, ledger, sort=sort, descending=descending, page=page, page_size=3)[0]
             assert pages == whole and total == 11, (sort, descending)
+
+
+@pytest.mark.parametrize("day", [at(6, 15, 10), at(7, 3, 10)], ids=["today", "later"])
+def test_every_reader_of_overdue_agrees_with_the_one_rule(ledger, day):
+    """逾期 is ``lights.is_overdue`` / ``days_overdue``: the red list (through the partial index), the
+    figures, the 督办 ladder, a unit's letter candidates and the daily digest all give its answer."""
+    today = day.date()
+    with read_session(ledger.engine) as session:
+        rule = dict(session.execute(select(Finding.id, lights.days_overdue(today)).where(lights.is_overdue(today))).all())
+        unit_of = dict(session.execute(select(Finding.id, Finding.lead_unit_id)).all())
+        serial_of = dict(session.execute(select(Finding.id, Finding.serial)).all())
+        per_unit: dict[int, list[int]] = {}
+        for finding_id in rule:
+            per_unit.setdefault(unit_of[finding_id], []).append(finding_id)
+        assert len(rule) >= 2
+
+        assert set(queries._longest_overdue_ids(session, today, 1000)) == set(rule)
+        assert {item.id: item.days_overdue for item in queries.overdue_list(session, now=day, limit=1000)} == rule
+        assert queries.figures(session, now=day).overdue == len(rule)
+        assert {row.unit_id: (row.overdue, row.max_days) for row in letters.ladder(session, today)} == {
+            unit: (len(ids), max(rule[i] for i in ids)) for unit, ids in per_unit.items()}
+        for unit, ids in per_unit.items():
+            assert {f.id for f in letters.overdue_of_unit(session, unit, today)} == set(ids)
+        digests = jobs.unit_digests(session, today, 7)
+        for unit, ids in per_unit.items():
+            assert digests[unit].overdue_count == len(ids)
+            assert sorted(digests[unit].overdue) == sorted([serial_of[i], rule[i]] for i in ids)

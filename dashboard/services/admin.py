@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import true
 from sqlmodel import Session, select
 
 from dashboard import config
@@ -104,7 +105,7 @@ def update_user(session: Session, actor: Actor, user_id: int, expected_version: 
 def _active_admins(session: Session) -> list[User]:
     """The active administrators, their rows locked in id order (so two administrators demoting
     each other at once cannot both succeed, and never deadlock)."""
-    return list(session.exec(select(User).where(User.role == Role.ADMIN.value, User.active == True)  # noqa: E712
+    return list(session.exec(select(User).where(User.role == Role.ADMIN.value, User.active == true())
                              .order_by(User.id).with_for_update()).all())
 
 
@@ -259,7 +260,7 @@ def _clean_setting(key: str, value: Any) -> Any:
         number = int(value)
     except (TypeError, ValueError):
         raise ValidationFailed("error.setting_range", name=Phrase(f"setting.{key}"), low=spec.low, high=spec.high) from None
-    if not spec.low <= number <= spec.high:  # type: ignore[operator]
+    if not spec.low <= number <= spec.high:
         raise ValidationFailed("error.setting_range", name=Phrase(f"setting.{key}"), low=spec.low, high=spec.high)
     return number
 

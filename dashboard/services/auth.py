@@ -5,24 +5,23 @@ Every failed sign-in is answered the same way and in about the same time: a wron
 unknown name, a deactivated account, a demo password in production all read "用户名或密码不正确",
 and an unknown name is checked against a dummy bcrypt hash of the same cost as a real one.
 
-Too many failures are throttled, not punished: the *client* (its address) and the *account name*
-(known or not, so throttling tells nothing either) are refused for a while, but nothing is written
-that could end a session already open, and the account itself is never locked. The failures
+Too many failures are throttled, not punished: an account name from one address, an account from
+anywhere, and an address on names that are no account are refused for a while (counted in
+``sign_in_failure``, the same on every replica), but nothing is written that could end a session
+already open, and the account itself is never locked. The failures
 are recorded on the account (``failed_logins``) and in the audit log, and the owner is told at
 their next sign-in.
 
-A user's ``token_version`` is written into the login cookie; logout, a password change, a
-role/unit change and deactivation bump it, so every older cookie and session stops working.
+A user's ``token_version`` is kept on each of their browser sessions (``services.web_sessions``); a
+password change, a role/unit change and deactivation bump it, so every session they had stops working.
 """
 from __future__ import annotations
 
 import datetime as dt
-import threading
-from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, delete, func, select
 from sqlmodel import Session
 
 from dashboard import clock, config
@@ -30,56 +29,52 @@ from dashboard.lifecycle import SYSTEM, Actor
 from dashboard.passwords import verify_password, waste_time_like_a_check
 from dashboard.services.common import actor_of, audit
 from dashboard.settings import load_settings
-from db.models import AuditLog, User
+from db.models import AuditLog, SignInFailure, User
 
-CLIENT_FACTOR = 4  # a client (perhaps a whole office behind one address) gets this many times the account limit
-
-
-class Throttle:
-    """Failed sign-ins per client, per account name and per (client, account), over a sliding window.
-
-    Kept in the server process (Streamlit serves every session from one process); a restart
-    forgets it, which at worst grants a few more attempts.
-    """
-
-    def __init__(self) -> None:
-        self._failures: dict[tuple[str, str], deque[dt.datetime]] = defaultdict(deque)
-        self._lock = threading.Lock()
-
-    def clear(self) -> None:
-        with self._lock:
-            self._failures.clear()
-
-    def _recent(self, key: tuple[str, str], since: dt.datetime) -> deque[dt.datetime]:
-        times = self._failures[key]
-        while times and times[0] <= since:
-            times.popleft()
-        return times
-
-    def blocked_until(self, client: str, name: str, now: dt.datetime, limit: int,
-                      window: dt.timedelta) -> dt.datetime | None:
-        since = now - window
-        with self._lock:
-            for key, most in ((("pair", f"{client}\n{name}"), limit), (("client", client), limit * CLIENT_FACTOR),
-                              (("account", name), limit * CLIENT_FACTOR)):
-                times = self._recent(key, since)
-                if len(times) >= most:
-                    return times[-most] + window
-        return None
-
-    def attempts_left(self, client: str, name: str, now: dt.datetime, limit: int, window: dt.timedelta) -> int:
-        """Failed sign-ins this client may still make on this name before it is throttled. The same
-        for a name that exists and one that does not: it tells a stranger nothing."""
-        with self._lock:
-            return max(0, limit - len(self._recent(("pair", f"{client}\n{name}"), now - window)))
-
-    def failed(self, client: str, name: str, now: dt.datetime) -> None:
-        with self._lock:
-            for key in (("pair", f"{client}\n{name}"), ("client", client), ("account", name)):
-                self._failures[key].append(now)
+CLIENT_FACTOR = 4  # one account, from any number of addresses: this many times the per-address limit
+UNKNOWN_NAMES_FACTOR = 10  # one address, on names that are no account: high, and never blocks a real account
 
 
-THROTTLE = Throttle()
+def _nth_latest_failure(session: Session, condition, since: dt.datetime, nth: int) -> dt.datetime | None:
+    return session.execute(select(SignInFailure.at).where(condition, SignInFailure.at > since)
+                           .order_by(SignInFailure.at.desc()).offset(nth - 1).limit(1)).scalar()
+
+
+def throttled_until(session: Session, client: str, name: str, known: bool, now: dt.datetime, limit: int,
+                    window: dt.timedelta) -> dt.datetime | None:
+    """When this client may try this name again, or None. Counted in the database, so every replica counts the
+    same failures and a restart forgets none. First per account and address (an office behind one address is
+    never locked out by one machine in it guessing); per account from anywhere, higher; and per address only
+    for names that are no account, higher still, so guessing names does not block the office's real users."""
+    failure = SignInFailure
+    checks = [(and_(failure.username == name, failure.address == client), limit),
+              (failure.username == name, limit * CLIENT_FACTOR)]
+    if not known:
+        checks.append((and_(failure.address == client, failure.known.is_(False)), limit * UNKNOWN_NAMES_FACTOR))
+    since = now - window
+    for condition, most in checks:
+        nth = _nth_latest_failure(session, condition, since, most)
+        if nth is not None:
+            return nth + window
+    return None
+
+
+def attempts_left(session: Session, client: str, name: str, now: dt.datetime, limit: int,
+                  window: dt.timedelta) -> int:
+    """Failed sign-ins this client may still make on this name before it is throttled. The same for a name
+    that exists and one that does not: it tells a stranger nothing."""
+    recent = session.execute(select(func.count()).select_from(SignInFailure).where(
+        SignInFailure.username == name, SignInFailure.address == client,
+        SignInFailure.at > now - window)).scalar_one()
+    return max(0, limit - recent)
+
+
+def record_failure(session: Session, client: str, name: str, known: bool, now: dt.datetime,
+                   window: dt.timedelta) -> None:
+    """One more failure; failures older than the window (and a day) are no longer needed."""
+    session.execute(delete(SignInFailure).where(SignInFailure.at < now - max(window, dt.timedelta(days=1))))
+    session.add(SignInFailure(at=now, username=name[:60], address=client[:64], known=known))
+    session.flush()
 
 
 @dataclass
@@ -119,18 +114,18 @@ def sign_in(session: Session, username: str, password: str, client: str = "local
     now = clock.now()
     settings = load_settings(session)
     window = dt.timedelta(minutes=settings.lockout_minutes)
-    until = THROTTLE.blocked_until(client, name, now, settings.lockout_failures, window)
+    user = _user(session, name, lock=True) if name else None
+    until = throttled_until(session, client, name, user is not None, now, settings.lockout_failures, window)
     if until is not None:
         minutes = max(1, -(-int((until - now).total_seconds()) // 60))
         return SignInResult(message_key="login.throttled", params={"minutes": minutes})
-    user = _user(session, name, lock=True) if name else None
     if user is None:
         waste_time_like_a_check(password or "")
         correct = False
     else:
         correct = verify_password(password or "", user.password_hash) and may_sign_in(user, password)
     if not correct:
-        THROTTLE.failed(client, name, now)
+        record_failure(session, client, name, user is not None, now, window)
         if user is not None:
             user.failed_logins += 1
             audit(session, SYSTEM, "failed_login", user, new={"failed_logins": user.failed_logins},
@@ -138,8 +133,8 @@ def sign_in(session: Session, username: str, password: str, client: str = "local
         else:  # logged as well: a security record, and the same write (and commit) as for a real account
             session.add(AuditLog(at=now, username="system", action="failed_login", entity="User",
                                  new={"username": name[:60]}, note=f"failed sign-in from {client}"))
-        return SignInResult(message_key="login.failed", attempts_left=THROTTLE.attempts_left(
-            client, name, now, settings.lockout_failures, window))
+        return SignInResult(message_key="login.failed", attempts_left=attempts_left(
+            session, client, name, now, settings.lockout_failures, window))
     result = SignInResult(actor=actor_of(user), token_version=user.token_version,
                           failed_attempts=user.failed_logins)
     if user.failed_logins:
@@ -165,10 +160,3 @@ def resume(session: Session, username: str, token_version: int | None) -> Actor 
         return None
     return actor_of(user)
 
-
-def logout(session: Session, actor: Actor) -> None:
-    """End every session and cookie of this user."""
-    user = session.get(User, actor.id, with_for_update=True)
-    if user is not None:
-        user.token_version += 1
-        audit(session, actor, "logout", user, new={"token_version": user.token_version})

@@ -40,7 +40,7 @@ def next_number(session: Session, counter: type[M], **key: Any) -> int:
 
 def get_or_404(session: Session, model: type[M], record_id: int, *, lock: bool = False) -> M:
     """Load one record; ``lock=True`` takes a row lock (PostgreSQL) for a read-modify-write."""
-    statement = select(model).where(model.id == record_id)  # type: ignore[attr-defined]
+    statement = select(model).where(model.id == record_id)
     if lock:
         statement = statement.with_for_update()
     record = session.exec(statement).first()
@@ -64,11 +64,11 @@ def record_dict(record: SQLModel, exclude: tuple[str, ...] = ("password_hash",))
 
 def check_version(session: Session, record: SQLModel, expected_version: int | None) -> None:
     """Refuse an edit made from a stale copy; the caller's input is untouched, the other edit kept."""
-    if expected_version is None or record.version == expected_version:  # type: ignore[attr-defined]
+    if expected_version is None or record.version == expected_version:
         return
     last = session.exec(
-        select(AuditLog).where(AuditLog.entity == type(record).__name__, AuditLog.entity_id == record.id)  # type: ignore[attr-defined]
-        .order_by(AuditLog.id.desc())  # type: ignore[union-attr]
+        select(AuditLog).where(AuditLog.entity == type(record).__name__, AuditLog.entity_id == record.id)
+        .order_by(AuditLog.id.desc())
     ).first()
     raise ConflictError(current=record_dict(record),
                         by=last.username if last else "?",
@@ -85,7 +85,7 @@ def apply_changes(record: SQLModel, changes: dict[str, Any]) -> tuple[dict[str, 
             old[key], new[key] = plain(current), plain(value)
             setattr(record, key, value)
     if new and hasattr(record, "version"):
-        record.version += 1  # type: ignore[attr-defined]
+        record.version += 1
     return old, new
 
 
@@ -126,5 +126,5 @@ def code(enum: type[E], value: Any, field_key: str) -> E:
 
 
 def actor_of(user: User) -> Actor:
-    return Actor(id=user.id, username=user.username, role=Role(user.role), unit_id=user.unit_id,  # type: ignore[arg-type]
+    return Actor(id=user.id, username=user.username, role=Role(user.role), unit_id=user.unit_id,
                  display_name=user.display_name)

@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote, urlparse
 
 import apprise
-from sqlalchemy import Engine, or_
+from sqlalchemy import Engine, or_, true
 from sqlmodel import Session, select
 
 from dashboard import clock, config
@@ -111,7 +111,7 @@ def set_channel(session: Session, actor: Actor, unit_id: int | None, kind: str, 
         raise ValidationFailed("error.unknown_value", field=Phrase("field.kind"), value=kind)
     url = build_url(kind, fields)
     _instances([url])  # refused here when apprise cannot use it
-    row = session.exec(select(NotifyChannel).where(NotifyChannel.unit_id == unit_id)).first()  # type: ignore[arg-type]
+    row = session.exec(select(NotifyChannel).where(NotifyChannel.unit_id == unit_id)).first()
     masked = mask([url])
     if row is None:
         row = NotifyChannel(unit_id=unit_id, kind=kind, secret_url=url, masked=masked, updated_by_id=actor.id,
@@ -153,7 +153,7 @@ def channels(session: Session) -> list[ChannelRow]:
     """Every configured channel as pages may show it (never the secret URL)."""
     names = dict(session.exec(select(Unit.id, Unit.name)).all())
     rows = [ChannelRow(c.id, c.unit_id, names.get(c.unit_id, ""), c.kind, c.masked, c.active)
-            for c in session.exec(select(NotifyChannel).order_by(NotifyChannel.unit_id.is_not(None),  # type: ignore[union-attr]
+            for c in session.exec(select(NotifyChannel).order_by(NotifyChannel.unit_id.is_not(None),
                                                                  NotifyChannel.id)).all()]
     if config.notify_urls():
         rows.insert(0, ChannelRow(None, None, "", "env", mask(config.notify_urls()), True))
@@ -164,8 +164,8 @@ def _channel_for(session: Session, unit_id: int | None) -> tuple[int | None, str
     """(channel id, recipient name) for a unit: its own, else the default row, else the
     environment's URLs (id None); None when nothing is configured."""
     for candidate in ([unit_id] if unit_id is not None else []) + [None]:
-        row = session.exec(select(NotifyChannel).where(NotifyChannel.unit_id == candidate,  # type: ignore[arg-type]
-                                                       NotifyChannel.active == True)).first()  # noqa: E712
+        row = session.exec(select(NotifyChannel).where(NotifyChannel.unit_id == candidate,
+                                                       NotifyChannel.active == true())).first()
         if row is not None:
             return row.id, row.masked
     if config.notify_urls():
@@ -183,7 +183,7 @@ def queue(session: Session, unit_id: int | None, kind: str, *, title: str, body:
     if target is None:
         return None
     channel_id, recipient = target
-    unit_name = session.get(Unit, unit_id).name if unit_id is not None else ""  # type: ignore[union-attr]
+    unit_name = session.get(Unit, unit_id).name if unit_id is not None else ""
     row = Delivery(dedupe_key=dedupe_key, unit_id=unit_id, channel_id=channel_id,
                    recipient=(f"{unit_name} · {recipient}" if unit_name else recipient)[:120],
                    kind=kind, title=title[:200], body=body, status=Status.PENDING, attempts=0,
@@ -223,8 +223,8 @@ def send(urls: list[str], title: str, body: str) -> tuple[bool, str]:
             ok, captured_error = False, f"{type(error).__name__}: {error}"
         details = captured.getvalue().strip() if hasattr(captured, "getvalue") else ""
     last = details.splitlines()[-1].split(" - ", 2)[-1] if details else ""
-    error = "" if ok else (captured_error or last or "failed")
-    return ok, scrub(error, urls)
+    failure = "" if ok else (captured_error or last or "failed")
+    return ok, scrub(failure, urls)
 
 
 def _urls_for(session: Session, row: Delivery) -> list[str]:
@@ -252,7 +252,7 @@ def _take(engine: Engine, limit: int) -> list[tuple[int, list[str], str, str]]:
         for row in session.exec(statement).all():
             row.status, row.attempts, row.next_attempt_at = Status.SENDING, row.attempts + 1, now + LEASE
             taken.append((row.id, _urls_for(session, row), row.title, row.body))
-        return taken  # type: ignore[return-value]
+        return taken
 
 
 def _record(engine: Engine, delivery_id: int, ok: bool, error: str, max_attempts: int) -> str:
@@ -307,4 +307,4 @@ def log_rows(session: Session, *, failed_only: bool = False, limit: int = 200) -
     statement = select(Delivery)
     if failed_only:
         statement = statement.where(Delivery.status == Status.FAILED)
-    return list(session.exec(statement.order_by(Delivery.id.desc()).limit(limit)).all())  # type: ignore[union-attr]
+    return list(session.exec(statement.order_by(Delivery.id.desc()).limit(limit)).all())

@@ -138,10 +138,9 @@ def preview(data: bytes) -> bytes | None:
             with Image.open(io.BytesIO(data)) as image:
                 image.draft("RGB", (PREVIEW_SIDE, PREVIEW_SIDE))  # JPEG: decode at a reduced scale
                 image.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
-                if image.mode not in ("RGB", "RGBA", "L", "LA"):
-                    image = image.convert("RGBA")
+                shown = image if image.mode in ("RGB", "RGBA", "L", "LA") else image.convert("RGBA")
                 out = io.BytesIO()
-                image.save(out, format="PNG")
+                shown.save(out, format="PNG")
                 return out.getvalue()
     except Exception:  # noqa: BLE001 - a stored file must never break the page
         log.warning("evidence preview failed", exc_info=True)

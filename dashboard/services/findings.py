@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Iterable, Sequence
 
+from sqlalchemy import false
 from sqlmodel import Session, func, select
 
 from dashboard import clock
@@ -19,6 +20,7 @@ from dashboard.errors import InvalidState, NotFound, Phrase, ValidationFailed
 from dashboard.lifecycle import Action, Actor, FindingFacts, authorize, enforce, extension_decidable
 from dashboard.services import evidence as evidence_files
 from dashboard.services import notifications
+from dashboard.services import quality
 from dashboard.services.common import (apply_changes, audit, check_version, code, get_or_404, next_number, plain,
                                        record_dict, require_text)
 from dashboard.settings import load_settings
@@ -102,17 +104,17 @@ def co_unit_ids(session: Session, finding_id: int) -> list[int]:
 
 def _authorize_on(session: Session, actor: Actor, action: Action, finding: Finding) -> Status | None:
     return authorize(actor, action, status=finding.status, lead_unit_id=finding.lead_unit_id,
-                     co_unit_ids=co_unit_ids(session, finding.id))  # type: ignore[arg-type]
+                     co_unit_ids=co_unit_ids(session, finding.id))
 
 
 def facts_for(finding: Finding, *, co_unit_ids: Iterable[int], pending_extension: bool, open_measures: int,
-              evidence_count: int) -> FindingFacts:
+              evidence_count: int, still_hit: Sequence[str] = ()) -> FindingFacts:
     """What the policy (``lifecycle.available_actions``) needs to know about a finding."""
     return FindingFacts(
-        status=Status(finding.status), lead_unit_id=finding.lead_unit_id,  # type: ignore[arg-type]
+        status=Status(finding.status), lead_unit_id=finding.lead_unit_id,
         co_unit_ids=frozenset(co_unit_ids), long_term=finding.rect_type == RectType.LONG_TERM,
         has_deadline=finding.current_deadline is not None, pending_extension=pending_extension,
-        open_measures=open_measures, evidence_count=evidence_count)
+        open_measures=open_measures, evidence_count=evidence_count, still_hit=tuple(still_hit))
 
 
 def facts_of(session: Session, finding: Finding) -> FindingFacts:
@@ -121,11 +123,12 @@ def facts_of(session: Session, finding: Finding) -> FindingFacts:
         return session.execute(select(func.count()).select_from(model).where(*where)).scalar_one()
 
     return facts_for(
-        finding, co_unit_ids=co_unit_ids(session, finding.id),  # type: ignore[arg-type]
+        finding, co_unit_ids=co_unit_ids(session, finding.id),
         pending_extension=count(ExtensionRequest, ExtensionRequest.finding_id == finding.id,
                                 ExtensionRequest.decision == ExtensionDecision.PENDING.value) > 0,
-        open_measures=count(Measure, Measure.finding_id == finding.id, Measure.done == False),  # noqa: E712
-        evidence_count=count(Evidence, Evidence.finding_id == finding.id))
+        open_measures=count(Measure, Measure.finding_id == finding.id, Measure.done == false()),
+        evidence_count=count(Evidence, Evidence.finding_id == finding.id),
+        still_hit=quality.still_hit(session, finding.id))
 
 
 def _load_for(session: Session, actor: Actor, action: Action, finding_id: int,
@@ -286,7 +289,7 @@ def log_finding(session: Session, actor: Actor, data: FindingInput) -> Finding:
 
     now = clock.now()
     finding = Finding(
-        serial=next_serial(session, now.year), source_id=source.id, category_id=data.category_id,  # type: ignore[arg-type]
+        serial=next_serial(session, now.year), source_id=source.id, category_id=data.category_id,
         description=description, county=county, township=township, village_id=data.village_id,
         lead_unit_id=data.lead_unit_id, responsible_leader=data.responsible_leader.strip(),
         responsible_person=data.responsible_person.strip(), rect_type=rect_type.value,
@@ -297,9 +300,9 @@ def log_finding(session: Session, actor: Actor, data: FindingInput) -> Finding:
     session.add(finding)
     session.flush()
     for unit_id in co_units:
-        session.add(FindingCoUnit(finding_id=finding.id, unit_id=unit_id))  # type: ignore[arg-type]
+        session.add(FindingCoUnit(finding_id=finding.id, unit_id=unit_id))
     for seq, item in enumerate(measures, start=1):
-        session.add(Measure(finding_id=finding.id, seq=seq, text=item.text, deadline=item.deadline))  # type: ignore[arg-type]
+        session.add(Measure(finding_id=finding.id, seq=seq, text=item.text, deadline=item.deadline))
     new = record_dict(finding) | {"co_unit_ids": co_units,
                                   "measures": [_measure_text(m.text, m.deadline) for m in measures]}
     audit(session, actor, "log_repeat" if data.repeat_of_id else "create", finding, new=new, finding_id=finding.id)
@@ -330,7 +333,7 @@ def edit_finding(session: Session, actor: Actor, finding_id: int, expected_versi
     if "lead_unit_id" in changes:
         get_or_404(session, Unit, changes["lead_unit_id"])
     lead = changes.get("lead_unit_id", finding.lead_unit_id)
-    if lead in (set(co_units) if co_units is not None else set(co_unit_ids(session, finding.id))):  # type: ignore[arg-type]
+    if lead in (set(co_units) if co_units is not None else set(co_unit_ids(session, finding.id))):
         raise ValidationFailed("error.self_lead_cooperate")
     _move(session, actor, Action.EDIT_FINDING, finding, None, changes)
     if co_units is not None:
@@ -370,7 +373,7 @@ def _replace_measures(session: Session, actor: Actor, finding: Finding, wanted: 
             continue
         _check_measure_deadline(text, due, finding.current_deadline, received)
         if measure is None:
-            measure = Measure(finding_id=finding.id, seq=next_seq, text=text, deadline=due)  # type: ignore[arg-type]
+            measure = Measure(finding_id=finding.id, seq=next_seq, text=text, deadline=due)
             next_seq += 1
             session.add(measure)
             audit(session, actor, "add_measure", measure, new={"text": text, "deadline": plain(due)},
@@ -391,7 +394,7 @@ def _replace_measures(session: Session, actor: Actor, finding: Finding, wanted: 
 def _replace_co_units(session: Session, actor: Actor, finding: Finding, wanted: list[int]) -> None:
     if finding.lead_unit_id in wanted:
         raise ValidationFailed("error.self_lead_cooperate")
-    current = co_unit_ids(session, finding.id)  # type: ignore[arg-type]
+    current = co_unit_ids(session, finding.id)
     if sorted(current) == wanted:
         return
     for link in session.exec(select(FindingCoUnit).where(FindingCoUnit.finding_id == finding.id)).all():
@@ -399,7 +402,7 @@ def _replace_co_units(session: Session, actor: Actor, finding: Finding, wanted: 
     session.flush()
     for unit_id in wanted:
         get_or_404(session, Unit, unit_id)
-        session.add(FindingCoUnit(finding_id=finding.id, unit_id=unit_id))  # type: ignore[arg-type]
+        session.add(FindingCoUnit(finding_id=finding.id, unit_id=unit_id))
     audit(session, actor, "edit_co_units", finding, old={"co_unit_ids": sorted(current)},
           new={"co_unit_ids": wanted}, finding_id=finding.id)
 
@@ -407,14 +410,16 @@ def _replace_co_units(session: Session, actor: Actor, finding: Finding, wanted: 
 # --- the responsible unit's work ---------------------------------------------------------------
 
 def report_progress(session: Session, actor: Actor, finding_id: int, *, done_text: str, next_text: str = "",
-                    percent: int = 0, files: Sequence[UploadedFile] = ()) -> Progress:
-    """整改进展 with optional evidence. The first report moves 待整改 to 整改中."""
-    finding, target = _load_for(session, actor, Action.REPORT_PROGRESS, finding_id)
+                    percent: int = 0, files: Sequence[UploadedFile] = (),
+                    expected_version: int | None = None) -> Progress:
+    """整改进展 with optional evidence. The first report moves 待整改 to 整改中. With ``expected_version`` (the API),
+    a report written against a finding someone has changed since is refused."""
+    finding, target = _load_for(session, actor, Action.REPORT_PROGRESS, finding_id, expected_version)
     text = require_text(done_text, "field.progress_text")
     if not 0 <= int(percent) <= 100:
         raise ValidationFailed("error.percent_range")
     now = clock.now()
-    progress = Progress(finding_id=finding.id, unit_id=actor.unit_id, author_id=actor.id, reported_at=now,  # type: ignore[arg-type]
+    progress = Progress(finding_id=finding.id, unit_id=actor.unit_id, author_id=actor.id, reported_at=now,
                         done_text=text, next_text=(next_text or "").strip(), percent=int(percent))
     session.add(progress)
     audit(session, actor, "report_progress", progress, new=record_dict(progress), finding_id=finding.id)
@@ -445,12 +450,12 @@ def _store_evidence(session: Session, actor: Actor, finding: Finding, upload: Up
         raise ValidationFailed("error.file_too_large", name=name, size_mb=round(size / 1048576, 1),
                                limit_mb=settings.max_upload_mb)
     content_type = evidence_files.check_upload(name, extension, upload.data).content_type  # by its bytes
-    evidence = Evidence(finding_id=finding.id, progress_id=progress_id, filename=name, content_type=content_type,  # type: ignore[arg-type]
+    evidence = Evidence(finding_id=finding.id, progress_id=progress_id, filename=name, content_type=content_type,
                         size=size, sha256=hashlib.sha256(upload.data).hexdigest(), uploaded_by_id=actor.id,
                         uploaded_at=clock.now())
     session.add(evidence)
     session.flush()
-    session.add(EvidenceContent(evidence_id=evidence.id, data=upload.data))  # type: ignore[arg-type]
+    session.add(EvidenceContent(evidence_id=evidence.id, data=upload.data))
     audit(session, actor, "attach_evidence", evidence, new=record_dict(evidence), finding_id=finding.id)
     return evidence
 
@@ -471,9 +476,12 @@ def request_extension(session: Session, actor: Actor, finding_id: int, *, asked_
                       reason: str) -> ExtensionRequest:
     finding, _ = _load_for(session, actor, Action.REQUEST_EXTENSION, finding_id)
     reason = require_text(reason, "field.reason")
-    if asked_deadline <= finding.current_deadline:  # type: ignore[operator]  (the policy requires one)
-        raise ValidationFailed("error.extension_not_later", current=finding.current_deadline.isoformat())  # type: ignore[union-attr]
-    request = ExtensionRequest(finding_id=finding.id, requested_by_id=actor.id, requested_at=clock.now(),  # type: ignore[arg-type]
+    current = finding.current_deadline
+    if current is None:  # the policy refuses an extension without a deadline in force; said again for the types
+        raise ValidationFailed("error.no_deadline")
+    if asked_deadline <= current:
+        raise ValidationFailed("error.extension_not_later", current=current.isoformat())
+    request = ExtensionRequest(finding_id=finding.id, requested_by_id=actor.id, requested_at=clock.now(),
                                reason=reason, old_deadline=finding.current_deadline, asked_deadline=asked_deadline)
     session.add(request)
     audit(session, actor, "request_extension", request, new=record_dict(request), finding_id=finding.id)
@@ -512,7 +520,7 @@ def apply_closure(session: Session, actor: Actor, finding_id: int, expected_vers
     summary = require_text(summary, "field.summary")
     evidence_ids = list(session.exec(select(Evidence.id).where(Evidence.finding_id == finding.id)
                                      .order_by(Evidence.id)).all())  # the policy has checked measures and evidence
-    review = ClosureReview(finding_id=finding.id, applied_by_id=actor.id, applied_at=clock.now(),  # type: ignore[arg-type]
+    review = ClosureReview(finding_id=finding.id, applied_by_id=actor.id, applied_at=clock.now(),
                            summary=summary, evidence_ids=evidence_ids)
     session.add(review)
     audit(session, actor, "apply_closure", review, new=record_dict(review), finding_id=finding.id)
@@ -592,12 +600,12 @@ def record_escalation(session: Session, actor: Actor, *, kind: EscalationKind | 
         unit_id = unit_id or finding.lead_unit_id
     else:
         authorize(actor, Action.RECORD_ESCALATION)
-        get_or_404(session, Unit, unit_id)  # type: ignore[arg-type]
+        get_or_404(session, Unit, unit_id)
     escalation = Escalation(kind=code(EscalationKind, kind, "field.kind").value, finding_id=finding_id, unit_id=unit_id,
                             issued_on=clock.today(), respond_by=respond_by, issued_by_id=actor.id,
                             note=require_text(note, "field.note"), created_at=clock.now())
     session.add(escalation)
     audit(session, actor, "record_escalation", escalation, new=record_dict(escalation), finding_id=finding_id)
     if escalation.kind in (EscalationKind.LETTER, EscalationKind.NOTICE, EscalationKind.TALK):
-        notifications.on_escalation(session, unit_id, escalation.kind, finding_id)  # type: ignore[arg-type]
+        notifications.on_escalation(session, unit_id, escalation.kind, finding_id)
     return escalation

@@ -83,7 +83,7 @@ def commit_households(session: Session, actor: Actor, preview: HouseholdImportPr
         chunk = households[start:start + CHUNK]
         existing = {h.number: h for h in session.exec(
             select(Household).where(Household.number.in_([row.number for row in chunk]))).all()}
-        members = _members_of(session, [h.id for h in existing.values()])
+        members = _members_of(session, [h.id for h in existing.values() if h.id is not None])
         for rows in chunk:
             outcome = _write(session, actor, preview, rows, existing.get(rows.number), members)
             counts[outcome] += 1

@@ -321,7 +321,7 @@ def villages_of(session: Session, actor: Actor) -> list[tuple[int, str, str]]:
                  .where(exists().where(Household.village_id == Village.id)).order_by(Village.township, Village.name))
     if township:
         statement = statement.where(Village.township == township)
-    return [tuple(row) for row in session.exec(statement).all()]
+    return [(int(row[0]), row[1], row[2]) for row in session.exec(statement).all()]
 
 
 def all_villages(session: Session, actor: Actor) -> list[tuple[int, str, str]]:
@@ -330,7 +330,7 @@ def all_villages(session: Session, actor: Actor) -> list[tuple[int, str, str]]:
     statement = select(Village.id, Village.township, Village.name).order_by(Village.township, Village.name)
     if township:
         statement = statement.where(Village.township == township)
-    return [tuple(row) for row in session.exec(statement).all()]
+    return [(int(row[0]), row[1], row[2]) for row in session.exec(statement).all()]
 
 
 def household_id_of(session: Session, actor: Actor, number: str) -> int | None:

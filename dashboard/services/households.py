@@ -156,11 +156,11 @@ def find_person(session: Session, id_number: str) -> list[HouseholdMember]:
 
 def township_unit_id(session: Session, township: str) -> int | None:
     return session.exec(select(Unit.id).where(Unit.kind == UnitKind.TOWNSHIP.value, Unit.name == township,
-                                              Unit.active == True)).first()  # noqa: E712
+                                              Unit.active.is_(True))).first()
 
 
 def monitoring_unit_ids(session: Session) -> frozenset[int]:
-    return frozenset(session.exec(select(Unit.id).where(Unit.monitoring == True, Unit.active == True)).all())  # noqa: E712
+    return frozenset(session.exec(select(Unit.id).where(Unit.monitoring.is_(True), Unit.active.is_(True))).all())
 
 
 def open_case(session: Session, household_id: int, *, lock: bool = False) -> HouseholdCase | None:
@@ -297,7 +297,7 @@ def register_clue(session: Session, actor: Actor, *, source: ClueSource | str, r
         audit(session, actor, "create_household", household, new={"number": household.number,
                                                                     "village_id": household.village_id})
     else:
-        household = _locked_household(session, household_id)  # type: ignore[arg-type]
+        household = _locked_household(session, household_id)
     before = HouseholdState(household.state)
     target = enforce_household(actor, HouseholdAction.RECEIVE_CLUE, facts(session, household, settings=settings))
     case = HouseholdCase(household_id=household.id, kind=CaseKind.IDENTIFY.value, state=target.value,
@@ -322,6 +322,7 @@ def _advance(session: Session, actor: Actor, case_id: int, action: HouseholdActi
     check_version(session, case, expected_version)
     household = _locked_household(session, case.household_id)
     target = enforce_household(actor, action, facts(session, household, case=case, method=method))
+    assert target is not None, "every step of an open case moves it"
     old, new = apply_changes(case, {**changes, "state": target.value})
     state = HOUSEHOLD_STATE_OF_CASE[target] or _state_before(session, household, case)
     _set_household_state(household, state)

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from rapidfuzz import fuzz, process
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, true, update
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
@@ -32,11 +32,12 @@ from dashboard import clock
 from dashboard.ledger_reader import ParsedRow, ParseResult, RowError, fingerprint, parse_ledger
 from dashboard.errors import DomainError, Phrase, ValidationFailed
 from dashboard.i18n import t
-from dashboard.lifecycle import Action, Actor, authorize
+from dashboard.lifecycle import Action, Actor, authorize, closure_path, next_status, starts_from
 from dashboard.services import rollups
 from dashboard.services.common import audit, code, require_text
 from dashboard.services.findings import SERIAL_PREFIX
-from dashboard.vocab import ExtensionDecision, RectType, ReviewDecision, SourceKind, Status
+from dashboard.text import clean, clean_row
+from dashboard.vocab import FINAL_STATES, ExtensionDecision, RectType, ReviewDecision, SourceKind, Status
 from db.engine import after_bulk_load
 from db.models import (
     ALIAS_KINDS,
@@ -211,7 +212,8 @@ def at_row(error: RowError) -> Phrase:
 
 
 def _norm(text: str) -> str:
-    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text or ""))
+    """Text as compared with what is stored: cleaned as it was written, without spaces or width forms."""
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", clean(text or "")))
 
 
 class _Names:
@@ -395,7 +397,7 @@ def _already_here(session: Session, rows: list[ParsedRow]) -> dict[str, dict]:
                     == _content_key(row.description, row.lead_unit)):
                 out[row.fingerprint] = found._asdict()
     if out:
-        ids = [found["id"] for found in out.values()]
+        ids = [known["id"] for known in out.values()]
         latest: dict[int, str] = {}
         for start in range(0, len(ids), 1000):
             chunk = ids[start:start + 1000]
@@ -403,16 +405,19 @@ def _already_here(session: Session, rows: list[ParsedRow]) -> dict[str, dict]:
                     .where(Progress.finding_id.in_(chunk)).group_by(Progress.finding_id).subquery())
             latest.update(session.execute(select(Progress.finding_id, Progress.done_text)
                                           .join(last, last.c.last_id == Progress.id)).all())
-        for found in out.values():
-            found["progress"] = latest.get(found["id"])
+        for known in out.values():
+            known["progress"] = latest.get(known["id"])
     return out
 
 
 def _compare(preview: ImportPreview, row: ParsedRow, known: dict) -> None:
     """A row imported before: new progress becomes a progress entry, a completion a closure application."""
     new_progress = row.progress if row.progress and _norm(row.progress) != _norm(known["progress"] or "") else None
-    closing = (row.state in ("closed", "pending_review")
-               and known["status"] in (Status.OPEN.value, Status.IN_PROGRESS.value, Status.ONGOING.value))
+    closing = row.state in ("closed", "pending_review") and closure_path(known["status"]) is not None
+    if new_progress and not starts_from(Action.REPORT_PROGRESS, known["status"]) and not closing:
+        preview.unchanged.append(Skipped(row.excel_row, "import.skip_no_progress",
+                                         {"serial": known["serial"], "status": Status(known["status"])}))
+        return
     if new_progress or closing:
         preview.updates.append(UpdateRow(row, known["id"], known["serial"], new_progress, closing))
     else:
@@ -469,7 +474,7 @@ def _resolve(row: ParsedRow, names: _Names, columns: dict[str, str], received: d
 
 def _village(row: ParsedRow, names: _Names) -> int | None:
     if row.township:
-        return names.villages.get((row.township, row.village))  # type: ignore[arg-type]
+        return names.villages.get((row.township, row.village))
     candidates = names.village_by_name.get(row.village or "", [])
     return candidates[0] if len(candidates) == 1 else None
 
@@ -487,7 +492,7 @@ def decisions_from_pairs(pairs: Iterable[str], preview: ImportPreview | None = N
         old, new = old.strip(), new.strip()
         if not sep or not old or not new:
             raise ValidationFailed("error.import_bad_mapping", old=old, new=new, reason=Phrase("import.map_format"))
-        kinds = ALIAS_KINDS
+        kinds: tuple[str, ...] = ALIAS_KINDS
         if preview is not None:
             kinds = tuple({u.kind for u in preview.unknowns if u.value == old}) or ALIAS_KINDS
         for kind in kinds:
@@ -660,7 +665,7 @@ def _create_categories(session: Session, actor: Actor, rows: list[ResolvedRow]) 
             session.flush()
             audit(session, actor, "create", existing, new={"name": name, "by": "import"})
             created.append(name)
-        ids[name] = existing.id  # type: ignore[assignment]
+        ids[name] = existing.id  # type: ignore[assignment]  # flushed above: the row has its id
     for resolved in rows:
         if resolved.category_id is None:
             resolved.category_id = ids[resolved.category_name]
@@ -675,7 +680,7 @@ def _create_villages(session: Session, actor: Actor, rows: list[ResolvedRow]) ->
         session.add(village)
         session.flush()
         audit(session, actor, "create", village, new={"township": township, "name": name, "by": "import"})
-        ids[(township, name)] = village.id  # type: ignore[assignment]
+        ids[(township, name)] = village.id  # type: ignore[assignment]  # flushed above: the row has its id
     for resolved in rows:
         if resolved.village_key:
             resolved.village_id = ids[resolved.village_key]
@@ -711,8 +716,9 @@ def _serial_block(session: Session, year: int, count: int) -> list[str]:
 
 
 def _insert_many(session: Session, model, rows: list[dict]) -> None:
+    """One Core statement per table, through the same cleaning the flush guard gives every ORM write."""
     if rows:
-        session.connection().execute(model.__table__.insert(), rows)
+        session.connection().execute(model.__table__.insert(), [clean_row(row) for row in rows])
 
 
 def _times(row: ParsedRow, status: Status, now: dt.datetime, received: dt.datetime | None) -> tuple[dt.datetime, dt.datetime | None]:
@@ -736,7 +742,12 @@ def _write_rows(session: Session, actor: Actor, sources: dict[str, Source], rows
                 for resolved, serial in zip(rows, serials)]
     _insert_many(session, Finding, findings)
     ids = _ids_of_serials(session, serials)
-    measures, co_units, progress, audits, extensions, reviews = [], [], [], [], [], []
+    measures: list[dict[str, Any]] = []
+    co_units: list[dict[str, Any]] = []
+    progress: list[dict[str, Any]] = []
+    audits: list[dict[str, Any]] = []
+    extensions: list[dict[str, Any]] = []
+    reviews: list[dict[str, Any]] = []
     by_file_serial: dict[str, int] = {}
     for finding_id, resolved, values in zip(ids, rows, findings):
         row, closed = resolved.row, values["status"] == Status.CLOSED.value
@@ -774,9 +785,9 @@ def _write_rows(session: Session, actor: Actor, sources: dict[str, Source], rows
                        "new": {"serial": values["serial"], "status": values["status"], "excel_row": row.excel_row,
                                "original_serial": values["original_serial"]},
                        "note": note})
-    for model, values in ((Measure, measures), (FindingCoUnit, co_units), (Progress, progress),
-                          (ExtensionRequest, extensions), (ClosureReview, reviews), (AuditLog, audits)):
-        _insert_many(session, model, values)
+    for model, table_rows in ((Measure, measures), (FindingCoUnit, co_units), (Progress, progress),
+                              (ExtensionRequest, extensions), (ClosureReview, reviews), (AuditLog, audits)):
+        _insert_many(session, model, table_rows)
     _link_repeats(session, rows, ids, by_file_serial)
     return ids
 
@@ -787,7 +798,7 @@ def _link_repeats(session: Session, rows: list[ResolvedRow], ids: list[int], by_
     if not wanted:
         return
     missing = sorted({serial for serial in wanted.values() if serial not in by_file_serial})
-    earlier = dict(session.execute(select(Finding.original_serial, Finding.id)
+    earlier: dict[str, int] = dict(session.execute(select(Finding.original_serial, Finding.id)
                                    .where(Finding.original_serial.in_(missing))).all()) if missing else {}
     for finding_id, serial in wanted.items():
         target = by_file_serial.get(serial) or earlier.get(serial)
@@ -798,24 +809,30 @@ def _link_repeats(session: Session, rows: list[ResolvedRow], ids: list[int], by_
 def _write_updates(session: Session, actor: Actor, updates: list[UpdateRow], now: dt.datetime,
                    filename: str) -> list[int]:
     """Changed progress becomes a progress entry; a row now marked done becomes a closure application
-    for an inspector to decide: an import never closes a finding by itself."""
+    for an inspector to decide: an import never closes a finding by itself. Each move of state is the
+    transition table's (``lifecycle.next_status``); a finding still 待整改 reports the ledger's progress
+    before it applies (``lifecycle.closure_path``)."""
     ids = []
     for item in updates:
         finding = session.execute(select(Finding).where(Finding.id == item.finding_id).with_for_update()).scalars().one()
-        if finding.status in (Status.CLOSED.value, Status.CANCELLED.value):
-            continue
+        status = Status(finding.status)
+        path = closure_path(status) if item.apply_closure else ()
+        if status in FINAL_STATES or path is None or not (path or starts_from(Action.REPORT_PROGRESS, status)):
+            continue  # moved since the preview into a state the ledger's row cannot change
+        where = f"由Excel导入，{filename or '台账'}第{item.row.excel_row}行"
         changes: dict[str, Any] = {}
-        if item.new_progress:
+        if item.new_progress or Action.REPORT_PROGRESS in path:
             session.add(Progress(finding_id=finding.id, unit_id=finding.lead_unit_id, author_id=actor.id,
-                                 reported_at=now, done_text=item.new_progress, next_text="", percent=0))
+                                 reported_at=now, done_text=item.new_progress or f"台账记为已完成（{where}）",
+                                 next_text="", percent=0))
             changes["last_progress_at"] = now
-            if finding.status == Status.OPEN.value:
-                changes["status"] = Status.IN_PROGRESS.value
-        if item.apply_closure and finding.status != Status.PENDING_REVIEW.value:
-            session.add(ClosureReview(finding_id=finding.id, applied_by_id=actor.id, applied_at=now,  # type: ignore[arg-type]
-                                      summary=f"台账记为已完成（由Excel导入，{filename or '台账'}第{item.row.excel_row}行），"
-                                              "待整改办核验销号", evidence_ids=[]))
-            changes["status"] = Status.PENDING_REVIEW.value
+            status = next_status(Action.REPORT_PROGRESS, status)
+        if Action.APPLY_CLOSURE in path:
+            session.add(ClosureReview(finding_id=finding.id, applied_by_id=actor.id, applied_at=now,
+                                      summary=f"台账记为已完成（{where}），待整改办核验销号", evidence_ids=[]))
+            status = next_status(Action.APPLY_CLOSURE, status)
+        if status.value != finding.status:
+            changes["status"] = status.value
         old = {key: getattr(finding, key) for key in changes}
         for key, value in changes.items():
             setattr(finding, key, value)
@@ -867,8 +884,8 @@ def mapping_names(session: Session) -> dict[str, list[str]]:
                 session.execute(select(Village.township, Village.name).order_by(Village.township, Village.name)
                                 .limit(MAPPING_VILLAGES + 1))]
     return {
-        "unit": list(session.execute(select(Unit.name).where(Unit.active == True).order_by(Unit.id)).scalars()),  # noqa: E712
-        "category": list(session.execute(select(Category.name).where(Category.active == True)  # noqa: E712
+        "unit": list(session.execute(select(Unit.name).where(Unit.active == true()).order_by(Unit.id)).scalars()),
+        "category": list(session.execute(select(Category.name).where(Category.active == true())
                                          .order_by(Category.sort_order)).scalars()),
         "village": villages if len(villages) <= MAPPING_VILLAGES else [],
     }

@@ -19,18 +19,17 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from sqlalchemy import Engine, bindparam, insert, text
+from sqlalchemy import Engine, case, func, insert, literal, or_, true, union_all
 from sqlmodel import Session, select
 
-from dashboard import clock, config
+from dashboard import clock, config, lights
 from dashboard.i18n import t
-from dashboard.lifecycle import DEADLINE_STATES
 from dashboard.services import delivery, notifications
 from dashboard.services.notifications import Kind
 from dashboard.services.unit_of_work import unit_of_work
 from dashboard.settings import load_settings
 from db.engine import conflict_insert, read_session
-from db.models import Delivery, JobClaim, JobRun, Notification, NotifyChannel, Unit, User
+from db.models import Delivery, Finding, JobClaim, JobRun, Notification, NotifyChannel, Unit, User
 from dashboard.vocab import Status
 
 log = logging.getLogger(__name__)
@@ -61,26 +60,25 @@ def claim(session: Session, job: str, day: dt.date, recipients: list[str], worke
 
 # --- what each unit should hear today -------------------------------------------------------------
 
-_OPEN = tuple(sorted(s.value for s in DEADLINE_STATES))
-
-_RANKED = text("""
-SELECT lead_unit_id, bucket, serial, current_deadline, n FROM (
-  SELECT lead_unit_id, bucket, serial, current_deadline,
-         ROW_NUMBER() OVER (PARTITION BY lead_unit_id, bucket ORDER BY current_deadline, serial) AS rn,
-         COUNT(*) OVER (PARTITION BY lead_unit_id, bucket) AS n
-  FROM (
-    SELECT lead_unit_id, serial, current_deadline,
-           CASE WHEN current_deadline < :today THEN 'overdue' ELSE 'due' END AS bucket
-    FROM finding
-    WHERE status IN :open AND current_deadline IS NOT NULL AND current_deadline <= :soon
-    UNION ALL
-    SELECT lead_unit_id, serial, current_deadline, 'sent_back' AS bucket
-    FROM finding
-    WHERE status = :in_progress AND sent_back_count > 0
-  ) AS candidates
-) AS ranked
-WHERE rn <= :items
-""").bindparams(bindparam("open", expanding=True))
+def _ranked_candidates(today: dt.date, days: int, items: int) -> Any:
+    """Per unit and bucket (overdue, due within ``days``, sent back): the first ``items`` findings,
+    the bucket's count and each finding's days overdue. The overdue and due rules are ``lights``'s."""
+    overdue = lights.is_overdue(today)
+    by_deadline = (select(Finding.lead_unit_id, Finding.serial, Finding.current_deadline,
+                          case((overdue, literal("overdue")), else_=literal("due")).label("bucket"),
+                          lights.days_overdue(today).label("days_overdue"))
+                   .where(or_(overdue, lights.is_due_within(today, days))))
+    sent_back = (select(Finding.lead_unit_id, Finding.serial, Finding.current_deadline,
+                        literal("sent_back").label("bucket"), literal(0).label("days_overdue"))
+                 .where(Finding.status == Status.IN_PROGRESS.value, Finding.sent_back_count > 0))
+    candidates = union_all(by_deadline, sent_back).subquery("candidates")
+    c = candidates.c
+    partition = (c.lead_unit_id, c.bucket)
+    ranked = select(c.lead_unit_id, c.bucket, c.serial, c.current_deadline, c.days_overdue,
+                    func.row_number().over(partition_by=partition, order_by=(c.current_deadline, c.serial)).label("rn"),
+                    func.count().over(partition_by=partition).label("n")).subquery("ranked")
+    r = ranked.c
+    return select(r.lead_unit_id, r.bucket, r.serial, r.current_deadline, r.days_overdue, r.n).where(r.rn <= items)
 
 
 @dataclass
@@ -109,13 +107,11 @@ def unit_digests(session: Session, today: dt.date, days: int) -> dict[int, UnitD
     """Per unit: its most overdue, soonest due and sent-back findings (a few each) and the counts,
     in one ranked query over the open-deadline index."""
     digests: dict[int, UnitDigest] = {}
-    rows = session.execute(_RANKED, {"today": today, "soon": today + dt.timedelta(days=days), "open": list(_OPEN),
-                                     "in_progress": Status.IN_PROGRESS.value,
-                                     "items": notifications.DIGEST_ITEMS}).all()
-    for unit_id, bucket, serial, deadline, count in rows:
+    rows = session.execute(_ranked_candidates(today, days, notifications.DIGEST_ITEMS)).all()
+    for unit_id, bucket, serial, deadline, days_late, count in rows:
         digest = digests.setdefault(unit_id, UnitDigest(unit_id))
         if bucket == "overdue":
-            digest.overdue.append([serial, (today - _as_date(deadline)).days])
+            digest.overdue.append([serial, int(days_late)])
             digest.overdue_count = count
         elif bucket == "due":
             digest.due_soon.append([serial, _as_date(deadline).isoformat()])
@@ -128,15 +124,15 @@ def unit_digests(session: Session, today: dt.date, days: int) -> dict[int, UnitD
 
 def _users_by_unit(session: Session) -> dict[int, list[int]]:
     users: dict[int, list[int]] = defaultdict(list)
-    for user_id, unit_id in session.exec(select(User.id, User.unit_id).where(User.active == True,  # noqa: E712
-                                                                               User.unit_id != None)).all():  # noqa: E711
-        users[unit_id].append(user_id)
+    for user_id, unit_id in session.exec(select(User.id, User.unit_id).where(User.active == true(),
+                                                                               User.unit_id.is_not(None))).all():
+        users[unit_id].append(user_id)  # type: ignore[index]  # the query keeps users with a unit only
     return users
 
 
 def _channels(session: Session) -> tuple[dict[int | None, tuple[int | None, str]], tuple[int | None, str] | None]:
     own = {row.unit_id: (row.id, row.masked) for row in session.exec(
-        select(NotifyChannel).where(NotifyChannel.active == True)).all()}  # noqa: E712
+        select(NotifyChannel).where(NotifyChannel.active == true())).all()}
     default = own.pop(None, None) or ((None, delivery.DEFAULT_CHANNEL) if config.notify_urls() else None)
     return own, default
 
@@ -188,12 +184,10 @@ def reminder_pass(engine: Engine, today: dt.date | None = None, worker: str = ""
     marks = {today + dt.timedelta(days=settings.remind_days_first): settings.remind_days_first,
              today + dt.timedelta(days=settings.remind_days_second): settings.remind_days_second,
              today - dt.timedelta(days=1): -1}
-    from db.models import Finding
-
     with read_session(engine) as session:
         due = session.exec(select(Finding.id, Finding.serial, Finding.description, Finding.lead_unit_id,
                                   Finding.current_deadline).where(
-            Finding.status.in_(_OPEN), Finding.current_deadline.in_(list(marks)))).all()  # type: ignore[union-attr]
+            lights.deadline_in_force(), Finding.current_deadline.in_(list(marks)))).all()
     if not due:
         return 0
     by_unit: dict[int, list] = defaultdict(list)

@@ -14,13 +14,13 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, select
 
-from dashboard import clock
+from dashboard import clock, lights
 from dashboard.errors import Phrase, ValidationFailed
-from dashboard.lifecycle import DEADLINE_STATES, Action, Actor, authorize
+from dashboard.lifecycle import Action, Actor, authorize
 from dashboard.services import notifications
 from dashboard.services.common import audit, get_or_404, next_number, record_dict, require_text
 from dashboard.settings import load_settings
-from dashboard.vocab import EscalationKind
+from dashboard.vocab import ACTIVE_STATES, EscalationKind
 from db.models import Escalation, Finding, Letter, LetterCounter, Setting, Unit
 
 LADDER = (EscalationKind.REMINDER, EscalationKind.LETTER, EscalationKind.NOTICE, EscalationKind.TALK)
@@ -108,8 +108,8 @@ def issue_letter(session: Session, actor: Actor, *, unit_id: int, kind: str, fin
     ids = sorted(set(int(i) for i in finding_ids))
     if not ids:
         raise ValidationFailed("error.letter_no_findings")
-    found = session.exec(select(Finding).where(Finding.id.in_(ids)).order_by(Finding.serial)).all()  # type: ignore[union-attr]
-    if len(found) != len(ids) or any(f.lead_unit_id != unit_id or f.status not in DEADLINE_STATES | {"ongoing"}
+    found = session.exec(select(Finding).where(Finding.id.in_(ids)).order_by(Finding.serial)).all()
+    if len(found) != len(ids) or any(f.lead_unit_id != unit_id or f.status not in ACTIVE_STATES
                                      for f in found):
         raise ValidationFailed("error.letter_findings", unit=unit.name)
     today = clock.today()
@@ -123,7 +123,8 @@ def issue_letter(session: Session, actor: Actor, *, unit_id: int, kind: str, fin
     letter = Letter(kind=member.value, year=today.year, number=number,
                     doc_number=doc_number(chosen["prefix"], today.year, number), unit_id=unit_id, issued_on=today,
                     respond_by=respond_by, issuing_body=chosen["issuing_body"], title=chosen["title"], body=body,
-                    finding_ids=[f.id for f in found], issued_by_id=actor.id, created_at=clock.now())
+                    finding_ids=[f.id for f in found],  # type: ignore[misc]  # rows read from the database have ids
+                    issued_by_id=actor.id, created_at=clock.now())
     session.add(letter)
     audit(session, actor, "issue_letter", letter, new=record_dict(letter))
     for finding in found:
@@ -151,8 +152,8 @@ class UnitLadder:
 def ladder(session: Session, today: dt.date | None = None) -> list[UnitLadder]:
     """Per unit with overdue findings: how far up the ladder they are, and the suggested next step."""
     today = today or clock.today()
-    overdue = session.exec(select(Finding.id, Finding.lead_unit_id, Finding.current_deadline).where(
-        Finding.status.in_([s.value for s in DEADLINE_STATES]), Finding.current_deadline < today)).all()  # type: ignore[union-attr]
+    overdue = session.execute(select(Finding.id, Finding.lead_unit_id, lights.days_overdue(today).label("days"))
+                              .where(lights.is_overdue(today))).all()
     if not overdue:
         return []
     rank = {kind.value: index for index, kind in enumerate(LADDER)}
@@ -161,14 +162,14 @@ def ladder(session: Session, today: dt.date | None = None) -> list[UnitLadder]:
     unit_of = {row.id: row.lead_unit_id for row in overdue}
     for start in range(0, len(ids), 5000):
         for finding_id, kind in session.exec(select(Escalation.finding_id, Escalation.kind).where(
-                Escalation.finding_id.in_(ids[start:start + 5000]))).all():  # type: ignore[union-attr]
+                Escalation.finding_id.in_(ids[start:start + 5000]))).all():
             if kind in rank:
                 unit = unit_of[finding_id]
                 reached[unit] = max(reached.get(unit, -1), rank[kind])
     names = dict(session.exec(select(Unit.id, Unit.name)).all())
     per_unit: dict[int, list[int]] = {}
     for row in overdue:
-        per_unit.setdefault(row.lead_unit_id, []).append((today - row.current_deadline).days)
+        per_unit.setdefault(row.lead_unit_id, []).append(int(row.days))
     result = []
     for unit_id, days in per_unit.items():
         level = reached.get(unit_id, -1)
@@ -181,9 +182,8 @@ def ladder(session: Session, today: dt.date | None = None) -> list[UnitLadder]:
 def overdue_of_unit(session: Session, unit_id: int, today: dt.date | None = None) -> list[Finding]:
     today = today or clock.today()
     return list(session.exec(select(Finding).where(
-        Finding.lead_unit_id == unit_id, Finding.status.in_([s.value for s in DEADLINE_STATES]),  # type: ignore[union-attr]
-        Finding.current_deadline < today).order_by(Finding.current_deadline, Finding.serial)).all())
+        Finding.lead_unit_id == unit_id, lights.is_overdue(today)).order_by(Finding.current_deadline, Finding.serial)).all())
 
 
 def letters(session: Session, limit: int = 200) -> list[Letter]:
-    return list(session.exec(select(Letter).order_by(Letter.id.desc()).limit(limit)).all())  # type: ignore[union-attr]
+    return list(session.exec(select(Letter).order_by(Letter.id.desc()).limit(limit)).all())

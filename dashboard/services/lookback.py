@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import column as sa_column
+from sqlalchemy import column as sa_column, true
 from sqlalchemy import distinct, insert
 from sqlalchemy import table as sa_table
 from sqlmodel import Session, func, select
@@ -31,7 +31,8 @@ from sqlmodel import Session, func, select
 from dashboard import clock
 from dashboard.errors import InvalidState, NotFound, Phrase, PermissionDenied, ValidationFailed
 from dashboard.i18n import t
-from dashboard.lifecycle import Action, Actor, authorize, check_unit
+from dashboard.lifecycle import (CAMPAIGN_FIRST, CAMPAIGN_TRANSITIONS, Action, Actor, CampaignStep, authorize, campaign_next, can,
+                                 check_unit)
 from dashboard.services import evidence as evidence_files
 from dashboard.services import notifications
 from dashboard.services.common import (
@@ -46,7 +47,7 @@ from dashboard.services.common import (
 )
 from dashboard.services.findings import FindingInput, UploadedFile, co_unit_ids, create_source, log_finding
 from dashboard.settings import load_settings
-from dashboard.vocab import CampaignStatus, CheckAnswer, Priority, RectType, Role, SampleReason, SourceKind, Status, Verdict
+from dashboard.vocab import CheckAnswer, Priority, RectType, Role, SampleReason, SourceKind, Status, Verdict
 from db.models import (
     Evidence,
     EvidenceContent,
@@ -154,10 +155,10 @@ def create_campaign(session: Session, actor: Actor, data: CampaignInput) -> Look
             "sent_back": bool(data.include_sent_back), "shared_evidence": bool(data.include_shared_evidence)}
     campaign = LookbackCampaign(
         title=title, issuing_body=(data.issuing_body or "").strip(), start_date=data.start_date,
-        end_date=data.end_date, report_due_date=data.report_due_date, source_id=source.id,  # type: ignore[arg-type]
+        end_date=data.end_date, report_due_date=data.report_due_date, source_id=source.id,
         scope=scope, checklist=checklist, rule=rule,
         seed=int(data.seed) if data.seed is not None else secrets.randbelow(2**31),
-        status=CampaignStatus.DRAFT.value, created_by_id=actor.id, created_at=clock.now())
+        status=CAMPAIGN_FIRST.value, created_by_id=actor.id, created_at=clock.now())
     session.add(campaign)
     audit(session, actor, "create_lookback", campaign, new=record_dict(campaign))
     return campaign
@@ -169,19 +170,19 @@ def _in_scope(scope: dict[str, Any], *, scan: bool = False):
     """The scope as conditions on findings. ``scan``: compare the status as an expression, so that SQLite
     reads the table in order instead of fetching most of it row by row through the status index (0.7 s
     against 0.17 s for 100,000 closed findings); used when no closing dates narrow the scope."""
-    status = Finding.status.concat("") if scan else Finding.status  # type: ignore[attr-defined]
+    status = Finding.status.concat("") if scan else Finding.status
     conditions = [status == Status.CLOSED.value]
     if scope.get("source_ids"):
-        conditions.append(Finding.source_id.in_(scope["source_ids"]))  # type: ignore[attr-defined]
+        conditions.append(Finding.source_id.in_(scope["source_ids"]))
     if scope.get("lead_unit_ids"):
-        conditions.append(Finding.lead_unit_id.in_(scope["lead_unit_ids"]))  # type: ignore[attr-defined]
+        conditions.append(Finding.lead_unit_id.in_(scope["lead_unit_ids"]))
     if scope.get("townships"):
-        conditions.append(Finding.township.in_(scope["townships"]))  # type: ignore[union-attr]
+        conditions.append(Finding.township.in_(scope["townships"]))
     if scope.get("closed_from"):
-        conditions.append(Finding.closed_at >= dt.datetime.fromisoformat(scope["closed_from"]))  # type: ignore[operator]
+        conditions.append(Finding.closed_at >= dt.datetime.fromisoformat(scope["closed_from"]))
     if scope.get("closed_to"):
         end = dt.datetime.fromisoformat(scope["closed_to"]) + dt.timedelta(days=1)
-        conditions.append(Finding.closed_at < end)  # type: ignore[operator]
+        conditions.append(Finding.closed_at < end)
     return conditions
 
 
@@ -190,7 +191,7 @@ def shared_evidence_findings(session: Session, conditions: list | None = None) -
     ``queries.duplicate_evidence``, as a set of finding ids."""
     shared = (select(Evidence.sha256).group_by(Evidence.sha256)
               .having(func.count(distinct(Evidence.finding_id)) > 1))
-    statement = select(Evidence.finding_id).distinct().where(Evidence.sha256.in_(shared))  # type: ignore[attr-defined]
+    statement = select(Evidence.finding_id).distinct().where(Evidence.sha256.in_(shared))
     if conditions:
         statement = statement.join(Finding, Finding.id == Evidence.finding_id).where(*conditions)
     return set(session.exec(statement).all())
@@ -241,8 +242,7 @@ def draw_sample(session: Session, actor: Actor, campaign_id: int, expected_versi
     authorize(actor, Action.MANAGE_LOOKBACK)
     campaign = _campaign(session, campaign_id, lock=True)
     check_version(session, campaign, expected_version)
-    if campaign.status != CampaignStatus.DRAFT:
-        raise InvalidState("error.lookback_already_drawn")
+    next_status = campaign_next(CampaignStep.DRAW, campaign.status)
     sample = compute_sample(session, campaign.scope, campaign.rule, campaign.seed)
     manual = set(session.exec(select(LookbackItem.finding_id).where(LookbackItem.campaign_id == campaign.id)).all())
     rows = [{"campaign_id": campaign.id, "finding_id": item.finding_id, "lead_unit_id": item.lead_unit_id,
@@ -258,7 +258,7 @@ def draw_sample(session: Session, actor: Actor, campaign_id: int, expected_versi
     for start in range(0, len(rows), 5000):
         session.execute(insert(target), rows[start:start + 5000])  # core executemany: no ORM per row
     counts = dict(Counter(item.reason.value for item in sample if item.finding_id not in manual))
-    old, new = apply_changes(campaign, {"status": CampaignStatus.ACTIVE.value, "drawn_at": clock.now()})
+    old, new = apply_changes(campaign, {"status": next_status.value, "drawn_at": clock.now()})
     audit(session, actor, "draw_lookback", campaign, old=old, new=new | {"seed": campaign.seed, "strata": counts})
     return counts
 
@@ -287,8 +287,7 @@ def add_by_hand(session: Session, actor: Actor, campaign_id: int, serial: str) -
     """An inspector adds a closed finding to the sample by its serial (marked 人工添加)."""
     authorize(actor, Action.MANAGE_LOOKBACK)
     campaign = _campaign(session, campaign_id, lock=True)
-    if campaign.status == CampaignStatus.FINISHED:
-        raise InvalidState("error.lookback_finished")
+    campaign_next(CampaignStep.ADD_BY_HAND, campaign.status)
     serial = require_text(serial, "field.serial")
     finding = session.exec(select(Finding).where(Finding.serial == serial)).first()
     if finding is None:
@@ -299,7 +298,7 @@ def add_by_hand(session: Session, actor: Actor, campaign_id: int, serial: str) -
                                                        LookbackItem.finding_id == finding.id)).first()
     if existing is not None:
         raise InvalidState("error.lookback_in_sample", serial=serial)
-    item = LookbackItem(campaign_id=campaign.id, finding_id=finding.id, lead_unit_id=finding.lead_unit_id,  # type: ignore[arg-type]
+    item = LookbackItem(campaign_id=campaign.id, finding_id=finding.id, lead_unit_id=finding.lead_unit_id,
                         reason=SampleReason.MANUAL.value, reasons=[SampleReason.MANUAL.value], added_by_id=actor.id)
     session.add(item)
     audit(session, actor, "add_lookback_item", item, new=record_dict(item), finding_id=finding.id)
@@ -309,7 +308,7 @@ def add_by_hand(session: Session, actor: Actor, campaign_id: int, serial: str) -
 # --- assignment ----------------------------------------------------------------------------------------
 
 def inspectors(session: Session) -> list[User]:
-    return list(session.exec(select(User).where(User.role == Role.INSPECTOR.value, User.active == True)  # noqa: E712
+    return list(session.exec(select(User).where(User.role == Role.INSPECTOR.value, User.active == true())
                              .order_by(User.display_name)).all())
 
 
@@ -320,8 +319,7 @@ def assign(session: Session, actor: Actor, item_id: int, assignee_id: int, due_d
     item = get_or_404(session, LookbackItem, item_id, lock=True)
     check_version(session, item, expected_version)
     campaign = _campaign(session, item.campaign_id)
-    if campaign.status == CampaignStatus.FINISHED:
-        raise InvalidState("error.lookback_finished")
+    campaign_next(CampaignStep.ASSIGN, campaign.status)
     if item.verdict is not None:
         raise InvalidState("error.lookback_already_checked")
     assignee = get_or_404(session, User, assignee_id)
@@ -345,27 +343,26 @@ def assign_all(session: Session, actor: Actor, campaign_id: int, assignee_ids: S
     with the fewest so far (ties: the order given). Items nobody may take stay unassigned. Returns how many."""
     authorize(actor, Action.MANAGE_LOOKBACK)
     campaign = _campaign(session, campaign_id, lock=True)
-    if campaign.status != CampaignStatus.ACTIVE:
-        raise InvalidState("error.lookback_not_active")
+    campaign_next(CampaignStep.ASSIGN_ALL, campaign.status)
     people = [actor_of(get_or_404(session, User, user_id)) for user_id in dict.fromkeys(assignee_ids)]
     if not people:
         raise ValidationFailed("error.required", field=Phrase("field.assignee"))
     for person in people:
         authorize(person, Action.RECHECK)
     items = session.exec(select(LookbackItem).where(LookbackItem.campaign_id == campaign.id,
-                                                    LookbackItem.assignee_id.is_(None),  # type: ignore[union-attr]
-                                                    LookbackItem.verdict.is_(None))  # type: ignore[union-attr]
+                                                    LookbackItem.assignee_id.is_(None),
+                                                    LookbackItem.verdict.is_(None))
                          .order_by(LookbackItem.id).with_for_update()).all()
     co_units: dict[int, set[int]] = defaultdict(set)
     for finding_id, unit_id in session.execute(select(FindingCoUnit.finding_id, FindingCoUnit.unit_id).where(
-            FindingCoUnit.finding_id.in_(select(LookbackItem.finding_id).where(  # type: ignore[attr-defined]
+            FindingCoUnit.finding_id.in_(select(LookbackItem.finding_id).where(
                 LookbackItem.campaign_id == campaign.id)))).all():
         co_units[finding_id].add(unit_id)
     load = Counter(dict.fromkeys((p.id for p in people), 0))
     given = 0
     for item in items:
-        responsible = {item.lead_unit_id, *co_units[item.finding_id]}
-        eligible = [p for p in people if p.unit_id is None or p.unit_id not in responsible]
+        eligible = [p for p in people  # the policy's separation of duties, as for one assignment
+                    if can(p, Action.RECHECK, lead_unit_id=item.lead_unit_id, co_unit_ids=co_units[item.finding_id])]
         if not eligible:
             continue
         person = min(eligible, key=lambda p: load[p.id])
@@ -418,8 +415,7 @@ def record_verdict(session: Session, actor: Actor, item_id: int, expected_versio
     if item.verdict is not None:
         raise InvalidState("error.lookback_already_checked")
     campaign = _campaign(session, item.campaign_id)
-    if campaign.status != CampaignStatus.ACTIVE:
-        raise InvalidState("error.lookback_not_active")
+    campaign_next(CampaignStep.RECHECK, campaign.status)
     if item.assignee_id is not None and item.assignee_id != actor.id:
         raise PermissionDenied("error.lookback_not_assignee")
     verdict = code(Verdict, verdict, "field.verdict")
@@ -436,7 +432,7 @@ def record_verdict(session: Session, actor: Actor, item_id: int, expected_versio
     old, new = apply_changes(item, {"verdict": verdict.value, "answers": answered, "note": note,
                                     "checked_by_id": actor.id, "checked_at": now})
     for name, content_type, data in stored_files:
-        proof = LookbackEvidence(item_id=item.id, filename=name, content_type=content_type, size=len(data),  # type: ignore[arg-type]
+        proof = LookbackEvidence(item_id=item.id, filename=name, content_type=content_type, size=len(data),
                                  sha256=hashlib.sha256(data).hexdigest(), uploaded_by_id=actor.id, uploaded_at=now,
                                  data=data)
         session.add(proof)
@@ -461,17 +457,17 @@ def _open_failure(session: Session, actor: Actor, campaign: LookbackCampaign, it
     finding = log_finding(session, actor, FindingInput(
         source_id=campaign.source_id, category_id=original.category_id, description=description,
         lead_unit_id=original.lead_unit_id, measures=[t("lookback.failure_measure", "zh")], deadline=deadline,
-        rect_type=RectType.DEADLINE, priority=Priority.KEY, co_unit_ids=co_unit_ids(session, original.id),  # type: ignore[arg-type]
+        rect_type=RectType.DEADLINE, priority=Priority.KEY, co_unit_ids=co_unit_ids(session, original.id),
         township=original.township, village_id=original.village_id,
         responsible_leader=original.responsible_leader, responsible_person=original.responsible_person,
         repeat_of_id=original.id))
     session.flush()
     for name, content_type, data in files:  # the re-check's proof goes with the new finding
-        proof = Evidence(finding_id=finding.id, filename=name, content_type=content_type, size=len(data),  # type: ignore[arg-type]
+        proof = Evidence(finding_id=finding.id, filename=name, content_type=content_type, size=len(data),
                          sha256=hashlib.sha256(data).hexdigest(), uploaded_by_id=actor.id, uploaded_at=clock.now())
         session.add(proof)
         session.flush()
-        session.add(EvidenceContent(evidence_id=proof.id, data=data))  # type: ignore[arg-type]
+        session.add(EvidenceContent(evidence_id=proof.id, data=data))
     return finding
 
 
@@ -481,13 +477,12 @@ def finish_campaign(session: Session, actor: Actor, campaign_id: int, expected_v
     authorize(actor, Action.MANAGE_LOOKBACK)
     campaign = _campaign(session, campaign_id, lock=True)
     check_version(session, campaign, expected_version)
-    if campaign.status != CampaignStatus.ACTIVE:
-        raise InvalidState("error.lookback_not_active")
+    finished = campaign_next(CampaignStep.FINISH, campaign.status)
     left = session.exec(select(func.count()).select_from(LookbackItem).where(
-        LookbackItem.campaign_id == campaign.id, LookbackItem.verdict.is_(None))).one()  # type: ignore[union-attr]
+        LookbackItem.campaign_id == campaign.id, LookbackItem.verdict.is_(None))).one()
     if left:
         raise InvalidState("error.lookback_unchecked", count=left)
-    old, new = apply_changes(campaign, {"status": CampaignStatus.FINISHED.value})
+    old, new = apply_changes(campaign, {"status": finished.value})
     audit(session, actor, "finish_lookback", campaign, old=old, new=new)
     return campaign
 
@@ -495,7 +490,7 @@ def finish_campaign(session: Session, actor: Actor, campaign_id: int, expected_v
 # --- reading --------------------------------------------------------------------------------------------
 
 def list_campaigns(session: Session) -> list[LookbackCampaign]:
-    return list(session.exec(select(LookbackCampaign).order_by(LookbackCampaign.id.desc())).all())  # type: ignore[union-attr]
+    return list(session.exec(select(LookbackCampaign).order_by(LookbackCampaign.id.desc())).all())
 
 
 def scope_options(session: Session) -> dict[str, Any]:
@@ -504,10 +499,10 @@ def scope_options(session: Session) -> dict[str, Any]:
     return {  # from the small tables and the township index: no scan of the findings
         "sources": dict(session.execute(select(Source.id, Source.title).where(
             Source.kind != SourceKind.REVIEW.value).order_by(Source.id)).all()),
-        "units": dict(session.execute(select(Unit.id, Unit.name).where(Unit.active == True)  # noqa: E712
+        "units": dict(session.execute(select(Unit.id, Unit.name).where(Unit.active == true())
                                       .order_by(Unit.name)).all()),
         "townships": list(session.exec(select(Finding.township).distinct().where(
-            Finding.township.is_not(None)).order_by(Finding.township)).all()),  # type: ignore[union-attr]
+            Finding.township.is_not(None)).order_by(Finding.township)).all()),
         "percent": settings.lookback_percent, "min_per_unit": settings.lookback_min_per_unit,
     }
 
@@ -549,7 +544,7 @@ def campaign_figures(session: Session, campaign_id: int) -> dict[str, Any]:
         select(LookbackItem.reason, LookbackItem.verdict, LookbackItem.lead_unit_id, Finding.source_id, func.count())
         .join(Finding, Finding.id == LookbackItem.finding_id).where(LookbackItem.campaign_id == campaign.id)
         .group_by(LookbackItem.reason, LookbackItem.verdict, LookbackItem.lead_unit_id, Finding.source_id)).all()
-    totals, strata, verdicts = _tally(), Counter(), Counter()
+    totals, strata, verdicts = _tally(), Counter[str](), Counter[str]()
     by_unit: dict[int, dict[str, int]] = defaultdict(_tally)
     by_source: dict[int, dict[str, int]] = defaultdict(_tally)
     for reason, verdict, unit_id, source_id, n in grouped:
@@ -559,10 +554,10 @@ def campaign_figures(session: Session, campaign_id: int) -> dict[str, Any]:
         strata[reason] += n
         if verdict is not None:
             verdicts[verdict] += n
-    units = dict(session.execute(select(Unit.id, Unit.name).where(Unit.id.in_(list(by_unit) or [0]))).all())  # type: ignore[union-attr]
-    sources = dict(session.execute(select(Source.id, Source.title).where(Source.id.in_(list(by_source) or [0]))).all())  # type: ignore[union-attr]
+    units: dict[int, str] = dict(session.execute(select(Unit.id, Unit.name).where(Unit.id.in_(list(by_unit) or [0]))).all())
+    sources: dict[int, str] = dict(session.execute(select(Source.id, Source.title).where(Source.id.in_(list(by_source) or [0]))).all())
     assigned = session.exec(select(func.count()).select_from(LookbackItem).where(
-        LookbackItem.campaign_id == campaign.id, LookbackItem.assignee_id.is_not(None))).one()  # type: ignore[union-attr]
+        LookbackItem.campaign_id == campaign.id, LookbackItem.assignee_id.is_not(None))).one()
     return {
         "campaign": {"id": campaign.id, "title": campaign.title, "issuing_body": campaign.issuing_body,
                      "start_date": campaign.start_date.isoformat(), "end_date": campaign.end_date.isoformat(),
@@ -588,7 +583,7 @@ def failures(session: Session, campaign_id: int) -> list[dict[str, Any]]:
                  .join(Finding, Finding.id == LookbackItem.finding_id).join(Unit, Unit.id == LookbackItem.lead_unit_id)
                  .outerjoin(New, New.c.id == LookbackItem.new_finding_id)
                  .where(LookbackItem.campaign_id == campaign_id,
-                        LookbackItem.verdict.in_([v.value for v in FAILED]))  # type: ignore[union-attr]
+                        LookbackItem.verdict.in_([v.value for v in FAILED]))
                  .order_by(Finding.id))
     return [{**row._asdict(), "checked_at": row.checked_at.isoformat() if row.checked_at else None,
              "new_deadline": row.new_deadline.isoformat() if row.new_deadline else None}
@@ -600,7 +595,7 @@ def items(session: Session, campaign_id: int, *, assignee_id: int | None = None,
     """The sample, one row per finding: why it is in it, who re-checks it, and the verdict (a page of it
     with ``limit``/``offset``, one stratum with ``reason``)."""
     Assignee = User.__table__.alias("assignee")
-    statement = (select(LookbackItem.id, LookbackItem.finding_id, LookbackItem.reason, LookbackItem.reasons,
+    statement = (select(LookbackItem.id, LookbackItem.finding_id, LookbackItem.reason, LookbackItem.reasons,  # type: ignore[misc]  # 16 columns: too many for mypy to type the row
                         LookbackItem.added_by_id, LookbackItem.assignee_id, LookbackItem.due_date,
                         LookbackItem.verdict, LookbackItem.version, LookbackItem.new_finding_id,
                         Finding.serial, Finding.description, Finding.township, Finding.closed_at,
@@ -611,7 +606,7 @@ def items(session: Session, campaign_id: int, *, assignee_id: int | None = None,
     if assignee_id is not None:
         statement = statement.where(LookbackItem.assignee_id == assignee_id)
     if unchecked_only:
-        statement = statement.where(LookbackItem.verdict.is_(None))  # type: ignore[union-attr]
+        statement = statement.where(LookbackItem.verdict.is_(None))
     if reason:
         statement = statement.where(LookbackItem.reason == reason)
     if limit is not None:
@@ -624,9 +619,9 @@ def recheck_choices(session: Session, campaign_id: int, actor: Actor, limit: int
     mine = LookbackItem.assignee_id == actor.id
     statement = (select(LookbackItem.id, Finding.serial, Unit.name.label("unit"), LookbackItem.due_date)
                  .join(Finding, Finding.id == LookbackItem.finding_id).join(Unit, Unit.id == LookbackItem.lead_unit_id)
-                 .where(LookbackItem.campaign_id == campaign_id, LookbackItem.verdict.is_(None),  # type: ignore[union-attr]
-                        mine | LookbackItem.assignee_id.is_(None))  # type: ignore[union-attr]
-                 .order_by(LookbackItem.assignee_id.is_(None), LookbackItem.due_date, LookbackItem.id)  # type: ignore[union-attr]
+                 .where(LookbackItem.campaign_id == campaign_id, LookbackItem.verdict.is_(None),
+                        mine | LookbackItem.assignee_id.is_(None))
+                 .order_by(LookbackItem.assignee_id.is_(None), LookbackItem.due_date, LookbackItem.id)
                  .limit(limit))
     return [row._asdict() for row in session.execute(statement).all()]
 
@@ -653,8 +648,8 @@ def my_rechecks(session: Session, actor: Actor) -> list[RecheckDue]:
                         Finding.township, Unit.name.label("unit"))
                  .join(LookbackCampaign, LookbackCampaign.id == LookbackItem.campaign_id)
                  .join(Finding, Finding.id == LookbackItem.finding_id).join(Unit, Unit.id == LookbackItem.lead_unit_id)
-                 .where(LookbackItem.assignee_id == actor.id, LookbackItem.verdict.is_(None),  # type: ignore[union-attr]
-                        LookbackCampaign.status == CampaignStatus.ACTIVE.value)
+                 .where(LookbackItem.assignee_id == actor.id, LookbackItem.verdict.is_(None),
+                        LookbackCampaign.status.in_([s.value for s in CAMPAIGN_TRANSITIONS[CampaignStep.RECHECK]]))
                  .order_by(LookbackItem.due_date, LookbackItem.id))
     return [RecheckDue(item_id=r.id, campaign_id=r.campaign_id, campaign=r.campaign, due_date=r.due_date,
                        finding_id=r.finding_id, serial=r.serial, description=r.description, township=r.township,

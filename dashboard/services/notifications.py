@@ -10,19 +10,22 @@ the same transaction and sent later by the worker: no network inside a write.
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import update
+from sqlalchemy import true, update
 from sqlmodel import Session, func, select
 
 from dashboard import clock
-from dashboard.i18n import label, t
+from dashboard.i18n import label, placeholders, t
 from dashboard.lifecycle import Actor
 from dashboard.vocab import EscalationKind, ExtensionDecision, ReviewDecision
 from db.models import ExtensionRequest, Finding, Notification, User
 
 
-class Kind:
+class Kind(StrEnum):
+    """Every kind of notice; each has its text ``notice.{kind}`` in ``dashboard.i18n`` (the digest: ``digest.*``)."""
+
     DUE_SOON = "due_soon"
     OVERDUE = "overdue"
     SENT_BACK = "sent_back"
@@ -33,8 +36,7 @@ class Kind:
     DIGEST = "digest"
 
 
-KINDS = (Kind.DUE_SOON, Kind.OVERDUE, Kind.SENT_BACK, Kind.EXTENSION_DECIDED, Kind.CLOSURE_DECIDED,
-         Kind.RECHECK_ASSIGNED, Kind.LETTER_ISSUED, Kind.DIGEST)
+KINDS = tuple(Kind)
 
 
 # --- creating notices ------------------------------------------------------------------------------
@@ -52,7 +54,7 @@ def notify_users(session: Session, user_ids: Iterable[int], kind: str, finding_i
 
 
 def unit_user_ids(session: Session, unit_id: int) -> list[int]:
-    return list(session.exec(select(User.id).where(User.unit_id == unit_id, User.active == True)).all())  # noqa: E712
+    return list(session.exec(select(User.id).where(User.unit_id == unit_id, User.active == true())).all())
 
 
 def notify_unit(session: Session, unit_id: int, kind: str, finding_id: int | None = None,
@@ -119,27 +121,27 @@ def recheck_assigned(session: Session, user_ids: Sequence[int], finding_id: int,
 
 def unread_count(session: Session, user_id: int) -> int:
     return session.exec(select(func.count()).select_from(Notification).where(
-        Notification.user_id == user_id, Notification.read_at == None)).one()  # noqa: E711
+        Notification.user_id == user_id, Notification.read_at.is_(None))).one()
 
 
 def list_for(session: Session, user_id: int, *, limit: int = 100, unread_only: bool = False) -> list[Notification]:
     statement = select(Notification).where(Notification.user_id == user_id)
     if unread_only:
-        statement = statement.where(Notification.read_at == None)  # noqa: E711
-    statement = statement.order_by(Notification.read_at.is_not(None), Notification.created_at.desc(),  # type: ignore[union-attr]
-                                   Notification.id.desc()).limit(limit)  # type: ignore[union-attr]
+        statement = statement.where(Notification.read_at.is_(None))
+    statement = statement.order_by(Notification.read_at.is_not(None), Notification.created_at.desc(),
+                                   Notification.id.desc()).limit(limit)
     return list(session.exec(statement).all())
 
 
 def mark_read(session: Session, actor: Actor, notification_ids: Iterable[int] | None = None) -> int:
     """Mark the actor's own notices read (all of them with ``None``); someone else's are untouched."""
     statement = update(Notification).where(Notification.user_id == actor.id,
-                                           Notification.read_at == None)  # noqa: E711
+                                           Notification.read_at.is_(None))
     if notification_ids is not None:
         ids = [int(i) for i in notification_ids]
         if not ids:
             return 0
-        statement = statement.where(Notification.id.in_(ids))  # type: ignore[union-attr]
+        statement = statement.where(Notification.id.in_(ids))
     return session.execute(statement.values(read_at=clock.now())).rowcount or 0
 
 
@@ -153,24 +155,22 @@ def _day(value: Any, lang: str) -> str:
 
 
 def text(kind: str, params: dict[str, Any], lang: str = "zh") -> str:
-    """The notice in ``lang``: codes become labels here, at the edge."""
-    values = dict(params)
-    if "deadline" in values:
-        values["deadline"] = _day(values["deadline"], lang)
-    if kind == Kind.EXTENSION_DECIDED:
-        values["decision"] = label(ExtensionDecision(values["decision"]), lang)
-    elif kind == Kind.CLOSURE_DECIDED:
-        values["decision"] = label(ReviewDecision(values["decision"]), lang)
-    elif kind == Kind.LETTER_ISSUED:
-        values["kind"] = t(f"letter_kind.{values['kind']}", lang)
-        values.setdefault("doc_number", "")
-        values.setdefault("serial", "")
+    """The notice in ``lang``: codes become labels here, at the edge. A notice stored before its text
+    gained a placeholder (or with a parameter lost) reads that placeholder empty rather than failing."""
     if kind == Kind.DIGEST:
         return digest_text(params, lang)
-    try:
-        return t(f"notice.{kind}", lang, **values)
-    except (KeyError, IndexError):
-        return t(f"notice.{kind}", lang, **{k: values.get(k, "") for k in values})
+    key = f"notice.{kind}"
+    values: dict[str, Any] = {name: "" for name in placeholders(key, lang)}
+    values.update(params)
+    if "deadline" in values:
+        values["deadline"] = _day(values["deadline"], lang)
+    if kind == Kind.EXTENSION_DECIDED and values.get("decision"):
+        values["decision"] = label(ExtensionDecision(values["decision"]), lang)
+    elif kind == Kind.CLOSURE_DECIDED and values.get("decision"):
+        values["decision"] = label(ReviewDecision(values["decision"]), lang)
+    elif kind == Kind.LETTER_ISSUED and values.get("kind"):
+        values["kind"] = t(f"letter_kind.{values['kind']}", lang)
+    return t(key, lang, **values)
 
 
 DIGEST_ITEMS = 3  # serials named per line: short enough for a phone

@@ -1,7 +1,7 @@
 """Read side: the leadership figures, roll-ups, trend, lists and the paged ledger.
 
 Everything is a SQL aggregate or a paged query; nothing loads the whole ledger. The light,
-overdue and stale rules come from ``dashboard.warnings``; who may see what from
+overdue, stale and "not cancelled" rules come from ``dashboard.lights``; who may see what from
 ``dashboard.lifecycle``.
 """
 from __future__ import annotations
@@ -19,10 +19,11 @@ from dashboard.figures import Figures
 from dashboard.services import rollups
 from dashboard.services.household_figures import monitoring_figures
 from dashboard.errors import Phrase, PermissionDenied
-from dashboard.lifecycle import SCOPES, STALE_STATES, Action, Actor, Scope, may
+from dashboard.lifecycle import SCOPES, Action, Actor, Scope, may
 from dashboard.settings import Settings, load_settings
-from dashboard.vocab import Light, Status
+from dashboard.vocab import STALE_STATES, Light, Status
 from db.models import (
+    OPEN_DEADLINE_WHERE,
     Category,
     Evidence,
     Finding,
@@ -32,8 +33,6 @@ from db.models import (
     Unit,
     Village,
 )
-
-S = Status
 
 
 # --- visibility -----------------------------------------------------------------------------------
@@ -85,8 +84,7 @@ def _figure_columns(now: dt.datetime, settings: Settings) -> list:
     light = lights.light(now, settings)
     return [
         func.count().label("total"),
-        *[_count_if(Finding.status == status.value).label(status.value) for status in
-          (S.OPEN, S.IN_PROGRESS, S.PENDING_REVIEW, S.ONGOING, S.CLOSED, S.CANCELLED)],
+        *[_count_if(Finding.status == status.value).label(status.value) for status in Status],
         _count_if(lights.is_overdue(today)).label("overdue"),
         _count_if(lights.closed_on_time()).label("closed_on_time"),
         _count_if(lights.is_extended()).label("extended"),
@@ -134,6 +132,8 @@ def rollup(session: Session, by: str, actor: Actor | None = None, *, now: dt.dat
     if _whole_ledger(session, actor, where, now):
         return _ranked(_rollup_from_counts(session, by))
     settings = load_settings(session)
+    name_col: Any
+    key_col: Any
     if by == "township":
         name_col, key_col = Finding.township, Finding.township
         statement = select(name_col.label("name"), *_figure_columns(now, settings)).select_from(Finding)
@@ -208,7 +208,7 @@ def weekly_trend(session: Session, actor: Actor | None = None, *, weeks: int = 1
     this_monday = now.date() - dt.timedelta(days=now.weekday())
     first = this_monday - dt.timedelta(weeks=weeks - 1)
     first_dt = dt.datetime.combine(first, dt.time())
-    scope = and_(Finding.status != S.CANCELLED.value, visible_to(actor) if actor else true())
+    scope = and_(lights.is_effective(), visible_to(actor) if actor else true())
 
     mondays = [first + dt.timedelta(weeks=index) for index in range(weeks)]
 
@@ -243,13 +243,12 @@ def _midnight(day: dt.date) -> dt.datetime:
 
 # --- lists -------------------------------------------------------------------------------------------
 
-OPEN_STATES_SQL = "status IN ('open', 'in_progress', 'pending_review')"  # as in ix_finding_open_deadline
-
-
 def _longest_overdue_ids(session: Session, today: dt.date, limit: int) -> list[int]:
-    """Walk the partial index of open deadlines from the oldest; SQLite must be told to use it."""
+    """Walk the partial index of open deadlines from the oldest; SQLite must be told to use it, and it
+    uses it only when the query repeats the index's predicate word for word (``OPEN_DEADLINE_WHERE``,
+    built from ``DEADLINE_STATES`` like ``lights.is_overdue``)."""
     hint = " INDEXED BY ix_finding_open_deadline" if session.get_bind().dialect.name == "sqlite" else ""
-    statement = text(f"SELECT id FROM finding{hint} WHERE {OPEN_STATES_SQL} AND current_deadline < :today "
+    statement = text(f"SELECT id FROM finding{hint} WHERE {OPEN_DEADLINE_WHERE} AND current_deadline < :today "
                      "ORDER BY current_deadline, id LIMIT :limit")
     return list(session.execute(statement, {"today": today, "limit": limit}).scalars())
 
@@ -292,14 +291,13 @@ def stale_units(session: Session, *, now: dt.datetime | None = None) -> list[dic
     """Units with open items and no progress reported on any of them for ``stale_days``."""
     now = now or clock.now()
     settings = load_settings(session)
-    cutoff = dt.datetime.combine(now.date() - dt.timedelta(days=settings.stale_days), dt.time())
-    last_activity = func.max(func.coalesce(Finding.last_progress_at, Finding.created_at))
+    last_activity = func.max(lights.last_activity())
     silent_states = [s.value for s in STALE_STATES]
     statement = (select(Unit.id, Unit.name, func.count().label("open_items"), last_activity.label("last_update"))
                  .join(Unit, Unit.id == Finding.lead_unit_id)
-                 .where(Finding.status.in_(silent_states))
+                 .where(lights.can_go_stale())
                  .group_by(Unit.id, Unit.name)
-                 .having(last_activity < cutoff)
+                 .having(last_activity < lights.stale_cutoff(now, settings))
                  .order_by(last_activity))
     if rollups.is_fresh(session, now):  # only units whose every open item is stale can qualify
         candidates = [int(key) for key, values in rollups.grouped(session, "unit").items()
@@ -347,6 +345,7 @@ class LedgerFilter:
     overdue_only: bool = False
     keyword: str = ""
     involved_unit_id: int | None = None
+    involved_unit_ids: Sequence[int] = field(default_factory=tuple)  # any of these (an API token's units)
 
 
 SORTABLE = {
@@ -378,6 +377,8 @@ def ledger_conditions(flt: LedgerFilter, now: dt.datetime, settings: Settings) -
                               Finding.responsible_person.icontains(keyword, autoescape=True)))
     if flt.involved_unit_id is not None:
         conditions.append(involves_unit(flt.involved_unit_id))
+    if flt.involved_unit_ids:
+        conditions.append(or_(*(involves_unit(unit_id) for unit_id in flt.involved_unit_ids)))
     return conditions
 
 
@@ -387,7 +388,7 @@ def _count_from_rollups(session: Session, actor: Actor, flt: LedgerFilter, now: 
     keyed = [(dimension, value) for dimension, value in (
         ("source", flt.source_id), ("unit", flt.lead_unit_id), ("township", flt.township),
         ("village", flt.village_id), ("category", flt.category_id)) if value not in (None, "")]
-    if (len(keyed) > 1 or flt.keyword.strip() or flt.involved_unit_id is not None
+    if (len(keyed) > 1 or flt.keyword.strip() or flt.involved_unit_id is not None or flt.involved_unit_ids
             or not _whole_ledger(session, actor, None, now)):
         return None
     dimension, key = keyed[0] if keyed else ("all", "")

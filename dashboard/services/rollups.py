@@ -21,6 +21,7 @@ from sqlalchemy import Engine, case, delete, func, literal, select, text
 from sqlmodel import Session
 
 from dashboard import clock, lights
+from dashboard.figures import COUNTS
 from dashboard.settings import Settings, load_settings
 from dashboard.vocab import Status
 from db.engine import conflict_insert
@@ -360,8 +361,7 @@ def keys(session: Session, dimension: str) -> list[str]:
     return list(session.execute(statement).scalars())
 
 
-FIGURE_KEYS = ("total", "open", "in_progress", "pending_review", "ongoing", "closed", "cancelled", "overdue",
-               "closed_on_time", "extended", "repeats", "stale", "red", "yellow", "green")
+FIGURE_KEYS = COUNTS  # the raw figures the roll-ups sum are exactly the counts ``Figures`` is built from
 
 
 def _empty() -> dict[str, int]:

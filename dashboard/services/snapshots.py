@@ -16,7 +16,7 @@ from dashboard.services import queries, rollups, views
 from dashboard.services.household_figures import monitoring_figures
 from dashboard.services.common import audit, get_or_404, plain, require_text
 from dashboard.settings import load_settings
-from dashboard.vocab import ExtensionDecision, Status, VillageLevel
+from dashboard.vocab import ExtensionDecision, VillageLevel
 from db.models import ExtensionRequest, Finding, Snapshot, SnapshotFinding, Unit
 
 
@@ -61,7 +61,7 @@ def repeats(session: Session) -> list[dict[str, Any]]:
     statement = (select(Finding.serial, earlier.serial.label("repeat_of"), Finding.description,
                         Unit.name.label("unit"), Finding.status)
                  .join(earlier, earlier.id == Finding.repeat_of_id).join(Unit, Unit.id == Finding.lead_unit_id)
-                 .where(Finding.status != Status.CANCELLED.value).order_by(Finding.id.desc()).limit(LIST_LIMIT))
+                 .where(lights.is_effective()).order_by(Finding.id.desc()).limit(LIST_LIMIT))
     return [dict(row._mapping) for row in session.execute(statement).all()]
 
 

@@ -5,17 +5,17 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import case, func, or_, select, union
+from sqlalchemy import case, false, func, or_, select, true, union
 from sqlmodel import Session
 
 from dashboard import clock, lights
-from dashboard.lifecycle import ACTIVE_STATES, Action, Actor, Refusal, available_actions
+from dashboard.lifecycle import Action, Actor, Refusal, available_actions
 from dashboard.figures import Figures
-from dashboard.services import audit_text, findings, rollups
+from dashboard.services import audit_text, findings, quality, rollups
 from dashboard.services.common import get_or_404
 from dashboard.services.queries import check_visible, in_scope
 from dashboard.settings import load_settings
-from dashboard.vocab import EscalationKind, ExtensionDecision, Light, ReviewDecision, Status, VillageLevel
+from dashboard.vocab import ACTIVE_STATES, EscalationKind, ExtensionDecision, Light, ReviewDecision, Status, VillageLevel
 from db.models import (
     AuditLog,
     Category,
@@ -108,7 +108,8 @@ def finding_detail(session: Session, actor: Actor, finding_id: int, now: dt.date
     repeated_by = list(session.execute(select(Finding.id, Finding.serial).where(Finding.repeat_of_id == finding_id)))
     pending_extension = next((x for x in extensions if x.decision == ExtensionDecision.PENDING), None)
     facts = findings.facts_for(finding, co_unit_ids=co_units, pending_extension=pending_extension is not None,
-                               open_measures=sum(not m.done for m in measures), evidence_count=len(evidence))
+                               open_measures=sum(not m.done for m in measures), evidence_count=len(evidence),
+                               still_hit=quality.still_hit(session, finding_id))
     return FindingDetail(
         finding=finding,
         light=light,
@@ -162,6 +163,11 @@ def evidence_file(session: Session, actor: Actor, evidence_id: int) -> tuple[Evi
     check_visible(session, actor, evidence.finding_id)
     data = session.execute(select(EvidenceContent.data).where(EvidenceContent.evidence_id == evidence_id)).scalar_one()
     return evidence, data
+
+
+def evidence_bytes(session: Session, actor: Actor, evidence_id: int) -> bytes:
+    """The stored file of one evidence row (checked like ``evidence_file``): read when a download is clicked."""
+    return evidence_file(session, actor, evidence_id)[1]
 
 
 
@@ -240,7 +246,7 @@ def department_work(session: Session, actor: Actor, now: dt.datetime | None = No
     now = now or clock.now()
     settings = load_settings(session)
     light = lights.light(now, settings)
-    open_measures = (select(func.count()).where(Measure.finding_id == Finding.id, Measure.done == False)  # noqa: E712
+    open_measures = (select(func.count()).where(Measure.finding_id == Finding.id, Measure.done == false())
                      .correlate(Finding).scalar_subquery())
     evidence_count = (select(func.count()).where(Evidence.finding_id == Finding.id).correlate(Finding)
                       .scalar_subquery())
@@ -362,7 +368,7 @@ def _village_counts(session: Session, village_ids: list[int], now: dt.datetime) 
     statement = (select(Finding.village_id, func.count(),
                         func.sum(case((Finding.status.in_(active), 1), else_=0)),
                         func.sum(case((light == Light.RED.value, 1), else_=0)))
-                 .where(Finding.village_id.in_(village_ids), Finding.status != Status.CANCELLED.value)
+                 .where(Finding.village_id.in_(village_ids), lights.is_effective())
                  .group_by(Finding.village_id))
     return {village_id: {"findings": int(total), "open_findings": int(open_ or 0), "red_findings": int(red or 0)}
             for village_id, total, open_, red in session.execute(statement).all()}
@@ -379,8 +385,8 @@ def choices(session: Session) -> dict[str, Any]:
     """Options for the select boxes: units, categories, sources, townships. Villages are many
     (20,000 in a province), so they are offered per township with ``villages_in``."""
     return {
-        "units": dict(session.execute(select(Unit.id, Unit.name).where(Unit.active == True).order_by(Unit.id)).all()),  # noqa: E712
-        "categories": dict(session.execute(select(Category.id, Category.name).where(Category.active == True)  # noqa: E712
+        "units": dict(session.execute(select(Unit.id, Unit.name).where(Unit.active == true()).order_by(Unit.id)).all()),
+        "categories": dict(session.execute(select(Category.id, Category.name).where(Category.active == true())
                                            .order_by(Category.sort_order)).all()),
         "sources": dict(session.execute(select(Source.id, Source.title).order_by(Source.received_date.desc())).all()),
         "townships": townships(session),
@@ -393,7 +399,7 @@ def townships(session: Session) -> list[str]:
     if rollups.is_fresh(session):  # PostgreSQL has no skip scan: a distinct over the findings reads them all
         named = rollups.keys(session, "township")
     else:
-        named = session.execute(select(Finding.township).where(Finding.township.is_not(None)).distinct()).scalars()
+        named = list(session.execute(select(Finding.township).where(Finding.township.is_not(None)).distinct()).scalars())
     return sorted(set(registered) | set(named))
 
 

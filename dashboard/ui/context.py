@@ -29,7 +29,7 @@ def lbl(member: StrEnum | str | None, enum: type[StrEnum] | None = None) -> str:
         return ""
     if enum is not None:
         member = enum(member)
-    return label(member, lang())  # type: ignore[arg-type]
+    return label(member, lang())  # type: ignore[arg-type]  # a code without ``enum`` is one of the catalogue's enums' values
 
 
 def joined(items) -> str:
@@ -41,7 +41,7 @@ def labels(enum: type[StrEnum]) -> dict[str, str]:
     """Every code of a vocabulary with its label, for tables of many rows (a label read per cell
     costs a session-state lookup each: 800 villages took 100 ms)."""
     language = lang()
-    return {member.value: label(member, language) for member in enum}  # type: ignore[arg-type]
+    return {member.value: label(member, language) for member in enum}
 
 
 @st.cache_resource(show_spinner=False)
@@ -65,6 +65,17 @@ def actor() -> Actor:
 
 def reading():
     return read_session(engine())
+
+
+def read_later(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Callable[[], Any]:
+    """``fn(session, *args, **kwargs)`` as a callable run only when needed (a download clicked, a preview
+    not cached yet), in its own read session on this run's engine."""
+    bound = engine()
+
+    def run() -> Any:
+        with read_session(bound) as session:
+            return fn(session, *args, **kwargs)
+    return run
 
 
 

@@ -35,6 +35,7 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("meeting", "pages.meeting", ":material/co_present:", action=Action.TAKE_SNAPSHOT),
     PageSpec("supervision", "pages.supervision", ":material/gavel:", action=Action.ISSUE_LETTER),
     PageSpec("notifications", "pages.notifications", ":material/notifications:"),
+    PageSpec("sessions", "pages.sessions", ":material/devices:"),
     PageSpec("admin", "pages.admin", ":material/settings:", action=Action.MANAGE_USERS),
     PageSpec("health", "pages.health", ":material/monitor_heart:", action=Action.VIEW_HEALTH),
     # the household monitoring ledger (issue 22)
@@ -42,9 +43,16 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("household", "pages.household", ":material/home:", action=HouseholdAction.VIEW),
     PageSpec("clues", "pages.clues", ":material/timer:", action=HouseholdAction.VIEW),
     PageSpec("elimination", "pages.elimination", ":material/task_alt:", action=HouseholdAction.VIEW),
+    PageSpec("quality", "pages.quality", ":material/rule:", action=HouseholdAction.VIEW),
     PageSpec("household_import", "pages.household_import", ":material/upload_file:", action=HouseholdAction.IMPORT),
 )
 SPECS = {spec.key: spec for spec in PAGES}
+HOME_PATH = "__home"   # the home page's internal name, which no one types: its address is "/"
+
+
+def home_key(role: Role | str) -> str:
+    """The page a role lands on: a department came to do its own work, everyone else to see the whole."""
+    return "my_work" if Role(role) is Role.DEPARTMENT else "overview"
 
 
 def allowed(spec: PageSpec, role: Role | str) -> bool:
@@ -62,14 +70,22 @@ def build(actor: Actor) -> list[st.Page]:
     menu and refuse to render with a sentence in the user's language (``require``), instead of
     Streamlit's own English "Page not found" dialog. ``_pages`` keeps the role's pages only."""
     pages, every = {}, []
+    home = home_key(actor.role)
     for spec in PAGES:
         render = importlib.import_module(spec.module).render
         visible = allowed(spec, actor.role)
-        page = st.Page(render, title=tr(f"page.{spec.key}"), icon=spec.icon, url_path=spec.key,
-                       default=spec.key == "overview", visibility="visible" if visible else "hidden")
+        is_home = spec.key == home
+        # the home page is served at "/", and Streamlit knows it by no other address; its own name (a
+        # bookmark of /overview, say) gets a hidden alias below instead of Streamlit's English dialog
+        page = st.Page(render, title=tr(f"page.{spec.key}"), icon=spec.icon,
+                       url_path=HOME_PATH if is_home else spec.key, default=is_home,
+                       visibility="visible" if visible else "hidden")
         every.append(page)
         if visible:
             pages[spec.key] = page
+        if is_home:
+            every.append(st.Page(render, title=tr(f"page.{spec.key}"), icon=spec.icon, url_path=spec.key,
+                                 visibility="hidden"))
     missing = _unknown_path()
     if missing:
         every.append(st.Page(_not_found, title=tr("ui.page_missing_title"), url_path=missing, visibility="hidden"))
@@ -87,14 +103,16 @@ def _unknown_path() -> str | None:
     from urllib.parse import urlparse
 
     path = urlparse(url).path.strip("/").split("/")[-1] if url else ""
-    if not path or path in SPECS or not path.replace("-", "").replace("_", "").isalnum():
+    if not path or path in SPECS or path == HOME_PATH or not path.replace("-", "").replace("_", "").isalnum():
         return None
     return path
 
 
 def _not_found() -> None:
     st.warning(tr("ui.page_missing"))
-    st.page_link(st.session_state["_pages"]["overview"], label=tr("page.overview"), icon=":material/dashboard:")
+    actor: Actor = st.session_state["actor"]
+    home = SPECS[home_key(actor.role)]
+    st.page_link(st.session_state["_pages"][home.key], label=tr(f"page.{home.key}"), icon=home.icon)
 
 
 def require(key: str) -> Actor:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Callable
 
 import pandas as pd
 import streamlit as st
@@ -111,12 +111,13 @@ def evidence_upload_limits() -> dict[str, Any]:
 
 
 @st.cache_data(max_entries=200, show_spinner=False)
-def image_preview(sha256: str, _data: bytes) -> bytes | None:
+def image_preview(sha256: str, _load: Callable[[], bytes]) -> bytes | None:
     """A small PNG of an evidence image, or None when it cannot be shown safely (see
-    ``dashboard.services.evidence.preview``); one per file content, kept across reruns."""
+    ``dashboard.services.evidence.preview``); one per file content, kept across reruns, so the file's
+    bytes are read (``_load``) only the first time a content is shown."""
     from dashboard.services.evidence import preview
 
-    return preview(_data)
+    return preview(_load())
 
 
 def draw_chart(chart: Chart, container: Any = st) -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
-import db.models  # noqa: F401  (registers every table on SQLModel.metadata)
+import db.models  # noqa: F401 - registers every table on SQLModel.metadata
 from db.engine import make_engine
 
 target_metadata = SQLModel.metadata

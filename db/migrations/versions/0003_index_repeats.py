@@ -5,8 +5,6 @@ Revises: 0002
 Create Date: 2026-11-23 11:11:21.936650
 """
 from alembic import op
-import sqlalchemy as sa
-import sqlmodel
 
 
 revision = '0003'

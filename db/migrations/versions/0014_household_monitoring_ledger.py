@@ -9,7 +9,7 @@
 - app_user.role gains 'township' (乡镇 officer).
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-03 06:48:39.581341
 """
 from alembic import op
@@ -18,7 +18,7 @@ import sqlmodel
 
 
 revision = '0014'
-down_revision = '0012'
+down_revision = '0013'
 branch_labels = None
 depends_on = None
 

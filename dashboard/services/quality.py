@@ -1,0 +1,328 @@
+"""数据质量核查: the household ledger's data-quality rules, in one table.
+
+Each rule has an id (fixed: the command line, the page, findings raised from a check and the tests name
+it), a severity and a condition that returns the households it hits. Its title lives in the catalogue as
+``quality_rule.<id>`` (Chinese and English). Conditions are SQL built from the same settings and
+constants the services use (``lifecycle`` for the procedure's states and the months of monitoring,
+``lights.days_between`` for day counts); the two that compare calendar months read the few eliminated
+households' dates and apply ``lifecycle.add_months``, the same function the 风险消除 gate applies.
+
+``run(session)`` evaluates every rule (nightly by the worker, on demand by the page and by
+``python -m dashboard households-check``); both show the same ``Report``.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Callable, Iterable
+
+from sqlalchemy import and_, exists, extract, func, literal, or_, select
+from sqlmodel import Session
+
+from dashboard import clock
+from dashboard.lifecycle import CLOCKED_CASE_STATES, add_months
+from dashboard.lights import days_between
+from dashboard.settings import Settings, load_settings
+from dashboard.vocab import CaseKind, EliminationMethod, HouseholdState, LabourSkill, Risk, SupportKind
+from db.models import (FindingHousehold, Household, HouseholdCase, HouseholdMember, HouseholdRisk, IncomeLine,
+                       SupportMeasure)
+
+
+class Severity(StrEnum):
+    HIGH = "high"       # 风险消除不规范, 应纳未纳: a household may be left without help
+    MEDIUM = "medium"   # 帮扶措施不落实, 识别不精准
+    LOW = "low"         # the data itself is wrong (an ID, a duplicate)
+
+
+# Households whose risk is not eliminated: they must be helped, so measures must match their risks.
+OPEN_STATES = (HouseholdState.MONITORED, HouseholdState.ELIMINATING)
+# 因病 → 健康帮扶, …: the measures that answer a risk (a risk not listed here is answered by any measure)
+ANSWERS: dict[Risk, tuple[SupportKind, ...]] = {
+    Risk.ILLNESS: (SupportKind.HEALTH,),
+    Risk.SCHOOLING: (SupportKind.EDUCATION,),
+    Risk.HOUSING: (SupportKind.HOUSING,),
+    Risk.WATER: (SupportKind.WATER,),
+    Risk.WORK: (SupportKind.EMPLOYMENT, SupportKind.PUBLIC_JOB),
+}
+ABLE_SKILLS = (LabourSkill.ORDINARY, LabourSkill.SKILLED)
+WORKING_AGE = (16, 59)  # 缺劳动力 is wrong while a member of these ages (inclusive) can work
+
+
+@dataclass(frozen=True)
+class Context:
+    today: dt.date
+    settings: Settings
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    severity: Severity
+    hits: Callable[[Session, Context], set[int]]   # the ids of the households the rule hits
+
+
+@dataclass
+class RuleResult:
+    rule: Rule
+    household_ids: list[int]
+    numbers: list[str]                              # 户编号, in order
+
+    @property
+    def count(self) -> int:
+        return len(self.household_ids)
+
+
+@dataclass
+class Report:
+    as_of: dt.date
+    results: list[RuleResult] = field(default_factory=list)
+
+    def result(self, rule_id: str) -> RuleResult:
+        return next(result for result in self.results if result.rule.id == rule_id)
+
+
+# --- conditions ---------------------------------------------------------------------------------------
+
+def _ids(session: Session, statement) -> set[int]:
+    return set(session.execute(statement).scalars())
+
+
+def measure_in_force(today: dt.date, kinds: Iterable[SupportKind] | None = None):
+    """A support measure of the household (of these kinds) that runs on ``today``."""
+    condition = and_(SupportMeasure.household_id == Household.id, SupportMeasure.start_on <= today,
+                     or_(SupportMeasure.end_on.is_(None), SupportMeasure.end_on >= today))
+    if kinds is not None:
+        condition = and_(condition, SupportMeasure.kind.in_([kind.value for kind in kinds]))
+    return exists().where(condition)
+
+
+def _open_household():
+    return Household.state.in_([state.value for state in OPEN_STATES])
+
+
+def _eliminated_dates(session: Session) -> list[tuple[int, dt.date, dt.date]]:
+    rows = session.execute(select(Household.id, Household.identified_on, Household.eliminated_on).where(
+        Household.state == HouseholdState.ELIMINATED.value, Household.identified_on.is_not(None),
+        Household.eliminated_on.is_not(None)))
+    return [(row[0], row[1], row[2]) for row in rows]
+
+
+def short_monitoring(session: Session, context: Context) -> set[int]:
+    """风险消除 less than ``eliminate_after_months`` after 识别监测时间 (the gate the service applies)."""
+    months = context.settings.eliminate_after_months
+    return {hid for hid, identified, eliminated in _eliminated_dates(session)
+            if eliminated < add_months(identified, months)}
+
+
+def _month_index(day: dt.date) -> int:
+    return day.year * 12 + day.month
+
+
+def eliminated_next_month(session: Session, context: Context) -> set[int]:
+    """Eliminated in the month of identification or the month after."""
+    return {hid for hid, identified, eliminated in _eliminated_dates(session)
+            if _month_index(eliminated) - _month_index(identified) <= 1}
+
+
+def no_measure(session: Session, context: Context) -> set[int]:
+    """Monitored for a month or more with no measure in force."""
+    month_ago = add_months(context.today, -1)
+    return _ids(session, select(Household.id).where(
+        _open_household(), Household.identified_on.is_not(None), Household.identified_on <= month_ago,
+        ~measure_in_force(context.today)))
+
+
+def income_below_line(session: Session, context: Context) -> set[int]:
+    """帮扶消除 while the per-capita income is below the line of its year (the income's year, else the
+    year of elimination)."""
+    year = func.coalesce(Household.income_year, extract("year", Household.eliminated_on))
+    return _ids(session, select(Household.id).join(IncomeLine, IncomeLine.year == year).where(
+        Household.state == HouseholdState.ELIMINATED.value,
+        Household.elimination_method == EliminationMethod.SUPPORTED.value,
+        Household.income_per_capita.is_not(None), Household.income_per_capita < IncomeLine.yuan))
+
+
+def eliminated_unsafe(session: Session, context: Context) -> set[int]:
+    """Eliminated while the house is unsafe (危房户), safe water is not solved, or a member is not in
+    basic medical insurance."""
+    return _ids(session, select(Household.id).where(
+        Household.state == HouseholdState.ELIMINATED.value,
+        or_(Household.housing_ok.is_(False), Household.water_ok.is_(False), Household.medical_ok.is_(False))))
+
+
+def _risk_open(kind: Risk):
+    return exists().where(HouseholdRisk.household_id == Household.id, HouseholdRisk.kind == kind.value,
+                          HouseholdRisk.removed_on.is_(None))
+
+
+def risk_without_measure(session: Session, context: Context) -> set[int]:
+    """A risk with no measure in force that answers it (``ANSWERS``)."""
+    unanswered = or_(*[and_(_risk_open(risk), ~measure_in_force(context.today, kinds))
+                       for risk, kinds in ANSWERS.items()])
+    return _ids(session, select(Household.id).where(_open_household(), unanswered))
+
+
+def _years_before(today: dt.date, years: int) -> dt.date:
+    return add_months(today, -12 * years)
+
+
+def labour_mismatch(session: Session, context: Context) -> set[int]:
+    """Risk 缺劳动力 while a member aged 16–59 has 普通劳动力 or 技能劳动力."""
+    youngest, oldest = WORKING_AGE
+    able = exists().where(
+        HouseholdMember.household_id == Household.id,
+        HouseholdMember.labour_skill.in_([skill.value for skill in ABLE_SKILLS]),
+        HouseholdMember.birth_date <= _years_before(context.today, youngest),
+        HouseholdMember.birth_date > _years_before(context.today, oldest + 1))
+    return _ids(session, select(Household.id).where(_risk_open(Risk.LABOUR), able))
+
+
+def invalid_id(session: Session, context: Context) -> set[int]:
+    """An 18-character ID whose check digit or birth date is wrong (``privacy.id_check`` at import)."""
+    return _ids(session, select(HouseholdMember.household_id).where(HouseholdMember.id_valid.is_(False)))
+
+
+def duplicate_person(session: Session, context: Context) -> set[int]:
+    """One person (by the keyed hash of the ID) in two households."""
+    shared = (select(HouseholdMember.id_hash).where(HouseholdMember.id_hash.is_not(None))
+              .group_by(HouseholdMember.id_hash)
+              .having(func.count(func.distinct(HouseholdMember.household_id)) > 1))
+    return _ids(session, select(HouseholdMember.household_id).where(HouseholdMember.id_hash.in_(shared)))
+
+
+def clue_overdue(session: Session, context: Context) -> set[int]:
+    """A clue undecided after ``identify_days``: its clock (``due_on``) has run out."""
+    return _ids(session, select(HouseholdCase.household_id).where(
+        HouseholdCase.kind == CaseKind.IDENTIFY.value,
+        HouseholdCase.state.in_([state.value for state in CLOCKED_CASE_STATES]),
+        HouseholdCase.due_on.is_not(None), HouseholdCase.due_on < context.today))
+
+
+def publicity_days(start, end):
+    """The days a 公示 lasts, both ends counted (as the service counts them when it is recorded)."""
+    return days_between(end, start) + literal(1)
+
+
+def publicity_short(session: Session, context: Context) -> set[int]:
+    """A 公示 shorter than ``publicity_days``."""
+    return _ids(session, select(HouseholdCase.household_id).where(
+        HouseholdCase.publicity_start.is_not(None), HouseholdCase.publicity_end.is_not(None),
+        publicity_days(HouseholdCase.publicity_start, HouseholdCase.publicity_end)
+        < context.settings.publicity_days))
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("short_monitoring", Severity.HIGH, short_monitoring),
+    Rule("eliminated_next_month", Severity.HIGH, eliminated_next_month),
+    Rule("no_measure", Severity.HIGH, no_measure),
+    Rule("income_below_line", Severity.HIGH, income_below_line),
+    Rule("eliminated_unsafe", Severity.HIGH, eliminated_unsafe),
+    Rule("risk_without_measure", Severity.MEDIUM, risk_without_measure),
+    Rule("labour_mismatch", Severity.MEDIUM, labour_mismatch),
+    Rule("invalid_id", Severity.LOW, invalid_id),
+    Rule("duplicate_person", Severity.LOW, duplicate_person),
+    Rule("clue_overdue", Severity.HIGH, clue_overdue),
+    Rule("publicity_short", Severity.MEDIUM, publicity_short),
+)
+RULES_BY_ID = {rule.id: rule for rule in RULES}
+
+
+# --- running -------------------------------------------------------------------------------------------
+
+def _numbers(session: Session, ids: set[int], township: str | None) -> list[tuple[int, str]]:
+    if not ids:
+        return []
+    statement = select(Household.id, Household.number).where(Household.id.in_(sorted(ids)))
+    if township:
+        statement = statement.where(Household.township == township)
+    return sorted(((row[0], row[1]) for row in session.execute(statement)), key=lambda pair: pair[1])
+
+
+def run(session: Session, *, today: dt.date | None = None, township: str | None = None,
+        rules: Iterable[Rule] = RULES) -> Report:
+    """Every rule's hits (in one township, or all), as of ``today``."""
+    context = Context(today=today or clock.today(), settings=load_settings(session))
+    report = Report(as_of=context.today)
+    for rule in rules:
+        hits = _numbers(session, rule.hits(session, context), township)
+        report.results.append(RuleResult(rule, [hid for hid, _ in hits], [number for _, number in hits]))
+    return report
+
+
+def as_json(report: Report, title: Callable[[str], str]) -> dict:
+    """The shape ``households-check --json`` prints: rules with id, title, count and 户编号."""
+    return {"rules": [{"id": result.rule.id, "title": title(result.rule.id), "severity": result.rule.severity.value,
+                       "count": result.count, "households": result.numbers} for result in report.results],
+            "as_of": report.as_of.isoformat()}
+
+
+# --- findings raised from a check ----------------------------------------------------------------------
+
+def still_hit(session: Session, finding_id: int, today: dt.date | None = None) -> list[str]:
+    """户编号 of the households a finding raised from a check names that its rule still hits (a finding
+    raised by hand names none, and costs one indexed lookup)."""
+    named = session.execute(select(FindingHousehold.rule_id, FindingHousehold.household_id)
+                            .where(FindingHousehold.finding_id == finding_id)).all()
+    if not named:
+        return []
+    context = Context(today=today or clock.today(), settings=load_settings(session))
+    hit: set[int] = set()
+    for rule_id in sorted({row[0] for row in named}):
+        rule = RULES_BY_ID.get(rule_id)
+        if rule is not None:
+            ids = {row[1] for row in named if row[0] == rule_id}
+            hit |= ids & rule.hits(session, context)
+    return [number for _, number in _numbers(session, hit, None)]
+
+
+# --- read models of the 数据质量 page ---------------------------------------------------------------------
+
+def by_township(session: Session, report: Report) -> dict[str, dict[str, int]]:
+    """{rule id: {township: households hit}} of a report over the whole ledger."""
+    ids = sorted({hid for result in report.results for hid in result.household_ids})
+    township_of: dict[int, str] = {}
+    for start in range(0, len(ids), 5_000):
+        chunk = ids[start:start + 5_000]
+        rows = session.execute(select(Household.id, Household.township).where(Household.id.in_(chunk))).all()
+        township_of.update((row[0], row[1]) for row in rows)
+    counts: dict[str, dict[str, int]] = {}
+    for result in report.results:
+        per = counts.setdefault(result.rule.id, {})
+        for hid in result.household_ids:
+            per[township_of[hid]] = per.get(township_of[hid], 0) + 1
+    return counts
+
+
+@dataclass(frozen=True)
+class HitRow:
+    household_id: int
+    number: str
+    township: str
+    village: str
+    household_type: str
+    state: str
+
+
+def hit_rows(session: Session, household_ids: list[int], limit: int = 500) -> list[HitRow]:
+    """The households a rule hits, as the page lists them (no personal data: the 户编号 and the place)."""
+    from db.models import Village
+
+    if not household_ids:
+        return []
+    rows = session.execute(
+        select(Household.id, Household.number, Household.township, Village.name, Household.household_type,
+               Household.state).join(Village, Village.id == Household.village_id)
+        .where(Household.id.in_(household_ids[:limit])).order_by(Household.number))
+    return [HitRow(*row) for row in rows]
+
+
+def own_township(session: Session, actor) -> str | None:
+    """The township a 乡镇 officer works in (its unit's name); None for every other role."""
+    from dashboard.vocab import Role
+    from db.models import Unit
+
+    if actor.role != Role.TOWNSHIP or actor.unit_id is None:
+        return None
+    unit = session.get(Unit, actor.unit_id)
+    return unit.name if unit else None

@@ -1,0 +1,112 @@
+"""数据质量 Data quality: what the household ledger's rules hit, per township; a finding raised from a rule in one
+action; 应纳未纳 screening of a department's list."""
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard.lifecycle import Action, may
+from dashboard.services import checks, quality, screening, views
+from dashboard.ui import navigation
+from dashboard.ui.context import flash, lbl, reading, run_service, show_flash, tr
+from dashboard.ui.safe import plain
+from dashboard.ui.widgets import day, labelled_frame
+from dashboard.vocab import HouseholdState, HouseholdType, ScreenKind, codes
+
+ALL = "__all__"
+
+
+def _township_picker(session, actor) -> str | None:
+    own = quality.own_township(session, actor)
+    if own is not None:
+        st.caption(f"{tr('col.township')}: {plain(own)}")
+        return own
+    townships = views.choices(session)["townships"]
+    picked = st.selectbox(tr("col.township"), [ALL, *townships], key="quality_township",
+                          format_func=lambda value: tr("ui.all") if value == ALL else value)
+    return None if picked == ALL else picked
+
+
+def _summary(report: quality.Report, per_township: dict[str, dict[str, int]] | None) -> None:
+    records = []
+    for result in report.results:
+        record = {"quality.col_rule": tr(f"quality_rule.{result.rule.id}"),
+                  "quality.col_severity": tr(f"quality_severity.{result.rule.severity}"),
+                  "quality.col_count": result.count}
+        if per_township is not None:
+            worst = sorted(per_township.get(result.rule.id, {}).items(), key=lambda pair: (-pair[1], pair[0]))[:3]
+            record["quality.col_townships"] = "、".join(f"{name} {count}" for name, count in worst) or "—"
+        records.append(record)
+    st.dataframe(labelled_frame(records), hide_index=True, width="stretch")
+
+
+def _hits(session, actor, report: quality.Report, township: str | None) -> None:
+    hit = [result for result in report.results if result.count]
+    if not hit:
+        st.success(tr("quality.nothing_hit"))
+        return
+    rule_id = st.selectbox(tr("quality.pick_rule"), [result.rule.id for result in hit], key="quality_rule",
+                           format_func=lambda value: f"{tr(f'quality_rule.{value}')}（{report.result(value).count}）")
+    result = report.result(rule_id)
+    rows = quality.hit_rows(session, result.household_ids)
+    st.dataframe(labelled_frame([{
+        "field.hh_number": row.number, "col.township": row.township, "col.village": row.village,
+        "field.hh_type": lbl(row.household_type, HouseholdType), "quality.col_state": lbl(row.state, HouseholdState),
+    } for row in rows]), hide_index=True, width="stretch", height=min(36 * len(rows) + 40, 420))
+    if len(rows) < result.count:
+        st.caption(tr("quality.rows_cut", shown=len(rows), count=result.count))
+    if may(actor.role, Action.LOG_FINDING):
+        _raise_finding(actor, rule_id, township)
+
+
+def _raise_finding(actor, rule_id: str, township: str | None) -> None:
+    if township is None:
+        st.caption(tr("quality.pick_township_to_raise"))
+        return
+    if st.button(tr("quality.raise_finding", township=township), key="quality_raise", type="primary",
+                 icon=":material/add_task:"):
+        finding = run_service(checks.raise_finding, actor, rule_id=rule_id, township=township)
+        if finding is not None:
+            flash("quality.finding_raised", serial=finding.serial)
+            navigation.open_finding(finding.id)
+
+
+def _screening(actor) -> None:
+    st.subheader(tr("quality.screening"))
+    st.caption(tr("quality.screening_help"))
+    with st.form("screening_form", clear_on_submit=True, enter_to_submit=False):
+        kind = st.selectbox(tr("quality.screen_kind"), codes(ScreenKind), format_func=lambda c: lbl(c, ScreenKind))
+        upload = st.file_uploader(tr("quality.screen_file"), type=["xlsx", "xls", "et", "ods", "csv"],
+                                  help=tr("quality.screen_file_help"))
+        submitted = st.form_submit_button(tr("quality.screen_start"), type="primary")
+    if submitted:
+        if upload is None:
+            st.error(tr("quality.screen_no_file"))
+        else:
+            run = run_service(screening.screen_file, actor, upload.getvalue(), upload.name, kind)
+            if run is not None:
+                st.success(tr("quality.screen_done", **screening.counts(run)))
+    with reading() as session:
+        runs = screening.recent_runs(session)
+    if runs:
+        st.dataframe(labelled_frame([{
+            "col.date": day(run.run_at), "quality.screen_kind": lbl(run.kind, ScreenKind),
+            "quality.col_list": run.list_name, "quality.col_rows": run.rows, "quality.col_matched": run.matched,
+            "quality.col_new_clues": run.new_clues, "quality.col_signals": run.signals,
+            "quality.col_already_seen": run.already_seen, "quality.col_by": run.run_by,
+        } for run in runs]), hide_index=True, width="stretch")
+
+
+def render() -> None:
+    actor = navigation.require("quality")
+    show_flash()
+    st.title(tr("page.quality"))
+    with reading() as session:
+        township = _township_picker(session, actor)
+        report = quality.run(session, township=township)
+        per_township = quality.by_township(session, report) if township is None else None
+        st.caption(tr("quality.as_of", date=report.as_of.isoformat()))
+        _summary(report, per_township)
+        _hits(session, actor, report, township)
+        may_screen = screening.may_screen(session, actor)
+    if may_screen:
+        _screening(actor)

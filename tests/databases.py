@@ -1,0 +1,361 @@
+"""Test databases: migrated once per test session, cloned for each test.
+
+Running every migration for every database test cost about 1.5 s a test (SQLite and PostgreSQL alike), most
+of the suite's time. Instead, the first test that needs a migrated database of a backend builds a template
+with ``db.engine.migrate`` (once per session, and once per pytest-xdist worker), and each test gets a copy:
+
+- SQLite: the template file is copied to the test's own file (``tmp_path / "test.db"``).
+- PostgreSQL: the statements the migrations executed on the template schema were captured as they ran; they
+  are replayed, in one round trip, into a new schema. The result is the template's schema under another name
+  (tests/test_schema.py compares a copy with a database migrated from empty, on both backends).
+
+Creating a PostgreSQL schema's 35 tables and 50 indexes still costs the server 0.3-1 s, so a schema is used
+again when its test is done and it is provably as new: its catalogue (tables, columns, defaults, indexes,
+constraints, triggers, functions, sequences, storage options, the alembic revision) is compared with the
+template's, and only when they are equal are its rows deleted (children before parents) and its sequences set
+back to their start, in one transaction; it then goes back to the worker's pool. Any other schema (a test
+that altered the schema, renamed or dropped it, an empty one from ``database_url``) is dropped, by a background
+thread so that no test waits for a ``DROP``.
+"""
+from __future__ import annotations
+
+import os
+import queue
+import shutil
+import threading
+import uuid
+from pathlib import Path
+
+import psycopg
+from sqlalchemy import Engine, event, make_url, text
+
+from db.engine import make_engine, migrate
+
+
+def worker_tag() -> str:
+    """``gw0``, ``gw1`` … under pytest-xdist, ``main`` otherwise: names of files and schemas include it."""
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+def new_schema_name(prefix: str = "t") -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:12]}"
+
+
+def create_schema(admin: Engine, schema: str) -> None:
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+
+
+def drop_schema(admin: Engine, schema: str) -> None:
+    with admin.begin() as connection:
+        connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+
+
+def sqlite_path(url: str) -> Path:
+    return Path(make_url(url).database)
+
+
+class CapturedMigrations:
+    """Every statement the migrations ran on one PostgreSQL schema, rendered with its parameters, as one script.
+
+    Recorded after each successful execute: a statement that failed inside a savepoint (pg_trgm where it
+    cannot be created) is not replayed, its ``ROLLBACK TO SAVEPOINT`` is."""
+
+    def __init__(self, engine: Engine):
+        self.statements: list[str] = []
+        self._engine = engine
+
+    def record(self) -> None:
+        event.listen(self._engine, "after_cursor_execute", self._after)
+
+    def stop(self) -> None:
+        event.remove(self._engine, "after_cursor_execute", self._after)
+
+    def _after(self, _conn, cursor, statement, parameters, _context, executemany) -> None:
+        connection = cursor.connection
+        rows = parameters if executemany else [parameters]
+        for row in rows:
+            if row:
+                statement_text = psycopg.ClientCursor(connection).mogrify(statement, row)
+            else:
+                statement_text = statement
+            self.statements.append(statement_text.strip().rstrip(";"))
+
+    def script(self) -> str:
+        return ";\n".join(self.statements) + ";"
+
+
+class Templates:
+    """The session's migrated templates; ``fill`` makes an empty test database a copy of one."""
+
+    def __init__(self, directory: Path, postgres_url: str):
+        self._directory = directory
+        self._postgres_url = postgres_url
+        self._sqlite_file: Path | None = None
+        self._postgres_schema: str | None = None
+        self._postgres_script: str | None = None
+        self._admin: Engine | None = None
+        self._lock = threading.Lock()
+        self._dropper: SchemaDropper | None = None
+        self._reset: SchemaReset | None = None
+        self._pool: list[str] = []
+        self._migrated: set[str] = set()
+
+    # --- SQLite ---------------------------------------------------------------------------------------------
+    def sqlite_template(self) -> Path:
+        with self._lock:
+            if self._sqlite_file is None:
+                file = self._directory / f"template-{worker_tag()}.db"
+                engine = make_engine(f"sqlite:///{file}")
+                migrate(engine)
+                with engine.connect() as connection:
+                    connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+                engine.dispose()
+                self._sqlite_file = file
+            return self._sqlite_file
+
+    def fill_sqlite(self, url: str) -> None:
+        """Copy the template to the test's file (created 0600, as ``make_engine`` would create it)."""
+        target = sqlite_path(url)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        with os.fdopen(descriptor, "wb") as out, open(self.sqlite_template(), "rb") as source:
+            shutil.copyfileobj(source, out)
+
+    # --- PostgreSQL -----------------------------------------------------------------------------------------
+    def admin(self) -> Engine:
+        with self._lock:
+            if self._admin is None:
+                self._admin = make_engine(self._postgres_url)
+            return self._admin
+
+    def postgres_script(self) -> str:
+        admin = self.admin()
+        with self._lock:
+            if self._postgres_script is None:
+                schema = new_schema_name(f"tmpl_{worker_tag()}")
+                create_schema(admin, schema)
+                self._postgres_schema = schema
+                engine = make_engine(self._postgres_url, schema=schema)
+                captured = CapturedMigrations(engine)
+                captured.record()
+                try:
+                    migrate(engine)
+                finally:
+                    captured.stop()
+                    engine.dispose()
+                self._postgres_script = captured.script()
+                self._reset = SchemaReset.of_template(admin, schema)
+            return self._postgres_script
+
+    def template_schema(self) -> str:
+        self.postgres_script()
+        assert self._postgres_schema is not None
+        return self._postgres_schema
+
+    def fill_postgres(self, schema: str) -> None:
+        """Replay the captured migrations into ``schema`` (new and empty) in one transaction and one round trip."""
+        script = self.postgres_script()
+        engine = make_engine(self._postgres_url, schema=schema)
+        try:
+            raw = engine.raw_connection()
+            try:
+                with raw.cursor() as cursor:
+                    cursor.execute(script)
+                raw.commit()
+            finally:
+                raw.close()
+        finally:
+            engine.dispose()
+
+    def migrated_schema(self) -> str:
+        """A schema at the head revision with no rows: one from the pool, or a new copy of the template."""
+        self.postgres_script()
+        with self._lock:
+            schema = self._pool.pop() if self._pool else None
+        if schema is None:
+            schema = new_schema_name()
+            create_schema(self.admin(), schema)
+            self.fill_postgres(schema)
+        self._migrated.add(schema)
+        return schema
+
+    def release(self, schema: str) -> None:
+        """After its test: back to the pool when it is provably as new (see the module's docstring), else dropped."""
+        self._migrated.discard(schema)
+        reset = self._reset
+        if reset is not None and reset.restore(self.admin(), schema):
+            with self._lock:
+                self._pool.append(schema)
+            return
+        self.drop_later(schema)
+
+    def drop_later(self, schema: str) -> None:
+        with self._lock:
+            if self._dropper is None:
+                self._dropper = SchemaDropper(self._postgres_url)
+        self._dropper.put(schema)
+
+    def fill(self, url: str, schema: str | None) -> bool:
+        """Make the empty database at ``url`` (and ``schema``) a migrated one. False when it is not empty (a
+        fixture wrote there first): the caller then migrates it the ordinary way."""
+        if schema is None:
+            if sqlite_path(url).exists():
+                return False
+            self.fill_sqlite(url)
+            return True
+        if schema in self._migrated:
+            return True
+        with self.admin().connect() as connection:
+            occupied = connection.execute(text(
+                "SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = :schema)"), {"schema": schema}).scalar()
+        if occupied:
+            return False
+        self.fill_postgres(schema)
+        return True
+
+    def close(self) -> None:
+        for schema in self._pool:
+            self.drop_later(schema)
+        self._pool.clear()
+        if self._dropper is not None:
+            self._dropper.close()
+        if self._admin is not None:
+            if self._postgres_schema is not None:
+                drop_schema(self._admin, self._postgres_schema)
+            self._admin.dispose()
+
+
+CATALOGUE = """
+SELECT string_agg(item, E'\n' ORDER BY item) FROM (
+    SELECT format('relation %s %s %s %s', c.relname, c.relkind, c.reloptions, pg_get_viewdef(c.oid)) AS item
+      FROM pg_class c WHERE c.relnamespace = current_schema()::regnamespace
+    UNION ALL
+    SELECT format('column %s %s %s %s %s %s', c.relname, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod),
+                  a.attnotnull, pg_get_expr(d.adbin, d.adrelid))
+      FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+      LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+     WHERE c.relnamespace = current_schema()::regnamespace AND a.attnum > 0 AND NOT a.attisdropped
+    UNION ALL
+    SELECT format('index %s', pg_get_indexdef(i.indexrelid))
+      FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relnamespace = current_schema()::regnamespace
+    UNION ALL
+    SELECT format('constraint %s %s %s', c.relname, k.conname, pg_get_constraintdef(k.oid))
+      FROM pg_constraint k LEFT JOIN pg_class c ON c.oid = k.conrelid
+     WHERE k.connamespace = current_schema()::regnamespace
+    UNION ALL
+    SELECT format('trigger %s', pg_get_triggerdef(t.oid))
+      FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+     WHERE c.relnamespace = current_schema()::regnamespace AND NOT t.tgisinternal
+    UNION ALL
+    SELECT format('function %s %s %s', p.proname, pg_get_function_identity_arguments(p.oid), md5(p.prosrc))
+      FROM pg_proc p WHERE p.pronamespace = current_schema()::regnamespace
+    UNION ALL
+    SELECT format('type %s %s', t.typname, t.typtype) FROM pg_type t WHERE t.typnamespace = current_schema()::regnamespace
+    UNION ALL
+    SELECT format('sequence %s %s %s %s %s %s', s.sequencename, s.data_type, s.start_value, s.increment_by,
+                  s.min_value, s.max_value) FROM pg_sequences s WHERE s.schemaname = current_schema()
+    UNION ALL
+    SELECT format('extension %s', e.extname) FROM pg_extension e WHERE e.extnamespace = current_schema()::regnamespace
+    UNION ALL
+    SELECT format('revision %s', v.version_num) FROM alembic_version v
+) AS catalogue
+"""
+
+
+def catalogue_of(connection, schema: str) -> str:
+    """The schema's catalogue as text, its own name left out (index definitions name their table's schema)."""
+    found = connection.execute(text(CATALOGUE)).scalar() or ""
+    return found.replace(f'"{schema}".', "").replace(f"{schema}.", "")
+
+
+class SchemaReset:
+    """Puts a used copy of the template back as new, or says it cannot (its catalogue is not the template's)."""
+
+    def __init__(self, catalogue: str, script: str):
+        self.catalogue = catalogue
+        self.script = script
+
+    @classmethod
+    def of_template(cls, admin: Engine, template: str) -> "SchemaReset | None":
+        """From the template schema; None (no reuse) when the migrations left rows in any table but the revision's."""
+        with admin.begin() as connection:
+            connection.execute(text("SELECT set_config('search_path', :schema, true)"), {"schema": template})
+            catalogue = catalogue_of(connection, template)
+            tables = [row[0] for row in connection.execute(text(
+                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename <> 'alembic_version'"))]
+            if any(connection.execute(text(f'SELECT EXISTS (SELECT 1 FROM "{table}")')).scalar() for table in tables):
+                return None
+            references = connection.execute(text(
+                "SELECT c.relname, p.relname FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid "
+                "JOIN pg_class p ON p.oid = k.confrelid "
+                "WHERE k.contype = 'f' AND k.connamespace = current_schema()::regnamespace")).all()
+            sequences = connection.execute(text(
+                "SELECT sequencename, start_value FROM pg_sequences WHERE schemaname = current_schema()")).all()
+        order = children_first(tables, references)
+        if order is None:
+            deletes = ["TRUNCATE " + ", ".join(f'"{table}"' for table in tables)]
+        else:
+            deletes = [f'DELETE FROM "{table}"' for table in order]
+        restarts = [f"SELECT setval('\"{name}\"', {start}, false)" for name, start in sequences]
+        return cls(catalogue, ";\n".join(deletes + restarts) + ";")
+
+    def restore(self, admin: Engine, schema: str) -> bool:
+        try:
+            with admin.connect() as connection:
+                with connection.begin():
+                    connection.execute(text("SELECT set_config('search_path', :schema, true)"), {"schema": schema})
+                    if catalogue_of(connection, schema) != self.catalogue:
+                        return False
+                    with connection.connection.cursor() as cursor:  # no parameters: several statements at once
+                        cursor.execute(self.script)
+                return True
+        except Exception:  # noqa: BLE001 - whatever a test did to it, the schema is dropped instead
+            return False
+
+
+def children_first(tables: list[str], references: list[tuple[str, str]]) -> list[str] | None:
+    """The tables ordered so that every table comes before the tables it references (a table referencing
+    itself is fine: one DELETE removes all its rows); None when references run in a circle."""
+    parents = {table: {parent for child, parent in references if child == table and parent != table}
+               for table in tables}
+    order: list[str] = []
+    remaining = set(tables)
+    while remaining:
+        free = sorted(table for table in remaining
+                      if not any(table in parents[other] for other in remaining if other != table))
+        if not free:
+            return None
+        order.extend(free)
+        remaining -= set(free)
+    return order
+
+
+class SchemaDropper:
+    """Drops PostgreSQL schemas on a thread of its own, in the order they were handed in; ``close`` waits."""
+
+    def __init__(self, url: str):
+        self._engine = make_engine(url)
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._errors: list[str] = []
+        self._thread = threading.Thread(target=self._run, name="schema-dropper", daemon=True)
+        self._thread.start()
+
+    def put(self, schema: str) -> None:
+        self._queue.put(schema)
+
+    def _run(self) -> None:
+        while (schema := self._queue.get()) is not None:
+            try:
+                drop_schema(self._engine, schema)
+            except Exception as error:  # noqa: BLE001 - reported when the session ends
+                self._errors.append(f"{schema}: {error}")
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+            self._engine.dispose()
+        if self._errors:
+            raise RuntimeError("schemas left behind: " + "; ".join(self._errors))
