@@ -10,7 +10,7 @@ from dashboard.services import household_views, households
 from dashboard.services.households import HouseholdInput, MemberInput
 from dashboard.ui import navigation
 from dashboard.ui.context import flash, labels, lbl, reading, run_service, show_flash, tr
-from dashboard.ui.widgets import ROW_CLICK, clicked_row, day, labelled_frame, light_text
+from dashboard.ui.widgets import ROW_CLICK, clicked_row, day, labelled_frame, light_text, style_lights
 from dashboard.vocab import CaseState, ClueSource, MonitorCategory, codes
 
 
@@ -28,8 +28,8 @@ def inbox(actor) -> None:
         "field.hh_received_on": day(item.received_on), "hh.due_on": day(item.due_on),
         "hh.is_return": tr("hh.return_yes") if item.is_return else "",
     } for item in items])
-    picked = st.dataframe(frame, hide_index=True, width="stretch", on_select="rerun", selection_mode=ROW_CLICK,
-                          key="clue_table")
+    picked = st.dataframe(style_lights(frame, tr("hh.clock"), [item.light for item in items]), hide_index=True,
+                          width="stretch", on_select="rerun", selection_mode=ROW_CLICK, key="clue_table")
     index = clicked_row(picked)
     if index is not None and 0 <= index < len(items):
         navigation.open_household(items[index].household_id)

@@ -111,7 +111,7 @@ def procedure(detail, actor) -> None:
     case, h = detail.open_case, detail.household
     st.subheader(tr("hh.procedure"))
     if case is not None:
-        st.markdown(" → ".join(_step_text(case)))
+        st.markdown(f"**{lbl(case.state, CaseState)}** · " + " → ".join(_step_text(case)))
     version = case.version if case else None
     if case is None and detail.may(H.RECEIVE_CLUE):
         with st.form("return_clue"):
@@ -172,9 +172,11 @@ def _submit(fn, actor, case_id, version, **kwargs) -> None:
 
 def _verify_form(actor, h, case, version):
     visited = _date("field.hh_visited_on", "v_on")
-    consent = st.date_input(tr("field.hh_consent_on"), value=None, max_value=clock.today(), key="v_consent")
+    signed = st.checkbox(tr("hh.consent_signed"), key="v_signed")
+    consent = st.date_input(tr("field.hh_consent_on"), clock.today(), max_value=clock.today(), key="v_consent")
     note = st.text_area(tr("hh.note"), key="v_note")
-    _submit(households.record_visit, actor, case.id, version, visited_on=visited, consent_on=consent, note=note)
+    _submit(households.record_visit, actor, case.id, version, visited_on=visited, consent_on=consent if signed else None,
+            note=note)
 
 
 def _review_form(actor, h, case, version):
