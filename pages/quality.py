@@ -29,14 +29,14 @@ def _township_picker(session, actor) -> str | None:
 def _summary(report: quality.Report, per_township: dict[str, dict[str, int]] | None) -> None:
     records = []
     for result in report.results:
-        record = {"quality.col_rule": tr(f"quality_rule.{result.rule.id}"),
-                  "quality.col_severity": tr(f"quality_severity.{result.rule.severity}"),
-                  "quality.col_count": result.count}
+        # the count next to the rule: on a phone the first two columns are what fits
+        record = {"quality.col_rule": tr(f"quality_rule.{result.rule.id}"), "quality.col_count": result.count,
+                  "quality.col_severity": tr(f"quality_severity.{result.rule.severity}")}
         if per_township is not None:
             worst = sorted(per_township.get(result.rule.id, {}).items(), key=lambda pair: (-pair[1], pair[0]))[:3]
             record["quality.col_townships"] = "、".join(f"{name} {count}" for name, count in worst) or "—"
         records.append(record)
-    st.dataframe(labelled_frame(records), hide_index=True, width="stretch")
+    st.dataframe(labelled_frame(records), hide_index=True, width="stretch", height=36 * len(records) + 40)
 
 
 def _zero_change(session, today, township: str | None) -> None:
