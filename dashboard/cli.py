@@ -396,6 +396,19 @@ def cmd_screen_list(args) -> int:
     return 0
 
 
+def cmd_monitoring_report(args) -> int:
+    """月度监测通报 of one month as a Word document."""
+    from dashboard.documents.bulletin import bulletin_docx
+    from dashboard.services import quality
+
+    period = quality.month_period(args.month)
+    with read_session(_engine()) as session:
+        rows = quality.bulletin(session, period)
+    Path(args.file).write_bytes(bulletin_docx(rows, period, _lang))
+    say("cli.bulletin_written", file=args.file, townships=max(len(rows) - 1, 0))
+    return 0
+
+
 def cmd_remind(args) -> int:
     """One pass of the daily jobs (roll-ups, reminders, digests, sending), for cron; safe to repeat."""
     import datetime as dt
@@ -514,6 +527,10 @@ def build_parser(lang: str | None = None) -> argparse.ArgumentParser:
     screen.add_argument("--kind", required=True, choices=codes(ScreenKind), help=h("screen_kind"))
     screen.add_argument("--json", action="store_true", help=h("json"))
     screen.set_defaults(func=cmd_screen_list)
+    bulletin = command("monitoring-report")
+    bulletin.add_argument("month", help=h("bulletin_month"))
+    bulletin.add_argument("file")
+    bulletin.set_defaults(func=cmd_monitoring_report)
     remind = command("remind")
     remind.add_argument("--once", action="store_true", required=True, help=h("once"))
     remind.add_argument("--date", help=h("date"))

@@ -7,7 +7,7 @@ import streamlit as st
 from dashboard.lifecycle import Action, may
 from dashboard.services import checks, quality, screening, views
 from dashboard.ui import navigation
-from dashboard.ui.context import flash, lbl, reading, run_service, show_flash, tr
+from dashboard.ui.context import flash, lang, lbl, reading, run_service, show_flash, tr
 from dashboard.ui.safe import plain
 from dashboard.ui.widgets import day, labelled_frame
 from dashboard.vocab import HouseholdState, HouseholdType, ScreenKind, codes
@@ -46,6 +46,22 @@ def _zero_change(session, today, township: str | None) -> None:
         change = quality.zero_change(session, period, township)
         column.markdown(f"**{tr(f'quality.zero_{period.kind}', period=period.label)}**")
         column.write(plain("、".join(change.townships)) if change.townships else tr("quality.zero_none"))
+
+
+def _bulletin(session, today) -> None:
+    from dashboard.documents.bulletin import bulletin_docx
+
+    st.subheader(tr("quality.bulletin"))
+    period = quality.last_month(today)
+    rows = quality.bulletin(session, period, today)
+    names = {quality.TOTAL: tr("bulletin.total")}
+    st.dataframe(labelled_frame([{"col.township": names.get(row.township, row.township),
+                                  **{f"bulletin.{name}": getattr(row, name) for name in quality.BULLETIN_COLUMNS}}
+                                 for row in rows]), hide_index=True, width="stretch")
+    st.download_button(tr("quality.bulletin_download"), lambda: bulletin_docx(rows, period, lang()),
+                       key="bulletin_download", on_click="ignore", icon=":material/download:",
+                       file_name=f"月度监测通报-{period.label}.docx",
+                       mime="application/vnd.openxmlformats-officedocument.wordprocessingml.document")
 
 
 def _hits(session, actor, report: quality.Report, township: str | None) -> None:
@@ -116,6 +132,8 @@ def render() -> None:
         st.caption(tr("quality.as_of", date=report.as_of.isoformat()))
         _summary(report, per_township)
         _zero_change(session, report.as_of, township)
+        if township is None:
+            _bulletin(session, report.as_of)
         _hits(session, actor, report, township)
         may_screen = screening.may_screen(session, actor)
     if may_screen:

@@ -3,11 +3,13 @@ just does not, on both databases; the command line prints what the rules find.""
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import random
 
 import pytest
 
+from dashboard.errors import ValidationFailed
 from dashboard.i18n import t
 from dashboard.services import quality
 from dashboard.services.unit_of_work import unit_of_work
@@ -226,3 +228,41 @@ def test_zero_change_across_a_month_boundary(engine, ledger):
         assert month.townships == ["丁镇", "乙镇"]
         assert quarter.townships == ["丙镇", "乙镇", "甲镇"]
         assert quality.zero_change(session, quality.last_month(TODAY), township="甲镇").townships == []
+
+
+def test_the_monthly_bulletin(engine, ledger, tmp_path):
+    from docx import Document
+
+    from dashboard.documents.bulletin import bulletin_docx
+
+    def fill(book):   # May 2026
+        book.household("A1", township="甲镇", identified_on=dt.date(2026, 5, 3))
+        book.household("A2", township="甲镇", state=HouseholdState.ELIMINATED, identified_on=dt.date(2025, 9, 1),
+                       eliminated_on=dt.date(2026, 5, 20))
+        book.household("A3", township="甲镇", identified_on=dt.date(2026, 6, 2))             # after May: not counted
+        late = book.household("B1", township="乙镇", state=HouseholdState.IDENTIFYING, identified_on=None)
+        book.case(late, received_on=dt.date(2026, 5, 1), due_on=dt.date(2026, 5, 16))   # past its clock in May
+    ledger(fill)
+    period = quality.month_period("2026-05")
+    assert (period.start, period.end) == (dt.date(2026, 5, 1), dt.date(2026, 5, 31))
+    with read_session(engine) as session:
+        rows = quality.bulletin(session, period, TODAY)
+    assert [(r.township, r.identified, r.eliminated, r.not_eliminated, r.clues_overdue) for r in rows] == [
+        ("乙镇", 0, 0, 0, 1), ("甲镇", 1, 1, 1, 0), (quality.TOTAL, 1, 1, 1, 1)]
+    document = Document(io.BytesIO(bulletin_docx(rows, period)))
+    cells = [[cell.text for cell in row.cells] for row in document.tables[0].rows]
+    assert cells[2] == ["甲镇", "1", "1", "1", "0", str(rows[1].rule_hits)] and cells[-1][0] == "合计"
+    with pytest.raises(ValidationFailed):
+        quality.month_period("2026-13")
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_monitoring_report_command(engine, ledger, tmp_path, capsys):
+    from dashboard import cli
+
+    ledger(lambda book: book.household("A1", township="甲镇", identified_on=dt.date(2026, 5, 3)))
+    out = tmp_path / "通报.docx"
+    assert cli.main(["monitoring-report", "2026-05", str(out)]) == 0
+    assert out.read_bytes()[:2] == b"PK"
+    assert "1个乡镇" in capsys.readouterr().out
+    assert cli.main(["monitoring-report", "2026/05", str(out)]) == 2

@@ -374,3 +374,60 @@ def zero_change(session: Session, period: Period, township: str | None = None) -
         return sorted(row[0] for row in session.execute(statement) if not row[1] and not row[2])
 
     return ZeroChange(period, quiet(Household.township), quiet(Household.county))
+
+
+# --- 月度监测通报: the monthly bulletin -----------------------------------------------------------------------
+
+BULLETIN_COLUMNS = ("identified", "eliminated", "not_eliminated", "clues_overdue", "rule_hits")
+
+
+@dataclass(frozen=True)
+class BulletinRow:
+    township: str
+    identified: int       # 新识别: 识别监测时间 in the month
+    eliminated: int       # 已消除: 消除监测时间 in the month
+    not_eliminated: int   # 未消除 at the month's end: identified by then, not eliminated by then
+    clues_overdue: int    # clues past their clock at the month's end and not decided by then
+    rule_hits: int        # households hit by the data-quality rules (as the check stands today)
+
+
+def month_period(month: str) -> Period:
+    """``YYYY-MM`` as a period; refused with a clear message when it is not one."""
+    try:
+        start = dt.date(int(month[:4]), int(month[5:7]), 1) if len(month) == 7 and month[4] == "-" else None
+    except ValueError:
+        start = None
+    if start is None:
+        from dashboard.errors import ValidationFailed
+        raise ValidationFailed("error.bulletin_month", month=month)
+    end = (start.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
+    return Period("month", month, start, end)
+
+
+def bulletin(session: Session, period: Period, today: dt.date | None = None) -> list[BulletinRow]:
+    """One row per township of the ledger (and the total last), by the households' own dates."""
+    end = period.end
+    not_eliminated = func.sum(case((and_(Household.identified_on <= end, or_(
+        Household.eliminated_on.is_(None), Household.eliminated_on > end)), 1), else_=0))
+    statement = (select(Household.township, _in(Household.identified_on, period), _in(Household.eliminated_on, period),
+                        not_eliminated).group_by(Household.township).order_by(Household.township))
+    rows = {row[0]: [int(value or 0) for value in row[1:]] for row in session.execute(statement)}
+    overdue = session.execute(
+        select(Household.township, func.count()).join(HouseholdCase, HouseholdCase.household_id == Household.id)
+        .where(HouseholdCase.kind == CaseKind.IDENTIFY.value, HouseholdCase.due_on.is_not(None),
+               HouseholdCase.due_on < end, HouseholdCase.received_on <= end,
+               or_(HouseholdCase.decided_on.is_(None), HouseholdCase.decided_on > end))
+        .group_by(Household.township)).all()
+    overdue_of = {row[0]: int(row[1]) for row in overdue}
+    hits = by_township(session, run(session, today=today))
+    hits_of = {township: sum(counts.get(township, 0) for counts in hits.values()) for township in rows}
+    result = [BulletinRow(township, *values, overdue_of.get(township, 0), hits_of.get(township, 0))
+              for township, values in sorted(rows.items())]
+    return result + [total_row(result)] if result else result
+
+
+TOTAL = "合计"
+
+
+def total_row(rows: list[BulletinRow]) -> BulletinRow:
+    return BulletinRow(TOTAL, *(sum(getattr(row, name) for row in rows) for name in BULLETIN_COLUMNS))
