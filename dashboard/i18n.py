@@ -1399,7 +1399,7 @@ CATALOGUE.update({
     "page.elimination": ("风险消除", "Risk elimination"),
     "page.household_import": ("导入监测对象", "Import households"),
     "my_work.clues": ("监测线索待办（{count}）", "Clues waiting for you ({count})"),
-    "hh.consent_signed": ("农户已签署承诺授权书", "The household signed the consent (承诺授权)"),
+    "hh.consent_signed": ("农户已签署承诺授权书", "The household signed the consent form"),
     "hh.open_number": ("按户编号打开", "Open by household number"),
     "hh.not_found": ("没有户编号为 {number} 的监测户。", "No household has the number {number}."),
     "hh.add_risk": ("新增风险", "Add a risk"),
