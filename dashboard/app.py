@@ -87,7 +87,7 @@ def main(line: dict) -> None:
     line.update(user=actor.username, role=str(actor.role))
     pages = navigation.build(actor)  # first: the sidebar's unread button switches to a built page
     user_card(actor)
-    page = st.navigation(pages, position="sidebar")
+    page = st.navigation(pages, position="sidebar", expanded=True)  # never an English "View N more" button
     line["page"] = page.url_path or navigation.home_key(actor.role)
     page.run()
 

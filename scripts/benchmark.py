@@ -370,15 +370,16 @@ def _overview_ready(page, timeout_ms: int = 60_000) -> None:
 
 
 def _sign_in(page, base: str) -> None:
-    # streamlit-authenticator's cookie component reruns the script once after load; a login sent at
-    # that moment is dropped, so the whole step is retried.
+    # The form, then the page posts its one-time ticket to /auth/session, which sets the HttpOnly session
+    # cookie and reloads. A form sent while the script still runs may be dropped, so the step is retried.
     from dashboard import config
 
     page.goto(base)
     for _attempt in range(4):
         try:
             page.get_by_role("button", name="登录", exact=True).wait_for(timeout=30_000)
-            page.locator("iframe").first.wait_for(state="attached", timeout=30_000)
+            page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
+                                   timeout=30_000)
             page.wait_for_timeout(800)
             page.get_by_label("用户名").fill("leader", timeout=10_000)
             page.get_by_label("密码").fill(config.DEMO_PASSWORD, timeout=10_000)

@@ -421,8 +421,9 @@ def bulletin(session: Session, period: Period, today: dt.date | None = None) -> 
     overdue_of = {row[0]: int(row[1]) for row in overdue}
     hits = by_township(session, run(session, today=today))
     hits_of = {township: sum(counts.get(township, 0) for counts in hits.values()) for township in rows}
-    result = [BulletinRow(township, *values, overdue_of.get(township, 0), hits_of.get(township, 0))
-              for township, values in sorted(rows.items())]
+    result = [BulletinRow(township, identified, eliminated, not_eliminated, overdue_of.get(township, 0),
+                          hits_of.get(township, 0))
+              for township, (identified, eliminated, not_eliminated) in sorted(rows.items())]
     return result + [total_row(result)] if result else result
 
 
