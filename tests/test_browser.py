@@ -13,6 +13,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Iterator
 
+import base64
 import os
 import re
 import socket
@@ -502,6 +503,68 @@ def test_phone_screens_do_not_scroll_sideways(server, phone, username, keys):
             uploader = phone.locator('[data-testid="stFileUploaderDropzoneInput"]').first
             assert uploader.count() == 1  # the phone's own picker offers the camera
         phone_shot(phone, f"phone-{username}-{key}")
+
+
+class Taps:
+    """Counts what a thumb does on a phone: a tap on a button, a row or a box (typing in a box is part of
+    the tap that focuses it); choosing a photo is two taps (the picker, then the photo)."""
+
+    def __init__(self, page) -> None:
+        self.page, self.done = page, []
+
+    def tap(self, locator, what: str) -> None:
+        locator.tap()
+        self.done.append(what)
+        settle(self.page)
+
+    def tap_at(self, x: float, y: float, what: str) -> None:
+        self.page.touchscreen.tap(x, y)
+        self.done.append(what)
+        settle(self.page)
+
+    def type_into(self, locator, text: str, what: str) -> None:
+        locator.tap()
+        locator.fill(text)
+        self.done.append(what)
+
+    def pick_photo(self, path: Path) -> None:
+        self.page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(str(path))
+        self.page.wait_for_timeout(800)
+        self.done += ["open the photo picker", "choose the photo"]
+
+
+WEEKLY_UPDATE_TAPS = 12  # issue 25: sign-in to closure application on a phone, at most this many taps
+
+
+def test_the_weekly_update_on_a_phone_takes_at_most_twelve_taps(server, phone, tmp_path):
+    """A department's weekly update at 390 × 844, counted from sign-in: open the first item of 我的待办,
+    tick its open measures, report progress with a photo, apply for closure."""
+    sign_in(phone, server, "jiuzhu")
+    taps = Taps(phone)
+    grid = phone.locator('[data-testid="stDataFrame"]').first  # 我的待办 is the department's home page
+    first_row = grid.locator('table tr[aria-rowindex="2"]').text_content()
+    serial = re.search(r"ZG-\d{4}-\d{4}", first_row).group(0)
+    taps.tap_at(*grid_cell(phone, grid, 0, 0.5), "open the first item")
+    phone.locator("h3").filter(has_text=serial).first.wait_for(timeout=15_000)
+    while phone.get_by_role("button", name="标记完成").count():
+        taps.tap(phone.get_by_role("button", name="标记完成").first, "tick a measure")
+        assert len(taps.done) <= WEEKLY_UPDATE_TAPS, taps.done
+    photo = tmp_path / "现场照片.png"
+    photo.write_bytes(base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA"
+                                       "60e6kgAAAABJRU5ErkJggg=="))  # a 1 × 1 PNG
+    taps.type_into(phone.get_by_role("textbox", name="本次完成的工作"), "已完成危房鉴定复核，附现场照片", "progress text")
+    taps.pick_photo(photo)
+    progress = phone.locator('[data-testid="stForm"]').filter(has_text="报送整改进展")
+    taps.tap(progress.get_by_role("button", name="提交"), "send the progress")
+    wait_text(phone, "整改进展已报送")
+    taps.type_into(phone.get_by_role("textbox", name="销号申请说明"), "措施均已完成，佐证见照片", "closure text")
+    closure = phone.locator('[data-testid="stForm"]').filter(has_text="销号申请说明")
+    taps.tap(closure.get_by_role("button", name="申请销号"), "apply for closure")
+    wait_text(phone, "销号申请已提交")
+    phone_shot(phone, "phone-jiuzhu-weekly-update")
+    assert query("SELECT status FROM finding WHERE serial = ?", serial) == [("pending_review",)]
+    print(f"weekly update on a phone: {len(taps.done)} taps: {taps.done}")
+    assert len(taps.done) <= WEEKLY_UPDATE_TAPS, taps.done
 
 
 def test_two_browsers_editing_one_finding_lose_nothing(server, browser):
