@@ -161,52 +161,131 @@ def refresh_if_stale(engine: Engine) -> bool:
         return rebuild_if_stale(session)
 
 
-def _add_sums(session: Session, finding_ids: list[int], sign: int) -> None:
-    """Add (+1) or take away (-1) these findings' current contributions, one upsert batch per dimension."""
-    statement = conflict_insert(session, RollupCount)
-    statement = statement.on_conflict_do_update(
-        index_elements=["dimension", "key", "status", "light"],
-        set_={name: getattr(RollupCount, name) + getattr(statement.excluded, name) for name in ("n", *FLAGS)})
-    for dimension, column in DIMENSIONS.items():
-        rows = [dict(zip(COUNT_COLUMNS, (*row[:4], *(sign * int(value or 0) for value in row[4:]))))
-                for row in session.execute(_grouped(dimension, column, finding_ids).order_by(*_grouped_order()))
-                .all()]
-        if rows:
-            session.execute(statement, rows)
-
-
-def _grouped_order() -> list:
-    return [text("2"), text("3"), text("4")]  # key, status, light: counter rows always locked in one order
-
-
-def _apply_deltas(session: Session, ids: list[int], now: dt.datetime, settings: Settings) -> None:
-    """Take these findings' old contributions away, compute them afresh, add them back: set
-    operations, so an import of 10,000 findings into a ledger of a million costs seconds."""
-    for start in range(0, len(ids), CHUNK):
-        chunk = ids[start:start + CHUNK]
-        _add_sums(session, chunk, -1)
-        session.execute(delete(FindingRollup).where(FindingRollup.finding_id.in_(chunk)))
-        session.execute(FindingRollup.__table__.insert().from_select(
-            CONTRIBUTION_COLUMNS, select(*_contribution(now, settings)).where(Finding.id.in_(chunk))))
-        _add_sums(session, chunk, +1)
-
-
 def settle(session: Session, finding_ids: Iterable[int], *, everything: bool = False,
            now: dt.datetime | None = None) -> None:
     """Called by the unit of work just before commit: bring the roll-ups up to date for the
     findings this transaction wrote. When they are today's, apply the deltas; otherwise (another
     day on the clock, changed settings, a bulk write that named no findings) mark them stale, so
-    the next reader rebuilds them from the base tables. Either way no figure is left wrong."""
+    the next reader rebuilds them from the base tables. Either way no figure is left wrong.
+
+    The work is done before the roll-up lock is taken (``_prepare``): the findings' new contributions,
+    their old ones, and the net change of every counter row. Under the lock only the counter rows are
+    updated (and the few contributions of findings that had one), so a 20,000-row import holds the lock
+    for a fraction of a second instead of the seconds it takes to compute its sums, and a save waiting
+    behind it waits that long. If a rebuild or a stale mark came in between (the meta row is not as it was
+    read), the prepared sums are thrown away and prepared again under the lock, as they were before."""
     ids = sorted(set(finding_ids))
     if not ids and not everything:
         return  # changed settings need nothing here: is_fresh() compares their hash
     now = now or clock.now()
     settings = load_settings(session)
-    meta = _lock(session)
-    if everything or not _meta_is_current(meta, now, settings):
+    if everything:
+        _lock(session)
         _store_meta(session, settings_hash=STALE_HASH)
         return
-    _apply_deltas(session, ids, now, settings)
+    meta = RollupMeta.__table__
+    seen = session.execute(select(meta).where(meta.c.id == 1)).first()
+    if seen is not None and _meta_is_current(seen, now, settings):
+        prepared = _prepare(session, ids, now, settings)
+        locked = _lock(session)
+        if tuple(locked) == tuple(seen):
+            _apply_prepared(session, prepared)
+            return
+        _forget(session, prepared.created)  # rebuilt or marked meanwhile: prepare again, under the lock
+    else:
+        locked = _lock(session)
+    if not _meta_is_current(locked, now, settings):
+        _store_meta(session, settings_hash=STALE_HASH)
+        return
+    _apply_prepared(session, _prepare(session, ids, now, settings))  # e.g. behind the day's rebuild
+
+
+def _forget(session: Session, finding_ids: list[int]) -> None:
+    for start in range(0, len(finding_ids), CHUNK):
+        session.execute(delete(FindingRollup).where(FindingRollup.finding_id.in_(finding_ids[start:start + CHUNK])))
+
+
+@dataclass
+class _Prepared:
+    """What one transaction changes in the roll-ups, computed before the lock."""
+
+    replaced: list[int]  # findings that had a stored contribution: rewritten under the lock
+    created: list[int]  # findings that had none: their contributions are stored already
+    fresh: list[dict[str, Any]]  # their new contributions (findings that had none are already stored)
+    counts: dict[tuple[str, str, str, str], list[int]]  # (dimension, key, status, light) -> change of (n, *flags)
+
+
+def _prepare(session: Session, ids: list[int], now: dt.datetime, settings: Settings) -> _Prepared:
+    """The new contributions of these findings (as this transaction sees them), their stored ones, and
+    the net change per counter row. The existing findings are locked first (PostgreSQL), so no other
+    transaction changes one between the two reads; the findings this transaction created are stored
+    at once: no one else can know them before it commits."""
+    stored_table = FindingRollup.__table__
+    existing: list[int] = []
+    for start in range(0, len(ids), CHUNK):
+        existing += session.execute(select(stored_table.c.finding_id)
+                                    .where(stored_table.c.finding_id.in_(ids[start:start + CHUNK]))).scalars()
+    existing.sort()
+    if existing and session.get_bind().dialect.name == "postgresql":
+        for start in range(0, len(existing), CHUNK):  # usually locked already by the write itself
+            session.execute(select(Finding.id).where(Finding.id.in_(existing[start:start + CHUNK]))
+                            .order_by(Finding.id).with_for_update())
+    stored: dict[int, Any] = {}
+    fresh: dict[int, Any] = {}
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start:start + CHUNK]
+        for row in session.execute(select(*[stored_table.c[name] for name in CONTRIBUTION_COLUMNS])
+                                   .where(stored_table.c.finding_id.in_(chunk))):
+            stored[row[0]] = row
+        for row in session.execute(select(*_contribution(now, settings)).where(Finding.id.in_(chunk))):
+            fresh[row[0]] = row
+    existing = sorted(stored)
+    counts: dict[tuple[str, str, str, str], list[int]] = {}
+    for rows, sign in ((stored.values(), -1), (fresh.values(), +1)):
+        for row in rows:
+            _count(counts, dict(zip(CONTRIBUTION_COLUMNS, row)), sign)
+    created = [dict(zip(CONTRIBUTION_COLUMNS, row)) for finding_id, row in fresh.items() if finding_id not in stored]
+    for start in range(0, len(created), CHUNK):
+        session.execute(stored_table.insert(), created[start:start + CHUNK])
+    return _Prepared(existing, [row["finding_id"] for row in created], [dict(zip(CONTRIBUTION_COLUMNS, fresh[i])) for i in existing if i in fresh], counts)
+
+
+def _count(counts: dict[tuple[str, str, str, str], list[int]], contribution: dict[str, Any], sign: int) -> None:
+    """Add (+1) or take away (-1) one contribution in every dimension's counter row it counts in: the same
+    keys ``_grouped`` makes in SQL (the key as text, '' for none; a dimension without a key is skipped)."""
+    flags = [sign * int(bool(contribution[flag])) for flag in FLAGS]
+    for dimension, column in DIMENSIONS.items():
+        if column is None:
+            key = ""
+        elif contribution[column] is None:
+            continue
+        else:
+            key = str(contribution[column])
+        values = counts.setdefault((dimension, key, contribution["status"], contribution["light"]),
+                                   [0] * (1 + len(FLAGS)))
+        values[0] += sign
+        for index, flag in enumerate(flags, start=1):
+            values[index] += flag
+
+
+def _apply_prepared(session: Session, prepared: _Prepared) -> None:
+    """Under the lock: rewrite the contributions that existed, add the net changes to the counter rows
+    (``n = n + change``), in one order (dimension, key, status, light) so that two writers never deadlock."""
+    _forget(session, prepared.replaced)
+    if prepared.fresh:
+        session.execute(FindingRollup.__table__.insert(), prepared.fresh)
+    order = {dimension: index for index, dimension in enumerate(DIMENSIONS)}
+    rows = [dict(zip(COUNT_COLUMNS, (*key, *values)))
+            for key, values in sorted(prepared.counts.items(), key=lambda item: (order[item[0][0]], *item[0][1:]))
+            if any(values)]
+    if not rows:
+        return
+    statement = conflict_insert(session, RollupCount)
+    statement = statement.on_conflict_do_update(
+        index_elements=["dimension", "key", "status", "light"],
+        set_={name: getattr(RollupCount, name) + getattr(statement.excluded, name) for name in ("n", *FLAGS)})
+    for start in range(0, len(rows), CHUNK):
+        session.execute(statement, rows[start:start + CHUNK])
 
 
 def touch(session: Session, finding_ids: Iterable[int]) -> None:

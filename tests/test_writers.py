@@ -1,0 +1,102 @@
+"""A department's save while a large import is in its write transaction (issue 25): the save is not queued
+behind the import on PostgreSQL, waits for it on SQLite (one writer at a time), and the figures stay exact."""
+from __future__ import annotations
+
+import io
+import threading
+import time
+
+from openpyxl import Workbook
+from sqlalchemy import event
+from sqlmodel import func, select
+
+from dashboard.services import findings as svc
+from dashboard.services import imports, queries, rollups
+from dashboard.services.unit_of_work import run_in_unit_of_work, unit_of_work
+from db.engine import read_session
+from db.models import Finding
+from tests.factories import finding_input
+
+ROWS = 3_000
+JOIN_TIMEOUT = 120
+
+
+def ledger(rows: int) -> bytes:
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("台账")
+    sheet.append(["序号", "问题类别", "问题描述", "整改措施", "牵头单位", "整改时限", "完成情况"])
+    for index in range(rows):
+        sheet.append([index + 1, "档案资料", f"并发导入问题{index}：低保档案资料不全", "补齐档案",
+                      "社会救助办" if index % 2 else "儿童福利和社会事务股",
+                      "2026年5月31日" if index % 3 == 0 else "2026年12月31日", "正在整改" if index % 4 else "已完成"])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def test_a_save_during_a_large_import_is_not_lost_and_figures_stay_exact(engine, world):
+    with unit_of_work(engine) as session:
+        target = svc.log_finding(session, world.actors["inspector"], finding_input(world)).id
+    rollups.refresh_if_stale(engine)  # today's sums: both writers apply deltas to them
+    with read_session(engine) as session:
+        preview = imports.preview_import(session, world.actors["admin"], imports.read_ledger(ledger(ROWS)))
+    assert preview.ok and len(preview.rows) == ROWS
+
+    written, saved = threading.Event(), threading.Event()
+    done: dict[str, float] = {}
+    errors: list[BaseException] = []
+
+    def pause() -> None:
+        written.set()  # the import's transaction is open: the save starts now
+        saved.wait(2 if engine.dialect.name == "sqlite" else JOIN_TIMEOUT)  # SQLite: the save must wait
+
+    def at_the_lock(_connection, _cursor, statement, *_args) -> None:
+        """PostgreSQL: the import has written its rows and prepared its roll-up sums, and is about to take
+        the roll-up lock; the save commits its own sums now, on the same counter rows."""
+        if threading.current_thread() is importer and "rollup_meta" in statement and "FOR UPDATE" in statement:
+            if not written.is_set():
+                pause()
+
+    def import_ledger():
+        try:
+            with unit_of_work(engine) as session:
+                imports.commit_import(session, world.actors["admin"], preview, source_title="并发导入")
+                session.flush()
+                if engine.dialect.name == "sqlite":
+                    pause()
+            done["import"] = time.monotonic()
+        except BaseException as error:  # noqa: BLE001 - handed to the test
+            errors.append(error)
+            written.set()
+
+    def save():
+        try:
+            assert written.wait(JOIN_TIMEOUT)
+            run_in_unit_of_work(engine, svc.report_progress, world.actors["jiuzhu"], target, done_text="本周已整改两处")
+            done["save"] = time.monotonic()
+        except BaseException as error:  # noqa: BLE001 - handed to the test
+            errors.append(error)
+        finally:
+            saved.set()
+
+    importer = threading.Thread(target=import_ledger)
+    threads = [importer, threading.Thread(target=save)]
+    event.listen(engine, "before_cursor_execute", at_the_lock)
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(JOIN_TIMEOUT)
+            assert not thread.is_alive(), "a writer never finished"
+    finally:
+        event.remove(engine, "before_cursor_execute", at_the_lock)
+    assert not errors, errors
+    if engine.dialect.name == "postgresql":
+        assert done["save"] < done["import"], "the save waited for the whole import"
+    else:
+        assert done["import"] < done["save"], "SQLite has one writer: the save follows the import"
+    with read_session(engine) as session:
+        assert session.get(Finding, target).status == "in_progress"
+        assert queries.figures(session).total == session.exec(select(func.count()).select_from(Finding)).one()
+        assert rollups.is_fresh(session)
+        assert rollups.verify(session) == []
