@@ -1041,4 +1041,6 @@ DEMO_USERS: list[dict[str, Any]] = [
     {"username": "saikou", "display_name": "杨某某", "role": "township", "unit": "赛口镇"},
     {"username": "jiance", "display_name": "赵某某", "role": "department", "unit": "县防返贫监测中心"},
     {"username": "jiance2", "display_name": "钱某某", "role": "department", "unit": "县防返贫监测中心"},
+    # 高士镇 as a responsible unit of the findings ledger: rectifies a finding raised from a data-quality check
+    {"username": "gaoshi_lianluo", "display_name": "郑某某", "role": "department", "unit": "高士镇"},
 ]
