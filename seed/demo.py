@@ -106,6 +106,9 @@ def _people(session: Session, units: dict[str, int]) -> Cast:
                                          county=actors["jiance"], county_visitor=actors["jiance2"]))
 
 
+REPORT_SENT_EARLY = 2   # the demo's past reports were sent two days before they were due
+
+
 def report_due(item: dict, received: dt.date) -> dt.date:
     """A source's 整改情况报告 due date: N days after it was received, or a named day (seed 003's audit:
     报告于9月28日前报送), the first such day on or after it was received."""
@@ -126,8 +129,8 @@ def _sources(session: Session, cast: Cast, today: dt.date) -> dict[str, tuple[in
                                        received_date=received, issuing_body=item["issuing_body"],
                                        report_due_date=due, notes=item["notes"])
             session.flush()
-        sent = due - dt.timedelta(days=item.get("report_sent_days_before_due", 0))
-        if "report_sent_days_before_due" in item and sent < today:   # a report already sent, on time
+        sent = max(due - dt.timedelta(days=REPORT_SENT_EARLY), received)
+        if due < today:   # a report whose day has passed was sent, on time
             with clock.frozen(dt.datetime.combine(sent, dt.time(16, 0))):
                 svc.set_source_report(session, cast.inspector, source.id, None, report_due_date=due,
                                       report_sent_on=sent)

@@ -196,7 +196,7 @@ SOURCES: list[dict[str, Any]] = [
     {"key": "shenji", "kind": "audit",
      "title": "城乡低保专项审计反馈问题",
      "issuing_body": "审计部门",
-     "received_days_ago": 150, "report_due_on": (9, 28), "report_sent_days_before_due": 2,
+     "received_days_ago": 150, "report_due_on": (9, 28),
      "notes": "审计发现3个方面19个问题，省民政厅、省财政厅及市政府要求逐条逐项整改，9月28日前报送整改情况报告"},
     {"key": "huitoukan", "kind": "review",
      "title": "全市民政重点工作回头看",
