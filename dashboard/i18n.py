@@ -1597,6 +1597,49 @@ CATALOGUE.update({
     "error.screen_broken_rows": ("名单有{count}行缺少证件号码或金额、日期无法识别（第{rows}行），未做任何筛查。", "{count} rows have no ID or an unreadable amount or date (rows {rows}); nothing was screened."),
 })
 
+# --- issue 23 (notify): the household ledger's reminders, clues and 零变化 in the digest, a source's report -----
+
+CATALOGUE.update({
+    "notice.clue_due_soon": ("线索即将到期：{township}户{number}的识别时限为{due}（{when}），请按时完成核实和认定。",
+                             "Clue due soon: household {number} ({township}) must be decided by {due} ({when})."),
+    "notice.publicity_ends": ("{township}户{number}的{case_kind}公示{when}（{end}）结束，公示期满后请按程序进行下一步。",
+                              "The {case_kind} posting of household {number} ({township}) ends {when} ({end}); the next step may follow once it is over."),
+    "notice.when_today": ("今天", "today"),
+    "notice.when_tomorrow": ("明天", "tomorrow"),
+    "notice.elimination_due": ("{township}户{number}自{identified}纳入监测已满{months}个月，请评估是否符合风险消除条件。",
+                               "Household {number} ({township}) has been monitored {months} months since {identified}; assess whether its risk can be eliminated."),
+    "notice.screening_clues": ("部门筛查预警：{kind}名单“{list}”在{township}新增{count}条线索（户编号{numbers}），请及时入户核实。",
+                               "Department alert: the {kind} list '{list}' opened {count} clue(s) in {township} (households {numbers}); please visit them."),
+    "notice.report_due": ("整改情况报告提醒：“{title}”的整改情况报告应于{due}前报送（{when}）；报送后请在“登记问题”页标记已报送。",
+                          "Report reminder: the rectification report for '{title}' is due {due} ({when}); mark it sent on the Log findings page."),
+    "notice.due_when_today": ("今天到期", "due today"),
+    "notice.due_when_days": ("还有{days}天", "in {days} days"),
+    "notify.open_household": ("查看农户", "Open household"),
+    "digest.clues_overdue": ("线索超期未认定{count}户：{items}", "Clues past their clock: {count}: {items}"),
+    "digest.clue_overdue_item": ("{number}超期{days}天", "{number} {days} days late"),
+    "digest.clues_due_soon": ("{days}日内到期线索{count}户：{items}", "Clues due within {days} days: {count}: {items}"),
+    "digest.clue_due_item": ("{number}于{due}到期", "{number} due {due}"),
+    "digest.zero_change": ("零变化（{period}）：{count}个乡镇无新识别、无风险消除：{townships}",
+                           "Zero change ({period}): {count} townships with no identification and no elimination: {townships}"),
+    "setting.clue_remind_days": ("线索提醒：识别时限前提前天数", "Clue reminder: days before its clock runs out"),
+    "action.source_report": ("更新整改情况报告", "update the rectification report"),
+    "audit_field.report_sent_on": ("报告报送日期", "report sent on"),
+    "audit_field.report_sent_by_id": ("报告标记人", "report marked by"),
+    "error.report_due_before_received": ("报告时限不能早于反馈日期。", "The report cannot be due before the source was received."),
+    "error.report_sent_on_range": ("报送日期应在反馈日期（{received}）和今天之间。", "The day the report was sent must lie between {received} (received) and today."),
+    "log.reports": ("整改情况报告", "Rectification reports"),
+    "log.reports_help": ("报告时限前7天、3天和当天提醒督查人员和领导，标记已报送后不再提醒。", "Inspectors and leaders are reminded 7 and 3 days before the due date and on the day, until the report is marked sent."),
+    "log.reports_none": ("还没有设置报告时限的问题来源。", "No source has a report due date yet."),
+    "log.report_source": ("问题来源", "Source"),
+    "log.report_sent_set": ("已报送", "Sent"),
+    "log.report_sent_on": ("报送日期", "Sent on"),
+    "log.report_save": ("保存报告情况", "Save the report"),
+    "log.report_saved": ("已保存“{title}”的整改情况报告。", "Saved the report of '{title}'."),
+    "col.report_sent": ("报告报送", "Report sent"),
+    "log.report_not_sent": ("未报送", "not sent"),
+})
+
+
 # --- issue 21 (spell): one spelling per rule — the import's state moves, the campaign's lifecycle ---------
 CATALOGUE.update({
     "import.skip_no_progress": ("已导入为{serial}，现为“{status}”，此状态下不能报送进展，台账中的新进展未导入",

@@ -130,6 +130,11 @@ def clue_overdue(today: dt.date) -> ColumnElement[bool]:
     return and_(_clocked(), HouseholdCase.due_on < today)
 
 
+def clue_due_within(today: dt.date, days: int) -> ColumnElement[bool]:
+    """A clue still undecided whose clock runs out within ``days`` (today included), not yet overdue."""
+    return and_(_clocked(), HouseholdCase.due_on >= today, HouseholdCase.due_on <= today + dt.timedelta(days=days))
+
+
 def clue_light(today: dt.date, settings: Settings) -> ColumnElement[str]:
     """The same lights as findings: red past the due date, yellow within ``due_soon_days`` of it, green
     before; a decided case shows as closed."""

@@ -38,6 +38,7 @@ SPECS: dict[str, SettingSpec] = {
     "letter_reply_days": SettingSpec(10, 1, 90),    # 督办函 etc.: reply due N days after issue
     "backup_keep": SettingSpec(14, 1, 365),        # nightly backups kept (the folder is DASHBOARD_BACKUP_DIR)
     "identify_days": SettingSpec(15, 1, 90),        # 防返贫: clue to decision (县级审定) within N days
+    "clue_remind_days": SettingSpec(3, 1, 30),      # 提醒: a clue's clock runs out in N days (its unit is told once)
     "publicity_days": SettingSpec(5, 1, 30),        # 防返贫: 村内公示 lasts at least N days
     "eliminate_after_months": SettingSpec(6, 1, 36),  # 防返贫: 风险消除 only after N months of monitoring
     "screen_medical_ordinary": SettingSpec(10_000, 1_000, 200_000),  # 应纳未纳: yearly self-pay (yuan), 一般户
@@ -69,6 +70,7 @@ class Settings:
     letter_reply_days: int
     backup_keep: int
     identify_days: int
+    clue_remind_days: int
     publicity_days: int
     eliminate_after_months: int
     screen_medical_ordinary: int

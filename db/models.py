@@ -140,7 +140,9 @@ class Source(SQLModel, table=True):
     title: str = Field(max_length=200)
     issuing_body: str = Field(default="", max_length=100)
     received_date: dt.date
-    report_due_date: Optional[dt.date] = None
+    report_due_date: Optional[dt.date] = None   # 整改情况报告 due (reminded 7 and 3 days before and on the day)
+    report_sent_on: Optional[dt.date] = None    # … and sent (the reminders stop)
+    report_sent_by_id: Optional[int] = Field(default=None, foreign_key="app_user.id")
     notes: str = ""
     created_by_id: Optional[int] = Field(default=None, foreign_key="app_user.id")
     created_at: NaiveDatetime = Field(default_factory=clock.now)

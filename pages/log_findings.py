@@ -66,6 +66,47 @@ def source_form(actor) -> None:
                       on_click=go_to_step, args=("findings",), kwargs={"lf_source": existing.id})
 
 
+def report_section(actor, sources: dict) -> None:
+    """整改情况报告: each source's report due date and whether it was sent (the reminders stop once it is)."""
+    st.subheader(tr("log.reports"))
+    st.caption(tr("log.reports_help"))
+    with reading() as session:
+        reports = svc.source_reports(session)
+    if reports:
+        st.dataframe(pd.DataFrame([{
+            tr("log.report_source"): r.title, tr("col.report_due"): r.report_due_date,
+            tr("col.report_sent"): r.report_sent_on.isoformat() if r.report_sent_on else tr("log.report_not_sent"),
+        } for r in reports]), hide_index=True, width="stretch")
+    else:
+        st.info(tr("log.reports_none"))
+    if not sources:
+        return
+    chosen = st.selectbox(tr("log.report_source"), list(sources), key="rp_source", format_func=lambda i: sources[i],
+                          placeholder=tr("ui.choose"))
+    if chosen is None:
+        return
+    with reading() as session:
+        source = svc.get_source(session, chosen)
+    suffix = f"{source.id}_{source.version}"   # a saved edit shows the stored values again
+    with st.form("report_form", enter_to_submit=False):
+        cols = st.columns(2)
+        due = cols[0].date_input(tr("col.report_due"), value=source.report_due_date or clock.today(),
+                                 key=f"rp_due_{suffix}")
+        due_set = cols[0].checkbox(tr("log.report_due_set"), value=source.report_due_date is not None,
+                                   key=f"rp_due_set_{suffix}")
+        sent_on = cols[1].date_input(tr("log.report_sent_on"), value=source.report_sent_on or clock.today(),
+                                     key=f"rp_sent_{suffix}")
+        sent = cols[1].checkbox(tr("log.report_sent_set"), value=source.report_sent_on is not None,
+                                key=f"rp_sent_set_{suffix}")
+        pressed = st.form_submit_button(tr("log.report_save"))
+    if pressed:
+        saved = run_service(svc.set_source_report, actor, source.id, source.version,
+                            report_due_date=due if due_set else None, report_sent_on=sent_on if sent else None)
+        if saved:
+            flash("log.report_saved", title=saved.title)
+            st.rerun()
+
+
 def measure_inputs(frame: pd.DataFrame) -> list[MeasureInput]:
     """The rows of the measures table as the service takes them; blank rows are dropped."""
     return [MeasureInput(text, due) for text, due, _record in measure_records(frame)]
@@ -166,6 +207,7 @@ def render() -> None:
                                 format_func=lambda s: tr("log.tab_source" if s == "source" else "log.tab_findings"))
     if step == "source":
         source_form(actor)
+        report_section(actor, options["sources"])
         return
     st.caption(tr("log.quick_help"))
     if not options["sources"]:

@@ -42,3 +42,7 @@ def render() -> None:
             if notice.finding_id and right.button(tr("notify.open_finding"), key=f"notify_open_{notice.id}"):
                 run_service(notifications.mark_read, current_actor(), [notice.id])
                 navigation.open_finding(notice.finding_id)
+            household_id = (notice.params or {}).get("household_id")
+            if household_id and right.button(tr("notify.open_household"), key=f"notify_household_{notice.id}"):
+                run_service(notifications.mark_read, current_actor(), [notice.id])
+                navigation.open_household(household_id)

@@ -106,15 +106,34 @@ def _people(session: Session, units: dict[str, int]) -> Cast:
                                          county=actors["jiance"], county_visitor=actors["jiance2"]))
 
 
+REPORT_SENT_EARLY = 2   # the demo's past reports were sent two days before they were due
+
+
+def report_due(item: dict, received: dt.date) -> dt.date:
+    """A source's 整改情况报告 due date: N days after it was received, or a named day (seed 003's audit:
+    报告于9月28日前报送), the first such day on or after it was received."""
+    if "report_due_on" not in item:
+        return received + dt.timedelta(days=item["report_due_days_after"])
+    month, day = item["report_due_on"]
+    due = dt.date(received.year, month, day)
+    return due if due >= received else dt.date(received.year + 1, month, day)
+
+
 def _sources(session: Session, cast: Cast, today: dt.date) -> dict[str, tuple[int, dt.date]]:
     sources = {}
     for item in content.SOURCES:
         received = today - dt.timedelta(days=item["received_days_ago"])
+        due = report_due(item, received)
         with clock.frozen(dt.datetime.combine(received, dt.time(9, 0))):
             source = svc.create_source(session, cast.inspector, kind=item["kind"], title=item["title"],
                                        received_date=received, issuing_body=item["issuing_body"],
-                                       report_due_date=received + dt.timedelta(days=item["report_due_days_after"]),
-                                       notes=item["notes"])
+                                       report_due_date=due, notes=item["notes"])
+            session.flush()
+        sent = max(due - dt.timedelta(days=REPORT_SENT_EARLY), received)
+        if due < today:   # a report whose day has passed was sent, on time
+            with clock.frozen(dt.datetime.combine(sent, dt.time(16, 0))):
+                svc.set_source_report(session, cast.inspector, source.id, None, report_due_date=due,
+                                      report_sent_on=sent)
             session.flush()
         sources[item["key"]] = (source.id, received)
     return sources

@@ -196,7 +196,7 @@ SOURCES: list[dict[str, Any]] = [
     {"key": "shenji", "kind": "audit",
      "title": "城乡低保专项审计反馈问题",
      "issuing_body": "审计部门",
-     "received_days_ago": 150, "report_due_days_after": 30,
+     "received_days_ago": 150, "report_due_on": (9, 28),
      "notes": "审计发现3个方面19个问题，省民政厅、省财政厅及市政府要求逐条逐项整改，9月28日前报送整改情况报告"},
     {"key": "huitoukan", "kind": "review",
      "title": "全市民政重点工作回头看",
@@ -206,7 +206,7 @@ SOURCES: list[dict[str, Any]] = [
     {"key": "paicha", "kind": "self_check",
      "title": "防止返贫监测帮扶集中排查",
      "issuing_body": "县乡村振兴局",
-     "received_days_ago": 27, "report_due_days_after": 45,
+     "received_days_ago": 27, "report_due_days_after": 34,
      "notes": "聚焦“三保障”和饮水安全开展集中排查，坚持边查边改、立行立改，建立问题台账，逐项核实销号，按时上报排查情况报告"},
     {"key": "xinfang", "kind": "petition",
      "title": "民政领域信访举报问题线索",
@@ -1041,4 +1041,6 @@ DEMO_USERS: list[dict[str, Any]] = [
     {"username": "saikou", "display_name": "杨某某", "role": "township", "unit": "赛口镇"},
     {"username": "jiance", "display_name": "赵某某", "role": "department", "unit": "县防返贫监测中心"},
     {"username": "jiance2", "display_name": "钱某某", "role": "department", "unit": "县防返贫监测中心"},
+    # 高士镇 as a responsible unit of the findings ledger: rectifies a finding raised from a data-quality check
+    {"username": "gaoshi_lianluo", "display_name": "郑某某", "role": "department", "unit": "高士镇"},
 ]

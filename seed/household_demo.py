@@ -224,4 +224,20 @@ def seed_households(session: Session, cast: HouseholdCast, villages: dict[tuple[
         risk = b.rng.choice((Risk.ILLNESS, Risk.ACCIDENT))
         case, officer = b.clue(None, risk, today - dt.timedelta(days=4), household_id=household_id)
         b.walk(case, officer, today - dt.timedelta(days=4), "verified", MonitorCategory.UNSTABLE)
+    plant_unsupported(b)
     return b.serial
+
+
+PLANTED_DAYS_AGO = 75   # identified this long ago, and no measure since: what the nightly check must find
+
+
+def plant_unsupported(b: _Builder) -> int:
+    """A planted problem for the nightly data-quality check (issue 23): a 高士镇 household monitored for two
+    months with a 因病 risk and no measure at all (rules ``no_measure`` and ``risk_without_measure``). The
+    township fixes it on the household page by adding a 健康帮扶 measure."""
+    data, _risk = b.new_data(place=("高士镇", "毛安村"))
+    data.risks = [Risk.ILLNESS]
+    received = b.today - dt.timedelta(days=PLANTED_DAYS_AGO)
+    case, officer = b.clue(data, Risk.ILLNESS, received)
+    b.walk(case, officer, received, "included", MonitorCategory.SUDDEN)
+    return case.household_id

@@ -218,6 +218,30 @@ def test_choosing_a_township_after_creating_a_source_stays_on_the_findings_step(
     assert not app.selectbox(key="lf_village").disabled
 
 
+def test_the_log_page_sets_a_report_due_and_marks_it_sent(engine, world):
+    from db.models import Source
+
+    app = page_app("pages.log_findings", world.actors["inspector"], lf_step="source").run()
+    assert "还没有设置报告时限的问题来源。" in texts(app)
+    app.selectbox(key="rp_source").select(world.source_id).run()
+    suffix = f"{world.source_id}_1"
+    app.date_input(key=f"rp_due_{suffix}").set_value(dt.date(2026, 6, 20))
+    app.checkbox(key=f"rp_due_set_{suffix}").check()
+    button(app, "保存报告情况").click().run()
+    assert not app.exception and "已保存“城乡低保专项审计”的整改情况报告。" in texts(app)
+    suffix = f"{world.source_id}_2"
+    app.date_input(key=f"rp_sent_{suffix}").set_value(dt.date(2026, 6, 16))   # tomorrow: refused, nothing lost
+    app.checkbox(key=f"rp_sent_set_{suffix}").check()
+    button(app, "保存报告情况").click().run()
+    assert "报送日期应在反馈日期" in texts(app)
+    assert app.checkbox(key=f"rp_sent_set_{suffix}").value   # the input is kept
+    app.date_input(key=f"rp_sent_{suffix}").set_value(dt.date(2026, 6, 15))
+    button(app, "保存报告情况").click().run()
+    with read_session(engine) as session:
+        source = session.get(Source, world.source_id)
+        assert (source.report_due_date, source.report_sent_on) == (dt.date(2026, 6, 20), dt.date(2026, 6, 15))
+
+
 def _only(engine, model, *where) -> int:
     with read_session(engine) as session:
         return session.exec(select(model.id).where(*where)).one()

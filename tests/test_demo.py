@@ -141,7 +141,9 @@ def test_the_audit_source_has_19_findings(session):
     source = session.exec(select(Source).where(Source.kind == "audit")).one()
     assert source.title == "城乡低保专项审计反馈问题" and source.issuing_body == "审计部门"
     assert scalar(session, select(func.count()).select_from(Finding).where(Finding.source_id == source.id)) == 19
-    assert source.report_due_date == source.received_date + dt.timedelta(days=30)
+    # seed 003: 9月28日前报送整改情况报告 — the first 28 September after the audit's feedback
+    assert (source.report_due_date.month, source.report_due_date.day) == (9, 28)
+    assert source.received_date <= source.report_due_date < source.received_date + dt.timedelta(days=366)
 
 
 def test_a_user_per_role_and_demo_passwords(session):

@@ -78,3 +78,18 @@ def test_admin_tab_sets_a_channel_without_showing_the_secret(engine, world):
     assert "SECsupersecretvalue" not in visible and "0123456789abcdef0123" not in visible
     with read_session(engine) as session:
         assert [row.kind for row in delivery.channels(session)] == ["dingtalk"]
+
+
+def test_a_notice_about_a_household_opens_it(engine, world):
+    from dashboard.services import notifications
+    from dashboard.services.notifications import Kind
+
+    with unit_of_work(engine) as session:
+        notifications.notify_unit(session, world.units["高士镇"], Kind.ELIMINATION_DUE, outbound=False, params={
+            "number": "340826100001", "township": "高士镇", "identified": "2025-12-15", "months": 6,
+            "household_id": 7})
+    page = page_app("pages.notifications", world.actors["township"]).run()
+    assert not page.exception, page.exception
+    assert "高士镇户340826100001自12月15日纳入监测已满6个月" in texts(page)
+    button(page, "查看农户").click().run()
+    assert page.session_state["household_id"] == 7

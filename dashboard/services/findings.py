@@ -258,6 +258,37 @@ def create_source(session: Session, actor: Actor, *, kind: SourceKind | str, tit
     return source
 
 
+def set_source_report(session: Session, actor: Actor, source_id: int, expected_version: int | None, *,
+                      report_due_date: dt.date | None, report_sent_on: dt.date | None) -> Source:
+    """A source's 整改情况报告: its due date, and the day it was sent (the reminders stop). Who may create a
+    source manages its report; a report is not sent before the source was received, nor in the future."""
+    authorize(actor, Action.CREATE_SOURCE)
+    source = get_or_404(session, Source, source_id, lock=True)
+    check_version(session, source, expected_version)
+    if report_due_date is not None and report_due_date < source.received_date:
+        raise ValidationFailed("error.report_due_before_received")
+    if report_sent_on is not None and not source.received_date <= report_sent_on <= clock.today():
+        raise ValidationFailed("error.report_sent_on_range", received=source.received_date.isoformat())
+    sent_by = source.report_sent_by_id if source.report_sent_on == report_sent_on else actor.id
+    old, new = apply_changes(source, {"report_due_date": report_due_date, "report_sent_on": report_sent_on,
+                                      "report_sent_by_id": sent_by if report_sent_on else None})
+    if new:
+        audit(session, actor, "source_report", source, old=old, new=new)
+    return source
+
+
+def get_source(session: Session, source_id: int) -> Source:
+    return get_or_404(session, Source, source_id)
+
+
+def source_reports(session: Session) -> list[Source]:
+    """The sources with a report due: unsent first (soonest due first), then the sent ones, newest first."""
+    rows = session.exec(select(Source).where(Source.report_due_date.is_not(None))).all()
+    return sorted(rows, key=lambda s: (s.report_sent_on is not None,
+                                       s.report_due_date if s.report_sent_on is None else dt.date.max - s.report_due_date,
+                                       s.id))
+
+
 # --- logging and editing findings -----------------------------------------------------------------
 
 def log_finding(session: Session, actor: Actor, data: FindingInput) -> Finding:

@@ -27,10 +27,12 @@ from dashboard.i18n import t
 from dashboard.services import delivery, notifications
 from dashboard.services.notifications import Kind
 from dashboard.services.unit_of_work import unit_of_work
-from dashboard.settings import load_settings
+from dashboard.lifecycle import CLOCKED_CASE_STATES, add_months
+from dashboard.settings import Settings, load_settings
 from db.engine import conflict_insert, read_session
-from db.models import Delivery, Finding, JobClaim, JobRun, Notification, NotifyChannel, Unit, User
-from dashboard.vocab import Status
+from db.models import (Delivery, Finding, Household, HouseholdCase, JobClaim, JobRun, Notification, NotifyChannel,
+                       Source, Unit, User)
+from dashboard.vocab import CaseState, HouseholdState, Role, Status, UnitKind
 
 log = logging.getLogger(__name__)
 CHUNK = 500
@@ -90,12 +92,20 @@ class UnitDigest:
     due_soon_count: int = 0
     sent_back: list[str] = field(default_factory=list)
     sent_back_count: int = 0
+    clues_overdue: list[list[Any]] = field(default_factory=list)     # [户编号, days late] (a township unit)
+    clues_overdue_count: int = 0
+    clues_due_soon: list[list[Any]] = field(default_factory=list)    # [户编号, ISO due date]
+    clues_due_soon_count: int = 0
+    zero_change: list[list[Any]] = field(default_factory=list)       # [period, count, townships] (the county unit)
 
-    def params(self, unit: str, today: dt.date, days: int) -> dict[str, Any]:
+    def params(self, unit: str, today: dt.date, days: int, clue_days: int = 0) -> dict[str, Any]:
         return {"unit": unit, "date": today.isoformat(), "days": days,
                 "overdue": self.overdue, "overdue_count": self.overdue_count,
                 "due_soon": self.due_soon, "due_soon_count": self.due_soon_count,
                 "sent_back": self.sent_back, "sent_back_count": self.sent_back_count,
+                "clues_overdue": self.clues_overdue, "clues_overdue_count": self.clues_overdue_count,
+                "clues_due_soon": self.clues_due_soon, "clues_due_soon_count": self.clues_due_soon_count,
+                "clue_days": clue_days, "zero_change": self.zero_change,
                 "link": f"{config.public_url()}/my_work"}
 
 
@@ -122,6 +132,48 @@ def unit_digests(session: Session, today: dt.date, days: int) -> dict[int, UnitD
     return digests
 
 
+def township_units(session: Session) -> dict[str, int]:
+    """Township name → the unit that holds its households (the township's own unit)."""
+    return dict(session.exec(select(Unit.name, Unit.id).where(Unit.kind == UnitKind.TOWNSHIP.value,
+                                                              Unit.active == true())).all())
+
+
+def household_digests(session: Session, today: dt.date, settings: Settings,
+                      digests: dict[int, UnitDigest] | None = None) -> dict[int, UnitDigest]:
+    """The household ledger's part of the digest (issue 22, 23): each township unit's clues past their clock
+    and those whose clock runs out within ``clue_remind_days``; the county monitoring units' 零变化 townships
+    of the last month and quarter. Added to ``digests`` (the findings' part) when given."""
+    from dashboard.services import households, quality
+
+    digests = {} if digests is None else digests
+    units = township_units(session)
+    overdue, near = lights.clue_overdue(today), lights.clue_due_within(today, settings.clue_remind_days)
+    rows = session.execute(
+        select(Household.township, Household.number, HouseholdCase.due_on, overdue.label("late"))
+        .join(Household, Household.id == HouseholdCase.household_id)
+        .where(or_(overdue, near)).order_by(HouseholdCase.due_on, Household.number)).all()
+    for township, number, due_on, late in rows:
+        unit_id = units.get(township)
+        if unit_id is None:
+            continue
+        digest = digests.setdefault(unit_id, UnitDigest(unit_id))
+        if late:
+            digest.clues_overdue_count += 1
+            if len(digest.clues_overdue) < notifications.DIGEST_ITEMS:
+                digest.clues_overdue.append([number, (today - _as_date(due_on)).days])
+        else:
+            digest.clues_due_soon_count += 1
+            if len(digest.clues_due_soon) < notifications.DIGEST_ITEMS:
+                digest.clues_due_soon.append([number, _as_date(due_on).isoformat()])
+    quiet = [quality.zero_change(session, period) for period in (quality.last_month(today), quality.last_quarter(today))]
+    lines = [[change.period.label, len(change.townships), "、".join(change.townships[:ZERO_CHANGE_NAMED])]
+             for change in quiet if change.townships]
+    if lines:
+        for unit_id in sorted(households.monitoring_unit_ids(session)):
+            digests.setdefault(unit_id, UnitDigest(unit_id)).zero_change = lines
+    return digests
+
+
 def _users_by_unit(session: Session) -> dict[int, list[int]]:
     users: dict[int, list[int]] = defaultdict(list)
     for user_id, unit_id in session.exec(select(User.id, User.unit_id).where(User.active == true(),
@@ -143,7 +195,7 @@ def digest_pass(engine: Engine, today: dt.date | None = None, worker: str = "") 
     today = today or clock.today()
     with read_session(engine) as session:
         settings = load_settings(session)
-        digests = unit_digests(session, today, settings.remind_days_first)
+        digests = household_digests(session, today, settings, unit_digests(session, today, settings.remind_days_first))
     if not digests:
         return 0
     recipients = sorted(f"unit:{unit_id}" for unit_id in digests)
@@ -158,7 +210,8 @@ def digest_pass(engine: Engine, today: dt.date | None = None, worker: str = "") 
         notices, messages = [], []
         title = t("digest.title", "zh")
         for unit_id in sorted(int(r.split(":", 1)[1]) for r in won):
-            params = digests[unit_id].params(names.get(unit_id, "?"), today, settings.remind_days_first)
+            params = digests[unit_id].params(names.get(unit_id, "?"), today, settings.remind_days_first,
+                                             settings.clue_remind_days)
             notices += [{"user_id": user_id, "kind": Kind.DIGEST, "finding_id": None, "params": params,
                          "created_at": now, "read_at": None} for user_id in users.get(unit_id, [])]
             channel = own.get(unit_id, default)
@@ -212,6 +265,125 @@ def reminder_pass(engine: Engine, today: dt.date | None = None, worker: str = ""
     return len(won)
 
 
+# --- the household ledger's reminders (issue 23): each event told once --------------------------------------
+
+@dataclass(frozen=True)
+class HouseholdEvent:
+    """One thing a township (and, where it acts next, the county's monitoring unit) must hear about once.
+    ``job``, ``day`` and ``key`` are its claim: the same event found on any later night claims nothing."""
+
+    job: str
+    day: dt.date
+    key: str
+    kind: Kind
+    township: str
+    county_acts: bool
+    params: dict[str, Any]
+
+
+ELIMINATION_CATCH_UP_DAYS = 6   # a night the worker missed: a household that became eligible this recently is still told
+ACTED_ON_BY_COUNTY = frozenset({CaseState.TOWNSHIP_APPROVED, CaseState.ELIM_PUBLICIZED})   # 县级审定 / 县级审核 next
+
+
+def household_events(session: Session, today: dt.date, settings: Settings) -> list[HouseholdEvent]:
+    """Tonight's events: clues whose clock runs out within ``clue_remind_days``, 公示 that end today or
+    tomorrow, and households monitored ``eliminate_after_months`` (eligible for 风险消除 by months)."""
+    events: list[HouseholdEvent] = []
+    base = (select(HouseholdCase.id, HouseholdCase.state, HouseholdCase.kind, HouseholdCase.due_on,
+                   HouseholdCase.publicity_end, Household.id.label("household_id"), Household.number,
+                   Household.township).join(Household, Household.id == HouseholdCase.household_id))
+    for row in session.execute(base.where(lights.clue_due_within(today, settings.clue_remind_days))).all():
+        events.append(HouseholdEvent(
+            "hh_clue_due", row.due_on, f"case:{row.id}", Kind.CLUE_DUE_SOON, row.township,
+            CaseState(row.state) in ACTED_ON_BY_COUNTY,
+            {"number": row.number, "township": row.township, "due": row.due_on.isoformat(),
+             "days": (row.due_on - today).days, "household_id": row.household_id}))
+    posted = (CaseState.PUBLICIZED.value, CaseState.ELIM_PUBLICIZED.value)   # the 公示 is the step the case is at
+    for row in session.execute(base.where(HouseholdCase.state.in_(posted), HouseholdCase.publicity_end >= today,
+                                          HouseholdCase.publicity_end <= today + dt.timedelta(days=1))).all():
+        events.append(HouseholdEvent(
+            "hh_publicity_end", row.publicity_end, f"case:{row.id}", Kind.PUBLICITY_ENDS, row.township,
+            CaseState(row.state) in ACTED_ON_BY_COUNTY,
+            {"number": row.number, "township": row.township, "end": row.publicity_end.isoformat(),
+             "as_of": today.isoformat(), "case_kind": row.kind, "household_id": row.household_id}))
+    months = settings.eliminate_after_months
+    earliest, latest = add_months(today - dt.timedelta(days=ELIMINATION_CATCH_UP_DAYS), -months), add_months(today, -months)
+    open_case = select(HouseholdCase.id).where(HouseholdCase.household_id == Household.id,
+                                               HouseholdCase.state.in_([s.value for s in CLOCKED_CASE_STATES]
+                                                                       + [CaseState.ELIM_VERIFIED.value,
+                                                                          CaseState.ELIM_PUBLICIZED.value,
+                                                                          CaseState.ELIM_APPROVED.value]))
+    candidates = session.execute(select(Household.id, Household.number, Household.township, Household.identified_on).where(
+        Household.state == HouseholdState.MONITORED.value, Household.identified_on >= earliest - dt.timedelta(days=3),
+        Household.identified_on <= latest + dt.timedelta(days=3), ~open_case.exists())).all()
+    for row in candidates:
+        eligible = add_months(row.identified_on, months)   # the 风险消除 gate's own date arithmetic
+        if today - dt.timedelta(days=ELIMINATION_CATCH_UP_DAYS) <= eligible <= today:
+            events.append(HouseholdEvent(
+                "hh_elim_due", row.identified_on, f"household:{row.id}", Kind.ELIMINATION_DUE, row.township, False,
+                {"number": row.number, "township": row.township, "identified": row.identified_on.isoformat(),
+                 "months": months, "household_id": row.id}))
+    return events
+
+
+def household_reminder_pass(engine: Engine, today: dt.date | None = None, worker: str = "") -> int:
+    """Tell each township unit (and the county's monitoring units where they act next) of tonight's household
+    events, each event once (claimed by the event, not the day). Returns the events this pass claimed."""
+    from dashboard.services import households
+
+    today = today or clock.today()
+    with read_session(engine) as session:
+        events = household_events(session, today, load_settings(session))
+    if not events:
+        return 0
+    told = 0
+    with unit_of_work(engine) as session:
+        units, monitoring = township_units(session), sorted(households.monitoring_unit_ids(session))
+        for job in sorted({event.job for event in events}):
+            mine = [event for event in events if event.job == job]
+            for day in sorted({event.day for event in mine}):
+                on_day = {event.key: event for event in mine if event.day == day}
+                for key in sorted(claim(session, job, day, sorted(on_day), worker)):
+                    event = on_day[key]
+                    recipients = ([units[event.township]] if event.township in units else []) + (
+                        monitoring if event.county_acts else [])
+                    for unit_id in recipients:
+                        notifications.notify_unit(session, unit_id, event.kind, params=event.params,
+                                                  dedupe_key=f"{job}:{day.isoformat()}:{key}:unit:{unit_id}")
+                    told += 1
+    return told
+
+
+# --- the findings ledger: a source's 整改情况报告 ------------------------------------------------------------
+
+REPORT_READERS = (Role.INSPECTOR, Role.LEADER)   # who is reminded of a source's report
+
+
+def report_reminder_pass(engine: Engine, today: dt.date | None = None, worker: str = "") -> int:
+    """A source's 整改情况报告: inspectors and leaders are reminded ``remind_days_first`` (7) and
+    ``remind_days_second`` (3) days before its due date and on the day, until the report is marked sent.
+    Claimed per source and day. Returns the sources this pass claimed."""
+    today = today or clock.today()
+    with read_session(engine) as session:
+        settings = load_settings(session)
+        marks = {today + dt.timedelta(days=days): days
+                 for days in (settings.remind_days_first, settings.remind_days_second, 0)}
+        due = session.exec(select(Source.id, Source.title, Source.report_due_date).where(
+            Source.report_due_date.in_(list(marks)), Source.report_sent_on.is_(None))).all()
+    if not due:
+        return 0
+    with unit_of_work(engine) as session:
+        won = claim(session, "report_due", today, sorted(f"source:{row.id}" for row in due), worker)
+        readers = list(session.exec(select(User.id).where(User.active == true(),
+                                                          User.role.in_([r.value for r in REPORT_READERS]))).all())
+        for row in due:
+            if f"source:{row.id}" in won:
+                notifications.notify_users(session, readers, Kind.REPORT_DUE, params={
+                    "title": notifications._short(row.title, 60), "due": row.report_due_date.isoformat(),
+                    "days": marks[row.report_due_date], "source_id": row.id})
+    return len(won)
+
+
 def rebuild_rollups(engine: Engine) -> Any:
     from dashboard.services import rollups
 
@@ -222,6 +394,8 @@ def daily(engine: Engine, today: dt.date | None = None) -> dict[str, int]:
     """Reminders and digests for today, then send what is due."""
     worker = worker_name()
     result = {"reminded_units": reminder_pass(engine, today, worker),
+              "household_events": household_reminder_pass(engine, today, worker),
+              "report_reminders": report_reminder_pass(engine, today, worker),
               "digest_units": digest_pass(engine, today, worker)}
     result.update({f"delivery_{k}": v for k, v in delivery.deliver_due(engine).items()})
     return result

@@ -19,7 +19,7 @@ from sqlmodel import Session, func, select
 from dashboard import clock
 from dashboard.i18n import label, placeholders, t
 from dashboard.lifecycle import Actor
-from dashboard.vocab import EscalationKind, ExtensionDecision, ReviewDecision
+from dashboard.vocab import CaseKind, EscalationKind, ExtensionDecision, ReviewDecision, ScreenKind
 from db.models import ExtensionRequest, Finding, Notification, User
 
 
@@ -36,6 +36,11 @@ class Kind(StrEnum):
     DIGEST = "digest"
     QUALITY_HITS = "quality_hits"    # the nightly data-quality check found households of a township
     ZERO_CHANGE = "zero_change"      # 零变化 townships of the last month or quarter, to the county's monitoring unit
+    CLUE_DUE_SOON = "clue_due_soon"          # a clue's 15-day clock runs out within ``clue_remind_days``
+    PUBLICITY_ENDS = "publicity_ends"        # a 公示 ends today or tomorrow: the next step may follow
+    ELIMINATION_DUE = "elimination_due"      # a household monitored ``eliminate_after_months``: 风险消除 may be assessed
+    SCREENING_CLUES = "screening_clues"      # a department list opened 部门筛查预警 clues in a township
+    REPORT_DUE = "report_due"                # a source's 整改情况报告 is due (7 and 3 days before, on the day)
 
 
 KINDS = tuple(Kind)
@@ -119,6 +124,19 @@ def recheck_assigned(session: Session, user_ids: Sequence[int], finding_id: int,
     return notify_users(session, user_ids, Kind.RECHECK_ASSIGNED, finding_id, base | dict(params or {}))
 
 
+def on_screening_clues(session: Session, unit_id: int, *, township: str, kind: str, list_name: str,
+                       numbers: Sequence[str], household_id: int | None) -> None:
+    """部门筛查预警: one department list opened clues on these households of one township (its unit hears it
+    once, in the screening's own unit of work)."""
+    notify_unit(session, unit_id, Kind.SCREENING_CLUES, params={
+        "township": township, "kind": kind, "list": _short(list_name, 60), "count": len(numbers),
+        "numbers": "、".join(numbers[:HOUSEHOLDS_NAMED]) + ("…" if len(numbers) > HOUSEHOLDS_NAMED else ""),
+        "household_id": household_id if len(numbers) == 1 else None})
+
+
+HOUSEHOLDS_NAMED = 10   # 户编号 a notice names (the rest: the inbox)
+
+
 # --- reading and marking -----------------------------------------------------------------------------
 
 def unread_count(session: Session, user_id: int) -> int:
@@ -164,22 +182,38 @@ def text(kind: str, params: dict[str, Any], lang: str = "zh") -> str:
     key = f"notice.{kind}"
     values: dict[str, Any] = {name: "" for name in placeholders(key, lang)}
     values.update(params)
-    if "deadline" in values:
-        values["deadline"] = _day(values["deadline"], lang)
+    for name in DATE_PARAMS:
+        if name in values:
+            values[name] = _day(values[name], lang)
     if kind == Kind.EXTENSION_DECIDED and values.get("decision"):
         values["decision"] = label(ExtensionDecision(values["decision"]), lang)
     elif kind == Kind.CLOSURE_DECIDED and values.get("decision"):
         values["decision"] = label(ReviewDecision(values["decision"]), lang)
     elif kind == Kind.LETTER_ISSUED and values.get("kind"):
         values["kind"] = t(f"letter_kind.{values['kind']}", lang)
+    elif kind == Kind.SCREENING_CLUES and values.get("kind"):
+        values["kind"] = label(ScreenKind(values["kind"]), lang)
+    elif kind == Kind.PUBLICITY_ENDS and values.get("case_kind"):
+        values["case_kind"] = label(CaseKind(values["case_kind"]), lang)
+    if kind in (Kind.REPORT_DUE, Kind.CLUE_DUE_SOON):
+        days = params.get("days")
+        values["when"] = (t("notice.due_when_today", lang) if days == 0
+                          else t("notice.due_when_days", lang, days=days) if days is not None else "")
+    if kind == Kind.PUBLICITY_ENDS:
+        values["when"] = t("notice.when_today" if params.get("end") == params.get("as_of") else "notice.when_tomorrow",
+                           lang)
     return t(key, lang, **values)
+
+
+DATE_PARAMS = ("deadline", "due", "end", "identified")   # ISO dates a notice shows as a day
 
 
 DIGEST_ITEMS = 3  # serials named per line: short enough for a phone
 
 
 def digest_text(params: dict[str, Any], lang: str = "zh") -> str:
-    """The daily digest of one unit: overdue (with days), due soon, sent back, and the link."""
+    """The daily digest of one unit: overdue (with days), due soon, sent back; a township's clues past or near
+    their clock; the county monitoring unit's 零变化 townships; and the link."""
     lines = [t("digest.head", lang, unit=params["unit"], date=_day(params["date"], lang))]
     if params.get("overdue_count"):
         items = "；".join(t("digest.overdue_item", lang, serial=s, days=d) for s, d in params["overdue"])
@@ -193,5 +227,17 @@ def digest_text(params: dict[str, Any], lang: str = "zh") -> str:
         items = "、".join(params["sent_back"])
         more = t("digest.more", lang) if params["sent_back_count"] > len(params["sent_back"]) else ""
         lines.append(t("digest.sent_back", lang, count=params["sent_back_count"], items=items) + more)
+    if params.get("clues_overdue_count"):
+        items = "；".join(t("digest.clue_overdue_item", lang, number=n, days=d) for n, d in params["clues_overdue"])
+        more = t("digest.more", lang) if params["clues_overdue_count"] > len(params["clues_overdue"]) else ""
+        lines.append(t("digest.clues_overdue", lang, count=params["clues_overdue_count"], items=items) + more)
+    if params.get("clues_due_soon_count"):
+        items = "；".join(t("digest.clue_due_item", lang, number=n, due=_day(d, lang))
+                         for n, d in params["clues_due_soon"])
+        more = t("digest.more", lang) if params["clues_due_soon_count"] > len(params["clues_due_soon"]) else ""
+        lines.append(t("digest.clues_due_soon", lang, count=params["clues_due_soon_count"],
+                       days=params.get("clue_days", ""), items=items) + more)
+    for period, count, townships in params.get("zero_change", []):
+        lines.append(t("digest.zero_change", lang, period=period, count=count, townships=townships))
     lines.append(t("digest.link", lang, url=params["link"]))
     return "\n".join(lines)

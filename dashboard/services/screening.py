@@ -17,7 +17,7 @@ from dashboard import clock, privacy
 from dashboard.i18n import DEFAULT_LANGUAGE as DATA_LANGUAGE, t
 from dashboard.lifecycle import Actor, HouseholdAction, HouseholdFacts, enforce_household, household_refusal
 from dashboard.screening_reader import DepartmentList, PersonEvent
-from dashboard.services import households
+from dashboard.services import households, notifications
 from dashboard.services.common import audit
 from dashboard.settings import Settings, load_settings
 from dashboard.vocab import ClueSource, HouseholdState, HouseholdType, ScreenKind, ScreenOutcome
@@ -111,7 +111,25 @@ def screen(session: Session, actor: Actor, listed: DepartmentList, *, list_name:
             seen.add((id_hash, household.id, event.event_key))
             _one(session, actor, run, listed.kind, event, id_hash, household, settings, today)
     audit(session, actor, "hh_screen", run, new={"kind": run.kind, "list": run.list_name, **counts(run)})
+    _tell_townships(session, run)
     return run
+
+
+def _tell_townships(session: Session, run: ScreeningRun) -> None:
+    """Each township unit hears once of the 部门筛查预警 clues this list opened on its households."""
+    opened = session.exec(select(Household.township, Household.number, Household.id)
+                          .join(ScreeningHit, ScreeningHit.household_id == Household.id)
+                          .where(ScreeningHit.run_id == run.id, ScreeningHit.outcome == ScreenOutcome.CLUE.value)
+                          .order_by(Household.township, Household.number)).all()
+    by_township: dict[str, list[tuple[str, int]]] = {}
+    for township, number, household_id in opened:
+        by_township.setdefault(township, []).append((number, household_id))
+    for township, items in by_township.items():
+        unit_id = households.township_unit_id(session, township)
+        if unit_id is not None:
+            notifications.on_screening_clues(session, unit_id, township=township, kind=run.kind,
+                                             list_name=run.list_name, numbers=[n for n, _ in items],
+                                             household_id=items[0][1])
 
 
 def counts(run: ScreeningRun) -> dict[str, int]:
