@@ -1637,6 +1637,16 @@ CATALOGUE.update({
     "zero_change.quarter": ("季度 {period}", "Quarter {period}"),
     "zero_change.township": ("乡镇", "Townships"),
     "zero_change.county": ("县", "Counties"),
+    "col.population": ("户籍人口", "Population"),
+    "villages.ledger_poor": ("台账未消除人口", "Poor in the ledger"),
+    "villages.ledger_rate": ("台账发生率", "Rate from the ledger"),
+    "villages.mismatch": ("等级与数据不符", "Level disagrees"),
+    "villages.mismatch_title": ("挂牌等级与台账数据不符的村（{count}个）", "Villages whose level disagrees with the ledger ({count})"),
+    "villages.mismatch_help": ("按台账计算：未消除风险的监测户人口÷户籍人口。贫困发生率≥{rate}%或超过{persons}人应挂牌督战；已摘牌的村按不挂牌计。等级仍由人工设定。", "From the ledger: persons of monitored households not yet eliminated ÷ population. A rate of at least {rate}% or more than {persons} persons qualifies for supervision; a delisted village counts as not supervised. The level itself stays as set by hand."),
+    "villages.mismatch_none": ("所有村的挂牌等级与台账数据一致。", "Every village's level agrees with the ledger."),
+    "villages.should_supervise": ("应挂牌", "should be supervised"),
+    "villages.should_not": ("不应挂牌", "should not be supervised"),
+    "villages.no_population": ("未填户籍人口", "population not set"),
 })
 
 def t(key: str, lang: str | None = None, **params: Any) -> str:

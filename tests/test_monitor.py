@@ -1,5 +1,5 @@
 """Issue 23 items 3, 4 and 6 beyond the 数据质量 page: 零变化 on the overview and in meeting mode (live and frozen),
-and member changes (人口变动) recorded by hand and by an import."""
+member changes (人口变动) recorded by hand and by an import, and villages checked against the ledger."""
 from __future__ import annotations
 
 import datetime as dt
@@ -10,11 +10,13 @@ from sqlmodel import select
 
 from dashboard import clock
 from dashboard.errors import PermissionDenied, ValidationFailed
-from dashboard.services import households, quality, snapshots
+from dashboard.figures import qualifies_for_supervision
+from dashboard.services import household_figures, households, quality, snapshots
 from dashboard.services.households import MemberInput
 from dashboard.services.unit_of_work import unit_of_work
+from dashboard.vocab import HouseholdState, VillageLevel, VillageStatus
 from db.engine import read_session
-from db.models import HouseholdMember, MemberChange
+from db.models import HouseholdMember, MemberChange, Village
 from seed import people
 from tests.apptest_support import page_app, point_app_at, texts
 from tests.household_files import export, home, person
@@ -167,3 +169,69 @@ def test_an_unknown_reason_refuses_the_file(engine, hh):  # noqa: F811 - hh is t
     homes[0].members[2].change = "出走"
     preview, summary = do_import(engine, export(homes, changes=True))
     assert summary is None and [e.key for e in preview.parsed.errors] == ["error.hh_import_unknown"]
+
+
+# --- villages checked against the ledger ------------------------------------------------------------------------
+
+def test_the_supervision_criterion_at_its_boundaries():
+    assert qualifies_for_supervision(1.0, 0) and not qualifies_for_supervision(0.99, 50)
+    assert qualifies_for_supervision(None, 51) and not qualifies_for_supervision(None, 50)
+
+
+@pytest.fixture
+def villages(engine, world, database_url, monkeypatch):
+    """Three villages: one supervised whose figures agree, one supervised below the criterion, one 一般 above it."""
+    point_app_at(monkeypatch, database_url)
+    with unit_of_work(engine) as session:
+        book = Ledger(session)
+        agree = session.get(Village, book.village_id)
+        agree.level, agree.population = VillageLevel.PROVINCIAL.value, 300   # 3 poor of 300: 1.00 %
+        below = Village(county="宿松县", township="高士镇", name="黄河村", level=VillageLevel.KEY.value, population=1000)
+        above = Village(county="宿松县", township="高士镇", name="光明村", level=VillageLevel.NORMAL.value, population=0)
+        gone = Village(county="宿松县", township="高士镇", name="沿河村", level=VillageLevel.KEY.value,
+                       status=VillageStatus.DELISTED.value, population=2000)
+        session.add_all([below, above, gone])
+        session.flush()
+        for village, households_, size in ((agree, 1, 3), (below, 2, 4), (above, 17, 3)):
+            for index in range(households_):
+                book.village_id = village.id
+                household = book.household(f"{village.name}{index}")
+                for _ in range(size):
+                    book.member(household)
+        book.village_id = below.id   # persons of households not under monitoring do not count
+        for state in (HouseholdState.ELIMINATED, HouseholdState.NOT_MONITORED, HouseholdState.IDENTIFYING):
+            household = book.household(f"黄河村{state.value}", state=state)
+            for _ in range(20):
+                book.member(household)
+        ids = {village.name: village.id for village in (agree, below, above, gone)}
+    return world, ids
+
+
+def test_village_checks_from_the_ledger(engine, villages):
+    _, ids = villages
+    with read_session(engine) as session:
+        checks = household_figures.village_checks(session)
+        wrong = [village.name for village, _ in household_figures.disagreeing_villages(session)]
+    agree, below, above, gone = (checks[ids[name]] for name in ("毛安村", "黄河村", "光明村", "沿河村"))
+    assert (agree.poor_persons, agree.rate_percent, agree.qualifies, agree.disagrees) == (3, 1.0, True, False)
+    assert (below.households, below.poor_persons, below.rate_percent, below.qualifies) == (2, 8, 0.8, False)
+    assert below.supervised and below.disagrees
+    assert (above.poor_persons, above.rate_percent, above.qualifies, above.disagrees) == (51, None, True, True)
+    assert not gone.supervised and not gone.disagrees   # 已摘牌: not supervised, and nothing qualifies it
+    assert sorted(wrong) == ["光明村", "黄河村"]
+
+
+def test_the_villages_page_flags_a_level_that_disagrees(engine, villages):
+    world, _ = villages
+    app = page_app("pages.villages", world.actors["leader"]).run()
+    assert not app.exception, app.exception
+    assert [e.label for e in app.expander] == ["挂牌等级与台账数据不符的村（2个）"]
+    flagged = app.dataframe[0].value
+    rows = {row["村"]: row for row in flagged.to_dict("records")}
+    assert set(rows) == {"黄河村", "光明村"}
+    assert rows["黄河村"]["台账未消除人口"] == 8 and rows["黄河村"]["台账发生率"] == "0.80%"
+    assert rows["黄河村"]["等级与数据不符"] == "⚠ 不应挂牌" and rows["光明村"]["等级与数据不符"] == "⚠ 应挂牌"
+    assert rows["光明村"]["户籍人口"] == "—" and rows["光明村"]["台账发生率"] == "未填户籍人口"
+    english = page_app("pages.villages", world.actors["leader"], "en").run()
+    assert not english.exception
+    assert [e.label for e in english.expander] == ["Villages whose level disagrees with the ledger (2)"]
