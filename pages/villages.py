@@ -37,10 +37,10 @@ def mismatch_section() -> dict:
         return checks
     with st.expander(tr("villages.mismatch_title", count=len(wrong)), expanded=True, icon=":material/warning:"):
         st.caption(help_text)
-        st.dataframe(labelled_frame([{
-            "col.township": village.township, "col.village": village.name, "col.level": level[village.level],
-            "villages.mismatch": _verdict(check), "villages.ledger_poor": check.poor_persons,
-            "col.population": str(check.population) if check.population else "—", "villages.ledger_rate": _rate(check),
+        st.dataframe(labelled_frame([{   # the figures first: on a phone the first four columns are what fits
+            "col.village": village.name, "col.level": level[village.level], "villages.ledger_poor": check.poor_persons,
+            "villages.ledger_rate": _rate(check), "villages.mismatch": _verdict(check),
+            "col.population": str(check.population) if check.population else "—", "col.township": village.township,
         } for village, check in wrong]), hide_index=True, width="stretch")
     return checks
 
