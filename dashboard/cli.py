@@ -402,10 +402,9 @@ def cmd_monitoring_report(args) -> int:
     from dashboard.services import quality
 
     period = quality.month_period(args.month)
-    with read_session(_engine()) as session:
-        rows = quality.bulletin(session, period)
-    Path(args.file).write_bytes(bulletin_docx(rows, period, _lang))
-    say("cli.bulletin_written", file=args.file, townships=max(len(rows) - 1, 0))
+    made = run_in_unit_of_work(_engine(), quality.monthly_bulletin, SYSTEM, period)  # frozen once the month is over
+    Path(args.file).write_bytes(bulletin_docx(made, _lang))
+    say("cli.bulletin_written", file=args.file, townships=max(len(made.rows) - 1, 0))
     return 0
 
 

@@ -94,3 +94,14 @@ def percent_change(change: float) -> str:
 
 
 assert set(COUNTS) == {f.name for f in fields(Figures)} - {"stored_rates"}
+
+
+# --- 挂牌督战: seed 002's criterion for a village, applied to the figures computed from the household ledger ---
+SUPERVISION_RATE_PERCENT = 1.0   # 贫困发生率 at or above this (percent of the village's population) …
+SUPERVISION_PERSONS = 50         # … or more than this many poor people: the village qualifies for 挂牌督战
+
+
+def qualifies_for_supervision(rate_percent: float | None, poor_persons: int) -> bool:
+    """Seed 002: 贫困发生率 ≥ 1 % or more than 50 poor people (a village whose population is not known is
+    judged by the persons alone)."""
+    return (rate_percent is not None and rate_percent >= SUPERVISION_RATE_PERCENT) or poor_persons > SUPERVISION_PERSONS

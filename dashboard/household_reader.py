@@ -18,7 +18,8 @@ from typing import Any
 from dashboard import privacy
 from dashboard.i18n import label
 from dashboard.ledger_reader import LedgerFormatError, read_sheets
-from dashboard.vocab import EliminationMethod, HouseholdType, LabourSkill, MonitorCategory, Risk, SupportKind
+from dashboard.vocab import (MEMBER_REMOVALS, EliminationMethod, HouseholdType, LabourSkill, MemberChangeReason,
+                             MonitorCategory, Risk, SupportKind)
 
 HEADER_SEARCH_ROWS = 10
 RISK_COLUMNS = 5
@@ -39,6 +40,8 @@ HEADERS: dict[str, str] = {
     "是否危房户": "dangerous_house", "是否解决安全饮用水": "safe_water",
     "是否参加城乡居民基本医疗保险": "insured", "享受低保政策情况": "dibao", "享受特困供养政策情况": "tekun",
     "家庭成员联系电话": "phone", "联系电话": "phone", "信息采集人": "collector",
+    "变动原因": "change", "人员变动原因": "change", "成员变动原因": "change", "人口变动情况": "change",
+    "变动日期": "change_on", "变动时间": "change_on",
 }
 REQUIRED = ("number", "name", "id_number", "relation", "township", "village")
 
@@ -52,6 +55,10 @@ RISKS = _labels(Risk)
 SKILLS = _labels(LabourSkill)
 SUPPORT = _labels(SupportKind)
 METHODS = _labels(EliminationMethod)
+# 变动原因 (optional): a person who joined (出生, 婚入, 迁入) or, still listed, left (死亡, 婚出, 迁出) the household
+CHANGES: dict[str, StrEnum] = {**_labels(MemberChangeReason), "迁入": MemberChangeReason.MOVED_IN,
+                               "其他增加": MemberChangeReason.MOVED_IN, "迁出": MemberChangeReason.MOVED_OUT,
+                               "其他减少": MemberChangeReason.MOVED_OUT, "新生儿": MemberChangeReason.BIRTH}
 
 
 @dataclass(frozen=True)
@@ -75,6 +82,13 @@ class MemberRow:
     health: str
     skill: LabourSkill | None
     phone: str
+    change: MemberChangeReason | None = None   # 变动原因, when the file says why the person joined or left
+    change_on: dt.date | None = None           # 变动日期
+
+    @property
+    def leaving(self) -> bool:
+        """Listed with a reason for leaving (死亡, 婚出, 迁出): no longer a member."""
+        return self.change in MEMBER_REMOVALS
 
 
 @dataclass
@@ -266,7 +280,8 @@ def _member(r: int, values: dict[str, str], birth_raw: Any) -> MemberRow:
                      relation=values["relation"], sex=values.get("sex", ""), birth=_birth(birth_raw),
                      education=values.get("education", ""), school=values.get("school", ""),
                      health=values.get("health", ""), skill=_choice(values.get("skill", ""), SKILLS, "劳动技能"),
-                     phone=values.get("phone", ""))
+                     phone=values.get("phone", ""), change=_choice(values.get("change", ""), CHANGES, "变动原因"),
+                     change_on=_month(values.get("change_on", "").split(" ")[0], "变动日期"))
 
 
 def _household(number: str, rows: list[tuple[int, dict[str, str], Any]], errors: list[RowError]) -> HouseholdRows | None:

@@ -1569,12 +1569,12 @@ CATALOGUE.update({
     "quality.zero_month": ("上月（{period}）", "Last month ({period})"),
     "quality.zero_quarter": ("上季度（{period}）", "Last quarter ({period})"),
     "quality.zero_none": ("没有零变化乡镇。", "No township with zero change."),
-    "cli_help.monitoring_report": ("月度监测通报（Word）：各乡镇新识别、已消除、未消除、超期线索、规则命中", "monthly monitoring bulletin (Word): per township identified, eliminated, not eliminated, overdue clues, rule hits"),
+    "cli_help.monitoring_report": ("月度监测通报（Word，取自该月冻结的数据）：各乡镇新识别、自然增加、自然减少、已消除、未消除、超期线索、规则命中", "monthly monitoring bulletin (Word, from the month's frozen figures): per township identified, natural increase and decrease, eliminated, not eliminated, overdue clues, rule hits"),
     "cli_help.bulletin_month": ("月份，如 2026-11", "the month, e.g. 2026-11"),
     "cli.bulletin_written": ("已生成 {file}（{townships}个乡镇）。", "Wrote {file} ({townships} townships)."),
     "error.bulletin_month": ("月份“{month}”无效，应为 YYYY-MM，如 2026-11。", "'{month}' is not a month; write YYYY-MM, e.g. 2026-11."),
     "bulletin.title": ("{month}防止返贫监测月度通报", "Monitoring bulletin {month}"),
-    "bulletin.intro": ("统计期间：{start} 至 {end}。按监测户的识别监测时间、消除监测时间统计；规则命中为截至生成时的数据质量核查结果（户次）。", "Period: {start} to {end}, by the households' own identification and elimination dates; rule hits are the data-quality check as of now (household hits)."),
+    "bulletin.intro": ("统计期间：{start} 至 {end}。按监测户的识别监测时间、消除监测时间统计；自然增加（出生、婚入）和自然减少（死亡、婚出）为监测期内的户成员变动人数；规则命中为冻结时的数据质量核查结果（户次）。", "Period: {start} to {end}, by the households' own identification and elimination dates; natural increase (births, marriages in) and decrease (deaths, marriages out) count members of households under monitoring at the time; rule hits are the data-quality check when the figures were frozen (household hits)."),
     "bulletin.identified": ("新识别（户）", "Identified"),
     "bulletin.eliminated": ("已消除（户）", "Eliminated"),
     "bulletin.not_eliminated": ("月末未消除（户）", "Not eliminated at month end"),
@@ -1649,6 +1649,48 @@ CATALOGUE.update({
                                      "Re-checks are recorded after the draw and before the campaign finishes."),
 })
 
+
+# --- issue 23 (helper "monitor"): 零变化 on the overview and in meeting mode, 自然增加/减少 and the frozen bulletin,
+# villages checked against the ledger --------------------------------------------------------------------------
+ENUM_PREFIX.update({vocab.MemberChangeReason: "member_change"})
+CATALOGUE.update({
+    "member_change.birth": ("出生", "birth"),
+    "member_change.marriage_in": ("婚入", "marriage (joined)"),
+    "member_change.moved_in": ("迁入及其他增加", "moved in, other"),
+    "member_change.death": ("死亡", "death"),
+    "member_change.marriage_out": ("婚出", "marriage (left)"),
+    "member_change.moved_out": ("迁出及其他减少", "moved out, other"),
+    "action.hh_member_change": ("人口变动", "member change"),
+    "audit.freeze_bulletin": ("冻结了月度监测通报", "froze the monthly bulletin"),
+    "field.hh_member_change": ("变动原因", "reason of the change"),
+    "field.hh_member_change_on": ("变动日期", "date of the change"),
+    "hh.member_leaving": ("减少的成员", "Who leaves"),
+    "error.hh_member_not_here": ("该成员不在此户，或变动原因不是减少。", "That person is not a member of this household, or the reason is not one of leaving."),
+    "error.hh_member_head_leaves": ("户主不能直接减少，请先变更户主。", "The head of the household cannot leave; change the head first."),
+    "bulletin.natural_added": ("自然增加（人）", "Natural increase (persons)"),
+    "bulletin.natural_removed": ("自然减少（人）", "Natural decrease (persons)"),
+    "bulletin.frozen": ("本通报数据已于 {at} 冻结，此后台账变化不影响本月数据。", "Figures frozen at {at}; later changes to the ledger do not alter this month."),
+    "bulletin.provisional": ("本月尚未结束，数据为截至 {date} 的临时数，月末后首次生成时冻结。", "The month has not ended: provisional figures as of {date}, frozen the first time the bulletin is made after the month ends."),
+    "zero_change.title": ("零变化乡镇和县（无新识别、无风险消除）", "Zero change: townships and counties with no identification and no elimination"),
+    "zero_change.none": ("上月和上季度没有零变化的乡镇或县。", "No township or county with zero change last month or last quarter."),
+    "zero_change.col_period": ("期间", "Period"),
+    "zero_change.col_level": ("层级", "Level"),
+    "zero_change.col_places": ("零变化", "Zero change"),
+    "zero_change.month": ("月度 {period}", "Month {period}"),
+    "zero_change.quarter": ("季度 {period}", "Quarter {period}"),
+    "zero_change.township": ("乡镇", "Townships"),
+    "zero_change.county": ("县", "Counties"),
+    "col.population": ("户籍人口", "Population"),
+    "villages.ledger_poor": ("台账未消除人口", "Poor in the ledger"),
+    "villages.ledger_rate": ("台账发生率", "Rate from the ledger"),
+    "villages.mismatch": ("等级与数据不符", "Level disagrees"),
+    "villages.mismatch_title": ("挂牌等级与台账数据不符的村（{count}个）", "Villages whose level disagrees with the ledger ({count})"),
+    "villages.mismatch_help": ("按台账计算：未消除风险的监测户人口÷户籍人口。贫困发生率≥{rate}%或超过{persons}人应挂牌督战；已摘牌的村按不挂牌计。等级仍由人工设定。", "From the ledger: persons of monitored households not yet eliminated ÷ population. A rate of at least {rate}% or more than {persons} persons qualifies for supervision; a delisted village counts as not supervised. The level itself stays as set by hand."),
+    "villages.mismatch_none": ("所有村的挂牌等级与台账数据一致。", "Every village's level agrees with the ledger."),
+    "villages.should_supervise": ("应挂牌", "should be supervised"),
+    "villages.should_not": ("不应挂牌", "should not be supervised"),
+    "villages.no_population": ("未填户籍人口", "population not set"),
+})
 
 def t(key: str, lang: str | None = None, **params: Any) -> str:
     """Text for ``key`` in ``lang`` (default Chinese), with ``{name}`` placeholders filled.

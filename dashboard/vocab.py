@@ -249,3 +249,21 @@ class ScreenKind(StrEnum):
 class ScreenOutcome(StrEnum):
     CLUE = "clue"        # a household not monitored: a 部门筛查预警 clue on the clock
     SIGNAL = "signal"    # a household monitored (or on a clue already): a new risk signal on its page
+
+
+class MemberChangeReason(StrEnum):
+    """Why a person joined or left a household (人口变动). 出生、婚入 are its 自然增加, 死亡、婚出 its 自然减少;
+    a move in or out (迁入、迁出, 分户 and the like) is neither."""
+
+    BIRTH = "birth"                # 出生
+    MARRIAGE_IN = "marriage_in"    # 婚入
+    MOVED_IN = "moved_in"          # 迁入及其他增加
+    DEATH = "death"                # 死亡
+    MARRIAGE_OUT = "marriage_out"  # 婚出
+    MOVED_OUT = "moved_out"        # 迁出及其他减少
+
+
+MEMBER_ADDITIONS = (MemberChangeReason.BIRTH, MemberChangeReason.MARRIAGE_IN, MemberChangeReason.MOVED_IN)
+MEMBER_REMOVALS = (MemberChangeReason.DEATH, MemberChangeReason.MARRIAGE_OUT, MemberChangeReason.MOVED_OUT)
+NATURAL_ADDITIONS = (MemberChangeReason.BIRTH, MemberChangeReason.MARRIAGE_IN)    # 自然增加
+NATURAL_REMOVALS = (MemberChangeReason.DEATH, MemberChangeReason.MARRIAGE_OUT)    # 自然减少

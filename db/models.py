@@ -27,6 +27,7 @@ from dashboard.vocab import (
     HouseholdState,
     HouseholdType,
     LabourSkill,
+    MemberChangeReason,
     MonitorCategory,
     Risk,
     SupportKind,
@@ -115,6 +116,7 @@ class Village(SQLModel, table=True):
     poverty_rate: float = 0.0           # 贫困发生率, percent
     remaining_poor: int = 0             # 剩余贫困人口
     monitored_households: int = 0       # 监测户数
+    population: int = Field(default=0, sa_column_kwargs={"server_default": "0"})  # 户籍人口 (0: not known)
     leader: str = Field(default="", max_length=60)        # 包村领导
     work_team: str = Field(default="", max_length=120)    # 第一书记/驻村工作队
     support_unit: str = Field(default="", max_length=120)  # 帮扶单位
@@ -945,3 +947,32 @@ class FindingHousehold(SQLModel, table=True):
     finding_id: int = Field(foreign_key="finding.id", primary_key=True)
     household_id: int = Field(foreign_key="household.id", primary_key=True, index=True)
     rule_id: str = Field(max_length=40)
+
+
+class MemberChange(SQLModel, table=True):
+    """A person who joined or left a household (人口变动), with the reason and the day it happened: the
+    monthly bulletin's 自然增加 and 自然减少 count them. Written when a member is added or removed by hand
+    (``households.record_member_change``) or by an import; the name only, never an ID."""
+
+    __tablename__ = "member_change"
+    __table_args__ = (one_of("reason", MemberChangeReason),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    household_id: int = Field(foreign_key="household.id", index=True)
+    reason: str = Field(max_length=20)
+    happened_on: dt.date = Field(index=True)
+    name: str = Field(default="", max_length=60)
+    recorded_at: NaiveDatetime = Field(default_factory=clock.now)
+    recorded_by_id: Optional[int] = Field(default=None, foreign_key="app_user.id")
+
+
+class BulletinSnapshot(SQLModel, table=True):
+    """月度监测通报 of one month, frozen the first time it is made after the month has ended: the page and the Word
+    document show these rows, so a later change to the ledger does not alter a past month's bulletin."""
+
+    __tablename__ = "bulletin_snapshot"
+
+    month: str = Field(primary_key=True, max_length=7)   # YYYY-MM
+    frozen_at: NaiveDatetime = Field(default_factory=clock.now)
+    frozen_by_id: Optional[int] = Field(default=None, foreign_key="app_user.id")
+    rows: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))

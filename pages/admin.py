@@ -90,7 +90,7 @@ def units_tab(actor) -> None:
                 st.rerun()
 
 
-VILLAGE_NUMBERS = ("poverty_rate", "remaining_poor", "monitored_households")
+VILLAGE_NUMBERS = ("poverty_rate", "remaining_poor", "monitored_households", "population")
 VILLAGE_TEXTS = ("leader", "work_team", "support_unit")
 
 
@@ -103,7 +103,7 @@ def village_fields(prefix: str, village: Any) -> dict:
                                    index=codes(VillageLevel).index(village.level) if village else 2,
                                    format_func=lambda c: lbl(c, VillageLevel), placeholder=tr("ui.choose")),
     }
-    cols = st.columns(4)
+    cols = st.columns(5)
     values["poverty_rate"] = cols[0].number_input(tr("col.poverty_rate"), min_value=0.0, step=0.1, key=f"{prefix}_r",
                                                   value=float(village.poverty_rate) if village else 0.0)
     values["remaining_poor"] = cols[1].number_input(tr("col.remaining_poor"), min_value=0, step=1, key=f"{prefix}_p",
@@ -111,7 +111,9 @@ def village_fields(prefix: str, village: Any) -> dict:
     values["monitored_households"] = cols[2].number_input(tr("col.monitored"), min_value=0, step=1,
                                                           key=f"{prefix}_m",
                                                           value=int(village.monitored_households) if village else 0)
-    values["status"] = cols[3].selectbox(tr("col.village_status"), codes(VillageStatus), key=f"{prefix}_s",
+    values["population"] = cols[3].number_input(tr("col.population"), min_value=0, step=1, key=f"{prefix}_pop",
+                                                value=int(village.population) if village else 0)
+    values["status"] = cols[4].selectbox(tr("col.village_status"), codes(VillageStatus), key=f"{prefix}_s",
                                          index=codes(VillageStatus).index(village.status) if village else 0,
                                          format_func=lambda c: lbl(c, VillageStatus), placeholder=tr("ui.choose"))
     cols = st.columns(3)

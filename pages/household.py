@@ -4,19 +4,21 @@ forms the policy allows now, and the whole history. Usable at phone size for the
 入户核实."""
 from __future__ import annotations
 
+import datetime as dt
+
 import streamlit as st
 
 from dashboard import clock
 from dashboard.lifecycle import CLOCKED_CASE_STATES
 from dashboard.lifecycle import HouseholdAction as H
 from dashboard.services import household_views, households
-from dashboard.services.households import HouseholdUpdate
+from dashboard.services.households import HouseholdUpdate, MemberInput
 from dashboard.ui import navigation
 from dashboard.ui.context import flash, labels, lbl, reading, run_service, show_flash, tr
 from dashboard.ui.safe import plain
 from dashboard.ui.widgets import day, labelled_frame, light_badge
-from dashboard.vocab import (CaseState, ClueSource, EliminationMethod, HouseholdState, LabourSkill, MonitorCategory, Risk,
-                             SupportKind, codes)
+from dashboard.vocab import (MEMBER_ADDITIONS, CaseState, ClueSource, EliminationMethod, HouseholdState, LabourSkill,
+                             MemberChangeReason, MonitorCategory, Risk, SupportKind, codes)
 
 
 def _done(key: str, **params) -> None:
@@ -60,6 +62,39 @@ def members(detail, actor) -> None:
             revealed = run_service(households.reveal_member, actor, chosen)
             if revealed:
                 st.info(tr("hh.revealed", name=revealed.name, id=revealed.id_number, phone=revealed.phone or "—"))
+
+
+def member_changes(detail, actor) -> None:
+    """人口变动: a person joins (出生、婚入、迁入) or leaves (死亡、婚出、迁出) the household; the bulletin counts the
+    births, marriages and deaths as 自然增加 and 自然减少."""
+    if not detail.may(H.EDIT_HOUSEHOLD):
+        return
+    with st.expander(tr("action.hh_member_change")):
+        reason = st.selectbox(tr("field.hh_member_change"), codes(MemberChangeReason), key="mc_reason",
+                              format_func=lambda c: lbl(c, MemberChangeReason))
+        leavers = {m.id: f"{m.name}（{m.relation}）" for m in detail.members if m.relation != "户主"}
+        with st.form("member_change", clear_on_submit=True):
+            happened = _date("field.hh_member_change_on", "mc_on")
+            joining = reason in MEMBER_ADDITIONS
+            if joining:
+                name = st.text_input(tr("hh.col_name"))
+                relation = st.text_input(tr("hh.col_relation"))
+                sex = st.selectbox(tr("hh.col_sex"), ["男", "女"])
+                born = st.date_input(tr("hh.col_birth"), None, min_value=dt.date(1900, 1, 1), max_value=clock.today())
+                id_number = st.text_input(tr("hh.id_number"))
+            else:
+                leaving = st.selectbox(tr("hh.member_leaving"), list(leavers), format_func=leavers.get)
+            if st.form_submit_button(tr("ui.save"), type="primary"):
+                if joining:
+                    new = MemberInput(name=name, relation=relation, sex=sex, birth_date=born or happened,
+                                      id_number=id_number)
+                    saved = run_service(households.record_member_change, actor, detail.household.id, reason=reason,
+                                        happened_on=happened, new_member=new)
+                else:
+                    saved = run_service(households.record_member_change, actor, detail.household.id, reason=reason,
+                                        happened_on=happened, member_id=leaving)
+                if saved:
+                    _done("hh.saved")
 
 
 def risks_and_measures(detail, actor) -> None:
@@ -267,5 +302,6 @@ def render() -> None:
     header(detail)
     procedure(detail, actor)
     members(detail, actor)
+    member_changes(detail, actor)
     risks_and_measures(detail, actor)
     history(detail)

@@ -10,7 +10,7 @@ from dashboard.services import snapshots
 from dashboard.ui import navigation
 from pages import lookback as lookback_page
 from dashboard.ui.context import fresh_rollups, flash, labels, reading, run_service, show_flash, tr
-from dashboard.ui.households import monitoring_block
+from dashboard.ui.households import monitoring_block, zero_change_block
 from dashboard.ui.safe import html_text, plain
 from dashboard.ui.widgets import LIGHT_COLOURS, draw_chart
 from dashboard.vocab import VillageLevel
@@ -127,4 +127,5 @@ def render() -> None:
     st.markdown(f"### {tr('meeting.villages')}")
     st.markdown(villages_grid(figures.get("villages", [])), unsafe_allow_html=True)
     monitoring_block(figures.get("monitoring"), large=True)  # absent from snapshots taken before the ledger
+    zero_change_block(figures.get("zero_change"), large=True)  # live, or as frozen in the snapshot
     lookback_page.meeting_section()

@@ -8,11 +8,11 @@ from dashboard import charts
 from dashboard.figures import Figures, percent, percent_change
 from dashboard.settings import load_settings
 from dashboard.lifecycle import Action, can
-from dashboard.services import queries, snapshots
+from dashboard.services import quality, queries, snapshots
 from dashboard.services.household_figures import monitoring_figures
 from dashboard.ui import navigation
 from dashboard.ui.context import joined, fresh_rollups, flash, lbl, reading, run_service, show_flash, tr
-from dashboard.ui.households import monitoring_block
+from dashboard.ui.households import monitoring_block, zero_change_block
 from dashboard.ui.widgets import day, draw_chart, metric_row, open_on_click, whole
 from dashboard.vocab import Role, Status
 
@@ -110,6 +110,13 @@ def report_block(actor) -> None:
                            mime="application/vnd.openxmlformats-officedocument.wordprocessingml.document")
 
 
+def zero_change_section() -> None:
+    """零变化 townships and counties, last month and last quarter (the figure of ``quality.zero_change``)."""
+    with reading() as session:
+        periods = quality.zero_change_figures(session)
+    zero_change_block(periods)
+
+
 def render() -> None:
     actor = navigation.require("overview")
     fresh_rollups()
@@ -169,6 +176,7 @@ def render() -> None:
         st.success(tr("overview.no_stale"))
 
     monitoring_block(monitoring)
+    zero_change_section()
 
     if duplicates:
         st.subheader(tr("overview.duplicate_evidence"))

@@ -48,19 +48,24 @@ def _zero_change(session, today, township: str | None) -> None:
         column.write(plain("、".join(change.townships)) if change.townships else tr("quality.zero_none"))
 
 
-def _bulletin(session, today) -> None:
+def _bulletin(actor, today) -> None:
+    """Last month's bulletin: frozen the first time it is made (here or by ``monitoring-report``); the table and the
+    Word document show the same frozen rows."""
     from dashboard.documents.bulletin import bulletin_docx
 
     st.subheader(tr("quality.bulletin"))
-    period = quality.last_month(today)
-    rows = quality.bulletin(session, period, today)
+    made = run_service(quality.monthly_bulletin, actor, quality.last_month(today))
+    if made is None:
+        return
     names = {quality.TOTAL: tr("bulletin.total")}
     st.dataframe(labelled_frame([{"col.township": names.get(row.township, row.township),
                                   **{f"bulletin.{name}": getattr(row, name) for name in quality.BULLETIN_COLUMNS}}
-                                 for row in rows]), hide_index=True, width="stretch")
-    st.download_button(tr("quality.bulletin_download"), lambda: bulletin_docx(rows, period, lang()),
+                                 for row in made.rows]), hide_index=True, width="stretch")
+    st.caption(tr("bulletin.frozen", at=f"{made.frozen_at:%Y-%m-%d %H:%M}") if made.frozen_at
+               else tr("bulletin.provisional", date=made.as_of.isoformat()))
+    st.download_button(tr("quality.bulletin_download"), lambda: bulletin_docx(made, lang()),
                        key="bulletin_download", on_click="ignore", icon=":material/download:",
-                       file_name=f"月度监测通报-{period.label}.docx",
+                       file_name=f"月度监测通报-{made.period.label}.docx",
                        mime="application/vnd.openxmlformats-officedocument.wordprocessingml.document")
 
 
@@ -133,7 +138,7 @@ def render() -> None:
         _summary(report, per_township)
         _zero_change(session, report.as_of, township)
         if township is None:
-            _bulletin(session, report.as_of)
+            _bulletin(actor, report.as_of)
         _hits(session, actor, report, township)
         may_screen = screening.may_screen(session, actor)
     if may_screen:

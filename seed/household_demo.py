@@ -9,7 +9,7 @@ import datetime as dt
 import random
 from dataclasses import dataclass
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from dashboard import clock
 from dashboard.lifecycle import SYSTEM, Actor
@@ -89,6 +89,12 @@ def _members(rng: random.Random, today: dt.date, nobody_works: bool = False) -> 
             school_status="在校生" if 6 <= age <= 22 and index >= 2 else "非在校生",
             health=rng.choice(("健康", "健康", "长期慢性病", "患有大病", "残疾"))))
     return members
+
+
+# 人口变动 in monitored households (the bulletin's 自然增加 and 自然减少): (reason, days before the 1st of this month;
+# negative: days into this month, kept before today)
+MEMBER_CHANGES = (("birth", 20), ("birth", 9), ("birth", -1), ("marriage_in", 14), ("death", 25), ("death", 3),
+                  ("marriage_out", 11), ("moved_out", 6), ("death", -2))
 
 
 class _Builder:
@@ -186,6 +192,32 @@ class _Builder:
         with self.at(visited + dt.timedelta(days=8)):
             svc.announce_elimination(self.session, self.cast.county, case.id, case.version, on=clock.today())
 
+    def member_changes(self, household_ids: list[int]) -> None:
+        """Births, marriages and deaths recorded by the township officers, last month and this month."""
+        first = self.today.replace(day=1)
+        for household_id, (reason, days) in zip(household_ids, MEMBER_CHANGES):
+            day = min(first - dt.timedelta(days=days), self.today)
+            officer = self.officer(household_id)
+            with self.at(day):
+                if reason in ("birth", "marriage_in"):
+                    born = day if reason == "birth" else people.birth(self.rng, day, 22, 30)
+                    female = self.rng.random() < 0.5 if reason == "birth" else True
+                    new = MemberInput(name=people.name(self.rng), relation="之孙子" if reason == "birth" else "之儿媳",
+                                      sex="女" if female else "男", birth_date=born,
+                                      id_number=people.resident_id(self.rng, born, female=female),
+                                      labour_skill=LabourSkill.NONE if reason == "birth" else LabourSkill.ORDINARY,
+                                      education="学龄前儿童" if reason == "birth" else "初中", health="健康")
+                    svc.record_member_change(self.session, officer, household_id, reason=reason, happened_on=day,
+                                             new_member=new)
+                else:
+                    leaving = self.session.exec(select(svc.HouseholdMember.id).where(
+                        svc.HouseholdMember.household_id == household_id, svc.HouseholdMember.is_head.is_(False))
+                        .order_by(svc.HouseholdMember.seq.desc())).first()
+                    if leaving is not None:
+                        svc.record_member_change(self.session, officer, household_id, reason=reason, happened_on=day,
+                                                 member_id=leaving)
+            self.session.flush()
+
 
 def seed_households(session: Session, cast: HouseholdCast, villages: dict[tuple[str, str], int], today: dt.date) -> int:
     """Fill the household ledger of the demo; returns how many households it made."""
@@ -207,9 +239,10 @@ def seed_households(session: Session, cast: HouseholdCast, villages: dict[tuple[
     categories = list(MonitorCategory)
     for days_ago in (11, 12, 13):   # identified in the last days (新识别 this month)
         b.monitored(days_ago, categories[days_ago % 3], float(b.rng.randrange(4200, 7000, 50)))
+    long_monitored = []
     for index in range(42):   # monitored, identified 1 to 20 months ago
-        b.monitored(30 + index * 13, categories[index % 3], float(b.rng.randrange(4200, 9800, 50)),
-                    nobody_works=index % 15 == 4)
+        long_monitored.append(b.monitored(30 + index * 13, categories[index % 3], float(b.rng.randrange(4200, 9800, 50)),
+                                          nobody_works=index % 15 == 4))
     for index in range(6):    # ready for 风险消除: more than six months, income above the line
         b.monitored(230 + index * 20, categories[index % 3], float(b.rng.randrange(9000, 13000, 100)))
     for index, until in enumerate(("elim_verified", "elim_publicized", "elim_approved") * 2):   # under way
@@ -220,6 +253,7 @@ def seed_households(session: Session, cast: HouseholdCast, villages: dict[tuple[
         household_id = b.monitored(330 + index * 12, categories[index % 3], 9800)
         b.eliminate(household_id, today - dt.timedelta(days=ELIMINATION_DAYS["eliminated"] + index * 9), "eliminated")
         eliminated.append(household_id)
+    b.member_changes(long_monitored[10:])
     for household_id in eliminated[-2:]:   # 返贫: a new clue on an eliminated household, on the clock
         risk = b.rng.choice((Risk.ILLNESS, Risk.ACCIDENT))
         case, officer = b.clue(None, risk, today - dt.timedelta(days=4), household_id=household_id)

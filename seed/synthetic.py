@@ -118,7 +118,8 @@ def _places(rng: random.Random, size: SyntheticSize) -> dict[str, Any]:
             "id": village_id, "county": county, "township": township, "name": _name(rng, 3, "村", village_names),
             "level": level.value, "poverty_rate": rate,
             "remaining_poor": rng.randint(51, 140) if supervised else rng.randint(0, 49),
-            "monitored_households": rng.randint(3, 60), "leader": "包村领导 某某", "work_team": "第一书记 某某",
+            "monitored_households": rng.randint(3, 60), "population": rng.randint(800, 4500),
+            "leader": "包村领导 某某", "work_team": "第一书记 某某",
             "support_unit": "县直单位", "status": (rng.choice(codes(VillageStatus)) if supervised
                                                    else VillageStatus.SUPERVISING.value), "version": 1})
     units = [{"id": 1, "name": "整改办", "kind": UnitKind.OFFICE.value, "parent_id": None, "active": True, "version": 1}]

@@ -10,8 +10,9 @@ from sqlalchemy import insert
 
 from dashboard import privacy
 from dashboard.lifecycle import IDENTIFY_OPEN
-from dashboard.vocab import CaseKind, ClueSource, HouseholdState, HouseholdType, LabourSkill, MonitorCategory, Risk
-from db.models import Household, HouseholdCase, HouseholdMember, HouseholdRisk
+from dashboard.vocab import (MEMBER_ADDITIONS, CaseKind, ClueSource, HouseholdState, HouseholdType, LabourSkill,
+                             MemberChangeReason, MonitorCategory, Risk)
+from db.models import Household, HouseholdCase, HouseholdMember, HouseholdRisk, MemberChange
 from seed import people
 
 BATCH = 5_000
@@ -19,6 +20,7 @@ RELATIONS = ("户主", "配偶", "之子", "之女", "之母")
 STATES = ((HouseholdState.MONITORED, 0.55), (HouseholdState.ELIMINATED, 0.22), (HouseholdState.NOT_MONITORED, 0.18),
           (HouseholdState.IDENTIFYING, 0.05))
 IDENTIFY_DAYS = 15
+CHANGES_SHARE = 0.06   # monitored households with a birth, marriage, death or move recorded
 
 
 def _state(rng: random.Random) -> HouseholdState:
@@ -28,6 +30,22 @@ def _state(rng: random.Random) -> HouseholdState:
             return state
         roll -= share
     return HouseholdState.MONITORED
+
+
+def _member(member_id: int, household_id: int, seq: int, name: str | None, relation: str, born: dt.date,
+            rng: random.Random, head: bool) -> dict:
+    female = relation in ("配偶", "之女", "之母", "之儿媳")
+    id_number = people.resident_id(rng, born, female=female)
+    phone = people.phone(rng) if head else ""
+    return {
+        "id": member_id, "household_id": household_id, "seq": seq, "name": name or people.name(rng),
+        "id_kind": "居民身份证",
+        "id_cipher": privacy.seal(id_number, privacy.Field.ID), "id_hash": privacy.match_key(id_number),
+        "id_masked": privacy.mask_id(id_number), "id_valid": True, "relation": relation, "is_head": head,
+        "sex": "女" if female else "男", "birth_date": born, "education": "初中", "school_status": "",
+        "health_cipher": None, "labour_skill": rng.choice(list(LabourSkill)).value,
+        "phone_cipher": privacy.seal(phone, privacy.Field.PHONE), "phone_masked": privacy.mask_phone(phone),
+        "flags": [], "version": 1}
 
 
 def _rows(rng: random.Random, count: int, villages: list[dict], today: dt.date) -> Iterator[tuple[str, dict]]:
@@ -58,18 +76,20 @@ def _rows(rng: random.Random, count: int, villages: list[dict], today: dt.date) 
             "updated_at": dt.datetime.combine(today, dt.time(8)), "version": 1}
         for seq, (relation, born) in enumerate(members, start=1):
             member_id += 1
-            female = relation in ("配偶", "之女", "之母")
-            id_number = people.resident_id(rng, born, female=female)
-            phone = people.phone(rng) if seq == 1 else ""
-            yield "member", {
-                "id": member_id, "household_id": household_id, "seq": seq,
-                "name": head_name if seq == 1 else people.name(rng), "id_kind": "居民身份证",
-                "id_cipher": privacy.seal(id_number, privacy.Field.ID), "id_hash": privacy.match_key(id_number),
-                "id_masked": privacy.mask_id(id_number), "id_valid": True, "relation": relation, "is_head": seq == 1,
-                "sex": "女" if female else "男", "birth_date": born, "education": "初中", "school_status": "",
-                "health_cipher": None, "labour_skill": rng.choice(list(LabourSkill)).value,
-                "phone_cipher": privacy.seal(phone, privacy.Field.PHONE), "phone_masked": privacy.mask_phone(phone),
-                "flags": [], "version": 1}
+            yield "member", _member(member_id, household_id, seq, head_name if seq == 1 else None, relation, born, rng,
+                                    seq == 1)
+        if state is HouseholdState.MONITORED and identified and rng.random() < CHANGES_SHARE:
+            # 人口变动 while monitored (the bulletin's 自然增加/减少): a birth joins as a member, a leaver is gone
+            reason = rng.choice(list(MemberChangeReason))
+            day = max(identified, today - dt.timedelta(days=rng.randint(0, 120)))
+            name = people.name(rng)
+            if reason in MEMBER_ADDITIONS:
+                member_id += 1
+                born = day if reason is MemberChangeReason.BIRTH else people.birth(rng, day, 20, 32)
+                relation = {MemberChangeReason.BIRTH: "之孙子", MemberChangeReason.MARRIAGE_IN: "之儿媳"}.get(reason, "其他")
+                yield "member", _member(member_id, household_id, len(members) + 1, name, relation, born, rng, False)
+            yield "change", {"household_id": household_id, "reason": reason.value, "happened_on": day, "name": name,
+                             "recorded_at": dt.datetime.combine(day, dt.time(10)), "recorded_by_id": None}
         if monitored or state is HouseholdState.IDENTIFYING:
             risk_id += 1
             yield "risk", {"id": risk_id, "household_id": household_id, "kind": rng.choice(list(Risk)).value,
@@ -85,7 +105,7 @@ def _rows(rng: random.Random, count: int, villages: list[dict], today: dt.date) 
 
 
 TABLES = {"household": Household.__table__, "member": HouseholdMember.__table__, "risk": HouseholdRisk.__table__,
-          "case": HouseholdCase.__table__}
+          "case": HouseholdCase.__table__, "change": MemberChange.__table__}
 
 
 def insert_households(connection, rng: random.Random, count: int, villages: list[dict], today: dt.date) -> dict[str, int]:

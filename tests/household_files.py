@@ -28,6 +28,8 @@ class Person:
     birth: str = "19700101"
     skill: str = "普通劳动力"
     health: str = "健康"
+    change: str = ""       # 变动原因 (written only by ``export(…, changes=True)``)
+    change_on: str = ""    # 变动日期
 
 
 @dataclass
@@ -60,14 +62,16 @@ def home(number: str, seed: int, **values) -> Home:
     return Home(number=number, members=values.pop("members", members), **values)
 
 
-def export(homes: list[Home]) -> bytes:
+def export(homes: list[Home], changes: bool = False) -> bytes:
+    """The file; ``changes``: with the optional 变动原因 and 变动日期 columns."""
+    header = HEADER + (["变动原因", "变动日期"] if changes else [])
     book = Workbook()
     sheet = book.active
     sheet.title = "监测对象信息"
     sheet.cell(1, 1, "（自定义）监测对象信息")
-    sheet.merge_cells(start_row=1, start_column=1, end_row=1, end_column=len(HEADER))
+    sheet.merge_cells(start_row=1, start_column=1, end_row=1, end_column=len(header))
     sheet.cell(2, 1, "导出时间：2026-06-10  导出单位：宿松县")
-    for c, name in enumerate(HEADER, start=1):
+    for c, name in enumerate(header, start=1):
         sheet.cell(3, c, name)
     r = 4
     for h in homes:
@@ -76,7 +80,7 @@ def export(homes: list[Home]) -> bytes:
                       p.name, "居民身份证", p.id_number, p.relation, p.sex, p.birth, "初中", "非在校生", p.health,
                       p.skill, *(list(h.risks) + ["", ""])[:2], h.eliminated, h.method, h.eliminated_on, h.income,
                       3000, 1200, "否", "是", "是", h.measures.get("健康帮扶", ""), h.measures.get("就业帮扶", ""),
-                      p.phone, "张三", 3.5]
+                      p.phone, "张三", 3.5, *([p.change, p.change_on] if changes else [])]
             for c, value in enumerate(values, start=1):
                 if value not in ("", None):
                     sheet.cell(r, c, value)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import random
 
+from sqlmodel import select
+
 from dashboard import privacy
 from dashboard.vocab import CaseKind, CaseState, HouseholdState, HouseholdType, LabourSkill, MonitorCategory, Risk, SupportKind
-from db.models import Household, HouseholdCase, HouseholdMember, HouseholdRisk, IncomeLine, SupportMeasure, Village
+from db.models import (Household, HouseholdCase, HouseholdMember, HouseholdRisk, IncomeLine, MemberChange, SupportMeasure,
+                       Village)
 from seed import people
 
 LINE_2026 = 7_300
@@ -16,13 +19,17 @@ LINE_2026 = 7_300
 class Ledger:
     """Households written straight into the tables, each with exactly the facts one case needs."""
 
-    def __init__(self, session):
+    def __init__(self, session, village: bool = True):
+        """``village=False``: add to the ledger an earlier ``Ledger`` wrote (its village and income line)."""
         self.session = session
-        village = Village(county="宿松县", township="高士镇", name="毛安村")
-        session.add(village)
-        session.add(IncomeLine(year=2026, yuan=LINE_2026))
-        session.flush()
-        self.village_id = village.id
+        if village:
+            place = Village(county="宿松县", township="高士镇", name="毛安村")
+            session.add(place)
+            session.add(IncomeLine(year=2026, yuan=LINE_2026))
+            session.flush()
+        else:
+            place = session.exec(select(Village).where(Village.name == "毛安村")).one()
+        self.village_id = place.id
         self.rng = random.Random(7)
 
     def household(self, number: str, *, state=HouseholdState.MONITORED, identified_on=dt.date(2025, 12, 1),
@@ -60,4 +67,9 @@ class Ledger:
     def case(self, household: Household, **fields) -> None:
         values = {"kind": CaseKind.IDENTIFY, "state": CaseState.CLUE, "received_on": dt.date(2026, 6, 1)} | fields
         self.session.add(HouseholdCase(household_id=household.id, **values))
+        self.session.flush()
+
+    def change(self, household: Household, reason, on: dt.date, name: str = "成员") -> None:
+        """A member change (人口变动) as a service records it: the reason and the day."""
+        self.session.add(MemberChange(household_id=household.id, reason=reason, happened_on=on, name=name))
         self.session.flush()

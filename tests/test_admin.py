@@ -295,9 +295,12 @@ def test_village_values_are_checked(engine, world):
     with pytest.raises(ValidationFailed) as negative:
         do(engine, admin.create_village, world.actors["admin"], **(MAOAN | {"poverty_rate": -1}))
     assert negative.value.zh == "无效的poverty_rate：-1。"
-    with pytest.raises(ValidationFailed, match="无效的村：population"):
-        do(engine, admin.create_village, world.actors["admin"], **(MAOAN | {"population": 100}))
+    with pytest.raises(ValidationFailed, match="无效的村：households_total"):
+        do(engine, admin.create_village, world.actors["admin"], **(MAOAN | {"households_total": 100}))
+    with pytest.raises(ValidationFailed, match="population"):   # 户籍人口, the base of the rate from the ledger
+        do(engine, admin.create_village, world.actors["admin"], **(MAOAN | {"population": -1}))
     assert count(engine, Village) == 0
+    assert do(engine, admin.create_village, world.actors["admin"], **(MAOAN | {"population": 1850})).population == 1850
 
 
 # --- categories ------------------------------------------------------------------------------------

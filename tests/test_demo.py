@@ -249,6 +249,21 @@ def test_next_step_follows_the_state_and_what_is_left_to_do():
 
 # --- the household ledger (issue 22) --------------------------------------------------------------------
 
+def test_member_changes_and_village_figures(session):
+    """Births, marriages and deaths in monitored households last month and this month (the bulletin's 自然增加 and
+    自然减少), and villages whose population puts their ledger figures beside the hand-set level: 花园村 (达标待验收)
+    and the supervised villages with no demo households come out below seed 002's criterion and are flagged."""
+    from dashboard.services import household_figures, quality
+
+    may = quality.natural_changes(session, quality.last_month(TODAY.date()))
+    june = quality.natural_changes(session, quality.month_period("2026-06"))
+    assert sum(added for added, _ in may.values()) == 3 and sum(removed for _, removed in may.values()) == 3
+    assert sum(added for added, _ in june.values()) == 1 and sum(removed for _, removed in june.values()) == 1
+    assert all(village.population > 0 for village in session.exec(select(Village)).all())
+    flagged = {village.name for village, _ in household_figures.disagreeing_villages(session)}
+    assert flagged == {"花园村", "东山村", "团结村", "新桥村"}
+
+
 def test_households_in_every_state_in_the_seed_villages(session):
     from dashboard.services import household_views
     from dashboard.vocab import CaseState, HouseholdState

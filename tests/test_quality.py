@@ -8,12 +8,15 @@ import json
 import random
 
 import pytest
+from sqlmodel import select
 
 from dashboard.errors import ValidationFailed
 from dashboard.i18n import t
 from dashboard.services import quality
 from dashboard.services.unit_of_work import unit_of_work
-from dashboard.vocab import CaseState, EliminationMethod, HouseholdState, LabourSkill, Risk, SupportKind
+from dashboard.lifecycle import SYSTEM
+from dashboard.vocab import (CaseState, EliminationMethod, HouseholdState, LabourSkill, MemberChangeReason, Risk,
+                             SupportKind)
 from db.engine import read_session
 from seed import people
 from tests.household_rows import LINE_2026, Ledger
@@ -236,28 +239,87 @@ def test_the_monthly_bulletin(engine, ledger, tmp_path):
     from dashboard.documents.bulletin import bulletin_docx
 
     def fill(book):   # May 2026
-        book.household("A1", township="甲镇", identified_on=dt.date(2026, 5, 3))
+        a1 = book.household("A1", township="甲镇", identified_on=dt.date(2026, 5, 3))
         book.household("A2", township="甲镇", state=HouseholdState.ELIMINATED, identified_on=dt.date(2025, 9, 1),
                        eliminated_on=dt.date(2026, 5, 20))
         book.household("A3", township="甲镇", identified_on=dt.date(2026, 6, 2))             # after May: not counted
         late = book.household("B1", township="乙镇", state=HouseholdState.IDENTIFYING, identified_on=None)
         book.case(late, received_on=dt.date(2026, 5, 1), due_on=dt.date(2026, 5, 16))   # past its clock in May
+        book.change(a1, MemberChangeReason.BIRTH, dt.date(2026, 5, 10))
     ledger(fill)
     period = quality.month_period("2026-05")
     assert (period.start, period.end) == (dt.date(2026, 5, 1), dt.date(2026, 5, 31))
     with read_session(engine) as session:
         rows = quality.bulletin(session, period, TODAY)
-    assert [(r.township, r.identified, r.eliminated, r.not_eliminated, r.clues_overdue) for r in rows] == [
-        ("乙镇", 0, 0, 0, 1), ("甲镇", 1, 1, 1, 0), (quality.TOTAL, 1, 1, 1, 1)]
-    document = Document(io.BytesIO(bulletin_docx(rows, period)))
+    assert [(r.township, r.identified, r.natural_added, r.natural_removed, r.eliminated, r.not_eliminated,
+             r.clues_overdue) for r in rows] == [
+        ("乙镇", 0, 0, 0, 0, 0, 1), ("甲镇", 1, 1, 0, 1, 1, 0), (quality.TOTAL, 1, 1, 0, 1, 1, 1)]
+    made = quality.Bulletin(period, rows, None, TODAY)
+    document = Document(io.BytesIO(bulletin_docx(made)))
     cells = [[cell.text for cell in row.cells] for row in document.tables[0].rows]
-    assert cells[2] == ["甲镇", "1", "1", "1", "0", str(rows[1].rule_hits)] and cells[-1][0] == "合计"
+    assert cells[0][1:3] == ["新识别（户）", "自然增加（人）"]
+    assert cells[2] == ["甲镇", "1", "1", "0", "1", "1", "0", str(rows[1].rule_hits)] and cells[-1][0] == "合计"
     with pytest.raises(ValidationFailed):
         quality.month_period("2026-13")
 
 
+def test_natural_changes_across_a_month_boundary(engine, ledger):
+    """自然增加 (出生、婚入) and 自然减少 (死亡、婚出) by the day of the change, in households under monitoring that day;
+    a move in or out is neither."""
+    def fill(book):
+        watched = book.household("W", township="甲镇", identified_on=dt.date(2026, 4, 1))
+        book.change(watched, MemberChangeReason.BIRTH, dt.date(2026, 4, 30))          # April
+        book.change(watched, MemberChangeReason.MARRIAGE_IN, dt.date(2026, 5, 1))     # May's first day
+        book.change(watched, MemberChangeReason.DEATH, dt.date(2026, 5, 31))          # May's last day
+        book.change(watched, MemberChangeReason.MARRIAGE_OUT, dt.date(2026, 6, 1))    # June
+        book.change(watched, MemberChangeReason.MOVED_IN, dt.date(2026, 5, 12))       # not natural
+        book.change(watched, MemberChangeReason.MOVED_OUT, dt.date(2026, 5, 13))      # not natural
+        later = book.household("L", township="甲镇", identified_on=dt.date(2026, 5, 20))
+        book.change(later, MemberChangeReason.BIRTH, dt.date(2026, 5, 19))            # before it was monitored
+        book.change(later, MemberChangeReason.BIRTH, dt.date(2026, 5, 20))            # the day it was
+        gone = book.household("G", township="乙镇", state=HouseholdState.ELIMINATED, identified_on=dt.date(2025, 9, 1),
+                              eliminated_on=dt.date(2026, 5, 10))
+        book.change(gone, MemberChangeReason.DEATH, dt.date(2026, 5, 9))              # still monitored
+        book.change(gone, MemberChangeReason.DEATH, dt.date(2026, 5, 10))             # eliminated that day
+    ledger(fill)
+    with read_session(engine) as session:
+        assert quality.natural_changes(session, quality.month_period("2026-04")) == {"甲镇": (1, 0)}
+        assert quality.natural_changes(session, quality.month_period("2026-05")) == {"甲镇": (2, 1), "乙镇": (0, 1)}
+        assert quality.natural_changes(session, quality.month_period("2026-06")) == {"甲镇": (0, 1)}
+
+
+def test_a_frozen_month_does_not_change(engine, ledger):
+    """The bulletin of a month that has ended is frozen the first time it is made; later changes to the ledger do
+    not alter it. The running month is provisional and not frozen."""
+    from db.models import BulletinSnapshot
+
+    ledger(lambda book: book.household("A1", township="甲镇", identified_on=dt.date(2026, 5, 3)))
+    may, june = quality.month_period("2026-05"), quality.month_period("2026-06")
+    with unit_of_work(engine) as session:
+        first = quality.monthly_bulletin(session, SYSTEM, may)
+        running = quality.monthly_bulletin(session, SYSTEM, june)
+    assert first.frozen_at is not None and running.frozen_at is None
+    assert [(row.township, row.identified) for row in first.rows] == [("甲镇", 1), (quality.TOTAL, 1)]
+
+    def later(book):   # recorded after the freeze, dated in May
+        born = book.household("A2", township="甲镇", identified_on=dt.date(2026, 5, 9))
+        book.change(born, MemberChangeReason.BIRTH, dt.date(2026, 5, 11))
+        book.household("B1", township="乙镇", identified_on=dt.date(2026, 5, 12))
+    with unit_of_work(engine) as session:
+        later(Ledger(session, village=False))
+    with unit_of_work(engine) as session:
+        again = quality.monthly_bulletin(session, SYSTEM, may)
+        assert again.rows == first.rows and again.frozen_at == first.frozen_at
+        assert len(quality.bulletin(session, may, TODAY)) == 3          # computed afresh, it would differ
+        assert quality.monthly_bulletin(session, SYSTEM, june).frozen_at is None
+        assert session.exec(select(BulletinSnapshot.month)).all() == ["2026-05"]
+
+
 @pytest.mark.usefixtures("cli_env")
 def test_monitoring_report_command(engine, ledger, tmp_path, capsys):
+    """The command writes the month's frozen figures: made again after a change, the document is the same."""
+    from docx import Document
+
     from dashboard import cli
 
     ledger(lambda book: book.household("A1", township="甲镇", identified_on=dt.date(2026, 5, 3)))
@@ -265,4 +327,12 @@ def test_monitoring_report_command(engine, ledger, tmp_path, capsys):
     assert cli.main(["monitoring-report", "2026-05", str(out)]) == 0
     assert out.read_bytes()[:2] == b"PK"
     assert "1个乡镇" in capsys.readouterr().out
+
+    def table(path) -> list[list[str]]:
+        return [[cell.text for cell in row.cells] for row in Document(str(path)).tables[0].rows]
+    with unit_of_work(engine) as session:
+        Ledger(session, village=False).household("A2", township="甲镇", identified_on=dt.date(2026, 5, 4))
+    again = tmp_path / "again.docx"
+    assert cli.main(["monitoring-report", "2026-05", str(again)]) == 0
+    assert table(again) == table(out) and table(out)[1][:2] == ["甲镇", "1"]
     assert cli.main(["monitoring-report", "2026/05", str(out)]) == 2

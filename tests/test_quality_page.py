@@ -72,3 +72,31 @@ def test_the_monitoring_unit_screens_a_list(engine, ledger):
     assert "应纳未纳筛查" in texts(app)
     button(app, "开始筛查").click().run()                    # no file chosen: said so, nothing run
     assert "请先选择名单文件" in texts(app)
+
+
+def test_the_bulletin_on_the_page_equals_the_word_document(engine, ledger, tmp_path, monkeypatch):
+    """Last month's bulletin as the page shows it (which freezes it) and as ``monitoring-report`` writes it: the
+    same figures, cell by cell, even after the ledger changed in between."""
+    from docx import Document
+
+    from dashboard import cli
+    from dashboard.vocab import MemberChangeReason
+
+    with unit_of_work(engine) as session:
+        book = Ledger(session, village=False)
+        may = book.household("GS-3", identified_on=dt.date(2026, 5, 6))
+        book.change(may, MemberChangeReason.BIRTH, dt.date(2026, 5, 7))
+        book.change(may, MemberChangeReason.DEATH, dt.date(2026, 5, 30))
+    app = page_app("pages.quality", ledger.actors["inspector"]).run()
+    assert not app.exception, app.exception
+    frame = next(f.value for f in app.dataframe if "自然增加（人）" in f.value.columns)
+    shown = [[str(value) for value in row] for row in frame.itertuples(index=False)]
+    assert shown[0][:4] == ["赛口镇", "0", "0", "0"] and shown[1][:4] == ["高士镇", "1", "1", "1"]
+    assert "冻结" in texts(app)
+    with unit_of_work(engine) as session:   # after the freeze: the document must not see it
+        Ledger(session, village=False).household("GS-4", identified_on=dt.date(2026, 5, 8))
+    out = tmp_path / "通报.docx"
+    assert cli.main(["monitoring-report", "2026-05", str(out)]) == 0
+    document = [[cell.text for cell in row.cells] for row in Document(str(out)).tables[0].rows]
+    assert document[0] == list(frame.columns)
+    assert document[1:] == shown

@@ -161,7 +161,7 @@ def update_unit(session: Session, actor: Actor, unit_id: int, expected_version: 
 
 
 VILLAGE_FIELDS = ("county", "township", "name", "level", "poverty_rate", "remaining_poor", "monitored_households",
-                  "leader", "work_team", "support_unit", "status")
+                  "population", "leader", "work_team", "support_unit", "status")
 
 
 def _clean_village(values: dict[str, Any]) -> dict[str, Any]:
@@ -176,7 +176,7 @@ def _clean_village(values: dict[str, Any]) -> dict[str, Any]:
         cleaned["level"] = code(VillageLevel, cleaned["level"], "field.level").value
     if "status" in cleaned:
         cleaned["status"] = code(VillageStatus, cleaned["status"], "field.status").value
-    for key in ("poverty_rate", "remaining_poor", "monitored_households"):
+    for key in ("poverty_rate", "remaining_poor", "monitored_households", "population"):
         if key in cleaned and float(cleaned[key]) < 0:
             raise ValidationFailed("error.unknown_value", field=key, value=cleaned[key])
     return cleaned

@@ -18,8 +18,9 @@ from sqlalchemy import case, func
 from sqlmodel import Session, select
 
 from dashboard import clock, lights
-from dashboard.vocab import HouseholdState, MonitorCategory
-from db.models import Household, HouseholdCase, HouseholdMember
+from dashboard.figures import qualifies_for_supervision
+from dashboard.vocab import HouseholdState, MonitorCategory, VillageLevel, VillageStatus
+from db.models import Household, HouseholdCase, HouseholdMember, Village
 
 MONITORING_STATES = (HouseholdState.MONITORED, HouseholdState.ELIMINATING, HouseholdState.ELIMINATED)
 NOT_ELIMINATED_STATES = (HouseholdState.MONITORED, HouseholdState.ELIMINATING)
@@ -103,3 +104,61 @@ class _EmptyRow:
     _mapping = {"households": 0, "persons": 0, **{c.value: 0 for c in MonitorCategory}, "identified_this_month": 0,
                 "eliminated_this_month": 0, "identified_this_year": 0, "eliminated_this_year": 0, "not_eliminated": 0}
 
+
+
+# --- villages: the 挂牌督战 criterion from the ledger ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class VillageCheck:
+    """A village's figures from the ledger beside its hand-set level. Poor people (剩余贫困人口 in seed 002's
+    sense) are the members of its households under monitoring whose risk is not eliminated (监测帮扶中, 风险消除中:
+    ``NOT_ELIMINATED_STATES``); 脱贫户 not monitored do not count. The rate is over the village's population."""
+
+    village_id: int
+    population: int          # 户籍人口 (0: not known)
+    households: int          # households under monitoring, not eliminated
+    poor_persons: int
+    rate_percent: float | None   # None when the population is not known
+    qualifies: bool          # seed 002's criterion on these figures
+    supervised: bool         # the hand-set level: 省挂牌督战 or 重点督办, and not 已摘牌
+
+    @property
+    def disagrees(self) -> bool:
+        return self.qualifies != self.supervised
+
+
+SUPERVISED_LEVELS = (VillageLevel.PROVINCIAL, VillageLevel.KEY)
+
+
+def village_checks(session: Session, village_ids: list[int] | None = None) -> dict[int, VillageCheck]:
+    """{village id: its check}, for these villages (or all)."""
+    persons = (select(func.count()).where(HouseholdMember.household_id == Household.id)
+               .correlate(Household).scalar_subquery())
+    ledger = (select(Household.village_id, func.count(), func.coalesce(func.sum(persons), 0))
+              .where(_in(NOT_ELIMINATED_STATES)).group_by(Household.village_id))
+    villages = select(Village.id, Village.population, Village.level, Village.status)
+    if village_ids is not None:
+        ledger = ledger.where(Household.village_id.in_(village_ids))
+        villages = villages.where(Village.id.in_(village_ids))
+    counts = {row[0]: (int(row[1]), int(row[2])) for row in session.exec(ledger).all()}
+    checks = {}
+    for village_id, population, level, status in session.exec(villages).all():
+        households, poor = counts.get(village_id, (0, 0))
+        rate = poor * 100 / population if population else None
+        checks[village_id] = VillageCheck(
+            village_id=village_id, population=population, households=households, poor_persons=poor, rate_percent=rate,
+            qualifies=qualifies_for_supervision(rate, poor),
+            supervised=level in [lv.value for lv in SUPERVISED_LEVELS] and status != VillageStatus.DELISTED.value)
+    return checks
+
+
+def disagreeing_villages(session: Session, checks: dict[int, VillageCheck] | None = None
+                         ) -> list[tuple[Village, VillageCheck]]:
+    """Every village whose hand-set level disagrees with its figures from the ledger, with the figures."""
+    checks = village_checks(session) if checks is None else checks
+    wrong = [village_id for village_id, check in checks.items() if check.disagrees]
+    if not wrong:
+        return []
+    villages = session.exec(select(Village).where(Village.id.in_(wrong))
+                            .order_by(Village.county, Village.township, Village.name)).all()
+    return [(village, checks[village.id]) for village in villages if village.id is not None]

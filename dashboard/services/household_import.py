@@ -17,8 +17,9 @@ from dashboard.household_reader import HouseholdRows, MemberRow, ParsedHousehold
 from dashboard.i18n import t
 from dashboard.lifecycle import Actor, HouseholdAction, enforce_household
 from dashboard.services.common import apply_changes, audit
-from dashboard.services.households import FLAG_TWO_HOUSEHOLDS, MemberInput, member_row, seal_member
-from dashboard.vocab import EliminationMethod, HouseholdState
+from dashboard.services.households import (FLAG_TWO_HOUSEHOLDS, MemberInput, member_row, note_member_change,
+                                           seal_member)
+from dashboard.vocab import MEMBER_ADDITIONS, EliminationMethod, HouseholdState, MemberChangeReason
 from db.models import Household, HouseholdMember, HouseholdRisk, HouseholdStep, SupportMeasure, Village
 
 CHUNK = 1000
@@ -139,7 +140,8 @@ def _write(session: Session, actor: Actor, preview: HouseholdImportPreview, rows
     else:
         _, changed = apply_changes(household, values)
         outcome = "updated" if changed else "unchanged"
-    member_changes = _write_members(session, household, rows.members, members.get(household.id, []))
+    member_changes = _write_members(session, actor, household, rows.members, members.get(household.id, []),
+                                    joined=outcome != "created")
     since = rows.identified_on or today
     added_risks = _add_missing(session, household, rows, since)
     if member_changes or added_risks:
@@ -159,20 +161,34 @@ def _member_input(row: MemberRow) -> MemberInput:
                        health=row.health, labour_skill=row.skill, phone=row.phone)
 
 
-def _write_members(session: Session, household: Household, rows: list[MemberRow],
-                   current: list[HouseholdMember]) -> set[str]:
-    """Members matched by their ID's keyed hash (by name when there is no ID); returns what changed."""
+def _write_members(session: Session, actor: Actor, household: Household, rows: list[MemberRow],
+                   current: list[HouseholdMember], *, joined: bool) -> set[str]:
+    """Members matched by their ID's keyed hash (by name when there is no ID); returns what changed.
+
+    On a household already in the ledger (``joined``) a person who appears is recorded as a member change (人口变动)
+    with the file's 变动原因, or as a birth when born after the household entered the ledger, else as 迁入; a person
+    who is gone is recorded with the reason of their row still listed with one (死亡, 婚出, 迁出), else as 迁出."""
     by_key = {(m.id_hash or f"name:{m.name}"): m for m in current}
     changed: set[str] = set()
     seen = set()
-    for seq, row in enumerate(rows, start=1):
+    leaving = {}
+    today = clock.today()
+    seq = 0
+    for row in rows:
         key = privacy.match_key(row.id_number) or f"name:{row.name}"
+        if row.leaving:
+            leaving[key] = row
+            continue
+        seq += 1
         seen.add(key)
         data = _member_input(row)
         member = by_key.get(key)
         if member is None:
             session.add(member_row(household.id, seq, data))
             changed.add("member+")
+            if joined:
+                reason, day = _joined(household, row, today)
+                note_member_change(session, actor, household, reason, day, row.name)
             continue
         _, new = apply_changes(member, {"seq": seq, "name": row.name, "relation": row.relation,
                                         "is_head": row.relation == "户主", "sex": row.sex, "birth_date": row.birth,
@@ -186,9 +202,22 @@ def _write_members(session: Session, household: Household, rows: list[MemberRow]
             changed.add("member")
     for key, member in by_key.items():
         if key not in seen:
+            gone = leaving.get(key)
+            reason = MemberChangeReason(gone.change) if gone and gone.change else MemberChangeReason.MOVED_OUT
+            note_member_change(session, actor, household, reason, min(gone.change_on or today, today) if gone else today,
+                               member.name)
             session.delete(member)
             changed.add("member-")
     return changed
+
+
+def _joined(household: Household, row: MemberRow, today: dt.date) -> tuple[MemberChangeReason, dt.date]:
+    """Why and when a person the file lists for the first time joined the household."""
+    if row.change in MEMBER_ADDITIONS:
+        return MemberChangeReason(row.change), min(row.change_on or today, today)
+    if row.birth is not None and row.birth >= household.created_at.date():
+        return MemberChangeReason.BIRTH, min(row.birth, today)
+    return MemberChangeReason.MOVED_IN, min(row.change_on or today, today)
 
 
 def _add_missing(session: Session, household: Household, rows: HouseholdRows, since: dt.date) -> set[str]:

@@ -39,7 +39,10 @@ from dashboard.vocab import (
     EliminationMethod,
     HouseholdState,
     HouseholdType,
+    MEMBER_ADDITIONS,
+    MEMBER_REMOVALS,
     LabourSkill,
+    MemberChangeReason,
     MonitorCategory,
     Risk,
     SupportKind,
@@ -52,6 +55,7 @@ from db.models import (
     HouseholdRisk,
     HouseholdStep,
     IncomeLine,
+    MemberChange,
     SupportMeasure,
     Unit,
     Village,
@@ -502,6 +506,48 @@ def remove_risk(session: Session, actor: Actor, risk_id: int, *, removed_on: dt.
     _step(session, actor, household, "hh_remove_risk", removed_on, note=risk.kind)
     audit(session, actor, "hh_remove_risk", risk, old=old, new=new)
     return risk
+
+
+# --- 人口变动: members who join or leave (the bulletin's 自然增加 and 自然减少) ---------------------------------
+
+def note_member_change(session: Session, actor: Actor, household: Household, reason: MemberChangeReason,
+                       happened_on: dt.date, name: str) -> MemberChange:
+    """Record that a person joined or left ``household`` (by hand, or found by an import)."""
+    change = MemberChange(household_id=household.id, reason=reason.value, happened_on=happened_on, name=clean(name)[:60],
+                          recorded_by_id=actor.id)
+    session.add(change)
+    _step(session, actor, household, "hh_member_change", happened_on, note=f"{reason.value} {change.name}")
+    return change
+
+
+def record_member_change(session: Session, actor: Actor, household_id: int, *, reason: MemberChangeReason | str,
+                         happened_on: dt.date, new_member: MemberInput | None = None,
+                         member_id: int | None = None) -> MemberChange:
+    """A person joins the household (出生、婚入、迁入: ``new_member``) or leaves it (死亡、婚出、迁出: ``member_id``)."""
+    household = _locked_household(session, household_id)
+    enforce_household(actor, HouseholdAction.EDIT_HOUSEHOLD, facts(session, household))
+    reason = code(MemberChangeReason, reason, "field.hh_member_change")
+    happened_on = _date(happened_on, "field.hh_member_change_on")
+    if reason in MEMBER_ADDITIONS:
+        if new_member is None:
+            raise ValidationFailed("error.required", field=Phrase("field.hh_member_name"))
+        seqs = session.exec(select(HouseholdMember.seq).where(HouseholdMember.household_id == household.id)).all()
+        member = member_row(household.id, max(seqs, default=0) + 1, new_member)
+        session.add(member)
+        name = member.name
+    else:
+        leaving = session.get(HouseholdMember, member_id) if member_id is not None else None
+        if leaving is None or leaving.household_id != household.id or reason not in MEMBER_REMOVALS:
+            raise ValidationFailed("error.hh_member_not_here")
+        if leaving.is_head:
+            raise ValidationFailed("error.hh_member_head_leaves")
+        name = leaving.name
+        session.delete(leaving)
+    change = note_member_change(session, actor, household, reason, happened_on, name)
+    household.updated_at = clock.now()
+    audit(session, actor, "hh_member_change", change, new={"household": household.number, "reason": reason.value,
+                                                           "happened_on": happened_on.isoformat()})
+    return change
 
 
 # --- 风险消除 ----------------------------------------------------------------------------------------------------

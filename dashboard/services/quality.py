@@ -13,7 +13,7 @@ households' dates and apply ``lifecycle.add_months``, the same function the 风�
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Callable, Iterable
 
@@ -24,9 +24,10 @@ from dashboard import clock
 from dashboard.lifecycle import CLOCKED_CASE_STATES, add_months
 from dashboard.lights import days_between
 from dashboard.settings import Settings, load_settings
-from dashboard.vocab import CaseKind, EliminationMethod, HouseholdState, LabourSkill, Risk, SupportKind
-from db.models import (FindingHousehold, Household, HouseholdCase, HouseholdMember, HouseholdRisk, IncomeLine,
-                       SupportMeasure)
+from dashboard.vocab import (NATURAL_ADDITIONS, NATURAL_REMOVALS, CaseKind, EliminationMethod, HouseholdState, LabourSkill,
+                             Risk, SupportKind)
+from db.models import (BulletinSnapshot, FindingHousehold, Household, HouseholdCase, HouseholdMember, HouseholdRisk,
+                       IncomeLine, MemberChange, SupportMeasure)
 
 
 class Severity(StrEnum):
@@ -378,17 +379,20 @@ def zero_change(session: Session, period: Period, township: str | None = None) -
 
 # --- 月度监测通报: the monthly bulletin -----------------------------------------------------------------------
 
-BULLETIN_COLUMNS = ("identified", "eliminated", "not_eliminated", "clues_overdue", "rule_hits")
+BULLETIN_COLUMNS = ("identified", "natural_added", "natural_removed", "eliminated", "not_eliminated", "clues_overdue",
+                    "rule_hits")
 
 
 @dataclass(frozen=True)
 class BulletinRow:
     township: str
     identified: int       # 新识别: 识别监测时间 in the month
+    natural_added: int    # 自然增加: persons born or married into a household under monitoring, in the month
+    natural_removed: int  # 自然减少: persons of a household under monitoring who died or married out, in the month
     eliminated: int       # 已消除: 消除监测时间 in the month
     not_eliminated: int   # 未消除 at the month's end: identified by then, not eliminated by then
     clues_overdue: int    # clues past their clock at the month's end and not decided by then
-    rule_hits: int        # households hit by the data-quality rules (as the check stands today)
+    rule_hits: int        # households hit by the data-quality rules (as the check stands when it is made)
 
 
 def month_period(month: str) -> Period:
@@ -404,11 +408,31 @@ def month_period(month: str) -> Period:
     return Period("month", month, start, end)
 
 
+def under_monitoring_on(day):
+    """The household was under monitoring on ``day`` (a date or a date column): identified by then, not
+    eliminated by then. The bulletin's 未消除 (at the month's end) and its 自然增加/减少 (on the change's day)."""
+    return and_(Household.identified_on <= day, or_(Household.eliminated_on.is_(None), Household.eliminated_on > day))
+
+
+def natural_changes(session: Session, period: Period) -> dict[str, tuple[int, int]]:
+    """{township: (自然增加, 自然减少)}: persons who joined a household under monitoring by birth or marriage, and
+    who left one by death or marriage, on a day of ``period`` (``vocab.NATURAL_ADDITIONS`` / ``NATURAL_REMOVALS``)."""
+    def count(reasons) -> object:
+        return func.sum(case((MemberChange.reason.in_([reason.value for reason in reasons]), 1), else_=0))
+
+    statement = (select(Household.township, count(NATURAL_ADDITIONS), count(NATURAL_REMOVALS))
+                 .join(Household, Household.id == MemberChange.household_id)
+                 .where(MemberChange.happened_on >= period.start, MemberChange.happened_on <= period.end,
+                        under_monitoring_on(MemberChange.happened_on))
+                 .group_by(Household.township))
+    return {row[0]: (int(row[1] or 0), int(row[2] or 0)) for row in session.execute(statement)}
+
+
 def bulletin(session: Session, period: Period, today: dt.date | None = None) -> list[BulletinRow]:
-    """One row per township of the ledger (and the total last), by the households' own dates."""
+    """One row per township of the ledger (and the total last), by the households' own dates, computed now
+    (``monthly_bulletin`` is what the page and the document show: these rows, frozen once the month is over)."""
     end = period.end
-    not_eliminated = func.sum(case((and_(Household.identified_on <= end, or_(
-        Household.eliminated_on.is_(None), Household.eliminated_on > end)), 1), else_=0))
+    not_eliminated = func.sum(case((under_monitoring_on(end), 1), else_=0))
     statement = (select(Household.township, _in(Household.identified_on, period), _in(Household.eliminated_on, period),
                         not_eliminated).group_by(Household.township).order_by(Household.township))
     rows = {row[0]: [int(value or 0) for value in row[1:]] for row in session.execute(statement)}
@@ -419,10 +443,13 @@ def bulletin(session: Session, period: Period, today: dt.date | None = None) -> 
                or_(HouseholdCase.decided_on.is_(None), HouseholdCase.decided_on > end))
         .group_by(Household.township)).all()
     overdue_of = {row[0]: int(row[1]) for row in overdue}
+    natural = natural_changes(session, period)
     hits = by_township(session, run(session, today=today))
     hits_of = {township: sum(counts.get(township, 0) for counts in hits.values()) for township in rows}
-    result = [BulletinRow(township, identified, eliminated, not_eliminated, overdue_of.get(township, 0),
-                          hits_of.get(township, 0))
+    result = [BulletinRow(township=township, identified=identified, natural_added=natural.get(township, (0, 0))[0],
+                          natural_removed=natural.get(township, (0, 0))[1], eliminated=eliminated,
+                          not_eliminated=not_eliminated, clues_overdue=overdue_of.get(township, 0),
+                          rule_hits=hits_of.get(township, 0))
               for township, (identified, eliminated, not_eliminated) in sorted(rows.items())]
     return result + [total_row(result)] if result else result
 
@@ -431,4 +458,58 @@ TOTAL = "合计"
 
 
 def total_row(rows: list[BulletinRow]) -> BulletinRow:
-    return BulletinRow(TOTAL, *(sum(getattr(row, name) for row in rows) for name in BULLETIN_COLUMNS))
+    return BulletinRow(TOTAL, **{name: sum(getattr(row, name) for row in rows) for name in BULLETIN_COLUMNS})
+
+
+@dataclass(frozen=True)
+class Bulletin:
+    """The bulletin of one month as the 数据质量 page and ``monitoring-report`` show it."""
+
+    period: Period
+    rows: list[BulletinRow]
+    frozen_at: dt.datetime | None    # None: the month has not ended yet, the rows are provisional
+    as_of: dt.date                   # the day the rows were computed
+
+
+def monthly_bulletin(session: Session, actor, period: Period, today: dt.date | None = None) -> Bulletin:
+    """A month's bulletin: its frozen rows when it has been frozen; otherwise computed, and frozen now when the
+    month has ended (the first time it is made after its last day: on the page or from the command line). A
+    frozen month never changes again, whatever happens to the ledger later."""
+    from sqlalchemy.exc import IntegrityError
+
+    from dashboard.lifecycle import HouseholdAction, enforce_household
+    from dashboard.services.common import audit
+
+    enforce_household(actor, HouseholdAction.VIEW)
+    stored = session.get(BulletinSnapshot, period.label)
+    if stored is None:
+        today = today or clock.today()
+        rows = bulletin(session, period, today)
+        if period.end >= today:
+            return Bulletin(period, rows, None, today)
+        stored = BulletinSnapshot(month=period.label, frozen_at=clock.now(), frozen_by_id=actor.id,
+                                  rows=[asdict(row) for row in rows])
+        try:
+            with session.begin_nested():
+                session.add(stored)
+        except IntegrityError:   # frozen by someone else meanwhile: theirs stands
+            stored = session.get(BulletinSnapshot, period.label, populate_existing=True)
+            if stored is None:
+                raise
+        else:
+            audit(session, actor, "freeze_bulletin", stored, new={"month": period.label, "townships": len(rows)})
+    return Bulletin(period, [BulletinRow(**row) for row in stored.rows], stored.frozen_at, stored.frozen_at.date())
+
+
+# --- 零变化 where leaders look: the overview, meeting mode and its snapshots ---------------------------------------
+
+def zero_change_figures(session: Session, today: dt.date | None = None) -> list[dict]:
+    """零变化 last month and last quarter (``zero_change``), as plain values for the overview, meeting mode and
+    the snapshots that freeze them: [{kind, period, start, end, townships, counties}]."""
+    today = today or clock.today()
+    result = []
+    for period in (last_month(today), last_quarter(today)):
+        change = zero_change(session, period)
+        result.append({"kind": period.kind, "period": period.label, "start": period.start.isoformat(),
+                       "end": period.end.isoformat(), "townships": change.townships, "counties": change.counties})
+    return result

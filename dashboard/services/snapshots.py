@@ -12,7 +12,7 @@ from sqlmodel import Session
 from dashboard import clock, lights
 from dashboard.figures import SCHEMA_VERSION
 from dashboard.lifecycle import Action, Actor, authorize
-from dashboard.services import queries, rollups, views
+from dashboard.services import quality, queries, rollups, views
 from dashboard.services.household_figures import monitoring_figures
 from dashboard.services.common import audit, get_or_404, plain, require_text
 from dashboard.settings import load_settings
@@ -44,6 +44,7 @@ def meeting_figures(session: Session, now: dt.datetime) -> dict[str, Any]:
         "trend": queries.weekly_trend(session, now=now),
         "villages": supervised_villages(session, now),
         "monitoring": monitoring_figures(session, now).as_dict(),
+        "zero_change": quality.zero_change_figures(session, now.date()),
     })
 
 
@@ -90,6 +91,7 @@ def current_figures(session: Session, now: dt.datetime) -> dict[str, Any]:
         "trend": queries.weekly_trend(session, now=now),
         "stale_units": queries.stale_units(session, now=now),
         "monitoring": monitoring_figures(session, now).as_dict(),  # the household ledger, frozen with the rest
+        "zero_change": quality.zero_change_figures(session, now.date()),  # 零变化 townships and counties
     })
 
 

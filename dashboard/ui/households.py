@@ -35,3 +35,23 @@ def monitoring_block(figures: dict | None, *, large: bool = False) -> None:
             tr("monitoring.not_eliminated"): row["not_eliminated"],
             tr("monitoring.clues_overdue"): row["clues_overdue"],
         } for row in rows]), hide_index=True, width="stretch")
+
+
+def zero_change_block(periods: list[dict] | None, *, large: bool = False) -> None:
+    """零变化: the townships and counties with no identification and no elimination last month and last quarter
+    (``quality.zero_change_figures``, live or frozen in a snapshot), listed as the stale units are listed."""
+    if periods is None:   # a snapshot taken before the figure existed
+        return
+    if large:
+        st.markdown(f"### {tr('zero_change.title')}")
+    else:
+        st.subheader(tr("zero_change.title"))
+    rows = [{tr("zero_change.col_period"): tr(f"zero_change.{period['kind']}", period=period["period"]),
+             tr("zero_change.col_level"): tr(f"zero_change.{level}"),
+             tr("zero_change.col_places"): "、".join(period[places])}
+            for period in periods for level, places in (("township", "townships"), ("county", "counties"))
+            if period.get(places)]
+    if rows:
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    else:
+        st.success(tr("zero_change.none"))
