@@ -5,8 +5,8 @@
   day: the bulletin's 自然增加 and 自然减少.
 - bulletin_snapshot: the 月度监测通报 of a month, frozen the first time it is made after the month ended.
 
-Revision ID: 0017
-Revises: 0016
+Revision ID: 0018
+Revises: 0017
 Create Date: 2026-12-03 10:21:44.485282
 """
 from alembic import op
@@ -14,8 +14,8 @@ import sqlalchemy as sa
 import sqlmodel
 
 
-revision = '0017'
-down_revision = '0016'
+revision = '0018'
+down_revision = '0017'
 branch_labels = None
 depends_on = None
 
