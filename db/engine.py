@@ -145,7 +145,8 @@ def migrate(engine: Engine) -> None:
 
 
 BULK_TABLES = ("finding", "measure", "progress", "finding_co_unit", "finding_rollup", "rollup_count", "audit_log",
-               "extension_request", "closure_review", "escalation", "evidence", "village")
+               "extension_request", "closure_review", "escalation", "evidence", "village",
+               "household", "household_member", "household_risk", "household_case", "support_measure")
 
 
 def after_bulk_load(engine: Engine, tables: tuple[str, ...] = BULK_TABLES) -> None:

@@ -309,6 +309,6 @@ def _advance_sequences(connection) -> None:
         return
     for table in ("unit", "app_user", "village", "category", "source", "finding", "measure", "progress",
                   "extension_request", "closure_review", "escalation", "audit_log", "household", "household_member",
-                  "household_risk", "household_case"):
+                  "household_risk", "household_case", "support_measure"):
         connection.exec_driver_sql(
             f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), COALESCE((SELECT MAX(id) FROM {table}), 1))")
