@@ -1459,6 +1459,8 @@ CATALOGUE.update({
     "hh.publicity_identify": ("纳入监测公示", "Identification"),
     "hh.publicity_kind": ("公示类型", "Kind of posting"),
     "hh.publicity_lists": ("村级公示名单", "Village posting lists"),
+    "hh.queue_cut": ("共 {count} 户满足条件，按监测时间先后列出前 {shown} 户。",
+                     "{count} households meet the conditions; the {shown} monitored longest are listed."),
     "hh.queue_empty": ("目前没有满足风险消除条件的监测户。", "No household meets the conditions of risk elimination today."),
     "hh.queue_rule": ("满足全部条件的监测户：监测满规定月数、有在落实的帮扶措施、人均纯收入不低于当年监测收入标准、“三保障”和饮水安全有保障、纳入后未新增风险。", "Households meeting every condition: monitored long enough, a measure in force, income at or above the year's line, the three guarantees and safe water, no risk added since identification."),
     "hh.register": ("登记线索", "Register the clue"),

@@ -493,10 +493,21 @@ def add_months(day: dt.date, months: int) -> dt.date:
     return day.replace(year=year, month=month, day=min(day.day, calendar.monthrange(year, month)[1]))
 
 
+def identified_by(today: dt.date, months: int) -> dt.date:
+    """The latest 识别监测时间 from which a household has been monitored ``months`` by ``today``: the last day ``d``
+    with ``add_months(d, months) <= today``. One cut-off for the 风险消除 gate and the SQL of the queue (on the
+    last day of a month every day of the month ``months`` back qualifies: 8-31 + 6 months is 2-28)."""
+    back = add_months(today, -months)
+    if today.day == calendar.monthrange(today.year, today.month)[1]:
+        return back.replace(day=calendar.monthrange(back.year, back.month)[1])
+    return back
+
+
 def elimination_blockers(facts: EliminationFacts, today: dt.date, months: int) -> list[Refusal]:
-    """Every condition of 风险消除 that does not hold, each with its own message (empty: it may proceed)."""
+    """Every condition of 风险消除 that does not hold, each with its own message (empty: it may proceed).
+    ``services.households.elimination_conditions`` states the same conditions in SQL for the 风险消除 queue."""
     blockers: list[Refusal] = []
-    if facts.identified_on is None or add_months(facts.identified_on, months) > today:
+    if facts.identified_on is None or facts.identified_on > identified_by(today, months):
         since = facts.identified_on.isoformat() if facts.identified_on else "-"
         blockers.append(Refusal("error.hh_too_early", {"months": months, "since": since}))
     if facts.measures_in_force < 1:

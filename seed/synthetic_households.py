@@ -61,7 +61,7 @@ def _rows(rng: random.Random, count: int, villages: list[dict], today: dt.date) 
             "township": village["township"], "village_id": village["id"],
             "household_type": (HouseholdType.EXITED if rng.random() < 0.6 else HouseholdType.ORDINARY).value,
             "category": rng.choice(list(MonitorCategory)).value if monitored else None,
-            "state": state.value, "head_name": head_name, "identified_on": identified, "eliminated_on": eliminated,
+            "state": state.value, "head_name": head_name, "persons": len(members), "identified_on": identified, "eliminated_on": eliminated,
             "elimination_method": "supported" if eliminated else None, "income_year": today.year,
             "income_per_capita": float(rng.randrange(3000, 16000, 10)), "wage_income": None, "business_income": None,
             "transfer_income": None, "compliant_expense": None, "education_ok": True, "medical_ok": True,
