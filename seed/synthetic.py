@@ -99,6 +99,7 @@ def generate(engine: Engine, size: SyntheticSize, *, seed: int = 20261123, today
         if size.households:
             counts.update(insert_households(connection, random.Random(seed + 22), size.households,
                                             places["villages"], today))
+            _advance_sequences(connection)  # again: the households were written after the findings' pass
         rollups.touch_all(session)  # written below the ORM: the next reader rebuilds the figures
     after_bulk_load(engine)  # planner statistics, and PostgreSQL's visibility map for index-only scans
     return counts

@@ -57,6 +57,7 @@ def test_households_for_the_monitoring_ledger(engine):
     from dataclasses import replace
 
     from dashboard import privacy
+    from dashboard.services.unit_of_work import unit_of_work
     from db.models import Household, HouseholdCase, HouseholdMember, IncomeLine, SupportMeasure
 
     counts = generate(engine, replace(SMALL, findings=300, households=1_000), today=TODAY)
@@ -75,3 +76,10 @@ def test_households_for_the_monitoring_ledger(engine):
     with read_session(engine) as session:
         assert session.execute(select(func.count()).select_from(SupportMeasure)).scalar_one() == counts["households_measure"]
         assert session.get(IncomeLine, TODAY.year).yuan > 0
+    with unit_of_work(engine) as session:  # the id sequences were moved past the generated rows
+        household = Household(number="NEW-1", township="某镇", village_id=1)
+        session.add(household)
+        session.flush()
+        session.add(HouseholdMember(household_id=household.id, name="新成员"))
+        session.flush()
+        assert household.id == counts["households_household"] + 1
