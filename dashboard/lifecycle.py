@@ -386,6 +386,7 @@ class HouseholdAction(StrEnum):
     REVEAL = "hh_reveal"                      # show a member's full ID and phone (audited)
     VIEW_HEALTH = "hh_view_health"            # health status: only roles that act on the household
     IMPORT = "hh_import"                      # the national system's export
+    EXPORT_UNMASKED = "hh_export_unmasked"    # an export with full IDs and phones: the administrator, audited
     SCREEN = "hh_screen"                      # 应纳未纳: compare a department's list with the ledger
     VIEW = "hh_view"
 
@@ -408,6 +409,7 @@ HOUSEHOLD_PERMISSIONS: dict[HouseholdAction, frozenset[Role]] = {
     HouseholdAction.REVEAL: frozenset({T, D, A}),
     HouseholdAction.VIEW_HEALTH: frozenset({T, D}),
     HouseholdAction.IMPORT: frozenset({A}),
+    HouseholdAction.EXPORT_UNMASKED: frozenset({A}),
     HouseholdAction.SCREEN: frozenset({A, D}),   # a department only as the county's monitoring unit (scope)
     HouseholdAction.VIEW: frozenset({A, L, I, D, T}),
 }
@@ -424,7 +426,8 @@ class HouseholdScope(StrEnum):
 ROLE_HOUSEHOLD_SCOPES: dict[Role, HouseholdScope] = {T: HouseholdScope.OWN_TOWNSHIP, D: HouseholdScope.MONITORING_UNIT}
 
 # Actions that need no particular household (lists, the import) are checked by role only.
-UNSCOPED_HOUSEHOLD_ACTIONS = frozenset({HouseholdAction.IMPORT, HouseholdAction.VIEW})
+UNSCOPED_HOUSEHOLD_ACTIONS = frozenset({HouseholdAction.IMPORT, HouseholdAction.EXPORT_UNMASKED,
+                                        HouseholdAction.VIEW})
 
 # Separation of duties: whoever recorded the 入户核实 of a case may not decide it at county level.
 NOT_VERIFIER = frozenset({HouseholdAction.COUNTY_DECIDE, HouseholdAction.ELIM_REVIEW})
