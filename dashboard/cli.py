@@ -266,6 +266,17 @@ def cmd_import_households(args) -> int:
     return 0
 
 
+def cmd_export_households(args) -> int:
+    """The household ledger in the national layout; IDs and phones masked unless --unmasked (the command line
+    acts as the administrator: every household in an unmasked file is audited as revealed)."""
+    from dashboard.services import household_export
+
+    with open(args.file, "wb") as out, unit_of_work(_engine()) as session:
+        rows = household_export.export_households(session, SYSTEM, out, unmasked=args.unmasked)
+    say("cli.hh_exported", rows=rows, path=args.file)
+    return 0
+
+
 def cmd_synthetic(args) -> int:
     """Province-scale synthetic data into an empty database (for benchmarks and load tests)."""
     import datetime as dt
@@ -502,6 +513,10 @@ def build_parser(lang: str | None = None) -> argparse.ArgumentParser:
                           help=h("create_categories"))
     importer.add_argument("--year", type=int, help=h("year"))
     importer.set_defaults(func=cmd_import_ledger)
+    exporter = command("export-households")
+    exporter.add_argument("file")
+    exporter.add_argument("--unmasked", action="store_true", help=h("hh_unmasked"))
+    exporter.set_defaults(func=cmd_export_households)
     households = command("import-households")
     households.add_argument("file")
     households.add_argument("--year", type=int, help=h("hh_year"))

@@ -7,12 +7,13 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TIMEZONE = os.environ.get("DASHBOARD_TIMEZONE", "Asia/Shanghai")
 DEMO_PASSWORD = "demo1234"  # documented in the README; refused in production mode
+DATA_DIR_ENV = "DASHBOARD_DATA_DIR"
 
 
 def data_dir() -> Path:
     """The folder of the SQLite file and the demo cookie key: created 0700, and narrowed to 0700
     when an older one is readable by others (it holds password hashes and evidence files)."""
-    path = Path(os.environ.get("DASHBOARD_DATA_DIR", PROJECT_ROOT / "var"))
+    path = Path(os.environ.get(DATA_DIR_ENV, PROJECT_ROOT / "var"))
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
         if path.stat().st_mode & 0o077:

@@ -386,6 +386,7 @@ class HouseholdAction(StrEnum):
     REVEAL = "hh_reveal"                      # show a member's full ID and phone (audited)
     VIEW_HEALTH = "hh_view_health"            # health status: only roles that act on the household
     IMPORT = "hh_import"                      # the national system's export
+    EXPORT_UNMASKED = "hh_export_unmasked"    # an export with full IDs and phones: the administrator, audited
     SCREEN = "hh_screen"                      # 应纳未纳: compare a department's list with the ledger
     VIEW = "hh_view"
 
@@ -408,6 +409,7 @@ HOUSEHOLD_PERMISSIONS: dict[HouseholdAction, frozenset[Role]] = {
     HouseholdAction.REVEAL: frozenset({T, D, A}),
     HouseholdAction.VIEW_HEALTH: frozenset({T, D}),
     HouseholdAction.IMPORT: frozenset({A}),
+    HouseholdAction.EXPORT_UNMASKED: frozenset({A}),
     HouseholdAction.SCREEN: frozenset({A, D}),   # a department only as the county's monitoring unit (scope)
     HouseholdAction.VIEW: frozenset({A, L, I, D, T}),
 }
@@ -424,7 +426,8 @@ class HouseholdScope(StrEnum):
 ROLE_HOUSEHOLD_SCOPES: dict[Role, HouseholdScope] = {T: HouseholdScope.OWN_TOWNSHIP, D: HouseholdScope.MONITORING_UNIT}
 
 # Actions that need no particular household (lists, the import) are checked by role only.
-UNSCOPED_HOUSEHOLD_ACTIONS = frozenset({HouseholdAction.IMPORT, HouseholdAction.VIEW})
+UNSCOPED_HOUSEHOLD_ACTIONS = frozenset({HouseholdAction.IMPORT, HouseholdAction.EXPORT_UNMASKED,
+                                        HouseholdAction.VIEW})
 
 # Separation of duties: whoever recorded the 入户核实 of a case may not decide it at county level.
 NOT_VERIFIER = frozenset({HouseholdAction.COUNTY_DECIDE, HouseholdAction.ELIM_REVIEW})
@@ -493,10 +496,21 @@ def add_months(day: dt.date, months: int) -> dt.date:
     return day.replace(year=year, month=month, day=min(day.day, calendar.monthrange(year, month)[1]))
 
 
+def identified_by(today: dt.date, months: int) -> dt.date:
+    """The latest 识别监测时间 from which a household has been monitored ``months`` by ``today``: the last day ``d``
+    with ``add_months(d, months) <= today``. One cut-off for the 风险消除 gate and the SQL of the queue (on the
+    last day of a month every day of the month ``months`` back qualifies: 8-31 + 6 months is 2-28)."""
+    back = add_months(today, -months)
+    if today.day == calendar.monthrange(today.year, today.month)[1]:
+        return back.replace(day=calendar.monthrange(back.year, back.month)[1])
+    return back
+
+
 def elimination_blockers(facts: EliminationFacts, today: dt.date, months: int) -> list[Refusal]:
-    """Every condition of 风险消除 that does not hold, each with its own message (empty: it may proceed)."""
+    """Every condition of 风险消除 that does not hold, each with its own message (empty: it may proceed).
+    ``services.households.elimination_conditions`` states the same conditions in SQL for the 风险消除 queue."""
     blockers: list[Refusal] = []
-    if facts.identified_on is None or add_months(facts.identified_on, months) > today:
+    if facts.identified_on is None or facts.identified_on > identified_by(today, months):
         since = facts.identified_on.isoformat() if facts.identified_on else "-"
         blockers.append(Refusal("error.hh_too_early", {"months": months, "since": since}))
     if facts.measures_in_force < 1:

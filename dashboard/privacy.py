@@ -20,7 +20,6 @@ import secrets
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
-from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -54,12 +53,12 @@ class Keys:
     match: bytes
 
 
-def _master_key(configured: str, folder: str) -> bytes:
+def _master_key(configured: str) -> bytes:
     if len(configured) >= MIN_KEY_LENGTH:
         return configured.encode()
     if config.is_production():
         raise PrivacyKeyMissing()
-    path = Path(folder) / KEY_FILE
+    path = config.data_dir() / KEY_FILE  # the folder is created (0700) on first use
     if not path.exists():
         path.write_text(secrets.token_urlsafe(48))
         path.chmod(0o600)
@@ -69,15 +68,18 @@ def _master_key(configured: str, folder: str) -> bytes:
 @lru_cache(maxsize=8)
 def _keys_for(configured: str, folder: str, production: bool) -> Keys:
     """The keys for one configuration (cached: an import seals hundreds of thousands of values)."""
-    master = _master_key(configured, folder)
+    master = _master_key(configured)
     def derive(purpose: bytes) -> bytes:
         return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(master)
     return Keys(encrypt=derive(b"household-ledger aes-gcm"), match=derive(b"household-ledger hmac"))
 
 
 def keys() -> Keys:
+    """The keys of the current configuration. Cheap after the first call (a bulk load seals a million values):
+    the data folder (where the demo key lives) is only named here, by its setting, and created and read by
+    ``_keys_for`` when the key is not cached."""
     configured = os.environ.get(KEY_ENV, "").strip()
-    folder = "" if len(configured) >= MIN_KEY_LENGTH else str(config.data_dir())
+    folder = "" if len(configured) >= MIN_KEY_LENGTH else os.environ.get(config.DATA_DIR_ENV, "")
     return _keys_for(configured, folder, config.is_production())
 
 
@@ -85,28 +87,58 @@ def normalise(value: str) -> str:
     return "".join(value.split()).upper()
 
 
+class Sealer:
+    """``seal``, ``unseal`` and ``match_key`` with the keys read once: what the module's functions use, and what
+    bulk work (an import, a screening list, the synthetic ledger) holds on to for its million values."""
+
+    def __init__(self, current: Keys) -> None:
+        self._aead = AESGCM(current.encrypt)
+        self._match = current.match
+
+    def seal(self, value: str | None, field: Field) -> bytes | None:
+        """The encrypted form of ``value`` (nonce + ciphertext), or None for an empty value."""
+        text = normalise(value or "") if field is not Field.HEALTH else (value or "").strip()
+        if not text:
+            return None
+        nonce = secrets.token_bytes(NONCE_BYTES)
+        return nonce + self._aead.encrypt(nonce, text.encode(), field.value.encode())
+
+    def unseal(self, blob: bytes | None, field: Field) -> str:
+        if not blob:
+            return ""
+        blob = bytes(blob)
+        return self._aead.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], field.value.encode()).decode()
+
+    def match_key(self, value: str | None) -> str | None:
+        """The keyed hash an ID is found by (hex, 64 characters), or None for an empty value."""
+        text = normalise(value or "")
+        if not text:
+            return None
+        return hmac.digest(self._match, text.encode(), hashlib.sha256).hex()
+
+
+@lru_cache(maxsize=8)
+def _sealer_for(current: Keys) -> Sealer:
+    return Sealer(current)
+
+
+def sealer() -> Sealer:
+    """The sealer of the current configuration."""
+    return _sealer_for(keys())
+
+
 def seal(value: str | None, field: Field) -> bytes | None:
     """The encrypted form of ``value`` (nonce + ciphertext), or None for an empty value."""
-    text = normalise(value or "") if field is not Field.HEALTH else (value or "").strip()
-    if not text:
-        return None
-    nonce = secrets.token_bytes(NONCE_BYTES)
-    return nonce + AESGCM(keys().encrypt).encrypt(nonce, text.encode(), field.value.encode())
+    return sealer().seal(value, field)
 
 
 def unseal(blob: bytes | None, field: Field) -> str:
-    if not blob:
-        return ""
-    blob = bytes(blob)
-    return AESGCM(keys().encrypt).decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], field.value.encode()).decode()
+    return sealer().unseal(blob, field)
 
 
 def match_key(value: str | None) -> str | None:
     """The keyed hash an ID is found by (hex, 64 characters), or None for an empty value."""
-    text = normalise(value or "")
-    if not text:
-        return None
-    return hmac.new(keys().match, text.encode(), hashlib.sha256).hexdigest()
+    return sealer().match_key(value)
 
 
 def mask_id(value: str | None) -> str:

@@ -100,6 +100,37 @@ def _clean_text(session, _context, _instances) -> None:
                     setattr(record, key, cleaned)
 
 
+@event.listens_for(OrmSession, "after_flush")
+def _count_persons(session, _context) -> None:
+    """``Household.persons`` follows its members: a flush that adds, deletes or moves a member recounts the
+    households concerned (one UPDATE), whichever service wrote it."""
+    from sqlalchemy import func, select, update
+    from sqlalchemy.orm.attributes import set_committed_value
+
+    from db.models import Household, HouseholdMember
+
+    touched: set[int] = set()
+    for record in (*session.new, *session.deleted, *session.dirty):
+        if isinstance(record, HouseholdMember):
+            moved = inspect(record).attrs.household_id.history.deleted
+            if record in session.dirty and not moved:
+                continue
+            touched.update(value for value in (record.household_id, *moved) if value is not None)
+    if not touched:
+        return
+    ids = sorted(touched)
+    counted = (select(func.count()).where(HouseholdMember.household_id == Household.id)
+               .correlate(Household).scalar_subquery())
+    connection = session.connection()
+    connection.execute(update(Household).where(Household.id.in_(ids)).values(persons=counted))
+    loaded = {key[1][0]: record for key, record in session.identity_map.items() if isinstance(record, Household)}
+    if any(household_id in loaded for household_id in ids):
+        for household_id, persons in connection.execute(select(Household.id, Household.persons)
+                                                         .where(Household.id.in_(ids))):
+            if household_id in loaded:
+                set_committed_value(loaded[household_id], "persons", persons)
+
+
 @lru_cache(maxsize=None)
 def default_engine() -> Engine:
     """The application's engine for ``config.database_url()`` (one per process)."""
@@ -145,7 +176,8 @@ def migrate(engine: Engine) -> None:
 
 
 BULK_TABLES = ("finding", "measure", "progress", "finding_co_unit", "finding_rollup", "rollup_count", "audit_log",
-               "extension_request", "closure_review", "escalation", "evidence", "village")
+               "extension_request", "closure_review", "escalation", "evidence", "village",
+               "household", "household_member", "household_risk", "household_case", "support_measure")
 
 
 def after_bulk_load(engine: Engine, tables: tuple[str, ...] = BULK_TABLES) -> None:

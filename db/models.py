@@ -753,6 +753,9 @@ class Household(SQLModel, table=True):
     category: Optional[str] = Field(default=None, max_length=20)
     state: str = Field(max_length=20, default=HouseholdState.NOT_MONITORED)
     head_name: str = Field(default="", max_length=60)          # 户主 (a name, shown on the 公示 list)
+    # its members, counted: kept by the flush hook of db/engine.py (every ORM write of a member) and by bulk writers,
+    # so that 监测人数 over 300,000 households is a sum of a column, not a million-row join
+    persons: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     identified_on: Optional[dt.date] = Field(default=None, index=True)   # 识别监测时间
     eliminated_on: Optional[dt.date] = Field(default=None, index=True)   # 消除监测时间
     elimination_method: Optional[str] = Field(default=None, max_length=20)

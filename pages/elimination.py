@@ -19,11 +19,15 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 def queue(actor) -> None:
     with reading() as session:
-        candidates = household_views.elimination_queue(session, actor)
+        candidates = household_views.elimination_queue(session, actor, limit=household_views.QUEUE_LIMIT)
+        size = (household_views.elimination_queue_size(session, actor)
+                if len(candidates) == household_views.QUEUE_LIMIT else len(candidates))
     st.caption(tr("hh.queue_rule"))
     if not candidates:
         st.info(tr("hh.queue_empty"))
         return
+    if size > len(candidates):
+        st.caption(tr("hh.queue_cut", shown=len(candidates), count=size))
     categories = labels(MonitorCategory)
     frame = labelled_frame([{
         "hh.col_number": c.number, "hh.col_head": c.head_name, "col.township": c.township, "col.village": c.village,

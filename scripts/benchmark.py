@@ -1,6 +1,7 @@
 """Benchmark: page and document costs at 10k, 100k and 1M findings, printed as JSON.
 
     python scripts/benchmark.py [--sizes 10000 100000 1000000] [--quick] [--out FILE]
+    python scripts/benchmark.py --households 300000 [--databases postgresql] [--keep PREFIX] [--out FILE]
 
 Per size and database (SQLite always; PostgreSQL when TEST_DATABASE_URL is set) it fills a fresh
 database with the synthetic generator, then for every page runs the page script under Streamlit's
@@ -8,6 +9,12 @@ AppTest several times cold (caches cleared, new session) and warm (rerun of the 
 times the bare SQL the page needs (the service calls), and reports the ratio, peak memory and the
 size of the session state; then Excel export, Excel import of 10k rows, a snapshot and the Word
 report. It never fails on a slow figure: it reports. ``--quick`` is 10k on SQLite only (CI smoke).
+
+``--households N`` measures the household ledger (issues 22 and 23) instead: N synthetic households (3⅓ persons
+each: 300,000 households are a million members) and no findings; the generation itself, the household pages
+(list, one household, 风险消除, 数据质量) cold and warm, the monitoring figures, every data-quality rule, an
+import of 100,000 member rows in the national system's layout and the screening of a 100,000-row department
+list (both written in a transaction that is rolled back, so a kept schema stays as generated).
 """
 from __future__ import annotations
 
@@ -119,7 +126,7 @@ def _script_seconds(app, wall: float) -> float:
     return app.session_state["_bench_seconds"] if "_bench_seconds" in app.session_state else wall
 
 
-def _measure_pages(engine, actors) -> dict:
+def _measure_pages(engine, actors, pages_of=None) -> dict:
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
@@ -128,7 +135,7 @@ def _measure_pages(engine, actors) -> dict:
     results = {}
     components = None  # discovered once, as the real server does at start-up (a private AppTest field)
     with read_session(engine) as session:
-        pages = _pages(session, actors)
+        pages = (pages_of or _pages)(session, actors)
     for name, (module, actor, state, sql) in pages.items():
         def fresh_app():
             app = AppTest.from_string(SCRIPT.format(module=module), default_timeout=120)
@@ -510,6 +517,223 @@ def run_one(size: int, backend: str, workdir: Path, browser: bool = True, only_d
     return report
 
 
+# --- the household ledger (issues 22 and 23) ------------------------------------------------------------------
+
+HH_IMPORT_ROWS = 100_000   # target: an import of this many member rows in 60 s or less
+HH_SCREEN_ROWS = 100_000   # target: a department list of this many rows screened in 20 s or less
+HH_HEADER = ["序号", "县", "乡", "村", "户编号", "户类型", "监测对象类别", "识别监测时间", "姓名", "证件类型", "证件号码",
+             "与户主关系", "性别", "出生日期", "劳动技能", "致贫/返贫风险1", "风险是否已消除", "人均纯收入（元）",
+             "是否危房户", "是否解决安全饮用水", "是否参加城乡居民基本医疗保险", "健康帮扶", "家庭成员联系电话"]
+
+
+def _household_pages(session, actors):
+    """The household ledger's pages: who opens them, their session state, and the bare SQL they need."""
+    from sqlalchemy import select
+
+    from dashboard.services import household_figures, household_views, quality
+    from dashboard.services.household_views import HouseholdFilter
+    from db.models import Household, SupportMeasure
+
+    leader = actors["leader"]
+    # a monitored household with a measure: the page shows members, risks, measures and the 风险消除 conditions
+    household_id = session.execute(select(Household.id).join(SupportMeasure, SupportMeasure.household_id == Household.id)
+                                   .where(Household.state == "monitored").order_by(Household.id).limit(1)).scalar()
+    township = session.execute(select(Household.township).order_by(Household.id).limit(1)).scalar()
+    return {
+        "households": ("pages.households", leader, {}, lambda s: (
+            household_views.villages_of(s, leader), household_views.household_list(s, leader, HouseholdFilter()))),
+        "households_township_red": ("pages.households", leader, {"hh_township": township, "hh_light": "red"},
+                                    lambda s: household_views.household_list(
+                                        s, leader, HouseholdFilter(township=township, light="red"))),
+        "household": ("pages.household", leader, {"household_id": household_id},
+                      lambda s: household_views.household_detail(s, leader, household_id)),
+        "elimination": ("pages.elimination", leader, {}, lambda s: (
+            household_views.elimination_queue(s, leader), household_views.villages_of(s, leader))),
+        "quality": ("pages.quality", leader, {}, lambda s: quality.by_township(s, quality.run(s))),
+        "monitoring_figures": ("pages.households", leader, {}, lambda s: household_figures.monitoring_figures(s, TODAY)),
+    }
+
+
+def _national_export(session, rows: int, tag: str) -> bytes:
+    """A national-style export (title rows, the header on row 3, one row per person) of about ``rows`` member
+    rows in new households of the synthetic villages, with generated IDs."""
+    import random
+
+    from openpyxl import Workbook
+    from sqlalchemy import select
+
+    from db.models import Village
+    from seed import people
+
+    rng = random.Random(22)
+    villages = session.execute(select(Village.county, Village.township, Village.name).order_by(Village.id)
+                               .limit(2_000)).all()
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("监测对象信息")
+    sheet.append(["（自定义）监测对象信息"])
+    sheet.append(["导出时间：2026-11-23"])
+    sheet.append(HH_HEADER)
+    written = number = 0
+    relations = ("户主", "配偶", "之子", "之女")
+    while written < rows:
+        number += 1
+        county, township, village = villages[number % len(villages)]
+        size = min(rng.choice((2, 3, 3, 4, 4)), rows - written)
+        for seq in range(size):
+            born = people.birth(rng, TODAY.date(), 30 if seq < 2 else 1, 70 if seq < 2 else 25)
+            female = seq in (1, 3)
+            written += 1
+            sheet.append([written, county, township, village, f"B{tag}{number:08d}", "脱贫户", "脱贫不稳定户", "202604",
+                          people.name(rng), "居民身份证", people.resident_id(rng, born, female=female),
+                          relations[seq] if seq < 4 else "其他", "女" if female else "男", born.strftime("%Y%m%d"),
+                          "普通劳动力", "因病", "否", 6800.5, "否", "是", "是", "慢病签约服务",
+                          people.phone(rng) if seq == 0 else ""])
+    data = io.BytesIO()
+    book.save(data)
+    return data.getvalue()
+
+
+def _department_list(session, rows: int) -> bytes:
+    """A 医保 list (CSV) of ``rows`` people: a third are members of the ledger (their IDs unsealed here), the rest
+    generated IDs the ledger does not hold; yearly self-pay amounts on both sides of the thresholds."""
+    import random
+
+    from sqlalchemy import func as sql_func, select
+
+    from dashboard import privacy
+    from db.models import HouseholdMember
+    from seed import people
+
+    rng = random.Random(23)
+    total = session.execute(select(sql_func.count()).select_from(HouseholdMember)).scalar_one()
+    stride = max(1, total // max(1, rows // 3))
+    sealer = privacy.sealer()
+    known = [sealer.unseal(cipher, privacy.Field.ID) for cipher in session.execute(
+        select(HouseholdMember.id_cipher).where(HouseholdMember.id % stride == 0).limit(rows // 3)).scalars()]
+    lines = ["姓名,证件号码,合规自付金额,年度"]
+    for index in range(rows):
+        id_number = known[index] if index < len(known) else people.resident_id(
+            rng, people.birth(rng, TODAY.date(), 1, 90), female=bool(index % 2), region="340123")
+        lines.append(f"{people.name(rng)},{id_number},{rng.randrange(1_000, 30_000)},{TODAY.year}")
+    return "\n".join(lines).encode("utf-8")
+
+
+def measure_households(engine, actors, import_rows: int = HH_IMPORT_ROWS, screen_rows: int = HH_SCREEN_ROWS) -> dict:
+    """The household ledger's figures (see the module's docstring)."""
+    from dashboard.services import household_figures, household_import, quality, screening
+    from dashboard.services.unit_of_work import unit_of_work
+    from db.engine import read_session
+
+    result: dict = {}
+    result["pages"] = _measure_pages(engine, actors, _household_pages)
+
+    def figures():
+        with read_session(engine) as session:
+            return household_figures.monitoring_figures(session, TODAY)
+    started = time.perf_counter()
+    shown = figures()
+    first = time.perf_counter() - started
+    result["monitoring_figures"] = {"first_ms": _ms(first), "median_ms": _ms(_median(figures)),
+                                    "households": shown.households, "persons": shown.persons,
+                                    "townships": len(shown.by_township), "target": "<= 100 ms"}
+
+    with read_session(engine) as session:
+        started = time.perf_counter()
+        report = quality.run(session, today=TODAY.date())
+        seconds = time.perf_counter() - started
+        per_rule = {}
+        for rule in quality.RULES:
+            started = time.perf_counter()
+            quality.run(session, today=TODAY.date(), rules=[rule])
+            per_rule[rule.id] = round(time.perf_counter() - started, 2)
+    result["quality_rules"] = {"seconds": round(seconds, 2), "per_rule_seconds": per_rule,
+                               "hits": {r.rule.id: r.count for r in report.results}, "target": "<= 30 s"}
+
+    tag = uuid.uuid4().hex[:4].upper()
+    with read_session(engine) as session:
+        data = _national_export(session, import_rows, tag)
+        listed = _department_list(session, screen_rows)
+    admin = actors["admin"]
+    try:
+        with unit_of_work(engine) as session:
+            started = time.perf_counter()
+            preview = household_import.preview_households(session, admin, data, filename="监测对象信息.xlsx",
+                                                          year=TODAY.year)
+            checked = time.perf_counter()
+            errors = [message for message in preview.messages("en")][:3]
+            summary = household_import.commit_households(session, admin, preview) if preview.ok else None
+            session.flush()
+            done = time.perf_counter()
+            result["import_members"] = {
+                "member_rows": import_rows, "households": summary.created if summary else 0,
+                "seconds": round(done - started, 2), "read_and_check_seconds": round(checked - started, 2),
+                "write_seconds": round(done - checked, 2), "errors": errors, "target": "<= 60 s",
+                "note": "written, then rolled back (the data set stays as generated)"}
+            raise _RollBack()
+    except _RollBack:
+        pass
+    try:
+        with unit_of_work(engine) as session:
+            started = time.perf_counter()
+            run = screening.screen_file(session, admin, listed, "医保自付名单.csv", "medical")
+            session.flush()
+            result["screen_list"] = {"seconds": round(time.perf_counter() - started, 2),
+                                          **screening.counts(run), "target": "<= 20 s",
+                                          "note": "written, then rolled back"}
+            raise _RollBack()
+    except _RollBack:
+        pass
+    return result
+
+
+def run_households(count: int, backend: str, workdir: Path, keep: str | None = None, quick: bool = False) -> dict:
+    import streamlit as st
+    from sqlmodel import select
+
+    from dashboard import clock
+    from dashboard.services.common import actor_of
+    from db import engine as db_engine
+    from db.engine import make_engine, migrate, read_session
+    from db.models import User
+    from seed.synthetic import SyntheticSize, generate
+
+    url, schema, drop = _database(backend, workdir, f"{keep}_hh" if keep and backend == "postgresql" else None, count)
+    os.environ["DATABASE_URL"] = url + (f"?options=-csearch_path%3D{schema}" if schema else "")
+    db_engine.default_engine.cache_clear()
+    st.cache_resource.clear()
+    engine = make_engine(url, schema=schema)
+    report: dict = {"households": count, "database": backend}
+    try:
+        with clock.frozen(TODAY):
+            migrate(engine)
+            if schema is not None and keep is not None and _has_households(engine):
+                report["generate_seconds"] = f"reused the kept schema {schema}"
+                db_engine.after_bulk_load(engine)
+            else:
+                started = time.perf_counter()
+                report["rows"] = generate(engine, SyntheticSize(findings=0, households=count), today=TODAY.date())
+                report["generate_seconds"] = round(time.perf_counter() - started, 1)
+            with read_session(engine) as session:
+                users = {u.username: actor_of(u) for u in session.exec(select(User)).all()}
+            actors = {"leader": users["leader"], "admin": users["admin"], "dept": users["dept2"]}
+            # --quick (CI): the import and the screening at 3,000 rows, to prove they run, not to time them
+            sizes = (3_000, 3_000) if quick else (HH_IMPORT_ROWS, HH_SCREEN_ROWS)
+            report.update(measure_households(engine, actors, *sizes))
+    finally:
+        engine.dispose()
+        db_engine.default_engine.cache_clear()
+        drop()
+    report["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    return report
+
+
+def _has_households(engine) -> bool:
+    from sqlalchemy import text
+
+    with engine.connect() as connection:
+        return connection.execute(text("SELECT EXISTS (SELECT 1 FROM household)")).scalar()
+
+
 def _has_findings(engine) -> bool:
     from sqlalchemy import text
 
@@ -530,6 +754,8 @@ def main(argv=None) -> int:
     parser.add_argument("--no-browser", action="store_true", help="skip the Chromium measurement")
     parser.add_argument("--only-digest", action="store_true", help="generate, then time only the daily digest pass")
     parser.add_argument("--units", type=int, help="units in the synthetic ledger (default the generator's 300)")
+    parser.add_argument("--households", type=int, metavar="N",
+                        help="measure the household ledger at N households (no findings) instead of the findings")
     args = parser.parse_args(argv)
     sizes = [10_000] if args.quick else args.sizes
     backends = ["sqlite"] + ([] if args.quick or not os.environ.get("TEST_DATABASE_URL") else ["postgresql"])
@@ -538,13 +764,17 @@ def main(argv=None) -> int:
     os.environ.setdefault("DASHBOARD_DATA_DIR", tempfile.mkdtemp(prefix="bench-data-"))
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-") as workdir:
-        for size in sizes:
+        for backend in backends if args.households else []:
+            print(f"benchmark: {args.households} households on {backend} …", file=sys.stderr, flush=True)
+            results.append(run_households(args.households, backend, Path(workdir), keep=args.keep, quick=args.quick))
+        for size in sizes if not args.households else []:
             for backend in backends:
                 print(f"benchmark: {size} findings on {backend} …", file=sys.stderr, flush=True)
                 results.append(run_one(size, backend, Path(workdir),
                                        browser=not (args.only_digest or args.no_browser),
                                        only_digest=args.only_digest, units=args.units, keep=args.keep))
-    report = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}, "runs": results}
+    report = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0],
+                          "load_average": [round(x, 2) for x in os.getloadavg()]}, "runs": results}
     text = json.dumps(report, ensure_ascii=False, indent=2)
     print(text)
     if args.out:

@@ -99,6 +99,7 @@ def generate(engine: Engine, size: SyntheticSize, *, seed: int = 20261123, today
         if size.households:
             counts.update(insert_households(connection, random.Random(seed + 22), size.households,
                                             places["villages"], today))
+            _advance_sequences(connection)  # again: the households were written after the findings' pass
         rollups.touch_all(session)  # written below the ORM: the next reader rebuilds the figures
     after_bulk_load(engine)  # planner statistics, and PostgreSQL's visibility map for index-only scans
     return counts
@@ -310,6 +311,6 @@ def _advance_sequences(connection) -> None:
         return
     for table in ("unit", "app_user", "village", "category", "source", "finding", "measure", "progress",
                   "extension_request", "closure_review", "escalation", "audit_log", "household", "household_member",
-                  "household_risk", "household_case"):
+                  "household_risk", "household_case", "support_measure"):
         connection.exec_driver_sql(
             f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), COALESCE((SELECT MAX(id) FROM {table}), 1))")

@@ -37,3 +37,27 @@ def test_benchmark_quick_reports_every_page_and_document(tmp_path):
         assert browser.get("overview_interactive_seconds", 0) > 0, browser
     else:
         assert "skipped" in browser
+
+
+def test_benchmark_households_quick_reports_every_figure(tmp_path):
+    """``--households``: a few thousand households on SQLite; the figures are reported, no page fails (the
+    timings themselves are judged in docs/performance.md, never here)."""
+    out = tmp_path / "households.json"
+    env = {**os.environ, "DASHBOARD_DATA_DIR": str(tmp_path / "data")}
+    env.pop("DATABASE_URL", None)
+    done = subprocess.run([sys.executable, "scripts/benchmark.py", "--quick", "--households", "2000", "--out", str(out)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    run = json.loads(out.read_text())["runs"][0]
+    assert run["households"] == 2_000 and run["rows"]["households_household"] == 2_000
+    assert set(run["pages"]) == {"households", "households_township_red", "household", "elimination", "quality",
+                                 "monitoring_figures"}
+    for name, page in run["pages"].items():
+        assert page["errors"] == [], name
+        assert page["cold_ms"] > 0 and page["sql_ms"] > 0
+    assert run["monitoring_figures"]["households"] > 0 and run["monitoring_figures"]["persons"] > 0
+    assert set(run["quality_rules"]["hits"]) >= {"no_measure", "duplicate_person", "invalid_id"}
+    imported = run["import_members"]   # --quick: 3,000 member rows (100,000 in the full run)
+    assert imported["errors"] == [] and imported["member_rows"] == 3_000 and imported["households"] > 0
+    screened = run["screen_list"]
+    assert screened["rows"] == 3_000 and screened["matched"] > 0 and screened["unmatched"] > 0

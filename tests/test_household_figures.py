@@ -56,3 +56,28 @@ def test_stats_snapshot_and_meeting_carry_the_same_figures(engine, hh, world):  
         assert queries.stats(session)["monitoring"]["households"] == 2
         assert household_views.household_list(session, SYSTEM, household_views.HouseholdFilter())[1] == 2
     assert identify
+
+
+def test_persons_follow_every_write_of_a_member(engine):
+    """``Household.persons`` (what 监测人数 sums) is recounted by the flush hook whenever a member is added, moved
+    or removed, whichever code wrote it."""
+    from sqlalchemy import func, select
+
+    from dashboard.services.unit_of_work import unit_of_work
+    from db.models import Household, HouseholdMember
+    from tests.household_rows import Ledger
+
+    with unit_of_work(engine) as session:
+        book = Ledger(session)
+        first, second = book.household("P-1"), book.household("P-2")
+        members = [book.member(first) for _ in range(3)]
+        assert first.persons == 3 and second.persons == 0
+        members[0].household_id = second.id
+        session.delete(members[1])
+        session.flush()
+        assert (first.persons, second.persons) == (1, 1)
+    with unit_of_work(engine) as session:
+        counted = dict(session.execute(select(HouseholdMember.household_id, func.count())
+                                       .group_by(HouseholdMember.household_id)).all())
+        stored = dict(session.execute(select(Household.id, Household.persons)).all())
+        assert stored == {household_id: counted.get(household_id, 0) for household_id in stored}

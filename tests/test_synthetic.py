@@ -56,7 +56,9 @@ def test_same_seed_same_ledger(database_url, tmp_path):
 def test_households_for_the_monitoring_ledger(engine):
     from dataclasses import replace
 
-    from db.models import Household, HouseholdCase, HouseholdMember
+    from dashboard import privacy
+    from dashboard.services.unit_of_work import unit_of_work
+    from db.models import Household, HouseholdCase, HouseholdMember, IncomeLine, SupportMeasure
 
     counts = generate(engine, replace(SMALL, findings=300, households=1_000), today=TODAY)
     assert counts["households_household"] == 1_000 and counts["households_member"] > 2_000
@@ -66,3 +68,18 @@ def test_households_for_the_monitoring_ledger(engine):
         member = session.execute(select(HouseholdMember).limit(1)).scalars().one()
     assert states == {"monitored", "eliminated", "not_monitored", "identifying"} and clues == counts["households_case"]
     assert member.id_cipher and len(member.id_hash) == 64 and "*" in member.id_masked
+    # written in bulk (COPY on PostgreSQL), yet sealed and hashed as the services seal them: a valid-looking ID
+    id_number = privacy.unseal(member.id_cipher, privacy.Field.ID)
+    assert privacy.id_check(id_number) and privacy.match_key(id_number) == member.id_hash
+    assert privacy.mask_id(id_number) == member.id_masked and member.flags == []
+    assert counts["households_measure"] > 0
+    with read_session(engine) as session:
+        assert session.execute(select(func.count()).select_from(SupportMeasure)).scalar_one() == counts["households_measure"]
+        assert session.get(IncomeLine, TODAY.year).yuan > 0
+    with unit_of_work(engine) as session:  # the id sequences were moved past the generated rows
+        household = Household(number="NEW-1", township="某镇", village_id=1)
+        session.add(household)
+        session.flush()
+        session.add(HouseholdMember(household_id=household.id, name="新成员"))
+        session.flush()
+        assert household.id == counts["households_household"] + 1

@@ -143,7 +143,7 @@ def _write(session: Session, actor: Actor, preview: HouseholdImportPreview, rows
     member_changes = _write_members(session, actor, household, rows.members, members.get(household.id, []),
                                     joined=outcome != "created")
     since = rows.identified_on or today
-    added_risks = _add_missing(session, household, rows, since)
+    added_risks = _add_missing(session, household, rows, since, new=outcome == "created")
     if member_changes or added_risks:
         outcome = "updated" if outcome == "unchanged" else outcome
     if outcome != "unchanged":
@@ -220,17 +220,19 @@ def _joined(household: Household, row: MemberRow, today: dt.date) -> tuple[Membe
     return MemberChangeReason.MOVED_IN, min(row.change_on or today, today)
 
 
-def _add_missing(session: Session, household: Household, rows: HouseholdRows, since: dt.date) -> set[str]:
-    """Risks and measures of the file the household does not have yet (nothing is removed by an import)."""
+def _add_missing(session: Session, household: Household, rows: HouseholdRows, since: dt.date, *,
+                 new: bool = False) -> set[str]:
+    """Risks and measures of the file the household does not have yet (nothing is removed by an import). A
+    household this import creates has none: nothing is read (each read would flush the session first)."""
     added: set[str] = set()
-    risks = set(session.exec(select(HouseholdRisk.kind).where(HouseholdRisk.household_id == household.id,
-                                                              HouseholdRisk.removed_on.is_(None))).all())
+    risks = set() if new else set(session.exec(select(HouseholdRisk.kind).where(
+        HouseholdRisk.household_id == household.id, HouseholdRisk.removed_on.is_(None))).all())
     for risk in rows.risks:
         if risk.value not in risks:
             session.add(HouseholdRisk(household_id=household.id, kind=risk.value, added_on=since, note="导入"))
             added.add(f"risk:{risk.value}")
-    measures = set(session.exec(select(SupportMeasure.kind, SupportMeasure.text)
-                                .where(SupportMeasure.household_id == household.id)).all())
+    measures = set() if new else set(session.exec(select(SupportMeasure.kind, SupportMeasure.text)
+                                                  .where(SupportMeasure.household_id == household.id)).all())
     for kind, text in rows.measures.items():
         if (kind.value, text) not in measures:
             session.add(SupportMeasure(household_id=household.id, kind=kind.value, text=text, start_on=since))

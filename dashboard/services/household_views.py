@@ -95,7 +95,11 @@ def _filtered(statement, flt: HouseholdFilter, light_column):
         statement = statement.where(exists().where(HouseholdRisk.household_id == Household.id,
                                                    HouseholdRisk.kind == flt.risk, HouseholdRisk.removed_on.is_(None)))
     if flt.light:
-        statement = statement.where(light_column == flt.light)
+        clocked = select(HouseholdCase.household_id).where(
+            HouseholdCase.state.in_([s.value for s in CLOCKED_CASE_STATES]))
+        # a light other than "closed" needs a clue on the clock: the few such households first, then their light
+        on_clock = Household.id.not_in(clocked) if flt.light == Light.CLOSED.value else Household.id.in_(clocked)
+        statement = statement.where(on_clock, light_column == flt.light)
     return statement
 
 
@@ -105,10 +109,9 @@ def household_list(session: Session, actor: Actor, flt: HouseholdFilter, *, page
     check_household_role(actor, HouseholdAction.VIEW)
     settings = load_settings(session)
     light = _open_clue_light(clock.today(), settings).label("light")
-    persons = (select(func.count()).where(HouseholdMember.household_id == Household.id)
-               .correlate(Household).scalar_subquery())
     base = select(Household.id, Household.number, Household.township, Village.name, Household.head_name,
-                  Household.household_type, Household.category, Household.state, persons, Household.identified_on,
+                  Household.household_type, Household.category, Household.state, Household.persons,
+                  Household.identified_on,
                   light).join(Village, Village.id == Household.village_id)
     base = _filtered(base, flt, light)
     total = session.exec(_filtered(select(func.count()).select_from(Household), flt, light)).one()
@@ -251,28 +254,38 @@ class EliminationCandidate:
     measures: int
 
 
-def elimination_queue(session: Session, actor: Actor, *, township: str | None = None) -> list[EliminationCandidate]:
-    """Monitored households that meet every 风险消除 condition today (the same rules the service enforces)."""
-    check_household_role(actor, HouseholdAction.VIEW)
+QUEUE_LIMIT = 500  # the queue page lists this many (the longest-monitored first) and says how many there are
+
+
+def _queue_statement(session: Session, actor: Actor, township: str | None, columns) -> object:
     today = clock.today()
     settings = load_settings(session)
     township = own_township(session, actor) or township
-    statement = (select(Household, Village.name).join(Village, Village.id == Household.village_id)
-                 .where(Household.state == HouseholdState.MONITORED.value))
-    if township:
-        statement = statement.where(Household.township == township)
-    found = []
-    for household, village in session.exec(statement.order_by(Household.identified_on, Household.number)).all():
-        facts = households.facts(session, household, settings=settings)
-        if facts.elimination:
-            continue
-        found.append(EliminationCandidate(
-            household_id=household.id, number=household.number, head_name=household.head_name,
-            township=household.township, village=village, category=household.category,
-            identified_on=household.identified_on, income_per_capita=household.income_per_capita,
-            measures=len(households.measures_in_force(session, household.id, today))))
-    return found
+    statement = (select(*columns).where(Household.state == HouseholdState.MONITORED.value,
+                                        *households.elimination_conditions(today, settings.eliminate_after_months)))
+    return statement.where(Household.township == township) if township else statement
 
+
+def elimination_queue(session: Session, actor: Actor, *, township: str | None = None,
+                      limit: int | None = None) -> list[EliminationCandidate]:
+    """Monitored households that meet every 风险消除 condition today: one SQL statement built from the conditions
+    the service enforces (``households.elimination_conditions``), the longest-monitored first."""
+    check_household_role(actor, HouseholdAction.VIEW)
+    measures = (select(func.count()).where(SupportMeasure.household_id == Household.id,
+                                           *households.in_force(clock.today()))
+                .correlate(Household).scalar_subquery())
+    statement = (_queue_statement(session, actor, township, (
+        Household.id, Household.number, Household.head_name, Household.township, Village.name, Household.category,
+        Household.identified_on, Household.income_per_capita, measures))
+        .join(Village, Village.id == Household.village_id).order_by(Household.identified_on, Household.number))
+    if limit is not None:
+        statement = statement.limit(limit)
+    return [EliminationCandidate(*row) for row in session.exec(statement).all()]
+
+
+def elimination_queue_size(session: Session, actor: Actor, *, township: str | None = None) -> int:
+    check_household_role(actor, HouseholdAction.VIEW)
+    return session.exec(_queue_statement(session, actor, township, (func.count(),))).one()
 
 
 @dataclass(frozen=True)
@@ -295,10 +308,8 @@ def publicity_list(session: Session, actor: Actor, village_id: int, *, eliminati
     from dashboard.vocab import CaseState
 
     state = CaseState.ELIM_PUBLICIZED if elimination else CaseState.PUBLICIZED
-    persons = (select(func.count()).where(HouseholdMember.household_id == Household.id)
-               .correlate(Household).scalar_subquery())
     rows = session.exec(
-        select(Household.id, Household.number, Household.head_name, persons, Village.name, HouseholdCase.category,
+        select(Household.id, Household.number, Household.head_name, Household.persons, Village.name, HouseholdCase.category,
                HouseholdCase.publicity_start, HouseholdCase.publicity_end)
         .join(HouseholdCase, HouseholdCase.household_id == Household.id)
         .join(Village, Village.id == Household.village_id)

@@ -13,6 +13,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import exists, func, or_
 from sqlmodel import Session, select
 
 from dashboard import clock, privacy
@@ -28,6 +29,7 @@ from dashboard.lifecycle import (
     check_role,
     elimination_blockers,
     enforce_household,
+    identified_by,
 )
 from dashboard.services.common import apply_changes, audit, check_version, code, get_or_404, require_text
 from dashboard.settings import Settings, load_settings
@@ -182,26 +184,76 @@ def income_line(session: Session, year: int) -> int | None:
 
 def measures_in_force(session: Session, household_id: int, today: dt.date) -> list[SupportMeasure]:
     return list(session.exec(select(SupportMeasure).where(
-        SupportMeasure.household_id == household_id, SupportMeasure.start_on <= today,
-        (SupportMeasure.end_on.is_(None)) | (SupportMeasure.end_on >= today))).all())
+        SupportMeasure.household_id == household_id, *in_force(today))).all())
+
+
+# --- 风险消除: its conditions in SQL, one definition for the gate and the queue ---------------------------------
+# The gate (``elimination_facts`` → ``lifecycle.elimination_blockers``) reads these facts for one household; the
+# 风险消除 queue (``elimination_conditions``) filters every monitored household on the same expressions.
+
+def in_force(today: dt.date) -> tuple:
+    """A support measure that runs on ``today``."""
+    return (SupportMeasure.start_on <= today, or_(SupportMeasure.end_on.is_(None), SupportMeasure.end_on >= today))
+
+
+def _new_risk() -> tuple:
+    """An open risk added after the household was identified."""
+    return (HouseholdRisk.removed_on.is_(None), Household.identified_on.is_not(None),
+            HouseholdRisk.added_on > Household.identified_on)
+
+
+def _worker() -> tuple:
+    """A member who can work (整户无劳动能力 is a household without one; a skill not recorded counts as able)."""
+    return (or_(HouseholdMember.labour_skill.is_(None), HouseholdMember.labour_skill.not_in([s.value for s in NO_WORK])),)
+
+
+def _count(model, conditions: tuple = ()):
+    return (select(func.count()).where(model.household_id == Household.id, *conditions)
+            .correlate(Household).scalar_subquery())
+
+
+def _exists(model, conditions: tuple = ()):
+    return exists().where(model.household_id == Household.id, *conditions)
+
+
+def _income_year(today: dt.date):
+    return func.coalesce(Household.income_year, today.year)
+
+
+def _income_line(today: dt.date):
+    return (select(IncomeLine.yuan).where(IncomeLine.year == _income_year(today)).correlate(Household)
+            .scalar_subquery())
+
+
+def elimination_conditions(today: dt.date, months: int,
+                           method: EliminationMethod = EliminationMethod.SUPPORTED) -> list:
+    """Every 风险消除 condition as a SQL condition over ``Household``, in the order of ``elimination_blockers``."""
+    conditions = [
+        Household.identified_on.is_not(None), Household.identified_on <= identified_by(today, months),
+        _exists(SupportMeasure, in_force(today)),
+        _income_line(today).is_not(None), Household.income_per_capita.is_not(None),
+        Household.income_per_capita >= _income_line(today),
+        *[getattr(Household, f"{name}_ok").is_(True) for name in GUARANTEES],
+        ~_exists(HouseholdRisk, _new_risk()),
+    ]
+    if method is EliminationMethod.SUPPORTED:
+        conditions.append(or_(~_exists(HouseholdMember), _exists(HouseholdMember, _worker())))
+    return conditions
 
 
 def elimination_facts(session: Session, household: Household, today: dt.date,
                       method: EliminationMethod = EliminationMethod.SUPPORTED) -> EliminationFacts:
-    year = household.income_year or today.year
-    risks_after = select(HouseholdRisk).where(HouseholdRisk.household_id == household.id,
-                                              HouseholdRisk.removed_on.is_(None))
-    if household.identified_on is not None:
-        risks_after = risks_after.where(HouseholdRisk.added_on > household.identified_on)
-    skills = session.exec(select(HouseholdMember.labour_skill).where(HouseholdMember.household_id == household.id)).all()
+    row = session.execute(select(
+        Household.identified_on, _count(SupportMeasure, in_force(today)), Household.income_per_capita,
+        _income_line(today), _income_year(today), *[getattr(Household, f"{name}_ok") for name in GUARANTEES],
+        _count(HouseholdRisk, _new_risk()), _count(HouseholdMember), _count(HouseholdMember, _worker()),
+    ).where(Household.id == household.id)).one()
+    identified_on, measures, income, line, year, *rest = row
+    guarantees, (new_risks, members, workers) = rest[:len(GUARANTEES)], rest[len(GUARANTEES):]
     return EliminationFacts(
-        identified_on=household.identified_on,
-        measures_in_force=len(measures_in_force(session, household.id, today)),
-        income_per_capita=household.income_per_capita, income_line=income_line(session, year), income_year=year,
-        failing_guarantees=tuple(name for name in GUARANTEES if not getattr(household, f"{name}_ok")),
-        new_risks=len(session.exec(risks_after).all()) if household.identified_on else 0,
-        nobody_can_work=bool(skills) and all(skill in NO_WORK for skill in skills),
-        method=method)
+        identified_on=identified_on, measures_in_force=measures, income_per_capita=income, income_line=line,
+        income_year=year, failing_guarantees=tuple(name for name, ok in zip(GUARANTEES, guarantees) if not ok),
+        new_risks=new_risks, nobody_can_work=members > 0 and workers == 0, method=method)
 
 
 def facts(session: Session, household: Household, *, case: HouseholdCase | None = None,
