@@ -5,6 +5,7 @@ import datetime as dt
 from typing import Any, Callable
 
 import pandas as pd
+import pyarrow as pa
 import streamlit as st
 
 from dashboard.charts import Chart
@@ -118,6 +119,16 @@ def image_preview(sha256: str, _load: Callable[[], bytes]) -> bytes | None:
     from dashboard.services.evidence import preview
 
     return preview(_load())
+
+
+def arrow(frame: pd.DataFrame) -> pa.Table:
+    """A table as Streamlit sends it, converted once: a cached view keeps this, so a rerun of unchanged data does
+    not convert the same frame to Arrow again (``st.dataframe`` and ``st.vega_lite_chart`` take it as it is)."""
+    return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+def arrow_chart(chart: Chart) -> Chart:
+    return Chart(arrow(chart.data), chart.spec)  # type: ignore[arg-type]  # the same data, in Arrow
 
 
 def draw_chart(chart: Chart, container: Any = st) -> None:
