@@ -15,7 +15,8 @@ from dashboard.services import views
 from dashboard.services.views import FindingDetail
 from dashboard.services.findings import MeasureEdit, UploadedFile
 from dashboard.ui import navigation
-from dashboard.ui.context import joined, flash, lang, lbl, read_later, reading, run_service, show_flash, tr
+from dashboard.ui.context import (cached_view, data_version, flash, joined, lang, lbl, read_later, reading, run_service,
+                                  show_flash, tr, view_key)
 from dashboard.ui.safe import plain
 from dashboard.ui.widgets import (day, evidence_upload_limits, forget_opened, image_preview, light_badge,
                                   measure_records, opened_version)
@@ -48,13 +49,26 @@ def pick_finding() -> int | None:
     """The finding to show: the one opened from another page, or one looked up by its serial."""
     serial = st.text_input(tr("finding.lookup"), key="lookup_serial", placeholder="ZG-2026-0001")
     if serial.strip():
-        with reading() as session:
-            found = views.finding_id_by_serial(session, serial)
+        found = _finding_id(data_version(), serial)
         if found is None:
             st.warning(tr("finding.not_found", serial=plain(serial)))
         else:
             st.session_state["finding_id"] = found
     return st.session_state.get("finding_id")
+
+
+@cached_view(max_entries=256)
+def _finding_id(version: str, serial: str) -> int | None:
+    with reading() as session:
+        return views.finding_id_by_serial(session, serial)
+
+
+@cached_view(max_entries=256)
+def finding_view(key: tuple, finding_id: int, _actor) -> FindingDetail:
+    """The detail read model, once per key and finding; a finding the actor may not see raises each time
+    (an exception is never cached)."""
+    with reading() as session:
+        return views.finding_detail(session, _actor, finding_id)
 
 
 def header(detail: FindingDetail) -> None:
@@ -430,12 +444,11 @@ def render() -> None:
     if finding_id is None:
         st.info(tr("finding.pick_hint"))
         return
-    with reading() as session:
-        try:
-            detail = views.finding_detail(session, actor, finding_id)
-        except DomainError as error:  # not visible, or gone: say so, never a stack trace
-            st.error(error.message(st.session_state.get("lang", "zh")))
-            return
+    try:
+        detail = finding_view(view_key(actor), finding_id, actor)
+    except DomainError as error:  # not visible, or gone: say so, never a stack trace
+        st.error(error.message(st.session_state.get("lang", "zh")))
+        return
     finding = detail.finding
     if st.session_state.get("_opened_for") != finding.id:  # another finding: its forms start afresh
         forget_opened()

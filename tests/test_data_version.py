@@ -134,3 +134,36 @@ def test_a_new_web_session_is_a_quiet_write(engine, world, database_url, monkeyp
     assert _version(engine) == before
     with read_session(engine) as session:
         assert session.execute(select(WebSession.id)).first() is not None
+
+
+def test_the_shell_reads_only_the_version_and_a_session_ended_elsewhere_ends_at_once(
+        engine, world, database_url, monkeypatch):
+    """Sign-in state, the sidebar's unread count and the page come from caches while nothing changed; an admin's
+    "sign out everywhere" on another replica is a write, so the next rerun reads the session again and ends it."""
+    from dashboard.lifecycle import SYSTEM
+    from db.engine import default_engine
+    from tests.apptest_support import signed_in_entry
+
+    point_app_at(monkeypatch, database_url)
+    app = signed_in_entry("leader").run()
+    app.run()
+    assert not app.exception and "退出登录" in [b.label for b in app.button]
+    statements: list[str] = []
+    listener = lambda *args: statements.append(args[2])  # noqa: E731 - (conn, cursor, statement, …)
+    event.listen(default_engine(), "before_cursor_execute", listener)
+    try:
+        app.run()
+    finally:
+        event.remove(default_engine(), "before_cursor_execute", listener)
+    queries = [sql for sql in statements if sql.strip().upper() not in ("BEGIN", "SELECT 1", "ROLLBACK")]
+    assert queries and all(data_version.TABLE in sql for sql in queries), queries
+
+    url, schema = database_url
+    other = make_engine(url, schema=schema)
+    try:
+        with unit_of_work(other) as session:
+            assert web_sessions.end_all(session, SYSTEM, world.actors["leader"].id) == 1
+    finally:
+        other.dispose()
+    app.run()
+    assert not app.exception and "退出登录" not in [b.label for b in app.button]

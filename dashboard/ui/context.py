@@ -69,12 +69,24 @@ def fresh_rollups() -> None:
     _fresh_as_of[:] = [seen]
 
 
+RUN_VERSION = "_data_version_of_run"
+
+
+def begin_run() -> str:
+    """The shell's first step (``dashboard/app.py``): read the data version once for the whole run."""
+    st.session_state.pop(RUN_VERSION, None)
+    st.session_state[RUN_VERSION] = version = data_version()
+    return version
+
+
 def data_version() -> str:
-    """The data version (``services/data_version.py``): one tiny read, which tells whether anything a page
-    shows has changed since a cached view was built, on this replica or another."""
+    """The data version (``services/data_version.py``), which tells whether anything a page shows has changed
+    since a cached view was built, on this replica or another: read once per run (``begin_run``) and again after
+    this run's own write (``run_service``); a page run on its own (tests, the benchmark) reads it every time."""
     from dashboard.services import data_version as versions
 
-    return versions.current(engine())
+    known = st.session_state.get(RUN_VERSION)
+    return known if known is not None else versions.current(engine())
 
 
 def view_key(person: Actor) -> tuple[str, str, str, str, int | None]:
@@ -121,6 +133,7 @@ def run_service(fn: Callable[..., Any], *args: Any, conflict_key: str | None = N
     Returns the service's result, or None when it was refused (the page keeps what was typed).
     A conflict keeps the other person's version in ``st.session_state[conflict_key]``.
     """
+    st.session_state.pop(RUN_VERSION, None)  # whatever happens, the rest of this run reads the version afresh
     try:
         return run_in_unit_of_work(engine(), fn, *args, **kwargs)
     except ConflictError as conflict:

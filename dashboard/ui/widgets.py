@@ -34,6 +34,22 @@ def light_badge(light: str) -> str:
             f"font-weight:600;white-space:nowrap'>{light_text(light)}</span>")
 
 
+LIGHT_ORDER = (Light.RED.value, Light.YELLOW.value, Light.GREEN.value, Light.CLOSED.value, Light.CANCELLED.value)
+
+
+def light_cell(light: str) -> list[str]:
+    """A light as a cell of a ``light_column``: a coloured label, coloured by the column, not by a Styler (a
+    Styler's per-cell styles cost the ledger more than the rest of its page put together)."""
+    return [light_text(light)]
+
+
+def light_column(label: str, width: int = 88) -> dict[str, Any]:
+    """The ``column_config`` entry that shows ``light_cell`` values as labels in the light's colour."""
+    return {label: st.column_config.MultiselectColumn(
+        label, options=[light_text(light) for light in LIGHT_ORDER],
+        color=[LIGHT_COLOURS[light][0] for light in LIGHT_ORDER], width=width)}
+
+
 def style_lights(frame: pd.DataFrame, column: str, lights: list[str]) -> Any:
     """Colour the light column of a table by the light of each row."""
     def colour(_value: Any, light: str) -> str:
