@@ -15,7 +15,8 @@ import streamlit as st  # noqa: E402 - after the path set-up above
 from dashboard import config, logs, metrics  # noqa: E402 - after the path set-up above
 from dashboard.i18n import LANGUAGES  # noqa: E402 - after the path set-up above
 from dashboard.ui import auth, navigation  # noqa: E402 - after the path set-up above
-from dashboard.ui.context import lang, lbl, reading, tr  # noqa: E402 - after the path set-up above
+from dashboard.ui.context import (begin_run, cached_view, data_version, lang, lbl,  # noqa: E402 - after the path set-up above
+                                  reading, tr)
 from dashboard.ui.safe import plain  # noqa: E402 - after the path set-up above
 from db.models import Unit  # noqa: E402 - after the path set-up above
 
@@ -58,12 +59,19 @@ def language_switch() -> None:
         st.session_state["lang"] = "zh"
 
 
-def user_card(actor) -> None:
+@cached_view(max_entries=512)
+def _card(version: str, user_id: int | None, unit_id: int | None) -> tuple[str | None, int]:
+    """The unit's name and the unread count: read again only when the data version changed (a notice created
+    or read is a write like any other)."""
     from dashboard.services.notifications import unread_count
 
     with reading() as session:
-        unit = session.get(Unit, actor.unit_id).name if actor.unit_id else tr("ui.no_unit")
-        unread = unread_count(session, actor.id)
+        return (session.get(Unit, unit_id).name if unit_id else None), unread_count(session, user_id)
+
+
+def user_card(actor) -> None:
+    unit, unread = _card(data_version(), actor.id, actor.unit_id)
+    unit = unit or tr("ui.no_unit")
     with st.sidebar.container(border=True):
         st.markdown(f"**{plain(actor.display_name)}** · {lbl(actor.role)}")
         st.caption(f"{tr('field.unit')}: {plain(unit)}")
@@ -77,6 +85,7 @@ def user_card(actor) -> None:
 
 def main(line: dict) -> None:
     line["page"] = "login"
+    begin_run()
     language_switch()
     chrome_texts()
     actor = auth.signed_in_actor()

@@ -133,12 +133,13 @@ def cmd_stats(args) -> int:
 
 def _verify_rollups(engine, *, repair: bool) -> int:
     """Every roll-up row and figure against the base tables; with ``repair``, rebuild first."""
-    from dashboard.services import rollups
+    from dashboard.services import data_version, rollups
     from db.engine import transaction
 
     if repair:
         with transaction(engine) as session:
             rollups.rebuild(session)
+            data_version.bump(session)  # repaired sums: pages cached from the wrong ones are built again
     rollups.refresh_if_stale(engine)  # what every reader does first: marked-stale sums are rebuilt, not read
     with read_session(engine) as session:
         drifts = rollups.verify(session)
@@ -309,6 +310,7 @@ def cmd_restore(args) -> int:
     engine = default_engine()
     backup.restore(engine, args.file, force=args.force)
     migrate(engine)  # a backup from an older release is brought to this one's schema
+    backup.new_data_version(engine)  # again: an older backup had no data version before the migration
     say("backup.restored", path=args.file)
     return _verify_rollups(engine, repair=False)
 

@@ -428,6 +428,19 @@ class RollupMeta(SQLModel, table=True):
     checked_drifts: Optional[int] = None  # differences the last rebuild found in the sums it replaced; None: not checked
 
 
+class DataVersion(SQLModel, table=True):
+    """One row: bumped by every unit of work that changed what a page shows (``services/data_version.py``), so a
+    replica's cached read models and charts are reused until the data changes. ``token`` is new on every bump:
+    a restored backup brings back an old ``version``, never a token a cache still holds. No row until the first
+    write."""
+
+    __tablename__ = "data_version"
+
+    id: int = Field(default=1, primary_key=True)
+    version: int = 0
+    token: str = Field(default="", max_length=16)
+
+
 ALIAS_KINDS = ("unit", "category", "village")
 
 

@@ -15,9 +15,10 @@ from dashboard.services import views
 from dashboard.services.views import FindingDetail
 from dashboard.services.findings import MeasureEdit, UploadedFile
 from dashboard.ui import navigation
-from dashboard.ui.context import joined, flash, lang, lbl, read_later, reading, run_service, show_flash, tr
+from dashboard.ui.context import (cached_view, data_version, flash, joined, lang, lbl, read_later, reading, run_service,
+                                  show_flash, tr, view_key)
 from dashboard.ui.safe import plain
-from dashboard.ui.widgets import (day, evidence_upload_limits, forget_opened, image_preview, light_badge,
+from dashboard.ui.widgets import (arrow, day, evidence_upload_limits, forget_opened, image_preview, light_badge,
                                   measure_records, opened_version)
 from dashboard.vocab import (EscalationKind, ExtensionDecision, Light, Priority, RectType, ReviewDecision, SourceKind,
                              Status, VillageLevel, codes)
@@ -48,13 +49,27 @@ def pick_finding() -> int | None:
     """The finding to show: the one opened from another page, or one looked up by its serial."""
     serial = st.text_input(tr("finding.lookup"), key="lookup_serial", placeholder="ZG-2026-0001")
     if serial.strip():
-        with reading() as session:
-            found = views.finding_id_by_serial(session, serial)
+        found = _finding_id(data_version(), serial)
         if found is None:
             st.warning(tr("finding.not_found", serial=plain(serial)))
         else:
             st.session_state["finding_id"] = found
     return st.session_state.get("finding_id")
+
+
+@cached_view(max_entries=256)
+def _finding_id(version: str, serial: str) -> int | None:
+    with reading() as session:
+        return views.finding_id_by_serial(session, serial)
+
+
+@cached_view(max_entries=256)
+def finding_view(key: tuple, finding_id: int, user_id: int | None, _actor) -> FindingDetail:
+    """The detail read model, once per key, finding and person (the actions it offers depend on who asks:
+    whoever verified a finding may not decide on it); a finding the actor may not see raises each time (an
+    exception is never cached)."""
+    with reading() as session:
+        return views.finding_detail(session, _actor, finding_id)
 
 
 def header(detail: FindingDetail) -> None:
@@ -71,7 +86,10 @@ def header(detail: FindingDetail) -> None:
         st.warning(tr("finding.shared_evidence"))
 
 
-def facts(detail: FindingDetail) -> None:
+@cached_view(max_entries=256)
+def _facts_tables(key: tuple, finding_id: int, _detail: FindingDetail) -> list:
+    """The two halves of the facts table, in Arrow, once per key and finding."""
+    detail = _detail
     finding, village, source = detail.finding, detail.village, detail.source
     rows = [
         ("col.source", f"{source.title}（{lbl(source.kind, SourceKind)}，{source.issuing_body}）"),
@@ -92,11 +110,14 @@ def facts(detail: FindingDetail) -> None:
         *([("col.original_serial", finding.original_serial)] if finding.original_serial else []),
         ("col.remarks", finding.remarks or finding.cancel_reason or "—"),
     ]
-    left, right = st.columns(2)
     half = (len(rows) + 1) // 2
-    for column, chunk in ((left, rows[:half]), (right, rows[half:])):
-        column.dataframe(pd.DataFrame([{tr("ui.field"): tr(key), tr("ui.value"): str(value)} for key, value in chunk]),
-                         hide_index=True, width="stretch")
+    return [arrow(pd.DataFrame([{tr("ui.field"): tr(key), tr("ui.value"): str(value)} for key, value in chunk]))
+            for chunk in (rows[:half], rows[half:])]
+
+
+def facts(key: tuple, detail: FindingDetail) -> None:
+    for column, table in zip(st.columns(2), _facts_tables(key, detail.finding.id, detail)):
+        column.dataframe(table, hide_index=True, width="stretch")
 
 
 def measures_tab(detail: FindingDetail, actor) -> None:
@@ -173,11 +194,16 @@ def history_tab(detail: FindingDetail) -> None:
         st.info(tr("finding.no_history"))
 
 
-def audit_tab(detail: FindingDetail) -> None:
-    """Every entry as a sentence in the reader's language (dashboard.services.audit_text)."""
+@cached_view(max_entries=256)
+def _audit_table(key: tuple, finding_id: int, _detail: FindingDetail):
     with reading() as session:
-        lines = views.audit_lines(session, detail.finding.id, lang(), entries=detail.audit)
-    st.dataframe(pd.DataFrame([{tr("col.time"): line.at, tr("col.what_happened"): line.text} for line in lines]),
+        lines = views.audit_lines(session, finding_id, lang(), entries=_detail.audit)
+    return arrow(pd.DataFrame([{tr("col.time"): line.at, tr("col.what_happened"): line.text} for line in lines]))
+
+
+def audit_tab(key: tuple, detail: FindingDetail) -> None:
+    """Every entry as a sentence in the reader's language (dashboard.services.audit_text)."""
+    st.dataframe(_audit_table(key, detail.finding.id, detail),
                  hide_index=True, width="stretch", row_height=76,  # a sentence wraps over up to three lines
                  column_config={tr("col.time"): st.column_config.TextColumn(width=130),
                                 tr("col.what_happened"): st.column_config.TextColumn(width="large")})
@@ -430,18 +456,18 @@ def render() -> None:
     if finding_id is None:
         st.info(tr("finding.pick_hint"))
         return
-    with reading() as session:
-        try:
-            detail = views.finding_detail(session, actor, finding_id)
-        except DomainError as error:  # not visible, or gone: say so, never a stack trace
-            st.error(error.message(st.session_state.get("lang", "zh")))
-            return
+    key = view_key(actor)
+    try:
+        detail = finding_view(key, finding_id, actor.id, actor)
+    except DomainError as error:  # not visible, or gone: say so, never a stack trace
+        st.error(error.message(st.session_state.get("lang", "zh")))
+        return
     finding = detail.finding
     if st.session_state.get("_opened_for") != finding.id:  # another finding: its forms start afresh
         forget_opened()
         st.session_state["_opened_for"] = finding.id
     header(detail)
-    facts(detail)
+    facts(key, detail)
     tabs = st.tabs([tr("finding.tab_measures"), tr("finding.tab_progress"), tr("finding.tab_evidence"),
                     tr("finding.tab_history"), tr("finding.tab_audit")])
     with tabs[0]:
@@ -453,7 +479,7 @@ def render() -> None:
     with tabs[3]:
         history_tab(detail)
     with tabs[4]:
-        audit_tab(detail)
+        audit_tab(key, detail)
     st.divider()
     st.subheader(tr("finding.actions"))
     show_flash()  # the result of an action, where the user pressed the button

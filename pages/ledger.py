@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import pandas as pd
+import pyarrow as pa
 import streamlit as st
 
 from dashboard import clock
@@ -11,15 +13,15 @@ from dashboard.documents.ledger_export import ledger_workbook
 from dashboard.services import queries, views
 from dashboard.services.queries import LedgerFilter
 from dashboard.ui import navigation
-from dashboard.ui.context import joined, engine, labels, lbl, reading, show_flash, tr
-from dashboard.ui.widgets import ROW_CLICK, clicked_row, day, labelled_frame, light_text, style_lights, whole
+from dashboard.ui.context import cached_view, engine, joined, labels, lbl, reading, show_flash, tr, view_key
+from dashboard.ui.widgets import ROW_CLICK, arrow, clicked_row, day, labelled_frame, light_cell, light_column, whole
 from dashboard.vocab import Light, Status, codes
 
 PAGE_SIZES = (20, 50, 100)
 SORTS = ("serial", "deadline", "created", "status")
 
 
-def filters(options: dict) -> LedgerFilter:
+def filters(options: dict, version: str) -> LedgerFilter:
     with st.expander(tr("ledger.filters"), expanded=True):
         first = st.columns(4)
         source = first[0].selectbox(tr("col.source"), [None, *options["sources"]], key="f_source",
@@ -30,8 +32,7 @@ def filters(options: dict) -> LedgerFilter:
                                   placeholder=tr("ui.all"))
         township = first[2].selectbox(tr("col.township"), [None, *options["townships"]], key="f_township",
                                       format_func=lambda v: tr("ui.all") if v is None else v, placeholder=tr("ui.all"))
-        with reading() as session:
-            villages = views.villages_in(session, township)
+        villages = _villages_in(version, township)
         if st.session_state.get("f_village") not in villages:
             st.session_state.pop("f_village", None)  # a village of the township chosen before
         village = first[3].selectbox(tr("col.village"), [None, *villages], key="f_village",
@@ -53,13 +54,50 @@ def filters(options: dict) -> LedgerFilter:
                         keyword=keyword)
 
 
+@cached_view(max_entries=8)
+def _choices(version: str) -> dict:
+    with reading() as session:
+        return views.choices(session)
+
+
+@cached_view(max_entries=64)
+def _villages_in(version: str, township: str | None) -> dict:
+    with reading() as session:
+        return views.villages_in(session, township)
+
+
+@dataclass
+class LedgerView:
+    """One page of the ledger as the table shows it, built once per key, filter, page, size and order."""
+
+    rows: list[dict]
+    total: int
+    page: int
+    pages: int
+    frame: pa.Table | None
+
+
+@cached_view(max_entries=128)
+def ledger_view(key: tuple, flt: LedgerFilter, page: int, page_size: int, sort: str | None, descending: bool,
+                _actor) -> LedgerView:
+    with reading() as session:
+        rows, total = queries.ledger_page(session, _actor, flt, page=page, page_size=page_size, sort=sort,
+                                          descending=descending)
+        pages = max(1, math.ceil(total / page_size))
+        if page > pages:
+            page = pages
+            rows, total = queries.ledger_page(session, _actor, flt, page=page, page_size=page_size, sort=sort,
+                                              descending=descending)
+    return LedgerView(rows, total, page, pages, arrow(table(rows)) if rows else None)
+
+
 def table(rows: list[dict]) -> pd.DataFrame:
     """The columns that decide what to open next; source, category, type and the rest are in the detail
     (and in the export), so the table fits a 1440 px screen without scrolling sideways."""
     status = labels(Status)
     return labelled_frame([{
         "col.serial": row["serial"],
-        "col.light": light_text(row["light"]),
+        "col.light": light_cell(row["light"]),
         "col.status": status[row["status"]],
         "col.description": row["description"],
         "col.lead_unit": row["lead_unit"],
@@ -71,9 +109,9 @@ def table(rows: list[dict]) -> pd.DataFrame:
 
 def LEDGER_WIDTHS() -> dict:
     """Column widths (px) that fit the main area of a 1440 px screen; the description takes the rest."""
-    widths = {"col.serial": 105, "col.light": 72, "col.status": 72, "col.description": 280, "col.lead_unit": 140,
+    widths = {"col.serial": 105, "col.light": 84, "col.status": 72, "col.description": 280, "col.lead_unit": 140,
               "col.place": 112, "col.deadline_now": 92, "col.days_overdue": 72}
-    return {tr(key): st.column_config.Column(width=width) for key, width in widths.items()}
+    return {tr(key): st.column_config.Column(width=width) for key, width in widths.items()} | light_column(tr("col.light"), widths["col.light"])
 
 
 def filters_text(flt: LedgerFilter, options: dict) -> str:
@@ -117,9 +155,9 @@ def render() -> None:
     actor = navigation.require("ledger")
     show_flash()
     st.title(tr("page.ledger"))
-    with reading() as session:
-        options = views.choices(session)
-    flt = filters(options)
+    key = view_key(actor)
+    options = _choices(key[0])
+    flt = filters(options, key[0])
     controls = st.columns([2, 1, 1, 1])
     sort = controls[1].selectbox(tr("ledger.sort"), SORTS, format_func=lambda s: tr(f"ledger.sort_{s}"), key="sort",
                                  placeholder=tr("ui.choose"))
@@ -127,21 +165,17 @@ def render() -> None:
     page_size = controls[3].selectbox(tr("ledger.page_size"), PAGE_SIZES, index=1, key="page_size",
                                         placeholder=tr("ui.choose"))
     page = st.session_state.get("ledger_page", 1)
-    with reading() as session:
-        rows, total = queries.ledger_page(session, actor, flt, page=page, page_size=page_size, sort=sort,
-                                          descending=descending)
-        pages = max(1, math.ceil(total / page_size))
-        if page > pages:
-            page = st.session_state["ledger_page"] = pages
-            rows, total = queries.ledger_page(session, actor, flt, page=page, page_size=page_size, sort=sort,
-                                              descending=descending)
+    view = ledger_view(key, flt, page, page_size, sort, descending, actor)
+    rows, total, pages = view.rows, view.total, view.pages
+    if view.page != page:
+        page = st.session_state["ledger_page"] = view.page
     controls[0].markdown(tr("ledger.count", total=total, page=page, pages=pages))
     st.session_state["ledger_filter"] = flt
     export_button(actor, flt, options, total)
-    if rows:
-        frame = table(rows)
+    if view.frame is not None:
+        frame = view.frame
         st.caption(tr("ledger.click_hint"))
-        picked = st.dataframe(style_lights(frame, tr("col.light"), [r["light"] for r in rows]), hide_index=True,
+        picked = st.dataframe(frame, hide_index=True,
                               width="stretch", on_select="rerun", selection_mode=ROW_CLICK,
                               key="ledger_table", height=min(38 * len(rows) + 40, 720),
                               column_config=LEDGER_WIDTHS())

@@ -13,7 +13,8 @@ from dashboard.services import lookback
 from dashboard.services.findings import UploadedFile
 from dashboard.settings import load_settings
 from dashboard.ui import navigation
-from dashboard.ui.context import flash, labels, lang, lbl, reading, run_service, show_flash, tr
+from dashboard.ui.context import (cached_view, data_version, flash, labels, lang, lbl, reading, run_service,
+                                  show_flash, tr)
 from dashboard.ui.safe import plain
 from dashboard.ui.widgets import day, evidence_upload_limits, labelled_frame, metric_row
 from dashboard.vocab import CampaignStatus, CheckAnswer, SampleReason, Verdict
@@ -341,13 +342,18 @@ def my_work_section(session, actor) -> None:
         navigation.goto("lookback")
 
 
-def meeting_section() -> None:
-    """会议模式: the newest campaign that has a sample, in large figures."""
+@cached_view(max_entries=8)
+def _newest_campaign_figures(version: str, today: str) -> dict | None:
     with reading() as session:
         campaigns = [c for c in lookback.list_campaigns(session) if campaign_drawn(c.status)]
-        if not campaigns:
-            return
-        figures = lookback.campaign_figures(session, campaigns[0].id)
+        return lookback.campaign_figures(session, campaigns[0].id) if campaigns else None
+
+
+def meeting_section() -> None:
+    """会议模式: the newest campaign that has a sample, in large figures (read once per data version and day)."""
+    figures = _newest_campaign_figures(data_version(), clock.today().isoformat())
+    if figures is None:
+        return
     totals = figures["totals"]
     st.markdown(f"### {tr('page.lookback')} · {plain(figures['campaign']['title'])}")
     metric_row([("lookback.checked", f"{totals['checked']}/{totals['sampled']}", None),

@@ -1,18 +1,23 @@
 """会议模式 Meeting mode: large figures for a projector, live or from a frozen snapshot."""
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass
+
 import streamlit as st
 
 from dashboard import charts, clock
+from dashboard.charts import Chart
 from dashboard.documents.report import report_for_snapshot
 from dashboard.figures import Figures, percent
 from dashboard.services import snapshots
 from dashboard.ui import navigation
 from pages import lookback as lookback_page
-from dashboard.ui.context import fresh_rollups, flash, labels, reading, run_service, show_flash, tr
+from dashboard.ui.context import (cached_view, flash, fresh_rollups, labels, read_later, reading, run_service, show_flash,
+                                  tr, view_key)
 from dashboard.ui.households import monitoring_block, zero_change_block
 from dashboard.ui.safe import html_text, plain
-from dashboard.ui.widgets import LIGHT_COLOURS, draw_chart
+from dashboard.ui.widgets import LIGHT_COLOURS, arrow_chart, draw_chart
 from dashboard.vocab import VillageLevel
 
 PROJECTOR_CSS = """
@@ -71,10 +76,63 @@ def villages_grid(villages: list[dict]) -> str:
     return f"<div class='meeting-villages'>{''.join(cards)}</div>"
 
 
-def choose_figures(actor):
-    """Live figures, or the figures of a snapshot chosen from the list; returns (figures, snapshot)."""
+@cached_view(max_entries=8)
+def _snapshot_list(version: str) -> list:
     with reading() as session:
-        taken = snapshots.list_snapshots(session)
+        return snapshots.list_snapshots(session)
+
+
+@dataclass
+class MeetingView:
+    """What the page draws from a set of figures (live, or a snapshot's), built once per figures and language."""
+
+    kpis: str
+    ranking: Chart
+    trend: Chart
+    overdue: str | None
+    villages: str
+    monitoring: dict | None  # absent from snapshots taken before the household ledger
+    zero_change: object = None  # 零变化, live or as frozen in the snapshot (absent from older snapshots)
+    title: str | None = None  # a snapshot's
+    taken_at: dt.datetime | None = None
+
+
+def _view(figures: dict) -> MeetingView:
+    return MeetingView(
+        kpis=kpis(Figures.from_mapping(figures["totals"])),
+        ranking=arrow_chart(charts.completion_bars(figures["by_unit"], tr, size=18)),
+        trend=arrow_chart(charts.weekly_new_closed(figures["trend"], tr, size=18)),
+        overdue=overdue_table(figures["overdue"]) if figures["overdue"] else None,
+        villages=villages_grid(figures.get("villages", [])), monitoring=figures.get("monitoring"),
+        zero_change=figures.get("zero_change"))
+
+
+@cached_view(max_entries=16)
+def live_view(key: tuple) -> MeetingView:
+    with reading() as session:
+        return _view(snapshots.meeting_figures(session, clock.now()))
+
+
+@cached_view(max_entries=16)
+def snapshot_view(snapshot_id: int, lang: str) -> MeetingView:
+    """A snapshot never changes once taken: by its id (and the language) alone."""
+    with reading() as session:
+        snapshot = snapshots.get_snapshot(session, snapshot_id)
+        view = _view(snapshot.figures)
+    view.title, view.taken_at = snapshot.title, snapshot.taken_at
+    return view
+
+
+def _report(snapshot_id: int):
+    """The Word report of a snapshot, built when the button is pressed (outside the run: the engine captured)."""
+    load = read_later(snapshots.get_snapshot, snapshot_id)
+    return lambda: report_for_snapshot(load())
+
+
+def choose_figures(actor):
+    """Live figures, or those of a snapshot chosen from the list; returns (view, snapshot id, report column)."""
+    key = view_key(actor)
+    taken = _snapshot_list(key[0])
     options = [None, *[s.id for s in taken]]
     if "_select_snapshot" in st.session_state:  # staged by the button below, applied before the widget exists
         st.session_state["meeting_snapshot"] = st.session_state.pop("_select_snapshot")
@@ -90,42 +148,40 @@ def choose_figures(actor):
             st.session_state["_select_snapshot"] = snapshot.id
             flash("overview.snapshot_taken", title=snapshot.title)
             st.rerun()
-    with reading() as session:
-        if chosen is None:
-            return snapshots.meeting_figures(session, clock.now()), None, cols[3]
-        snapshot = snapshots.get_snapshot(session, chosen)
-        return snapshot.figures, snapshot, cols[3]
+    if chosen is None:
+        return live_view(key), None, cols[3]
+    return snapshot_view(chosen, key[2]), chosen, cols[3]
 
 
 def render() -> None:
     actor = navigation.require("meeting")
     fresh_rollups()
     show_flash()
-    figures, snapshot, report_column = choose_figures(actor)
-    if snapshot is not None:
-        report_column.download_button(tr("meeting.word_report"), report_for_snapshot(snapshot),
-                                      file_name=f"整改情况报告-{snapshot.taken_at:%Y%m%d}.docx", key="report_download",
+    view, snapshot_id, report_column = choose_figures(actor)
+    if snapshot_id is not None and view.taken_at is not None:
+        report_column.download_button(tr("meeting.word_report"), _report(snapshot_id), on_click="ignore",
+                                      file_name=f"整改情况报告-{view.taken_at:%Y%m%d}.docx", key="report_download",
                                       mime="application/vnd.openxmlformats-officedocument.wordprocessingml.document")
     else:
         report_column.caption(tr("meeting.report_hint"))
     st.markdown(BIG_CSS + (PROJECTOR_CSS if st.session_state.get("projector") else ""), unsafe_allow_html=True)
-    stamp = snapshot.taken_at.strftime("%Y-%m-%d %H:%M") if snapshot else clock.now().strftime("%Y-%m-%d %H:%M")
-    st.title(f"{tr('page.meeting')} · {plain(snapshot.title) if snapshot else tr('meeting.live')} · {stamp}")
-    st.markdown(kpis(Figures.from_mapping(figures["totals"])), unsafe_allow_html=True)
+    stamp = (view.taken_at or clock.now()).strftime("%Y-%m-%d %H:%M")
+    st.title(f"{tr('page.meeting')} · {plain(view.title) if view.title else tr('meeting.live')} · {stamp}")
+    st.markdown(view.kpis, unsafe_allow_html=True)
     left, right = st.columns(2)
     with left:
         st.markdown(f"### {tr('meeting.ranking')}")
-        draw_chart(charts.completion_bars(figures["by_unit"], tr, size=18))
+        draw_chart(view.ranking)
     with right:
         st.markdown(f"### {tr('overview.trend')}")
-        draw_chart(charts.weekly_new_closed(figures["trend"], tr, size=18))
+        draw_chart(view.trend)
     st.markdown(f"### {tr('overview.red_list')}")
-    if figures["overdue"]:
-        st.markdown(overdue_table(figures["overdue"]), unsafe_allow_html=True)
+    if view.overdue:
+        st.markdown(view.overdue, unsafe_allow_html=True)
     else:
         st.success(tr("overview.no_overdue"))
     st.markdown(f"### {tr('meeting.villages')}")
-    st.markdown(villages_grid(figures.get("villages", [])), unsafe_allow_html=True)
-    monitoring_block(figures.get("monitoring"), large=True)  # absent from snapshots taken before the ledger
-    zero_change_block(figures.get("zero_change"), large=True)  # live, or as frozen in the snapshot
+    st.markdown(view.villages, unsafe_allow_html=True)
+    monitoring_block(view.monitoring, large=True)
+    zero_change_block(view.zero_change, large=True)
     lookback_page.meeting_section()

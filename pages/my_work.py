@@ -2,40 +2,69 @@
 from __future__ import annotations
 
 import pandas as pd
+import pyarrow as pa
 import streamlit as st
 
 from dashboard.services import household_views, queries, views
 from dashboard.ui import navigation
 from pages import lookback as lookback_page
-from dashboard.ui.context import lbl, reading, show_flash, tr
-from dashboard.ui.widgets import ROW_CLICK, clicked_row, day, light_text, open_on_click, style_lights, whole
+from dashboard.ui.context import cached_view, lbl, reading, show_flash, tr, view_key
+from dashboard.ui.widgets import (ROW_CLICK, arrow, clicked_row, day, light_cell, light_column, open_on_click,
+                                 whole)
 from dashboard.vocab import EscalationKind, Role, Status
 
 
-def clickable(frame: pd.DataFrame, ids: list[int], key: str, lights: list[str] | None = None) -> None:
+def clickable(frame, ids: list[int], key: str, lights: bool = False) -> None:
     """A work list: clicking anywhere in a row opens its finding."""
-    data = style_lights(frame, tr("col.light"), lights) if lights else frame
-    open_on_click(data, ids, key)
+    open_on_click(frame, ids, key, **({"column_config": light_column(tr("col.light"))} if lights else {}))
 
 
-def department(session, actor) -> None:
-    rows = views.department_work(session, actor)
-    st.caption(tr("my_work.department_help"))
+@cached_view(max_entries=128)
+def department_view(key: tuple, _actor) -> tuple[pa.Table | None, list[int]]:
+    """The unit's work list as the table shows it (in Arrow), and the finding of each row."""
+    with reading() as session:
+        rows = views.department_work(session, _actor)
     if not rows:
-        st.success(tr("my_work.nothing"))
-        return
-    frame = pd.DataFrame([{
-        tr("col.light"): light_text(item.light), tr("col.serial"): item.serial,
+        return None, []
+    return arrow(pd.DataFrame([{
+        tr("col.light"): light_cell(item.light), tr("col.serial"): item.serial,
         tr("col.description"): item.description, tr("col.status"): lbl(item.status, Status),
         tr("col.deadline_now"): day(item.current_deadline),
         tr("col.days_overdue"): whole(item.days_overdue) if item.days_overdue else "—",
         tr("col.next_step"): tr(item.next_step), tr("col.last_update"): day(item.last_progress_at),
-    } for item in rows])
-    clickable(frame, [item.id for item in rows], "dept_work", [item.light for item in rows])
+    } for item in rows])), [item.id for item in rows]
 
 
-def inspector(session, actor) -> None:
-    work = views.inspector_work(session, actor)
+def department(actor) -> None:
+    frame, ids = department_view(view_key(actor), actor)
+    st.caption(tr("my_work.department_help"))
+    if frame is None:
+        st.success(tr("my_work.nothing"))
+        return
+    clickable(frame, ids, "dept_work", lights=True)
+
+
+@cached_view(max_entries=32)
+def _inspector_work(key: tuple, _actor) -> views.InspectorWork:
+    with reading() as session:
+        return views.inspector_work(session, _actor)
+
+
+@cached_view(max_entries=16)
+def _leader_work(key: tuple, _actor) -> tuple[list, list]:
+    with reading() as session:
+        return views.escalations_due(session), queries.overdue_list(session, _actor, limit=20)
+
+
+@cached_view(max_entries=128)
+def _my_clues(key: tuple, user_id: int | None, _actor) -> list:
+    """Per person, not only per unit: whoever recorded a step may not take the next one."""
+    with reading() as session:
+        return household_views.my_clues(session, _actor)
+
+
+def inspector(actor) -> None:
+    work = _inspector_work(view_key(actor), actor)
     st.subheader(tr("my_work.reviews", count=len(work.reviews)))
     if work.reviews:
         clickable(pd.DataFrame([{
@@ -56,8 +85,8 @@ def inspector(session, actor) -> None:
         st.success(tr("my_work.nothing"))
 
 
-def leader(session, actor) -> None:
-    due = views.escalations_due(session)
+def leader(actor) -> None:
+    due, overdue = _leader_work(view_key(actor), actor)
     st.subheader(tr("my_work.escalations_due", count=len(due)))
     if due:
         about_findings = [escalation for escalation in due if escalation.finding_id]
@@ -69,7 +98,6 @@ def leader(session, actor) -> None:
         clickable(frame, [escalation.finding_id for escalation in about_findings], "escalations")
     else:
         st.success(tr("my_work.nothing"))
-    overdue = queries.overdue_list(session, actor, limit=20)
     st.subheader(tr("my_work.worst_overdue"))
     if overdue:
         clickable(pd.DataFrame([{
@@ -78,9 +106,9 @@ def leader(session, actor) -> None:
         } for item in overdue]), [item.id for item in overdue], "worst_overdue")
 
 
-def household_clues(session, actor) -> None:
+def household_clues(actor) -> None:
     """Clues on the 15-day clock whose next step is this user's (乡镇 officers, the county monitoring unit)."""
-    work = household_views.my_clues(session, actor)
+    work = _my_clues(view_key(actor), actor.id, actor)
     if not work and actor.role != Role.TOWNSHIP:
         return
     st.subheader(tr("my_work.clues", count=len(work)))
@@ -88,10 +116,10 @@ def household_clues(session, actor) -> None:
         st.success(tr("my_work.nothing"))
         return
     frame = pd.DataFrame([{
-        tr("col.light"): light_text(item.light), tr("hh.col_number"): item.number, tr("hh.col_head"): item.head_name,
+        tr("col.light"): light_cell(item.light), tr("hh.col_number"): item.number, tr("hh.col_head"): item.head_name,
         tr("col.village"): item.village, tr("hh.days_left"): item.days_left, tr("col.next_step"): tr(f"action.{step}"),
     } for item, step in work])
-    picked = st.dataframe(style_lights(frame, tr("col.light"), [item.light for item, _ in work]), hide_index=True,
+    picked = st.dataframe(frame, hide_index=True, column_config=light_column(tr("col.light")),
                           width="stretch", on_select="rerun", selection_mode=ROW_CLICK, key="my_clues")
     row = clicked_row(picked)
     if row is not None and 0 <= row < len(work):
@@ -102,19 +130,20 @@ def render() -> None:
     actor = navigation.require("my_work")
     show_flash()
     st.title(tr("page.my_work"))
-    with reading() as session:
-        if actor.role in (Role.DEPARTMENT, Role.TOWNSHIP):
-            household_clues(session, actor)
-        if actor.role == Role.DEPARTMENT:
-            department(session, actor)
-        elif actor.role == Role.INSPECTOR:
-            inspector(session, actor)
+    if actor.role in (Role.DEPARTMENT, Role.TOWNSHIP):
+        household_clues(actor)
+    if actor.role == Role.DEPARTMENT:
+        department(actor)
+    elif actor.role == Role.INSPECTOR:
+        inspector(actor)
+        with reading() as session:
             lookback_page.my_work_section(session, actor)
-        elif actor.role == Role.LEADER:
-            leader(session, actor)
-        elif actor.role == Role.TOWNSHIP:
-            pass  # the clues above are a township officer's whole work list
-        else:
-            st.info(tr("my_work.admin_help"))
+    elif actor.role == Role.LEADER:
+        leader(actor)
+    elif actor.role == Role.TOWNSHIP:
+        pass  # the clues above are a township officer's whole work list
+    else:
+        st.info(tr("my_work.admin_help"))
+        with reading() as session:
             duplicates = queries.duplicate_evidence(session)
-            st.metric(tr("overview.duplicate_evidence"), len(duplicates))
+        st.metric(tr("overview.duplicate_evidence"), len(duplicates))

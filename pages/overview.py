@@ -1,7 +1,10 @@
 """总览 Overview: the leadership figures, charts, the red list and the stale list."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pandas as pd
+import pyarrow as pa
 import streamlit as st
 
 from dashboard import charts
@@ -11,9 +14,10 @@ from dashboard.lifecycle import Action, can
 from dashboard.services import quality, queries, snapshots
 from dashboard.services.household_figures import monitoring_figures
 from dashboard.ui import navigation
-from dashboard.ui.context import joined, fresh_rollups, flash, lbl, reading, run_service, show_flash, tr
+from dashboard.ui.context import (cached_view, flash, fresh_rollups, joined, lbl, reading, run_service, show_flash, tr,
+                                  view_key)
 from dashboard.ui.households import monitoring_block, zero_change_block
-from dashboard.ui.widgets import day, draw_chart, metric_row, open_on_click, whole
+from dashboard.ui.widgets import arrow, arrow_chart, day, draw_chart, metric_row, open_on_click, whole
 from dashboard.vocab import Role, Status
 
 
@@ -54,26 +58,95 @@ def kpi_cards(totals: Figures, before: Figures | None = None) -> None:
         st.caption(tr("kpi.effective_help", total=totals.total, cancelled=totals.cancelled))
 
 
-def own_unit_block(session, actor) -> None:
-    totals = queries.figures(session, actor)
-    ranking = queries.rollup(session, "unit")
-    mine = next((row for row in ranking if row["id"] == actor.unit_id), None)
+def own_unit_block(view: OverviewView) -> None:
     st.subheader(tr("overview.my_unit"))
-    if mine:
-        st.caption(tr("overview.my_rank", rank=mine["rank"], count=len(ranking)))
-    kpi_cards(totals)
+    if view.my_rank:
+        st.caption(tr("overview.my_rank", rank=view.my_rank[0], count=view.my_rank[1]))
+    kpi_cards(view.my_totals)
 
 
-def compare_choice(session) -> Figures | None:
+def compare_choice(key: tuple) -> Figures | None:
     """The totals of a snapshot to compare with, if the user picked one."""
-    taken = snapshots.list_snapshots(session)
+    taken = _snapshot_names(key[0])
     if not taken:
         return None
-    names = {s.id: f"{s.title} · {s.taken_at:%Y-%m-%d %H:%M}" for s in taken}
+    names = dict(taken)
     chosen = st.selectbox(tr("overview.compare"), [None, *names], key="compare_snapshot",
                           format_func=lambda i: tr("overview.no_compare") if i is None else names[i],
                           placeholder=tr("overview.no_compare"))
-    return Figures.from_mapping(snapshots.get_snapshot(session, chosen).figures["totals"]) if chosen else None
+    return _snapshot_totals(chosen) if chosen else None
+
+
+@cached_view(max_entries=8)
+def _snapshot_names(version: str) -> list[tuple[int, str]]:
+    with reading() as session:
+        return [(s.id, f"{s.title} · {s.taken_at:%Y-%m-%d %H:%M}") for s in snapshots.list_snapshots(session)]
+
+
+@cached_view(max_entries=16)
+def _snapshot_totals(snapshot_id: int) -> Figures:
+    """A snapshot's figures never change once taken: by its id alone."""
+    with reading() as session:
+        return Figures.from_mapping(snapshots.get_snapshot(session, snapshot_id).figures["totals"])
+
+
+@dataclass
+class OverviewView:
+    """Everything below the page's widgets, built once per data version, day, language, role and unit."""
+
+    totals: Figures
+    completion: list[charts.Chart]  # by unit, by source, by category
+    weekly: charts.Chart
+    burn_down: charts.Chart
+    overdue: pa.Table | None
+    overdue_ids: list[int]
+    stale: pa.Table | None
+    stale_days: int
+    duplicates: pa.Table | None
+    monitoring: dict
+    my_totals: Figures | None = None
+    my_rank: tuple[int, int] | None = None
+
+
+@cached_view(max_entries=64)
+def overview_view(key: tuple, _actor) -> OverviewView:
+    with reading() as session:
+        my_totals = queries.figures(session, _actor) if _actor.role == Role.DEPARTMENT else None
+        totals = queries.figures(session)
+        by_unit = queries.rollup(session, "unit")
+        by_source = queries.rollup(session, "source")
+        by_category = queries.rollup(session, "category")
+        trend = queries.weekly_trend(session)
+        overdue = queries.overdue_list(session, _actor)
+        stale = queries.stale_units(session)
+        stale_days = load_settings(session).stale_days  # the list above uses the same setting
+        duplicates = queries.duplicate_evidence(session) if _actor.role != Role.DEPARTMENT else []
+        monitoring = monitoring_figures(session).as_dict()
+    view = OverviewView(
+        totals=totals,
+        completion=[arrow_chart(charts.completion_bars(rows, tr)) for rows in (by_unit, by_source, by_category)],
+        weekly=arrow_chart(charts.weekly_new_closed(trend, tr)), burn_down=arrow_chart(charts.burn_down(trend, tr)),
+        overdue=arrow(pd.DataFrame([{
+            tr("col.serial"): item.serial, tr("col.description"): item.description,
+            tr("col.lead_unit"): item.unit, tr("col.deadline_now"): day(item.current_deadline),
+            tr("col.days_overdue"): whole(item.days_overdue), tr("col.status"): lbl(item.status, Status),
+        } for item in overdue])) if overdue else None,
+        overdue_ids=[item.id for item in overdue],
+        stale=arrow(pd.DataFrame([{
+            tr("col.unit"): row["name"], tr("col.open_items"): row["open_items"],
+            tr("col.last_update"): day(row["last_update"]), tr("col.days_silent"): whole(row["days_silent"]),
+        } for row in stale])) if stale else None,
+        stale_days=stale_days,
+        duplicates=arrow(pd.DataFrame([{
+            tr("col.file"): group["filename"], tr("col.findings"): joined(group["findings"]),
+            "SHA-256": group["sha256"][:16] + "…",
+        } for group in duplicates])) if duplicates else None,
+        monitoring=monitoring)
+    if _actor.role == Role.DEPARTMENT:
+        mine = next((row for row in by_unit if row["id"] == _actor.unit_id), None)
+        view.my_totals = my_totals
+        view.my_rank = (mine["rank"], len(by_unit)) if mine else None
+    return view
 
 
 def snapshot_button(actor) -> None:
@@ -126,62 +199,43 @@ def render() -> None:
         with st.container(horizontal=True):
             snapshot_button(actor)
             report_block(actor)
-    with reading() as session:
-        if actor.role == Role.DEPARTMENT:
-            own_unit_block(session, actor)
-            st.divider()
-            st.subheader(tr("overview.whole_bureau"))
-        compared = compare_choice(session)
-        totals = queries.figures(session)
-        by_unit = queries.rollup(session, "unit")
-        by_source = queries.rollup(session, "source")
-        by_category = queries.rollup(session, "category")
-        trend = queries.weekly_trend(session)
-        overdue = queries.overdue_list(session, actor)
-        stale = queries.stale_units(session)
-        stale_days = load_settings(session).stale_days  # the list above uses the same setting
-        duplicates = queries.duplicate_evidence(session) if actor.role != Role.DEPARTMENT else []
-        monitoring = monitoring_figures(session).as_dict()
-    kpi_cards(totals, compared)
+    key = view_key(actor)
+    if actor.role == Role.DEPARTMENT:
+        view = overview_view(key, actor)
+        own_unit_block(view)
+        st.divider()
+        st.subheader(tr("overview.whole_bureau"))
+    compared = compare_choice(key)
+    view = overview_view(key, actor)
+    kpi_cards(view.totals, compared)
 
     left, right = st.columns(2)
     with left:
         st.subheader(tr("overview.completion"))
         tabs = st.tabs([tr("overview.by_unit"), tr("overview.by_source"), tr("overview.by_category")])
-        for tab, rows in zip(tabs, (by_unit, by_source, by_category)):
-            draw_chart(charts.completion_bars(rows, tr), tab)
+        for tab, chart in zip(tabs, view.completion):
+            draw_chart(chart, tab)
     with right:
         st.subheader(tr("overview.trend"))
-        draw_chart(charts.weekly_new_closed(trend, tr))
-        draw_chart(charts.burn_down(trend, tr))
+        draw_chart(view.weekly)
+        draw_chart(view.burn_down)
 
     st.subheader(tr("overview.red_list"))
-    if overdue:
-        frame = pd.DataFrame([{
-            tr("col.serial"): item.serial, tr("col.description"): item.description,
-            tr("col.lead_unit"): item.unit, tr("col.deadline_now"): day(item.current_deadline),
-            tr("col.days_overdue"): whole(item.days_overdue), tr("col.status"): lbl(item.status, Status),
-        } for item in overdue])
-        open_on_click(frame, [item.id for item in overdue], "overdue_table")
+    if view.overdue is not None:
+        open_on_click(view.overdue, view.overdue_ids, "overdue_table")
     else:
         st.success(tr("overview.no_overdue"))
 
-    st.subheader(tr("overview.stale_units", days=stale_days))
-    if stale:
-        st.dataframe(pd.DataFrame([{
-            tr("col.unit"): row["name"], tr("col.open_items"): row["open_items"],
-            tr("col.last_update"): day(row["last_update"]), tr("col.days_silent"): whole(row["days_silent"]),
-        } for row in stale]), hide_index=True, width="stretch")
+    st.subheader(tr("overview.stale_units", days=view.stale_days))
+    if view.stale is not None:
+        st.dataframe(view.stale, hide_index=True, width="stretch")
     else:
         st.success(tr("overview.no_stale"))
 
-    monitoring_block(monitoring)
+    monitoring_block(view.monitoring)
     zero_change_section()
 
-    if duplicates:
+    if view.duplicates is not None:
         st.subheader(tr("overview.duplicate_evidence"))
         st.warning(tr("overview.duplicate_evidence_help"))
-        st.dataframe(pd.DataFrame([{
-            tr("col.file"): group["filename"], tr("col.findings"): joined(group["findings"]),
-            "SHA-256": group["sha256"][:16] + "…",
-        } for group in duplicates]), hide_index=True, width="stretch")
+        st.dataframe(view.duplicates, hide_index=True, width="stretch")

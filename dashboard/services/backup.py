@@ -96,6 +96,7 @@ def restore(engine: Engine, path: str | Path, *, force: bool = False) -> None:
     else:
         _pg_restore(engine, path)
     engine.dispose()  # pooled connections saw the old tables
+    new_data_version(engine)
     log.info("restored", extra={"event": "restore", "path": str(path)})
 
 
@@ -135,6 +136,19 @@ def _sqlite_file(engine: Engine) -> str:
     if not database or database == ":memory:":
         raise BackupError("backup.no_file")
     return database
+
+
+def new_data_version(engine: Engine) -> None:
+    """Every replica's cached pages were built from the data the restore replaced: a new version (a backup from
+    before the data version gets its row, with a new token, from the migration that follows)."""
+    from sqlalchemy import inspect
+
+    from dashboard.services import data_version
+    from dashboard.services.unit_of_work import unit_of_work
+
+    if inspect(engine).has_table(data_version.TABLE):
+        with unit_of_work(engine) as session:
+            data_version.bump(session)
 
 
 def _sqlite_backup(engine: Engine, target: Path) -> None:

@@ -92,6 +92,10 @@ class Resumed:
     actor: Actor
     session_id: int
     stale: bool  # last seen more than a minute ago: write it (``touch``)
+    # until when this answer holds if nothing is written meanwhile: the next touch is due, or the session would
+    # expire (idle or too old). Anything else that ends a session writes (audited, or the user's row), which a
+    # caller sees as a new data version (services/data_version.py).
+    holds_until: dt.datetime | None = None
 
 
 def resume(session: Session, id_hash: str | None) -> Resumed | None:
@@ -104,9 +108,13 @@ def resume(session: Session, id_hash: str | None) -> Resumed | None:
         return None
     row, user = found
     now = clock.now()
-    if not _alive(row, user, load_settings(session), now):
+    settings = load_settings(session)
+    if not _alive(row, user, settings, now):
         return None
-    return Resumed(actor_of(user), row.id, (now - row.last_seen_at).total_seconds() > TOUCH_SECONDS)
+    holds_until = min(row.last_seen_at + dt.timedelta(seconds=TOUCH_SECONDS),
+                      row.last_seen_at + dt.timedelta(minutes=settings.session_idle_minutes),
+                      row.created_at + dt.timedelta(hours=settings.session_max_hours))
+    return Resumed(actor_of(user), row.id, (now - row.last_seen_at).total_seconds() > TOUCH_SECONDS, holds_until)
 
 
 def touch(session: Session, session_id: int) -> None:

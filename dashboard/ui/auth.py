@@ -16,18 +16,19 @@ import os
 
 import streamlit as st
 
-from dashboard import metrics
+from dashboard import clock, metrics
 from dashboard.lifecycle import Actor
 from dashboard.services import auth as auth_service
 from dashboard.services import web_sessions
 from dashboard.settings import load_settings
-from dashboard.ui.context import engine, tr
+from dashboard.ui.context import data_version, engine, tr
 from dashboard.ui.safe import plain
 from dashboard.services.unit_of_work import unit_of_work
 from db.engine import read_session
 
 SESSION_HASH = "_web_session_hash"  # session_state: the SHA-256 of this browser's session id
 SESSION_ID = "_web_session_id"
+RESUMED = "_web_session_resumed"  # (data version, id hash, Resumed): the last check, reused while it holds
 
 
 def _truthy(name: str) -> bool:
@@ -65,7 +66,7 @@ def _cookie_hash() -> str | None:
 
 
 def _forget() -> None:
-    for key in ("actor", SESSION_HASH, SESSION_ID):
+    for key in ("actor", SESSION_HASH, SESSION_ID, RESUMED):
         st.session_state.pop(key, None)
 
 
@@ -124,8 +125,7 @@ def signed_in_actor() -> Actor | None:
         _post_form("/auth/logout", {}, tr("login.logout"))
         return None
     id_hash = st.session_state.get(SESSION_HASH) or _cookie_hash()
-    with read_session(engine()) as session:
-        resumed = web_sessions.resume(session, id_hash)
+    resumed = _resume(id_hash)
     if resumed is None:
         if st.session_state.get(SESSION_HASH):
             st.warning(tr("login.session_ended"))
@@ -140,6 +140,24 @@ def signed_in_actor() -> Actor | None:
     if first_run:
         _failed_attempts_notice(resumed.session_id)
     return resumed.actor
+
+
+def _resume(id_hash: str | None) -> web_sessions.Resumed | None:
+    """The session row is read again only when the data version changed (a logout, "sign out everywhere", a
+    password, role or unit change, deactivation or a changed setting all write, audited) or when the last answer
+    stops holding (a touch is due, or the session would expire): not on every rerun."""
+    version = data_version()
+    last = st.session_state.get(RESUMED)
+    if (last is not None and last[0] == version and last[1] == id_hash and last[2].holds_until is not None
+            and clock.now() < last[2].holds_until):
+        return last[2]
+    with read_session(engine()) as session:
+        resumed = web_sessions.resume(session, id_hash)
+    if resumed is None:
+        st.session_state.pop(RESUMED, None)
+    else:
+        st.session_state[RESUMED] = (version, id_hash, resumed)
+    return resumed
 
 
 def current_session_id() -> int | None:

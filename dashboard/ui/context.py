@@ -8,6 +8,7 @@ import streamlit as st
 from sqlalchemy import Engine
 from sqlalchemy.exc import DataError
 
+from dashboard import clock
 from dashboard.errors import ConflictError, DomainError
 from dashboard.i18n import DEFAULT_LANGUAGE, join, label, t
 from dashboard.lifecycle import Actor
@@ -52,11 +53,58 @@ def engine() -> Engine:
     return engine
 
 
+_fresh_as_of: list[tuple[str, str]] = []  # the (data version, day) the roll-ups were last found fresh at, per process
+
+
 def fresh_rollups() -> None:
-    """Before a page reads the whole-ledger figures: build today's roll-ups if they are not there yet."""
+    """Before a page reads the whole-ledger figures: build today's roll-ups if they are not there yet. Skipped
+    while the data version and the day are those of the last check: roll-ups go stale only by a write (which
+    bumps the version: a bulk load, a changed setting) or by a new day."""
     from dashboard.services import rollups
 
+    seen = (data_version(), clock.today().isoformat())
+    if seen in _fresh_as_of:
+        return
     rollups.refresh_if_stale(engine())
+    _fresh_as_of[:] = [seen]
+
+
+RUN_VERSION = "_data_version_of_run"
+
+
+def begin_run() -> str:
+    """The shell's first step (``dashboard/app.py``): read the data version once for the whole run."""
+    st.session_state.pop(RUN_VERSION, None)
+    st.session_state[RUN_VERSION] = version = data_version()
+    return version
+
+
+def data_version() -> str:
+    """The data version (``services/data_version.py``), which tells whether anything a page shows has changed
+    since a cached view was built, on this replica or another: read once per run (``begin_run``) and again after
+    this run's own write (``run_service``); a page run on its own (tests, the benchmark) reads it every time."""
+    from dashboard.services import data_version as versions
+
+    known = st.session_state.get(RUN_VERSION)
+    return known if known is not None else versions.current(engine())
+
+
+def view_key(person: Actor) -> tuple[str, str, str, str, int | None]:
+    """What a cached view of the data depends on besides its own arguments: the data version (read first, so
+    the view is at least as new as the key it is filed under), the day (lights and overdue days move with it),
+    the language, and whose view it is: the role and unit, which decide what may be seen. Never the user's id:
+    two leaders share a view; a department never shares one with another unit."""
+    return data_version(), clock.today().isoformat(), lang(), str(person.role), person.unit_id
+
+
+VIEW_TTL_SECONDS = 900  # a safety net only: a write shows at once through the data version
+
+
+def cached_view(max_entries: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A page's read models, frames and chart specs, built once per ``view_key`` (first argument) and what else
+    the function takes; bounded per replica (``max_entries``, least recently used first out). Arguments named
+    with a leading ``_`` are not part of the key: pass the actor that way, its role and unit are in the key."""
+    return st.cache_data(max_entries=max_entries, ttl=VIEW_TTL_SECONDS, show_spinner=False)
 
 
 def actor() -> Actor:
@@ -85,6 +133,7 @@ def run_service(fn: Callable[..., Any], *args: Any, conflict_key: str | None = N
     Returns the service's result, or None when it was refused (the page keeps what was typed).
     A conflict keeps the other person's version in ``st.session_state[conflict_key]``.
     """
+    st.session_state.pop(RUN_VERSION, None)  # whatever happens, the rest of this run reads the version afresh
     try:
         return run_in_unit_of_work(engine(), fn, *args, **kwargs)
     except ConflictError as conflict:

@@ -5,6 +5,7 @@ import datetime as dt
 from typing import Any, Callable
 
 import pandas as pd
+import pyarrow as pa
 import streamlit as st
 
 from dashboard.charts import Chart
@@ -31,6 +32,22 @@ def light_badge(light: str) -> str:
     colour, background = LIGHT_COLOURS.get(light, ("#5f6368", "#f1f3f4"))
     return (f"<span style='color:{colour};background:{background};padding:2px 10px;border-radius:10px;"
             f"font-weight:600;white-space:nowrap'>{light_text(light)}</span>")
+
+
+LIGHT_ORDER = (Light.RED.value, Light.YELLOW.value, Light.GREEN.value, Light.CLOSED.value, Light.CANCELLED.value)
+
+
+def light_cell(light: str) -> list[str]:
+    """A light as a cell of a ``light_column``: a coloured label, coloured by the column, not by a Styler (a
+    Styler's per-cell styles cost the ledger more than the rest of its page put together)."""
+    return [light_text(light)]
+
+
+def light_column(label: str, width: int = 88) -> dict[str, Any]:
+    """The ``column_config`` entry that shows ``light_cell`` values as labels in the light's colour."""
+    return {label: st.column_config.MultiselectColumn(
+        label, options=[light_text(light) for light in LIGHT_ORDER],
+        color=[LIGHT_COLOURS[light][0] for light in LIGHT_ORDER], width=width)}
 
 
 def style_lights(frame: pd.DataFrame, column: str, lights: list[str]) -> Any:
@@ -118,6 +135,16 @@ def image_preview(sha256: str, _load: Callable[[], bytes]) -> bytes | None:
     from dashboard.services.evidence import preview
 
     return preview(_load())
+
+
+def arrow(frame: pd.DataFrame) -> pa.Table:
+    """A table as Streamlit sends it, converted once: a cached view keeps this, so a rerun of unchanged data does
+    not convert the same frame to Arrow again (``st.dataframe`` and ``st.vega_lite_chart`` take it as it is)."""
+    return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+def arrow_chart(chart: Chart) -> Chart:
+    return Chart(arrow(chart.data), chart.spec)  # type: ignore[arg-type]  # the same data, in Arrow
 
 
 def draw_chart(chart: Chart, container: Any = st) -> None:

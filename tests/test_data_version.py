@@ -1,0 +1,169 @@
+"""The data version (issue 25): every unit of work that changes what a page shows bumps it, on SQLite and
+PostgreSQL and as seen from another replica; a cached page shows a write at once, does no SQL but the version
+read when nothing changed, and never shows one unit's view to another."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import event, insert, select
+
+from dashboard.services import backup, data_version
+from dashboard.services import findings as svc
+from dashboard.services import web_sessions
+from dashboard.services.unit_of_work import unit_of_work
+from db.engine import make_engine, read_session
+from db.models import Category, WebSession
+from tests.apptest_support import live_session, page_app, point_app_at, texts
+from tests.factories import finding_input
+
+
+def _version(engine) -> str:
+    return data_version.current(engine)
+
+
+def test_a_write_bumps_the_version_and_an_orm_or_core_write_counts(engine, world):
+    before = _version(engine)
+    with unit_of_work(engine) as session:
+        svc.log_finding(session, world.actors["inspector"], finding_input(world))
+    after_orm = _version(engine)
+    with unit_of_work(engine) as session:  # a Core bulk insert, as the importer and the generator write
+        session.execute(insert(Category), [{"name": "批量写入的类别"}])
+    after_core = _version(engine)
+    assert len({before, after_orm, after_core}) == 3
+    assert int(after_core.split("-")[0]) == int(after_orm.split("-")[0]) + 1
+
+
+def test_quiet_read_only_and_rolled_back_transactions_leave_it(engine, world):
+    before = _version(engine)
+    with unit_of_work(engine) as session:  # nothing written
+        session.execute(select(Category.id)).all()
+    with unit_of_work(engine) as session:  # a session's last-seen touch: no page shows it
+        session_id = session.execute(insert(WebSession).values(
+            user_id=world.actors["leader"].id, token_version=1).returning(WebSession.id)).scalar_one()
+    with unit_of_work(engine) as session:
+        web_sessions.touch(session, session_id)
+    with pytest.raises(RuntimeError):
+        with unit_of_work(engine) as session:
+            svc.log_finding(session, world.actors["inspector"], finding_input(world))
+            raise RuntimeError("rolled back")
+    assert _version(engine) == before
+
+
+def test_another_replica_reads_the_new_version(engine, world, database_url):
+    url, schema = database_url
+    other = make_engine(url, schema=schema)  # a second process: its own pool and connections
+    try:
+        seen = data_version.current(other)
+        with unit_of_work(engine) as session:
+            svc.log_finding(session, world.actors["inspector"], finding_input(world))
+        assert data_version.current(other) != seen
+        with unit_of_work(other) as session:
+            svc.log_finding(session, world.actors["inspector"], finding_input(world, description="另一副本写入"))
+        assert data_version.current(engine) == data_version.current(other)
+    finally:
+        other.dispose()
+
+
+def test_a_restore_gives_a_new_version(engine, world, tmp_path):
+    with unit_of_work(engine) as session:
+        svc.log_finding(session, world.actors["inspector"], finding_input(world))
+    file = tmp_path / "before.backup"
+    backup.backup(engine, file)
+    at_backup = _version(engine)
+    with unit_of_work(engine) as session:
+        svc.log_finding(session, world.actors["inspector"], finding_input(world, description="备份之后"))
+    before_restore = _version(engine)
+    backup.restore(engine, file, force=True)
+    assert _version(engine) not in (at_backup, before_restore)
+
+
+def _effective(app) -> str:
+    return next(metric.value for metric in app.metric if metric.label == "有效问题")
+
+
+def test_a_cached_overview_shows_another_replicas_write_at_once_and_reads_only_the_version(
+        engine, world, database_url, monkeypatch):
+    point_app_at(monkeypatch, database_url)
+    with unit_of_work(engine) as session:
+        svc.log_finding(session, world.actors["inspector"], finding_input(world))
+    app = page_app("pages.overview", world.actors["leader"]).run()
+    assert not app.exception and _effective(app) == "1"
+
+    from db.engine import default_engine
+    statements: list[str] = []
+    listener = lambda *args: statements.append(args[2])  # noqa: E731 - (conn, cursor, statement, …)
+    event.listen(default_engine(), "before_cursor_execute", listener)
+    try:
+        app.run()  # nothing changed: the cached view, and only the version read
+    finally:
+        event.remove(default_engine(), "before_cursor_execute", listener)
+    assert not app.exception and _effective(app) == "1"
+    queries = [sql for sql in statements if sql.strip().upper() not in ("BEGIN", "SELECT 1", "ROLLBACK")]
+    assert queries and all(data_version.TABLE in sql for sql in queries), queries
+
+    url, schema = database_url
+    other = make_engine(url, schema=schema)
+    try:
+        with unit_of_work(other) as session:
+            svc.log_finding(session, world.actors["inspector"], finding_input(world, description="另一副本写入"))
+    finally:
+        other.dispose()
+    app.run()
+    assert not app.exception and _effective(app) == "2"
+
+
+def test_a_cached_view_is_never_shared_between_units(engine, world, database_url, monkeypatch):
+    point_app_at(monkeypatch, database_url)
+    with unit_of_work(engine) as session:
+        finding = svc.log_finding(session, world.actors["inspector"], finding_input(world))  # 社会救助办 leads it
+        serial = finding.serial
+    jiuzhu = page_app("pages.my_work", world.actors["jiuzhu"]).run()
+    assert serial in str([frame.value for frame in jiuzhu.dataframe])
+    ertong = page_app("pages.my_work", world.actors["ertong"]).run()  # same data version, another unit
+    assert not ertong.exception
+    assert serial not in str([frame.value for frame in ertong.dataframe]) and "暂无待办" in texts(ertong)
+    mine = page_app("pages.overview", world.actors["jiuzhu"]).run()
+    theirs = page_app("pages.overview", world.actors["ertong"]).run()
+    assert _effective(mine) == "1" and _effective(theirs) == "0"  # the first row: the user's own unit
+
+
+def test_a_new_web_session_is_a_quiet_write(engine, world, database_url, monkeypatch):
+    """The session row a live_session makes is a quiet write: it does not empty every cache."""
+    point_app_at(monkeypatch, database_url)
+    before = _version(engine)
+    live_session("leader")
+    assert _version(engine) == before
+    with read_session(engine) as session:
+        assert session.execute(select(WebSession.id)).first() is not None
+
+
+def test_the_shell_reads_only_the_version_and_a_session_ended_elsewhere_ends_at_once(
+        engine, world, database_url, monkeypatch):
+    """Sign-in state, the sidebar's unread count and the page come from caches while nothing changed; an admin's
+    "sign out everywhere" on another replica is a write, so the next rerun reads the session again and ends it."""
+    from dashboard.lifecycle import SYSTEM
+    from db.engine import default_engine
+    from tests.apptest_support import signed_in_entry
+
+    point_app_at(monkeypatch, database_url)
+    app = signed_in_entry("leader").run()
+    app.run()
+    assert not app.exception and "退出登录" in [b.label for b in app.button]
+    statements: list[str] = []
+    listener = lambda *args: statements.append(args[2])  # noqa: E731 - (conn, cursor, statement, …)
+    event.listen(default_engine(), "before_cursor_execute", listener)
+    try:
+        app.run()
+    finally:
+        event.remove(default_engine(), "before_cursor_execute", listener)
+    queries = [sql for sql in statements if sql.strip().upper() not in ("BEGIN", "SELECT 1", "ROLLBACK")]
+    assert queries and all(data_version.TABLE in sql for sql in queries), queries
+
+    url, schema = database_url
+    other = make_engine(url, schema=schema)
+    try:
+        with unit_of_work(other) as session:
+            assert web_sessions.end_all(session, SYSTEM, world.actors["leader"].id) == 1
+    finally:
+        other.dispose()
+    app.run()
+    assert not app.exception and "退出登录" not in [b.label for b in app.button]
