@@ -92,7 +92,7 @@ class MeetingView:
     overdue: str | None
     villages: str
     monitoring: dict | None  # absent from snapshots taken before the household ledger
-    zero_change: object = None  # 零变化, live or as frozen in the snapshot (absent from older snapshots)
+    zero_change: list[dict] | None = None  # 零变化, live or as frozen in the snapshot (absent from older snapshots)
     title: str | None = None  # a snapshot's
     taken_at: dt.datetime | None = None
 

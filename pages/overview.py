@@ -183,11 +183,16 @@ def report_block(actor) -> None:
                            mime="application/vnd.openxmlformats-officedocument.wordprocessingml.document")
 
 
-def zero_change_section() -> None:
-    """零变化 townships and counties, last month and last quarter (the figure of ``quality.zero_change``)."""
+@cached_view(max_entries=16)
+def _zero_change(version: str, day: str) -> list[dict]:
     with reading() as session:
-        periods = quality.zero_change_figures(session)
-    zero_change_block(periods)
+        return quality.zero_change_figures(session)
+
+
+def zero_change_section(key: tuple) -> None:
+    """零变化 townships and counties, last month and last quarter (the figure of ``quality.zero_change``), built
+    once per data version and day (the same for every reader)."""
+    zero_change_block(_zero_change(key[0], key[1]))
 
 
 def render() -> None:
@@ -233,7 +238,7 @@ def render() -> None:
         st.success(tr("overview.no_stale"))
 
     monitoring_block(view.monitoring)
-    zero_change_section()
+    zero_change_section(key)
 
     if view.duplicates is not None:
         st.subheader(tr("overview.duplicate_evidence"))
