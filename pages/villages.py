@@ -35,7 +35,7 @@ def mismatch_section() -> dict:
         st.success(tr("villages.mismatch_none"), icon=":material/check_circle:")
         st.caption(help_text)
         return checks
-    with st.expander(tr("villages.mismatch_title", count=len(wrong)), expanded=True, icon=":material/warning:"):
+    with st.expander(tr("villages.mismatch_title", count=len(wrong)), expanded=True):
         st.caption(help_text)
         st.dataframe(labelled_frame([{   # the figures first: on a phone the first four columns are what fits
             "col.village": village.name, "col.level": level[village.level], "villages.ledger_poor": check.poor_persons,
