@@ -383,6 +383,18 @@ def _start_server(workdir: Path):
     raise RuntimeError("the server did not start within 120 s")
 
 
+def _point_the_app_at(url: str, schema: str | None):
+    """The benchmark database becomes the app's own (DATABASE_URL, the cached engine and resources dropped)."""
+    import streamlit as st
+
+    from db import engine as db_engine
+
+    os.environ["DATABASE_URL"] = url + (f"?options=-csearch_path%3D{schema}" if schema else "")
+    db_engine.default_engine.cache_clear()
+    st.cache_resource.clear()
+    return db_engine.make_engine(url, schema=schema)
+
+
 def _overview_ready(page, timeout_ms: int = 60_000) -> None:
     """The overview is interactive: its ten figures and its charts are drawn and the script has finished."""
     page.wait_for_function(
@@ -481,22 +493,18 @@ def _measure_digest(engine) -> dict:
 
 def run_one(size: int, backend: str, workdir: Path, browser: bool = True, only_digest: bool = False,
             units: int | None = None, keep: str | None = None) -> dict:
-    import streamlit as st
     from sqlmodel import select
 
     from dashboard import clock
     from dashboard.services import rollups
     from dashboard.services.common import actor_of
     from db import engine as db_engine
-    from db.engine import make_engine, migrate, read_session
+    from db.engine import migrate, read_session
     from db.models import User
     from seed.synthetic import SyntheticSize, generate
 
     url, schema, drop = _database(backend, workdir, keep if backend == "postgresql" else None, size)
-    os.environ["DATABASE_URL"] = url + (f"?options=-csearch_path%3D{schema}" if schema else "")
-    db_engine.default_engine.cache_clear()
-    st.cache_resource.clear()
-    engine = make_engine(url, schema=schema)
+    engine = _point_the_app_at(url, schema)
     report: dict = {"findings": size, "database": backend}
     try:
         with clock.frozen(TODAY):
@@ -703,21 +711,17 @@ def measure_households(engine, actors, import_rows: int = HH_IMPORT_ROWS, screen
 
 
 def run_households(count: int, backend: str, workdir: Path, keep: str | None = None, quick: bool = False) -> dict:
-    import streamlit as st
     from sqlmodel import select
 
     from dashboard import clock
     from dashboard.services.common import actor_of
     from db import engine as db_engine
-    from db.engine import make_engine, migrate, read_session
+    from db.engine import migrate, read_session
     from db.models import User
     from seed.synthetic import SyntheticSize, generate
 
     url, schema, drop = _database(backend, workdir, f"{keep}_hh" if keep and backend == "postgresql" else None, count)
-    os.environ["DATABASE_URL"] = url + (f"?options=-csearch_path%3D{schema}" if schema else "")
-    db_engine.default_engine.cache_clear()
-    st.cache_resource.clear()
-    engine = make_engine(url, schema=schema)
+    engine = _point_the_app_at(url, schema)
     report: dict = {"households": count, "database": backend}
     try:
         with clock.frozen(TODAY):
