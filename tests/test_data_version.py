@@ -48,6 +48,22 @@ def test_quiet_read_only_and_rolled_back_transactions_leave_it(engine, world):
     assert _version(engine) == before
 
 
+def test_a_sign_in_leaves_the_version_but_a_change_to_an_account_bumps_it(engine, world):
+    """Fifty people signing in to a meeting must not empty every cached page fifty times: a sign-in writes only
+    its last-seen time and resets failed attempts, which no cached page shows."""
+    from dashboard.services import admin, auth
+    from tests.factories import PASSWORD
+
+    leader = world.actors["leader"]
+    before = _version(engine)
+    with unit_of_work(engine) as session:
+        assert auth.sign_in(session, leader.username, PASSWORD).ok
+    assert _version(engine) == before
+    with unit_of_work(engine) as session:  # the same table written for another reason: a page may show it
+        admin.update_user(session, world.actors["admin"], leader.id, None, display_name="新的名字")
+    assert _version(engine) != before
+
+
 def test_another_replica_reads_the_new_version(engine, world, database_url):
     url, schema = database_url
     other = make_engine(url, schema=schema)  # a second process: its own pool and connections

@@ -40,6 +40,7 @@ QUIET_TABLES = frozenset({
     "sign_in_failure",  # the throttle's rows
     "job_claim", "job_run", "delivery",  # the worker's bookkeeping and the outbound queue
 })
+_QUIET_HERE = "dashboard_quiet_tables"  # Session.info key: tables this one transaction writes as bookkeeping
 _WRITTEN = "dashboard_written_tables"  # Connection.info key: the tables written since the transaction began
 _ANY = "*"
 _WRITE = re.compile(r'\s*(?:INSERT\s+(?:OR\s+\w+\s+)?INTO|UPDATE|DELETE\s+FROM)\s+(?:"?\w+"?\.)?"?(\w+)', re.I)
@@ -66,9 +67,16 @@ def written_tables(session: Session) -> frozenset[str]:
     return frozenset(session.connection().info.get(_WRITTEN, ()))
 
 
+def quiet_here(session: Session, *tables: str) -> None:
+    """This transaction writes these tables only in columns no cached page shows (a sign-in's last-seen time and
+    its reset of failed attempts; the admin page that shows them reads live), so they do not bump the version.
+    Anything else it writes still does."""
+    session.info.setdefault(_QUIET_HERE, set()).update(tables)
+
+
 def bump_if_written(session: Session) -> bool:
     """The unit of work's last step before commit: bump if anything a page reads was written."""
-    if written_tables(session) <= QUIET_TABLES:
+    if written_tables(session) <= QUIET_TABLES | session.info.get(_QUIET_HERE, set()):
         return False
     bump(session)
     return True
