@@ -138,6 +138,7 @@ def _measure_pages(engine, actors, pages_of=None) -> dict:
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
+    from dashboard.ui.context import forget_views
     from db.engine import read_session
 
     results = {}
@@ -158,6 +159,7 @@ def _measure_pages(engine, actors, pages_of=None) -> dict:
         cold, cold_cpu, walls, errors = [], [], [], []
         for _ in range(RUNS):
             st.cache_data.clear()
+            forget_views()
             app = fresh_app()
             started = time.perf_counter()
             app.run()
@@ -273,6 +275,7 @@ def measure_lookback(engine, actors) -> dict:
 
     from dashboard.services import lookback
     from dashboard.services.unit_of_work import unit_of_work
+    from dashboard.ui.context import forget_views
     from db.engine import read_session
     from db.models import Finding, LookbackItem
 
@@ -333,6 +336,7 @@ def measure_lookback(engine, actors) -> dict:
     cold, errors = [], []
     for _ in range(RUNS):
         st.cache_data.clear()
+        forget_views()
         app = fresh_app()
         started = time.perf_counter()
         app.run()

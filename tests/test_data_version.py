@@ -183,3 +183,44 @@ def test_the_shell_reads_only_the_version_and_a_session_ended_elsewhere_ends_at_
         other.dispose()
     app.run()
     assert not app.exception and "退出登录" not in [b.label for b in app.button]
+
+
+def _cached_views() -> dict[tuple[int, str], bytes]:
+    """Every cached view of this process, pickled: (cache, key) -> bytes (the engine and other resources that do
+    not pickle are left out)."""
+    import pickle
+
+    from streamlit.runtime.caching import cache_resource_api
+
+    found = {}
+    stores = cache_resource_api._resource_caches._function_caches  # Streamlit 1.67: session (None) -> key -> cache
+    for cache in [cache for per_session in list(stores.values()) for cache in list(per_session.values())]:
+        for key, result in list(cache._mem_cache.items()):
+            try:
+                found[(id(cache), key)] = pickle.dumps(result.value)
+            except Exception:  # noqa: BLE001 - an engine, a lock: not a view
+                continue
+    return found
+
+
+def test_drawing_a_cached_page_never_changes_its_shared_views(engine, world, database_url, monkeypatch):
+    """Cached views are one object shared by every session (``context.cached_view``): a page that changed one in
+    place would show its change to the next reader. Each cached page drawn twice leaves every view as built."""
+    point_app_at(monkeypatch, database_url)
+    with unit_of_work(engine) as session:
+        finding = svc.log_finding(session, world.actors["inspector"], finding_input(world))
+        finding_id = finding.id
+    for module, who, state in (("pages.overview", "leader", {}), ("pages.overview", "jiuzhu", {}),
+                               ("pages.ledger", "leader", {}), ("pages.my_work", "jiuzhu", {}),
+                               ("pages.my_work", "inspector", {}), ("pages.meeting", "leader", {}),
+                               ("pages.villages", "leader", {}), ("pages.villages", "jiuzhu", {}),
+                               ("pages.finding", "leader", {"finding_id": finding_id})):
+        app = page_app(module, world.actors[who], **state).run()
+        assert not app.exception, (module, who)
+        built = _cached_views()
+        app.run()
+        assert not app.exception, (module, who)
+        after = _cached_views()
+        assert built, module
+        changed = [key for key, value in built.items() if key in after and after[key] != value]
+        assert not changed, (module, who, changed)

@@ -1,6 +1,7 @@
 """Per-run context for pages: language, engine, the signed-in actor, and running a service safely."""
 from __future__ import annotations
 
+import threading
 from enum import StrEnum
 from typing import Any, Callable
 
@@ -17,8 +18,14 @@ from db.engine import default_engine, migrate, read_session
 from dashboard.services.unit_of_work import run_in_unit_of_work
 
 
+_this_run = threading.local()  # each script run has its own thread: what begin_run read for it
+
+
 def lang() -> str:
-    return st.session_state.get("lang", DEFAULT_LANGUAGE)
+    """The reader's language: read from the session once per script run (a page calls ``tr`` hundreds of times,
+    and each read of the session state costs more than the translation); outside a run, from the session."""
+    known = getattr(_this_run, "lang", None)
+    return known or st.session_state.get("lang", DEFAULT_LANGUAGE)
 
 
 def tr(key: str, **params: Any) -> str:
@@ -74,6 +81,7 @@ RUN_VERSION = "_data_version_of_run"
 
 def begin_run() -> str:
     """The shell's first step (``dashboard/app.py``): read the data version once for the whole run."""
+    _this_run.lang = st.session_state.get("lang") or DEFAULT_LANGUAGE  # the switch sets it before the rerun
     st.session_state.pop(RUN_VERSION, None)
     st.session_state[RUN_VERSION] = version = data_version()
     return version
@@ -103,8 +111,26 @@ VIEW_TTL_SECONDS = 900  # a safety net only: a write shows at once through the d
 def cached_view(max_entries: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """A page's read models, frames and chart specs, built once per ``view_key`` (first argument) and what else
     the function takes; bounded per replica (``max_entries``, least recently used first out). Arguments named
-    with a leading ``_`` are not part of the key: pass the actor that way, its role and unit are in the key."""
-    return st.cache_data(max_entries=max_entries, ttl=VIEW_TTL_SECONDS, show_spinner=False)
+    with a leading ``_`` are not part of the key: pass the actor that way, its role and unit are in the key.
+
+    The one object is shared by every session that asks (``st.cache_resource``: no copy per view; a copy per
+    view, as ``st.cache_data`` unpickles, cost about 40 % of a warm page's CPU in ``scripts/benchmark.py``), so a view is read-only once built:
+    a page draws it and never changes it in place (Arrow tables cannot be; ``tests/test_data_version.py``
+    checks that drawing every cached page leaves its views as they were)."""
+    def cached(fn: Callable[..., Any]) -> Callable[..., Any]:
+        view = st.cache_resource(max_entries=max_entries, ttl=VIEW_TTL_SECONDS, show_spinner=False)(fn)
+        _VIEWS[f"{fn.__module__}.{fn.__qualname__}"] = view  # a page's module runs again on every rerun: one entry
+        return view
+    return cached
+
+
+_VIEWS: dict[str, Any] = {}
+
+
+def forget_views() -> None:
+    """Empty every cached view of this process (the engine and other resources stay): the benchmark's cold run."""
+    for view in _VIEWS.values():
+        view.clear()
 
 
 def actor() -> Actor:
