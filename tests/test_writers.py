@@ -100,3 +100,44 @@ def test_a_save_during_a_large_import_is_not_lost_and_figures_stay_exact(engine,
         assert queries.figures(session).total == session.exec(select(func.count()).select_from(Finding)).one()
         assert rollups.is_fresh(session)
         assert rollups.verify(session) == []
+
+
+def test_an_import_builds_and_cleans_its_rows_before_its_transaction_begins(engine, world, monkeypatch):
+    """On SQLite a unit of work begins by taking the one write lock (BEGIN IMMEDIATE) and every save waits for
+    it: the rows are built and cleaned (the Python half of an import's write) before, not inside."""
+    with read_session(engine) as session:
+        preview = imports.preview_import(session, world.actors["admin"], imports.read_ledger(ledger(50)))
+    open_transactions: list[bool] = []
+    in_transaction = {"now": False}
+
+    def began(_connection) -> None:
+        in_transaction["now"] = True
+
+    def ended(_connection) -> None:
+        in_transaction["now"] = False
+
+    cleaned = imports.clean_row
+
+    def clean_row(row):
+        open_transactions.append(in_transaction["now"])
+        return cleaned(row)
+
+    monkeypatch.setattr(imports, "clean_row", clean_row)
+    for name, listener in (("begin", began), ("commit", ended), ("rollback", ended)):
+        event.listen(engine, name, listener)
+    try:
+        summary = imports.commit_retrying(engine, world.actors["admin"], preview, source_title="导入前准备")
+    finally:
+        for name, listener in (("begin", began), ("commit", ended), ("rollback", ended)):
+            event.remove(engine, name, listener)
+    assert summary.imported == 50
+    assert open_transactions and not any(open_transactions)
+    with read_session(engine) as session:  # each child row names its own finding, by id and serial
+        from db.models import AuditLog, Measure
+        serials = dict(session.execute(select(Finding.id, Finding.serial)
+                                       .where(Finding.id.in_(summary.finding_ids))).all())
+        audits = session.execute(select(AuditLog).where(AuditLog.action == "import")).scalars().all()
+        measures = session.execute(select(Measure.finding_id).where(Measure.finding_id.in_(summary.finding_ids)))
+    assert len(serials) == 50 and {a.entity_id for a in audits} == set(serials)
+    assert all(a.finding_id == a.entity_id and a.new["serial"] == serials[a.entity_id] for a in audits)
+    assert {finding_id for (finding_id,) in measures} == set(serials)

@@ -546,7 +546,7 @@ def commit_import(session: Session, actor: Actor, data: bytes | str | Path | Par
                   source_title: str = "", source_kind: SourceKind | str = SourceKind.INSPECTION,
                   issuing_body: str = "", default_year: int | None = None, received_date: dt.date | None = None,
                   filename: str = "", decisions: dict[tuple[str, str], Decision] | None = None,
-                  create_categories: bool = True) -> ImportSummary:
+                  create_categories: bool = True, prepared: _Rows | None = None) -> ImportSummary:
     """Write every row of an accepted file, or nothing: any unreadable row refuses the whole file.
 
     Given an ``ImportPreview`` (read and checked before the transaction), the names are resolved again
@@ -565,14 +565,16 @@ def commit_import(session: Session, actor: Actor, data: bytes | str | Path | Par
     skipped = len(preview.skipped)
     if not preview.rows and not preview.updates:  # nothing new: no source is created, nothing is written
         return ImportSummary(None, 0, preview.already_imported, 0, preview.cancelled_skipped, 0, skipped)
-    now = clock.now()
     received = received_date or clock.today()
+    if prepared is None or len(prepared.findings) != len(preview.rows):  # none given, or rows written meanwhile
+        prepared = _prepare_rows(actor, preview.rows, clock.now(), filename)
+    now, rows = prepared.now, prepared
     sources = _sources(session, actor, preview.rows, source_title, source_kind, issuing_body, received)
     created_categories = _create_categories(session, actor, preview.rows)
     created_villages = _create_villages(session, actor, preview.rows)
     _remember_aliases(session, actor, preview, decisions or {})
     serials = _serial_block(session, now.year, len(preview.rows))
-    written = _write_rows(session, actor, sources, preview.rows, serials, now, filename)
+    written = _write_rows(session, rows, preview.rows, sources, serials)
     updated = _write_updates(session, actor, preview.updates, now, filename)
     closed = sum(STATE_STATUS[resolved.row.state] is Status.CLOSED for resolved in preview.rows)
     rollups.touch(session, written + updated)
@@ -611,9 +613,12 @@ def commit_retrying(engine: Any, actor: Actor, preview: ImportPreview, *, attemp
     from dashboard.services.unit_of_work import is_retryable, unit_of_work
 
     for attempt in range(1, attempts + 1):
+        # Built and cleaned before the transaction: it begins by taking SQLite's one write lock (BEGIN IMMEDIATE),
+        # and a department's save waits for it until it commits
+        prepared = _prepare_rows(actor, preview.rows, clock.now(), options.get("filename", ""))
         try:
             with unit_of_work(engine) as session:
-                summary = commit_import(session, actor, preview, **options)
+                summary = commit_import(session, actor, preview, prepared=prepared, **options)
             if summary.imported + summary.updated >= BULK_ROWS:
                 after_bulk_load(engine)  # a big import: planner statistics and PostgreSQL's visibility map
             return summary
@@ -690,6 +695,8 @@ def _create_villages(session: Session, actor: Actor, rows: list[ResolvedRow]) ->
 def _remember_aliases(session: Session, actor: Actor, preview: ImportPreview,
                       decisions: dict[tuple[str, str], Decision]) -> None:
     """Each name mapped to an existing one is remembered, so the next ledger from that office maps itself."""
+    if not any(decision.action == MAP for decision in decisions.values()):
+        return  # (reading every name costs a good part of a second at province scale, inside the write lock)
     names = _Names(session, {})
     for (kind, written), decision in decisions.items():
         if decision.action != MAP or not any(u.kind == kind and u.value == written for u in preview.unknowns):
@@ -715,12 +722,6 @@ def _serial_block(session: Session, year: int, count: int) -> list[str]:
     return [first] + [f"{SERIAL_PREFIX}-{year}-{number:04d}" for number in range(start + 1, start + count)]
 
 
-def _insert_many(session: Session, model, rows: list[dict]) -> None:
-    """One Core statement per table, through the same cleaning the flush guard gives every ORM write."""
-    if rows:
-        session.connection().execute(model.__table__.insert(), [clean_row(row) for row in rows])
-
-
 def _times(row: ParsedRow, status: Status, now: dt.datetime, received: dt.datetime | None) -> tuple[dt.datetime, dt.datetime | None]:
     """(created_at, closed_at): a closed row keeps the ledger's 销号时间, and is never created after it."""
     closed_at = None
@@ -732,15 +733,21 @@ def _times(row: ParsedRow, status: Status, now: dt.datetime, received: dt.dateti
     return created, closed_at
 
 
-def _write_rows(session: Session, actor: Actor, sources: dict[str, Source], rows: list[ResolvedRow],
-                serials: list[str], now: dt.datetime, filename: str) -> list[int]:
-    """Insert the findings and their measures, co-units, progress, extensions and audit rows, one statement
-    per table: a statement per row cost about 2 ms each in SQLAlchemy alone."""
-    if not rows:
-        return []
-    findings = [_finding_values(actor, sources[resolved.row.source or ""], resolved, serial, now)
-                for resolved, serial in zip(rows, serials)]
-    ids = _insert_findings(session, findings)
+@dataclass
+class _Rows:
+    """The rows of an import, built and cleaned before its transaction writes anything. A finding's id, serial,
+    source, category and village are filled in at the write: the children name their finding by its position."""
+
+    now: dt.datetime  # the import's time, on every row
+    findings: list[dict[str, Any]]
+    children: list[tuple[Any, list[dict[str, Any]]]]  # (model, rows) in the order they are inserted
+    by_file_serial: dict[str, int]  # the file's own serial -> the position of its first finding
+
+
+def _prepare_rows(actor: Actor, rows: list[ResolvedRow], now: dt.datetime, filename: str) -> _Rows:
+    """The findings and their measures, co-units, progress, extensions, reviews and audit rows, one list per
+    table (one statement each at the write: a statement per row cost about 2 ms each in SQLAlchemy alone)."""
+    findings = [_finding_values(actor, resolved, now) for resolved in rows]
     measures: list[dict[str, Any]] = []
     co_units: list[dict[str, Any]] = []
     progress: list[dict[str, Any]] = []
@@ -748,25 +755,25 @@ def _write_rows(session: Session, actor: Actor, sources: dict[str, Source], rows
     extensions: list[dict[str, Any]] = []
     reviews: list[dict[str, Any]] = []
     by_file_serial: dict[str, int] = {}
-    for finding_id, resolved, values in zip(ids, rows, findings):
+    for position, (resolved, values) in enumerate(zip(rows, findings)):
         row, closed = resolved.row, values["status"] == Status.CLOSED.value
         if row.serial:
-            by_file_serial.setdefault(row.serial, finding_id)
+            by_file_serial.setdefault(row.serial, position)
         deadlines = row.measure_deadlines or [None] * len(row.measures)
         done = row.measure_done or [closed] * len(row.measures)
         for seq, (text, due, is_done) in enumerate(zip(row.measures, deadlines, done), start=1):
             is_done = closed or is_done
-            measures.append({"finding_id": finding_id, "seq": seq, "text": text,
+            measures.append({"finding_id": position, "seq": seq, "text": text,
                              "deadline": due or resolved.current_deadline, "done": is_done,
                              "done_at": (values["closed_at"] or values["created_at"]) if is_done else None,
                              "version": 1})
-        co_units += [{"finding_id": finding_id, "unit_id": unit_id} for unit_id in resolved.co_unit_ids]
+        co_units += [{"finding_id": position, "unit_id": unit_id} for unit_id in resolved.co_unit_ids]
         if row.progress:
-            progress.append({"finding_id": finding_id, "unit_id": resolved.lead_unit_id, "author_id": actor.id,
+            progress.append({"finding_id": position, "unit_id": resolved.lead_unit_id, "author_id": actor.id,
                              "reported_at": values["created_at"], "done_text": row.progress, "next_text": "",
                              "percent": 100 if closed else 0})
         if _extended(resolved):
-            extensions.append({"finding_id": finding_id, "requested_by_id": actor.id,
+            extensions.append({"finding_id": position, "requested_by_id": actor.id,
                                "requested_at": values["created_at"],
                                "reason": f"台账中原时限{resolved.deadline}、现时限{resolved.current_deadline}（由Excel导入）",
                                "old_deadline": resolved.deadline, "asked_deadline": resolved.current_deadline,
@@ -774,20 +781,43 @@ def _write_rows(session: Session, actor: Actor, sources: dict[str, Source], rows
                                "decided_at": values["created_at"],
                                "comment": f"来源：导入{filename or '台账'}第{row.excel_row}行"})
         if values["status"] == Status.PENDING_REVIEW.value:
-            reviews.append({"finding_id": finding_id, "applied_by_id": actor.id, "applied_at": values["created_at"],
+            reviews.append({"finding_id": position, "applied_by_id": actor.id, "applied_at": values["created_at"],
                             "summary": f"台账记为待销号（由Excel导入，{filename or '台账'}第{row.excel_row}行）",
                             "evidence_ids": [], "decision": ReviewDecision.PENDING.value, "reason": ""})
         note = f"由Excel导入（{filename or '台账'}第{'、'.join(map(str, row.excel_rows or [row.excel_row]))}行）" + (
             "；台账记为已完成，导入时记为已销号" + ("，完成日期取台账的销号时间" if row.closed_date else "") if closed else "")
         audits.append({"at": now, "user_id": actor.id, "username": actor.username, "action": "import",
-                       "entity": "Finding", "entity_id": finding_id, "finding_id": finding_id, "old": None,
-                       "new": {"serial": values["serial"], "status": values["status"], "excel_row": row.excel_row,
+                       "entity": "Finding", "entity_id": position, "finding_id": position, "old": None,
+                       "new": {"serial": "", "status": values["status"], "excel_row": row.excel_row,
                                "original_serial": values["original_serial"]},
                        "note": note})
-    for model, table_rows in ((Measure, measures), (FindingCoUnit, co_units), (Progress, progress),
-                              (ExtensionRequest, extensions), (ClosureReview, reviews), (AuditLog, audits)):
-        _insert_many(session, model, table_rows)
-    _link_repeats(session, rows, ids, by_file_serial)
+    children = [(Measure, measures), (FindingCoUnit, co_units), (Progress, progress),
+                (ExtensionRequest, extensions), (ClosureReview, reviews), (AuditLog, audits)]
+    return _Rows(now, [clean_row(row) for row in findings],
+                 [(model, [clean_row(row) for row in table_rows]) for model, table_rows in children], by_file_serial)
+
+
+def _write_rows(session: Session, prepared: _Rows, rows: list[ResolvedRow], sources: dict[str, Source],
+                serials: list[str]) -> list[int]:
+    """Insert the prepared rows: the findings first (their ids from the insert's RETURNING), then each table
+    of their children with the ids in place of the positions."""
+    if not rows:
+        return []
+    for values, resolved, serial in zip(prepared.findings, rows, serials):
+        # known only now: the sources, categories and villages this import created, and the year's serials
+        values.update(serial=serial, source_id=sources[resolved.row.source or ""].id,
+                      category_id=resolved.category_id, village_id=resolved.village_id)
+    ids = _insert_findings(session, prepared.findings)
+    for model, table_rows in prepared.children:
+        for row in table_rows:
+            position = row["finding_id"]
+            row["finding_id"] = ids[position]
+            if model is AuditLog:
+                row["entity_id"] = ids[position]
+                row["new"]["serial"] = serials[position]
+        if table_rows:
+            session.connection().execute(model.__table__.insert(), table_rows)  # cleaned by _prepare_rows
+    _link_repeats(session, rows, ids, {serial: ids[position] for serial, position in prepared.by_file_serial.items()})
     return ids
 
 
@@ -848,21 +878,21 @@ def _insert_findings(session: Session, findings: list[dict]) -> list[int]:
     """Insert the findings and return their ids in the rows' order, from the insert's own RETURNING.
     (Looking them up by serial afterwards cost 20 s per 1,000 serials on PostgreSQL at 20,000 rows: the
     planner took the serial's trigram index, whose pending list holds every row this transaction added.)"""
-    rows = [clean_row(row) for row in findings]
-    table = Finding.__table__
-    returned = session.connection().execute(table.insert().returning(table.c.serial, table.c.id), rows)
+    table = Finding.__table__  # the rows are cleaned already (``_prepare_rows``)
+    returned = session.connection().execute(table.insert().returning(table.c.serial, table.c.id), findings)
     found = dict(returned.all())
-    return [found[row["serial"]] for row in rows]
+    return [found[row["serial"]] for row in findings]
 
 
-def _finding_values(actor: Actor, source: Source, resolved: ResolvedRow, serial: str, now: dt.datetime) -> dict:
+def _finding_values(actor: Actor, resolved: ResolvedRow, now: dt.datetime) -> dict:
+    """A finding's columns; its serial, source, category and village are set when it is written."""
     row = resolved.row
     status = STATE_STATUS[row.state]
     created_at, closed_at = _times(row, status, now, None)
     remarks = "；".join(part for part in (row.remarks, resolved.note) if part)
     return dict(
-        serial=serial, source_id=source.id, category_id=resolved.category_id, description=row.description,
-        county=(row.county or "")[:60], township=row.township, village_id=resolved.village_id,
+        serial="", source_id=None, category_id=None, description=row.description,
+        county=(row.county or "")[:60], township=row.township, village_id=None,
         lead_unit_id=resolved.lead_unit_id, responsible_leader=(row.leader or "")[:60],
         responsible_person=(row.person or "")[:60], rect_type=row.rect_type, priority=row.priority,
         original_deadline=resolved.deadline, current_deadline=resolved.current_deadline,
