@@ -15,10 +15,8 @@ import streamlit as st  # noqa: E402 - after the path set-up above
 from dashboard import config, logs, metrics  # noqa: E402 - after the path set-up above
 from dashboard.i18n import LANGUAGES  # noqa: E402 - after the path set-up above
 from dashboard.ui import auth, navigation  # noqa: E402 - after the path set-up above
-from dashboard.ui.context import (begin_run, cached_view, data_version, lang, lbl,  # noqa: E402 - after the path set-up above
-                                  reading, tr)
-from dashboard.ui.safe import plain  # noqa: E402 - after the path set-up above
-from db.models import Unit  # noqa: E402 - after the path set-up above
+from dashboard.ui.context import begin_run, lang, tr  # noqa: E402 - after the path set-up above
+from dashboard.ui.shell import user_card  # noqa: E402 - after the path set-up above
 
 # the icon is a local file: a :material/…: page icon makes every browser fetch it from fonts.gstatic.com,
 # which the Content-Security-Policy (deploy/) forbids and networks without Google cannot reach
@@ -57,30 +55,6 @@ def language_switch() -> None:
                                  key="lang", default=lang())
     if not st.session_state.get("lang"):
         st.session_state["lang"] = "zh"
-
-
-@cached_view(max_entries=512)
-def _card(version: str, user_id: int | None, unit_id: int | None) -> tuple[str | None, int]:
-    """The unit's name and the unread count: read again only when the data version changed (a notice created
-    or read is a write like any other)."""
-    from dashboard.services.notifications import unread_count
-
-    with reading() as session:
-        return (session.get(Unit, unit_id).name if unit_id else None), unread_count(session, user_id)
-
-
-def user_card(actor) -> None:
-    unit, unread = _card(data_version(), actor.id, actor.unit_id)
-    unit = unit or tr("ui.no_unit")
-    with st.sidebar.container(border=True):
-        st.markdown(f"**{plain(actor.display_name)}** · {lbl(actor.role)}")
-        st.caption(f"{tr('field.unit')}: {plain(unit)}")
-        if st.button(tr("notify.unread", count=unread), key="sidebar_unread", width="stretch",
-                     icon=":material/notifications_active:" if unread else ":material/notifications:",
-                     type="primary" if unread else "secondary"):
-            navigation.goto("notifications")
-        if st.button(tr("login.logout"), key="sign_out", icon=":material/logout:", width="stretch"):
-            auth.logout(actor)
 
 
 def main(line: dict) -> None:
