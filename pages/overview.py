@@ -91,11 +91,26 @@ def _snapshot_totals(snapshot_id: int) -> Figures:
 
 
 @dataclass
-class OverviewView:
-    """Everything below the page's widgets, built once per data version, day, language, role and unit."""
+class LedgerWide:
+    """What every reader's overview shows the same, whatever their role and unit: built once per data version,
+    day and language (fifty departments in a meeting share it instead of building it fifty times)."""
 
     totals: Figures
     completion: list[charts.Chart]  # by unit, by source, by category
+    weekly: charts.Chart
+    burn_down: charts.Chart
+    stale: pa.Table | None
+    stale_days: int
+    monitoring: dict
+    ranks: dict[int, int]  # unit id -> its rank by completion
+
+
+@dataclass
+class OverviewView:
+    """Everything below the page's widgets: the ledger-wide part, and what depends on the role and unit."""
+
+    totals: Figures
+    completion: list[charts.Chart]
     weekly: charts.Chart
     burn_down: charts.Chart
     overdue: pa.Table | None
@@ -108,44 +123,53 @@ class OverviewView:
     my_rank: tuple[int, int] | None = None
 
 
-@cached_view(max_entries=64)
-def overview_view(key: tuple, _actor) -> OverviewView:
+@cached_view(max_entries=8)
+def ledger_wide(version: str, today: str, language: str) -> LedgerWide:
     with reading() as session:
-        my_totals = queries.figures(session, _actor) if _actor.role == Role.DEPARTMENT else None
         totals = queries.figures(session)
         by_unit = queries.rollup(session, "unit")
         by_source = queries.rollup(session, "source")
         by_category = queries.rollup(session, "category")
         trend = queries.weekly_trend(session)
-        overdue = queries.overdue_list(session, _actor)
         stale = queries.stale_units(session)
         stale_days = load_settings(session).stale_days  # the list above uses the same setting
-        duplicates = queries.duplicate_evidence(session) if _actor.role != Role.DEPARTMENT else []
         monitoring = monitoring_figures(session).as_dict()
-    view = OverviewView(
+    return LedgerWide(
         totals=totals,
         completion=[arrow_chart(charts.completion_bars(rows, tr)) for rows in (by_unit, by_source, by_category)],
         weekly=arrow_chart(charts.weekly_new_closed(trend, tr)), burn_down=arrow_chart(charts.burn_down(trend, tr)),
+        stale=arrow(pd.DataFrame([{
+            tr("col.unit"): row["name"], tr("col.open_items"): row["open_items"],
+            tr("col.last_update"): day(row["last_update"]), tr("col.days_silent"): whole(row["days_silent"]),
+        } for row in stale])) if stale else None,
+        stale_days=stale_days, monitoring=monitoring, ranks={row["id"]: row["rank"] for row in by_unit})
+
+
+@cached_view(max_entries=64)
+def overview_view(key: tuple, _actor) -> OverviewView:
+    shared = ledger_wide(key[0], key[1], key[2])
+    with reading() as session:
+        my_totals = queries.figures(session, _actor) if _actor.role == Role.DEPARTMENT else None
+        overdue = queries.overdue_list(session, _actor)
+        duplicates = queries.duplicate_evidence(session) if _actor.role != Role.DEPARTMENT else []
+    view = OverviewView(
+        totals=shared.totals, completion=shared.completion, weekly=shared.weekly, burn_down=shared.burn_down,
         overdue=arrow(pd.DataFrame([{
             tr("col.serial"): item.serial, tr("col.description"): item.description,
             tr("col.lead_unit"): item.unit, tr("col.deadline_now"): day(item.current_deadline),
             tr("col.days_overdue"): whole(item.days_overdue), tr("col.status"): lbl(item.status, Status),
         } for item in overdue])) if overdue else None,
         overdue_ids=[item.id for item in overdue],
-        stale=arrow(pd.DataFrame([{
-            tr("col.unit"): row["name"], tr("col.open_items"): row["open_items"],
-            tr("col.last_update"): day(row["last_update"]), tr("col.days_silent"): whole(row["days_silent"]),
-        } for row in stale])) if stale else None,
-        stale_days=stale_days,
+        stale=shared.stale, stale_days=shared.stale_days,
         duplicates=arrow(pd.DataFrame([{
             tr("col.file"): group["filename"], tr("col.findings"): joined(group["findings"]),
             "SHA-256": group["sha256"][:16] + "…",
         } for group in duplicates])) if duplicates else None,
-        monitoring=monitoring)
+        monitoring=shared.monitoring)
     if _actor.role == Role.DEPARTMENT:
-        mine = next((row for row in by_unit if row["id"] == _actor.unit_id), None)
+        rank = shared.ranks.get(_actor.unit_id)  # type: ignore[arg-type]  # a department always has its unit
         view.my_totals = my_totals
-        view.my_rank = (mine["rank"], len(by_unit)) if mine else None
+        view.my_rank = (rank, len(shared.ranks)) if rank is not None else None
     return view
 
 
