@@ -144,6 +144,20 @@ def read_session(engine: Engine) -> Iterator[Session]:
 
 
 @contextmanager
+def snapshot_session(engine: Engine) -> Iterator[Session]:
+    """A read-only session whose every statement sees one snapshot: REPEATABLE READ on PostgreSQL; on SQLite a
+    deferred transaction, which in WAL mode reads one snapshot from its first read. Rolled back at the end."""
+    with engine.connect() as connection:
+        if engine.dialect.name == "postgresql":
+            connection = connection.execution_options(isolation_level="REPEATABLE READ")
+        with Session(bind=connection, expire_on_commit=False) as session:
+            try:
+                yield session
+            finally:
+                session.rollback()
+
+
+@contextmanager
 def transaction(engine: Engine) -> Iterator[Session]:
     """One database transaction: commits on success, rolls back on any exception. Writers use
     ``dashboard.services.unit_of_work``, which keeps the derived figures exact; only it and the

@@ -154,3 +154,22 @@ def test_villages_page_figures_match_direct(engine, world):
         rows = views._village_counts(session, [1], clock.now() + dt.timedelta(days=0))
     assert from_rollups[0]["open_findings"] == 1 and from_rollups[0]["red_findings"] == 1
     assert rows[1]["red_findings"] == 1
+
+
+def test_the_days_rebuild_checks_yesterdays_sums_before_it_takes_the_lock(engine, world, monkeypatch):
+    """A save on the new day waits for whatever the rebuild does under the roll-up lock: the check of yesterday's
+    sums (half its time) runs before, in one snapshot, and is used when no one rebuilt or marked them meanwhile."""
+    with unit_of_work(engine) as session:
+        svc.log_finding(session, world.actors["inspector"], finding_input(world, deadline=dt.date(2026, 6, 20)))
+    rollups.refresh_if_stale(engine)
+    steps: list[str] = []
+    checked, lock = rollups.verify_as_built, rollups._lock
+    monkeypatch.setattr(rollups, "verify_as_built", lambda *args, **kwargs: steps.append("check") or checked(*args, **kwargs))
+    monkeypatch.setattr(rollups, "_lock", lambda session: steps.append("lock") or lock(session))
+    with clock.frozen(dt.datetime(2026, 6, 25, 9, 0)):
+        assert rollups.refresh_if_stale(engine)
+        with read_session(engine) as session:
+            assert session.get(RollupMeta, 1).checked_drifts == 0
+            assert queries.figures(session).red == 1
+        assert_rollups_match(engine)
+    assert steps == ["check", "lock"]
