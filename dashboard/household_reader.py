@@ -158,7 +158,7 @@ def _cell(value: Any) -> str:
         return ""
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    return re.sub(r"\s+", " ", str(value)).strip()
+    return " ".join(str(value).split())   # runs of whitespace as one space, none at either end (str.split: \s)
 
 
 class _Bad(ValueError):

@@ -164,3 +164,21 @@ def test_bulk_import_over_several_chunks_then_again_adds_nothing(engine, hh):
         assert all(h.persons == counted.get(h.id, 0) for h in session.exec(select(Household)))
         twice = households.find_person(session, homes[4].members[3].id_number)
         assert len(twice) == 2 and all(households.FLAG_TWO_HOUSEHOLDS in m.flags for m in twice)
+
+
+def test_the_cached_id_check_agrees_with_stdnum():
+    """``privacy.id_check`` asks the region table once per region and year; it answers as ``ric.is_valid`` does."""
+    from stdnum.cn import ric
+
+    rng = random.Random(5)
+    base = [people.resident_id(rng, people.birth(rng, dt.date(2026, 1, 1), 1, 90), female=bool(i % 2))
+            for i in range(200)]
+
+    def fixed(number: str) -> str:
+        return number[:17] + ric.calc_check_digit(number[:17] + "0")
+    ids = [fixed(region + x[6:]) for x in base for region in ("999999", "110101", "340826", "110100", "342422")]
+    ids += [fixed(x[:6] + year + x[10:]) for x in base[:40] for year in ("1900", "1950", "2000", "2025")]
+    ids += [fixed(x[:10] + "0229" + x[14:]) for x in base[:40]] + [people.wrong_check_digit(x) for x in base[:40]]
+    ids += [x[:5] + "A" + x[6:] for x in base[:10]]
+    assert [privacy.id_check(x) for x in ids] == [ric.is_valid(x) for x in ids]
+    assert 0 < sum(map(privacy.id_check, ids)) < len(ids)

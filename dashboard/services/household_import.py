@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 from pydantic_core import PydanticUndefined
-from sqlalchemy import bindparam, func, insert, update
+from sqlalchemy import String, any_, bindparam, func, insert, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Session, SQLModel, select
 
 from dashboard import clock, privacy
@@ -23,6 +24,7 @@ from dashboard.services.households import (FLAG_TWO_HOUSEHOLDS, MemberInput, mem
                                            note_member_change, seal_member)
 from dashboard.text import clean_row
 from dashboard.vocab import MEMBER_ADDITIONS, EliminationMethod, HouseholdState, MemberChangeReason
+from db.engine import insert_rows, reserve_ids
 from db.models import AuditLog, Household, HouseholdMember, HouseholdRisk, HouseholdStep, SupportMeasure, Village
 
 CHUNK = 1000
@@ -62,7 +64,8 @@ def preview_households(session: Session, actor: Actor, raw: bytes, *, filename: 
     """Read and check the whole file; nothing is written."""
     enforce_household(actor, HouseholdAction.IMPORT)
     parsed = parse_households(raw, filename)
-    villages = {(v.township, v.name): v.id for v in session.exec(select(Village)).all()}
+    villages = {(township, name): village_id for township, name, village_id
+                in session.exec(select(Village.township, Village.name, Village.id)).all()}
     unknown = sorted({f"{h.township}{h.village}" for h in parsed.households if (h.township, h.village) not in villages})
     preview = HouseholdImportPreview(parsed=parsed, year=year or clock.today().year, villages=villages,
                                      unknown_places=unknown)
@@ -90,6 +93,7 @@ def commit_households(session: Session, actor: Actor, preview: HouseholdImportPr
     hashes: set[str] = set()
     households = preview.parsed.households
     writer = _BulkWriter(session, actor, preview) if bulk else None
+    sealer = privacy.sealer()
     for start in range(0, len(households), chunk):
         part = households[start:start + chunk]
         existing = {h.number: h for h in session.exec(
@@ -102,7 +106,7 @@ def commit_households(session: Session, actor: Actor, preview: HouseholdImportPr
             for rows in part:
                 outcome = _write(session, actor, preview, rows, existing.get(rows.number), members)
                 counts[outcome] += 1
-        hashes |= {key for key in (privacy.match_key(m.id_number) for rows in part for m in rows.members) if key}
+        hashes |= {key for key in (sealer.match_key(m.id_number) for rows in part for m in rows.members) if key}
     flagged, twice = _flag_people(session, hashes) if writer is None else _flag_people_bulk(session, hashes)
     return HouseholdImportSummary(**counts, members=sum(len(h.members) for h in households),
                                   skipped=preview.parsed.skipped, flagged_ids=flagged, in_two_households=twice)
@@ -143,9 +147,16 @@ class _BulkWriter:
         table = Household.__table__
         rows = [clean_row({**self.defaults, "number": rows.number, "flags": [], "created_at": now, "updated_at": now,
                            **_household_values(self.preview, rows), **_state_of(rows)}) for rows in new]
-        returned = session.connection().execute(
-            insert(table).returning(table.c.id, table.c.number, sort_by_parameter_order=True), rows)
-        ids = {number: household_id for household_id, number in returned}
+        connection = session.connection()
+        reserved = reserve_ids(connection, table, len(rows))
+        if reserved is not None:   # PostgreSQL: ids from the sequence, the rows by COPY
+            rows = [{"id": household_id, **row} for household_id, row in zip(reserved, rows)]
+            insert_rows(connection, table, rows)
+            ids = {row["number"]: row["id"] for row in rows}
+        else:
+            returned = connection.execute(
+                insert(table).returning(table.c.id, table.c.number, sort_by_parameter_order=True), rows)
+            ids = {number: household_id for household_id, number in returned}
         members: list[dict[str, Any]] = []
         risks: list[dict[str, Any]] = []
         measures: list[dict[str, Any]] = []
@@ -202,8 +213,7 @@ def _audit_row(actor: Actor, now: dt.datetime, household_id: int | None, changed
 
 def _insert(session: Session, model: type[SQLModel], rows: list[dict[str, Any]]) -> None:
     """Core rows through the cleaning the flush guard gives every ORM write (``text.clean_row``)."""
-    if rows:
-        session.connection().execute(insert(model.__table__), [clean_row(row) for row in rows])
+    insert_rows(session.connection(), model.__table__, [clean_row(row) for row in rows])
 
 
 def recount_persons(session: Session, household_ids: list[int]) -> None:
@@ -408,27 +418,36 @@ def _flag_people(session: Session, hashes: set[str]) -> tuple[int, int]:
 
 
 
+def hash_batches(session: Session, column: Any, keys: list[str], size: int = CHUNK) -> Iterator[Any]:
+    """Conditions ``column`` is one of ``keys``: on PostgreSQL one condition for all of them (``= ANY(array)``, one
+    set-based query), elsewhere one ``IN`` list per ``size`` keys (within every driver's limit on parameters)."""
+    if not keys:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        yield column == any_(bindparam("keys", keys, type_=ARRAY(String)))   # one parameter: the array
+        return
+    for start in range(0, len(keys), size):
+        yield column.in_(keys[start:start + size])
+
+
 def _flag_people_bulk(session: Session, hashes: set[str]) -> tuple[int, int]:
-    """``_flag_people`` for the bulk path: the same flags and counts, reading (id, hash, flags, validity) columns
-    instead of loading every member, and updating only the members whose flags change."""
+    """``_flag_people`` for the bulk path: the same flags and counts from one set-based query (each member of these
+    hashes with whether the hash is in two households: ``min <> max`` over the hash), updating only the members
+    whose flags change."""
     session.flush()
-    keys = sorted(hashes)
+    table = HouseholdMember.__table__
+    over = {"partition_by": table.c.id_hash}
+    twice_expr = func.min(table.c.household_id).over(**over) != func.max(table.c.household_id).over(**over)
     twice: set[str] = set()
     changed: list[dict[str, Any]] = []
     flagged_people = 0
     connection = session.connection()
-    for start in range(0, len(keys), CHUNK):
-        part = keys[start:start + CHUNK]
-        twice |= set(connection.execute(
-            select(HouseholdMember.id_hash).where(HouseholdMember.id_hash.in_(part))
-            .group_by(HouseholdMember.id_hash).having(func.count(func.distinct(HouseholdMember.household_id)) > 1)
-        ).scalars())
-    table = HouseholdMember.__table__
-    for start in range(0, len(keys), CHUNK):
-        part = keys[start:start + CHUNK]
-        for member_id, id_hash, flags, valid in connection.execute(
-                select(table.c.id, table.c.id_hash, table.c.flags, table.c.id_valid).where(table.c.id_hash.in_(part))):
-            wanted = [f for f in flags if f != FLAG_TWO_HOUSEHOLDS] + ([FLAG_TWO_HOUSEHOLDS] if id_hash in twice else [])
+    for condition in hash_batches(session, table.c.id_hash, sorted(hashes)):
+        for member_id, id_hash, flags, valid, in_two in connection.execute(
+                select(table.c.id, table.c.id_hash, table.c.flags, table.c.id_valid, twice_expr).where(condition)):
+            if in_two:
+                twice.add(id_hash)
+            wanted = [f for f in flags if f != FLAG_TWO_HOUSEHOLDS] + ([FLAG_TWO_HOUSEHOLDS] if in_two else [])
             if wanted != flags:
                 changed.append({"member_id": member_id, "wanted": wanted})
             flagged_people += not valid
