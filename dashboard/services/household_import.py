@@ -7,19 +7,17 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
-from pydantic_core import PydanticUndefined
-from sqlalchemy import String, any_, bindparam, func, insert, update
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlmodel import Session, SQLModel, select
+from sqlalchemy import bindparam, func, insert, update
+from sqlmodel import Session, select
 
 from dashboard import clock, privacy
 from dashboard.errors import Phrase, ValidationFailed
 from dashboard.household_reader import HouseholdRows, MemberRow, ParsedHouseholds, parse_households
 from dashboard.i18n import t
 from dashboard.lifecycle import Actor, HouseholdAction, enforce_household
-from dashboard.services.common import apply_changes, audit
+from dashboard.services.common import any_of, apply_changes, audit, column_defaults, insert_clean
 from dashboard.services.households import (FLAG_TWO_HOUSEHOLDS, MemberInput, member_row, member_values,
                                            note_member_change, seal_member)
 from dashboard.text import clean_row
@@ -119,7 +117,7 @@ class _BulkWriter:
         self.session, self.actor, self.preview = session, actor, preview
         self.sealer = privacy.sealer()
         self.today, self.now = clock.today(), clock.now()
-        self.defaults = _defaults(Household)
+        self.defaults = column_defaults(Household)
 
     def write(self, part: list[HouseholdRows], existing: dict[str, Household],
               members: dict[int, list[HouseholdMember]]) -> list[str]:
@@ -139,7 +137,7 @@ class _BulkWriter:
         if new:
             self._create(new, audits)
             outcomes += ["created"] * len(new)
-        _insert(session, AuditLog, audits)
+        insert_clean(session, AuditLog, audits)
         return outcomes
 
     def _create(self, new: list[HouseholdRows], audits: list[dict[str, Any]]) -> None:
@@ -187,33 +185,17 @@ class _BulkWriter:
             steps.append({"household_id": household_id, "case_id": None, "action": "hh_import", "happened_on": today,
                           "at": now, "user_id": actor.id, "username": actor.username, "note": note[:2000]})
             audits.append(_audit_row(actor, now, household_id, sorted(changed)))
-        _insert(session, HouseholdMember, members)
-        _insert(session, HouseholdRisk, risks)
-        _insert(session, SupportMeasure, measures)
-        _insert(session, HouseholdStep, steps)
+        insert_clean(session, HouseholdMember, members)
+        insert_clean(session, HouseholdRisk, risks)
+        insert_clean(session, SupportMeasure, measures)
+        insert_clean(session, HouseholdStep, steps)
         recount_persons(session, sorted(ids.values()))
-
-
-def _defaults(model: type[SQLModel]) -> dict[str, Any]:
-    """The Python-side defaults of a model's columns (what the ORM fills in), for Core rows of it."""
-    values: dict[str, Any] = {}
-    for name, info in model.model_fields.items():
-        if name == "id" or name not in model.__table__.c:
-            continue
-        if info.default_factory is None and info.default is not PydanticUndefined:
-            values[name] = info.default
-    return values
 
 
 def _audit_row(actor: Actor, now: dt.datetime, household_id: int | None, changed: list[str]) -> dict[str, Any]:
     """What ``common.audit(session, actor, "hh_import", household, new={"changed": …})`` writes, as a Core row."""
     return {"at": now, "user_id": actor.id, "username": actor.username, "action": "hh_import", "entity": "Household",
             "entity_id": household_id, "finding_id": None, "old": None, "new": {"changed": changed}, "note": ""}
-
-
-def _insert(session: Session, model: type[SQLModel], rows: list[dict[str, Any]]) -> None:
-    """Core rows through the cleaning the flush guard gives every ORM write (``text.clean_row``)."""
-    insert_rows(session.connection(), model.__table__, [clean_row(row) for row in rows])
 
 
 def recount_persons(session: Session, household_ids: list[int]) -> None:
@@ -418,18 +400,6 @@ def _flag_people(session: Session, hashes: set[str]) -> tuple[int, int]:
 
 
 
-def hash_batches(session: Session, column: Any, keys: list[str], size: int = CHUNK) -> Iterator[Any]:
-    """Conditions ``column`` is one of ``keys``: on PostgreSQL one condition for all of them (``= ANY(array)``, one
-    set-based query), elsewhere one ``IN`` list per ``size`` keys (within every driver's limit on parameters)."""
-    if not keys:
-        return
-    if session.get_bind().dialect.name == "postgresql":
-        yield column == any_(bindparam("keys", keys, type_=ARRAY(String)))   # one parameter: the array
-        return
-    for start in range(0, len(keys), size):
-        yield column.in_(keys[start:start + size])
-
-
 def _flag_people_bulk(session: Session, hashes: set[str]) -> tuple[int, int]:
     """``_flag_people`` for the bulk path: the same flags and counts from one set-based query (each member of these
     hashes with whether the hash is in two households: ``min <> max`` over the hash), updating only the members
@@ -442,7 +412,7 @@ def _flag_people_bulk(session: Session, hashes: set[str]) -> tuple[int, int]:
     changed: list[dict[str, Any]] = []
     flagged_people = 0
     connection = session.connection()
-    for condition in hash_batches(session, table.c.id_hash, sorted(hashes)):
+    for condition in any_of(session, table.c.id_hash, sorted(hashes)):
         for member_id, id_hash, flags, valid, in_two in connection.execute(
                 select(table.c.id, table.c.id_hash, table.c.flags, table.c.id_valid, twice_expr).where(condition)):
             if in_two:
