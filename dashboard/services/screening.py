@@ -13,7 +13,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Integer, bindparam, insert, update
+from sqlalchemy import Integer, insert, update
 from sqlmodel import Session, select
 
 from dashboard import clock, privacy
@@ -129,18 +129,21 @@ def screen(session: Session, actor: Actor, listed: DepartmentList, *, list_name:
     clue_states = {state.value for state in CLUE_STATES}
     candidates = sorted({h.id for found in households_of.values() for h in found if h.state in clue_states})
     writes = _Writes(session, actor, run, settings, today, candidates)
+    tally = writes.tally   # counted here, put on the run once (an ORM attribute per hit costs more than the hit)
     for id_hash, event in people:
         found = households_of.get(id_hash, [])
         if not found:
-            run.unmatched += 1
+            tally["unmatched"] += 1
             continue
-        run.matched += 1
+        tally["matched"] += 1
         for household in found:
             if (id_hash, household.id, event.event_key) in seen:
-                run.already_seen += 1
+                tally["already_seen"] += 1
                 continue
             seen.add((id_hash, household.id, event.event_key))
             _one(writes, listed.kind, event, id_hash, household)
+    for name, value in tally.items():
+        setattr(run, name, value)
     writes.write()
     audit(session, actor, "hh_screen", run, new={"kind": run.kind, "list": run.list_name, **counts(run)})
     _tell_townships(session, run)
@@ -181,6 +184,7 @@ class _Writes:
         self.session, self.actor, self.run, self.settings, self.today = session, actor, run, settings, today
         self.candidates = candidates   # the households found in a state a clue opens from
         self.now = clock.now()
+        self.tally = {name: 0 for name in COUNTS if name != "rows"}
         self.hits: list[dict[str, Any]] = []
         self.clues: list[tuple[_Found, str, CaseState, HouseholdState]] = []   # household, text, case, before
         self.signals: list[dict[str, Any]] = []
@@ -230,10 +234,13 @@ class _Writes:
                 case_ids = dict(connection.execute(insert(table).returning(
                     table.c.household_id, table.c.id, sort_by_parameter_order=True), rows).all())
             household_table = Household.__table__
-            connection.execute(
-                update(household_table).where(household_table.c.id == bindparam("household"))
-                .values(state=bindparam("new_state"), updated_at=now, version=household_table.c.version + 1),
-                [{"household": household.id, "new_state": household.state} for household, *_ in self.clues])
+            by_state: dict[str, list[int]] = {}
+            for household, *_ in self.clues:
+                by_state.setdefault(household.state, []).append(household.id)
+            for state, ids in by_state.items():
+                for condition in any_of(session, household_table.c.id, ids, Integer, size=CHUNK):
+                    connection.execute(update(household_table).where(condition).values(
+                        state=state, updated_at=now, version=household_table.c.version + 1))
             insert_clean(session, HouseholdStep, [
                 {"household_id": household.id, "case_id": case_ids[household.id],
                  "action": str(HouseholdAction.RECEIVE_CLUE), "happened_on": today, "at": now, "user_id": actor.id,
@@ -255,9 +262,9 @@ class _Writes:
 
 
 def _one(writes: _Writes, kind: ScreenKind, event: PersonEvent, id_hash: str, household: _Found) -> None:
-    run, today = writes.run, writes.today
+    run, today, tally = writes.run, writes.today, writes.tally
     if not threshold_met(kind, event, household, writes.settings, today):
-        run.below_threshold += 1
+        tally["below_threshold"] += 1
         return
     hit = {"kind": kind.value, "id_hash": id_hash, "household_id": household.id, "event_key": event.event_key,
            "amount": event.amount, "event_on": event.event_on, "run_id": run.id, "outcome": ScreenOutcome.SIGNAL.value,
@@ -273,12 +280,12 @@ def _one(writes: _Writes, kind: ScreenKind, event: PersonEvent, id_hash: str, ho
         writes.clues.append((household, text, target, before))
         household.state = after.value   # written with the case; a second hit on it in this list is a signal
         hit["outcome"] = ScreenOutcome.CLUE.value
-        run.new_clues += 1
+        tally["new_clues"] += 1
     else:
         writes.signals.append({"household_id": household.id, "case_id": None, "action": SIGNAL_STEP,
                                "happened_on": today, "at": writes.now, "user_id": writes.actor.id,
                                "username": writes.actor.username, "note": text})
-        run.signals += 1
+        tally["signals"] += 1
     writes.hits.append(hit)
 
 
