@@ -99,8 +99,9 @@ def content(session: Session, audit_after: int) -> dict[str, Any]:
         return sorted((tuple(sorted(plain(r).items())) for r in session.exec(select(model)).all()), key=repr)
 
     audits = sorted((a.action, a.entity, number.get(a.entity_id) if a.entity == "Household" else a.entity,
-                     a.user_id, a.username, repr(a.old), repr(a.new), a.note)
-                    for a in session.exec(select(AuditLog).where(AuditLog.id > audit_after)).all())
+                     a.user_id, a.username, repr(a.old), repr(a.new), a.note, old_is_null)
+                    for a, old_is_null in session.exec(select(AuditLog, AuditLog.old.is_(None))   # SQL NULL or JSON null
+                                                       .where(AuditLog.id > audit_after)).all())
     return {"households": rows(Household), "members": sorted(map(member, session.exec(select(HouseholdMember))), key=repr),
             "risks": rows(HouseholdRisk), "measures": rows(SupportMeasure), "changes": rows(MemberChange),
             "steps": rows(HouseholdStep), "audit": audits}

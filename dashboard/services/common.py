@@ -139,7 +139,7 @@ def column_defaults(model: type[SQLModel]) -> dict[str, Any]:
     """The Python-side defaults of a model's columns (what the ORM fills in), for Core rows of it."""
     values: dict[str, Any] = {}
     for name, info in model.model_fields.items():
-        if name == "id" or name not in model.__table__.c:  # type: ignore[attr-defined]  # SQLModel's table
+        if name == "id" or name not in model.__table__.c:
             continue
         if info.default_factory is None and info.default is not PydanticUndefined:
             values[name] = info.default
@@ -149,7 +149,7 @@ def column_defaults(model: type[SQLModel]) -> dict[str, Any]:
 def insert_clean(session: Session, model: type[SQLModel], rows: list[dict[str, Any]]) -> None:
     """Core rows of one table (``db.engine.insert_rows``: COPY on PostgreSQL) through the cleaning the flush guard
     gives every ORM write (``text.clean_row``)."""
-    insert_rows(session.connection(), model.__table__, [clean_row(row) for row in rows])  # type: ignore[attr-defined]  # SQLModel's table
+    insert_rows(session.connection(), model.__table__, [clean_row(row) for row in rows])
 
 
 def any_of(session: Session, column: Any, values: list, item_type: Any = None, size: int = 1_000) -> Iterator[Any]:

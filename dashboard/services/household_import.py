@@ -143,17 +143,18 @@ class _BulkWriter:
     def _create(self, new: list[HouseholdRows], audits: list[dict[str, Any]]) -> None:
         session, actor, today, now = self.session, self.actor, self.today, self.now
         table = Household.__table__
-        rows = [clean_row({**self.defaults, "number": rows.number, "flags": [], "created_at": now, "updated_at": now,
-                           **_household_values(self.preview, rows), **_state_of(rows)}) for rows in new]
+        records = [clean_row({**self.defaults, "number": rows.number, "flags": [], "created_at": now,
+                              "updated_at": now, **_household_values(self.preview, rows), **_state_of(rows)})
+                   for rows in new]
         connection = session.connection()
-        reserved = reserve_ids(connection, table, len(rows))
+        reserved = reserve_ids(connection, table, len(records))
         if reserved is not None:   # PostgreSQL: ids from the sequence, the rows by COPY
-            rows = [{"id": household_id, **row} for household_id, row in zip(reserved, rows)]
-            insert_rows(connection, table, rows)
-            ids = {row["number"]: row["id"] for row in rows}
+            records = [{"id": household_id, **record} for household_id, record in zip(reserved, records)]
+            insert_rows(connection, table, records)
+            ids = {record["number"]: record["id"] for record in records}
         else:
             returned = connection.execute(
-                insert(table).returning(table.c.id, table.c.number, sort_by_parameter_order=True), rows)
+                insert(table).returning(table.c.id, table.c.number, sort_by_parameter_order=True), records)
             ids = {number: household_id for household_id, number in returned}
         members: list[dict[str, Any]] = []
         risks: list[dict[str, Any]] = []

@@ -292,7 +292,8 @@ def _one(writes: _Writes, kind: ScreenKind, event: PersonEvent, id_hash: str, ho
 def township_units(session: Session) -> dict[str, int]:
     """Every township's unit by name (``households.township_unit_id`` for all townships at once)."""
     return {name: unit_id for unit_id, name in session.exec(select(Unit.id, Unit.name).where(
-        Unit.kind == UnitKind.TOWNSHIP.value, Unit.active.is_(True)).order_by(Unit.id.desc())).all()}
+        Unit.kind == UnitKind.TOWNSHIP.value, Unit.active.is_(True)).order_by(Unit.id.desc())).all()
+            if unit_id is not None}
 
 
 SIGNAL_STEP = "hh_screen_signal"   # the household's history: a department list names it again
