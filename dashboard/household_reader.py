@@ -250,8 +250,9 @@ def _parse_grid(grid, header_row: int, columns: dict[str, int]) -> ParsedHouseho
     errors: list[RowError] = []
     groups: dict[str, list[tuple[int, dict[str, str], Any]]] = {}
     rows_read = 0
+    names, numbers = list(columns), list(columns.values())
     for r in range(header_row + 1, grid.max_row + 1):
-        values = {name: _cell(grid.value(r, c)) for name, c in columns.items()}
+        values = dict(zip(names, map(_cell, grid.values_at(r, numbers))))
         if not any(values.values()):
             continue
         rows_read += 1
