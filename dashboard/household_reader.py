@@ -158,7 +158,7 @@ def _cell(value: Any) -> str:
         return ""
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    return re.sub(r"\s+", " ", str(value)).strip()
+    return " ".join(str(value).split())   # runs of whitespace as one space, none at either end (str.split: \s)
 
 
 class _Bad(ValueError):
@@ -250,8 +250,9 @@ def _parse_grid(grid, header_row: int, columns: dict[str, int]) -> ParsedHouseho
     errors: list[RowError] = []
     groups: dict[str, list[tuple[int, dict[str, str], Any]]] = {}
     rows_read = 0
+    names, numbers = list(columns), list(columns.values())
     for r in range(header_row + 1, grid.max_row + 1):
-        values = {name: _cell(grid.value(r, c)) for name, c in columns.items()}
+        values = dict(zip(names, map(_cell, grid.values_at(r, numbers))))
         if not any(values.values()):
             continue
         rows_read += 1

@@ -16,6 +16,7 @@ from __future__ import annotations
 import calendar
 import csv
 import datetime
+import functools
 import hashlib
 import io
 import pathlib
@@ -379,6 +380,18 @@ class _Grid:
 
     def value(self, r: int, c: int) -> Any:
         return self.filled.get((r, c), self.own(r, c))
+
+    def values_at(self, r: int, columns: list[int]) -> list[Any]:
+        """``value(r, c)`` for each of ``columns``: straight from the row where no merge covers it (a 100,000-row
+        export is read a row at a time)."""
+        if r not in self._merged_rows:
+            row = self.values[r - 1] if r <= self.max_row else []
+            return [row[c - 1] if c <= len(row) else None for c in columns]
+        return [self.value(r, c) for c in columns]
+
+    @functools.cached_property
+    def _merged_rows(self) -> frozenset[int]:
+        return frozenset(r for r, _ in self.filled)
 
     def own_cells(self, r: int) -> list[tuple[int, Any]]:
         row = self.values[r - 1] if r <= self.max_row else []

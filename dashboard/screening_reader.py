@@ -48,7 +48,7 @@ class DepartmentList:
 
 
 def _norm(value: Any) -> str:
-    return re.sub(r"\s+", "", str(value)) if value is not None else ""
+    return "".join(str(value).split()) if value is not None else ""   # str.split: the whitespace \s matches
 
 
 def _column(texts: dict[int, str], names: tuple[str, ...]) -> int | None:

@@ -36,7 +36,8 @@ def xml_safe(value: Any) -> str:
 def clean_row(row: dict[str, Any]) -> dict[str, Any]:
     """``clean`` through the values of one row a bulk (Core) insert writes: the same cleaning the flush
     guard (``db.engine``) gives every ORM write."""
-    return {key: clean(value) if isinstance(value, str) else clean_value(value) for key, value in row.items()}
+    return {key: clean(value) if isinstance(value, str) else
+            clean_value(value) if isinstance(value, (dict, list, tuple)) else value for key, value in row.items()}
 
 
 def clean_value(value: Any) -> Any:

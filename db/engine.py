@@ -10,15 +10,16 @@ with ``SELECT … FOR UPDATE``.
 """
 from __future__ import annotations
 
+import json
 import os
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, inspect, make_url
+from sqlalchemy import JSON, Connection, Engine, Table, create_engine, event, insert, inspect, make_url, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session as OrmSession
@@ -167,6 +168,46 @@ def transaction(engine: Engine) -> Iterator[Session]:
         with Session(bind=connection, expire_on_commit=False) as session:
             with session.begin():
                 yield session
+
+
+WRITTEN_TABLES = "dashboard_written_tables"  # Connection.info key: tables written since the transaction began
+
+
+def note_written(connection: Connection, *tables: str) -> None:
+    """Record that this transaction wrote ``tables`` where no statement listener sees it (``COPY`` through the
+    driver): ``services/data_version.py`` reads the same note before it commits."""
+    connection.info.setdefault(WRITTEN_TABLES, set()).update(tables)
+
+
+def insert_rows(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Many rows of one table, in the connection's transaction: PostgreSQL by ``COPY … FROM STDIN`` through the
+    connection's own psycopg connection, SQLite by a Core executemany. Every row has the same keys (the columns
+    written). JSON columns are sent as their JSON text (``None`` as JSON ``null``, as a Core insert writes it);
+    psycopg's dumpers write dates, booleans, bytes (bytea) and None (NULL)."""
+    if not rows:
+        return
+    if connection.dialect.name != "postgresql":
+        connection.execute(insert(table), rows)
+        return
+    columns = list(rows[0])
+    json_columns = {name for name in columns if isinstance(table.c[name].type, JSON)}
+    names = ", ".join(f'"{name}"' for name in columns)
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    with driver.cursor() as cursor, cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
+        for row in rows:
+            copy.write_row([json.dumps(row[name]) if name in json_columns else row[name] for name in columns])
+    note_written(connection, table.name)
+
+
+def reserve_ids(connection: Connection, table: Table, count: int) -> list[int] | None:
+    """PostgreSQL: ``count`` new ids of ``table`` taken from its id sequence (so rows can be sent by ``COPY`` and
+    their ids known); None elsewhere (SQLite: insert with RETURNING)."""
+    if connection.dialect.name != "postgresql" or count == 0:
+        return None
+    return list(connection.execute(
+        text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :count)"),
+        {"table": table.name, "count": count}).scalars())
 
 
 def conflict_insert(session: OrmSession, table):

@@ -8,17 +8,15 @@ an hour. Every ID is still sealed (AES-GCM) and hashed (HMAC) one by one, as the
 from __future__ import annotations
 
 import datetime as dt
-import json
 import random
 from typing import Iterator
-
-from sqlalchemy import JSON, Table, insert
 
 from dashboard import privacy
 from dashboard.lifecycle import IDENTIFY_OPEN
 from dashboard.vocab import (MEMBER_ADDITIONS, CaseKind, ClueSource, HouseholdState, HouseholdType, LabourSkill,
                              MemberChangeReason, MonitorCategory, Risk, SupportKind)
 from dashboard.services.quality import ANSWERS
+from db.engine import insert_rows
 from db.models import (Household, HouseholdCase, HouseholdMember, HouseholdRisk, IncomeLine, MemberChange,
                        SupportMeasure)
 from seed import people
@@ -135,38 +133,19 @@ RISKS = list(Risk)
 SUPPORT_KINDS = tuple(SupportKind)
 
 
-def _copy(connection, table: Table, rows: list[dict]) -> None:
-    """PostgreSQL's COPY through the connection's own psycopg connection (same transaction). JSON columns are
-    sent as their text; psycopg's dumpers write dates, booleans, bytes (bytea) and None (NULL)."""
-    columns = list(rows[0])
-    json_columns = {name for name in columns if isinstance(table.c[name].type, JSON)}
-    names = ", ".join(f'"{name}"' for name in columns)
-    driver = connection.connection.driver_connection
-    with driver.cursor() as cursor, cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
-        for row in rows:
-            copy.write_row([json.dumps(row[name]) if name in json_columns else row[name] for name in columns])
-
-
-def _write(connection, table: Table, rows: list[dict]) -> None:
-    if connection.dialect.name == "postgresql":
-        _copy(connection, table, rows)
-    else:
-        connection.execute(insert(table), rows)
-
-
 def insert_households(connection, rng: random.Random, count: int, villages: list[dict], today: dt.date) -> dict[str, int]:
     """Write ``count`` households (and their members, risks and open clues) in batches; returns the row counts.
     Each batch is written in table order, so that no member is written before its household."""
     counts = {name: 0 for name in TABLES}
     pending: dict[str, list[dict]] = {name: [] for name in TABLES}
-    _write(connection, IncomeLine.__table__, [{"year": year, "yuan": yuan, "set_by_id": None,
+    insert_rows(connection, IncomeLine.__table__, [{"year": year, "yuan": yuan, "set_by_id": None,
                                                 "set_at": dt.datetime.combine(today, dt.time(8))}
                                                for year, yuan in INCOME_LINES.items()])
 
     def flush() -> None:
         for name in TABLES:
             if pending[name]:
-                _write(connection, TABLES[name], pending[name])
+                insert_rows(connection, TABLES[name], pending[name])
                 counts[name] += len(pending[name])
                 pending[name] = []
 

@@ -3,16 +3,19 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, Iterator, TypeVar
 
+from pydantic_core import PydanticUndefined
+from sqlalchemy import String, any_, bindparam
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Session, SQLModel, select
 
 from dashboard import clock
 from dashboard.errors import Phrase, ConflictError, NotFound, ValidationFailed
 from dashboard.lifecycle import Actor
-from dashboard.text import clean
+from dashboard.text import clean, clean_row
 from dashboard.vocab import Role
-from db.engine import conflict_insert
+from db.engine import conflict_insert, insert_rows
 from db.models import AuditLog, User
 
 M = TypeVar("M", bound=SQLModel)
@@ -128,3 +131,35 @@ def code(enum: type[E], value: Any, field_key: str) -> E:
 def actor_of(user: User) -> Actor:
     return Actor(id=user.id, username=user.username, role=Role(user.role), unit_id=user.unit_id,
                  display_name=user.display_name)
+
+
+# --- bulk writes below the ORM (the household import, the screening) -------------------------------------------
+
+def column_defaults(model: type[SQLModel]) -> dict[str, Any]:
+    """The Python-side defaults of a model's columns (what the ORM fills in), for Core rows of it."""
+    values: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        if name == "id" or name not in model.__table__.c:
+            continue
+        if info.default_factory is None and info.default is not PydanticUndefined:
+            values[name] = info.default
+    return values
+
+
+def insert_clean(session: Session, model: type[SQLModel], rows: list[dict[str, Any]]) -> None:
+    """Core rows of one table (``db.engine.insert_rows``: COPY on PostgreSQL) through the cleaning the flush guard
+    gives every ORM write (``text.clean_row``)."""
+    insert_rows(session.connection(), model.__table__, [clean_row(row) for row in rows])
+
+
+def any_of(session: Session, column: Any, values: list, item_type: Any = None, size: int = 1_000) -> Iterator[Any]:
+    """Conditions ``column`` is one of ``values``: on PostgreSQL one condition for all of them (``= ANY(array)``,
+    the array one parameter: one set-based query), elsewhere one ``IN`` list per ``size`` values (within every
+    driver's limit on parameters)."""
+    if not values:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        yield column == any_(bindparam("values", list(values), type_=ARRAY(item_type or String)))
+        return
+    for start in range(0, len(values), size):
+        yield column.in_(values[start:start + size])

@@ -30,7 +30,7 @@ from sqlalchemy import Engine, event
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
-from db.engine import conflict_insert
+from db.engine import WRITTEN_TABLES, conflict_insert
 from db.models import DataVersion
 
 TABLE = DataVersion.__tablename__
@@ -41,7 +41,7 @@ QUIET_TABLES = frozenset({
     "job_claim", "job_run", "delivery",  # the worker's bookkeeping and the outbound queue
 })
 _QUIET_HERE = "dashboard_quiet_tables"  # Session.info key: tables this one transaction writes as bookkeeping
-_WRITTEN = "dashboard_written_tables"  # Connection.info key: the tables written since the transaction began
+_WRITTEN = WRITTEN_TABLES  # Connection.info key: the tables written since the transaction began (COPY: db.engine.note_written)
 _ANY = "*"
 _WRITE = re.compile(r'\s*(?:INSERT\s+(?:OR\s+\w+\s+)?INTO|UPDATE|DELETE\s+FROM)\s+(?:"?\w+"?\.)?"?(\w+)', re.I)
 _READS = ("SELECT", "PRAGMA", "SAVEPOINT", "RELEASE", "ROLLBACK", "BEGIN", "COMMIT", "SET ", "SHOW", "LOCK",

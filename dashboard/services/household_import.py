@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, func, insert, update
 from sqlmodel import Session, select
 
 from dashboard import clock, privacy
@@ -16,11 +17,13 @@ from dashboard.errors import Phrase, ValidationFailed
 from dashboard.household_reader import HouseholdRows, MemberRow, ParsedHouseholds, parse_households
 from dashboard.i18n import t
 from dashboard.lifecycle import Actor, HouseholdAction, enforce_household
-from dashboard.services.common import apply_changes, audit
-from dashboard.services.households import (FLAG_TWO_HOUSEHOLDS, MemberInput, member_row, note_member_change,
-                                           seal_member)
+from dashboard.services.common import any_of, apply_changes, audit, column_defaults, insert_clean
+from dashboard.services.households import (FLAG_TWO_HOUSEHOLDS, MemberInput, member_row, member_values,
+                                           note_member_change, seal_member)
+from dashboard.text import clean_row
 from dashboard.vocab import MEMBER_ADDITIONS, EliminationMethod, HouseholdState, MemberChangeReason
-from db.models import Household, HouseholdMember, HouseholdRisk, HouseholdStep, SupportMeasure, Village
+from db.engine import insert_rows, reserve_ids
+from db.models import AuditLog, Household, HouseholdMember, HouseholdRisk, HouseholdStep, SupportMeasure, Village
 
 CHUNK = 1000
 
@@ -59,7 +62,8 @@ def preview_households(session: Session, actor: Actor, raw: bytes, *, filename: 
     """Read and check the whole file; nothing is written."""
     enforce_household(actor, HouseholdAction.IMPORT)
     parsed = parse_households(raw, filename)
-    villages = {(v.township, v.name): v.id for v in session.exec(select(Village)).all()}
+    villages = {(township, name): village_id for township, name, village_id
+                in session.exec(select(Village.township, Village.name, Village.id)).all()}
     unknown = sorted({f"{h.township}{h.village}" for h in parsed.households if (h.township, h.village) not in villages})
     preview = HouseholdImportPreview(parsed=parsed, year=year or clock.today().year, villages=villages,
                                      unknown_places=unknown)
@@ -72,26 +76,152 @@ def preview_households(session: Session, actor: Actor, raw: bytes, *, filename: 
     return preview
 
 
-def commit_households(session: Session, actor: Actor, preview: HouseholdImportPreview) -> HouseholdImportSummary:
-    """Write a checked file: create or update each household, its members, risks and measures."""
+def commit_households(session: Session, actor: Actor, preview: HouseholdImportPreview, *, chunk: int = CHUNK,
+                      bulk: bool = True) -> HouseholdImportSummary:
+    """Write a checked file: create or update each household, its members, risks and measures.
+
+    ``bulk`` (the default) writes the households the ledger does not have yet with Core statements, ``chunk``
+    households at a time (ids by RETURNING, one ``Sealer``, one recount of ``Household.persons`` per chunk, the
+    steps and audit rows in bulk); a household already in the ledger is compared and only what changed is
+    written. ``bulk=False`` is the household-by-household ORM path the bulk one is tested against."""
     enforce_household(actor, HouseholdAction.IMPORT)
     if not preview.ok:
         raise ValidationFailed("error.hh_import_refused", count=len(preview.parsed.errors) + len(preview.unknown_places))
     counts = {"created": 0, "updated": 0, "unchanged": 0}
     hashes: set[str] = set()
     households = preview.parsed.households
-    for start in range(0, len(households), CHUNK):
-        chunk = households[start:start + CHUNK]
+    writer = _BulkWriter(session, actor, preview) if bulk else None
+    sealer = privacy.sealer()
+    for start in range(0, len(households), chunk):
+        part = households[start:start + chunk]
         existing = {h.number: h for h in session.exec(
-            select(Household).where(Household.number.in_([row.number for row in chunk]))).all()}
+            select(Household).where(Household.number.in_([row.number for row in part]))).all()}
         members = _members_of(session, [h.id for h in existing.values() if h.id is not None])
-        for rows in chunk:
-            outcome = _write(session, actor, preview, rows, existing.get(rows.number), members)
-            counts[outcome] += 1
-            hashes |= {key for key in (privacy.match_key(m.id_number) for m in rows.members) if key}
-    flagged, twice = _flag_people(session, hashes)
+        if writer is not None:
+            for outcome in writer.write(part, existing, members):
+                counts[outcome] += 1
+        else:
+            for rows in part:
+                outcome = _write(session, actor, preview, rows, existing.get(rows.number), members)
+                counts[outcome] += 1
+        hashes |= {key for key in (sealer.match_key(m.id_number) for rows in part for m in rows.members) if key}
+    flagged, twice = _flag_people(session, hashes) if writer is None else _flag_people_bulk(session, hashes)
     return HouseholdImportSummary(**counts, members=sum(len(h.members) for h in households),
                                   skipped=preview.parsed.skipped, flagged_ids=flagged, in_two_households=twice)
+
+
+class _BulkWriter:
+    """The bulk path of ``commit_households``: one chunk of the file at a time."""
+
+    def __init__(self, session: Session, actor: Actor, preview: HouseholdImportPreview) -> None:
+        self.session, self.actor, self.preview = session, actor, preview
+        self.sealer = privacy.sealer()
+        self.today, self.now = clock.today(), clock.now()
+        self.defaults = column_defaults(Household)
+
+    def write(self, part: list[HouseholdRows], existing: dict[str, Household],
+              members: dict[int, list[HouseholdMember]]) -> list[str]:
+        session, actor = self.session, self.actor
+        audits: list[dict[str, Any]] = []
+        outcomes: list[str] = []
+        known = [existing[rows.number] for rows in part if rows.number in existing]
+        risks, measures = _risks_and_measures(session, [h.id for h in known if h.id is not None])
+        for rows in part:
+            household = existing.get(rows.number)
+            if household is not None:
+                outcomes.append(_write(session, actor, self.preview, rows, household, members,
+                                       audits=audits, risks=risks.get(household.id, set()),
+                                       measures=measures.get(household.id, set())))
+        session.flush()   # the changed households, before the Core rows and the audit rows that name them
+        new = [rows for rows in part if rows.number not in existing]
+        if new:
+            self._create(new, audits)
+            outcomes += ["created"] * len(new)
+        insert_clean(session, AuditLog, audits)
+        return outcomes
+
+    def _create(self, new: list[HouseholdRows], audits: list[dict[str, Any]]) -> None:
+        session, actor, today, now = self.session, self.actor, self.today, self.now
+        table = Household.__table__
+        records = [clean_row({**self.defaults, "number": rows.number, "flags": [], "created_at": now,
+                              "updated_at": now, **_household_values(self.preview, rows), **_state_of(rows)})
+                   for rows in new]
+        connection = session.connection()
+        reserved = reserve_ids(connection, table, len(records))
+        if reserved is not None:   # PostgreSQL: ids from the sequence, the rows by COPY
+            records = [{"id": household_id, **record} for household_id, record in zip(reserved, records)]
+            insert_rows(connection, table, records)
+            ids = {record["number"]: record["id"] for record in records}
+        else:
+            returned = connection.execute(
+                insert(table).returning(table.c.id, table.c.number, sort_by_parameter_order=True), records)
+            ids = {number: household_id for household_id, number in returned}
+        members: list[dict[str, Any]] = []
+        risks: list[dict[str, Any]] = []
+        measures: list[dict[str, Any]] = []
+        steps: list[dict[str, Any]] = []
+        for rows in new:
+            household_id = ids[rows.number]
+            changed = {"created"}
+            seq = 0
+            for row in rows.members:
+                if row.leaving:   # listed as gone: a household this import creates never had them
+                    continue
+                seq += 1
+                values = member_values(household_id, seq, _member_input(row), self.sealer)
+                members.append({**values, "labour_skill": values["labour_skill"].value if values["labour_skill"] else None,
+                                "version": 1})
+                changed.add("member+")
+            since = rows.identified_on or today
+            for risk in rows.risks:
+                risks.append({"household_id": household_id, "kind": risk.value, "added_on": since, "removed_on": None,
+                              "note": "导入"})
+                changed.add(f"risk:{risk.value}")
+            for kind, text in rows.measures.items():
+                measures.append({"household_id": household_id, "kind": kind.value, "text": text, "unit_name": "",
+                                 "start_on": since, "end_on": None, "created_by_id": None, "created_at": now,
+                                 "version": 1})
+                changed.add(f"measure:{kind.value}")
+            note = ", ".join(sorted(changed))
+            steps.append({"household_id": household_id, "case_id": None, "action": "hh_import", "happened_on": today,
+                          "at": now, "user_id": actor.id, "username": actor.username, "note": note[:2000]})
+            audits.append(_audit_row(actor, now, household_id, sorted(changed)))
+        insert_clean(session, HouseholdMember, members)
+        insert_clean(session, HouseholdRisk, risks)
+        insert_clean(session, SupportMeasure, measures)
+        insert_clean(session, HouseholdStep, steps)
+        recount_persons(session, sorted(ids.values()))
+
+
+def _audit_row(actor: Actor, now: dt.datetime, household_id: int | None, changed: list[str]) -> dict[str, Any]:
+    """What ``common.audit(session, actor, "hh_import", household, new={"changed": …})`` writes, as a Core row."""
+    return {"at": now, "user_id": actor.id, "username": actor.username, "action": "hh_import", "entity": "Household",
+            "entity_id": household_id, "finding_id": None, "old": None, "new": {"changed": changed}, "note": ""}
+
+
+def recount_persons(session: Session, household_ids: list[int]) -> None:
+    """``Household.persons`` of these households from their members: what the flush hook of ``db/engine.py`` does
+    after an ORM write of a member, once for a chunk of households written below the ORM."""
+    if not household_ids:
+        return
+    counted = (select(func.count()).where(HouseholdMember.household_id == Household.id)
+               .correlate(Household).scalar_subquery())
+    session.connection().execute(update(Household).where(Household.id.in_(household_ids)).values(persons=counted))
+
+
+def _risks_and_measures(session: Session, household_ids: list[int]) -> tuple[dict[int, set[str]], dict[int, set]]:
+    """The open risks and the measures of a chunk of households already in the ledger, read once."""
+    risks: dict[int, set[str]] = {}
+    measures: dict[int, set[tuple[str, str]]] = {}
+    if household_ids:
+        for household_id, kind in session.exec(select(HouseholdRisk.household_id, HouseholdRisk.kind).where(
+                HouseholdRisk.household_id.in_(household_ids), HouseholdRisk.removed_on.is_(None))).all():
+            risks.setdefault(household_id, set()).add(kind)
+        for household_id, kind, text in session.exec(select(
+                SupportMeasure.household_id, SupportMeasure.kind, SupportMeasure.text).where(
+                SupportMeasure.household_id.in_(household_ids))).all():
+            measures.setdefault(household_id, set()).add((kind, text))
+    return risks, measures
 
 
 def _members_of(session: Session, household_ids: list[int]) -> dict[int, list[HouseholdMember]]:
@@ -128,7 +258,11 @@ def _state_of(rows: HouseholdRows) -> dict:
 
 
 def _write(session: Session, actor: Actor, preview: HouseholdImportPreview, rows: HouseholdRows,
-           household: Household | None, members: dict[int, list[HouseholdMember]]) -> str:
+           household: Household | None, members: dict[int, list[HouseholdMember]], *,
+           audits: list[dict[str, Any]] | None = None, risks: set[str] | None = None,
+           measures: set | None = None) -> str:
+    """One household through the ORM. The bulk path passes ``audits`` (its audit row is added there, written with
+    the chunk's) and the household's open risks and measures it read for the whole chunk."""
     values = _household_values(preview, rows)
     today = clock.today()
     if household is None:
@@ -143,7 +277,8 @@ def _write(session: Session, actor: Actor, preview: HouseholdImportPreview, rows
     member_changes = _write_members(session, actor, household, rows.members, members.get(household.id, []),
                                     joined=outcome != "created")
     since = rows.identified_on or today
-    added_risks = _add_missing(session, household, rows, since, new=outcome == "created")
+    added_risks = _add_missing(session, household, rows, since, new=outcome == "created", risks=risks,
+                               measures=measures)
     if member_changes or added_risks:
         outcome = "updated" if outcome == "unchanged" else outcome
     if outcome != "unchanged":
@@ -151,7 +286,11 @@ def _write(session: Session, actor: Actor, preview: HouseholdImportPreview, rows
         note = ", ".join(sorted({*changed, *member_changes, *added_risks}))
         session.add(HouseholdStep(household_id=household.id, action="hh_import", happened_on=today,
                                   user_id=actor.id, username=actor.username, note=note[:2000]))
-        audit(session, actor, "hh_import", household, new={"changed": sorted({*changed, *member_changes, *added_risks})})
+        what = sorted({*changed, *member_changes, *added_risks})
+        if audits is None:
+            audit(session, actor, "hh_import", household, new={"changed": what})
+        else:
+            audits.append(_audit_row(actor, clock.now(), household.id, what))
     return outcome
 
 
@@ -221,18 +360,20 @@ def _joined(household: Household, row: MemberRow, today: dt.date) -> tuple[Membe
 
 
 def _add_missing(session: Session, household: Household, rows: HouseholdRows, since: dt.date, *,
-                 new: bool = False) -> set[str]:
+                 new: bool = False, risks: set[str] | None = None, measures: set | None = None) -> set[str]:
     """Risks and measures of the file the household does not have yet (nothing is removed by an import). A
     household this import creates has none: nothing is read (each read would flush the session first)."""
     added: set[str] = set()
-    risks = set() if new else set(session.exec(select(HouseholdRisk.kind).where(
-        HouseholdRisk.household_id == household.id, HouseholdRisk.removed_on.is_(None))).all())
+    if risks is None:
+        risks = set() if new else set(session.exec(select(HouseholdRisk.kind).where(
+            HouseholdRisk.household_id == household.id, HouseholdRisk.removed_on.is_(None))).all())
     for risk in rows.risks:
         if risk.value not in risks:
             session.add(HouseholdRisk(household_id=household.id, kind=risk.value, added_on=since, note="导入"))
             added.add(f"risk:{risk.value}")
-    measures = set() if new else set(session.exec(select(SupportMeasure.kind, SupportMeasure.text)
-                                                  .where(SupportMeasure.household_id == household.id)).all())
+    if measures is None:
+        measures = set() if new else set(session.exec(select(SupportMeasure.kind, SupportMeasure.text)
+                                                      .where(SupportMeasure.household_id == household.id)).all())
     for kind, text in rows.measures.items():
         if (kind.value, text) not in measures:
             session.add(SupportMeasure(household_id=household.id, kind=kind.value, text=text, start_on=since))
@@ -258,3 +399,31 @@ def _flag_people(session: Session, hashes: set[str]) -> tuple[int, int]:
             flagged_people += not member.id_valid
     return flagged_people, len(twice)
 
+
+
+def _flag_people_bulk(session: Session, hashes: set[str]) -> tuple[int, int]:
+    """``_flag_people`` for the bulk path: the same flags and counts from one set-based query (each member of these
+    hashes with whether the hash is in two households: ``min <> max`` over the hash), updating only the members
+    whose flags change."""
+    session.flush()
+    table = HouseholdMember.__table__
+    over = {"partition_by": table.c.id_hash}
+    twice_expr = func.min(table.c.household_id).over(**over) != func.max(table.c.household_id).over(**over)
+    twice: set[str] = set()
+    changed: list[dict[str, Any]] = []
+    flagged_people = 0
+    connection = session.connection()
+    for condition in any_of(session, table.c.id_hash, sorted(hashes)):
+        for member_id, id_hash, flags, valid, in_two in connection.execute(
+                select(table.c.id, table.c.id_hash, table.c.flags, table.c.id_valid, twice_expr).where(condition)):
+            if in_two:
+                twice.add(id_hash)
+            wanted = [f for f in flags if f != FLAG_TWO_HOUSEHOLDS] + ([FLAG_TWO_HOUSEHOLDS] if in_two else [])
+            if wanted != flags:
+                changed.append({"member_id": member_id, "wanted": wanted})
+            flagged_people += not valid
+    if changed:
+        connection.execute(update(table).where(table.c.id == bindparam("member_id"))
+                           .values(flags=bindparam("wanted")), changed)
+        session.expire_all()   # members the session holds may carry the old flags
+    return flagged_people, len(twice)

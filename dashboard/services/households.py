@@ -102,29 +102,40 @@ class HouseholdInput:
 
 # --- personal data -------------------------------------------------------------------------------------
 
+def sealed_values(data: MemberInput, flags: list[str], sealer: privacy.Sealer | None = None) -> dict[str, Any]:
+    """A person's ID, phone and health sealed: cipher, keyed hash, masked form, validity, and ``flags`` with the
+    bad-check-digit flag set or cleared. One definition for a member written through the ORM (``seal_member``)
+    and for the bulk import's Core rows (which pass the one ``Sealer`` they hold)."""
+    sealer = sealer or privacy.sealer()
+    id_number = privacy.normalise(data.id_number)
+    valid = privacy.id_check(id_number) if id_number else True
+    return {
+        "id_cipher": sealer.seal(id_number, privacy.Field.ID), "id_hash": sealer.match_key(id_number),
+        "id_masked": privacy.mask_id(id_number), "id_valid": valid,
+        "phone_cipher": sealer.seal(data.phone, privacy.Field.PHONE), "phone_masked": privacy.mask_phone(data.phone),
+        "health_cipher": sealer.seal(data.health, privacy.Field.HEALTH),
+        "flags": [flag for flag in flags if flag != FLAG_BAD_CHECK_DIGIT] + ([] if valid else [FLAG_BAD_CHECK_DIGIT]),
+    }
+
+
 def seal_member(member: HouseholdMember, data: MemberInput) -> None:
     """Put a person's ID, phone and health on ``member`` sealed: cipher, keyed hash, masked form, validity."""
-    id_number = privacy.normalise(data.id_number)
-    member.id_cipher = privacy.seal(id_number, privacy.Field.ID)
-    member.id_hash = privacy.match_key(id_number)
-    member.id_masked = privacy.mask_id(id_number)
-    member.id_valid = privacy.id_check(id_number) if id_number else True
-    member.phone_cipher = privacy.seal(data.phone, privacy.Field.PHONE)
-    member.phone_masked = privacy.mask_phone(data.phone)
-    member.health_cipher = privacy.seal(data.health, privacy.Field.HEALTH)
-    flags = [flag for flag in member.flags if flag != FLAG_BAD_CHECK_DIGIT]
-    member.flags = flags + ([FLAG_BAD_CHECK_DIGIT] if not member.id_valid else [])
+    for key, value in sealed_values(data, member.flags).items():
+        setattr(member, key, value)
+
+
+def member_values(household_id: int, seq: int, data: MemberInput, sealer: privacy.Sealer | None = None) -> dict[str, Any]:
+    """The columns of a new member (``member_row`` for the ORM, the bulk import's Core rows)."""
+    skill = LabourSkill(data.labour_skill) if data.labour_skill else None
+    return {"household_id": household_id, "seq": seq, "name": require_text(data.name, "field.hh_member_name"),
+            "id_kind": clean(data.id_kind), "relation": clean(data.relation), "is_head": clean(data.relation) == "户主",
+            "sex": clean(data.sex), "birth_date": data.birth_date, "education": clean(data.education),
+            "school_status": clean(data.school_status), "labour_skill": skill,
+            **sealed_values(data, [], sealer)}
 
 
 def member_row(household_id: int, seq: int, data: MemberInput) -> HouseholdMember:
-    skill = LabourSkill(data.labour_skill) if data.labour_skill else None
-    member = HouseholdMember(
-        household_id=household_id, seq=seq, name=require_text(data.name, "field.hh_member_name"),
-        id_kind=clean(data.id_kind), relation=clean(data.relation), is_head=clean(data.relation) == "户主",
-        sex=clean(data.sex), birth_date=data.birth_date, education=clean(data.education),
-        school_status=clean(data.school_status), labour_skill=skill, flags=[])
-    seal_member(member, data)
-    return member
+    return HouseholdMember(**member_values(household_id, seq, data))
 
 
 @dataclass(frozen=True)
