@@ -101,6 +101,7 @@ def _selects(townships: list[str] | None) -> list[Any]:
     return [by_state, *months, clues]
 
 
+WHOLE_ABOVE = 200  # townships: more than these are counted as a whole
 LOCK_KEY = 22_0021  # PostgreSQL advisory lock of the tally: shared by a township recount, exclusive by a full one
 
 
@@ -124,6 +125,8 @@ def recount(session: Session, townships: Iterable[str] | None = None) -> None:
     names = sorted(set(townships)) if townships is not None else None
     if names == []:
         return
+    if names is not None and len(names) > WHOLE_ABOVE:
+        names = None   # most of the county: one statement per kind and one lock, not one lock per township
     _lock(session, names)
     table = HouseholdTally.__table__
     for start in range(0, len(names or [None]), 1_000):
