@@ -133,16 +133,17 @@ def cmd_stats(args) -> int:
 
 def _verify_rollups(engine, *, repair: bool) -> int:
     """Every roll-up row and figure against the base tables; with ``repair``, rebuild first."""
-    from dashboard.services import data_version, rollups
+    from dashboard.services import data_version, household_figures, rollups
     from db.engine import transaction
 
     if repair:
         with transaction(engine) as session:
             rollups.rebuild(session)
+            household_figures.recount(session)
             data_version.bump(session)  # repaired sums: pages cached from the wrong ones are built again
     rollups.refresh_if_stale(engine)  # what every reader does first: marked-stale sums are rebuilt, not read
     with read_session(engine) as session:
-        drifts = rollups.verify(session)
+        drifts = [*rollups.verify(session), *household_figures.verify(session)]
     for drift in drifts:
         print(drift)
     if drifts:
@@ -374,12 +375,15 @@ def cmd_api_token_revoke(args) -> int:
 
 
 def cmd_households_check(args) -> int:
-    """数据质量核查: every rule of ``services.quality`` over the household ledger."""
+    """数据质量核查: every rule of ``services.quality`` over the household ledger, run now and stored (the 数据质量 page
+    then shows this run); printed for one township or all."""
     from dashboard.services import quality
 
     engine = _engine()
+    quality.refresh_in(engine, SYSTEM)
     with read_session(engine) as session:
-        report = quality.run(session, township=args.township)
+        report = quality.stored_report(session, township=args.township)
+    assert report is not None  # stored just now
     if args.json:
         print(json.dumps(quality.as_json(report, lambda rule_id: t(f"quality_rule.{rule_id}", _lang)),
                          ensure_ascii=False, indent=2))

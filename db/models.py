@@ -104,6 +104,7 @@ class Village(SQLModel, table=True):
     __tablename__ = "village"
     __table_args__ = (
         UniqueConstraint("county", "township", "name", name="uq_village_place"),
+        Index("ix_village_township_name", "township", "name"),  # pick lists in this order without a sort
         one_of("level", VillageLevel),
         one_of("status", VillageStatus),
     )
@@ -755,6 +756,10 @@ class Household(SQLModel, table=True):
         one_of("elimination_method", EliminationMethod, nullable=True),
         Index("ix_household_place", "township", "village_id"),
         Index("ix_household_state_category", "state", "category"),
+        Index("ix_household_county_township", "county", "township"),  # 零变化: the ledger's places by a loose scan
+        # 零变化: the places that changed in a period, from the index alone
+        Index("ix_household_identified_place", "identified_on", "county", "township"),
+        Index("ix_household_eliminated_place", "eliminated_on", "county", "township"),
     )
 
     id: Optional[int] = Field(default=None, primary_key=True)
@@ -992,3 +997,65 @@ class BulletinSnapshot(SQLModel, table=True):
     frozen_at: NaiveDatetime = Field(default_factory=clock.now)
     frozen_by_id: Optional[int] = Field(default=None, foreign_key="app_user.id")
     rows: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+
+
+class QualityCheck(SQLModel, table=True):
+    """The last run of the data-quality rules (数据质量核查): when, as of which day and by whom. The 数据质量 page and
+    the monthly bulletin read its stored hits (``QualityCount``, ``QualityHit``) instead of running every rule on
+    each view; the nightly pass, the page's "run now" and ``households-check`` replace them (one row, id 1)."""
+
+    __tablename__ = "quality_check"
+
+    id: int = Field(default=1, primary_key=True)
+    as_of: dt.date                                   # the day the rules were evaluated for
+    computed_at: NaiveDatetime = Field(default_factory=clock.now)
+    computed_by: str = Field(default="", max_length=60)  # a username, or "system" (the worker, the command line)
+    seconds: float = 0.0                             # how long the run took
+
+
+class QualityCount(SQLModel, table=True):
+    """Households a rule hit in one township at the last check (``QualityCheck``)."""
+
+    __tablename__ = "quality_count"
+
+    rule_id: str = Field(primary_key=True, max_length=40)
+    township: str = Field(primary_key=True, max_length=60)
+    n: int = 0
+
+
+class QualityHit(SQLModel, table=True):
+    """One household a rule hit at the last check, with its 户编号 and township as they were then (no foreign key:
+    the stored check outlives a household's removal until the next run)."""
+
+    __tablename__ = "quality_hit"
+    __table_args__ = (Index("ix_quality_hit_listing", "rule_id", "township", "number"),
+                      Index("ix_quality_hit_number", "rule_id", "number"))
+
+    rule_id: str = Field(primary_key=True, max_length=40)
+    household_id: int = Field(primary_key=True)
+    township: str = Field(max_length=60)
+    number: str = Field(max_length=40)
+
+
+class HouseholdTally(SQLModel, table=True):
+    """The household ledger's monitoring figures, rolled up per township (``services/household_figures.py``): kept
+    exact by every unit of work that writes households or their cases (the touched townships are counted again
+    from the base tables before commit; a bulk write that names none, all of them), checked by ``stats --verify``.
+    Rows hold no day: "this month", "this year" and "overdue" are ranges over ``period`` chosen when read.
+
+    kind ``state``: households under monitoring by (state, category); ``identified`` / ``eliminated``: those
+    households by the month (``YYYY-MM``) of 识别监测时间 / 消除监测时间, ``identified_year`` / ``eliminated_year`` by its
+    year (``YYYY``); ``clue_due``: clues on the clock by due day (``YYYY-MM-DD``). Rows that would count nothing are
+    not stored."""
+
+    __tablename__ = "household_tally"
+    __table_args__ = (Index("ix_household_tally_kind_period", "kind", "period"),)
+
+    township: str = Field(primary_key=True, max_length=60)
+    kind: str = Field(primary_key=True, max_length=20)
+    state: str = Field(primary_key=True, max_length=20)      # "" where the kind has none
+    category: str = Field(primary_key=True, max_length=20)   # "" where none
+    period: str = Field(primary_key=True, max_length=10)     # "" for kind state
+    n: int = 0
+    persons: int = 0
+

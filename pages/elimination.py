@@ -9,7 +9,7 @@ from dashboard import clock
 from dashboard.documents.publicity import publicity_docx, publicity_xlsx
 from dashboard.services import household_views
 from dashboard.ui import navigation
-from dashboard.ui.context import labels, lang, reading, show_flash, tr
+from dashboard.ui.context import cached_view, labels, lang, reading, show_flash, tr, view_key
 from dashboard.ui.widgets import ROW_CLICK, clicked_row, day, labelled_frame
 from dashboard.vocab import MonitorCategory
 
@@ -17,11 +17,20 @@ DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-def queue(actor) -> None:
+@cached_view(max_entries=64)
+def _queue(_key, _actor):
+    """The queue and its size, once per data version and day (``view_key``): the size is one statement from the
+    gate's own conditions over every monitored household (seconds at 300,000); the gate itself is the service's,
+    checked live when a step is taken."""
     with reading() as session:
-        candidates = household_views.elimination_queue(session, actor, limit=household_views.QUEUE_LIMIT)
-        size = (household_views.elimination_queue_size(session, actor)
+        candidates = household_views.elimination_queue(session, _actor, limit=household_views.QUEUE_LIMIT)
+        size = (household_views.elimination_queue_size(session, _actor)
                 if len(candidates) == household_views.QUEUE_LIMIT else len(candidates))
+    return candidates, size
+
+
+def queue(actor) -> None:
+    candidates, size = _queue(view_key(actor), actor)
     st.caption(tr("hh.queue_rule"))
     if not candidates:
         st.info(tr("hh.queue_empty"))

@@ -24,14 +24,16 @@ def render() -> None:
     show_flash()
     st.title(tr("page.households"))
     with reading() as session:
-        villages = household_views.villages_of(session, actor)
         own = household_views.own_township(session, actor)
-    townships = sorted({township for _, township, _ in villages})
+        townships = household_views.townships_of(session, actor)
     first = st.columns(3)
     township = own or _choice(first[0], "col.township", townships, "hh_township")
     if own:
         first[0].text_input(tr("col.township"), own, disabled=True, key="hh_own_township")
-    names = {village_id: name for village_id, t_name, name in villages if not township or t_name == township}
+    # the villages of the chosen township only (as the ledger's filter): all 20,000 would be a pick list no one reads
+    with reading() as session:
+        villages = household_views.villages_of(session, actor, township) if township else []
+    names = {village_id: name for village_id, _, name in villages}
     village_id = _choice(first[1], "col.village", list(names), "hh_village", names.get)
     number = first[2].text_input(tr("hh.number_starts"), key="hh_number")
     second = st.columns(4)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from dashboard import clock
+
 from dashboard.lifecycle import Action, may
 from dashboard.services import checks, quality, screening, views
 from dashboard.ui import navigation
@@ -20,20 +22,20 @@ def _township_picker(session, actor) -> str | None:
     if own is not None:
         st.caption(f"{tr('col.township')}: {plain(own)}")
         return own
-    townships = views.choices(session)["townships"]
+    townships = views.townships(session)
     picked = st.selectbox(tr("col.township"), [ALL, *townships], key="quality_township",
                           format_func=lambda value: tr("ui.all") if value == ALL else value)
     return None if picked == ALL else picked
 
 
-def _summary(report: quality.Report, per_township: dict[str, dict[str, int]] | None) -> None:
+def _summary(check: quality.StoredCheck, township: str | None) -> None:
     records = []
-    for result in report.results:
+    for rule in quality.RULES:
         # the count next to the rule: on a phone the first two columns are what fits
-        record = {"quality.col_rule": tr(f"quality_rule.{result.rule.id}"), "quality.col_count": result.count,
-                  "quality.col_severity": tr(f"quality_severity.{result.rule.severity}")}
-        if per_township is not None:
-            worst = sorted(per_township.get(result.rule.id, {}).items(), key=lambda pair: (-pair[1], pair[0]))[:3]
+        record = {"quality.col_rule": tr(f"quality_rule.{rule.id}"), "quality.col_count": check.count(rule.id, township),
+                  "quality.col_severity": tr(f"quality_severity.{rule.severity}")}
+        if township is None:
+            worst = sorted(check.counts.get(rule.id, {}).items(), key=lambda pair: (-pair[1], pair[0]))[:3]
             record["quality.col_townships"] = "、".join(f"{name} {count}" for name, count in worst) or "—"
         records.append(record)
     st.dataframe(labelled_frame(records), hide_index=True, width="stretch", height=36 * len(records) + 40)
@@ -42,8 +44,9 @@ def _summary(report: quality.Report, per_township: dict[str, dict[str, int]] | N
 def _zero_change(session, today, township: str | None) -> None:
     st.subheader(tr("quality.zero_change"))
     columns = st.columns(2)
+    places = quality.ledger_places(session)   # once for both periods
     for column, period in zip(columns, (quality.last_month(today), quality.last_quarter(today))):
-        change = quality.zero_change(session, period, township)
+        change = quality.zero_change(session, period, township, places)
         column.markdown(f"**{tr(f'quality.zero_{period.kind}', period=period.label)}**")
         column.write(plain("、".join(change.townships)) if change.townships else tr("quality.zero_none"))
 
@@ -69,21 +72,21 @@ def _bulletin(actor, today) -> None:
                        mime="application/vnd.openxmlformats-officedocument.wordprocessingml.document")
 
 
-def _hits(session, actor, report: quality.Report, township: str | None) -> None:
-    hit = [result for result in report.results if result.count]
+def _hits(session, actor, check: quality.StoredCheck, township: str | None) -> None:
+    hit = [rule.id for rule in quality.RULES if check.count(rule.id, township)]
     if not hit:
         st.success(tr("quality.nothing_hit"))
         return
-    rule_id = st.selectbox(tr("quality.pick_rule"), [result.rule.id for result in hit], key="quality_rule",
-                           format_func=lambda value: f"{tr(f'quality_rule.{value}')}（{report.result(value).count}）")
-    result = report.result(rule_id)
-    rows = quality.hit_rows(session, result.household_ids)
+    rule_id = st.selectbox(tr("quality.pick_rule"), hit, key="quality_rule",
+                           format_func=lambda value: f"{tr(f'quality_rule.{value}')}（{check.count(value, township)}）")
+    count = check.count(rule_id, township)
+    rows = quality.stored_hit_rows(session, rule_id, township)
     st.dataframe(labelled_frame([{
         "field.hh_number": row.number, "col.township": row.township, "col.village": row.village,
         "field.hh_type": lbl(row.household_type, HouseholdType), "quality.col_state": lbl(row.state, HouseholdState),
     } for row in rows]), hide_index=True, width="stretch", height=min(36 * len(rows) + 40, 420))
-    if len(rows) < result.count:
-        st.caption(tr("quality.rows_cut", shown=len(rows), count=result.count))
+    if len(rows) < count:
+        st.caption(tr("quality.rows_cut", shown=len(rows), count=count))
     if may(actor.role, Action.LOG_FINDING):
         _raise_finding(actor, rule_id, township)
 
@@ -126,20 +129,42 @@ def _screening(actor) -> None:
         } for run in runs]), hide_index=True, width="stretch")
 
 
+def _stored(actor, township: str | None) -> quality.StoredCheck | None:
+    """The stored check (made now if there is none yet), and the "run now" button for those who may."""
+    if quality.may_run_now(actor):
+        if st.button(tr("quality.run_now"), key="quality_run_now", icon=":material/refresh:"):
+            with reading() as session:
+                computed = quality.compute(session)
+            done = run_service(quality.store_run_now, actor, computed)
+            if done is not None:
+                st.success(tr("quality.run_done", date=done.as_of.isoformat()))
+    with reading() as session:
+        check = quality.stored(session, township)
+    if check is None and run_service(quality.first_check, actor) is not None:
+        with reading() as session:
+            check = quality.stored(session, township)
+    return check
+
+
 def render() -> None:
     actor = navigation.require("quality")
     show_flash()
     st.title(tr("page.quality"))
     with reading() as session:
         township = _township_picker(session, actor)
-        report = quality.run(session, township=township)
-        per_township = quality.by_township(session, report) if township is None else None
-        st.caption(tr("quality.as_of", date=report.as_of.isoformat()))
-        _summary(report, per_township)
-        _zero_change(session, report.as_of, township)
-        if township is None:
-            _bulletin(actor, report.as_of)
-        _hits(session, actor, report, township)
+    check = _stored(actor, township)
+    if check is None:
+        return
+    st.caption(tr("quality.as_of", date=check.as_of.isoformat(), at=f"{check.computed_at:%Y-%m-%d %H:%M}",
+                  by=check.computed_by, seconds=f"{check.seconds:g}"))
+    _summary(check, township)
+    today = clock.today()
+    with reading() as session:
+        _zero_change(session, today, township)
+    if township is None:
+        _bulletin(actor, today)
+    with reading() as session:
+        _hits(session, actor, check, township)
         may_screen = screening.may_screen(session, actor)
     if may_screen:
         _screening(actor)

@@ -17,7 +17,7 @@ from sqlalchemy import Engine, Table, func, insert, select
 
 from dashboard import config
 from dashboard.passwords import hash_password
-from dashboard.services import rollups
+from dashboard.services import household_figures, rollups
 from dashboard.services.unit_of_work import unit_of_work
 from dashboard.vocab import (EscalationKind, ExtensionDecision, Priority, RectType, ReviewDecision, Role, SourceKind,
                              Status, UnitKind, VillageLevel, VillageStatus, codes)
@@ -101,6 +101,7 @@ def generate(engine: Engine, size: SyntheticSize, *, seed: int = 20261123, today
                                             places["villages"], today))
             _advance_sequences(connection)  # again: the households were written after the findings' pass
         rollups.touch_all(session)  # written below the ORM: the next reader rebuilds the figures
+        household_figures.touch_all(session)  # households by COPY: the unit of work counts every township again
     after_bulk_load(engine)  # planner statistics, and PostgreSQL's visibility map for index-only scans
     return counts
 

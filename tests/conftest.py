@@ -93,9 +93,13 @@ def assert_rollups_exact(engine) -> None:
     from dashboard.services import rollups
     from db.engine import read_session
 
+    from dashboard.services import household_figures
+
     with read_session(engine) as session:
         drifts = rollups.verify_as_built(session)
+        tally = household_figures.verify(session)
     assert not drifts, "roll-ups left wrong by this test (stats --verify):\n" + "\n".join(map(str, drifts[:20]))
+    assert not tally, "household tally left wrong by this test (stats --verify):\n" + "\n".join(tally[:20])
 
 
 @pytest.fixture

@@ -143,11 +143,16 @@ def new_data_version(engine: Engine) -> None:
     before the data version gets its row, with a new token, from the migration that follows)."""
     from sqlalchemy import inspect
 
-    from dashboard.services import data_version
+    from dashboard.services import data_version, household_figures
     from dashboard.services.unit_of_work import unit_of_work
+    from db.models import HouseholdTally
 
-    if inspect(engine).has_table(data_version.TABLE):
+    tables = inspect(engine)
+    if tables.has_table(data_version.TABLE):
         with unit_of_work(engine) as session:
+            if tables.has_table(HouseholdTally.__tablename__):
+                # counted again from the restored ledger: whatever the backup held, the tally equals its tables
+                household_figures.touch_all(session)
             data_version.bump(session)
 
 

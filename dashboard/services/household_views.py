@@ -325,14 +325,26 @@ def publicity_list(session: Session, actor: Actor, village_id: int, *, eliminati
                          risks=risks.get(r[0], []), publicity_start=r[6], publicity_end=r[7]) for r in rows]
 
 
-def villages_of(session: Session, actor: Actor) -> list[tuple[int, str, str]]:
-    """(id, township, name) of the villages that have households (a township officer's own only)."""
-    township = own_township(session, actor)
-    statement = (select(Village.id, Village.township, Village.name)
-                 .where(exists().where(Household.village_id == Village.id)).order_by(Village.township, Village.name))
-    if township:
-        statement = statement.where(Village.township == township)
-    return [(int(row[0]), row[1], row[2]) for row in session.exec(statement).all()]
+def villages_of(session: Session, actor: Actor, township: str | None = None) -> list[tuple[int, str, str]]:
+    """(id, township, name) of the villages the list page and the 公示 lists offer: the villages of the actor's reach
+    (a township officer's own only; with ``township``, that township's) from the village table, by index
+    (``ix_village_township_name``). It asked before for the villages that have households: an EXISTS over 300,000
+    households (630–1,770 ms) for a pick list where a village with no household simply lists none."""
+    own = own_township(session, actor)
+    if own and township and township != own:
+        return []
+    statement = select(Village.id, Village.township, Village.name).order_by(Village.township, Village.name)
+    if own or township:
+        statement = statement.where(Village.township == (own or township))
+    return [(int(row[0]), row[1], row[2]) for row in session.execute(statement).all()]
+
+
+def townships_of(session: Session, actor: Actor) -> list[str]:
+    """The townships the list page offers: a township officer's own; else every township of the village table."""
+    own = own_township(session, actor)
+    if own:
+        return [own]
+    return list(session.execute(select(Village.township).distinct().order_by(Village.township)).scalars())
 
 
 def all_villages(session: Session, actor: Actor) -> list[tuple[int, str, str]]:

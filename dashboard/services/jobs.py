@@ -27,7 +27,7 @@ from dashboard.i18n import t
 from dashboard.services import delivery, notifications
 from dashboard.services.notifications import Kind
 from dashboard.services.unit_of_work import unit_of_work
-from dashboard.lifecycle import CLOCKED_CASE_STATES, add_months
+from dashboard.lifecycle import CLOCKED_CASE_STATES, SYSTEM, add_months
 from dashboard.settings import Settings, load_settings
 from db.engine import conflict_insert, read_session
 from db.models import (Delivery, Finding, Household, HouseholdCase, JobClaim, JobRun, Notification, NotifyChannel,
@@ -411,9 +411,9 @@ def quality_pass(engine: Engine, today: dt.date | None = None, worker: str = "")
     from dashboard.services import households, quality
 
     today = today or clock.today()
+    # the night's result is stored: the 数据质量 page and the bulletin read it
+    per_township = quality.refresh_in(engine, SYSTEM, today).counts
     with read_session(engine) as session:
-        report = quality.run(session, today=today)
-        per_township = quality.by_township(session, report)
         zero = [quality.zero_change(session, period) for period in (quality.last_month(today),
                                                                      quality.last_quarter(today))]
         monitoring = sorted(households.monitoring_unit_ids(session))

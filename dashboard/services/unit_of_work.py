@@ -5,7 +5,7 @@ synthetic generator, an admin setting, the day's rebuild) runs inside ``unit_of_
 It records which findings the transaction touched and, just before commit, brings the
 maintained roll-ups up to date for exactly those findings (``rollups.settle``), under the
 roll-up lock, so two processes writing at once, or a write racing the day's rebuild, never leave
-a figure wrong. Last, it bumps the data version (``data_version``) when the transaction wrote anything a
+a figure wrong; then the household ledger's tally for the townships it wrote (``household_figures.settle``). Last, it bumps the data version (``data_version``) when the transaction wrote anything a
 page reads, so every replica's cached pages show the change at once. Nothing depends on which modules a
 process happened to import.
 
@@ -25,7 +25,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from dashboard.errors import DomainError
-from dashboard.services import data_version, rollups
+from dashboard.services import data_version, household_figures, rollups
 from db.engine import transaction
 from db.models import Finding
 
@@ -55,6 +55,7 @@ def unit_of_work(engine: Engine) -> Iterator[Session]:
             named = rollups.touched(session)
             everything = rollups.touched_all(session) or (tracker.bulk_writes and not named)
             rollups.settle(session, tracker.finding_ids | named, everything=everything)
+            household_figures.settle(session)  # the household ledger's tally, for the townships written
             data_version.bump_if_written(session)  # last: readers' caches see the change at this commit
         finally:
             tracker.remove()
