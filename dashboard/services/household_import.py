@@ -17,6 +17,7 @@ from dashboard.errors import Phrase, ValidationFailed
 from dashboard.household_reader import HouseholdRows, MemberRow, ParsedHouseholds, parse_households
 from dashboard.i18n import t
 from dashboard.lifecycle import Actor, HouseholdAction, enforce_household
+from dashboard.services import household_figures
 from dashboard.services.common import any_of, apply_changes, audit, column_defaults, insert_clean
 from dashboard.services.households import (FLAG_TWO_HOUSEHOLDS, MemberInput, member_row, member_values,
                                            note_member_change, seal_member)
@@ -147,6 +148,7 @@ class _BulkWriter:
                               "updated_at": now, **_household_values(self.preview, rows), **_state_of(rows)})
                    for rows in new]
         connection = session.connection()
+        household_figures.touch(session, {record["township"] for record in records})  # COPY is seen by no listener
         reserved = reserve_ids(connection, table, len(records))
         if reserved is not None:   # PostgreSQL: ids from the sequence, the rows by COPY
             records = [{"id": household_id, **record} for household_id, record in zip(reserved, records)]

@@ -21,7 +21,7 @@ from dashboard.i18n import DEFAULT_LANGUAGE as DATA_LANGUAGE, t
 from dashboard.lifecycle import (HOUSEHOLD_STATE_OF_CASE, OPEN_CASE_STATES, Actor, HouseholdAction, HouseholdFacts,
                                  enforce_household, household_refusal)
 from dashboard.screening_reader import DepartmentList, PersonEvent
-from dashboard.services import households, notifications
+from dashboard.services import household_figures, households, notifications
 from dashboard.services.common import any_of, audit, column_defaults, insert_clean, require_text
 from dashboard.settings import Settings, load_settings
 from dashboard.text import clean_row
@@ -225,6 +225,7 @@ class _Writes:
                                "created_by_id": actor.id, "created_at": now})
                     for household, text, target, before in self.clues]
             table = HouseholdCase.__table__
+            household_figures.touch(session, {household.township for household, *_ in self.clues})  # COPY: no listener
             reserved = reserve_ids(connection, table, len(rows))
             if reserved is not None:
                 rows = [{"id": case_id, **row} for case_id, row in zip(reserved, rows)]
