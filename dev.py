@@ -38,11 +38,12 @@ def ensure_environment() -> None:
 
 
 def parallel(arguments: list[str]) -> list[str]:
-    """One pytest-xdist worker per core, each test file whole on one worker (a file's browser tests share one
-    server and follow one another), unless the caller chose: ``-n``/``--numprocesses``, ``--dist`` or ``-p no:xdist``."""
+    """One pytest-xdist worker per core; tests handed out one at a time, except a file whose tests share a module
+    fixture (a browser server, a demo ledger): tests/conftest.py groups it and it runs whole on one worker
+    (``--dist loadgroup``). Unless the caller chose: ``-n``/``--numprocesses``, ``--dist`` or ``-p no:xdist``."""
     chosen = any(a in ("-n", "--numprocesses", "--dist", "no:xdist") or a.startswith(("-n", "--numprocesses=", "--dist="))
                  for a in arguments)
-    return [] if chosen else ["-n", "auto", "--dist", "loadfile"]
+    return [] if chosen else ["-n", "auto", "--dist", "loadgroup"]
 
 
 def main(argv: list[str]) -> int:

@@ -15,7 +15,7 @@ from sqlalchemy import text
 
 from dashboard import clock, passwords
 from db.engine import make_engine, migrate
-from tests.databases import Templates, new_schema_name
+from tests.databases import PREBUILT_WORLDS, Templates, new_data_version_token, new_schema_name, world_in
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "").strip()
 NO_PG_REASON = "TEST_DATABASE_URL is not set: PostgreSQL variant skipped (.ci/run sets it to the local server)"
@@ -23,6 +23,27 @@ BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.skipif(not TE
 
 # A fixed 'today' for reproducible deadlines: Monday 2026-06-15, 10:00.
 TODAY = dt.datetime(2026, 6, 15, 10, 0)
+
+
+SHARED_SCOPES = ("module", "class", "package", "session")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items):
+    """For ``--dist loadgroup`` (``dev.py test``): a test file whose tests share a fixture wider than one test (a
+    browser server, a demo ledger, a module's database) stays whole on one worker, in order, as one group; every
+    other test is handed out on its own, so a long file of independent tests (test_app's 455 page renders) is
+    shared by all workers instead of making a long tail on one. Session fixtures of conftest (the templates) are
+    per worker anyway and do not group."""
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        if info is None:
+            continue
+        shared = any(definitions[-1].scope in SHARED_SCOPES
+                     and getattr(definitions[-1].func, "__module__", "").startswith("tests.test_")
+                     for definitions in info.name2fixturedefs.values() if definitions)
+        if shared or item.get_closest_marker("browser"):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
 
 
 @pytest.fixture(autouse=True)
@@ -69,15 +90,21 @@ def database_url(backend, tmp_path, templates, request):
 @pytest.fixture
 def engine(database_url, request, templates):
     """The test's database migrated to the head revision: a copy of the session's template (a fixture that
-    wrote into ``database_url`` first gets the migrations run the ordinary way)."""
+    wrote into ``database_url`` first gets the migrations run the ordinary way). A test that uses a fixture
+    named ``world`` gets a copy of a database the small world was built in once per session (on TODAY, as
+    every ``world`` fixture builds it); that fixture takes it with ``world_in(engine)``."""
     url, schema = database_url
-    cloned = templates.fill(url, schema)
+    world = templates.fill_world(url, schema, TODAY) if "world" in request.fixturenames else None
+    cloned = world is not None or templates.fill(url, schema)
     engine = make_engine(url, schema=schema)
     if not cloned or schema is None:
         # SQLite: the copy is at head, so this only starts the engine the way the app does (a connection that
         # has read the revision and run PRAGMA optimize stays in the pool); without it, a fresh copy gave
         # test_deadlocks' SQLite writers a "database is locked" retry under heavy load
         migrate(engine)
+    if world is not None:
+        new_data_version_token(engine)
+        PREBUILT_WORLDS[engine] = world
     yield engine
     try:
         if not request.node.get_closest_marker("rollups_left_wrong"):
@@ -112,8 +139,4 @@ def frozen_today():
 def world(engine, frozen_today):
     """The small world of tests/factories.py (units, one user per role, a category, a source) on a
     clean database, on the fixed 'today'. Tests that need more build on it or define their own."""
-    from dashboard.services.unit_of_work import unit_of_work
-    from tests.factories import build_world
-
-    with unit_of_work(engine) as session:
-        return build_world(session)
+    return world_in(engine)

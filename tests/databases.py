@@ -19,17 +19,25 @@ thread so that no test waits for a ``DROP``.
 """
 from __future__ import annotations
 
+import copy
+import datetime as dt
 import os
 import queue
+import secrets
 import shutil
 import threading
 import uuid
+import weakref
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
 from sqlalchemy import Engine, event, make_url, text
 
 from db.engine import make_engine, migrate
+
+if TYPE_CHECKING:
+    from tests.factories import World
 
 
 def worker_tag() -> str:
@@ -100,6 +108,9 @@ class Templates:
         self._reset: SchemaReset | None = None
         self._pool: list[str] = []
         self._migrated: set[str] = set()
+        self._world_lock = threading.Lock()
+        self._world_sqlite: tuple[Path, World] | None = None
+        self._world_postgres: tuple[str, World] | None = None
 
     # --- SQLite ---------------------------------------------------------------------------------------------
     def sqlite_template(self) -> Path:
@@ -114,13 +125,63 @@ class Templates:
                 self._sqlite_file = file
             return self._sqlite_file
 
-    def fill_sqlite(self, url: str) -> None:
-        """Copy the template to the test's file (created 0600, as ``make_engine`` would create it)."""
+    def fill_sqlite(self, url: str, template: Path | None = None) -> None:
+        """Copy the template (or ``template``) to the test's file (created 0600, as ``make_engine`` would)."""
         target = sqlite_path(url)
         target.parent.mkdir(parents=True, exist_ok=True)
         descriptor = os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-        with os.fdopen(descriptor, "wb") as out, open(self.sqlite_template(), "rb") as source:
+        with os.fdopen(descriptor, "wb") as out, open(template or self.sqlite_template(), "rb") as source:
             shutil.copyfileobj(source, out)
+
+    # --- the small world of tests/factories.py, built once per backend ---------------------------------------
+    def world_sqlite(self, today: dt.datetime) -> tuple[Path, "World"]:
+        """A copy of the template with ``build_world`` run on it on ``today``, and the World it returned."""
+        with self._world_lock:
+            if self._world_sqlite is None:
+                file = self._directory / f"world-{worker_tag()}.db"
+                url = f"sqlite:///{file}"
+                self.fill_sqlite(url)
+                engine = make_engine(url)
+                try:
+                    migrate(engine)  # a no-op at head; the engine fixture starts every engine this way
+                    world = build_world_on(engine, today)
+                    with engine.connect() as connection:
+                        connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+                finally:
+                    engine.dispose()
+                self._world_sqlite = (file, world)
+            return self._world_sqlite
+
+    def world_postgres(self, today: dt.datetime) -> tuple[str, "World"]:
+        """The statements ``build_world`` ran on a fresh copy of the template (captured once, as the
+        migrations are), and the World it returned; the schema it ran on goes back to the pool."""
+        with self._world_lock:
+            if self._world_postgres is None:
+                schema = self.migrated_schema()
+                engine = make_engine(self._postgres_url, schema=schema)
+                captured = CapturedMigrations(engine)
+                captured.record()
+                try:
+                    world = build_world_on(engine, today)
+                finally:
+                    captured.stop()
+                    engine.dispose()
+                self.release(schema)
+                self._world_postgres = (captured.script(), world)
+            return self._world_postgres
+
+    def run_script(self, schema: str, script: str) -> None:
+        engine = make_engine(self._postgres_url, schema=schema)
+        try:
+            raw = engine.raw_connection()
+            try:
+                with raw.cursor() as cursor:
+                    cursor.execute(script)
+                raw.commit()
+            finally:
+                raw.close()
+        finally:
+            engine.dispose()
 
     # --- PostgreSQL -----------------------------------------------------------------------------------------
     def admin(self) -> Engine:
@@ -155,18 +216,7 @@ class Templates:
 
     def fill_postgres(self, schema: str) -> None:
         """Replay the captured migrations into ``schema`` (new and empty) in one transaction and one round trip."""
-        script = self.postgres_script()
-        engine = make_engine(self._postgres_url, schema=schema)
-        try:
-            raw = engine.raw_connection()
-            try:
-                with raw.cursor() as cursor:
-                    cursor.execute(script)
-                raw.commit()
-            finally:
-                raw.close()
-        finally:
-            engine.dispose()
+        self.run_script(schema, self.postgres_script())
 
     def migrated_schema(self) -> str:
         """A schema at the head revision with no rows: one from the pool, or a new copy of the template."""
@@ -215,6 +265,22 @@ class Templates:
         self.fill_postgres(schema)
         return True
 
+    def fill_world(self, url: str, schema: str | None, today: dt.datetime) -> "World | None":
+        """Like ``fill``, then the small world as ``build_world`` on ``today`` leaves it (copied, not built), with
+        a data-version token of its own (a cached view is never shared with another test's copy). Returns a copy
+        of the World; None when the database is not empty (the caller migrates and builds the ordinary way)."""
+        if schema is None:
+            if sqlite_path(url).exists():
+                return None
+            file, world = self.world_sqlite(today)
+            self.fill_sqlite(url, file)
+        else:
+            script, world = self.world_postgres(today)
+            if not self.fill(url, schema):
+                return None
+            self.run_script(schema, script)
+        return copy.deepcopy(world)
+
     def close(self) -> None:
         for schema in self._pool:
             self.drop_later(schema)
@@ -225,6 +291,43 @@ class Templates:
             if self._postgres_schema is not None:
                 drop_schema(self._admin, self._postgres_schema)
             self._admin.dispose()
+
+
+PREBUILT_WORLDS: "weakref.WeakKeyDictionary[Engine, World]" = weakref.WeakKeyDictionary()
+
+
+def world_in(engine: Engine) -> "World":
+    """The small world in the test's database: the copy the ``engine`` fixture made when the test uses a fixture
+    named ``world`` (taken once), else ``build_world`` now. The World is the one ``build_world`` returned."""
+    world = PREBUILT_WORLDS.pop(engine, None)
+    if world is not None:
+        return world
+    from dashboard.services.unit_of_work import unit_of_work
+    from tests.factories import build_world
+
+    with unit_of_work(engine) as session:
+        return build_world(session)
+
+
+def build_world_on(engine: Engine, today: dt.datetime) -> "World":
+    """``tests/factories.build_world`` in one unit of work on ``today`` (the ``world`` fixtures' day), with the
+    test suite's cheap password hashing."""
+    from dashboard import clock, passwords
+    from dashboard.services.unit_of_work import unit_of_work
+    from tests.factories import build_world
+
+    rounds = passwords.ROUNDS
+    passwords.ROUNDS = 4
+    try:
+        with clock.frozen(today), unit_of_work(engine) as session:
+            return build_world(session)
+    finally:
+        passwords.ROUNDS = rounds
+
+
+def new_data_version_token(engine: Engine) -> None:
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE data_version SET token = :token"), {"token": secrets.token_hex(8)})
 
 
 CATALOGUE = """

@@ -14,7 +14,8 @@ from db.engine import read_session
 from dashboard.services.unit_of_work import unit_of_work
 from db.models import AuditLog, Finding, Progress, Snapshot, User
 from tests.apptest_support import button, page_app, point_app_at, signed_in_entry, texts
-from tests.factories import build_world, evidence, finding_input
+from tests.databases import world_in
+from tests.factories import evidence, finding_input
 
 ROLE_USER = {Role.ADMIN: "admin", Role.LEADER: "leader", Role.INSPECTOR: "inspector", Role.DEPARTMENT: "jiuzhu",
              Role.TOWNSHIP: "township"}
@@ -23,8 +24,8 @@ ROLE_USER = {Role.ADMIN: "admin", Role.LEADER: "leader", Role.INSPECTOR: "inspec
 @pytest.fixture
 def world(engine, database_url, monkeypatch, frozen_today):
     point_app_at(monkeypatch, database_url)
+    world = world_in(engine)
     with unit_of_work(engine) as session:
-        world = build_world(session)
         open_one = svc.log_finding(session, world.actors["inspector"], finding_input(world))
         session.flush()
         late = svc.log_finding(session, world.actors["inspector"],

@@ -16,6 +16,7 @@ from typing import Iterator
 import base64
 import os
 import re
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -58,11 +59,34 @@ def query(sql: str, *params):
         return connection.execute(sql, params).fetchall()
 
 
+def demo_data(data: Path) -> None:
+    """Fill an empty data folder with a copy of the demo ledger (database and privacy key) that
+    ``python -m dashboard seed-demo`` built once for this test process (today's demo, as ``run`` would build it
+    into an empty folder), instead of building the same demo again for every server."""
+    template = data.parent / "demo-template"
+    if not (template / "built").exists():
+        shutil.rmtree(template, ignore_errors=True)
+        template.mkdir()
+        env = {**os.environ, "DASHBOARD_DATA_DIR": str(template), "DASHBOARD_MODE": "demo"}
+        env.pop("DATABASE_URL", None)
+        subprocess.run([sys.executable, "-m", "dashboard", "seed-demo"], cwd=ROOT, env=env, check=True,
+                       capture_output=True, timeout=600)
+        (template / "built").touch()
+    for item in template.iterdir():
+        if item.name != "built":
+            shutil.copy2(item, data / item.name)
+
+
 @contextmanager
-def demo_server(data: Path, port: int | None = None, startup_seconds: int = 180) -> Iterator[str]:
+def demo_server(data: Path, port: int | None = None, startup_seconds: int = 180, *,
+                copy_demo: bool = True) -> Iterator[str]:
     """``python -m dashboard run`` on its own SQLite data folder (demo data), until the block ends;
-    fails the test if it dies or prints a traceback. Every browser test starts its server this way."""
+    fails the test if it dies or prints a traceback. Every browser test starts its server this way. The demo is
+    a copy of one built once per test process (``demo_data``); ``copy_demo=False``: ``run`` builds it into the
+    empty folder itself (test_browser's own server keeps that first-start path under test)."""
     port = port or free_port()
+    if copy_demo:
+        demo_data(data)
     env = {**os.environ, "DASHBOARD_DATA_DIR": str(data), "DASHBOARD_MODE": "demo"}
     env.pop("DATABASE_URL", None)
     process = subprocess.Popen([sys.executable, "-m", "dashboard", "run", "--port", str(port)], cwd=ROOT, env=env,
@@ -86,7 +110,7 @@ def demo_server(data: Path, port: int | None = None, startup_seconds: int = 180)
 def server(tmp_path_factory):
     data = tmp_path_factory.mktemp("browser-data")
     DATA["dir"] = data
-    with demo_server(data) as base:
+    with demo_server(data, copy_demo=False) as base:
         yield base
 
 

@@ -41,7 +41,8 @@ from db.models import (AuditLog, Evidence, EvidenceContent, Finding, FindingCoUn
                        User, WebSession)
 from tests import files
 from tests.apptest_support import button, page_app, point_app_at, signed_in_entry, texts
-from tests.factories import PASSWORD, build_world, finding_input
+from tests.databases import world_in
+from tests.factories import PASSWORD, finding_input
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,8 +50,8 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture
 def world(engine, database_url, monkeypatch, frozen_today):
     point_app_at(monkeypatch, database_url)
+    world = world_in(engine)
     with unit_of_work(engine) as session:
-        world = build_world(session)
         world.finding_id = svc.log_finding(session, world.actors["inspector"], finding_input(world)).id
     yield world
 

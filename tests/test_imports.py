@@ -26,7 +26,8 @@ from db.models import (
     Source,
     Unit,
 )
-from tests.factories import build_world, finding_input
+from tests.databases import world_in
+from tests.factories import finding_input
 
 HEADER = ["序号", "问题类别", "问题描述", "乡镇", "村", "整改措施", "牵头单位", "配合单位", "责任人", "整改时限",
           "整改进展", "完成情况", "销号时间"]
@@ -61,8 +62,8 @@ def workbook(rows, *, title=TITLE, header=HEADER) -> bytes:
 
 @pytest.fixture
 def world(engine, frozen_today):
+    world = world_in(engine)
     with unit_of_work(engine) as session:
-        world = build_world(session)
         admin.create_village(session, SYSTEM, county="本县", township="高士镇", name="毛安村", level="provincial")
         return world
 

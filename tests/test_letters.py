@@ -14,13 +14,13 @@ from dashboard.services import findings as svc, letters, notifications
 from dashboard.services.unit_of_work import unit_of_work
 from db.engine import read_session
 from db.models import Escalation
-from tests.factories import build_world, finding_input
+from tests.databases import world_in
+from tests.factories import finding_input
 
 
 @pytest.fixture
 def world(engine, frozen_today):
-    with unit_of_work(engine) as session:
-        return build_world(session)
+    return world_in(engine)
 
 
 def _overdue(engine, world, count=2):

@@ -17,7 +17,8 @@ from dashboard.services import delivery, findings as svc, jobs, notifications
 from dashboard.services.unit_of_work import unit_of_work
 from db.engine import read_session
 from db.models import AuditLog, Delivery, JobClaim, Notification, User
-from tests.factories import build_world, evidence, finding_input
+from tests.databases import world_in
+from tests.factories import evidence, finding_input
 from tests.fake_servers import FakeRobot, FakeSmtp
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,8 +27,7 @@ TODAY = dt.date(2026, 6, 15)
 
 @pytest.fixture
 def world(engine, frozen_today):
-    with unit_of_work(engine) as session:
-        return build_world(session)
+    return world_in(engine)
 
 
 def _user_id(engine, username: str) -> int:

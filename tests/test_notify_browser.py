@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -39,6 +40,15 @@ def command(*argv: str) -> dict:
                           text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
+
+
+def eventually(read, seconds: float = 60):
+    """``read()`` once it returns rows: on a busy machine the click's rerun may still be writing when the page
+    has settled (the test then read no row, before the finding was raised)."""
+    deadline = time.time() + seconds
+    while not (rows := read()) and time.time() < deadline:
+        time.sleep(0.5)
+    return rows
 
 
 def rule_hits(rule_id: str) -> list[str]:
@@ -107,8 +117,9 @@ def test_from_the_nightly_check_to_a_closed_finding_in_the_browser(browser, serv
     snap(page, "notify-quality-gaoshi")
     page.get_by_role("button", name="转为高士镇的整改问题").click()
     settle(page)
-    ((serial,),) = query("SELECT f.serial FROM finding f JOIN finding_household l ON l.finding_id = f.id "
-                         "JOIN household h ON h.id = l.household_id WHERE h.number = ?", number)
+    ((serial,),) = eventually(lambda: query("SELECT f.serial FROM finding f JOIN finding_household l "
+                                            "ON l.finding_id = f.id JOIN household h ON h.id = l.household_id "
+                                            "WHERE h.number = ?", number))
     wait_text(page, serial)
     snap(page, "notify-finding-raised")
     sign_out(page)

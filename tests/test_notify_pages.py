@@ -11,15 +11,16 @@ from dashboard.services.unit_of_work import unit_of_work
 from db.engine import read_session
 from db.models import Letter, Notification, User
 from tests.apptest_support import button, page_app, point_app_at, signed_in_entry, texts
-from tests.factories import build_world, finding_input
+from tests.databases import world_in
+from tests.factories import finding_input
 
 
 @pytest.fixture
 def world(engine, database_url, monkeypatch, frozen_today):
     point_app_at(monkeypatch, database_url)
     monkeypatch.delenv("DASHBOARD_NOTIFY_URLS", raising=False)
+    world = world_in(engine)
     with unit_of_work(engine) as session:
-        world = build_world(session)
         late = svc.log_finding(session, world.actors["inspector"],
                                finding_input(world, description="红旗村档案缺失", deadline=dt.date(2026, 6, 1)))
         world.late_id, world.late_serial = late.id, late.serial

@@ -19,7 +19,8 @@ from dashboard.services import findings as svc
 from db.engine import read_session
 from dashboard.services.unit_of_work import unit_of_work
 from db.models import Measure, RollupCount, RollupMeta
-from tests.factories import build_world, evidence, finding_input
+from tests.databases import world_in
+from tests.factories import evidence, finding_input
 
 DIMENSIONS = ("unit", "source", "category", "township", "village")
 
@@ -66,8 +67,8 @@ def assert_rollups_match(engine, now=None):
 
 @pytest.fixture
 def world(engine, frozen_today):
+    world = world_in(engine)
     with unit_of_work(engine) as session:
-        world = build_world(session)
         admin.create_village(session, SYSTEM, township="高士镇", name="毛安村", level="provincial", poverty_rate=2.6)
     rollups.refresh_if_stale(engine)
     return world
