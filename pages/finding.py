@@ -3,6 +3,7 @@ the signed-in user's role allows in the finding's current state."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -166,31 +167,39 @@ def evidence_tab(detail: FindingDetail, actor) -> None:
                 st.caption(tr("finding.no_preview"))
 
 
-def history_tab(detail: FindingDetail) -> None:
-    people = detail.people
+@cached_view(max_entries=256)
+def _history_tables(key: tuple, finding_id: int, _detail: FindingDetail) -> list[tuple[str, Any]]:
+    """Extensions, closure reviews and escalations, each a table in Arrow (or absent), once per key and finding."""
+    detail, people = _detail, _detail.people
+    tables: list[tuple[str, Any]] = []
     if detail.extensions:
-        st.markdown(f"**{tr('finding.extensions')}**")
-        st.dataframe(pd.DataFrame([{
+        tables.append(("finding.extensions", arrow(pd.DataFrame([{
             tr("col.requested_at"): day(x.requested_at), tr("col.reason"): x.reason,
             tr("col.deadline_original"): day(x.old_deadline), tr("col.asked_deadline"): day(x.asked_deadline),
             tr("col.decision"): lbl(x.decision, ExtensionDecision), tr("col.decided_by"): people.get(x.decided_by_id, ""),
             tr("col.comment"): x.comment,
-        } for x in detail.extensions]), hide_index=True, width="stretch")
+        } for x in detail.extensions]))))
     if detail.reviews:
-        st.markdown(f"**{tr('finding.reviews')}**")
-        st.dataframe(pd.DataFrame([{
+        tables.append(("finding.reviews", arrow(pd.DataFrame([{
             tr("col.applied_at"): day(r.applied_at), tr("col.applied_by"): people.get(r.applied_by_id, ""),
             tr("col.summary"): r.summary, tr("col.evidence_count"): len(r.evidence_ids),
             tr("col.decision"): lbl(r.decision, ReviewDecision), tr("col.decided_by"): people.get(r.decided_by_id, ""),
             tr("col.reason"): r.reason,
-        } for r in detail.reviews]), hide_index=True, width="stretch")
+        } for r in detail.reviews]))))
     if detail.escalations:
-        st.markdown(f"**{tr('finding.escalations')}**")
-        st.dataframe(pd.DataFrame([{
+        tables.append(("finding.escalations", arrow(pd.DataFrame([{
             tr("col.date"): day(e.issued_on), tr("col.kind"): lbl(e.kind, EscalationKind),
             tr("col.by"): people.get(e.issued_by_id, ""), tr("col.respond_by"): day(e.respond_by), tr("col.note"): e.note,
-        } for e in detail.escalations]), hide_index=True, width="stretch")
-    if not (detail.extensions or detail.reviews or detail.escalations):
+        } for e in detail.escalations]))))
+    return tables
+
+
+def history_tab(key: tuple, detail: FindingDetail) -> None:
+    tables = _history_tables(key, detail.finding.id, detail)
+    for title, table in tables:
+        st.markdown(f"**{tr(title)}**")
+        st.dataframe(table, hide_index=True, width="stretch")
+    if not tables:
         st.info(tr("finding.no_history"))
 
 
@@ -477,7 +486,7 @@ def render() -> None:
     with tabs[2]:
         evidence_tab(detail, actor)
     with tabs[3]:
-        history_tab(detail)
+        history_tab(key, detail)
     with tabs[4]:
         audit_tab(key, detail)
     st.divider()
