@@ -38,12 +38,13 @@ def ensure_environment() -> None:
 
 
 def parallel(arguments: list[str]) -> list[str]:
-    """One pytest-xdist worker per core; tests handed out one at a time, except a file whose tests share a module
-    fixture (a browser server, a demo ledger): tests/conftest.py groups it and it runs whole on one worker
-    (``--dist loadgroup``). Unless the caller chose: ``-n``/``--numprocesses``, ``--dist`` or ``-p no:xdist``."""
+    """One pytest-xdist worker per core, each test file whole on one worker (``--dist loadfile``): a file's browser
+    tests share one server on fixed ports and follow one another. (``--dist loadgroup`` with the groups
+    tests/conftest.py marks split test_deploy over both workers, two deployments on one port: not used until that
+    is understood.) Unless the caller chose: ``-n``/``--numprocesses``, ``--dist`` or ``-p no:xdist``."""
     chosen = any(a in ("-n", "--numprocesses", "--dist", "no:xdist") or a.startswith(("-n", "--numprocesses=", "--dist="))
                  for a in arguments)
-    return [] if chosen else ["-n", "auto", "--dist", "loadgroup"]
+    return [] if chosen else ["-n", "auto", "--dist", "loadfile"]
 
 
 def main(argv: list[str]) -> int:
