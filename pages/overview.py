@@ -107,18 +107,12 @@ class LedgerWide:
 
 @dataclass
 class OverviewView:
-    """Everything below the page's widgets: the ledger-wide part, and what depends on the role and unit."""
+    """Everything below the page's widgets: the ledger-wide part (shared), and what depends on the role and unit."""
 
-    totals: Figures
-    completion: list[charts.Chart]
-    weekly: charts.Chart
-    burn_down: charts.Chart
+    wide: LedgerWide
     overdue: pa.Table | None
     overdue_ids: list[int]
-    stale: pa.Table | None
-    stale_days: int
     duplicates: pa.Table | None
-    monitoring: dict
     my_totals: Figures | None = None
     my_rank: tuple[int, int] | None = None
 
@@ -153,19 +147,17 @@ def overview_view(key: tuple, _actor) -> OverviewView:
         overdue = queries.overdue_list(session, _actor)
         duplicates = queries.duplicate_evidence(session) if _actor.role != Role.DEPARTMENT else []
     view = OverviewView(
-        totals=shared.totals, completion=shared.completion, weekly=shared.weekly, burn_down=shared.burn_down,
+        wide=shared,
         overdue=arrow(pd.DataFrame([{
             tr("col.serial"): item.serial, tr("col.description"): item.description,
             tr("col.lead_unit"): item.unit, tr("col.deadline_now"): day(item.current_deadline),
             tr("col.days_overdue"): whole(item.days_overdue), tr("col.status"): lbl(item.status, Status),
         } for item in overdue])) if overdue else None,
         overdue_ids=[item.id for item in overdue],
-        stale=shared.stale, stale_days=shared.stale_days,
         duplicates=arrow(pd.DataFrame([{
             tr("col.file"): group["filename"], tr("col.findings"): joined(group["findings"]),
             "SHA-256": group["sha256"][:16] + "…",
-        } for group in duplicates])) if duplicates else None,
-        monitoring=shared.monitoring)
+        } for group in duplicates])) if duplicates else None)
     if _actor.role == Role.DEPARTMENT:
         rank = shared.ranks.get(_actor.unit_id)  # type: ignore[arg-type]  # a department always has its unit
         view.my_totals = my_totals
@@ -236,18 +228,19 @@ def render() -> None:
         st.subheader(tr("overview.whole_bureau"))
     compared = compare_choice(key)
     view = overview_view(key, actor)
-    kpi_cards(view.totals, compared)
+    wide = view.wide
+    kpi_cards(wide.totals, compared)
 
     left, right = st.columns(2)
     with left:
         st.subheader(tr("overview.completion"))
         tabs = st.tabs([tr("overview.by_unit"), tr("overview.by_source"), tr("overview.by_category")])
-        for tab, chart in zip(tabs, view.completion):
+        for tab, chart in zip(tabs, wide.completion):
             draw_chart(chart, tab)
     with right:
         st.subheader(tr("overview.trend"))
-        draw_chart(view.weekly)
-        draw_chart(view.burn_down)
+        draw_chart(wide.weekly)
+        draw_chart(wide.burn_down)
 
     st.subheader(tr("overview.red_list"))
     if view.overdue is not None:
@@ -255,13 +248,13 @@ def render() -> None:
     else:
         st.success(tr("overview.no_overdue"))
 
-    st.subheader(tr("overview.stale_units", days=view.stale_days))
-    if view.stale is not None:
-        st.dataframe(view.stale, hide_index=True, width="stretch")
+    st.subheader(tr("overview.stale_units", days=wide.stale_days))
+    if wide.stale is not None:
+        st.dataframe(wide.stale, hide_index=True, width="stretch")
     else:
         st.success(tr("overview.no_stale"))
 
-    monitoring_block(view.monitoring)
+    monitoring_block(wide.monitoring)
     zero_change_section(key)
 
     if view.duplicates is not None:
