@@ -85,6 +85,12 @@ def _lock(session: Session) -> Any:
     return session.execute(select(meta).where(meta.c.id == 1).with_for_update()).one()
 
 
+def _meta_seen(session: Session) -> Any:
+    """The meta row as it is now, without the lock (None before the first build)."""
+    meta = RollupMeta.__table__
+    return session.execute(select(meta).where(meta.c.id == 1)).first()
+
+
 def _store_meta(session: Session, **values: Any) -> None:
     meta = RollupMeta.__table__
     session.execute(meta.update().where(meta.c.id == 1).values(**values))
@@ -164,8 +170,7 @@ def check_before_the_lock(engine: Engine) -> tuple[tuple, list[Drift] | None]:
 
     with snapshot_session(engine) as session:
         settings = load_settings(session)
-        meta = RollupMeta.__table__
-        seen = session.execute(select(meta).where(meta.c.id == 1)).first()
+        seen = _meta_seen(session)
         if seen is None:
             return (), None
         return tuple(seen), verify_as_built(session, seen, settings)
@@ -205,8 +210,7 @@ def settle(session: Session, finding_ids: Iterable[int], *, everything: bool = F
         _lock(session)
         _store_meta(session, settings_hash=STALE_HASH)
         return
-    meta = RollupMeta.__table__
-    seen = session.execute(select(meta).where(meta.c.id == 1)).first()
+    seen = _meta_seen(session)
     if seen is not None and _meta_is_current(seen, now, settings):
         prepared = _prepare(session, ids, now, settings)
         locked = _lock(session)
