@@ -10,6 +10,7 @@ import sqlite3
 
 import pytest
 
+from dashboard import clock
 from seed import people
 from tests.test_browser import DATA, browser, demo_server, settle, shot, sign_in, sign_out  # noqa: F401 - fixtures and helpers the tests below name
 
@@ -77,7 +78,7 @@ def no_full_id(page, ids: list[str]) -> None:
 def test_clue_to_elimination_in_the_browser(browser, server):  # noqa: F811 - the fixture imported above
     rng = random.Random(7)
     new_id = people.resident_id(rng, dt.date(1968, 5, 4), female=False)
-    today = dt.date.today()
+    today = clock.today()   # the app's day (China time): between 16:00 and 24:00 UTC the machine's date is a day behind
 
     # 1. the township officer, at phone size: a new clue and its 入户核实
     phone = browser.new_page(viewport=PHONE)
