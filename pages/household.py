@@ -16,7 +16,7 @@ from dashboard.services.households import HouseholdUpdate, MemberInput
 from dashboard.ui import navigation
 from dashboard.ui.context import flash, labels, lbl, reading, run_service, show_flash, tr
 from dashboard.ui.safe import plain
-from dashboard.ui.widgets import day, labelled_frame, light_badge
+from dashboard.ui.widgets import day, labelled_frame, light_badge, metric_cards
 from dashboard.vocab import (MEMBER_ADDITIONS, CaseState, ClueSource, EliminationMethod, HouseholdState, LabourSkill,
                              MemberChangeReason, MonitorCategory, Risk, SupportKind, codes)
 
@@ -34,10 +34,9 @@ def header(detail) -> None:
                 + (f" &nbsp; {light_badge(detail.light)}" if detail.open_case else ""), unsafe_allow_html=True)
     line = detail.income_line
     income = f"{h.income_per_capita:,.0f}" if h.income_per_capita is not None else "—"
-    cols = st.columns(3)
-    cols[0].metric(tr("field.hh_income"), income)
-    cols[1].metric(tr("hh.income_line", year=h.income_year or clock.today().year), f"{line:,}" if line else "—")
-    cols[2].metric(tr("hh.identified_on"), day(h.identified_on) or "—")
+    metric_cards([(tr("field.hh_income"), income, None),
+                  (tr("hh.income_line", year=h.income_year or clock.today().year), f"{line:,}" if line else "—", None),
+                  (tr("hh.identified_on"), day(h.identified_on) or "—", None)])
     guarantees = [tr(f"guarantee.{name}") + (" ✔" if getattr(h, f"{name}_ok") else " ✘")
                   for name in households.GUARANTEES]
     st.caption(" · ".join(guarantees))

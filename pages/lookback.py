@@ -16,7 +16,7 @@ from dashboard.ui import navigation
 from dashboard.ui.context import (cached_view, data_version, flash, labels, lang, lbl, reading, run_service,
                                   show_flash, tr)
 from dashboard.ui.safe import plain
-from dashboard.ui.widgets import day, evidence_upload_limits, labelled_frame, metric_row
+from dashboard.ui.widgets import day, evidence_upload_limits, labelled_frame, metric_cards
 from dashboard.vocab import CampaignStatus, CheckAnswer, SampleReason, Verdict
 
 CAMPAIGN_KEY = "lookback_campaign_id"
@@ -86,10 +86,10 @@ def choose_campaign(campaigns) -> int:
 
 def figures_section(figures: dict) -> None:
     totals = figures["totals"]
-    metric_row([("lookback.sampled", totals["sampled"], None),
-                ("lookback.checked", f"{totals['checked']}/{totals['sampled']}", None)])
-    metric_row([("lookback.pass_rate", percent(totals["pass_rate"]), None),
-                ("lookback.failed", totals["failed"], None)])
+    metric_cards([(tr("lookback.sampled"), totals["sampled"], None),
+                  (tr("lookback.checked"), f"{totals['checked']}/{totals['sampled']}", None),
+                  (tr("lookback.pass_rate"), percent(totals["pass_rate"]), None),
+                  (tr("lookback.failed"), totals["failed"], None)], per_row=2)
     st.progress(min(1.0, totals["progress"]), text=tr("lookback.progress", rate=percent(totals["progress"])))
 
 
@@ -356,7 +356,7 @@ def meeting_section() -> None:
         return
     totals = figures["totals"]
     st.markdown(f"### {tr('page.lookback')} · {plain(figures['campaign']['title'])}")
-    metric_row([("lookback.checked", f"{totals['checked']}/{totals['sampled']}", None),
-                ("lookback.pass_rate", percent(totals["pass_rate"]), None),
-                ("lookback.failed", totals["failed"], None)])
+    metric_cards([(tr("lookback.checked"), f"{totals['checked']}/{totals['sampled']}", None),
+                  (tr("lookback.pass_rate"), percent(totals["pass_rate"]), None),
+                  (tr("lookback.failed"), totals["failed"], None)])
     breakdown(figures["by_unit"], "col.lead_unit")

@@ -9,7 +9,7 @@ from dashboard.services import household_views, queries, views
 from dashboard.ui import navigation
 from pages import lookback as lookback_page
 from dashboard.ui.context import cached_view, lbl, reading, show_flash, tr, view_key
-from dashboard.ui.widgets import (ROW_CLICK, arrow, clicked_row, day, light_cell, light_column, open_on_click,
+from dashboard.ui.widgets import (ROW_CLICK, arrow, clicked_row, day, light_cell, light_column, metric_cards, open_on_click,
                                  whole)
 from dashboard.vocab import EscalationKind, Role, Status
 
@@ -146,4 +146,4 @@ def render() -> None:
         st.info(tr("my_work.admin_help"))
         with reading() as session:
             duplicates = queries.duplicate_evidence(session)
-        st.metric(tr("overview.duplicate_evidence"), len(duplicates))
+        metric_cards([(tr("overview.duplicate_evidence"), len(duplicates), None)], per_row=3)

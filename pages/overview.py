@@ -17,7 +17,7 @@ from dashboard.ui import navigation
 from dashboard.ui.context import (cached_view, flash, fresh_rollups, joined, lbl, reading, run_service, show_flash, tr,
                                   view_key)
 from dashboard.ui.households import monitoring_block, zero_change_block
-from dashboard.ui.widgets import arrow, arrow_chart, day, draw_chart, metric_row, open_on_click, whole
+from dashboard.ui.widgets import arrow, arrow_chart, day, draw_chart, metric_cards, open_on_click, whole
 from dashboard.vocab import Role, Status
 
 
@@ -51,9 +51,8 @@ def _delta(key: str, now: Figures, before: Figures | None) -> str | None:
 
 
 def kpi_cards(totals: Figures, before: Figures | None = None) -> None:
-    keys = list(KPI_VALUES)
-    for row in (keys[:5], keys[5:]):
-        metric_row([(key, _shown(key, KPI_VALUES[key](totals)), _delta(key, totals, before)) for key in row])
+    metric_cards([(tr(key), _shown(key, value(totals)), _delta(key, totals, before)) for key, value in KPI_VALUES.items()],
+                 per_row=5)
     if totals.cancelled:
         st.caption(tr("kpi.effective_help", total=totals.total, cancelled=totals.cancelled))
 

@@ -72,3 +72,20 @@ def button(app: AppTest, label: str):
         if candidate.label == label:
             return candidate
     raise AssertionError(f"no button {label!r}: {[b.label for b in app.button]}")
+
+
+def metric_cards(app: AppTest) -> list[tuple[str, str, str | None]]:
+    """The metric cards a page shows (``dashboard.ui.widgets.metric_cards``): (label, value, delta or None), as
+    displayed."""
+    import html
+    import re
+
+    card = re.compile(r'<div class="zg-metric-label">(.*?)</div><div class="zg-metric-value">(.*?)</div>'
+                      r'(?:<div class="zg-metric-delta \w+">\S* ?(.*?)</div>)?')
+    return [(html.unescape(label), html.unescape(value), html.unescape(delta) if delta else None)
+            for block in app.markdown for label, value, delta in card.findall(str(block.value))]
+
+
+def metric_values(app: AppTest) -> dict[str, str]:
+    """label → value of ``metric_cards``."""
+    return {label: value for label, value, _delta in metric_cards(app)}

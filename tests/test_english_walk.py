@@ -21,7 +21,7 @@ from dashboard.ui.navigation import PAGES, allowed
 from dashboard.vocab import RectType, Role, SourceKind, UnitKind
 from db.engine import read_session
 from db.models import Finding
-from tests.apptest_support import page_app, point_app_at
+from tests.apptest_support import metric_values, page_app, point_app_at
 from tests.factories import evidence
 
 CJK = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
@@ -90,7 +90,7 @@ def _visible_text(app) -> list[str]:
             parts += [str(option) for option in getattr(widget, "options", []) or []]
             parts.append(str(getattr(widget, "placeholder", "") or ""))
     parts += [str(tab.label) for tab in app.tabs]
-    parts += [str(metric.label) for metric in app.metric]
+    parts += list(metric_values(app))
     for frame in app.dataframe:
         parts += [str(column) for column in frame.value.columns]
     return parts

@@ -13,7 +13,7 @@ from dashboard.services.unit_of_work import unit_of_work
 from dashboard.vocab import CampaignStatus, Verdict
 from db.engine import read_session
 from db.models import AuditLog, LookbackItem
-from tests.apptest_support import button, page_app, point_app_at, texts
+from tests.apptest_support import button, metric_values, page_app, point_app_at, texts
 from tests.factories import build_world
 from tests.test_lookback import bulk_closed, campaign_input
 
@@ -72,7 +72,7 @@ def test_campaign_page_draws_and_shows_why_each_finding_is_in_the_sample(engine,
     if lang == "en":
         visible = " ".join([shown, *[" ".join(map(str, [*f.columns, *f.values.ravel()])) for f in frames],
                             *[str(tab.label) for tab in app.tabs], *[str(b.label) for b in app.button],
-                            *[str(m.label) + str(m.value) for m in app.metric]])
+                            *[label + value for label, value in metric_values(app).items()]])
         leftover = CJK.findall(without(visible, data_of(engine, world) | {"、"}))
         assert leftover == [], without(visible, data_of(engine, world))
 

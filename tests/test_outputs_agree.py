@@ -24,7 +24,7 @@ from dashboard.vocab import Role, Status
 from db.engine import default_engine, read_session
 from seed.demo import seed_demo
 from seed.synthetic import SyntheticSize, generate
-from tests.apptest_support import page_app, point_app_at
+from tests.apptest_support import metric_values, page_app, point_app_at
 from tests.test_cli import cli_url
 
 LEADER = Actor(id=0, username="leader", role=Role.LEADER)
@@ -46,7 +46,7 @@ def _overview_metrics(monkeypatch, database_url) -> dict[str, str]:
     point_app_at(monkeypatch, database_url)
     app = page_app("pages.overview", LEADER).run()
     assert not app.exception
-    return {metric.label: metric.value for metric in app.metric}
+    return metric_values(app)
 
 
 def _report_text(data: bytes) -> str:

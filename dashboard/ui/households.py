@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.ui.context import lbl, tr
+from dashboard.ui.widgets import metric_cards
 from dashboard.vocab import MonitorCategory
 
 FIGURES = ("households", "persons", "not_eliminated", "identified_this_month", "eliminated_this_month",
@@ -17,9 +18,7 @@ def monitoring_block(figures: dict | None, *, large: bool = False) -> None:
     if not figures:
         return
     st.subheader(tr("monitoring.title"))
-    columns = st.columns(len(FIGURES))
-    for column, key in zip(columns, FIGURES):
-        column.metric(tr(f"monitoring.{key}"), figures.get(key, 0))
+    metric_cards([(tr(f"monitoring.{key}"), figures.get(key, 0), None) for key in FIGURES])
     categories = figures.get("by_category", {})
     st.caption(" · ".join(f"{lbl(category.value, MonitorCategory)} {categories.get(category.value, 0)}"
                           for category in MonitorCategory))
