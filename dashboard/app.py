@@ -17,7 +17,7 @@ from dashboard.i18n import LANGUAGES  # noqa: E402 - after the path set-up above
 from dashboard.ui import auth, navigation  # noqa: E402 - after the path set-up above
 from dashboard.ui.context import begin_run, lang, tr  # noqa: E402 - after the path set-up above
 from dashboard.ui.shell import user_card  # noqa: E402 - after the path set-up above
-from dashboard.ui.widgets import METRIC_CSS  # noqa: E402 - after the path set-up above
+from dashboard.ui.widgets import PAGE_CSS  # noqa: E402 - after the path set-up above
 
 # the icon is a local file: a :material/…: page icon makes every browser fetch it from fonts.gstatic.com,
 # which the Content-Security-Policy (deploy/) forbids and networks without Google cannot reach
@@ -47,7 +47,7 @@ CHROME_CSS = """
 
 def chrome_texts() -> None:
     upload, stop = (tr(key).replace('"', "") for key in ("ui.upload_button", "ui.stop_button"))
-    st.html(CHROME_CSS + METRIC_CSS + f'<style>:root {{--upload-label: "{upload}"; --stop-label: "{stop}";}}</style>')
+    st.html(CHROME_CSS + PAGE_CSS + f'<style>:root {{--upload-label: "{upload}"; --stop-label: "{stop}";}}</style>')
 
 
 def language_switch() -> None:

@@ -18,7 +18,7 @@ from dashboard.services.findings import MeasureEdit, UploadedFile
 from dashboard.ui import navigation
 from dashboard.ui.context import (cached_view, data_version, flash, joined, lang, lbl, read_later, reading, run_service,
                                   show_flash, tr, view_key)
-from dashboard.ui.safe import plain
+from dashboard.ui.safe import html_text, plain
 from dashboard.ui.widgets import (arrow, day, evidence_upload_limits, forget_opened, image_preview, light_badge,
                                   measure_records, opened_version)
 from dashboard.vocab import (EscalationKind, ExtensionDecision, Light, Priority, RectType, ReviewDecision, SourceKind,
@@ -122,29 +122,49 @@ def facts(key: tuple, detail: FindingDetail) -> None:
 
 
 def measures_tab(detail: FindingDetail, actor) -> None:
+    """The measures, one line each: the lines with nothing to press go out together as one element; a measure
+    the user may tick is a row with its button."""
     may_tick = open_to(detail, Action.TICK_MEASURE)
+    lines: list[str] = []
     for measure in detail.measures:
-        cols = st.columns([6, 2, 2])
         mark = "☑" if measure.done else "☐"
-        cols[0].markdown(f"{mark} {measure.seq}. {plain(measure.text)}")
-        cols[1].caption(f"{tr('col.deadline')}: {day(measure.deadline)}")
-        if measure.done:
-            cols[2].caption(f"{tr('finding.done_at')}: {day(measure.done_at)}")
-        elif may_tick and cols[2].button(tr("finding.tick"), key=f"tick_{measure.id}"):
+        text = f"{mark} {measure.seq}. {html_text(measure.text)}"
+        deadline = f"{tr('col.deadline')}: {day(measure.deadline)}"
+        if measure.done or not may_tick:
+            done = f"{tr('finding.done_at')}: {day(measure.done_at)}" if measure.done else ""
+            lines.append(f'<div class="zg-line"><span>{text}</span><span class="zg-muted">{deadline}</span>'
+                         f'<span class="zg-muted">{done}</span></div>')
+            continue
+        _lines(lines)
+        row = st.container(horizontal=True, vertical_alignment="center")
+        row.markdown(f'<div class="zg-line"><span>{text}</span><span class="zg-muted">{deadline}</span></div>',
+                     unsafe_allow_html=True)
+        if row.button(tr("finding.tick"), key=f"tick_{measure.id}"):
             if submit("tick", svc.tick_measure, actor, measure.id, measure.version):
                 finish("finding.ticked")
+    _lines(lines)
+
+
+def _lines(lines: list[str]) -> None:
+    """Draw the lines gathered so far as one element, and start again."""
+    if lines:
+        st.markdown("".join(lines), unsafe_allow_html=True)
+        lines.clear()
 
 
 def progress_tab(detail: FindingDetail) -> None:
+    """Every progress entry as a bordered card, all of them one element (they were four each)."""
     if not detail.progress:
         st.info(tr("finding.no_progress"))
+        return
+    cards = []
     for entry in detail.progress:
-        with st.container(border=True):
-            st.markdown(f"**{day(entry.reported_at)}** · {plain(detail.people.get(entry.author_id, ''))} · "
-                        f"{tr('col.percent')} {entry.percent}%")
-            st.markdown(plain(entry.done_text))
-            if entry.next_text:
-                st.caption(f"{tr('finding.next_step')}: {plain(entry.next_text)}")
+        head = (f"<b>{day(entry.reported_at)}</b> · {html_text(detail.people.get(entry.author_id, ''))} · "
+                f"{tr('col.percent')} {entry.percent}%")
+        following = (f'<div class="zg-muted">{tr("finding.next_step")}: {html_text(entry.next_text)}</div>'
+                     if entry.next_text else "")
+        cards.append(f'<div class="zg-card"><div>{head}</div><div>{html_text(entry.done_text)}</div>{following}</div>')
+    st.markdown("".join(cards), unsafe_allow_html=True)
 
 
 def evidence_tab(detail: FindingDetail, actor) -> None:

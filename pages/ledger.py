@@ -23,31 +23,32 @@ SORTS = ("serial", "deadline", "created", "status")
 
 def filters(options: dict, version: str) -> LedgerFilter:
     with st.expander(tr("ledger.filters"), expanded=True):
-        first = st.columns(4)
-        source = first[0].selectbox(tr("col.source"), [None, *options["sources"]], key="f_source",
+        # horizontal containers, not st.columns: a row of four is one element instead of five
+        first = st.container(horizontal=True)
+        source = first.selectbox(tr("col.source"), [None, *options["sources"]], key="f_source",
                                     format_func=lambda i: tr("ui.all") if i is None else options["sources"][i],
                                     placeholder=tr("ui.all"))
-        unit = first[1].selectbox(tr("col.lead_unit"), [None, *options["units"]], key="f_unit",
+        unit = first.selectbox(tr("col.lead_unit"), [None, *options["units"]], key="f_unit",
                                   format_func=lambda i: tr("ui.all") if i is None else options["units"][i],
                                   placeholder=tr("ui.all"))
-        township = first[2].selectbox(tr("col.township"), [None, *options["townships"]], key="f_township",
+        township = first.selectbox(tr("col.township"), [None, *options["townships"]], key="f_township",
                                       format_func=lambda v: tr("ui.all") if v is None else v, placeholder=tr("ui.all"))
         villages = _villages_in(version, township)
         if st.session_state.get("f_village") not in villages:
             st.session_state.pop("f_village", None)  # a village of the township chosen before
-        village = first[3].selectbox(tr("col.village"), [None, *villages], key="f_village",
+        village = first.selectbox(tr("col.village"), [None, *villages], key="f_village",
                                      disabled=not township, help=None if township else tr("ledger.township_first"),
                                      format_func=lambda i: tr("ui.all") if i is None else villages[i],
                                      placeholder=tr("ui.all"))
-        second = st.columns(4)
-        category = second[0].selectbox(tr("col.category"), [None, *options["categories"]], key="f_category",
+        second = st.container(horizontal=True)
+        category = second.selectbox(tr("col.category"), [None, *options["categories"]], key="f_category",
                                        format_func=lambda i: tr("ui.all") if i is None else options["categories"][i],
                                        placeholder=tr("ui.all"))
-        statuses = second[1].multiselect(tr("col.status"), codes(Status), key="f_status",
+        statuses = second.multiselect(tr("col.status"), codes(Status), key="f_status",
                                          format_func=lambda c: lbl(c, Status), placeholder=tr("ui.all"))
-        lights = second[2].multiselect(tr("col.light"), codes(Light), key="f_light",
+        lights = second.multiselect(tr("col.light"), codes(Light), key="f_light",
                                        format_func=lambda c: lbl(c, Light), placeholder=tr("ui.all"))
-        keyword = second[3].text_input(tr("ledger.keyword"), key="f_keyword", placeholder=tr("ledger.keyword_help"))
+        keyword = second.text_input(tr("ledger.keyword"), key="f_keyword", placeholder=tr("ledger.keyword_help"))
         overdue_only = st.checkbox(tr("ledger.overdue_only"), key="f_overdue")
     return LedgerFilter(source_id=source, lead_unit_id=unit, township=township, village_id=village,
                         category_id=category, statuses=statuses, lights=lights, overdue_only=overdue_only,
@@ -158,18 +159,19 @@ def render() -> None:
     key = view_key(actor)
     options = _choices(key[0])
     flt = filters(options, key[0])
-    controls = st.columns([2, 1, 1, 1])
-    sort = controls[1].selectbox(tr("ledger.sort"), SORTS, format_func=lambda s: tr(f"ledger.sort_{s}"), key="sort",
-                                 placeholder=tr("ui.choose"))
-    descending = controls[2].toggle(tr("ledger.descending"), key="descending")
-    page_size = controls[3].selectbox(tr("ledger.page_size"), PAGE_SIZES, index=1, key="page_size",
-                                        placeholder=tr("ui.choose"))
+    controls = st.container(horizontal=True, vertical_alignment="bottom")
+    count = controls.empty()  # the count comes first on the line, written once the page is read
+    sort = controls.selectbox(tr("ledger.sort"), SORTS, format_func=lambda s: tr(f"ledger.sort_{s}"), key="sort",
+                              placeholder=tr("ui.choose"), width=200)
+    descending = controls.toggle(tr("ledger.descending"), key="descending", width="content")
+    page_size = controls.selectbox(tr("ledger.page_size"), PAGE_SIZES, index=1, key="page_size",
+                                   placeholder=tr("ui.choose"), width=120)
     page = st.session_state.get("ledger_page", 1)
     view = ledger_view(key, flt, page, page_size, sort, descending, actor)
     rows, total, pages = view.rows, view.total, view.pages
     if view.page != page:
         page = st.session_state["ledger_page"] = view.page
-    controls[0].markdown(tr("ledger.count", total=total, page=page, pages=pages))
+    count.markdown(tr("ledger.count", total=total, page=page, pages=pages))
     st.session_state["ledger_filter"] = flt
     export_button(actor, flt, options, total)
     if view.frame is not None:
@@ -184,13 +186,13 @@ def render() -> None:
             navigation.open_finding(rows[row]["id"])
     else:
         st.info(tr("ledger.empty"))
-    pager = st.columns([1, 1, 1, 5])
-    if pager[0].button(tr("ledger.prev"), disabled=page <= 1, key="prev"):
+    pager = st.container(horizontal=True, vertical_alignment="center")
+    if pager.button(tr("ledger.prev"), disabled=page <= 1, key="prev"):
         st.session_state["ledger_page"] = page - 1
         st.rerun()
-    pager[1].number_input(tr("ledger.page"), min_value=1, max_value=pages, value=page, key="page_jump",
-                          label_visibility="collapsed", on_change=_jump)
-    if pager[2].button(tr("ledger.next"), disabled=page >= pages, key="next"):
+    pager.number_input(tr("ledger.page"), min_value=1, max_value=pages, value=page, key="page_jump",
+                       label_visibility="collapsed", on_change=_jump, width=140)
+    if pager.button(tr("ledger.next"), disabled=page >= pages, key="next"):
         st.session_state["ledger_page"] = page + 1
         st.rerun()
 

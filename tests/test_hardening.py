@@ -228,7 +228,7 @@ def test_plain_escapes_markdown_and_html():
     assert plain("www.evil.cn a@b.cn") == "www" + j + r"\.evil\.cn a\@" + j + r"b\.cn"
     assert plain("<img src=x onerror=alert(1)>") == r"\<img src\=x onerror\=alert\(1\)\>"
     assert plain("第一行\n    第二行 $x$ :red[红]") == "第一行  \n第二行 \\$x\\$ \\:red\\[红\\]"
-    assert html_text("<b>a</b>\n\n![](x)") == "&lt;b&gt;a&lt;/b&gt;<br><br>![](x)"
+    assert html_text("<b>a</b>\n\n![](x) $y$") == "&lt;b&gt;a&lt;/b&gt;<br><br>&#33;&#91;&#93;&#40;x&#41; &#36;y&#36;"
 
 
 def test_finding_page_shows_markdown_payloads_as_text(engine, world):
@@ -239,7 +239,8 @@ def test_finding_page_shows_markdown_payloads_as_text(engine, world):
     assert not app.exception
     rendered = [str(element.value) for element in (*app.markdown, *app.caption)]
     assert not any("](http" in value for value in rendered), rendered  # every one escaped
-    assert sum(plain(payload) in value for value in rendered) >= 3
+    # the description in Markdown; the progress entry's text and next step in its HTML card
+    assert sum(value.count(plain(payload)) + value.count(html_text(payload)) for value in rendered) >= 3
 
 
 # --- 10.–13. production -------------------------------------------------------------------------------

@@ -32,13 +32,19 @@ def plain(value: Any) -> str:
     return "  \n".join(line.lstrip(" \t") or "\u00a0" for line in text.split("\n"))
 
 
+# Markdown's syntax characters as character references: inside an HTML block Markdown is not parsed at all, and
+# even a renderer that did parse it would find no link, image, formula, emphasis or directive there.
+_MARKDOWN_SIGNS = str.maketrans({sign: f"&#{ord(sign)};" for sign in "[]()!$*_`~:\\|"})
+
+
 def html_text(value: Any) -> str:
-    """``value`` as text inside an HTML block rendered with ``unsafe_allow_html``: HTML-escaped, and
-    its line breaks as ``<br>`` (a blank line would end the HTML block and let Markdown resume)."""
+    """``value`` as text inside an HTML block rendered with ``unsafe_allow_html``: HTML-escaped, Markdown's
+    signs as character references, and its line breaks as ``<br>`` (a blank line would end the HTML block and let
+    Markdown resume)."""
     if value is None:
         return ""
     lines = str(value).replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    return "<br>".join(html.escape(line) for line in lines)
+    return "<br>".join(html.escape(line).translate(_MARKDOWN_SIGNS) for line in lines)
 
 
 def plain_params(params: dict[str, Any]) -> dict[str, Any]:

@@ -169,8 +169,9 @@ def day(value: dt.date | dt.datetime | None) -> str:
 
 # The cards of ``metric_cards``: a grid of bordered figures as ``st.metric(border=True)`` draws them, sent as one
 # element. Ten ``st.metric`` in ``st.columns`` were 22 elements, each built, queued and sent on its own: on the
-# overview that was a quarter of a warm view's CPU. Two columns on a phone.
-METRIC_CSS = """
+# overview that was a quarter of a warm view's CPU. Two columns on a phone. Also the cards and lines of HTML that
+# stand for many small elements elsewhere (a finding's progress entries and measures).
+PAGE_CSS = """
 <style>
 .zg-metrics {display: grid; gap: 0.75rem; margin: 0 0 1rem 0;}
 .zg-metric {border: 1px solid rgba(49, 51, 63, 0.2); border-radius: 0.5rem; padding: 0.75rem 1rem; min-width: 0;}
@@ -181,6 +182,10 @@ METRIC_CSS = """
 .zg-metric-delta.up {color: #158237; background: rgba(33, 195, 84, 0.1);}
 .zg-metric-delta.down {color: #bd4043; background: rgba(255, 43, 43, 0.09);}
 .zg-metric-delta.flat {color: rgba(49, 51, 63, 0.6); background: rgba(49, 51, 63, 0.06);}
+.zg-card {border: 1px solid rgba(49, 51, 63, 0.2); border-radius: 0.5rem; padding: 0.6rem 1rem; margin: 0 0 0.6rem 0;}
+.zg-muted {font-size: 0.875rem; color: rgba(49, 51, 63, 0.6);}
+.zg-line {display: grid; grid-template-columns: 6fr 2fr 2fr; gap: 0.75rem; align-items: baseline; padding: 0.2rem 0;}
+@media (max-width: 640px) {.zg-line {grid-template-columns: 1fr;}}
 @media (max-width: 640px) {.zg-metrics {grid-template-columns: repeat(2, minmax(0, 1fr)) !important;}
                            .zg-metric-value {font-size: 1.6rem;}}
 </style>
@@ -209,7 +214,7 @@ def metric_html(items: list[tuple[str, Any, str | None]], per_row: int | None = 
 def metric_cards(items: list[tuple[str, Any, str | None]], per_row: int | None = None,
                  container: Any = st) -> None:
     """Bordered metric cards, (label, value, optional delta) each, ``per_row`` to a row (all in one row by
-    default), drawn as one element (see ``METRIC_CSS``)."""
+    default), drawn as one element (see ``PAGE_CSS``)."""
     container.markdown(metric_html(items, per_row), unsafe_allow_html=True)
 
 
