@@ -1456,6 +1456,7 @@ CATALOGUE.update({
     "hh.phone": ("联系电话", "Phone"),
     "hh.pick": ("请在“监测对象”“监测线索”或“风险消除”页面中点击一户。", "Open a household from the households, clues or elimination page."),
     "hh.procedure": ("识别与消除程序", "Procedure"),
+    "hh.no_procedure": ("当前没有进行中的识别或消除程序。", "No identification or elimination is under way."),
     "hh.publicity_count": ("公示中 {count} 户", "{count} households posted"),
     "hh.publicity_elimination": ("风险消除公示", "Risk elimination"),
     "hh.publicity_identify": ("纳入监测公示", "Identification"),

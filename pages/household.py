@@ -163,7 +163,7 @@ def procedure(detail, actor) -> None:
         H.TOWNSHIP_REVIEW: _township_form, H.COUNTY_DECIDE: _county_form, H.ELIM_VERIFY: _elim_start_form,
         H.ELIM_PUBLICIZE: _elim_publicity_form, H.ELIM_REVIEW: _elim_review_form, H.ELIM_ANNOUNCE: _announce_form,
     }
-    offered = False
+    offered = blocked = False
     for action, form in forms.items():
         refusal = detail.actions.get(action)
         if refusal is None:
@@ -172,6 +172,7 @@ def procedure(detail, actor) -> None:
                 st.markdown(f"**{tr(f'action.{action}')}**")
                 form(actor, h, case, version)
         elif action in (H.ELIM_VERIFY,) and h.state == HouseholdState.MONITORED and refusal.key.startswith("error.hh_"):
+            blocked = True
             st.caption(tr("hh.elimination_blocked") + " " + "；".join(
                 tr(r.key, **r.params) for r in detail.facts.elimination))
     if case is not None and detail.may(H.REJECT):
@@ -183,6 +184,8 @@ def procedure(detail, actor) -> None:
                     _done("hh.saved")
     if not offered and case is not None:
         st.caption(tr("hh.waiting"))
+    elif not (offered or blocked or detail.may(H.RECEIVE_CLUE)):  # a heading with nothing under it says nothing
+        st.caption(tr("hh.no_procedure"))
 
 
 def _step_text(case) -> list[str]:
