@@ -27,8 +27,8 @@ def user_card(actor) -> None:
     unit, unread = _card(data_version(), actor.id, actor.unit_id)
     unit = unit or tr("ui.no_unit")
     with st.sidebar.container(border=True):
-        st.markdown(f"**{plain(actor.display_name)}** · {lbl(actor.role)}")
-        st.caption(f"{tr('field.unit')}: {plain(unit)}")
+        # one element for both lines (each element costs a page view its building, queueing and sending)
+        st.markdown(f"**{plain(actor.display_name)}** · {lbl(actor.role)}  \n:small[:gray[{tr('field.unit')}: {plain(unit)}]]")
         if st.button(tr("notify.unread", count=unread), key="sidebar_unread", width="stretch",
                      icon=":material/notifications_active:" if unread else ":material/notifications:",
                      type="primary" if unread else "secondary"):
