@@ -9,7 +9,7 @@ from dashboard import clock
 from dashboard.lifecycle import Action, may
 from dashboard.services import checks, quality, screening, views
 from dashboard.ui import navigation
-from dashboard.ui.context import flash, lang, lbl, reading, run_service, show_flash, tr
+from dashboard.ui.context import flash, labels, lang, lbl, reading, run_service, show_flash, tr
 from dashboard.ui.safe import plain
 from dashboard.ui.widgets import day, labelled_frame
 from dashboard.vocab import HouseholdState, HouseholdType, ScreenKind, codes
@@ -41,14 +41,21 @@ def _summary(check: quality.StoredCheck, township: str | None) -> None:
     st.dataframe(labelled_frame(records), hide_index=True, width="stretch", height=36 * len(records) + 40)
 
 
-def _zero_change(session, today, township: str | None) -> None:
+def _zero_change(check: quality.StoredCheck, today, township: str | None) -> None:
+    """零变化 last month and last quarter: as the stored check computed it when it is for today's periods (the
+    nightly run's), else computed now."""
     st.subheader(tr("quality.zero_change"))
-    columns = st.columns(2)
-    places = quality.ledger_places(session)   # once for both periods
-    for column, period in zip(columns, (quality.last_month(today), quality.last_quarter(today))):
-        change = quality.zero_change(session, period, township, places)
-        column.markdown(f"**{tr(f'quality.zero_{period.kind}', period=period.label)}**")
-        column.write(plain("、".join(change.townships)) if change.townships else tr("quality.zero_none"))
+    figures = quality.stored_zero_change(check, today)
+    if figures is None:
+        with reading() as session:
+            figures = quality.zero_change_figures(session, today)
+    else:
+        st.caption(tr("quality.zero_as_of", date=check.as_of.isoformat()))
+    for column, figure in zip(st.columns(2), figures):
+        townships = quality.zero_townships(figure, township)
+        title = tr(f"quality.zero_{figure['kind']}", period=figure["period"])
+        column.markdown(f"**{title}**")
+        column.write(plain("、".join(townships)) if townships else tr("quality.zero_none"))
 
 
 def _bulletin(actor, today) -> None:
@@ -57,7 +64,11 @@ def _bulletin(actor, today) -> None:
     from dashboard.documents.bulletin import bulletin_docx
 
     st.subheader(tr("quality.bulletin"))
-    made = run_service(quality.monthly_bulletin, actor, quality.last_month(today))
+    period = quality.last_month(today)
+    with reading() as session:   # frozen already (after its first view): a read, no unit of work
+        made = quality.frozen_bulletin(session, actor, period)
+    if made is None:
+        made = run_service(quality.monthly_bulletin, actor, period)
     if made is None:
         return
     names = {quality.TOTAL: tr("bulletin.total")}
@@ -81,9 +92,11 @@ def _hits(session, actor, check: quality.StoredCheck, township: str | None) -> N
                            format_func=lambda value: f"{tr(f'quality_rule.{value}')}（{check.count(value, township)}）")
     count = check.count(rule_id, township)
     rows = quality.stored_hit_rows(session, rule_id, township)
+    types, states = labels(HouseholdType), labels(HouseholdState)   # once, not a session-state read per cell
     st.dataframe(labelled_frame([{
         "field.hh_number": row.number, "col.township": row.township, "col.village": row.village,
-        "field.hh_type": lbl(row.household_type, HouseholdType), "quality.col_state": lbl(row.state, HouseholdState),
+        "field.hh_type": types[row.household_type] if row.household_type else "",
+        "quality.col_state": states[row.state] if row.state else "",
     } for row in rows]), hide_index=True, width="stretch", height=min(36 * len(rows) + 40, 420))
     if len(rows) < count:
         st.caption(tr("quality.rows_cut", shown=len(rows), count=count))
@@ -159,8 +172,7 @@ def render() -> None:
                   by=check.computed_by, seconds=f"{check.seconds:g}"))
     _summary(check, township)
     today = clock.today()
-    with reading() as session:
-        _zero_change(session, today, township)
+    _zero_change(check, today, township)
     if township is None:
         _bulletin(actor, today)
     with reading() as session:
