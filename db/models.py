@@ -1015,6 +1015,9 @@ class QualityCheck(SQLModel, table=True):
     # computed with the rules: the 数据质量 page reads it instead of the four range scans on each view
     zero_change: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(
         JSON, nullable=False, server_default=text("'[]'")))
+    # per rule its households hit and the townships it hits most (``quality.summarise`` of the counts): the page's table
+    summary: dict[str, Any] = Field(default_factory=dict, sa_column=Column(
+        JSON, nullable=False, server_default=text("'{}'")))
 
 
 class QualityCount(SQLModel, table=True):

@@ -9,7 +9,7 @@ from dashboard import clock
 from dashboard.lifecycle import Action, may
 from dashboard.services import checks, quality, screening, views
 from dashboard.ui import navigation
-from dashboard.ui.context import flash, labels, lang, lbl, reading, run_service, show_flash, tr
+from dashboard.ui.context import engine, flash, labels, lang, lbl, reading, run_service, show_flash, tr
 from dashboard.ui.safe import plain
 from dashboard.ui.widgets import day, labelled_frame
 from dashboard.vocab import HouseholdState, HouseholdType, ScreenKind, codes
@@ -28,20 +28,20 @@ def _township_picker(session, actor) -> str | None:
     return None if picked == ALL else picked
 
 
-def _summary(check: quality.StoredCheck, township: str | None) -> None:
+def _summary(check: quality.CheckSummary, township: str | None) -> None:
     records = []
     for rule in quality.RULES:
         # the count next to the rule: on a phone the first two columns are what fits
-        record = {"quality.col_rule": tr(f"quality_rule.{rule.id}"), "quality.col_count": check.count(rule.id, township),
+        record = {"quality.col_rule": tr(f"quality_rule.{rule.id}"), "quality.col_count": check.count(rule.id),
                   "quality.col_severity": tr(f"quality_severity.{rule.severity}")}
         if township is None:
-            worst = sorted(check.counts.get(rule.id, {}).items(), key=lambda pair: (-pair[1], pair[0]))[:3]
+            worst = check.worst.get(rule.id, [])
             record["quality.col_townships"] = "、".join(f"{name} {count}" for name, count in worst) or "—"
         records.append(record)
     st.dataframe(labelled_frame(records), hide_index=True, width="stretch", height=36 * len(records) + 40)
 
 
-def _zero_change(check: quality.StoredCheck, today, township: str | None) -> None:
+def _zero_change(check: quality.CheckSummary, today, township: str | None) -> None:
     """零变化 last month and last quarter: as the stored check computed it when it is for today's periods (the
     nightly run's), else computed now."""
     st.subheader(tr("quality.zero_change"))
@@ -83,14 +83,14 @@ def _bulletin(actor, today) -> None:
                        mime="application/vnd.openxmlformats-officedocument.wordprocessingml.document")
 
 
-def _hits(session, actor, check: quality.StoredCheck, township: str | None) -> None:
-    hit = [rule.id for rule in quality.RULES if check.count(rule.id, township)]
+def _hits(session, actor, check: quality.CheckSummary, township: str | None) -> None:
+    hit = [rule.id for rule in quality.RULES if check.count(rule.id)]
     if not hit:
         st.success(tr("quality.nothing_hit"))
         return
     rule_id = st.selectbox(tr("quality.pick_rule"), hit, key="quality_rule",
-                           format_func=lambda value: f"{tr(f'quality_rule.{value}')}（{check.count(value, township)}）")
-    count = check.count(rule_id, township)
+                           format_func=lambda value: f"{tr(f'quality_rule.{value}')}（{check.count(value)}）")
+    count = check.count(rule_id)
     rows = quality.stored_hit_rows(session, rule_id, township)
     types, states = labels(HouseholdType), labels(HouseholdState)   # once, not a session-state read per cell
     st.dataframe(labelled_frame([{
@@ -142,7 +142,7 @@ def _screening(actor) -> None:
         } for run in runs]), hide_index=True, width="stretch")
 
 
-def _stored(actor, township: str | None) -> quality.StoredCheck | None:
+def _stored(actor, township: str | None) -> quality.CheckSummary | None:
     """The stored check (made now if there is none yet), and the "run now" button for those who may."""
     if quality.may_run_now(actor):
         if st.button(tr("quality.run_now"), key="quality_run_now", icon=":material/refresh:"):
@@ -150,12 +150,13 @@ def _stored(actor, township: str | None) -> quality.StoredCheck | None:
                 computed = quality.compute(session)
             done = run_service(quality.store_run_now, actor, computed)
             if done is not None:
+                quality.analyse_stored(engine())
                 st.success(tr("quality.run_done", date=done.as_of.isoformat()))
     with reading() as session:
-        check = quality.stored(session, township)
+        check = quality.stored_summary(session, township)
     if check is None and run_service(quality.first_check, actor) is not None:
         with reading() as session:
-            check = quality.stored(session, township)
+            check = quality.stored_summary(session, township)
     return check
 
 

@@ -791,6 +791,10 @@ def main(argv=None) -> int:
     backends = ["sqlite"] + ([] if args.quick or not os.environ.get("TEST_DATABASE_URL") else ["postgresql"])
     if args.databases:
         backends = [b for b in backends if b in args.databases]
+    if args.keep:   # the kept data's personal fields are sealed with this directory's key: kept with it
+        kept = Path(tempfile.gettempdir()) / f"bench-data-{args.keep}"
+        kept.mkdir(mode=0o700, exist_ok=True)
+        os.environ.setdefault("DASHBOARD_DATA_DIR", str(kept))
     os.environ.setdefault("DASHBOARD_DATA_DIR", tempfile.mkdtemp(prefix="bench-data-"))
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-") as workdir:

@@ -159,3 +159,28 @@ def test_zero_change_is_stored_with_the_check_and_read_back(engine, ledger):
         assert not app.exception, app.exception
         assert "按截至" not in texts(app)
         assert "上月（2026-06）" in texts(app)
+
+
+def test_the_summary_is_stored_with_the_check_and_agrees_with_the_counts(engine, ledger):
+    """The page's first table reads the summary stored with the check (``quality.summarise`` of the counts): per rule
+    the households hit and the townships it hits most; a check stored before the summary was kept is summarised from
+    its counts when read; one township reads its own counts."""
+    from sqlalchemy import update
+
+    with unit_of_work(engine) as session:
+        unsafe(Ledger(session, village=False), "GS-2")
+        quality.refresh(session, SYSTEM, TODAY)
+    with read_session(engine) as session:
+        full, summary = quality.stored(session), quality.stored_summary(session)
+        assert summary.worst["eliminated_unsafe"] == [("高士镇", 2), ("赛口镇", 1)]
+        assert {rule.id: summary.count(rule.id) for rule in quality.RULES} == {
+            rule.id: full.count(rule.id) for rule in quality.RULES}
+        one = quality.stored_summary(session, "赛口镇")
+        assert {rule.id: one.count(rule.id) for rule in quality.RULES} == {
+            rule.id: full.count(rule.id, "赛口镇") for rule in quality.RULES}
+    assert quality.summarise({"r": {"乙": 2, "甲": 2, "丙": 1, "丁": 3}}) == {
+        "totals": {"r": 8}, "worst": {"r": [["丁", 3], ["乙", 2], ["甲", 2]]}}   # ties by name (code points)
+    with unit_of_work(engine) as session:              # as a check stored by the release before
+        session.execute(update(QualityCheck).values(summary={}, zero_change=[]))
+    with read_session(engine) as session:
+        assert quality.stored_summary(session) == summary.__class__(**{**summary.__dict__, "zero_change": []})
