@@ -11,7 +11,7 @@ from dashboard.services import checks, quality, screening, views
 from dashboard.ui import navigation
 from dashboard.ui.context import engine, flash, labels, lang, lbl, reading, run_service, show_flash, tr
 from dashboard.ui.safe import plain
-from dashboard.ui.widgets import day, labelled_frame
+from dashboard.ui.widgets import day, labelled_frame, labelled_table
 from dashboard.vocab import HouseholdState, HouseholdType, ScreenKind, codes
 
 ALL = "__all__"
@@ -72,9 +72,9 @@ def _bulletin(actor, today) -> None:
     if made is None:
         return
     names = {quality.TOTAL: tr("bulletin.total")}
-    st.dataframe(labelled_frame([{"col.township": names.get(row.township, row.township),
-                                  **{f"bulletin.{name}": getattr(row, name) for name in quality.BULLETIN_COLUMNS}}
-                                 for row in made.rows]), hide_index=True, width="stretch")
+    st.dataframe(labelled_table({"col.township": [names.get(row.township, row.township) for row in made.rows],
+                                 **{f"bulletin.{name}": [getattr(row, name) for row in made.rows]
+                                    for name in quality.BULLETIN_COLUMNS}}), hide_index=True, width="stretch")
     st.caption(tr("bulletin.frozen", at=f"{made.frozen_at:%Y-%m-%d %H:%M}") if made.frozen_at
                else tr("bulletin.provisional", date=made.as_of.isoformat()))
     st.download_button(tr("quality.bulletin_download"), lambda: bulletin_docx(made, lang()),
@@ -93,11 +93,12 @@ def _hits(session, actor, check: quality.CheckSummary, township: str | None) -> 
     count = check.count(rule_id)
     rows = quality.stored_hit_rows(session, rule_id, township)
     types, states = labels(HouseholdType), labels(HouseholdState)   # once, not a session-state read per cell
-    st.dataframe(labelled_frame([{
-        "field.hh_number": row.number, "col.township": row.township, "col.village": row.village,
-        "field.hh_type": types[row.household_type] if row.household_type else "",
-        "quality.col_state": states[row.state] if row.state else "",
-    } for row in rows]), hide_index=True, width="stretch", height=min(36 * len(rows) + 40, 420))
+    st.dataframe(labelled_table({
+        "field.hh_number": [row.number for row in rows], "col.township": [row.township for row in rows],
+        "col.village": [row.village for row in rows],
+        "field.hh_type": [types[row.household_type] if row.household_type else "" for row in rows],
+        "quality.col_state": [states[row.state] if row.state else "" for row in rows],
+    }), hide_index=True, width="stretch", height=min(36 * len(rows) + 40, 420))
     if len(rows) < count:
         st.caption(tr("quality.rows_cut", shown=len(rows), count=count))
     if may(actor.role, Action.LOG_FINDING):
