@@ -1578,6 +1578,7 @@ CATALOGUE.update({
     "quality.zero_month": ("上月（{period}）", "Last month ({period})"),
     "quality.zero_quarter": ("上季度（{period}）", "Last quarter ({period})"),
     "quality.zero_none": ("没有零变化乡镇。", "No township with zero change."),
+    "quality.zero_as_of": ("按截至 {date} 的核查结果（每晚重新核查）。", "As of the check of {date} (checked again every night)."),
     "cli_help.monitoring_report": ("月度监测通报（Word，取自该月冻结的数据）：各乡镇新识别、自然增加、自然减少、已消除、未消除、超期线索、规则命中", "monthly monitoring bulletin (Word, from the month's frozen figures): per township identified, natural increase and decrease, eliminated, not eliminated, overdue clues, rule hits"),
     "cli_help.bulletin_month": ("月份，如 2026-11", "the month, e.g. 2026-11"),
     "cli.bulletin_written": ("已生成 {file}（{townships}个乡镇）。", "Wrote {file} ({townships} townships)."),

@@ -1011,6 +1011,13 @@ class QualityCheck(SQLModel, table=True):
     computed_at: NaiveDatetime = Field(default_factory=clock.now)
     computed_by: str = Field(default="", max_length=60)  # a username, or "system" (the worker, the command line)
     seconds: float = 0.0                             # how long the run took
+    # 零变化 as of ``as_of`` (``quality.zero_change_figures``: last month and last quarter, townships and counties),
+    # computed with the rules: the 数据质量 page reads it instead of the four range scans on each view
+    zero_change: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(
+        JSON, nullable=False, server_default=text("'[]'")))
+    # per rule its households hit and the townships it hits most (``quality.summarise`` of the counts): the page's table
+    summary: dict[str, Any] = Field(default_factory=dict, sa_column=Column(
+        JSON, nullable=False, server_default=text("'{}'")))
 
 
 class QualityCount(SQLModel, table=True):

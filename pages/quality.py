@@ -9,9 +9,9 @@ from dashboard import clock
 from dashboard.lifecycle import Action, may
 from dashboard.services import checks, quality, screening, views
 from dashboard.ui import navigation
-from dashboard.ui.context import flash, lang, lbl, reading, run_service, show_flash, tr
+from dashboard.ui.context import engine, flash, labels, lang, lbl, reading, run_service, show_flash, tr
 from dashboard.ui.safe import plain
-from dashboard.ui.widgets import day, labelled_frame
+from dashboard.ui.widgets import day, labelled_frame, labelled_table
 from dashboard.vocab import HouseholdState, HouseholdType, ScreenKind, codes
 
 ALL = "__all__"
@@ -28,27 +28,34 @@ def _township_picker(session, actor) -> str | None:
     return None if picked == ALL else picked
 
 
-def _summary(check: quality.StoredCheck, township: str | None) -> None:
+def _summary(check: quality.CheckSummary, township: str | None) -> None:
     records = []
     for rule in quality.RULES:
         # the count next to the rule: on a phone the first two columns are what fits
-        record = {"quality.col_rule": tr(f"quality_rule.{rule.id}"), "quality.col_count": check.count(rule.id, township),
+        record = {"quality.col_rule": tr(f"quality_rule.{rule.id}"), "quality.col_count": check.count(rule.id),
                   "quality.col_severity": tr(f"quality_severity.{rule.severity}")}
         if township is None:
-            worst = sorted(check.counts.get(rule.id, {}).items(), key=lambda pair: (-pair[1], pair[0]))[:3]
+            worst = check.worst.get(rule.id, [])
             record["quality.col_townships"] = "、".join(f"{name} {count}" for name, count in worst) or "—"
         records.append(record)
     st.dataframe(labelled_frame(records), hide_index=True, width="stretch", height=36 * len(records) + 40)
 
 
-def _zero_change(session, today, township: str | None) -> None:
+def _zero_change(check: quality.CheckSummary, today, township: str | None) -> None:
+    """零变化 last month and last quarter: as the stored check computed it when it is for today's periods (the
+    nightly run's), else computed now."""
     st.subheader(tr("quality.zero_change"))
-    columns = st.columns(2)
-    places = quality.ledger_places(session)   # once for both periods
-    for column, period in zip(columns, (quality.last_month(today), quality.last_quarter(today))):
-        change = quality.zero_change(session, period, township, places)
-        column.markdown(f"**{tr(f'quality.zero_{period.kind}', period=period.label)}**")
-        column.write(plain("、".join(change.townships)) if change.townships else tr("quality.zero_none"))
+    figures = quality.stored_zero_change(check, today)
+    if figures is None:
+        with reading() as session:
+            figures = quality.zero_change_figures(session, today)
+    else:
+        st.caption(tr("quality.zero_as_of", date=check.as_of.isoformat()))
+    for column, figure in zip(st.columns(2), figures):
+        townships = quality.zero_townships(figure, township)
+        title = tr(f"quality.zero_{figure['kind']}", period=figure["period"])
+        column.markdown(f"**{title}**")
+        column.write(plain("、".join(townships)) if townships else tr("quality.zero_none"))
 
 
 def _bulletin(actor, today) -> None:
@@ -57,13 +64,17 @@ def _bulletin(actor, today) -> None:
     from dashboard.documents.bulletin import bulletin_docx
 
     st.subheader(tr("quality.bulletin"))
-    made = run_service(quality.monthly_bulletin, actor, quality.last_month(today))
+    period = quality.last_month(today)
+    with reading() as session:   # frozen already (after its first view): a read, no unit of work
+        made = quality.frozen_bulletin(session, actor, period)
+    if made is None:
+        made = run_service(quality.monthly_bulletin, actor, period)
     if made is None:
         return
     names = {quality.TOTAL: tr("bulletin.total")}
-    st.dataframe(labelled_frame([{"col.township": names.get(row.township, row.township),
-                                  **{f"bulletin.{name}": getattr(row, name) for name in quality.BULLETIN_COLUMNS}}
-                                 for row in made.rows]), hide_index=True, width="stretch")
+    st.dataframe(labelled_table({"col.township": [names.get(row.township, row.township) for row in made.rows],
+                                 **{f"bulletin.{name}": [getattr(row, name) for row in made.rows]
+                                    for name in quality.BULLETIN_COLUMNS}}), hide_index=True, width="stretch")
     st.caption(tr("bulletin.frozen", at=f"{made.frozen_at:%Y-%m-%d %H:%M}") if made.frozen_at
                else tr("bulletin.provisional", date=made.as_of.isoformat()))
     st.download_button(tr("quality.bulletin_download"), lambda: bulletin_docx(made, lang()),
@@ -72,19 +83,22 @@ def _bulletin(actor, today) -> None:
                        mime="application/vnd.openxmlformats-officedocument.wordprocessingml.document")
 
 
-def _hits(session, actor, check: quality.StoredCheck, township: str | None) -> None:
-    hit = [rule.id for rule in quality.RULES if check.count(rule.id, township)]
+def _hits(session, actor, check: quality.CheckSummary, township: str | None) -> None:
+    hit = [rule.id for rule in quality.RULES if check.count(rule.id)]
     if not hit:
         st.success(tr("quality.nothing_hit"))
         return
     rule_id = st.selectbox(tr("quality.pick_rule"), hit, key="quality_rule",
-                           format_func=lambda value: f"{tr(f'quality_rule.{value}')}（{check.count(value, township)}）")
-    count = check.count(rule_id, township)
+                           format_func=lambda value: f"{tr(f'quality_rule.{value}')}（{check.count(value)}）")
+    count = check.count(rule_id)
     rows = quality.stored_hit_rows(session, rule_id, township)
-    st.dataframe(labelled_frame([{
-        "field.hh_number": row.number, "col.township": row.township, "col.village": row.village,
-        "field.hh_type": lbl(row.household_type, HouseholdType), "quality.col_state": lbl(row.state, HouseholdState),
-    } for row in rows]), hide_index=True, width="stretch", height=min(36 * len(rows) + 40, 420))
+    types, states = labels(HouseholdType), labels(HouseholdState)   # once, not a session-state read per cell
+    st.dataframe(labelled_table({
+        "field.hh_number": [row.number for row in rows], "col.township": [row.township for row in rows],
+        "col.village": [row.village for row in rows],
+        "field.hh_type": [types[row.household_type] if row.household_type else "" for row in rows],
+        "quality.col_state": [states[row.state] if row.state else "" for row in rows],
+    }), hide_index=True, width="stretch", height=min(36 * len(rows) + 40, 420))
     if len(rows) < count:
         st.caption(tr("quality.rows_cut", shown=len(rows), count=count))
     if may(actor.role, Action.LOG_FINDING):
@@ -129,7 +143,7 @@ def _screening(actor) -> None:
         } for run in runs]), hide_index=True, width="stretch")
 
 
-def _stored(actor, township: str | None) -> quality.StoredCheck | None:
+def _stored(actor, township: str | None) -> quality.CheckSummary | None:
     """The stored check (made now if there is none yet), and the "run now" button for those who may."""
     if quality.may_run_now(actor):
         if st.button(tr("quality.run_now"), key="quality_run_now", icon=":material/refresh:"):
@@ -137,12 +151,13 @@ def _stored(actor, township: str | None) -> quality.StoredCheck | None:
                 computed = quality.compute(session)
             done = run_service(quality.store_run_now, actor, computed)
             if done is not None:
+                quality.analyse_stored(engine())
                 st.success(tr("quality.run_done", date=done.as_of.isoformat()))
     with reading() as session:
-        check = quality.stored(session, township)
+        check = quality.stored_summary(session, township)
     if check is None and run_service(quality.first_check, actor) is not None:
         with reading() as session:
-            check = quality.stored(session, township)
+            check = quality.stored_summary(session, township)
     return check
 
 
@@ -159,8 +174,7 @@ def render() -> None:
                   by=check.computed_by, seconds=f"{check.seconds:g}"))
     _summary(check, township)
     today = clock.today()
-    with reading() as session:
-        _zero_change(session, today, township)
+    _zero_change(check, today, township)
     if township is None:
         _bulletin(actor, today)
     with reading() as session:

@@ -558,7 +558,7 @@ def _household_pages(session, actors):
     """The household ledger's pages: who opens them, their session state, and the bare SQL they need."""
     from sqlalchemy import select
 
-    from dashboard.services import household_figures, household_views, quality
+    from dashboard.services import household_figures, household_views, quality, views
     from dashboard.services.household_views import HouseholdFilter
     from db.models import Household, SupportMeasure
 
@@ -567,6 +567,14 @@ def _household_pages(session, actors):
     household_id = session.execute(select(Household.id).join(SupportMeasure, SupportMeasure.household_id == Household.id)
                                    .where(Household.state == "monitored").order_by(Household.id).limit(1)).scalar()
     township = session.execute(select(Household.township).order_by(Household.id).limit(1)).scalar()
+
+    def quality_reads(s):
+        """What the 数据质量 page reads: the township pick list, the stored check's summary (零变化 in it), the first hits
+        of the first rule that hits, last month's frozen bulletin."""
+        summary = quality.stored_summary(s)
+        return (views.townships(s), summary, quality.stored_hit_rows(
+            s, next((r.id for r in quality.RULES if summary and summary.count(r.id)), "")),
+            quality.frozen_bulletin(s, leader, quality.last_month(TODAY.date())))
     return {
         "households": ("pages.households", leader, {}, lambda s: (
             household_views.townships_of(s, leader), household_views.household_list(s, leader, HouseholdFilter()))),
@@ -577,8 +585,7 @@ def _household_pages(session, actors):
                       lambda s: household_views.household_detail(s, leader, household_id)),
         "elimination": ("pages.elimination", leader, {}, lambda s: (
             household_views.elimination_queue(s, leader), household_views.villages_of(s, leader))),
-        "quality": ("pages.quality", leader, {}, lambda s: (quality.stored(s), quality.stored_hit_rows(
-            s, next((r.id for r in quality.RULES if quality.stored(s).count(r.id)), "")))),
+        "quality": ("pages.quality", leader, {}, quality_reads),
         "monitoring_figures": ("pages.households", leader, {}, lambda s: household_figures.monitoring_figures(s, TODAY)),
     }
 
@@ -791,6 +798,10 @@ def main(argv=None) -> int:
     backends = ["sqlite"] + ([] if args.quick or not os.environ.get("TEST_DATABASE_URL") else ["postgresql"])
     if args.databases:
         backends = [b for b in backends if b in args.databases]
+    if args.keep:   # the kept data's personal fields are sealed with this directory's key: kept with it
+        kept = Path(tempfile.gettempdir()) / f"bench-data-{args.keep}"
+        kept.mkdir(mode=0o700, exist_ok=True)
+        os.environ.setdefault("DASHBOARD_DATA_DIR", str(kept))
     os.environ.setdefault("DASHBOARD_DATA_DIR", tempfile.mkdtemp(prefix="bench-data-"))
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-") as workdir:

@@ -128,3 +128,59 @@ def test_raising_and_the_closure_gate_read_live_data(engine, ledger):
     with read_session(engine) as session:
         assert quality.still_hit(session, finding_id, TODAY) == []   # live: fixed, though the stored run says hit
         assert quality.stored(session).count("eliminated_unsafe", "高士镇") == 1
+
+
+def test_zero_change_is_stored_with_the_check_and_read_back(engine, ledger):
+    """零变化 is computed with the rules by ``zero_change_figures`` (the one definition) and stored; the page shows the
+    stored one, as of the check, while it is for today's periods, and computes it now once they have moved on."""
+    with clock.frozen(dt.datetime(2026, 6, 15, 1, 0)):
+        jobs.quality_pass(engine)
+        with read_session(engine) as session:
+            check = quality.stored(session)
+            assert check.zero_change == quality.zero_change_figures(session, TODAY)
+    assert [figure["townships"] for figure in check.zero_change] == [["赛口镇", "高士镇"], ["赛口镇", "高士镇"]]
+    with unit_of_work(engine) as session:              # identified in May, after the night's run
+        Ledger(session, village=False).household("GS-2", identified_on=dt.date(2026, 5, 10))
+    with clock.frozen(dt.datetime(2026, 6, 15, 9, 0)):
+        app = page_app("pages.quality", ledger.actors["inspector"]).run()
+        assert not app.exception, app.exception
+        assert "按截至 2026-06-15 的核查结果" in texts(app)
+        assert [md.value for md in app.markdown if "、" in md.value] == ["赛口镇、高士镇", "赛口镇、高士镇"]
+        app.selectbox(key="quality_township").set_value("高士镇").run()    # one township: it, as stored
+        assert [md.value for md in app.markdown if md.value in ("赛口镇", "高士镇")] == ["高士镇", "高士镇"]
+        app.selectbox(key="quality_township").set_value("__all__").run()
+        button(app, "立即重新核查").click().run()          # the stored one follows the run
+        assert not app.exception, app.exception
+        with read_session(engine) as session:
+            assert quality.stored(session).zero_change[0]["townships"] == ["赛口镇"]
+        assert [md.value for md in app.markdown if md.value in ("赛口镇", "赛口镇、高士镇")] == ["赛口镇", "赛口镇、高士镇"]
+    with clock.frozen(dt.datetime(2026, 7, 2, 9, 0)):  # July: last month is June, not the check's May
+        app = page_app("pages.quality", ledger.actors["inspector"]).run()
+        assert not app.exception, app.exception
+        assert "按截至" not in texts(app)
+        assert "上月（2026-06）" in texts(app)
+
+
+def test_the_summary_is_stored_with_the_check_and_agrees_with_the_counts(engine, ledger):
+    """The page's first table reads the summary stored with the check (``quality.summarise`` of the counts): per rule
+    the households hit and the townships it hits most; a check stored before the summary was kept is summarised from
+    its counts when read; one township reads its own counts."""
+    from sqlalchemy import update
+
+    with unit_of_work(engine) as session:
+        unsafe(Ledger(session, village=False), "GS-2")
+        quality.refresh(session, SYSTEM, TODAY)
+    with read_session(engine) as session:
+        full, summary = quality.stored(session), quality.stored_summary(session)
+        assert summary.worst["eliminated_unsafe"] == [("高士镇", 2), ("赛口镇", 1)]
+        assert {rule.id: summary.count(rule.id) for rule in quality.RULES} == {
+            rule.id: full.count(rule.id) for rule in quality.RULES}
+        one = quality.stored_summary(session, "赛口镇")
+        assert {rule.id: one.count(rule.id) for rule in quality.RULES} == {
+            rule.id: full.count(rule.id, "赛口镇") for rule in quality.RULES}
+    assert quality.summarise({"r": {"乙": 2, "甲": 2, "丙": 1, "丁": 3}}) == {
+        "totals": {"r": 8}, "worst": {"r": [["丁", 3], ["乙", 2], ["甲", 2]]}}   # ties by name (code points)
+    with unit_of_work(engine) as session:              # as a check stored by the release before
+        session.execute(update(QualityCheck).values(summary={}, zero_change=[]))
+    with read_session(engine) as session:
+        assert quality.stored_summary(session) == summary.__class__(**{**summary.__dict__, "zero_change": []})

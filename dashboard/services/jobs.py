@@ -411,11 +411,10 @@ def quality_pass(engine: Engine, today: dt.date | None = None, worker: str = "")
     from dashboard.services import households, quality
 
     today = today or clock.today()
-    # the night's result is stored: the 数据质量 page and the bulletin read it
-    per_township = quality.refresh_in(engine, SYSTEM, today).counts
+    # the night's result is stored (the rules' hits and 零变化): the 数据质量 page and the bulletin read it
+    check = quality.refresh_in(engine, SYSTEM, today)
+    per_township = check.counts
     with read_session(engine) as session:
-        zero = [quality.zero_change(session, period) for period in (quality.last_month(today),
-                                                                     quality.last_quarter(today))]
         monitoring = sorted(households.monitoring_unit_ids(session))
         units = {township: households.township_unit_id(session, township)
                  for township in {name for counts in per_township.values() for name in counts}}
@@ -431,15 +430,16 @@ def quality_pass(engine: Engine, today: dt.date | None = None, worker: str = "")
             notifications.notify_unit(session, unit_id, Kind.QUALITY_HITS, params=hit_notices[unit_id],
                                       dedupe_key=f"quality:{today.isoformat()}:{recipient}")
             sent["quality_units"] += 1
-        for change in zero:
-            if not change.townships or not monitoring:
+        for change in check.zero_change:   # last month and last quarter (``quality.zero_change_figures``)
+            if not change["townships"] or not monitoring:
                 continue
-            keys = [f"zero:{change.period.label}:unit:{unit_id}" for unit_id in monitoring]
-            for recipient in sorted(claim(session, "zero_change", change.period.end, keys, worker)):
+            keys = [f"zero:{change['period']}:unit:{unit_id}" for unit_id in monitoring]
+            end = dt.date.fromisoformat(change["end"])
+            for recipient in sorted(claim(session, "zero_change", end, keys, worker)):
                 unit_id = int(recipient.rsplit(":", 1)[1])
                 notifications.notify_unit(session, unit_id, Kind.ZERO_CHANGE, dedupe_key=recipient, params={
-                    "period": change.period.label, "count": len(change.townships),
-                    "townships": "、".join(change.townships[:ZERO_CHANGE_NAMED])})
+                    "period": change["period"], "count": len(change["townships"]),
+                    "townships": "、".join(change["townships"][:ZERO_CHANGE_NAMED])})
                 sent["zero_change_notices"] += 1
     return sent
 
