@@ -523,6 +523,8 @@ CATALOGUE.update({
     "finding.not_found": ("没有编号为 {serial} 的问题。", "No finding with serial {serial}."),
     "finding.pick_hint": ("请在问题台账或我的待办中点击一个问题，或输入编号。", "Open a finding from the ledger or My work, or type its serial."),
     "finding.overdue_by": ("已逾期 {days} 天。", "Overdue by {days} days."),
+    "finding.source_fact": ("{title}（{kind}，来自{body}）", "{title} ({kind}, from {body})"),
+    "finding.village_fact": ("{name}（督战级别：{level}）", "{name} (supervision level: {level})"),
     "finding.shared_evidence": ("本问题的佐证材料与其他问题的材料完全相同（纸面销号预警）。",
                                 "An evidence file of this finding is identical to another finding's (paper-closure warning)."),
     "finding.tab_measures": ("整改措施", "Measures"),

@@ -88,15 +88,18 @@ def header(detail: FindingDetail) -> None:
 
 
 @cached_view(max_entries=256)
-def _facts_tables(key: tuple, finding_id: int, _detail: FindingDetail) -> list:
-    """The two halves of the facts table, in Arrow, once per key and finding."""
+def _facts_html(key: tuple, finding_id: int, _detail: FindingDetail) -> str:
+    """The facts as two tables side by side (one under the other on a phone), one element of HTML, once per key
+    and finding (two data frames in two columns were five elements, each drawn on a canvas)."""
     detail = _detail
     finding, village, source = detail.finding, detail.village, detail.source
     rows = [
-        ("col.source", f"{source.title}（{lbl(source.kind, SourceKind)}，{source.issuing_body}）"),
+        ("col.source", tr("finding.source_fact", title=source.title, kind=lbl(source.kind, SourceKind),
+                          body=source.issuing_body)),
         ("col.category", detail.category),
         ("col.township", finding.township or "—"),
-        ("col.village", f"{village.name}（{lbl(village.level, VillageLevel)}）" if village else "—"),
+        ("col.village", tr("finding.village_fact", name=village.name, level=lbl(village.level, VillageLevel))
+         if village else "—"),
         ("col.lead_unit", detail.lead_unit),
         ("col.co_units", joined(detail.co_units) or "—"),
         ("col.leader", finding.responsible_leader or "—"),
@@ -112,13 +115,15 @@ def _facts_tables(key: tuple, finding_id: int, _detail: FindingDetail) -> list:
         ("col.remarks", finding.remarks or finding.cancel_reason or "—"),
     ]
     half = (len(rows) + 1) // 2
-    return [arrow(pd.DataFrame([{tr("ui.field"): tr(key), tr("ui.value"): str(value)} for key, value in chunk]))
-            for chunk in (rows[:half], rows[half:])]
+    tables = "".join(
+        "<table>" + "".join(f"<tr><th>{html_text(tr(label))}</th><td>{html_text(value)}</td></tr>"
+                            for label, value in chunk) + "</table>"
+        for chunk in (rows[:half], rows[half:]))
+    return f'<div class="zg-facts">{tables}</div>'
 
 
 def facts(key: tuple, detail: FindingDetail) -> None:
-    for column, table in zip(st.columns(2), _facts_tables(key, detail.finding.id, detail)):
-        column.dataframe(table, hide_index=True, width="stretch")
+    st.markdown(_facts_html(key, detail.finding.id, detail), unsafe_allow_html=True)
 
 
 def measures_tab(detail: FindingDetail, actor) -> None:

@@ -192,7 +192,10 @@ PAGE_CSS = """
 .zg-card {border: 1px solid rgba(49, 51, 63, 0.2); border-radius: 0.5rem; padding: 0.6rem 1rem; margin: 0 0 0.6rem 0;}
 .zg-muted {font-size: 0.875rem; color: rgba(49, 51, 63, 0.6);}
 .zg-line {display: grid; grid-template-columns: 6fr 2fr 2fr; gap: 0.75rem; align-items: baseline; padding: 0.2rem 0;}
-@media (max-width: 640px) {.zg-line {grid-template-columns: 1fr;}}
+.zg-facts {display: grid; grid-template-columns: repeat(2, minmax(0, 1fr)); gap: 1rem; margin-bottom: 1rem;}
+.zg-facts table {width: 100%; margin: 0; font-size: 0.9rem;}
+.zg-facts th {width: 32%; font-weight: 400; color: rgba(49, 51, 63, 0.7); text-align: left; vertical-align: top;}
+@media (max-width: 640px) {.zg-line, .zg-facts {grid-template-columns: 1fr;}}
 @media (max-width: 640px) {.zg-metrics {grid-template-columns: repeat(2, minmax(0, 1fr)) !important;}
                            .zg-metric-value {font-size: 1.6rem;}}
 </style>
