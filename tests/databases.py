@@ -28,11 +28,13 @@ import shutil
 import threading
 import uuid
 import weakref
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import psycopg
-from sqlalchemy import Engine, event, make_url, text
+from sqlalchemy import Engine, event, inspect, make_url, text
 
 from db.engine import make_engine, migrate
 
@@ -111,6 +113,9 @@ class Templates:
         self._world_lock = threading.Lock()
         self._world_sqlite: tuple[Path, World] | None = None
         self._world_postgres: tuple[str, World] | None = None
+        self._demo_lock = threading.Lock()
+        self._demos: dict[tuple, BuiltDemo] = {}
+        self._demo_schemas: list[str] = []
 
     # --- SQLite ---------------------------------------------------------------------------------------------
     def sqlite_template(self) -> Path:
@@ -182,6 +187,74 @@ class Templates:
                 raw.close()
         finally:
             engine.dispose()
+
+
+    # --- the demo ledger of seed/demo.py, built once per backend and clock, copied row by row ---------------
+    def copy_demo(self, engine: Engine) -> None:
+        """What ``seed_demo(engine)`` does to the test's empty database (as the ``engine`` fixture gives it), at
+        the clock as the caller has it (frozen or not), without building the demo again: its rows are copied
+        from a database ``seed_demo`` filled once per session, backend and clock (``demo``), with the privacy key
+        it sealed the households' personal data with (into the test's data folder), and a data-version token
+        of its own. For tests whose subject is what happens to the demo, not the building of it."""
+        demo = self.demo(engine.dialect.name)
+        found = row_counts(engine)
+        if found != demo.empty_counts:
+            differ = sorted(table for table in found.keys() | demo.empty_counts.keys()
+                            if found.get(table) != demo.empty_counts.get(table))
+            raise AssertionError(f"the demo is copied only into a database as the migrations left it: {differ}")
+        if engine.dialect.name == "sqlite":
+            copy_sqlite_rows(engine, demo)
+        else:
+            copy_postgres_rows(engine, demo)
+        new_data_version_token(engine)
+        install_privacy_key(demo.key)
+
+    def demo(self, backend: str) -> "BuiltDemo":
+        from dashboard import passwords
+
+        key = (backend, demo_clock(), passwords.ROUNDS)
+        with self._demo_lock:
+            built = self._demos.get(key)
+            if built is None:
+                built = self._demos[key] = self._build_demo(backend, len(self._demos))
+            return built
+
+    def _build_demo(self, backend: str, number: int) -> "BuiltDemo":
+        from seed.demo import seed_demo
+
+        folder = self._directory / f"demo-{number}"
+        folder.mkdir()
+        source: Path | str
+        if backend == "sqlite":
+            source = folder / "demo.db"
+            self.fill_sqlite(f"sqlite:///{source}")
+            engine = make_engine(f"sqlite:///{source}")
+        else:
+            source = new_schema_name(f"demo_{worker_tag()}")
+            create_schema(self.admin(), source)
+            self._demo_schemas.append(source)
+            self.fill_postgres(source)
+            engine = make_engine(self._postgres_url, schema=source)
+        try:
+            migrate(engine)  # a no-op at head; the engine fixture starts every engine this way
+            empty = row_counts(engine)
+            with data_folder(folder):  # where seed_demo's privacy key is made
+                assert seed_demo(engine) is True
+            tables = parents_first(engine)
+            sequences: list[str] = []
+            if backend == "sqlite":
+                with engine.connect() as connection:
+                    connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            else:
+                with engine.connect() as connection:
+                    sequences = list(connection.execute(text(
+                        "SELECT sequencename FROM pg_sequences WHERE schemaname = current_schema() "
+                        "ORDER BY sequencename")).scalars())
+        finally:
+            engine.dispose()
+        from dashboard import privacy
+
+        return BuiltDemo(source, folder / privacy.KEY_FILE, empty, tables, sequences)
 
     # --- PostgreSQL -----------------------------------------------------------------------------------------
     def admin(self) -> Engine:
@@ -282,15 +355,133 @@ class Templates:
         return copy.deepcopy(world)
 
     def close(self) -> None:
-        for schema in self._pool:
+        for schema in self._pool + self._demo_schemas:
             self.drop_later(schema)
         self._pool.clear()
+        self._demo_schemas.clear()
         if self._dropper is not None:
             self._dropper.close()
         if self._admin is not None:
             if self._postgres_schema is not None:
                 drop_schema(self._admin, self._postgres_schema)
             self._admin.dispose()
+
+
+@dataclass
+class BuiltDemo:
+    """A database ``seed_demo`` filled: the SQLite file or the PostgreSQL schema, the privacy key it used, the rows
+    per table of a database as the migrations leave it, its tables parents first (``alembic_version`` left out:
+    equal in both) and, on PostgreSQL, its sequences."""
+
+    source: Path | str
+    key: Path
+    empty_counts: dict[str, int]
+    tables: list[str]
+    sequences: list[str]
+
+
+def demo_clock() -> tuple[str, dt.date]:
+    """The clock the demo is built on, as the caller has it: frozen at a moment, or running on today (China time)."""
+    from dashboard import clock
+
+    frozen = clock._frozen  # noqa: SLF001 - the tests' own view of the one clock
+    return ("frozen", frozen) if frozen is not None else ("today", clock.today())
+
+
+@contextmanager
+def data_folder(folder: Path):
+    from dashboard import config
+
+    previous = os.environ.get(config.DATA_DIR_ENV)
+    os.environ[config.DATA_DIR_ENV] = str(folder)
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(config.DATA_DIR_ENV, None)
+        else:
+            os.environ[config.DATA_DIR_ENV] = previous
+
+
+def install_privacy_key(key: Path) -> None:
+    """The demo's privacy key in the current data folder (0600), as ``seed_demo`` would have made it there."""
+    from dashboard import config, privacy
+
+    target = config.data_dir() / privacy.KEY_FILE
+    if target.exists():
+        if target.read_bytes() != key.read_bytes():
+            raise AssertionError(f"{target} already holds another privacy key: the demo's data could not be read")
+        return
+    shutil.copyfile(key, target)
+    target.chmod(0o600)
+    privacy._keys_for.cache_clear()  # noqa: SLF001 - keys read for this folder before the key was there
+
+
+def user_tables(engine: Engine) -> list[str]:
+    return sorted(name for name in inspect(engine).get_table_names() if not name.startswith("sqlite_"))
+
+
+def row_counts(engine: Engine) -> dict[str, int]:
+    """Rows per table, in one query."""
+    tables = user_tables(engine)
+    query = " UNION ALL ".join(f"SELECT '{table}', count(*) FROM \"{table}\"" for table in tables)
+    with engine.connect() as connection:
+        return {name: int(count) for name, count in connection.execute(text(query)).all()}
+
+
+def parents_first(engine: Engine) -> list[str]:
+    """The tables but ``alembic_version``, every table after the tables it references."""
+    inspector = inspect(engine)
+    tables = [table for table in user_tables(engine) if table != "alembic_version"]
+    references = [(table, key["referred_table"]) for table in tables for key in inspector.get_foreign_keys(table)]
+    order = children_first(tables, references)
+    if order is None:
+        raise AssertionError("the tables' references run in a circle: no order to copy them in")
+    return order[::-1]
+
+
+def copy_sqlite_rows(engine: Engine, demo: BuiltDemo) -> None:
+    """Every row of the demo's file into the test's (its rows deleted first), in one transaction."""
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute("PRAGMA foreign_keys=OFF")  # the demo's rows hold their references already
+        cursor.execute("ATTACH DATABASE ? AS demo", (str(demo.source),))
+        try:
+            cursor.execute("BEGIN IMMEDIATE")
+            try:
+                for table in reversed(demo.tables):
+                    cursor.execute(f'DELETE FROM main."{table}"')
+                for table in demo.tables:
+                    cursor.execute(f'INSERT INTO main."{table}" SELECT * FROM demo."{table}"')
+            except BaseException:
+                cursor.execute("ROLLBACK")
+                raise
+            cursor.execute("COMMIT")
+        finally:
+            cursor.execute("DETACH DATABASE demo")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+    finally:
+        raw.close()
+
+
+def copy_postgres_rows(engine: Engine, demo: BuiltDemo) -> None:
+    """Every row of the demo's schema into the test's (its rows deleted first) and the sequences where the
+    demo left them, in one transaction and one round trip."""
+    source = demo.source
+    script = ";\n".join(
+        [f'DELETE FROM "{table}"' for table in reversed(demo.tables)]
+        + [f'INSERT INTO "{table}" OVERRIDING SYSTEM VALUE SELECT * FROM "{source}"."{table}"' for table in demo.tables]
+        + [f"SELECT setval('\"{name}\"', last_value, is_called) FROM \"{source}\".\"{name}\""
+           for name in demo.sequences]) + ";"
+    raw = engine.raw_connection()
+    try:
+        with raw.cursor() as cursor:
+            cursor.execute(script)
+        raw.commit()
+    finally:
+        raw.close()
 
 
 PREBUILT_WORLDS: "weakref.WeakKeyDictionary[Engine, World]" = weakref.WeakKeyDictionary()
