@@ -62,6 +62,7 @@ FILE_SECONDS = {
 DEFAULT_TEST_SECONDS = 0.3
 
 
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: unknown (and not called) under -p no:xdist
 def pytest_xdist_make_scheduler(config, log):
     """``--dist loadfile`` with the longest files handed out first. xdist's own order is by number of tests, which
     put the browser files (a few long tests each) last, a long tail on one worker while the other idled; longest
