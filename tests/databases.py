@@ -31,7 +31,7 @@ import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Callable
 
 import psycopg
 from sqlalchemy import Engine, event, inspect, make_url, text
@@ -113,9 +113,9 @@ class Templates:
         self._world_lock = threading.Lock()
         self._world_sqlite: tuple[Path, World] | None = None
         self._world_postgres: tuple[str, World] | None = None
-        self._demo_lock = threading.Lock()
-        self._demos: dict[tuple, BuiltDemo] = {}
-        self._demo_schemas: list[str] = []
+        self._prepared_lock = threading.Lock()
+        self._prepared: dict[tuple, Prepared] = {}
+        self._prepared_schemas: list[str] = []
 
     # --- SQLite ---------------------------------------------------------------------------------------------
     def sqlite_template(self) -> Path:
@@ -188,73 +188,84 @@ class Templates:
         finally:
             engine.dispose()
 
-
-    # --- the demo ledger of seed/demo.py, built once per backend and clock, copied row by row ---------------
-    def copy_demo(self, engine: Engine) -> None:
-        """What ``seed_demo(engine)`` does to the test's empty database (as the ``engine`` fixture gives it), at
-        the clock as the caller has it (frozen or not), without building the demo again: its rows are copied
-        from a database ``seed_demo`` filled once per session, backend and clock (``demo``), with the privacy key
-        it sealed the households' personal data with (into the test's data folder), and a data-version token
-        of its own. For tests whose subject is what happens to the demo, not the building of it."""
-        demo = self.demo(engine.dialect.name)
-        found = row_counts(engine)
-        if found != demo.empty_counts:
-            differ = sorted(table for table in found.keys() | demo.empty_counts.keys()
-                            if found.get(table) != demo.empty_counts.get(table))
-            raise AssertionError(f"the demo is copied only into a database as the migrations left it: {differ}")
+    # --- databases prepared once (the demo ledger, a test file's own world), copied row by row ----------------
+    def copy_prepared(self, engine: Engine, name: str, build: Callable[[Engine], Any], *, on_world: bool = False):
+        """What ``build(engine)`` would do to the test's database (as the ``engine`` fixture gives it: empty, or
+        with the small world when ``on_world``), at the clock as the caller has it (frozen or not), without
+        building it again: ``build`` runs once per session, backend, clock and ``name`` on a database like the
+        test's, and each test gets that database's rows (each table's rows replaced, sequences where ``build``
+        left them), a data-version token of its own, the privacy key ``build`` sealed personal data with (in the
+        test's data folder, as ``build`` would have made it there) and a copy of what ``build`` returned."""
+        prepared = self.prepared(engine.dialect.name, name, build, on_world)
+        found = row_counts(engine, list(prepared.start_counts))
+        if found != prepared.start_counts:
+            differ = sorted(table for table in found.keys() | prepared.start_counts.keys()
+                            if found.get(table) != prepared.start_counts.get(table))
+            raise AssertionError(f"{name} is copied only into a database as the engine fixture gives it: {differ}")
         if engine.dialect.name == "sqlite":
-            copy_sqlite_rows(engine, demo)
+            copy_sqlite_rows(engine, prepared)
         else:
-            copy_postgres_rows(engine, demo)
+            copy_postgres_rows(engine, prepared)
         new_data_version_token(engine)
-        install_privacy_key(demo.key)
+        if prepared.key.exists():
+            install_privacy_key(prepared.key)
+        return copy.deepcopy(prepared.result)
 
-    def demo(self, backend: str) -> "BuiltDemo":
+    def copy_demo(self, engine: Engine) -> None:
+        """``seed_demo(engine)`` on the test's empty database, copied (``copy_prepared``)."""
+        self.copy_prepared(engine, "demo", seed_demo_on)
+
+    def prepared(self, backend: str, name: str, build: Callable[[Engine], Any], on_world: bool) -> "Prepared":
         from dashboard import passwords
 
-        key = (backend, demo_clock(), passwords.ROUNDS)
-        with self._demo_lock:
-            built = self._demos.get(key)
-            if built is None:
-                built = self._demos[key] = self._build_demo(backend, len(self._demos))
-            return built
+        key = (backend, name, on_world, build_clock(), passwords.ROUNDS)
+        with self._prepared_lock:
+            found = self._prepared.get(key)
+            if found is None:
+                found = self._prepared[key] = self._prepare(backend, build, on_world, len(self._prepared))
+            return found
 
-    def _build_demo(self, backend: str, number: int) -> "BuiltDemo":
-        from seed.demo import seed_demo
+    def _prepare(self, backend: str, build: Callable[[Engine], Any], on_world: bool, number: int) -> "Prepared":
+        from dashboard import privacy
 
-        folder = self._directory / f"demo-{number}"
+        from tests.conftest import TODAY  # the day every copy of the small world was built on
+
+        folder = self._directory / f"prepared-{number}"  # its data folder: where a privacy key is made
         folder.mkdir()
         source: Path | str
         if backend == "sqlite":
-            source = folder / "demo.db"
-            self.fill_sqlite(f"sqlite:///{source}")
-            engine = make_engine(f"sqlite:///{source}")
+            source = folder / "prepared.db"
+            url = f"sqlite:///{source}"
+            self.fill_sqlite(url, self.world_sqlite(TODAY)[0] if on_world else None)
+            engine = make_engine(url)
         else:
-            source = new_schema_name(f"demo_{worker_tag()}")
+            source = new_schema_name(f"prep_{worker_tag()}")
             create_schema(self.admin(), source)
-            self._demo_schemas.append(source)
+            self._prepared_schemas.append(source)
             self.fill_postgres(source)
+            if on_world:
+                self.run_script(source, self.world_postgres(TODAY)[0])
             engine = make_engine(self._postgres_url, schema=source)
         try:
             migrate(engine)  # a no-op at head; the engine fixture starts every engine this way
-            empty = row_counts(engine)
-            with data_folder(folder):  # where seed_demo's privacy key is made
-                assert seed_demo(engine) is True
-            tables = parents_first(engine)
-            sequences: list[str] = []
+            if on_world:
+                new_data_version_token(engine)  # as the engine fixture does
+                PREBUILT_WORLDS[engine] = copy.deepcopy(
+                    (self.world_sqlite(TODAY) if backend == "sqlite" else self.world_postgres(TODAY))[1])
+            start, start_sequences = row_counts(engine), sequence_states(engine)
+            with data_folder(folder):
+                result = build(engine)
+            after, after_sequences = row_counts(engine), sequence_states(engine)
+            # only the tables with rows before or after, and the sequences build moved, are copied
+            tables = [table for table in parents_first(engine) if start[table] or after[table]]
+            sequences = [name for name, state in after_sequences.items() if start_sequences.get(name) != state]
             if backend == "sqlite":
                 with engine.connect() as connection:
                     connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-            else:
-                with engine.connect() as connection:
-                    sequences = list(connection.execute(text(
-                        "SELECT sequencename FROM pg_sequences WHERE schemaname = current_schema() "
-                        "ORDER BY sequencename")).scalars())
         finally:
+            PREBUILT_WORLDS.pop(engine, None)
             engine.dispose()
-        from dashboard import privacy
-
-        return BuiltDemo(source, folder / privacy.KEY_FILE, empty, tables, sequences)
+        return Prepared(source, folder / privacy.KEY_FILE, start, tables, sequences, result)
 
     # --- PostgreSQL -----------------------------------------------------------------------------------------
     def admin(self) -> Engine:
@@ -355,10 +366,10 @@ class Templates:
         return copy.deepcopy(world)
 
     def close(self) -> None:
-        for schema in self._pool + self._demo_schemas:
+        for schema in self._pool + self._prepared_schemas:
             self.drop_later(schema)
         self._pool.clear()
-        self._demo_schemas.clear()
+        self._prepared_schemas.clear()
         if self._dropper is not None:
             self._dropper.close()
         if self._admin is not None:
@@ -368,20 +379,29 @@ class Templates:
 
 
 @dataclass
-class BuiltDemo:
-    """A database ``seed_demo`` filled: the SQLite file or the PostgreSQL schema, the privacy key it used, the rows
-    per table of a database as the migrations leave it, its tables parents first (``alembic_version`` left out:
-    equal in both) and, on PostgreSQL, its sequences."""
+class Prepared:
+    """A database a builder filled (``Templates.copy_prepared``): the SQLite file or the PostgreSQL schema, the
+    privacy key it made (if any), the rows per table it started from, the tables to copy (those with rows before
+    or after the builder ran, parents first; ``alembic_version`` left out: equal everywhere), on PostgreSQL the
+    sequences the builder moved, and what the builder returned."""
 
     source: Path | str
     key: Path
-    empty_counts: dict[str, int]
+    start_counts: dict[str, int]
     tables: list[str]
     sequences: list[str]
+    result: Any
 
 
-def demo_clock() -> tuple[str, dt.date]:
-    """The clock the demo is built on, as the caller has it: frozen at a moment, or running on today (China time)."""
+def seed_demo_on(engine: Engine) -> None:
+    from seed.demo import seed_demo
+
+    assert seed_demo(engine) is True
+
+
+def build_clock() -> tuple[str, dt.date]:
+    """The clock a prepared database is built on, as the caller has it: frozen at a moment, or running on today
+    (China time)."""
     from dashboard import clock
 
     frozen = clock._frozen  # noqa: SLF001 - the tests' own view of the one clock
@@ -404,13 +424,14 @@ def data_folder(folder: Path):
 
 
 def install_privacy_key(key: Path) -> None:
-    """The demo's privacy key in the current data folder (0600), as ``seed_demo`` would have made it there."""
+    """A prepared database's privacy key in the current data folder (0600), as its builder would have made it
+    there."""
     from dashboard import config, privacy
 
     target = config.data_dir() / privacy.KEY_FILE
     if target.exists():
         if target.read_bytes() != key.read_bytes():
-            raise AssertionError(f"{target} already holds another privacy key: the demo's data could not be read")
+            raise AssertionError(f"{target} already holds another privacy key: the copied data could not be read")
         return
     shutil.copyfile(key, target)
     target.chmod(0o600)
@@ -421,12 +442,25 @@ def user_tables(engine: Engine) -> list[str]:
     return sorted(name for name in inspect(engine).get_table_names() if not name.startswith("sqlite_"))
 
 
-def row_counts(engine: Engine) -> dict[str, int]:
-    """Rows per table, in one query."""
-    tables = user_tables(engine)
+def row_counts(engine: Engine, tables: list[str] | None = None) -> dict[str, int]:
+    """Rows per table (every table, or ``tables``), in one query."""
+    tables = tables or user_tables(engine)
     query = " UNION ALL ".join(f"SELECT '{table}', count(*) FROM \"{table}\"" for table in tables)
     with engine.connect() as connection:
         return {name: int(count) for name, count in connection.execute(text(query)).all()}
+
+
+def sequence_states(engine: Engine) -> dict[str, tuple[int, bool]]:
+    """PostgreSQL: each sequence's last value and whether it was called; SQLite has none (rowids)."""
+    if engine.dialect.name != "postgresql":
+        return {}
+    with engine.connect() as connection:
+        names = connection.execute(text(
+            "SELECT sequencename FROM pg_sequences WHERE schemaname = current_schema()")).scalars().all()
+        if not names:
+            return {}
+        query = " UNION ALL ".join(f"SELECT '{name}', last_value, is_called FROM \"{name}\"" for name in names)
+        return {name: (int(value), bool(called)) for name, value, called in connection.execute(text(query)).all()}
 
 
 def parents_first(engine: Engine) -> list[str]:
@@ -440,8 +474,8 @@ def parents_first(engine: Engine) -> list[str]:
     return order[::-1]
 
 
-def copy_sqlite_rows(engine: Engine, demo: BuiltDemo) -> None:
-    """Every row of the demo's file into the test's (its rows deleted first), in one transaction."""
+def copy_sqlite_rows(engine: Engine, demo: Prepared) -> None:
+    """Every row of the prepared file into the test's (its rows deleted first), in one transaction."""
     raw = engine.raw_connection()
     try:
         cursor = raw.cursor()
@@ -466,9 +500,9 @@ def copy_sqlite_rows(engine: Engine, demo: BuiltDemo) -> None:
         raw.close()
 
 
-def copy_postgres_rows(engine: Engine, demo: BuiltDemo) -> None:
-    """Every row of the demo's schema into the test's (its rows deleted first) and the sequences where the
-    demo left them, in one transaction and one round trip."""
+def copy_postgres_rows(engine: Engine, demo: Prepared) -> None:
+    """Every row of the prepared schema into the test's (its rows deleted first) and the sequences where the
+    builder left them, in one transaction and one round trip."""
     source = demo.source
     script = ";\n".join(
         [f'DELETE FROM "{table}"' for table in reversed(demo.tables)]
