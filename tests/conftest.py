@@ -46,18 +46,20 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
 
 
-# Seconds each long test file takes (summed over its tests; both backends and Chromium, as .ci/run runs them), for
-# the order the workers take files in (``pytest_xdist_make_scheduler``). Only the order matters, so rough figures
-# do: measured with ``--durations=0`` (docs/performance.md, "Test suite"); a file not named here counts
+# Seconds each longer test file takes (summed over its tests; both backends and Chromium, as .ci/run runs them; a
+# run with --durations=0 on a shared machine, 2026-12-03), for the order the workers take files in
+# (``pytest_xdist_make_scheduler``). Only the order matters, so rough figures do; a file not named here counts
 # ``DEFAULT_TEST_SECONDS`` a test.
 FILE_SECONDS = {
-    "tests/test_browser.py": 450, "tests/test_app.py": 350, "tests/test_outputs_agree.py": 260,
-    "tests/test_benchmark.py": 175, "tests/test_deploy.py": 165, "tests/test_browser_session.py": 155,
-    "tests/test_notify_browser.py": 150, "tests/test_household_browser.py": 135, "tests/test_permissions.py": 130,
-    "tests/test_browser_hardening.py": 115, "tests/test_figures_exact.py": 250, "tests/test_backup.py": 95,
-    "tests/test_english_walk.py": 95, "tests/test_deadlocks.py": 65, "tests/test_lookback_browser.py": 60,
-    "tests/test_hardening.py": 55, "tests/test_gates.py": 50, "tests/test_lookback.py": 50, "tests/test_cli.py": 50,
-    "tests/test_synthetic.py": 45,
+    "tests/test_browser.py": 360, "tests/test_figures_exact.py": 320, "tests/test_app.py": 280,
+    "tests/test_outputs_agree.py": 240, "tests/test_notify_browser.py": 145, "tests/test_deploy.py": 110,
+    "tests/test_household_browser.py": 100, "tests/test_benchmark.py": 75, "tests/test_permissions.py": 70,
+    "tests/test_browser_session.py": 60, "tests/test_lookback_browser.py": 45, "tests/test_demo.py": 40,
+    "tests/test_import_layouts.py": 40, "tests/test_cli.py": 30, "tests/test_backup.py": 30, "tests/test_notify.py": 30,
+    "tests/test_gates.py": 25, "tests/test_hardening.py": 25, "tests/test_rollups.py": 25,
+    "tests/test_browser_hardening.py": 25, "tests/test_synthetic.py": 20, "tests/test_lifecycle.py": 20,
+    "tests/test_household_lifecycle.py": 20, "tests/test_deadlocks.py": 15, "tests/test_english_walk.py": 15,
+    "tests/test_lookback.py": 15, "tests/test_i18n.py": 5,
 }
 DEFAULT_TEST_SECONDS = 0.3
 
