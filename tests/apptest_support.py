@@ -8,6 +8,26 @@ from sqlmodel import select
 
 from db import engine as db_engine
 
+
+def _scan_installed_components_once() -> None:
+    """Each ``AppTest`` looks for Streamlit components in every installed distribution's metadata on its first
+    run (``scan_component_manifests``: 0.1-0.2 s, as long as many a page's run), and every test makes a new
+    ``AppTest``. What is installed does not change while the tests run: scan once per process."""
+    from streamlit.components.v2 import manifest_scanner
+
+    scan = manifest_scanner.scan_component_manifests
+    found: list = []
+
+    def scan_once(max_workers: int | None = None):
+        if not found:
+            found.append(scan(max_workers))
+        return list(found[0])
+
+    manifest_scanner.scan_component_manifests = scan_once
+
+
+_scan_installed_components_once()  # once: this module is imported once per process
+
 PAGE_SCRIPT = """
 import streamlit as st
 import importlib

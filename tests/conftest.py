@@ -46,6 +46,50 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
 
 
+# Seconds each longer test file takes (summed over its tests; both backends and Chromium, as .ci/run runs them; a
+# run with --durations=0 on a shared machine, 2026-12-03), for the order the workers take files in
+# (``pytest_xdist_make_scheduler``). Only the order matters, so rough figures do; a file not named here counts
+# ``DEFAULT_TEST_SECONDS`` a test.
+FILE_SECONDS = {
+    "tests/test_browser.py": 360, "tests/test_figures_exact.py": 320, "tests/test_app.py": 280,
+    "tests/test_outputs_agree.py": 240, "tests/test_notify_browser.py": 145, "tests/test_deploy.py": 110,
+    "tests/test_household_browser.py": 100, "tests/test_benchmark.py": 75, "tests/test_permissions.py": 70,
+    "tests/test_browser_session.py": 60, "tests/test_lookback_browser.py": 45, "tests/test_demo.py": 40,
+    "tests/test_import_layouts.py": 40, "tests/test_cli.py": 30, "tests/test_backup.py": 30, "tests/test_notify.py": 30,
+    "tests/test_gates.py": 25, "tests/test_hardening.py": 25, "tests/test_rollups.py": 25,
+    "tests/test_browser_hardening.py": 25, "tests/test_synthetic.py": 20, "tests/test_lifecycle.py": 20,
+    "tests/test_household_lifecycle.py": 20, "tests/test_deadlocks.py": 15, "tests/test_english_walk.py": 15,
+    "tests/test_lookback.py": 15, "tests/test_i18n.py": 5,
+}
+DEFAULT_TEST_SECONDS = 0.3
+
+
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: unknown (and not called) under -p no:xdist
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadfile`` with the longest files handed out first. xdist's own order is by number of tests, which
+    put the browser files (a few long tests each) last, a long tail on one worker while the other idled; longest
+    first ends the workers close together. Any other ``--dist`` is xdist's own."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class LongestFileFirst(LoadFileScheduling):
+        ordered = False
+
+        def _assign_work_unit(self, node):
+            if not self.ordered:  # the queue of files is complete before the first file is handed out
+                def seconds(item):
+                    scope, tests = item
+                    return FILE_SECONDS.get(scope, DEFAULT_TEST_SECONDS * len(tests))
+                queue = sorted(self.workqueue.items(), key=seconds, reverse=True)
+                self.workqueue.clear()
+                self.workqueue.update(queue)
+                self.ordered = True
+            super()._assign_work_unit(node)
+
+    return LongestFileFirst(config, log)
+
+
 @pytest.fixture(autouse=True)
 def _no_env_database(monkeypatch, tmp_path):
     """Tests never touch a developer's own database or data directory."""
@@ -127,6 +171,15 @@ def assert_rollups_exact(engine) -> None:
         tally = household_figures.verify(session)
     assert not drifts, "roll-ups left wrong by this test (stats --verify):\n" + "\n".join(map(str, drifts[:20]))
     assert not tally, "household tally left wrong by this test (stats --verify):\n" + "\n".join(tally[:20])
+
+
+@pytest.fixture
+def demo_copy(templates):
+    """``demo_copy(engine)``: the test's empty database as ``seed_demo(engine)`` leaves it at the clock as the test
+    has it, copied from a demo built once per session, backend and clock (tests/databases.py), the demo's
+    privacy key in the test's data folder. For tests of what happens to the demo ledger; the building of it
+    is tested where it is the subject (test_demo, test_cli, test_figures_exact's first test)."""
+    return templates.copy_demo
 
 
 @pytest.fixture

@@ -28,11 +28,13 @@ import shutil
 import threading
 import uuid
 import weakref
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Callable
 
 import psycopg
-from sqlalchemy import Engine, event, make_url, text
+from sqlalchemy import Engine, event, inspect, make_url, text
 
 from db.engine import make_engine, migrate
 
@@ -111,6 +113,9 @@ class Templates:
         self._world_lock = threading.Lock()
         self._world_sqlite: tuple[Path, World] | None = None
         self._world_postgres: tuple[str, World] | None = None
+        self._prepared_lock = threading.Lock()
+        self._prepared: dict[tuple, Prepared] = {}
+        self._prepared_schemas: list[str] = []
 
     # --- SQLite ---------------------------------------------------------------------------------------------
     def sqlite_template(self) -> Path:
@@ -182,6 +187,85 @@ class Templates:
                 raw.close()
         finally:
             engine.dispose()
+
+    # --- databases prepared once (the demo ledger, a test file's own world), copied row by row ----------------
+    def copy_prepared(self, engine: Engine, name: str, build: Callable[[Engine], Any], *, on_world: bool = False):
+        """What ``build(engine)`` would do to the test's database (as the ``engine`` fixture gives it: empty, or
+        with the small world when ``on_world``), at the clock as the caller has it (frozen or not), without
+        building it again: ``build`` runs once per session, backend, clock and ``name`` on a database like the
+        test's, and each test gets that database's rows (each table's rows replaced, sequences where ``build``
+        left them), a data-version token of its own, the privacy key ``build`` sealed personal data with (in the
+        test's data folder, as ``build`` would have made it there) and a copy of what ``build`` returned."""
+        prepared = self.prepared(engine.dialect.name, name, build, on_world)
+        found = row_counts(engine, list(prepared.start_counts))
+        if found != prepared.start_counts:
+            differ = sorted(table for table in found.keys() | prepared.start_counts.keys()
+                            if found.get(table) != prepared.start_counts.get(table))
+            raise AssertionError(f"{name} is copied only into a database as the engine fixture gives it: {differ}")
+        if engine.dialect.name == "sqlite":
+            copy_sqlite_rows(engine, prepared)
+        else:
+            copy_postgres_rows(engine, prepared)
+        new_data_version_token(engine)
+        if prepared.key.exists():
+            install_privacy_key(prepared.key)
+        return copy.deepcopy(prepared.result)
+
+    def copy_demo(self, engine: Engine) -> None:
+        """``seed_demo(engine)`` on the test's empty database, copied (``copy_prepared``)."""
+        self.copy_prepared(engine, "demo", seed_demo_on)
+
+    def prepared(self, backend: str, name: str, build: Callable[[Engine], Any], on_world: bool) -> "Prepared":
+        from dashboard import passwords
+
+        key = (backend, name, on_world, build_clock(), passwords.ROUNDS)
+        with self._prepared_lock:
+            found = self._prepared.get(key)
+            if found is None:
+                found = self._prepared[key] = self._prepare(backend, build, on_world, len(self._prepared))
+            return found
+
+    def _prepare(self, backend: str, build: Callable[[Engine], Any], on_world: bool, number: int) -> "Prepared":
+        from dashboard import privacy
+
+        from tests.conftest import TODAY  # the day every copy of the small world was built on
+
+        folder = self._directory / f"prepared-{number}"  # its data folder: where a privacy key is made
+        folder.mkdir()
+        source: Path | str
+        if backend == "sqlite":
+            source = folder / "prepared.db"
+            url = f"sqlite:///{source}"
+            self.fill_sqlite(url, self.world_sqlite(TODAY)[0] if on_world else None)
+            engine = make_engine(url)
+        else:
+            source = new_schema_name(f"prep_{worker_tag()}")
+            create_schema(self.admin(), source)
+            self._prepared_schemas.append(source)
+            self.fill_postgres(source)
+            if on_world:
+                self.run_script(source, self.world_postgres(TODAY)[0])
+            engine = make_engine(self._postgres_url, schema=source)
+        try:
+            migrate(engine)  # a no-op at head; the engine fixture starts every engine this way
+            if on_world:
+                new_data_version_token(engine)  # as the engine fixture does
+                PREBUILT_WORLDS[engine] = copy.deepcopy(
+                    (self.world_sqlite(TODAY) if backend == "sqlite" else self.world_postgres(TODAY))[1])
+            start, start_sequences = row_counts(engine), sequence_states(engine)
+            with data_folder(folder):
+                result = build(engine)
+            after, after_sequences = row_counts(engine), sequence_states(engine)
+            # only the tables with rows before or after, and the sequences build moved, are copied
+            tables = [table for table in parents_first(engine) if start[table] or after[table]]
+            sequences = [name for name, state in after_sequences.items() if start_sequences.get(name) != state]
+            if backend == "sqlite":
+                with engine.connect() as connection:
+                    connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            PREBUILT_WORLDS.pop(engine, None)
+            engine.dispose()
+        return Prepared(source, folder / privacy.KEY_FILE, start, tables, sequences, result)
 
     # --- PostgreSQL -----------------------------------------------------------------------------------------
     def admin(self) -> Engine:
@@ -282,15 +366,156 @@ class Templates:
         return copy.deepcopy(world)
 
     def close(self) -> None:
-        for schema in self._pool:
+        for schema in self._pool + self._prepared_schemas:
             self.drop_later(schema)
         self._pool.clear()
+        self._prepared_schemas.clear()
         if self._dropper is not None:
             self._dropper.close()
         if self._admin is not None:
             if self._postgres_schema is not None:
                 drop_schema(self._admin, self._postgres_schema)
             self._admin.dispose()
+
+
+@dataclass
+class Prepared:
+    """A database a builder filled (``Templates.copy_prepared``): the SQLite file or the PostgreSQL schema, the
+    privacy key it made (if any), the rows per table it started from, the tables to copy (those with rows before
+    or after the builder ran, parents first; ``alembic_version`` left out: equal everywhere), on PostgreSQL the
+    sequences the builder moved, and what the builder returned."""
+
+    source: Path | str
+    key: Path
+    start_counts: dict[str, int]
+    tables: list[str]
+    sequences: list[str]
+    result: Any
+
+
+def seed_demo_on(engine: Engine) -> None:
+    from seed.demo import seed_demo
+
+    assert seed_demo(engine) is True
+
+
+def build_clock() -> tuple[str, dt.date]:
+    """The clock a prepared database is built on, as the caller has it: frozen at a moment, or running on today
+    (China time)."""
+    from dashboard import clock
+
+    frozen = clock._frozen  # noqa: SLF001 - the tests' own view of the one clock
+    return ("frozen", frozen) if frozen is not None else ("today", clock.today())
+
+
+@contextmanager
+def data_folder(folder: Path):
+    from dashboard import config
+
+    previous = os.environ.get(config.DATA_DIR_ENV)
+    os.environ[config.DATA_DIR_ENV] = str(folder)
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(config.DATA_DIR_ENV, None)
+        else:
+            os.environ[config.DATA_DIR_ENV] = previous
+
+
+def install_privacy_key(key: Path) -> None:
+    """A prepared database's privacy key in the current data folder (0600), as its builder would have made it
+    there."""
+    from dashboard import config, privacy
+
+    target = config.data_dir() / privacy.KEY_FILE
+    if target.exists():
+        if target.read_bytes() != key.read_bytes():
+            raise AssertionError(f"{target} already holds another privacy key: the copied data could not be read")
+        return
+    shutil.copyfile(key, target)
+    target.chmod(0o600)
+    privacy._keys_for.cache_clear()  # noqa: SLF001 - keys read for this folder before the key was there
+
+
+def user_tables(engine: Engine) -> list[str]:
+    return sorted(name for name in inspect(engine).get_table_names() if not name.startswith("sqlite_"))
+
+
+def row_counts(engine: Engine, tables: list[str] | None = None) -> dict[str, int]:
+    """Rows per table (every table, or ``tables``), in one query."""
+    tables = tables or user_tables(engine)
+    query = " UNION ALL ".join(f"SELECT '{table}', count(*) FROM \"{table}\"" for table in tables)
+    with engine.connect() as connection:
+        return {name: int(count) for name, count in connection.execute(text(query)).all()}
+
+
+def sequence_states(engine: Engine) -> dict[str, tuple[int, bool]]:
+    """PostgreSQL: each sequence's last value and whether it was called; SQLite has none (rowids)."""
+    if engine.dialect.name != "postgresql":
+        return {}
+    with engine.connect() as connection:
+        names = connection.execute(text(
+            "SELECT sequencename FROM pg_sequences WHERE schemaname = current_schema()")).scalars().all()
+        if not names:
+            return {}
+        query = " UNION ALL ".join(f"SELECT '{name}', last_value, is_called FROM \"{name}\"" for name in names)
+        return {name: (int(value), bool(called)) for name, value, called in connection.execute(text(query)).all()}
+
+
+def parents_first(engine: Engine) -> list[str]:
+    """The tables but ``alembic_version``, every table after the tables it references."""
+    inspector = inspect(engine)
+    tables = [table for table in user_tables(engine) if table != "alembic_version"]
+    references = [(table, key["referred_table"]) for table in tables for key in inspector.get_foreign_keys(table)]
+    order = children_first(tables, references)
+    if order is None:
+        raise AssertionError("the tables' references run in a circle: no order to copy them in")
+    return order[::-1]
+
+
+def copy_sqlite_rows(engine: Engine, demo: Prepared) -> None:
+    """Every row of the prepared file into the test's (its rows deleted first), in one transaction."""
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute("PRAGMA foreign_keys=OFF")  # the demo's rows hold their references already
+        cursor.execute("ATTACH DATABASE ? AS demo", (str(demo.source),))
+        try:
+            cursor.execute("BEGIN IMMEDIATE")
+            try:
+                for table in reversed(demo.tables):
+                    cursor.execute(f'DELETE FROM main."{table}"')
+                for table in demo.tables:
+                    cursor.execute(f'INSERT INTO main."{table}" SELECT * FROM demo."{table}"')
+            except BaseException:
+                cursor.execute("ROLLBACK")
+                raise
+            cursor.execute("COMMIT")
+        finally:
+            cursor.execute("DETACH DATABASE demo")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+    finally:
+        raw.close()
+
+
+def copy_postgres_rows(engine: Engine, demo: Prepared) -> None:
+    """Every row of the prepared schema into the test's (its rows deleted first) and the sequences where the
+    builder left them, in one transaction and one round trip."""
+    source = demo.source
+    script = ";\n".join(
+        [f'DELETE FROM "{table}"' for table in reversed(demo.tables)]
+        + [f'INSERT INTO "{table}" OVERRIDING SYSTEM VALUE SELECT * FROM "{source}"."{table}"' for table in demo.tables]
+        + [f"SELECT setval('\"{name}\"', last_value, is_called) FROM \"{source}\".\"{name}\""
+           for name in demo.sequences]) + ";"
+    raw = engine.raw_connection()
+    try:
+        with raw.cursor() as cursor:
+            cursor.execute(script)
+        raw.commit()
+    finally:
+        raw.close()
 
 
 PREBUILT_WORLDS: "weakref.WeakKeyDictionary[Engine, World]" = weakref.WeakKeyDictionary()

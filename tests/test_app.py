@@ -21,9 +21,8 @@ ROLE_USER = {Role.ADMIN: "admin", Role.LEADER: "leader", Role.INSPECTOR: "inspec
              Role.TOWNSHIP: "township"}
 
 
-@pytest.fixture
-def world(engine, database_url, monkeypatch, frozen_today):
-    point_app_at(monkeypatch, database_url)
+def _two_findings(engine):
+    """The small world with an open finding and a late one with progress and evidence."""
     world = world_in(engine)
     with unit_of_work(engine) as session:
         open_one = svc.log_finding(session, world.actors["inspector"], finding_input(world))
@@ -34,6 +33,14 @@ def world(engine, database_url, monkeypatch, frozen_today):
         svc.report_progress(session, world.actors["jiuzhu"], late.id, done_text="已补齐部分档案", files=[evidence()])
         world.open_id, world.late_id = open_one.id, late.id
     return world
+
+
+@pytest.fixture
+def world(engine, database_url, monkeypatch, frozen_today, templates):
+    """``_two_findings`` on the test's copy of the small world: built once per session and backend, copied for
+    each of the 455 tests (tests/databases.py, ``copy_prepared``)."""
+    point_app_at(monkeypatch, database_url)
+    return templates.copy_prepared(engine, "test_app world", _two_findings, on_world=True)
 
 
 def test_page_table_covers_every_page():

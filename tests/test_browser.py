@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from typing import Iterator
 
 import base64
+import fcntl
 import os
 import re
 import shutil
@@ -60,18 +61,23 @@ def query(sql: str, *params):
 
 
 def demo_data(data: Path) -> None:
-    """Fill an empty data folder with a copy of the demo ledger (database and privacy key) that
-    ``python -m dashboard seed-demo`` built once for this test process (today's demo, as ``run`` would build it
-    into an empty folder), instead of building the same demo again for every server."""
-    template = data.parent / "demo-template"
-    if not (template / "built").exists():
-        shutil.rmtree(template, ignore_errors=True)
-        template.mkdir()
-        env = {**os.environ, "DASHBOARD_DATA_DIR": str(template), "DASHBOARD_MODE": "demo"}
-        env.pop("DATABASE_URL", None)
-        subprocess.run([sys.executable, "-m", "dashboard", "seed-demo"], cwd=ROOT, env=env, check=True,
-                       capture_output=True, timeout=600)
-        (template / "built").touch()
+    """Fill an empty data folder (made by ``tmp_path_factory.mktemp``) with a copy of the demo ledger (database and
+    privacy key) that ``python -m dashboard seed-demo`` built once for this test run (today's demo, as ``run``
+    would build it into an empty folder), instead of building the same demo again for every server. Under
+    pytest-xdist the workers share it: it is built in the run's folder above the workers' own, by the first
+    worker that needs it, while the others wait on a lock."""
+    shared = data.parent.parent if os.environ.get("PYTEST_XDIST_WORKER") else data.parent
+    template = shared / "demo-template"
+    with open(shared / "demo-template.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not (template / "built").exists():
+            shutil.rmtree(template, ignore_errors=True)
+            template.mkdir()
+            env = {**os.environ, "DASHBOARD_DATA_DIR": str(template), "DASHBOARD_MODE": "demo"}
+            env.pop("DATABASE_URL", None)
+            subprocess.run([sys.executable, "-m", "dashboard", "seed-demo"], cwd=ROOT, env=env, check=True,
+                           capture_output=True, timeout=600)
+            (template / "built").touch()
     for item in template.iterdir():
         if item.name != "built":
             shutil.copy2(item, data / item.name)

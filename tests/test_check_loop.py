@@ -19,7 +19,6 @@ from dashboard.services.unit_of_work import unit_of_work
 from dashboard.vocab import ReviewDecision, Role, Status, SupportKind
 from db.engine import read_session
 from db.models import Finding, FindingHousehold, Household, Measure, Notification, Source, User
-from seed.demo import seed_demo
 from tests.factories import evidence
 from tests.test_cli import cli_env, run  # noqa: F401 - a fixture: DATABASE_URL for the command line
 
@@ -43,11 +42,11 @@ def check(capsys) -> dict[str, list[str]]:
 
 
 @pytest.mark.usefixtures("cli_env")
-def test_from_the_nightly_check_to_a_closed_finding(engine, frozen_today, capsys, monkeypatch):
+def test_from_the_nightly_check_to_a_closed_finding(engine, frozen_today, capsys, monkeypatch, demo_copy):
     monkeypatch.setattr(passwords, "ROUNDS", 4)
     monkeypatch.setenv("DASHBOARD_MODE", "demo")
     today = frozen_today.date()
-    assert seed_demo(engine, today) is True
+    demo_copy(engine)  # seed_demo(engine, today), built once
     (number,) = check(capsys)[RULE]   # the planted household: monitored two months, a 因病 risk, no measure
     with read_session(engine) as session:
         planted = session.exec(select(Household).where(Household.number == number)).one()

@@ -1,7 +1,9 @@
 """The demo ledger (seed/demo.py): every scenario the SPEC needs to show, built through the real services.
 
-The demo is seeded once per backend for the whole module (it walks ~50 findings through the
-services); every test only reads it, except the last, which checks that seeding again adds nothing.
+The demo is seeded once per backend for the whole test session (it walks ~50 findings through the
+services; tests/databases.py keeps it, the other tests that start from the demo get copies of it too) and copied
+into this module's database; every test only reads it, except the last, which checks that seeding again adds
+nothing.
 """
 from __future__ import annotations
 
@@ -33,7 +35,7 @@ VILLAGES = {
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def demo(request, tmp_path_factory):
+def demo(request, tmp_path_factory, templates):
     """An engine holding the demo ledger built for TODAY (2026-06-15), one per backend."""
     schema = admin_engine = None
     with pytest.MonkeyPatch.context() as patch:
@@ -50,7 +52,7 @@ def demo(request, tmp_path_factory):
             engine = make_engine(TEST_DATABASE_URL, schema=schema)
         migrate(engine)
         with clock.frozen(TODAY):
-            assert seed_demo(engine, TODAY.date()) is True
+            templates.copy_demo(engine)  # seed_demo(engine, TODAY.date()), built once per session
     yield engine
     engine.dispose()
     if admin_engine is not None:

@@ -105,8 +105,8 @@ def _ledger_file(tmp_path: Path) -> Path:
     return path
 
 
-def test_stats_then_import_then_stats(cli_env, engine, tmp_path):
-    _cli(cli_env, "seed-demo")
+def test_stats_then_import_then_stats(cli_env, engine, tmp_path, demo_copy):
+    demo_copy(engine)  # what `seed-demo` leaves (the test above runs the command itself)
     before = _stats(cli_env)
     _cli(cli_env, "import-ledger", str(_ledger_file(tmp_path)), "--source", "自查台账")
     after = _stats(cli_env)
@@ -125,9 +125,9 @@ def test_stats_then_synthetic_then_stats(cli_env, engine):
     _verified(cli_env)
 
 
-def test_a_script_that_imports_only_the_findings_service(cli_env, engine):
+def test_a_script_that_imports_only_the_findings_service(cli_env, engine, demo_copy):
     """A script that calls a service in a unit of work keeps the figures, whatever else it imports."""
-    _cli(cli_env, "seed-demo")
+    demo_copy(engine)
     before = _stats(cli_env)
     script = textwrap.dedent("""
         from sqlmodel import select
@@ -149,8 +149,8 @@ def test_a_script_that_imports_only_the_findings_service(cli_env, engine):
     _verified(cli_env)
 
 
-def test_verify_reports_drift_and_repair_fixes_it(cli_env, engine):
-    _cli(cli_env, "seed-demo")
+def test_verify_reports_drift_and_repair_fixes_it(cli_env, engine, demo_copy):
+    demo_copy(engine)
     _stats(cli_env)
     with engine.begin() as connection:  # someone edits the base table behind the application's back
         connection.exec_driver_sql("UPDATE finding SET status = 'closed', closed_at = created_at "

@@ -389,12 +389,13 @@ def _export_rows(engine, actor) -> tuple[bytes, list[list]]:
     return out.getvalue(), [[cell.value for cell in row] for row in sheet.iter_rows(min_row=4)]
 
 
-def test_round_trip_of_the_demo_export_keeps_every_field(engine, tmp_path):
-    from seed.demo import _reference_data, seed_demo
+def test_round_trip_of_the_demo_export_keeps_every_field(engine, tmp_path, templates, demo_copy):
+    from seed.demo import _reference_data
 
+    templates.fill_sqlite(f"sqlite:///{tmp_path / 'demo.db'}")  # migrated, as migrate(demo) leaves it
     demo = make_engine(f"sqlite:///{tmp_path / 'demo.db'}")
     migrate(demo)
-    seed_demo(demo)
+    demo_copy(demo)  # seed_demo(demo), built once
     with read_session(demo) as session:
         demo_admin = actor_of(session.exec(select(User).where(User.role == Role.ADMIN.value)).first())
     data, before = _export_rows(demo, demo_admin)

@@ -412,13 +412,12 @@ def test_cli_lookback_report_writes_the_word_file(engine, sampled, database_url,
     assert cli.main(["lookback-report", "99999", str(tmp_path / "none.docx")]) == 2
 
 
-def test_the_demo_holds_one_finished_campaign_with_failures(engine, database_url, monkeypatch, tmp_path):
+def test_the_demo_holds_one_finished_campaign_with_failures(engine, database_url, monkeypatch, tmp_path, demo_copy):
     from dashboard import cli
-    from seed.demo import seed_demo
     from seed.lookback_demo import FAILURES
     from tests.apptest_support import point_app_at
 
-    seed_demo(engine)
+    demo_copy(engine)  # seed_demo(engine), built once
     with read_session(engine) as session:
         (campaign,) = lookback.list_campaigns(session)
         figures = lookback.campaign_figures(session, campaign.id)

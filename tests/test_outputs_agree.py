@@ -22,7 +22,6 @@ from dashboard.services import queries, rollups, snapshots
 from dashboard.services.unit_of_work import unit_of_work
 from dashboard.vocab import Role, Status
 from db.engine import default_engine, read_session
-from seed.demo import seed_demo
 from seed.synthetic import SyntheticSize, generate
 from tests.apptest_support import metric_values, page_app, point_app_at
 from tests.test_cli import cli_url
@@ -98,9 +97,9 @@ def _assert_outputs_agree(engine, database_url, monkeypatch, capsys) -> Figures:
     return direct
 
 
-def test_the_demo_reads_the_same_everywhere(engine, database_url, monkeypatch, capsys):
+def test_the_demo_reads_the_same_everywhere(engine, database_url, monkeypatch, capsys, demo_copy):
     with clock.frozen(TODAY):
-        seed_demo(engine)
+        demo_copy(engine)  # seed_demo(engine), built once
         figures = _assert_outputs_agree(engine, database_url, monkeypatch, capsys)
     assert figures.cancelled == 1 and figures.effective == figures.total - 1
 
