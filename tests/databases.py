@@ -16,6 +16,13 @@ template's, and only when they are equal are its rows deleted (children before p
 back to their start, in one transaction; it then goes back to the worker's pool. Any other schema (a test
 that altered the schema, renamed or dropped it, an empty one from ``database_url``) is dropped, by a background
 thread so that no test waits for a ``DROP``.
+
+A state that many tests start from and that costs more to build than to copy (the demo ledger of seed/demo.py,
+test_app's world with two findings) is built once per session, backend and clock by ``copy_prepared`` on a
+database like the test's, and each test gets its rows: every table the builder left rows in has its rows
+replaced (SQLite: from the attached file; PostgreSQL: ``INSERT … SELECT`` from the built schema, in one round
+trip), the sequences the builder moved are set where it left them, and the test gets a data-version token of its
+own, the privacy key the builder sealed personal data with, and a copy of what the builder returned.
 """
 from __future__ import annotations
 
@@ -474,41 +481,42 @@ def parents_first(engine: Engine) -> list[str]:
     return order[::-1]
 
 
-def copy_sqlite_rows(engine: Engine, demo: Prepared) -> None:
+def copy_sqlite_rows(engine: Engine, prepared: Prepared) -> None:
     """Every row of the prepared file into the test's (its rows deleted first), in one transaction."""
     raw = engine.raw_connection()
     try:
         cursor = raw.cursor()
-        cursor.execute("PRAGMA foreign_keys=OFF")  # the demo's rows hold their references already
-        cursor.execute("ATTACH DATABASE ? AS demo", (str(demo.source),))
+        cursor.execute("PRAGMA foreign_keys=OFF")  # the prepared rows hold their references already
+        cursor.execute("ATTACH DATABASE ? AS prepared", (str(prepared.source),))
         try:
             cursor.execute("BEGIN IMMEDIATE")
             try:
-                for table in reversed(demo.tables):
+                for table in reversed(prepared.tables):
                     cursor.execute(f'DELETE FROM main."{table}"')
-                for table in demo.tables:
-                    cursor.execute(f'INSERT INTO main."{table}" SELECT * FROM demo."{table}"')
+                for table in prepared.tables:
+                    cursor.execute(f'INSERT INTO main."{table}" SELECT * FROM prepared."{table}"')
             except BaseException:
                 cursor.execute("ROLLBACK")
                 raise
             cursor.execute("COMMIT")
         finally:
-            cursor.execute("DETACH DATABASE demo")
+            cursor.execute("DETACH DATABASE prepared")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
     finally:
         raw.close()
 
 
-def copy_postgres_rows(engine: Engine, demo: Prepared) -> None:
+def copy_postgres_rows(engine: Engine, prepared: Prepared) -> None:
     """Every row of the prepared schema into the test's (its rows deleted first) and the sequences where the
     builder left them, in one transaction and one round trip."""
-    source = demo.source
+    source = prepared.source
     script = ";\n".join(
-        [f'DELETE FROM "{table}"' for table in reversed(demo.tables)]
-        + [f'INSERT INTO "{table}" OVERRIDING SYSTEM VALUE SELECT * FROM "{source}"."{table}"' for table in demo.tables]
+        [f'DELETE FROM "{table}"' for table in reversed(prepared.tables)]
+        + [f'INSERT INTO "{table}" OVERRIDING SYSTEM VALUE SELECT * FROM "{source}"."{table}"'
+           for table in prepared.tables]
         + [f"SELECT setval('\"{name}\"', last_value, is_called) FROM \"{source}\".\"{name}\""
-           for name in demo.sequences]) + ";"
+           for name in prepared.sequences]) + ";"
     raw = engine.raw_connection()
     try:
         with raw.cursor() as cursor:
