@@ -402,7 +402,7 @@ def _point_the_app_at(url: str, schema: str | None):
 def _overview_ready(page, timeout_ms: int = 60_000) -> None:
     """The overview is interactive: its ten figures and its charts are drawn and the script has finished."""
     page.wait_for_function(
-        "() => document.querySelectorAll('[data-testid=\"stMetric\"]').length >= 10"
+        "() => document.querySelectorAll('.zg-metric').length >= 10"  # the overview's cards (widgets.metric_cards)
         " && document.querySelectorAll('[data-testid=\"stVegaLiteChart\"] canvas, "
         "[data-testid=\"stVegaLiteChart\"] svg').length >= 2"
         " && !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout_ms)

@@ -169,8 +169,8 @@ def go(page, base: str, key: str) -> None:
 
 
 def metric(page, label: str) -> int:
-    card = page.locator('[data-testid="stMetric"]').filter(has_text=label).first
-    return int(card.locator('[data-testid="stMetricValue"]').inner_text())
+    card = page.locator(".zg-metric").filter(has=page.locator(".zg-metric-label", has_text=label)).first  # widgets.metric_cards
+    return int(card.locator(".zg-metric-value").inner_text())
 
 
 def open_finding(page, base: str, serial: str) -> None:
