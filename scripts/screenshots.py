@@ -15,6 +15,7 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"]
 PASSWORD = "demo1234"
+DEPARTMENTS = {"jiuzhu"}  # a department lands on 我的待办
 ROLE_PAGES = {
     "leader": ["overview", "my_work", "ledger", "finding", "villages"],
     "inspector": ["my_work", "log", "finding"],
@@ -50,7 +51,8 @@ def main(base: str, out: Path) -> None:
                     page.get_by_text("English").click()
                     wait_idle(page)
                 for key in pages:
-                    path = "" if key == "overview" else key  # the default page lives at the root URL
+                    home = "my_work" if username in DEPARTMENTS else "overview"  # navigation.home_key
+                    path = "" if key == home else key  # the home page lives at the root URL
                     page.locator(f'[data-testid="stSidebarNav"] a[href="{base}/{path}"]').click()
                     wait_idle(page)
                     if key == "finding":
