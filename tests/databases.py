@@ -185,13 +185,7 @@ class Templates:
     def run_script(self, schema: str, script: str) -> None:
         engine = make_engine(self._postgres_url, schema=schema)
         try:
-            raw = engine.raw_connection()
-            try:
-                with raw.cursor() as cursor:
-                    cursor.execute(script)
-                raw.commit()
-            finally:
-                raw.close()
+            run_raw(engine, script)
         finally:
             engine.dispose()
 
@@ -517,6 +511,11 @@ def copy_postgres_rows(engine: Engine, prepared: Prepared) -> None:
            for table in prepared.tables]
         + [f"SELECT setval('\"{name}\"', last_value, is_called) FROM \"{source}\".\"{name}\""
            for name in prepared.sequences]) + ";"
+    run_raw(engine, script)
+
+
+def run_raw(engine: Engine, script: str) -> None:
+    """A script of several statements in one round trip and one transaction, on the driver's own connection."""
     raw = engine.raw_connection()
     try:
         with raw.cursor() as cursor:
