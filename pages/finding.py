@@ -137,17 +137,23 @@ def measures_tab(detail: FindingDetail, actor) -> None:
         deadline = f"{tr('col.deadline')}: {day(measure.deadline)}"
         if measure.done or not may_tick:
             done = f"{tr('finding.done_at')}: {day(measure.done_at)}" if measure.done else ""
-            lines.append(f'<div class="zg-line"><span>{text}</span><span class="zg-muted">{deadline}</span>'
-                         f'<span class="zg-muted">{done}</span></div>')
+            lines.append(_measure_line(text, deadline, done))
             continue
         _lines(lines)
         row = st.container(horizontal=True, vertical_alignment="center")
-        row.markdown(f'<div class="zg-line"><span>{text}</span><span class="zg-muted">{deadline}</span></div>',
-                     unsafe_allow_html=True)
+        row.markdown(_measure_line(text, deadline), unsafe_allow_html=True)
         if row.button(tr("finding.tick"), key=f"tick_{measure.id}"):
             if submit("tick", svc.tick_measure, actor, measure.id, measure.version):
                 finish("finding.ticked")
     _lines(lines)
+
+
+def _measure_line(text: str, deadline: str, done: str | None = None) -> str:
+    """A measure's line (``.zg-line``): its text, its deadline and, unless a tick button stands there, when done."""
+    cells = [f"<span>{text}</span>", f'<span class="zg-muted">{deadline}</span>']
+    if done is not None:
+        cells.append(f'<span class="zg-muted">{done}</span>')
+    return f'<div class="zg-line">{"".join(cells)}</div>'
 
 
 def _lines(lines: list[str]) -> None:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from html import escape
 from typing import Any, Callable
 
 import pandas as pd
@@ -11,7 +10,7 @@ import streamlit as st
 
 from dashboard.charts import Chart
 from dashboard.ui.context import joined, lbl, tr
-from dashboard.ui.safe import plain
+from dashboard.ui.safe import html_text, plain
 from dashboard.vocab import Light
 
 LIGHT_COLOURS = {
@@ -207,15 +206,16 @@ def _delta_html(delta: str | None) -> str:
         return ""
     trend = "down" if delta.startswith("-") else "flat" if delta.lstrip("+").strip("0.%") == "" else "up"
     arrow = {"up": "↑", "down": "↓", "flat": ""}[trend]
-    return f'<div class="zg-metric-delta {trend}">{arrow} {escape(delta)}</div>'
+    return f'<div class="zg-metric-delta {trend}">{arrow} {html_text(delta)}</div>'
 
 
 def metric_html(items: list[tuple[str, Any, str | None]], per_row: int | None = None) -> str:
-    """The HTML of ``metric_cards``: each card's label (translated), value and optional delta, escaped."""
+    """The HTML of ``metric_cards``: each card's label (translated), value and optional delta, as text
+    (``safe.html_text``)."""
     columns = per_row or len(items)
     cards = "".join(
-        f'<div class="zg-metric"><div class="zg-metric-label">{escape(label)}</div>'
-        f'<div class="zg-metric-value">{escape(str(value))}</div>{_delta_html(delta)}</div>'
+        f'<div class="zg-metric"><div class="zg-metric-label">{html_text(label)}</div>'
+        f'<div class="zg-metric-value">{html_text(value)}</div>{_delta_html(delta)}</div>'
         for label, value, delta in items)
     return (f'<div class="zg-metrics" style="grid-template-columns: repeat({columns}, minmax(0, 1fr))">'
             f"{cards}</div>")
