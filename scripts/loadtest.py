@@ -12,9 +12,11 @@ A "page time" is what the user waits for: from sending the rerun message (the cl
 ``script_finished`` message, i.e. the page script's whole run plus every element it sends, through nginx and
 TLS. The browser's drawing is not included (see scripts/benchmark.py for Chromium's time to an interactive
 overview). Errors: an exception or error box in the page, a script that did not finish, a lost connection, a
-timeout (``--page-timeout``). To say what limits throughput, read the CPU time of the replicas and of PostgreSQL
-before and after a run (/proc/PID/stat; the README gives the figures of the last run), and the page scripts' own
-durations from the replicas' JSON log lines. Loopback only: the script refuses any host but 127.0.0.1/localhost.
+timeout (``--page-timeout``). ``--replica-pids PID …`` (the replicas' server processes, e.g. from
+``pgrep -f "server.port 885"``) adds what they cost: CPU-seconds used during the run (user + system, from
+/proc/PID/stat) per page view, with and without the sign-ins' share (``--sign-in-cpu`` seconds each: the
+password hash), and each replica's largest resident memory, sampled every second. Loopback only: the script
+refuses any host but 127.0.0.1/localhost.
 
 Accounts: ``--users`` sessions over the synthetic data set's accounts (leader, inspector, dept<N>; password
 demo1234), or ``--accounts a,b,c``.
@@ -239,6 +241,52 @@ def accounts_and_serials(users: int, names: list[str] | None) -> list[tuple[str,
     return pairs
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (fields 14 and 15 of /proc/PID/stat, in clock ticks)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def password_check_seconds() -> float:
+    """CPU time of one bcrypt check at the app's cost (what a sign-in spends on the password)."""
+    from dashboard import passwords
+
+    stored = passwords.hash_password(PASSWORD)
+    started = time.process_time()
+    passwords.verify_password(PASSWORD, stored)
+    return time.process_time() - started
+
+
+def resident_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def watch_memory(pids: list[int], peaks: dict[int, float], stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        for pid in pids:
+            peaks[pid] = max(peaks.get(pid, 0.0), resident_mb(pid))
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=1.0)
+        except TimeoutError:
+            pass
+
+
+def replica_costs(pids: list[int], cpu_before: dict[int, float], peaks: dict[int, float], report: dict,
+                  sign_in_cpu: float) -> dict:
+    used = {pid: cpu_seconds(pid) - cpu_before[pid] for pid in pids}
+    total = sum(used.values())
+    views = max(report["page_views"], 1)
+    sign_ins = report["pages"].get("sign_in", {}).get("count", 0)
+    return {"cpu_seconds": {str(pid): round(seconds, 1) for pid, seconds in used.items()},
+            "cpu_seconds_per_page_view": round(total / views, 4),
+            "cpu_seconds_per_page_view_without_sign_ins": round(max(total - sign_ins * sign_in_cpu, 0) / views, 4),
+            "sign_ins": sign_ins, "sign_in_cpu_assumed": sign_in_cpu,
+            "peak_resident_mb": {str(pid): round(mb) for pid, mb in peaks.items()}}
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
@@ -248,6 +296,11 @@ async def main_async(args) -> dict:
     pairs = accounts_and_serials(args.users, args.accounts.split(",") if args.accounts else None)
     times: dict[str, list[float]] = defaultdict(list)
     errors: list[str] = []
+    pids = args.replica_pids or []
+    cpu_before = {pid: cpu_seconds(pid) for pid in pids}
+    peaks: dict[int, float] = {}
+    stop = asyncio.Event()
+    watcher = asyncio.create_task(watch_memory(pids, peaks, stop))
     started = time.monotonic()
     until = started + args.ramp + args.duration
     users = [SimulatedUser(args.url.rstrip("/"), name, serial, args.page_timeout) for name, serial in pairs]
@@ -255,6 +308,8 @@ async def main_async(args) -> dict:
                                     delay=args.ramp * index / max(1, len(users)))
                            for index, user in enumerate(users)))
     elapsed = time.monotonic() - started
+    stop.set()
+    await watcher
     report = {"users": args.users, "duration_seconds": args.duration, "ramp_seconds": args.ramp,
               "think_seconds": [args.think_min, args.think_max], "elapsed_seconds": round(elapsed, 1),
               "page_views": sum(len(v) for k, v in times.items() if k != "sign_in"),
@@ -270,6 +325,8 @@ async def main_async(args) -> dict:
     if every:
         report["all_pages"] = {"median_ms": round(statistics.median(every) * 1000),
                                "p95_ms": round(percentile(every, 0.95) * 1000)}
+    if pids:
+        report["replicas"] = replica_costs(pids, cpu_before, peaks, report, args.sign_in_cpu)
     return report
 
 
@@ -283,11 +340,18 @@ def main(argv=None) -> int:
     parser.add_argument("--think-max", type=float, default=3.0)
     parser.add_argument("--page-timeout", type=float, default=60)
     parser.add_argument("--accounts", help="comma-separated usernames (default: the synthetic accounts)")
+    parser.add_argument("--replica-pids", type=int, nargs="+", metavar="PID",
+                        help="the replicas' server processes: report their CPU per page view and peak memory")
+    parser.add_argument("--sign-in-cpu", type=float,
+                        help="CPU-seconds one sign-in's password check costs (default: measured here once), "
+                             "to report the page views' share alone")
     parser.add_argument("--out")
     args = parser.parse_args(argv)
     if urlparse(args.url).hostname not in ("127.0.0.1", "localhost", "::1"):
         parser.error("loopback only: point it at 127.0.0.1")
     random.seed(17)
+    if args.replica_pids and args.sign_in_cpu is None:
+        args.sign_in_cpu = round(password_check_seconds(), 3)
     report = asyncio.run(main_async(args))
     text = json.dumps(report, ensure_ascii=False, indent=2)
     print(text)
