@@ -832,6 +832,15 @@ CATALOGUE.update({
     "admin.new_village": ("（新建村）", "(new village)"),
     "admin.new_category": ("新增问题类别", "New category"),
     "admin.toggle_category": ("启用/停用所选类别", "Enable/disable the selected category"),
+    "admin.income_lines": ("监测收入标准", "Monitoring income line"),
+    "admin.income_lines_list": ("已设置（元/人·年）：{lines}", "Set (yuan per person per year): {lines}"),
+    "admin.income_lines_none": ("尚未设置任何年度的监测收入标准：未设置时风险消除一律不能办理。",
+                                "No year's income line is set: until one is, no risk can be eliminated."),
+    "admin.income_line_yuan": ("监测收入标准（元/人·年）", "Income line (yuan per person per year)"),
+    "admin.income_line_set": ("{year}年监测收入标准已设为 {yuan} 元。", "The income line of {year} is set to {yuan} yuan."),
+    "cli.income_line_set": ("{year}年监测收入标准已设为 {yuan} 元/人·年", "Income line of {year} set to {yuan} yuan per person per year"),
+    "cli_help.income_line": ("设置某年度的监测收入标准（元/人·年），风险消除据此判断收入",
+                             "set a year's monitoring income line (yuan per person per year), which risk elimination compares income with"),
 })
 
 

@@ -688,3 +688,8 @@ def set_income_line(session: Session, actor: Actor, year: int, yuan: int) -> Inc
     audit(session, actor, "set_income_line", row, old=old, new={"year": year, "yuan": yuan})
     return row
 
+
+
+def income_lines(session: Session) -> list[IncomeLine]:
+    """Every year's 监测收入标准, the latest year first (the administration page lists them)."""
+    return list(session.exec(select(IncomeLine).order_by(IncomeLine.year.desc())).all())
