@@ -66,6 +66,7 @@ def units_tab(actor) -> None:
     with reading() as session:
         units = admin.all_units(session)
     st.dataframe(pd.DataFrame([{tr("field.name"): u.name, tr("field.kind"): lbl(u.kind, UnitKind),
+                                tr("admin.monitoring_unit"): "✔" if u.monitoring else "",
                                 tr("admin.active"): "✔" if u.active else "✕"} for u in units]),
                  hide_index=True, width="stretch")
     left, right = st.columns(2)
@@ -73,8 +74,9 @@ def units_tab(actor) -> None:
         st.markdown(f"**{tr('admin.new_unit')}**")
         name = st.text_input(tr("field.name"), key="un_name")
         kind = st.selectbox(tr("field.kind"), codes(UnitKind), format_func=lambda k: lbl(k, UnitKind), key="un_kind", placeholder=tr("ui.choose"))
+        monitoring = st.checkbox(tr("admin.monitoring_unit"), help=tr("admin.monitoring_unit_help"), key="un_monitoring")
         if st.form_submit_button(tr("ui.create"), type="primary"):
-            if run_service(admin.create_unit, actor, name=name, kind=kind):
+            if run_service(admin.create_unit, actor, name=name, kind=kind, monitoring=monitoring):
                 flash("ui.saved")
                 st.rerun()
     with right, st.form("edit_unit"):
@@ -84,8 +86,11 @@ def units_tab(actor) -> None:
         unit = by_id[chosen]
         name = st.text_input(tr("field.name"), value=unit.name, key=f"ue_name_{unit.id}")
         active = st.checkbox(tr("admin.active"), value=unit.active, key=f"ue_active_{unit.id}")
+        monitoring = st.checkbox(tr("admin.monitoring_unit"), value=unit.monitoring, help=tr("admin.monitoring_unit_help"),
+                                 key=f"ue_monitoring_{unit.id}")
         if st.form_submit_button(tr("ui.save")):
-            if run_service(admin.update_unit, actor, unit.id, unit.version, name=name, active=active):
+            if run_service(admin.update_unit, actor, unit.id, unit.version, name=name, active=active,
+                           monitoring=monitoring):
                 flash("ui.saved")
                 st.rerun()
 

@@ -66,3 +66,30 @@ def test_the_command_line_sets_the_income_line_as_the_operator(_no_env_database,
     with unit_of_work(engine) as session:
         audit = session.exec(select(AuditLog).where(AuditLog.action == "set_income_line")).one()
     assert (audit.username, audit.user_id) == ("system", None)
+
+
+# --- 2. the county monitoring unit ----------------------------------------------------------------------------
+
+def test_admin_flags_the_county_monitoring_unit_on_create_and_on_edit(engine, world):
+    from db.models import Unit
+
+    app = page_app("pages.admin", world.actors["admin"]).run()
+    app.text_input(key="un_name").input("县乡村振兴局监测股")
+    app.selectbox(key="un_kind").set_value("office")
+    app.checkbox(key="un_monitoring").check()
+    app = submit(app, "new_unit")
+    assert not app.exception, app.exception
+    with unit_of_work(engine) as session:
+        created = session.exec(select(Unit).where(Unit.name == "县乡村振兴局监测股")).one()
+        other = session.exec(select(Unit).where(Unit.id != created.id).order_by(Unit.id)).first()
+        assert created.monitoring and households.monitoring_unit_ids(session) == {created.id}
+        other_id = other.id
+    app.selectbox(key="ue_unit").set_value(other_id).run()
+    app.checkbox(key=f"ue_monitoring_{other_id}").check()
+    app = submit(app, "edit_unit")
+    assert not app.exception, app.exception
+    with unit_of_work(engine) as session:
+        assert households.monitoring_unit_ids(session) == {created.id, other_id}
+        audit = session.exec(select(AuditLog).where(AuditLog.entity == "Unit", AuditLog.entity_id == other_id,
+                                                    AuditLog.action == "update")).one()
+    assert audit.username == "admin" and audit.new == {"monitoring": True}
