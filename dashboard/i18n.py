@@ -832,18 +832,6 @@ CATALOGUE.update({
     "admin.new_village": ("（新建村）", "(new village)"),
     "admin.new_category": ("新增问题类别", "New category"),
     "admin.toggle_category": ("启用/停用所选类别", "Enable/disable the selected category"),
-    "admin.income_lines": ("监测收入标准", "Monitoring income line"),
-    "admin.income_lines_list": ("已设置（元/人·年）：{lines}", "Set (yuan per person per year): {lines}"),
-    "admin.income_lines_none": ("尚未设置任何年度的监测收入标准：未设置时风险消除一律不能办理。",
-                                "No year's income line is set: until one is, no risk can be eliminated."),
-    "admin.income_line_yuan": ("监测收入标准（元/人·年）", "Income line (yuan per person per year)"),
-    "admin.income_line_set": ("{year}年监测收入标准已设为 {yuan} 元。", "The income line of {year} is set to {yuan} yuan."),
-    "admin.monitoring_unit": ("县防返贫监测部门", "County monitoring unit"),
-    "admin.monitoring_unit_help": ("勾选后，该单位的用户办理监测对象的县级审定和风险消除县级审核。",
-                                   "Its users take the county decision and the county review of risk elimination for the household ledger."),
-    "cli.income_line_set": ("{year}年监测收入标准已设为 {yuan} 元/人·年", "Income line of {year} set to {yuan} yuan per person per year"),
-    "cli_help.income_line": ("设置某年度的监测收入标准（元/人·年），风险消除据此判断收入",
-                             "set a year's monitoring income line (yuan per person per year), which risk elimination compares income with"),
 })
 
 
@@ -1715,6 +1703,29 @@ CATALOGUE.update({
     "villages.should_not": ("不应挂牌", "should not be supervised"),
     "villages.no_population": ("未填户籍人口", "population not set"),
 })
+
+# --- issue 22, what the services could do reachable from the app (helper "hhb"): the income line, the monitoring
+# unit, risks and measures, members, 自然消除, the household's reveal ----------------------------------------------
+CATALOGUE.update({
+    "admin.income_lines": ("监测收入标准", "Monitoring income line"),
+    "admin.income_lines_list": ("已设置（元/人·年）：{lines}", "Set (yuan per person per year): {lines}"),
+    "admin.income_lines_none": ("尚未设置任何年度的监测收入标准：未设置时风险消除一律不能办理。",
+                                "No year's income line is set: until one is, no risk can be eliminated."),
+    "admin.income_line_yuan": ("监测收入标准（元/人·年）", "Income line (yuan per person per year)"),
+    "admin.income_line_set": ("{year}年监测收入标准已设为 {yuan} 元。", "The income line of {year} is set to {yuan} yuan."),
+    "admin.monitoring_unit": ("县防返贫监测部门", "County monitoring unit"),
+    "admin.monitoring_unit_help": ("勾选后，该单位的用户办理监测对象的县级审定和风险消除县级审核。",
+                                   "Its users take the county decision and the county review of risk elimination for the household ledger."),
+    "cli.income_line_set": ("{year}年监测收入标准已设为 {yuan} 元/人·年", "Income line of {year} set to {yuan} yuan per person per year"),
+    "cli_help.income_line": ("设置某年度的监测收入标准（元/人·年），风险消除据此判断收入",
+                             "set a year's monitoring income line (yuan per person per year), which risk elimination compares income with"),
+    "action.hh_add_risk": ("新增风险", "add a risk"),
+    "action.hh_remove_risk": ("解除风险", "end a risk"),
+    "hh.measure": ("帮扶措施", "Support measure"),
+    "hh.measure_end_help": ("有期限的措施填写结束日期；长期措施留空，结束时再办理“结束帮扶措施”。",
+                            "Give the end of a measure with a term; leave it empty for a lasting one and end it later."),
+})
+
 
 def t(key: str, lang: str | None = None, **params: Any) -> str:
     """Text for ``key`` in ``lang`` (default Chinese), with ``{name}`` placeholders filled.

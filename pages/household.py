@@ -110,12 +110,32 @@ def risks_and_measures(detail, actor) -> None:
     } for m in detail.measures]), hide_index=True, width="stretch")
     if detail.may(H.ADD_MEASURE):
         with st.expander(tr("action.hh_add_measure")), st.form("add_measure", clear_on_submit=True):
-            kind = st.selectbox(tr("field.hh_measure_kind"), codes(SupportKind), format_func=lambda c: lbl(c, SupportKind))
-            text = st.text_input(tr("field.hh_measure_text"))
-            unit = st.text_input(tr("hh.col_unit"))
-            start = st.date_input(tr("field.hh_measure_start"), clock.today())
+            kind = st.selectbox(tr("field.hh_measure_kind"), codes(SupportKind), format_func=lambda c: lbl(c, SupportKind),
+                                key="am_kind")
+            text = st.text_input(tr("field.hh_measure_text"), key="am_text")
+            unit = st.text_input(tr("hh.col_unit"), key="am_unit")
+            start = st.date_input(tr("field.hh_measure_start"), clock.today(), key="am_start")
+            end = st.date_input(tr("field.hh_measure_end"), None, help=tr("hh.measure_end_help"), key="am_end")
             if st.form_submit_button(tr("ui.save"), type="primary"):
-                if run_service(households.add_measure, actor, h.id, kind=kind, text=text, unit_name=unit, start_on=start):
+                if run_service(households.add_measure, actor, h.id, kind=kind, text=text, unit_name=unit, start_on=start,
+                               end_on=end):
+                    _done("hh.saved")
+    running = {m.id: f"{lbl(m.kind, SupportKind)}：{m.text}" for m in detail.measures
+               if m.end_on is None or m.end_on > clock.today()}
+    if running and detail.may(H.END_MEASURE):
+        with st.expander(tr("action.hh_end_measure")), st.form("end_measure", clear_on_submit=True):
+            measure = st.selectbox(tr("hh.measure"), list(running), format_func=running.get, key="em_measure")
+            end = st.date_input(tr("field.hh_measure_end"), clock.today(), key="em_end")
+            if st.form_submit_button(tr("action.hh_end_measure"), type="primary"):
+                if run_service(households.end_measure, actor, measure, end_on=end):
+                    _done("hh.saved")
+    open_risks = {r.id: f"{lbl(r.kind, Risk)}（{day(r.added_on)}）" for r in detail.risks if r.removed_on is None}
+    if open_risks and detail.may(H.EDIT_HOUSEHOLD):
+        with st.expander(tr("action.hh_remove_risk")), st.form("remove_risk", clear_on_submit=True):
+            risk_id = st.selectbox(tr("field.hh_risk"), list(open_risks), format_func=open_risks.get, key="rr_risk")
+            removed = _date("field.hh_risk_removed_on", "rr_on")
+            if st.form_submit_button(tr("action.hh_remove_risk"), type="primary"):
+                if run_service(households.remove_risk, actor, risk_id, removed_on=removed):
                     _done("hh.saved")
     if detail.may(H.EDIT_HOUSEHOLD):
         with st.expander(tr("action.hh_edit")), st.form("edit_household"):
