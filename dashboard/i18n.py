@@ -1724,6 +1724,16 @@ CATALOGUE.update({
     "hh.measure": ("帮扶措施", "Support measure"),
     "hh.measure_end_help": ("有期限的措施填写结束日期；长期措施留空，结束时再办理“结束帮扶措施”。",
                             "Give the end of a measure with a term; leave it empty for a lasting one and end it later."),
+    "action.hh_add_member": ("补录家庭成员", "add a member"),
+    "action.hh_edit_member": ("修改成员信息", "edit a member"),
+    "error.hh_two_heads": ("本户已有户主，一户只能有一位户主。", "The household already has a head; it can have only one."),
+    "error.hh_member_twice": ("此证件号码的人已是本户成员。", "A person with this ID is already a member of the household."),
+    "error.hh_head_relation": ("户主的“与户主关系”不能改为其他关系。", "The head's relation cannot be changed to another one."),
+    "hh.member_edit_who": ("修改谁的信息", "Whose details"),
+    "hh.member_id_help": ("页面只显示脱敏号码：留空则不修改；填写则按18、20或22位校验后加密保存。",
+                          "The page shows the number masked: leave empty to keep it; a new one is checked (18, 20 or 22 characters) and sealed."),
+    "hh.col_education": ("文化程度", "Education"),
+    "hh.col_school": ("在校生状况", "School status"),
 })
 
 

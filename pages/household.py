@@ -12,7 +12,7 @@ from dashboard import clock
 from dashboard.lifecycle import CLOCKED_CASE_STATES
 from dashboard.lifecycle import HouseholdAction as H
 from dashboard.services import household_views, households
-from dashboard.services.households import HouseholdUpdate, MemberInput
+from dashboard.services.households import HouseholdUpdate, MemberInput, MemberUpdate
 from dashboard.ui import navigation
 from dashboard.ui.context import flash, labels, lbl, reading, run_service, show_flash, tr
 from dashboard.ui.safe import plain
@@ -61,6 +61,63 @@ def members(detail, actor) -> None:
             revealed = run_service(households.reveal_member, actor, chosen)
             if revealed:
                 st.info(tr("hh.revealed", name=revealed.name, id=revealed.id_number, phone=revealed.phone or "—"))
+
+
+SEXES = ["", "男", "女"]
+
+
+def _member_fields(prefix: str, member=None) -> dict:
+    """The fields of one person, one under the other (usable at phone size): empty for a new member, the member's
+    own for an edit (the ID and phone only masked on the page, so typed anew to change them)."""
+    skills = [None, *codes(LabourSkill)]
+    values = {
+        "name": st.text_input(tr("hh.col_name"), member.name if member else "", key=f"{prefix}_name"),
+        "relation": st.text_input(tr("hh.col_relation"), member.relation if member else "", key=f"{prefix}_relation"),
+        "sex": st.selectbox(tr("hh.col_sex"), SEXES, index=SEXES.index(member.sex) if member and member.sex in SEXES else 0,
+                            key=f"{prefix}_sex"),
+        "birth_date": st.date_input(tr("hh.col_birth"), member.birth_date if member else None,
+                                    min_value=dt.date(1900, 1, 1), max_value=clock.today(), key=f"{prefix}_birth"),
+        "labour_skill": st.selectbox(tr("hh.col_skill"), skills,
+                                     index=skills.index(member.labour_skill) if member and member.labour_skill in skills else 0,
+                                     format_func=lambda c: "—" if c is None else lbl(c, LabourSkill), key=f"{prefix}_skill"),
+        "education": st.text_input(tr("hh.col_education"), member.education if member else "", key=f"{prefix}_education"),
+        "school_status": st.text_input(tr("hh.col_school"), member.school_status if member else "",
+                                       key=f"{prefix}_school"),
+        "id_number": st.text_input(tr("hh.id_number"), "", help=tr("hh.member_id_help") if member else None,
+                                   placeholder=member.id_masked if member else "", key=f"{prefix}_id"),
+        "phone": st.text_input(tr("hh.phone"), "", placeholder=member.phone_masked if member else "",
+                               key=f"{prefix}_phone"),
+    }
+    if member is None or member.health is not None:   # health only where the role sees it
+        values["health"] = st.text_input(tr("hh.col_health"), member.health or "" if member else "",
+                                         key=f"{prefix}_health")
+    return values
+
+
+def member_forms(detail, actor) -> None:
+    """补录 and 修改 of members at 入户核实: labour skill, health, education and relation decide 风险消除 (整户无劳动能力)."""
+    if not detail.may(H.EDIT_HOUSEHOLD):
+        return
+    with st.expander(tr("action.hh_add_member")), st.form("add_member", clear_on_submit=True):
+        values = _member_fields("ma")
+        if st.form_submit_button(tr("ui.save"), type="primary"):
+            new = MemberInput(**{**values, "labour_skill": values["labour_skill"] or None})
+            if run_service(households.add_member, actor, detail.household.id, detail.household.version, new,
+                           conflict_key="hh_conflict"):
+                _done("hh.saved")
+    if not detail.members:
+        return
+    with st.expander(tr("action.hh_edit_member")):
+        names = {m.id: f"{m.name}（{m.relation}）" for m in detail.members}
+        chosen = st.selectbox(tr("hh.member_edit_who"), list(names), format_func=names.get, key="me_member")
+        member = next(m for m in detail.members if m.id == chosen)
+        with st.form("edit_member"):
+            values = _member_fields(f"me_{member.id}", member)
+            if st.form_submit_button(tr("ui.save"), type="primary"):
+                update = MemberUpdate(**{**values, "labour_skill": values["labour_skill"] or ""})
+                if run_service(households.edit_member, actor, member.id, member.version, update,
+                               conflict_key="hh_conflict"):
+                    _done("hh.saved")
 
 
 def member_changes(detail, actor) -> None:
@@ -324,6 +381,7 @@ def render() -> None:
     header(detail)
     procedure(detail, actor)
     members(detail, actor)
+    member_forms(detail, actor)
     member_changes(detail, actor)
     risks_and_measures(detail, actor)
     history(detail)

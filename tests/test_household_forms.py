@@ -4,20 +4,25 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
 
 import pytest
 from sqlmodel import select
 
-from dashboard import cli, clock
-from dashboard.errors import PermissionDenied
+from dashboard import cli, clock, privacy
+from dashboard.errors import ConflictError, InvalidState, PermissionDenied, ValidationFailed
 from dashboard.services import households
+from dashboard.services.households import MemberInput, MemberUpdate
 from dashboard.services.unit_of_work import unit_of_work
 from db.engine import default_engine
 from dashboard.lifecycle import HouseholdAction as H
-from db.models import AuditLog, HouseholdRisk, SupportMeasure
+from db.models import AuditLog, Household, HouseholdMember, HouseholdRisk, SupportMeasure
+from seed import people
+from tests.conftest import TODAY
 from tests.apptest_support import page_app, point_app_at, texts
 from tests.test_cli import cli_url
-from tests.test_household_lifecycle import LATER, MONITORED_FROM, hh, monitored, run  # noqa: F401 - the fixture the tests below name
+from tests.test_household_lifecycle import LATER, MONITORED_FROM, hh, monitored, new_clue, run  # noqa: F401 - the fixture the tests below name
+from tests.test_household_pages import household_of
 
 
 @pytest.fixture(autouse=True)
@@ -158,3 +163,108 @@ def test_ending_a_measure_before_it_started_is_refused_with_a_message(engine, hh
         app.date_input(key="em_end").set_value(MONITORED_FROM - dt.timedelta(days=30))
         app = submit(app, "end_measure")
     assert not app.exception and "“措施结束日期”不能早于“措施开始日期”" in texts(app)
+
+
+# --- 4. members entered and edited -------------------------------------------------------------------------------
+
+def generated_id(seed: str, relation: str = "子女") -> tuple[str, dt.date]:
+    rng = random.Random(seed)
+    born = people.birth(rng, TODAY.date(), 5, 60)
+    return people.resident_id(rng, born, female=relation == "配偶"), born
+
+
+def household_version(engine, household_id: int) -> int:
+    return run(engine, lambda s: s.get(Household, household_id).version)
+
+
+def test_add_member_seals_checks_and_audits_without_the_clear_id(engine, hh, world):  # noqa: F811 - the fixture imported above
+    household_id = household_of(engine, new_clue(engine, hh))
+    officer = hh.actors["gaoshi"]
+    id_number, born = generated_id("add")
+    child = MemberInput(name="石小明", relation="子女", sex="男", birth_date=born, id_number=id_number,
+                        labour_skill="none", health="健康", education="小学", school_status="在校")
+    member = run(engine, households.add_member, officer, household_id, household_version(engine, household_id), child)
+    with unit_of_work(engine) as session:
+        saved = session.get(HouseholdMember, member.id)
+        household = session.get(Household, household_id)
+        audit = session.exec(select(AuditLog).where(AuditLog.action == "hh_add_member")).one()
+        assert (household.persons, saved.seq, saved.is_head, saved.labour_skill) == (3, 3, False, "none")
+        assert privacy.unseal(saved.id_cipher, privacy.Field.ID) == id_number and saved.id_valid
+        assert saved.id_masked == privacy.mask_id(id_number) and id_number not in str(audit.new) + audit.note
+        assert households.unsealed_health(saved) == "健康" and "健康" not in str(audit.new)
+    refusals = [  # (actor, input, expected_version, error)
+        (officer, MemberInput(name="甲", relation="子女", id_number=id_number[:15]), None, ValidationFailed),
+        (officer, MemberInput(name="乙", relation="户主"), None, ValidationFailed),
+        (officer, MemberInput(name="丙", relation="子女", id_number=id_number), None, ValidationFailed),
+        (officer, MemberInput(name="丁", relation="子女"), 1, ConflictError),
+        (hh.actors["saikou"], MemberInput(name="戊", relation="子女"), None, PermissionDenied),
+        (world.actors["leader"], MemberInput(name="己", relation="子女"), None, PermissionDenied),
+    ]
+    for actor, data, expected, error in refusals:
+        with pytest.raises(error):
+            run(engine, households.add_member, actor, household_id, expected, data)
+    wrong_digit = id_number[:-1] + ("0" if id_number[-1] != "0" else "1")
+    flagged = run(engine, households.add_member, officer, household_id, None,
+                  MemberInput(name="石小红", relation="子女", id_number=wrong_digit))
+    assert households.FLAG_BAD_CHECK_DIGIT in flagged.flags and not flagged.id_valid
+
+
+def test_edit_member_changes_skill_and_sealed_fields_with_a_version_check(engine, hh):  # noqa: F811 - the fixture imported above
+    household_id = monitored(engine, hh)
+    officer = hh.actors["gaoshi"]
+    with unit_of_work(engine) as session:
+        members = session.exec(select(HouseholdMember).where(HouseholdMember.household_id == household_id)
+                               .order_by(HouseholdMember.seq)).all()
+        head, spouse = [(m.id, m.version) for m in members]
+    new_id, _ = generated_id("edit", "配偶")
+    with clock.frozen(LATER):
+        run(engine, households.edit_member, officer, spouse[0], spouse[1],
+            MemberUpdate(labour_skill="lost", health="长期慢性病", id_number=new_id, phone="13912345678"))
+        with pytest.raises(ConflictError):   # a stale copy of the spouse
+            run(engine, households.edit_member, officer, spouse[0], spouse[1], MemberUpdate(education="初中"))
+        with pytest.raises(ValidationFailed):   # the head stays the head
+            run(engine, households.edit_member, officer, head[0], head[1], MemberUpdate(relation="配偶"))
+        run(engine, households.edit_member, officer, head[0], head[1], MemberUpdate(labour_skill="none"))
+        with pytest.raises(InvalidState) as refused:   # nobody can work: not 帮扶消除
+            run(engine, households.start_elimination, officer, household_id, visited_on=LATER.date(), method="supported")
+    assert refused.value.key == "error.hh_nobody_works"
+    with unit_of_work(engine) as session:
+        saved = session.get(HouseholdMember, spouse[0])
+        assert privacy.unseal(saved.id_cipher, privacy.Field.ID) == new_id and saved.version == spouse[1] + 1
+        assert saved.phone_masked == "139****5678" and households.unsealed_health(saved) == "长期慢性病"
+        audits = session.exec(select(AuditLog).where(AuditLog.action == "hh_edit_member").order_by(AuditLog.id)).all()
+    assert audits[0].new["id_masked"] == privacy.mask_id(new_id) and audits[0].new["health"] == households.SEALED_MARK
+    assert audits[0].new["labour_skill"] == "lost"
+    text = " ".join(str(a.old) + str(a.new) + a.note for a in audits)
+    assert new_id not in text and "13912345678" not in text and "长期慢性病" not in text
+
+
+def test_members_are_added_and_edited_on_the_household_page(engine, hh):  # noqa: F811 - the fixture imported above
+    household_id = household_of(engine, new_clue(engine, hh))
+    officer = hh.actors["gaoshi"]
+    id_number, born = generated_id("page")
+    app = household_page(officer, household_id)
+    app.text_input(key="ma_name").input("石小明")
+    app.text_input(key="ma_relation").input("子女")
+    app.selectbox(key="ma_sex").set_value("男")
+    app.date_input(key="ma_birth").set_value(born)
+    app.selectbox(key="ma_skill").set_value("none")
+    app.text_input(key="ma_id").input(id_number)
+    app.text_input(key="ma_health").input("健康")
+    app = submit(app, "add_member")
+    assert not app.exception, app.exception
+    shown = texts(app) + "\n".join(frame.value.to_csv() for frame in app.dataframe)
+    assert "石小明" in shown and privacy.mask_id(id_number) in shown and id_number not in shown
+    with unit_of_work(engine) as session:
+        head = session.exec(select(HouseholdMember).where(HouseholdMember.household_id == household_id,
+                                                          HouseholdMember.is_head.is_(True))).one()
+    app.selectbox(key="me_member").set_value(head.id).run()
+    app.selectbox(key=f"me_{head.id}_skill").set_value("lost")
+    app.text_input(key=f"me_{head.id}_education").input("初中")
+    app = submit(app, "edit_member")
+    assert not app.exception, app.exception
+    with unit_of_work(engine) as session:
+        saved = session.get(HouseholdMember, head.id)
+    assert (saved.labour_skill, saved.education, saved.version) == ("lost", "初中", head.version + 1)
+    leader = page_app("pages.household", hh.world.actors["leader"], household_id=household_id).run()
+    assert not [b for b in leader.button if b.form_id in ("add_member", "edit_member")]

@@ -173,6 +173,7 @@ class MemberView:
     labour_skill: str | None
     health: str | None      # None: not shown to this role
     flags: list[str]
+    version: int = 1        # the stale-edit check of the member form
 
 
 @dataclass(frozen=True)
@@ -215,7 +216,8 @@ def household_detail(session: Session, actor: Actor, household_id: int) -> House
     views = [MemberView(id=m.id, name=m.name, relation=m.relation, sex=m.sex, birth_date=m.birth_date,
                         id_masked=m.id_masked, id_valid=m.id_valid, phone_masked=m.phone_masked,
                         education=m.education, school_status=m.school_status, labour_skill=m.labour_skill,
-                        health=households.unsealed_health(m) if show_health else None, flags=list(m.flags))
+                        health=households.unsealed_health(m) if show_health else None, flags=list(m.flags),
+                        version=m.version)
              for m in members]
     cases = list(session.exec(select(HouseholdCase).where(HouseholdCase.household_id == household.id)
                               .order_by(HouseholdCase.id)).all())
