@@ -1467,7 +1467,7 @@ CATALOGUE.update({
     "hh.queue_cut": ("共 {count} 户满足条件，按监测时间先后列出前 {shown} 户。",
                      "{count} households meet the conditions; the {shown} monitored longest are listed."),
     "hh.queue_empty": ("目前没有满足风险消除条件的监测户。", "No household meets the conditions of risk elimination today."),
-    "hh.queue_rule": ("满足全部条件的监测户：监测满规定月数、有在落实的帮扶措施、人均纯收入不低于当年监测收入标准、“三保障”和饮水安全有保障、纳入后未新增风险。", "Households meeting every condition: monitored long enough, a measure in force, income at or above the year's line, the three guarantees and safe water, no risk added since identification."),
+    "hh.queue_rule": ("满足全部条件的监测户：监测满规定月数、有在落实的帮扶措施、人均纯收入不低于当年监测收入标准、“三保障”和饮水安全有保障、纳入后未新增风险（整户无劳动能力的户按自然消除列入）。", "Households meeting every condition: monitored long enough, a measure in force, income at or above the year's line, the three guarantees and safe water, no risk added since identification (a household where nobody can work is listed for natural elimination)."),
     "hh.register": ("登记线索", "Register the clue"),
     "hh.reveal_who": ("查看谁的完整号码", "Whose full numbers"),
     "hh.revealed": ("{name}：证件号码 {id}，电话 {phone}（本次查看已记入日志）", "{name}: ID {id}, phone {phone} (this look is in the audit log)"),

@@ -237,7 +237,8 @@ def procedure(detail, actor) -> None:
                     _done("hh.saved")
     forms = {
         H.VERIFY: _verify_form, H.DEMOCRATIC_REVIEW: _review_form, H.PUBLICIZE: _publicity_form,
-        H.TOWNSHIP_REVIEW: _township_form, H.COUNTY_DECIDE: _county_form, H.ELIM_VERIFY: _elim_start_form,
+        H.TOWNSHIP_REVIEW: _township_form, H.COUNTY_DECIDE: _county_form,
+        H.ELIM_VERIFY: lambda *args: _elim_start_form(*args, methods=detail.elimination_methods),
         H.ELIM_PUBLICIZE: _elim_publicity_form, H.ELIM_REVIEW: _elim_review_form, H.ELIM_ANNOUNCE: _announce_form,
     }
     offered = blocked = False
@@ -251,7 +252,7 @@ def procedure(detail, actor) -> None:
         elif action in (H.ELIM_VERIFY,) and h.state == HouseholdState.MONITORED and refusal.key.startswith("error.hh_"):
             blocked = True
             st.caption(tr("hh.elimination_blocked") + " " + "；".join(
-                tr(r.key, **r.params) for r in detail.facts.elimination))
+                tr(r.key, **r.params) for r in detail.elimination_blockers))
     if case is not None and detail.may(H.REJECT):
         with st.expander(tr("action.hh_reject")), st.form("reject"):
             reason = st.text_area(tr("field.reason"))
@@ -322,9 +323,10 @@ def _county_form(actor, h, case, version):
     _submit(households.county_decide, actor, case.id, version, on=on, category=category)
 
 
-def _elim_start_form(actor, h, case, version):
+def _elim_start_form(actor, h, case, version, methods):
+    """Only the methods whose conditions hold today (自然消除 alone when nobody in the household can work)."""
     visited = _date("field.hh_visited_on", "e_on")
-    method = st.selectbox(tr("field.hh_elimination_method"), codes(EliminationMethod),
+    method = st.selectbox(tr("field.hh_elimination_method"), methods,
                           format_func=lambda c: lbl(c, EliminationMethod), key="e_method")
     note = st.text_area(tr("hh.note"), key="e_note")
     if st.form_submit_button(tr("ui.save"), type="primary"):

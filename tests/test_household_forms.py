@@ -268,3 +268,61 @@ def test_members_are_added_and_edited_on_the_household_page(engine, hh):  # noqa
     assert (saved.labour_skill, saved.education, saved.version) == ("lost", "初中", head.version + 1)
     leader = page_app("pages.household", hh.world.actors["leader"], household_id=household_id).run()
     assert not [b for b in leader.button if b.form_id in ("add_member", "edit_member")]
+
+
+# --- 5. 自然消除 ---------------------------------------------------------------------------------------------------
+
+def _facts(method, failing: int, nobody_can_work: bool):
+    """风险消除 facts with the conditions whose bits are set in ``failing`` not met."""
+    from dashboard.lifecycle import EliminationFacts
+
+    def bit(n: int) -> bool:
+        return bool(failing >> n & 1)
+
+    return EliminationFacts(
+        identified_on=TODAY.date() - dt.timedelta(days=30 if bit(0) else 400), measures_in_force=0 if bit(1) else 1,
+        income_per_capita=100 if bit(2) else 9000, income_line=None if bit(3) else 7000, income_year=2026,
+        failing_guarantees=("housing",) if bit(4) else (), new_risks=1 if bit(5) else 0,
+        nobody_can_work=nobody_can_work, method=method)
+
+
+def test_natural_elimination_has_no_condition_of_its_own():
+    """The queue lists the households meeting 自然消除's conditions as those any method may eliminate
+    (``households.FEWEST_CONDITIONS``): that holds while the policy adds conditions to 帮扶消除 only (every
+    combination of failing conditions, with and without a member who can work)."""
+    from dashboard.lifecycle import elimination_blockers
+    from dashboard.vocab import EliminationMethod
+
+    for failing in range(64):
+        for nobody_can_work in (False, True):
+            blockers = {method: elimination_blockers(_facts(method, failing, nobody_can_work), TODAY.date(), 6)
+                        for method in EliminationMethod}
+            fewest = blockers.pop(households.FEWEST_CONDITIONS)
+            assert all(all(refusal in others for refusal in fewest) for others in blockers.values())
+
+
+def test_nobody_can_work_is_offered_natural_elimination_only_and_listed_in_the_queue(engine, hh):  # noqa: F811 - the fixture imported above
+    from dashboard.vocab import LabourSkill
+    from dashboard.services import household_views
+    from db.models import HouseholdCase
+
+    household_id = monitored(engine, hh, skills=(LabourSkill.LOST, LabourSkill.NONE))
+    able = monitored(engine, hh, number="3408260202")
+    officer = hh.actors["gaoshi"]
+    with clock.frozen(LATER):
+        with unit_of_work(engine) as session:
+            queue = household_views.elimination_queue(session, hh.actors["jiance"])
+            assert household_views.elimination_queue_size(session, hh.actors["jiance"]) == 2
+        assert sorted(c.household_id for c in queue) == sorted([household_id, able])
+        listed = page_app("pages.elimination", hh.actors["jiance"]).run()
+        assert not listed.exception and "3408260201" in listed.dataframe[0].value.to_csv()
+        both = household_page(officer, able)
+        assert both.selectbox(key="e_method").options == ["帮扶消除", "自然消除"]
+        app = household_page(officer, household_id)
+        assert app.selectbox(key="e_method").options == ["自然消除"]
+        app = submit(app, f"step_{H.ELIM_VERIFY}")
+        assert not app.exception, app.exception
+    with unit_of_work(engine) as session:
+        case = session.exec(select(HouseholdCase).where(HouseholdCase.household_id == household_id,
+                                                        HouseholdCase.kind == "eliminate")).one()
+    assert (case.state, case.reason) == ("elim_verified", "natural")

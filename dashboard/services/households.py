@@ -26,9 +26,11 @@ from dashboard.lifecycle import (
     EliminationFacts,
     HouseholdAction,
     HouseholdFacts,
+    Refusal,
     check_role,
     elimination_blockers,
     enforce_household,
+    household_refusal,
     identified_by,
 )
 from dashboard.services.common import apply_changes, audit, check_version, code, get_or_404, require_text
@@ -852,3 +854,36 @@ def edit_member(session: Session, actor: Actor, member_id: int, expected_version
     _step(session, actor, household, "hh_edit_member", clock.today(), note=f"{member.name}: {', '.join(new)}")
     audit(session, actor, "hh_edit_member", member, old=old, new=new, note=household.number)
     return member
+
+
+# --- 风险消除 by either method: 帮扶消除 or 自然消除 ----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class EliminationOption:
+    method: EliminationMethod
+    refusal: Refusal | None          # None: this actor may start 风险消除 with this method now
+    blockers: tuple[Refusal, ...]    # the conditions that do not hold with this method
+
+
+def elimination_options(session: Session, actor: Actor, household: Household,
+                        settings: Settings | None = None) -> list[EliminationOption]:
+    """风险消除 入户核实 asked of the policy once per method (``elimination_blockers`` judges each): the household
+    page offers the start when either passes, with the methods that pass."""
+    settings = settings or load_settings(session)
+    options = []
+    for method in EliminationMethod:
+        method_facts = facts(session, household, method=method, settings=settings)
+        options.append(EliminationOption(method, household_refusal(actor, HouseholdAction.ELIM_VERIFY, method_facts),
+                                         method_facts.elimination))
+    return options
+
+
+# The method whose conditions every method shares: ``elimination_blockers`` adds one of its own to 帮扶消除 only
+# (整户无劳动能力), so a household that may be eliminated by some method is one that meets 自然消除's conditions
+# (tests/test_household_forms.py holds this against the policy).
+FEWEST_CONDITIONS = EliminationMethod.NATURAL
+
+
+def eliminable_conditions(today: dt.date, months: int) -> list:
+    """The 风险消除 queue's filter: monitored households that may be eliminated by either method today."""
+    return elimination_conditions(today, months, FEWEST_CONDITIONS)
