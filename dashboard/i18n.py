@@ -1469,8 +1469,6 @@ CATALOGUE.update({
     "hh.queue_empty": ("目前没有满足风险消除条件的监测户。", "No household meets the conditions of risk elimination today."),
     "hh.queue_rule": ("满足全部条件的监测户：监测满规定月数、有在落实的帮扶措施、人均纯收入不低于当年监测收入标准、“三保障”和饮水安全有保障、纳入后未新增风险（整户无劳动能力的户按自然消除列入）。", "Households meeting every condition: monitored long enough, a measure in force, income at or above the year's line, the three guarantees and safe water, no risk added since identification (a household where nobody can work is listed for natural elimination)."),
     "hh.register": ("登记线索", "Register the clue"),
-    "hh.reveal_who": ("查看谁的完整号码", "Whose full numbers"),
-    "hh.revealed": ("{name}：证件号码 {id}，电话 {phone}（本次查看已记入日志）", "{name}: ID {id}, phone {phone} (this look is in the audit log)"),
     "hh.risks": ("致贫/返贫风险", "Risks"),
     "hh.saved": ("已保存。", "Saved."),
     "hh.waiting": ("当前环节由其他角色办理。", "The next step is another role's."),
@@ -1734,6 +1732,9 @@ CATALOGUE.update({
                           "The page shows the number masked: leave empty to keep it; a new one is checked (18, 20 or 22 characters) and sealed."),
     "hh.col_education": ("文化程度", "Education"),
     "hh.col_school": ("在校生状况", "School status"),
+    "action.hh_reveal_household": ("查看本户完整证件号码和电话", "reveal the household's full IDs and phones"),
+    "hh.revealed_household": ("本户成员的完整号码（每人的这次查看都已记入日志）：", "The members' full numbers (each look is in the audit log):"),
+    "hh.revealed_line": ("{name}：证件号码 {id}，电话 {phone}", "{name}: ID {id}, phone {phone}"),
 })
 
 

@@ -53,14 +53,12 @@ def members(detail, actor) -> None:
         **({"hh.col_health": m.health or ""} if shown_health else {}),
         "hh.col_flags": " ".join(tr(f"hh.flag_{flag}") for flag in m.flags),
     } for m in detail.members]), hide_index=True, width="stretch")
-    if detail.may(H.REVEAL) and detail.members:
-        names = {m.id: f"{m.name}（{m.relation}）" for m in detail.members}
-        cols = st.columns([3, 1])
-        chosen = cols[0].selectbox(tr("hh.reveal_who"), list(names), format_func=names.get, key="reveal_member")
-        if cols[1].button(tr("action.hh_reveal"), key="reveal_button"):
-            revealed = run_service(households.reveal_member, actor, chosen)
-            if revealed:
-                st.info(tr("hh.revealed", name=revealed.name, id=revealed.id_number, phone=revealed.phone or "—"))
+    if detail.may(H.REVEAL) and detail.members and st.button(tr("action.hh_reveal_household"), key="reveal_button"):
+        revealed = run_service(households.reveal_household, actor, detail.household.id)
+        if revealed:   # one element: a line per person, every look in the audit log
+            st.info("\n\n".join([tr("hh.revealed_household")] + [
+                tr("hh.revealed_line", name=plain(person.name), id=person.id_number or "—", phone=person.phone or "—")
+                for person in revealed]))
 
 
 SEXES = ["", "男", "女"]

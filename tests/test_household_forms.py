@@ -326,3 +326,28 @@ def test_nobody_can_work_is_offered_natural_elimination_only_and_listed_in_the_q
         case = session.exec(select(HouseholdCase).where(HouseholdCase.household_id == household_id,
                                                         HouseholdCase.kind == "eliminate")).one()
     assert (case.state, case.reason) == ("elim_verified", "natural")
+
+
+# --- 6. the household's numbers revealed with one click -------------------------------------------------------------
+
+def test_one_click_reveals_every_members_numbers_and_audits_each_look(engine, hh, world):  # noqa: F811 - the fixture imported above
+    household_id = household_of(engine, new_clue(engine, hh))
+    officer = hh.actors["gaoshi"]
+    app = household_page(officer, household_id)
+    with unit_of_work(engine) as session:
+        members = session.exec(select(HouseholdMember).where(HouseholdMember.household_id == household_id)
+                               .order_by(HouseholdMember.seq)).all()
+        numbers = [privacy.unseal(m.id_cipher, privacy.Field.ID) for m in members]
+        assert not session.exec(select(AuditLog).where(AuditLog.action == "reveal_member")).all()
+    assert len(numbers) == 2 and not any(number in texts(app) for number in numbers)
+    app = app.button(key="reveal_button").click().run()
+    assert not app.exception, app.exception
+    assert all(number in texts(app) for number in numbers)
+    with unit_of_work(engine) as session:
+        looks = session.exec(select(AuditLog).where(AuditLog.action == "reveal_member").order_by(AuditLog.id)).all()
+    assert [(a.entity_id, a.username) for a in looks] == [(m.id, "gaoshi") for m in members]
+    assert not any(number in str(a.new) + a.note for a in looks for number in numbers)
+    leader = page_app("pages.household", world.actors["leader"], household_id=household_id).run()
+    assert not leader.exception and "reveal_button" not in [b.key for b in leader.button]
+    with pytest.raises(PermissionDenied):
+        run(engine, households.reveal_household, world.actors["leader"], household_id)

@@ -887,3 +887,17 @@ FEWEST_CONDITIONS = EliminationMethod.NATURAL
 def eliminable_conditions(today: dt.date, months: int) -> list:
     """The 风险消除 queue's filter: monitored households that may be eliminated by either method today."""
     return elimination_conditions(today, months, FEWEST_CONDITIONS)
+
+
+def reveal_household(session: Session, actor: Actor, household_id: int) -> list[Revealed]:
+    """The full IDs and phones of every member of one household (one click on the household page); each person's
+    look is audited as ``reveal_member`` audits it (never the numbers)."""
+    household = get_or_404(session, Household, household_id)
+    enforce_household(actor, HouseholdAction.REVEAL, facts(session, household))
+    members = session.exec(select(HouseholdMember).where(HouseholdMember.household_id == household.id)
+                           .order_by(HouseholdMember.seq)).all()
+    sealer = privacy.sealer()
+    for member in members:
+        audit(session, actor, "reveal_member", member, note=f"{household.number} {member.name}")
+    return [Revealed(name=member.name, id_number=sealer.unseal(member.id_cipher, privacy.Field.ID),
+                     phone=sealer.unseal(member.phone_cipher, privacy.Field.PHONE)) for member in members]
