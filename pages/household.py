@@ -64,7 +64,7 @@ def members(detail, actor) -> None:
 SEXES = ["", "男", "女"]
 
 
-def _member_fields(prefix: str, member=None) -> dict:
+def _member_fields(prefix: str, member=None, *, health: bool = False) -> dict:
     """The fields of one person, one under the other (usable at phone size): empty for a new member, the member's
     own for an edit (the ID and phone only masked on the page, so typed anew to change them)."""
     skills = [None, *codes(LabourSkill)]
@@ -86,7 +86,7 @@ def _member_fields(prefix: str, member=None) -> dict:
         "phone": st.text_input(tr("hh.phone"), "", placeholder=member.phone_masked if member else "",
                                key=f"{prefix}_phone"),
     }
-    if member is None or member.health is not None:   # health only where the role sees it
+    if health:   # only for a role that sees health (VIEW_HEALTH)
         values["health"] = st.text_input(tr("hh.col_health"), member.health or "" if member else "",
                                          key=f"{prefix}_health")
     return values
@@ -97,7 +97,7 @@ def member_forms(detail, actor) -> None:
     if not detail.may(H.EDIT_HOUSEHOLD):
         return
     with st.expander(tr("action.hh_add_member")), st.form("add_member", clear_on_submit=True):
-        values = _member_fields("ma")
+        values = _member_fields("ma", health=detail.may(H.VIEW_HEALTH))
         if st.form_submit_button(tr("ui.save"), type="primary"):
             new = MemberInput(**{**values, "labour_skill": values["labour_skill"] or None})
             if run_service(households.add_member, actor, detail.household.id, detail.household.version, new,
@@ -110,7 +110,7 @@ def member_forms(detail, actor) -> None:
         chosen = st.selectbox(tr("hh.member_edit_who"), list(names), format_func=names.get, key="me_member")
         member = next(m for m in detail.members if m.id == chosen)
         with st.form("edit_member"):
-            values = _member_fields(f"me_{member.id}", member)
+            values = _member_fields(f"me_{member.id}", member, health=member.health is not None)
             if st.form_submit_button(tr("ui.save"), type="primary"):
                 update = MemberUpdate(**{**values, "labour_skill": values["labour_skill"] or ""})
                 if run_service(households.edit_member, actor, member.id, member.version, update,
