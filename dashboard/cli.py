@@ -449,6 +449,16 @@ def cmd_worker(_args) -> int:
     return worker.run(_engine())
 
 
+def cmd_income_line(args) -> int:
+    """监测收入标准 of one year, set as the operator (``SYSTEM``; the audit log names it ``system``)."""
+    from dashboard.services import households
+
+    with unit_of_work(_engine()) as session:
+        households.set_income_line(session, SYSTEM, args.year, args.yuan)
+    say("cli.income_line_set", year=args.year, yuan=args.yuan)
+    return 0
+
+
 def cmd_notify_channel(args) -> int:
     """Set a unit's (or the default) outbound channel from an apprise URL, as the system administrator."""
     from dashboard.lifecycle import SYSTEM
@@ -556,6 +566,10 @@ def build_parser(lang: str | None = None) -> argparse.ArgumentParser:
     remind.add_argument("--date", help=h("date"))
     remind.set_defaults(func=cmd_remind)
     command("worker").set_defaults(func=cmd_worker)
+    income_line = command("income-line")
+    income_line.add_argument("year", type=int)
+    income_line.add_argument("yuan", type=int)
+    income_line.set_defaults(func=cmd_income_line)
     channel = command("notify-channel")
     channel.add_argument("url")
     channel.add_argument("--unit", help=h("unit_of_channel"))

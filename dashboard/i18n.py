@@ -1467,10 +1467,8 @@ CATALOGUE.update({
     "hh.queue_cut": ("共 {count} 户满足条件，按监测时间先后列出前 {shown} 户。",
                      "{count} households meet the conditions; the {shown} monitored longest are listed."),
     "hh.queue_empty": ("目前没有满足风险消除条件的监测户。", "No household meets the conditions of risk elimination today."),
-    "hh.queue_rule": ("满足全部条件的监测户：监测满规定月数、有在落实的帮扶措施、人均纯收入不低于当年监测收入标准、“三保障”和饮水安全有保障、纳入后未新增风险。", "Households meeting every condition: monitored long enough, a measure in force, income at or above the year's line, the three guarantees and safe water, no risk added since identification."),
+    "hh.queue_rule": ("满足全部条件的监测户：监测满规定月数、有在落实的帮扶措施、人均纯收入不低于当年监测收入标准、“三保障”和饮水安全有保障、纳入后未新增风险（整户无劳动能力的户按自然消除列入）。", "Households meeting every condition: monitored long enough, a measure in force, income at or above the year's line, the three guarantees and safe water, no risk added since identification (a household where nobody can work is listed for natural elimination)."),
     "hh.register": ("登记线索", "Register the clue"),
-    "hh.reveal_who": ("查看谁的完整号码", "Whose full numbers"),
-    "hh.revealed": ("{name}：证件号码 {id}，电话 {phone}（本次查看已记入日志）", "{name}: ID {id}, phone {phone} (this look is in the audit log)"),
     "hh.risks": ("致贫/返贫风险", "Risks"),
     "hh.saved": ("已保存。", "Saved."),
     "hh.waiting": ("当前环节由其他角色办理。", "The next step is another role's."),
@@ -1703,6 +1701,42 @@ CATALOGUE.update({
     "villages.should_not": ("不应挂牌", "should not be supervised"),
     "villages.no_population": ("未填户籍人口", "population not set"),
 })
+
+# --- issue 22, what the services could do reachable from the app (helper "hhb"): the income line, the monitoring
+# unit, risks and measures, members, 自然消除, the household's reveal ----------------------------------------------
+CATALOGUE.update({
+    "admin.income_lines": ("监测收入标准", "Monitoring income line"),
+    "admin.income_lines_list": ("已设置（元/人·年）：{lines}", "Set (yuan per person per year): {lines}"),
+    "admin.income_lines_none": ("尚未设置任何年度的监测收入标准：未设置时风险消除一律不能办理。",
+                                "No year's income line is set: until one is, no risk can be eliminated."),
+    "admin.income_line_yuan": ("监测收入标准（元/人·年）", "Income line (yuan per person per year)"),
+    "admin.income_line_set": ("{year}年监测收入标准已设为 {yuan} 元。", "The income line of {year} is set to {yuan} yuan."),
+    "admin.monitoring_unit": ("县防返贫监测部门", "County monitoring unit"),
+    "admin.monitoring_unit_help": ("勾选后，该单位的用户办理监测对象的县级审定和风险消除县级审核。",
+                                   "Its users take the county decision and the county review of risk elimination for the household ledger."),
+    "cli.income_line_set": ("{year}年监测收入标准已设为 {yuan} 元/人·年", "Income line of {year} set to {yuan} yuan per person per year"),
+    "cli_help.income_line": ("设置某年度的监测收入标准（元/人·年），风险消除据此判断收入",
+                             "set a year's monitoring income line (yuan per person per year), which risk elimination compares income with"),
+    "action.hh_add_risk": ("新增风险", "add a risk"),
+    "action.hh_remove_risk": ("解除风险", "end a risk"),
+    "hh.measure": ("帮扶措施", "Support measure"),
+    "hh.measure_end_help": ("有期限的措施填写结束日期；长期措施留空，结束时再办理“结束帮扶措施”。",
+                            "Give the end of a measure with a term; leave it empty for a lasting one and end it later."),
+    "action.hh_add_member": ("补录家庭成员", "add a member"),
+    "action.hh_edit_member": ("修改成员信息", "edit a member"),
+    "error.hh_two_heads": ("本户已有户主，一户只能有一位户主。", "The household already has a head; it can have only one."),
+    "error.hh_member_twice": ("此证件号码的人已是本户成员。", "A person with this ID is already a member of the household."),
+    "error.hh_head_relation": ("户主的“与户主关系”不能改为其他关系。", "The head's relation cannot be changed to another one."),
+    "hh.member_edit_who": ("修改谁的信息", "Whose details"),
+    "hh.member_id_help": ("页面只显示脱敏号码：留空则不修改；填写则按18、20或22位校验后加密保存。",
+                          "The page shows the number masked: leave empty to keep it; a new one is checked (18, 20 or 22 characters) and sealed."),
+    "hh.col_education": ("文化程度", "Education"),
+    "hh.col_school": ("在校生状况", "School status"),
+    "action.hh_reveal_household": ("查看本户完整证件号码和电话", "reveal the household's full IDs and phones"),
+    "hh.revealed_household": ("本户成员的完整号码（每人的这次查看都已记入日志）：", "The members' full numbers (each look is in the audit log):"),
+    "hh.revealed_line": ("{name}：证件号码 {id}，电话 {phone}", "{name}: ID {id}, phone {phone}"),
+})
+
 
 def t(key: str, lang: str | None = None, **params: Any) -> str:
     """Text for ``key`` in ``lang`` (default Chinese), with ``{name}`` placeholders filled.

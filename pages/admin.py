@@ -10,7 +10,7 @@ import streamlit as st
 
 from dashboard import clock
 from dashboard.errors import DomainError, Phrase
-from dashboard.services import admin, imports, views
+from dashboard.services import admin, households, imports, views
 from dashboard.settings import SPECS, load_settings
 from dashboard.ui import navigation
 from dashboard.ui.context import engine, flash, lbl, reading, run_service, show_flash, tr
@@ -66,6 +66,7 @@ def units_tab(actor) -> None:
     with reading() as session:
         units = admin.all_units(session)
     st.dataframe(pd.DataFrame([{tr("field.name"): u.name, tr("field.kind"): lbl(u.kind, UnitKind),
+                                tr("admin.monitoring_unit"): "✔" if u.monitoring else "",
                                 tr("admin.active"): "✔" if u.active else "✕"} for u in units]),
                  hide_index=True, width="stretch")
     left, right = st.columns(2)
@@ -73,8 +74,9 @@ def units_tab(actor) -> None:
         st.markdown(f"**{tr('admin.new_unit')}**")
         name = st.text_input(tr("field.name"), key="un_name")
         kind = st.selectbox(tr("field.kind"), codes(UnitKind), format_func=lambda k: lbl(k, UnitKind), key="un_kind", placeholder=tr("ui.choose"))
+        monitoring = st.checkbox(tr("admin.monitoring_unit"), help=tr("admin.monitoring_unit_help"), key="un_monitoring")
         if st.form_submit_button(tr("ui.create"), type="primary"):
-            if run_service(admin.create_unit, actor, name=name, kind=kind):
+            if run_service(admin.create_unit, actor, name=name, kind=kind, monitoring=monitoring):
                 flash("ui.saved")
                 st.rerun()
     with right, st.form("edit_unit"):
@@ -84,8 +86,11 @@ def units_tab(actor) -> None:
         unit = by_id[chosen]
         name = st.text_input(tr("field.name"), value=unit.name, key=f"ue_name_{unit.id}")
         active = st.checkbox(tr("admin.active"), value=unit.active, key=f"ue_active_{unit.id}")
+        monitoring = st.checkbox(tr("admin.monitoring_unit"), value=unit.monitoring, help=tr("admin.monitoring_unit_help"),
+                                 key=f"ue_monitoring_{unit.id}")
         if st.form_submit_button(tr("ui.save")):
-            if run_service(admin.update_unit, actor, unit.id, unit.version, name=name, active=active):
+            if run_service(admin.update_unit, actor, unit.id, unit.version, name=name, active=active,
+                           monitoring=monitoring):
                 flash("ui.saved")
                 st.rerun()
 
@@ -183,6 +188,26 @@ def settings_tab(actor) -> None:
                        and not (isinstance(v, str) and v == ",".join(getattr(current, k)))}
             if all(run_service(admin.update_setting, actor, key, value) for key, value in changed.items()):
                 flash("ui.saved")
+                st.rerun()
+    income_lines_section(actor)
+
+
+def income_lines_section(actor) -> None:
+    """监测收入标准 of each year (yuan per person per year): 风险消除 compares a household's income with its year's line."""
+    st.subheader(tr("admin.income_lines"))
+    with reading() as session:
+        lines = [(line.year, line.yuan) for line in households.income_lines(session)]
+    st.caption(tr("admin.income_lines_list", lines="；".join(f"{year}: {yuan:,}" for year, yuan in lines))
+               if lines else tr("admin.income_lines_none"))
+    low, high = households.INCOME_LINE_RANGE
+    with st.form("income_line"), st.container(horizontal=True):
+        year = st.number_input(tr("hh.income_year"), min_value=2000, max_value=2100, value=clock.today().year,
+                               step=1, key="il_year")
+        yuan = st.number_input(tr("admin.income_line_yuan"), min_value=low, max_value=high,
+                               value=dict(lines).get(clock.today().year, low), step=100, key="il_yuan")
+        if st.form_submit_button(tr("ui.save"), type="primary"):
+            if run_service(households.set_income_line, actor, int(year), int(yuan)):
+                flash("admin.income_line_set", year=int(year), yuan=int(yuan))
                 st.rerun()
 
 

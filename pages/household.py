@@ -12,7 +12,7 @@ from dashboard import clock
 from dashboard.lifecycle import CLOCKED_CASE_STATES
 from dashboard.lifecycle import HouseholdAction as H
 from dashboard.services import household_views, households
-from dashboard.services.households import HouseholdUpdate, MemberInput
+from dashboard.services.households import HouseholdUpdate, MemberInput, MemberUpdate
 from dashboard.ui import navigation
 from dashboard.ui.context import flash, labels, lbl, reading, run_service, show_flash, tr
 from dashboard.ui.safe import plain
@@ -53,14 +53,69 @@ def members(detail, actor) -> None:
         **({"hh.col_health": m.health or ""} if shown_health else {}),
         "hh.col_flags": " ".join(tr(f"hh.flag_{flag}") for flag in m.flags),
     } for m in detail.members]), hide_index=True, width="stretch")
-    if detail.may(H.REVEAL) and detail.members:
+    if detail.may(H.REVEAL) and detail.members and st.button(tr("action.hh_reveal_household"), key="reveal_button"):
+        revealed = run_service(households.reveal_household, actor, detail.household.id)
+        if revealed:   # one element: a line per person, every look in the audit log
+            st.info("\n\n".join([tr("hh.revealed_household")] + [
+                tr("hh.revealed_line", name=plain(person.name), id=person.id_number or "—", phone=person.phone or "—")
+                for person in revealed]))
+
+
+SEXES = ["", "男", "女"]
+
+
+def _member_fields(prefix: str, member=None, *, health: bool = False) -> dict:
+    """The fields of one person, one under the other (usable at phone size): empty for a new member, the member's
+    own for an edit (the ID and phone only masked on the page, so typed anew to change them)."""
+    skills = [None, *codes(LabourSkill)]
+    values = {
+        "name": st.text_input(tr("hh.col_name"), member.name if member else "", key=f"{prefix}_name"),
+        "relation": st.text_input(tr("hh.col_relation"), member.relation if member else "", key=f"{prefix}_relation"),
+        "sex": st.selectbox(tr("hh.col_sex"), SEXES, index=SEXES.index(member.sex) if member and member.sex in SEXES else 0,
+                            key=f"{prefix}_sex"),
+        "birth_date": st.date_input(tr("hh.col_birth"), member.birth_date if member else None,
+                                    min_value=dt.date(1900, 1, 1), max_value=clock.today(), key=f"{prefix}_birth"),
+        "labour_skill": st.selectbox(tr("hh.col_skill"), skills,
+                                     index=skills.index(member.labour_skill) if member and member.labour_skill in skills else 0,
+                                     format_func=lambda c: "—" if c is None else lbl(c, LabourSkill), key=f"{prefix}_skill"),
+        "education": st.text_input(tr("hh.col_education"), member.education if member else "", key=f"{prefix}_education"),
+        "school_status": st.text_input(tr("hh.col_school"), member.school_status if member else "",
+                                       key=f"{prefix}_school"),
+        "id_number": st.text_input(tr("hh.id_number"), "", help=tr("hh.member_id_help") if member else None,
+                                   placeholder=member.id_masked if member else "", key=f"{prefix}_id"),
+        "phone": st.text_input(tr("hh.phone"), "", placeholder=member.phone_masked if member else "",
+                               key=f"{prefix}_phone"),
+    }
+    if health:   # only for a role that sees health (VIEW_HEALTH)
+        values["health"] = st.text_input(tr("hh.col_health"), member.health or "" if member else "",
+                                         key=f"{prefix}_health")
+    return values
+
+
+def member_forms(detail, actor) -> None:
+    """补录 and 修改 of members at 入户核实: labour skill, health, education and relation decide 风险消除 (整户无劳动能力)."""
+    if not detail.may(H.EDIT_HOUSEHOLD):
+        return
+    with st.expander(tr("action.hh_add_member")), st.form("add_member", clear_on_submit=True):
+        values = _member_fields("ma", health=detail.may(H.VIEW_HEALTH))
+        if st.form_submit_button(tr("ui.save"), type="primary"):
+            new = MemberInput(**{**values, "labour_skill": values["labour_skill"] or None})
+            if run_service(households.add_member, actor, detail.household.id, detail.household.version, new,
+                           conflict_key="hh_conflict"):
+                _done("hh.saved")
+    if not detail.members:
+        return
+    with st.expander(tr("action.hh_edit_member")):
         names = {m.id: f"{m.name}（{m.relation}）" for m in detail.members}
-        cols = st.columns([3, 1])
-        chosen = cols[0].selectbox(tr("hh.reveal_who"), list(names), format_func=names.get, key="reveal_member")
-        if cols[1].button(tr("action.hh_reveal"), key="reveal_button"):
-            revealed = run_service(households.reveal_member, actor, chosen)
-            if revealed:
-                st.info(tr("hh.revealed", name=revealed.name, id=revealed.id_number, phone=revealed.phone or "—"))
+        chosen = st.selectbox(tr("hh.member_edit_who"), list(names), format_func=names.get, key="me_member")
+        member = next(m for m in detail.members if m.id == chosen)
+        with st.form("edit_member"):
+            values = _member_fields(f"me_{member.id}", member, health=member.health is not None)
+            if st.form_submit_button(tr("ui.save"), type="primary"):
+                update = MemberUpdate(**{**values, "labour_skill": values["labour_skill"] or ""})
+                if run_service(households.edit_member, actor, member.id, member.version, update,
+                               conflict_key="hh_conflict"):
+                    _done("hh.saved")
 
 
 def member_changes(detail, actor) -> None:
@@ -110,12 +165,32 @@ def risks_and_measures(detail, actor) -> None:
     } for m in detail.measures]), hide_index=True, width="stretch")
     if detail.may(H.ADD_MEASURE):
         with st.expander(tr("action.hh_add_measure")), st.form("add_measure", clear_on_submit=True):
-            kind = st.selectbox(tr("field.hh_measure_kind"), codes(SupportKind), format_func=lambda c: lbl(c, SupportKind))
-            text = st.text_input(tr("field.hh_measure_text"))
-            unit = st.text_input(tr("hh.col_unit"))
-            start = st.date_input(tr("field.hh_measure_start"), clock.today())
+            kind = st.selectbox(tr("field.hh_measure_kind"), codes(SupportKind), format_func=lambda c: lbl(c, SupportKind),
+                                key="am_kind")
+            text = st.text_input(tr("field.hh_measure_text"), key="am_text")
+            unit = st.text_input(tr("hh.col_unit"), key="am_unit")
+            start = st.date_input(tr("field.hh_measure_start"), clock.today(), key="am_start")
+            end = st.date_input(tr("field.hh_measure_end"), None, help=tr("hh.measure_end_help"), key="am_end")
             if st.form_submit_button(tr("ui.save"), type="primary"):
-                if run_service(households.add_measure, actor, h.id, kind=kind, text=text, unit_name=unit, start_on=start):
+                if run_service(households.add_measure, actor, h.id, kind=kind, text=text, unit_name=unit, start_on=start,
+                               end_on=end):
+                    _done("hh.saved")
+    running = {m.id: f"{lbl(m.kind, SupportKind)}：{m.text}" for m in detail.measures
+               if m.end_on is None or m.end_on > clock.today()}
+    if running and detail.may(H.END_MEASURE):
+        with st.expander(tr("action.hh_end_measure")), st.form("end_measure", clear_on_submit=True):
+            measure = st.selectbox(tr("hh.measure"), list(running), format_func=running.get, key="em_measure")
+            end = st.date_input(tr("field.hh_measure_end"), clock.today(), key="em_end")
+            if st.form_submit_button(tr("action.hh_end_measure"), type="primary"):
+                if run_service(households.end_measure, actor, measure, end_on=end):
+                    _done("hh.saved")
+    open_risks = {r.id: f"{lbl(r.kind, Risk)}（{day(r.added_on)}）" for r in detail.risks if r.removed_on is None}
+    if open_risks and detail.may(H.EDIT_HOUSEHOLD):
+        with st.expander(tr("action.hh_remove_risk")), st.form("remove_risk", clear_on_submit=True):
+            risk_id = st.selectbox(tr("field.hh_risk"), list(open_risks), format_func=open_risks.get, key="rr_risk")
+            removed = _date("field.hh_risk_removed_on", "rr_on")
+            if st.form_submit_button(tr("action.hh_remove_risk"), type="primary"):
+                if run_service(households.remove_risk, actor, risk_id, removed_on=removed):
                     _done("hh.saved")
     if detail.may(H.EDIT_HOUSEHOLD):
         with st.expander(tr("action.hh_edit")), st.form("edit_household"):
@@ -160,7 +235,8 @@ def procedure(detail, actor) -> None:
                     _done("hh.saved")
     forms = {
         H.VERIFY: _verify_form, H.DEMOCRATIC_REVIEW: _review_form, H.PUBLICIZE: _publicity_form,
-        H.TOWNSHIP_REVIEW: _township_form, H.COUNTY_DECIDE: _county_form, H.ELIM_VERIFY: _elim_start_form,
+        H.TOWNSHIP_REVIEW: _township_form, H.COUNTY_DECIDE: _county_form,
+        H.ELIM_VERIFY: lambda *args: _elim_start_form(*args, methods=detail.elimination_methods),
         H.ELIM_PUBLICIZE: _elim_publicity_form, H.ELIM_REVIEW: _elim_review_form, H.ELIM_ANNOUNCE: _announce_form,
     }
     offered = blocked = False
@@ -174,7 +250,7 @@ def procedure(detail, actor) -> None:
         elif action in (H.ELIM_VERIFY,) and h.state == HouseholdState.MONITORED and refusal.key.startswith("error.hh_"):
             blocked = True
             st.caption(tr("hh.elimination_blocked") + " " + "；".join(
-                tr(r.key, **r.params) for r in detail.facts.elimination))
+                tr(r.key, **r.params) for r in detail.elimination_blockers))
     if case is not None and detail.may(H.REJECT):
         with st.expander(tr("action.hh_reject")), st.form("reject"):
             reason = st.text_area(tr("field.reason"))
@@ -245,9 +321,10 @@ def _county_form(actor, h, case, version):
     _submit(households.county_decide, actor, case.id, version, on=on, category=category)
 
 
-def _elim_start_form(actor, h, case, version):
+def _elim_start_form(actor, h, case, version, methods):
+    """Only the methods whose conditions hold today (自然消除 alone when nobody in the household can work)."""
     visited = _date("field.hh_visited_on", "e_on")
-    method = st.selectbox(tr("field.hh_elimination_method"), codes(EliminationMethod),
+    method = st.selectbox(tr("field.hh_elimination_method"), methods,
                           format_func=lambda c: lbl(c, EliminationMethod), key="e_method")
     note = st.text_area(tr("hh.note"), key="e_note")
     if st.form_submit_button(tr("ui.save"), type="primary"):
@@ -304,6 +381,7 @@ def render() -> None:
     header(detail)
     procedure(detail, actor)
     members(detail, actor)
+    member_forms(detail, actor)
     member_changes(detail, actor)
     risks_and_measures(detail, actor)
     history(detail)

@@ -173,6 +173,7 @@ class MemberView:
     labour_skill: str | None
     health: str | None      # None: not shown to this role
     flags: list[str]
+    version: int = 1        # the stale-edit check of the member form
 
 
 @dataclass(frozen=True)
@@ -199,6 +200,8 @@ class HouseholdDetail:
     actions: dict[HouseholdAction, Refusal | None]
     income_line: int | None
     people: dict[int, str] = field(default_factory=dict)   # user id → display name, for who did each step
+    elimination_methods: list[str] = field(default_factory=list)   # the 风险消除 methods the start may take now
+    elimination_blockers: tuple[Refusal, ...] = ()   # why 风险消除 may not start (the method closest to passing)
 
     def may(self, action: HouseholdAction) -> bool:
         return self.actions.get(action, Refusal("", {})) is None
@@ -209,13 +212,22 @@ def household_detail(session: Session, actor: Actor, household_id: int) -> House
     household = get_or_404(session, Household, household_id)
     facts = households.facts(session, household)
     actions = household_actions(actor, facts)
+    methods: list[str] = []
+    blockers = facts.elimination
+    if household.state == HouseholdState.MONITORED:   # 风险消除 asked once per method: 帮扶消除 or 自然消除
+        options = households.elimination_options(session, actor, household)
+        methods = [option.method.value for option in options if option.refusal is None]
+        closest = min(options, key=lambda option: len(option.blockers))
+        blockers = closest.blockers
+        actions[HouseholdAction.ELIM_VERIFY] = None if methods else closest.refusal
     show_health = actions[HouseholdAction.VIEW_HEALTH] is None
     members = session.exec(select(HouseholdMember).where(HouseholdMember.household_id == household.id)
                            .order_by(HouseholdMember.seq)).all()
     views = [MemberView(id=m.id, name=m.name, relation=m.relation, sex=m.sex, birth_date=m.birth_date,
                         id_masked=m.id_masked, id_valid=m.id_valid, phone_masked=m.phone_masked,
                         education=m.education, school_status=m.school_status, labour_skill=m.labour_skill,
-                        health=households.unsealed_health(m) if show_health else None, flags=list(m.flags))
+                        health=households.unsealed_health(m) if show_health else None, flags=list(m.flags),
+                        version=m.version)
              for m in members]
     cases = list(session.exec(select(HouseholdCase).where(HouseholdCase.household_id == household.id)
                               .order_by(HouseholdCase.id)).all())
@@ -238,7 +250,8 @@ def household_detail(session: Session, actor: Actor, household_id: int) -> House
                                    .order_by(SupportMeasure.start_on, SupportMeasure.id)).all()),
         cases=cases, steps=[StepView(s.happened_on, s.at, s.action, s.username, s.note) for s in steps],
         open_case=open_case, light=light, facts=facts, actions=actions,
-        income_line=households.income_line(session, household.income_year or today.year), people=people)
+        income_line=households.income_line(session, household.income_year or today.year), people=people,
+        elimination_methods=methods, elimination_blockers=blockers)
 
 
 @dataclass(frozen=True)
@@ -262,14 +275,15 @@ def _queue_statement(session: Session, actor: Actor, township: str | None, colum
     settings = load_settings(session)
     township = own_township(session, actor) or township
     statement = (select(*columns).where(Household.state == HouseholdState.MONITORED.value,
-                                        *households.elimination_conditions(today, settings.eliminate_after_months)))
+                                        *households.eliminable_conditions(today, settings.eliminate_after_months)))
     return statement.where(Household.township == township) if township else statement
 
 
 def elimination_queue(session: Session, actor: Actor, *, township: str | None = None,
                       limit: int | None = None) -> list[EliminationCandidate]:
-    """Monitored households that meet every 风险消除 condition today: one SQL statement built from the conditions
-    the service enforces (``households.elimination_conditions``), the longest-monitored first."""
+    """Monitored households that meet every 风险消除 condition of either method today (帮扶消除, or 自然消除 when
+    nobody can work): one SQL statement built from the conditions the service enforces
+    (``households.eliminable_conditions``), the longest-monitored first."""
     check_household_role(actor, HouseholdAction.VIEW)
     measures = (select(func.count()).where(SupportMeasure.household_id == Household.id,
                                            *households.in_force(clock.today()))

@@ -26,9 +26,11 @@ from dashboard.lifecycle import (
     EliminationFacts,
     HouseholdAction,
     HouseholdFacts,
+    Refusal,
     check_role,
     elimination_blockers,
     enforce_household,
+    household_refusal,
     identified_by,
 )
 from dashboard.services.common import apply_changes, audit, check_version, code, get_or_404, require_text
@@ -688,3 +690,214 @@ def set_income_line(session: Session, actor: Actor, year: int, yuan: int) -> Inc
     audit(session, actor, "set_income_line", row, old=old, new={"year": year, "yuan": yuan})
     return row
 
+
+
+def income_lines(session: Session) -> list[IncomeLine]:
+    """Every year's 监测收入标准, the latest year first (the administration page lists them)."""
+    return list(session.exec(select(IncomeLine).order_by(IncomeLine.year.desc())).all())
+
+
+# --- members entered and edited by hand (the township officer at 入户核实) ----------------------------------------
+
+@dataclass
+class MemberUpdate:
+    """A member's fields as the household page edits them; None leaves a field as it is. The page shows the ID and
+    the phone masked, so ``id_number`` and ``phone`` are typed anew to change them (empty: unchanged)."""
+
+    name: str | None = None
+    relation: str | None = None
+    sex: str | None = None
+    birth_date: dt.date | None = None
+    education: str | None = None
+    school_status: str | None = None
+    labour_skill: LabourSkill | str | None = None   # "" clears it
+    health: str | None = None
+    id_kind: str | None = None
+    id_number: str | None = None
+    phone: str | None = None
+
+
+HEAD = "户主"
+SEALED_MARK = "***"   # what the audit log says of a health status that changed (never the status)
+
+
+def _checked_id(id_number: str | None) -> str:
+    """An ID typed by hand, checked as the import checks it: 18, 20 or 22 characters; a wrong check digit is
+    flagged on the member (``FLAG_BAD_CHECK_DIGIT``), not refused."""
+    normalised = privacy.normalise(id_number or "")
+    if normalised and not privacy.id_length_ok(normalised):
+        raise ValidationFailed("error.hh_import_id_length", length=len(normalised))
+    return normalised
+
+
+def _refuse_second_head(session: Session, household_id: int, relation: str, member_id: int | None = None) -> None:
+    if clean(relation) != HEAD:
+        return
+    statement = select(HouseholdMember.id).where(HouseholdMember.household_id == household_id,
+                                                 HouseholdMember.is_head.is_(True))
+    if member_id is not None:
+        statement = statement.where(HouseholdMember.id != member_id)
+    if session.exec(statement).first() is not None:
+        raise ValidationFailed("error.hh_two_heads")
+
+
+def _refuse_same_person(session: Session, household_id: int, id_number: str, member_id: int | None = None) -> None:
+    key = privacy.match_key(id_number)
+    if key is None:
+        return
+    statement = select(HouseholdMember.id).where(HouseholdMember.household_id == household_id,
+                                                 HouseholdMember.id_hash == key)
+    if member_id is not None:
+        statement = statement.where(HouseholdMember.id != member_id)
+    if session.exec(statement).first() is not None:
+        raise ValidationFailed("error.hh_member_twice")
+
+
+def _flag_two_households(session: Session, member: HouseholdMember) -> None:
+    """The import's flag for a person listed in two households, set (or cleared) for a member entered by hand and
+    set on the other entries of the same person."""
+    others = [] if member.id_hash is None else list(session.exec(select(HouseholdMember).where(
+        HouseholdMember.id_hash == member.id_hash, HouseholdMember.household_id != member.household_id)).all())
+    for person in [member, *others]:
+        wanted = [f for f in person.flags if f != FLAG_TWO_HOUSEHOLDS] + ([FLAG_TWO_HOUSEHOLDS] if others else [])
+        if wanted != person.flags:
+            person.flags = wanted
+
+
+def _described(member: HouseholdMember) -> dict[str, Any]:
+    """What the audit log says of a new member: no clear ID, phone or health, only the masked forms."""
+    return {"name": member.name, "relation": member.relation, "sex": member.sex,
+            "birth_date": member.birth_date.isoformat() if member.birth_date else None,
+            "labour_skill": member.labour_skill, "education": member.education, "school_status": member.school_status,
+            "id_masked": member.id_masked, "phone_masked": member.phone_masked}
+
+
+def add_member(session: Session, actor: Actor, household_id: int, expected_version: int | None,
+               data: MemberInput) -> HouseholdMember:
+    """A member entered by hand (a household registered from a clue has only its head): the household's edit action,
+    ID checked as the import checks it, sealed, and audited with the masked forms only. Not a 人口变动 (birth,
+    marriage, moving: ``record_member_change``), so the bulletin's 自然增加 does not count it."""
+    household = _locked_household(session, household_id)
+    check_version(session, household, expected_version)
+    enforce_household(actor, HouseholdAction.EDIT_HOUSEHOLD, facts(session, household))
+    id_number = _checked_id(data.id_number)
+    _refuse_second_head(session, household.id, data.relation)
+    _refuse_same_person(session, household.id, id_number)
+    seqs = session.exec(select(HouseholdMember.seq).where(HouseholdMember.household_id == household.id)).all()
+    member = member_row(household.id, max(seqs, default=0) + 1,
+                        MemberInput(**{**vars(data), "id_number": id_number}))
+    session.add(member)
+    session.flush()
+    _flag_two_households(session, member)
+    if member.is_head:
+        household.head_name = member.name
+    household.updated_at = clock.now()
+    household.version += 1
+    _step(session, actor, household, "hh_add_member", clock.today(), note=member.name)
+    audit(session, actor, "hh_add_member", member, new={"household": household.number, **_described(member)})
+    return member
+
+
+def edit_member(session: Session, actor: Actor, member_id: int, expected_version: int | None,
+                update: MemberUpdate) -> HouseholdMember:
+    """A member's details corrected at 入户核实 (labour skill, health, education, relation …): the household's edit
+    action, a stale copy refused (the member's version), the ID checked as the import checks it and sealed; the
+    audit log names what changed with the masked ID and phone, and of health only that it changed."""
+    member = get_or_404(session, HouseholdMember, member_id, lock=True)
+    household = _locked_household(session, member.household_id)
+    check_version(session, member, expected_version)
+    enforce_household(actor, HouseholdAction.EDIT_HOUSEHOLD, facts(session, household))
+    changes: dict[str, Any] = {}
+    if update.name is not None:
+        changes["name"] = require_text(update.name, "field.hh_member_name")
+    for key in ("relation", "sex", "education", "school_status", "id_kind"):
+        value = getattr(update, key)
+        if value is not None:
+            changes[key] = clean(value)
+    if update.birth_date is not None:
+        changes["birth_date"] = _date(update.birth_date, "hh.col_birth")
+    if update.labour_skill is not None:
+        changes["labour_skill"] = code(LabourSkill, update.labour_skill, "hh.col_skill").value if update.labour_skill else None
+    if "relation" in changes:
+        if member.is_head and changes["relation"] != HEAD:
+            raise ValidationFailed("error.hh_head_relation")
+        _refuse_second_head(session, household.id, changes["relation"], member.id)
+        changes["is_head"] = changes["relation"] == HEAD
+    old, new = apply_changes(member, changes)
+    counted = bool(new)   # apply_changes counted a version
+    old.pop("is_head", None), new.pop("is_head", None)
+    sealer = privacy.sealer()
+    if update.id_number:
+        id_number = _checked_id(update.id_number)
+        if sealer.match_key(id_number) != member.id_hash:
+            _refuse_same_person(session, household.id, id_number, member.id)
+            old["id_masked"] = member.id_masked
+            sealed = sealed_values(MemberInput(name=member.name, id_number=id_number), member.flags, sealer)
+            for key in ("id_cipher", "id_hash", "id_masked", "id_valid", "flags"):
+                setattr(member, key, sealed[key])
+            new["id_masked"] = member.id_masked
+            _flag_two_households(session, member)
+    if update.phone and privacy.normalise(update.phone) != sealer.unseal(member.phone_cipher, privacy.Field.PHONE):
+        old["phone_masked"] = member.phone_masked
+        member.phone_cipher = sealer.seal(update.phone, privacy.Field.PHONE)
+        member.phone_masked = new["phone_masked"] = privacy.mask_phone(update.phone)
+    if update.health is not None and update.health.strip() != sealer.unseal(member.health_cipher, privacy.Field.HEALTH):
+        member.health_cipher = sealer.seal(update.health, privacy.Field.HEALTH)
+        old["health"] = new["health"] = SEALED_MARK
+    if not new:
+        return member
+    if not counted:   # only sealed fields changed
+        member.version += 1
+    if member.is_head and "name" in new:
+        household.head_name = member.name
+    household.updated_at = clock.now()
+    _step(session, actor, household, "hh_edit_member", clock.today(), note=f"{member.name}: {', '.join(new)}")
+    audit(session, actor, "hh_edit_member", member, old=old, new=new, note=household.number)
+    return member
+
+
+# --- 风险消除 by either method: 帮扶消除 or 自然消除 ----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class EliminationOption:
+    method: EliminationMethod
+    refusal: Refusal | None          # None: this actor may start 风险消除 with this method now
+    blockers: tuple[Refusal, ...]    # the conditions that do not hold with this method
+
+
+def elimination_options(session: Session, actor: Actor, household: Household,
+                        settings: Settings | None = None) -> list[EliminationOption]:
+    """风险消除 入户核实 asked of the policy once per method (``elimination_blockers`` judges each): the household
+    page offers the start when either passes, with the methods that pass."""
+    settings = settings or load_settings(session)
+    options = []
+    for method in EliminationMethod:
+        method_facts = facts(session, household, method=method, settings=settings)
+        options.append(EliminationOption(method, household_refusal(actor, HouseholdAction.ELIM_VERIFY, method_facts),
+                                         method_facts.elimination))
+    return options
+
+
+# The method whose conditions every method shares: ``elimination_blockers`` adds one of its own to 帮扶消除 only
+# (整户无劳动能力), so a household that may be eliminated by some method is one that meets 自然消除's conditions
+# (tests/test_household_forms.py holds this against the policy).
+FEWEST_CONDITIONS = EliminationMethod.NATURAL
+
+
+def eliminable_conditions(today: dt.date, months: int) -> list:
+    """The 风险消除 queue's filter: monitored households that may be eliminated by either method today."""
+    return elimination_conditions(today, months, FEWEST_CONDITIONS)
+
+
+def reveal_household(session: Session, actor: Actor, household_id: int) -> list[Revealed]:
+    """The full IDs and phones of every member of one household (one click on the household page); each person's
+    look is audited as ``reveal_member`` audits it (never the numbers)."""
+    household = get_or_404(session, Household, household_id)
+    enforce_household(actor, HouseholdAction.REVEAL, facts(session, household))
+    members = session.exec(select(HouseholdMember).where(HouseholdMember.household_id == household.id)
+                           .order_by(HouseholdMember.seq)).all()
+    sealer = privacy.sealer()
+    for member in members:
+        audit(session, actor, "reveal_member", member, note=f"{household.number} {member.name}")
+    return [Revealed(name=member.name, id_number=sealer.unseal(member.id_cipher, privacy.Field.ID),
+                     phone=sealer.unseal(member.phone_cipher, privacy.Field.PHONE)) for member in members]
