@@ -1424,6 +1424,8 @@ CATALOGUE.update({
     "hh.col_persons": ("人口", "People"),
     "hh.col_relation": ("与户主关系", "Relation"),
     "hh.col_sex": ("性别", "Sex"),
+    "hh.sex_male": ("男", "male"),
+    "hh.sex_female": ("女", "female"),
     "hh.col_skill": ("劳动技能", "Ability to work"),
     "hh.col_step": ("环节", "Step"),
     "hh.col_type": ("户类型", "Type"),

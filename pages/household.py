@@ -47,7 +47,7 @@ def members(detail, actor) -> None:
     skills = labels(LabourSkill)
     shown_health = any(m.health is not None for m in detail.members)
     st.dataframe(labelled_frame([{
-        "hh.col_name": m.name, "hh.col_relation": m.relation, "hh.col_sex": m.sex, "hh.col_birth": day(m.birth_date),
+        "hh.col_name": m.name, "hh.col_relation": m.relation, "hh.col_sex": _sex(m.sex), "hh.col_birth": day(m.birth_date),
         "hh.id_number": m.id_masked + ("" if m.id_valid else " ⚠"), "hh.phone": m.phone_masked,
         "hh.col_skill": skills.get(m.labour_skill or "", ""),
         **({"hh.col_health": m.health or ""} if shown_health else {}),
@@ -61,7 +61,12 @@ def members(detail, actor) -> None:
                 for person in revealed]))
 
 
-SEXES = ["", "男", "女"]
+SEXES = ["", "男", "女"]  # as the national export writes them; shown through the catalogue
+_SEX_KEYS = {"男": "hh.sex_male", "女": "hh.sex_female"}
+
+
+def _sex(value: str | None) -> str:
+    return tr(_SEX_KEYS[value]) if value in _SEX_KEYS else (value or "—")
 
 
 def _member_fields(prefix: str, member=None, *, health: bool = False) -> dict:
@@ -72,7 +77,7 @@ def _member_fields(prefix: str, member=None, *, health: bool = False) -> dict:
         "name": st.text_input(tr("hh.col_name"), member.name if member else "", key=f"{prefix}_name"),
         "relation": st.text_input(tr("hh.col_relation"), member.relation if member else "", key=f"{prefix}_relation"),
         "sex": st.selectbox(tr("hh.col_sex"), SEXES, index=SEXES.index(member.sex) if member and member.sex in SEXES else 0,
-                            key=f"{prefix}_sex"),
+                            format_func=_sex, key=f"{prefix}_sex"),
         "birth_date": st.date_input(tr("hh.col_birth"), member.birth_date if member else None,
                                     min_value=dt.date(1900, 1, 1), max_value=clock.today(), key=f"{prefix}_birth"),
         "labour_skill": st.selectbox(tr("hh.col_skill"), skills,
@@ -133,7 +138,7 @@ def member_changes(detail, actor) -> None:
             if joining:
                 name = st.text_input(tr("hh.col_name"))
                 relation = st.text_input(tr("hh.col_relation"))
-                sex = st.selectbox(tr("hh.col_sex"), ["男", "女"])
+                sex = st.selectbox(tr("hh.col_sex"), SEXES[1:], format_func=_sex)
                 born = st.date_input(tr("hh.col_birth"), None, min_value=dt.date(1900, 1, 1), max_value=clock.today())
                 id_number = st.text_input(tr("hh.id_number"))
             else:
