@@ -1476,6 +1476,7 @@ CATALOGUE.update({
     "hh.waiting": ("当前环节由其他角色办理。", "The next step is another role's."),
     "hh.flag_id_check_digit": ("证件号码校验位有误", "ID check digit wrong"),
     "hh.flag_in_two_households": ("同一人在两户", "Listed in two households"),
+    "monitoring.category_line": ("{category} {households} 户 {persons} 人", "{category} {households} households, {persons} persons"),
     "monitoring.title": ("防返贫监测", "Monitoring against falling back into poverty"),
     "monitoring.households": ("监测对象（户）", "Monitored households"),
     "monitoring.persons": ("监测对象（人）", "Monitored people"),

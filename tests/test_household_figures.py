@@ -30,6 +30,8 @@ def test_figures_follow_the_ledger(engine, hh):  # noqa: F811 - the fixture impo
     values = figures(engine, at_identification)
     assert KEYS <= set(values)
     assert values["households"] == 2 and values["persons"] == 4 and values["by_category"]["marginal"] == 2
+    assert values["persons_by_category"]["marginal"] == 4 and sum(values["persons_by_category"].values()) == 4
+    assert values["by_township"][0]["persons_by_category"] == values["persons_by_category"]
     assert values["identified_this_month"] == 2 and values["not_eliminated"] == 2 and values["clues_overdue"] == 0
     assert figures(engine, dt.datetime.combine(TODAY.date() + dt.timedelta(days=16), dt.time(0)))["clues_overdue"] == 1
     eliminate(engine, hh, first)

@@ -26,24 +26,27 @@ def direct(session, today: dt.date) -> dict:
     month, year = today.replace(day=1), today.replace(month=1, day=1)
     states = [s.value for s in MONITORING_STATES]
 
-    def n(condition) -> object:
-        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+    def n(condition, value=1) -> object:
+        return func.coalesce(func.sum(case((condition, value), else_=0)), 0)
 
     row = session.execute(select(
         func.count(), func.coalesce(func.sum(Household.persons), 0),
         *[n(Household.category == c.value) for c in MonitorCategory],
+        *[n(Household.category == c.value, Household.persons) for c in MonitorCategory],
         n(Household.identified_on >= month), n(Household.eliminated_on >= month),
         n(Household.identified_on >= year), n(Household.eliminated_on >= year),
         n(Household.state.in_([s.value for s in NOT_ELIMINATED_STATES]))).where(Household.state.in_(states))).one()
     overdue = session.execute(select(func.count()).select_from(HouseholdCase).join(
         Household, Household.id == HouseholdCase.household_id).where(clue_overdue(today))).scalar_one()
     values = [int(v) for v in row]
-    categories = len(MonitorCategory)
+    names = [c.value for c in MonitorCategory]
+    rest = 2 + 2 * len(names)
     return {"households": values[0], "persons": values[1],
-            "by_category": dict(zip([c.value for c in MonitorCategory], values[2:2 + categories])),
-            "identified_this_month": values[2 + categories], "eliminated_this_month": values[3 + categories],
-            "identified_this_year": values[4 + categories], "eliminated_this_year": values[5 + categories],
-            "not_eliminated": values[6 + categories], "clues_overdue": overdue}
+            "by_category": dict(zip(names, values[2:2 + len(names)])),
+            "persons_by_category": dict(zip(names, values[2 + len(names):rest])),
+            "identified_this_month": values[rest], "eliminated_this_month": values[rest + 1],
+            "identified_this_year": values[rest + 2], "eliminated_this_year": values[rest + 3],
+            "not_eliminated": values[rest + 4], "clues_overdue": overdue}
 
 
 def assert_exact(engine, *days: dt.date) -> None:

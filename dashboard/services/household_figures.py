@@ -3,7 +3,7 @@ overview, meeting mode and snapshots all read them from here.
 
 - households: 监测对象 — households identified for monitoring and still in the ledger as such (监测帮扶中,
   风险消除中, 风险已消除); persons: their members;
-- by_category: those households per 监测对象类别;
+- by_category / persons_by_category: those households, and their members, per 监测对象类别;
 - identified_this_month / identified_this_year: 新识别, by 县级审定 date (识别监测时间);
 - eliminated_this_month / eliminated_this_year: 已消除, by 公告 date (消除监测时间);
 - not_eliminated: 未消除 (监测帮扶中 and 风险消除中);
@@ -48,6 +48,7 @@ class MonitoringFigures:
     households: int
     persons: int
     by_category: dict[str, int]
+    persons_by_category: dict[str, int]
     identified_this_month: int
     eliminated_this_month: int
     identified_this_year: int
@@ -249,6 +250,8 @@ def _tally_statement(today: dt.date) -> Any:
         when(states).label("households"),
         when(states, t.persons).label("persons"),
         *[when(and_(states, t.category == category.value)).label(category.value) for category in MonitorCategory],
+        *[when(and_(states, t.category == category.value), t.persons).label(f"persons_{category.value}")
+          for category in MonitorCategory],
         when(and_(t.kind == IDENTIFIED, t.period >= month)).label("identified_this_month"),
         when(and_(t.kind == ELIMINATED, t.period >= month)).label("eliminated_this_month"),
         when(t.kind == IDENTIFIED_YEAR).label("identified_this_year"),
@@ -273,19 +276,25 @@ def monitoring_figures(session: Session, now: dt.datetime | None = None) -> Moni
     today = (now or clock.now()).date()
     total = dict.fromkeys(FIGURE_KEYS, 0)
     total_categories = dict.fromkeys(CATEGORIES, 0)
+    total_persons = dict.fromkeys(CATEGORIES, 0)
     by_township = []
-    split = 2 + len(CATEGORIES)
+    kinds = len(CATEGORIES)
+    split = 2 + 2 * kinds
     for township, *values in session.execute(_tally_statement(today)):
         counts = [int(value or 0) for value in values]
         figures = dict(zip(FIGURE_KEYS, counts[:2] + counts[split:]))
-        categories = dict(zip(CATEGORIES, counts[2:split]))
+        categories = dict(zip(CATEGORIES, counts[2:2 + kinds]))
+        persons = dict(zip(CATEGORIES, counts[2 + kinds:split]))
         for key, value in figures.items():
             total[key] += value
         for key, value in categories.items():
             total_categories[key] += value
-        by_township.append({"township": township, **figures, "by_category": categories})
+        for key, value in persons.items():
+            total_persons[key] += value
+        by_township.append({"township": township, **figures, "by_category": categories, "persons_by_category": persons})
     by_township.sort(key=lambda row: row["township"])
-    return MonitoringFigures(**total, by_category=total_categories, by_township=by_township)
+    return MonitoringFigures(**total, by_category=total_categories, persons_by_category=total_persons,
+                             by_township=by_township)
 
 
 # --- checking: ``stats --verify`` --------------------------------------------------------------------------------

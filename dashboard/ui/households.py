@@ -20,8 +20,12 @@ def monitoring_block(figures: dict | None, *, large: bool = False) -> None:
     st.subheader(tr("monitoring.title"))
     metric_cards([(tr(f"monitoring.{key}"), figures.get(key, 0), None) for key in FIGURES])
     categories = figures.get("by_category", {})
-    st.caption(" · ".join(f"{lbl(category.value, MonitorCategory)} {categories.get(category.value, 0)}"
-                          for category in MonitorCategory))
+    persons = figures.get("persons_by_category")  # a snapshot frozen before it was counted has none
+    st.caption(" · ".join(
+        tr("monitoring.category_line", category=lbl(category.value, MonitorCategory),
+           households=categories.get(category.value, 0), persons=persons.get(category.value, 0))
+        if persons is not None else f"{lbl(category.value, MonitorCategory)} {categories.get(category.value, 0)}"
+        for category in MonitorCategory))
     rows = figures.get("by_township", [])
     if rows and not large:
         st.dataframe(pd.DataFrame([{
