@@ -14,8 +14,13 @@ from dashboard.errors import ConflictError, InvalidState, PermissionDenied, Vali
 from dashboard.lifecycle import (
     CASE_OPENERS,
     CASE_TRANSITIONS,
+    COUNTY_STAGE,
+    ELIMINATE_OPEN,
     HOUSEHOLD_PERMISSIONS,
+    IDENTIFY_OPEN,
+    STAGE_ROLES,
     SYSTEM,
+    TOWNSHIP_STAGE,
     Actor,
     HouseholdAction,
     HouseholdFacts,
@@ -56,11 +61,60 @@ def test_case_transition_cell(action, case_state):
     moves = CASE_TRANSITIONS[action]
     for role in HOUSEHOLD_PERMISSIONS[action]:
         facts = policy_facts(HouseholdState.IDENTIFYING, case_state)
-        if case_state in moves:
-            assert enforce_household(ACTORS[role], action, facts) is moves[case_state]
-        else:
+        if case_state not in moves:
             with pytest.raises(InvalidState):
                 enforce_household(ACTORS[role], action, facts)
+        elif role in STAGE_ROLES.get(action, {}).get(case_state, HOUSEHOLD_PERMISSIONS[action]):
+            assert enforce_household(ACTORS[role], action, facts) is moves[case_state]
+        else:
+            with pytest.raises(PermissionDenied) as refused:
+                enforce_household(ACTORS[role], action, facts)
+            assert refused.value.key == "error.hh_not_your_stage"
+
+
+def test_the_stages_cover_every_open_state_once():
+    assert TOWNSHIP_STAGE | COUNTY_STAGE == set(IDENTIFY_OPEN + ELIMINATE_OPEN)
+    assert not TOWNSHIP_STAGE & COUNTY_STAGE
+    for action, stages in STAGE_ROLES.items():
+        assert set(stages) == set(CASE_TRANSITIONS[action]), action
+        assert all(roles <= HOUSEHOLD_PERMISSIONS[action] for roles in stages.values()), action
+
+
+REJECT_EXPECTED = {  # 不予纳入/不予消除: who may, in each open state (township until its 初审, the county after)
+    CaseState.CLUE: Role.TOWNSHIP, CaseState.VERIFIED: Role.TOWNSHIP, CaseState.REVIEWED: Role.TOWNSHIP,
+    CaseState.PUBLICIZED: Role.TOWNSHIP, CaseState.TOWNSHIP_APPROVED: Role.DEPARTMENT,
+    CaseState.ELIM_VERIFIED: Role.DEPARTMENT, CaseState.ELIM_PUBLICIZED: Role.DEPARTMENT,
+    CaseState.ELIM_APPROVED: Role.DEPARTMENT,
+}
+
+
+@pytest.mark.parametrize("role", list(Role), ids=str)
+@pytest.mark.parametrize("case_state", list(CaseState), ids=str)
+def test_reject_cell(role, case_state):
+    """Each role × case state of 不予纳入/不予消除, written out rather than read from the table it checks."""
+    household_state = (HouseholdState.ELIMINATING if case_state in ELIMINATE_OPEN else HouseholdState.IDENTIFYING)
+    facts = policy_facts(household_state, case_state)
+    if REJECT_EXPECTED.get(case_state) is role:
+        assert enforce_household(ACTORS[role], H.REJECT, facts) is CaseState.REJECTED
+        return
+    with pytest.raises((PermissionDenied, InvalidState)) as refused:
+        enforce_household(ACTORS[role], H.REJECT, facts)
+    if case_state not in REJECT_EXPECTED:
+        expected = "error.role_denied" if role not in (Role.TOWNSHIP, Role.DEPARTMENT) else "error.hh_bad_state"
+    else:
+        expected = "error.hh_not_your_stage" if role in (Role.TOWNSHIP, Role.DEPARTMENT) else "error.role_denied"
+    assert refused.value.key == expected
+
+
+@pytest.mark.parametrize("case_state", sorted(COUNTY_STAGE), ids=str)
+def test_reject_at_county_stage_refused_to_the_verifier(case_state):
+    department = ACTORS[Role.DEPARTMENT]
+    facts = HouseholdFacts(state=HouseholdState.IDENTIFYING, township_unit_id=TOWNSHIP_UNIT,
+                           monitoring_unit_ids=frozenset({MONITORING}), case_state=case_state,
+                           verified_by_id=department.id, publicity_over=True)
+    with pytest.raises(PermissionDenied) as refused:
+        enforce_household(department, H.REJECT, facts)
+    assert refused.value.key == "error.hh_verifier_decides"
 
 
 @pytest.mark.parametrize("action", list(CASE_OPENERS), ids=str)
@@ -136,8 +190,10 @@ def run(engine, fn, *args, **kwargs):
         return fn(session, *args, **kwargs)
 
 
-def identify(engine, hh, case_id: int, *, verifier="gaoshi", decider="jiance", start: dt.date | None = None) -> None:
-    """The whole identification procedure, each step on its own day starting ``start``."""
+def identify(engine, hh, case_id: int, *, verifier="gaoshi", decider="jiance", start: dt.date | None = None,
+             decide: bool = True) -> None:
+    """The whole identification procedure, each step on its own day starting ``start`` (without 县级审定 when
+    ``decide`` is false: the case is left 'township_approved')."""
     start = start or TODAY.date()
     officer = hh.actors["gaoshi"]
     with clock.frozen(dt.datetime.combine(start + dt.timedelta(days=8), dt.time(10))):
@@ -149,6 +205,8 @@ def identify(engine, hh, case_id: int, *, verifier="gaoshi", decider="jiance", s
             start=start + dt.timedelta(days=2), end=start + dt.timedelta(days=6))
         run(engine, households.township_review, officer, case_id, version(engine, case_id),
             on=start + dt.timedelta(days=7), category="marginal")
+        if not decide:
+            return
         run(engine, households.county_decide, hh.actors[decider], case_id, version(engine, case_id),
             on=start + dt.timedelta(days=8), category="marginal")
 
@@ -226,6 +284,31 @@ def test_reject_returns_the_household_and_a_new_clue_may_follow(engine, hh):
     again = run(engine, households.register_clue, hh.actors["gaoshi"], source="self_report", received_on=TODAY.date(),
                 text="再次申报", household_id=household_id)
     assert again.state == CaseState.CLUE
+
+
+def test_township_may_not_reject_after_its_initial_review_and_the_verifier_may_not_either(engine, hh):
+    case_id = new_clue(engine, hh, actor_name="jiance")
+    identify(engine, hh, case_id, verifier="jiance", decide=False)
+    on = TODAY.date() + dt.timedelta(days=8)
+    with clock.frozen(dt.datetime.combine(on, dt.time(10))):
+        with pytest.raises(PermissionDenied) as township:
+            run(engine, households.reject, hh.actors["gaoshi"], case_id, None, on=on, reason="乡镇改变意见")
+        assert township.value.key == "error.hh_not_your_stage" and township.value.en
+        with pytest.raises(PermissionDenied) as verifier:
+            run(engine, households.reject, hh.actors["jiance"], case_id, None, on=on, reason="核实人不予纳入")
+        assert verifier.value.key == "error.hh_verifier_decides"
+        run(engine, households.reject, hh.actors["jiance2"], case_id, None, on=on, reason="县级审定不予纳入")
+    with unit_of_work(engine) as session:
+        case = session.get(HouseholdCase, case_id)
+        assert case.state == CaseState.REJECTED
+        assert session.get(Household, case.household_id).state == HouseholdState.NOT_MONITORED
+
+
+def test_the_county_may_not_reject_before_the_township_has_reviewed(engine, hh):
+    case_id = new_clue(engine, hh)
+    with pytest.raises(PermissionDenied) as refused:
+        run(engine, households.reject, hh.actors["jiance"], case_id, None, on=TODAY.date(), reason="县里先否")
+    assert refused.value.key == "error.hh_not_your_stage"
 
 
 # --- the clock --------------------------------------------------------------------------------------------------
@@ -380,6 +463,39 @@ def test_county_review_checks_the_conditions_again(engine, hh):
         with pytest.raises(InvalidState) as refused:
             run(engine, households.review_elimination, hh.actors["jiance"], case.id, None, on=AFTER_POSTING.date())
     assert refused.value.key == "error.hh_new_risk"
+
+
+def test_township_may_not_reject_an_approved_elimination(engine, hh):
+    household_id = monitored(engine, hh)
+    with clock.frozen(LATER):
+        case = run(engine, households.start_elimination, hh.actors["gaoshi"], household_id, visited_on=LATER.date(),
+                   method="supported")
+        run(engine, households.record_elimination_publicity, hh.actors["gaoshi"], case.id, None,
+            start=LATER.date(), end=LATER.date() + dt.timedelta(days=4))
+    with clock.frozen(AFTER_POSTING):
+        run(engine, households.review_elimination, hh.actors["jiance"], case.id, None, on=AFTER_POSTING.date())
+        with pytest.raises(PermissionDenied) as refused:
+            run(engine, households.reject, hh.actors["gaoshi"], case.id, None, on=AFTER_POSTING.date(),
+                reason="乡镇不同意消除")
+        assert refused.value.key == "error.hh_not_your_stage"
+        run(engine, households.reject, hh.actors["jiance2"], case.id, None, on=AFTER_POSTING.date(),
+            reason="公告前发现新情况")
+    with unit_of_work(engine) as session:
+        assert session.get(Household, household_id).state == HouseholdState.MONITORED
+
+
+def test_county_review_of_an_elimination_refused_to_its_verifier(engine, hh):
+    household_id = monitored(engine, hh)
+    with clock.frozen(LATER):
+        case = run(engine, households.start_elimination, hh.actors["jiance"], household_id, visited_on=LATER.date(),
+                   method="supported")
+        run(engine, households.record_elimination_publicity, hh.actors["gaoshi"], case.id, None,
+            start=LATER.date(), end=LATER.date() + dt.timedelta(days=4))
+    with clock.frozen(AFTER_POSTING):
+        with pytest.raises(PermissionDenied) as refused:
+            run(engine, households.review_elimination, hh.actors["jiance"], case.id, None, on=AFTER_POSTING.date())
+        assert refused.value.key == "error.hh_verifier_decides"
+        run(engine, households.review_elimination, hh.actors["jiance2"], case.id, None, on=AFTER_POSTING.date())
 
 
 def test_elimination_queue_lists_exactly_the_households_that_qualify(engine, hh):
