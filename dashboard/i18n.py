@@ -1373,6 +1373,8 @@ CATALOGUE.update({
     "error.hh_publicity_running": ("村内公示尚未结束，不能初审。", "The village posting has not ended yet."),
     "error.hh_publicity_short": ("公示期至少{days}天（{start} 至 {end} 不足）。", "The posting must last at least {days} days ({start} to {end} is shorter)."),
     "error.hh_date_order": ("“{later}”不能早于“{earlier}”。", "'{later}' cannot be before '{earlier}'."),
+    "error.hh_step_order": ("“{later}”（{on}）不能早于上一步的“{earlier}”（{earlier_on}）。", "'{later}' ({on}) cannot be before the previous step's '{earlier}' ({earlier_on})."),
+    "error.hh_after_publicity": ("“{later}”（{on}）须在公示结束（{end}）之后。", "'{later}' ({on}) must fall after the posting ended ({end})."),
     "error.hh_future_date": ("“{field}”不能晚于今天。", "'{field}' cannot be after today."),
     "error.hh_too_early": ("纳入监测未满{months}个月（识别时间 {since}），不能风险消除。", "Monitored for less than {months} months (since {since}): the risk cannot be eliminated yet."),
     "error.hh_no_measure": ("没有正在落实的帮扶措施，不能风险消除。", "No support measure is in force: the risk cannot be eliminated."),

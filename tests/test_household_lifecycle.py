@@ -311,6 +311,71 @@ def test_the_county_may_not_reject_before_the_township_has_reviewed(engine, hh):
     assert refused.value.key == "error.hh_not_your_stage"
 
 
+# --- the order of the steps' dates ------------------------------------------------------------------------------
+
+def day(n: int) -> dt.date:
+    return TODAY.date() + dt.timedelta(days=n)
+
+
+def refused_step(engine, fn, *args, **kwargs) -> tuple[str, dict]:
+    with pytest.raises(ValidationFailed) as refused:
+        run(engine, fn, *args, **kwargs)
+    assert refused.value.en and refused.value.zh
+    return refused.value.key, refused.value.params
+
+
+def test_identification_steps_are_dated_in_order(engine, hh):
+    case_id = new_clue(engine, hh)   # received on day 0
+    officer, county = hh.actors["gaoshi"], hh.actors["jiance"]
+    with clock.frozen(dt.datetime.combine(day(20), dt.time(10))):
+        key, params = refused_step(engine, households.record_visit, officer, case_id, None, visited_on=day(-1),
+                                   consent_on=day(-1))
+        assert key == "error.hh_step_order" and params["earlier_on"] == day(0).isoformat()
+        run(engine, households.record_visit, officer, case_id, None, visited_on=day(1), consent_on=day(1))
+        assert refused_step(engine, households.record_review, officer, case_id, None,
+                            reviewed_on=day(0))[0] == "error.hh_step_order"
+        run(engine, households.record_review, officer, case_id, None, reviewed_on=day(2))
+        assert refused_step(engine, households.record_publicity, officer, case_id, None, start=day(1),
+                            end=day(6))[0] == "error.hh_step_order"
+        run(engine, households.record_publicity, officer, case_id, None, start=day(2), end=day(6))
+        key, params = refused_step(engine, households.township_review, officer, case_id, None, on=day(6),
+                                   category="marginal")   # 初审 on the last day of the 公示: not after its end
+        assert key == "error.hh_after_publicity" and params["end"] == day(6).isoformat()
+        run(engine, households.township_review, officer, case_id, None, on=day(8), category="marginal")
+        assert refused_step(engine, households.county_decide, county, case_id, None, on=day(7),
+                            category="marginal")[0] == "error.hh_step_order"
+        assert refused_step(engine, households.reject, county, case_id, None, on=day(7),
+                            reason="日期早于初审")[0] == "error.hh_step_order"
+        run(engine, households.county_decide, county, case_id, None, on=day(8), category="marginal")
+    with unit_of_work(engine) as session:
+        assert session.get(HouseholdCase, case_id).state == CaseState.INCLUDED
+
+
+def test_elimination_steps_are_dated_in_order(engine, hh):
+    household_id = monitored(engine, hh)
+    officer, county = hh.actors["gaoshi"], hh.actors["jiance"]
+    later = LATER.date()
+    with clock.frozen(LATER):
+        key, params = refused_step(engine, households.start_elimination, officer, household_id,
+                                   visited_on=MONITORED_FROM - dt.timedelta(days=1), method="supported")
+        assert key == "error.hh_date_order"
+        case = run(engine, households.start_elimination, officer, household_id, visited_on=later, method="supported")
+        assert refused_step(engine, households.record_elimination_publicity, officer, case.id, None,
+                            start=later - dt.timedelta(days=1), end=later + dt.timedelta(days=4))[0] == "error.hh_step_order"
+        run(engine, households.record_elimination_publicity, officer, case.id, None, start=later,
+            end=later + dt.timedelta(days=4))
+    with clock.frozen(AFTER_POSTING + dt.timedelta(days=3)):
+        key, params = refused_step(engine, households.review_elimination, county, case.id, None,
+                                   on=later + dt.timedelta(days=4))   # 县级审核 dated inside the 公示
+        assert key == "error.hh_after_publicity"
+        run(engine, households.review_elimination, county, case.id, None, on=later + dt.timedelta(days=6))
+        assert refused_step(engine, households.announce_elimination, county, case.id, None,
+                            on=later + dt.timedelta(days=5))[0] == "error.hh_step_order"
+        run(engine, households.announce_elimination, county, case.id, None, on=later + dt.timedelta(days=6))
+    with unit_of_work(engine) as session:
+        assert session.get(Household, household_id).eliminated_on == later + dt.timedelta(days=6)
+
+
 # --- the clock --------------------------------------------------------------------------------------------------
 
 def inbox_light(engine, hh, case_id: int) -> tuple[str, int]:

@@ -307,6 +307,46 @@ def _not_before(later: dt.date, earlier: dt.date | None, later_key: str, earlier
         raise ValidationFailed("error.hh_date_order", later=Phrase(later_key), earlier=Phrase(earlier_key))
 
 
+# The order of a case's steps, in one place: a step is dated no earlier than the step that brought the case to its
+# present state (``STATE_DATE``: the case's column holding that date, and its label), and 初审 and 县级审核 fall
+# after the end of the 公示 they wait for (the same "over" as ``facts``' ``publicity_over``: the end has passed).
+STATE_DATE: dict[CaseState, tuple[str, str]] = {
+    CaseState.CLUE: ("received_on", "field.hh_received_on"),
+    CaseState.VERIFIED: ("verified_on", "field.hh_visited_on"),
+    CaseState.REVIEWED: ("reviewed_on", "field.hh_reviewed_on"),
+    CaseState.PUBLICIZED: ("publicity_start", "field.hh_publicity_start"),
+    CaseState.TOWNSHIP_APPROVED: ("township_on", "field.hh_township_on"),
+    CaseState.ELIM_VERIFIED: ("verified_on", "field.hh_visited_on"),
+    CaseState.ELIM_PUBLICIZED: ("publicity_start", "field.hh_publicity_start"),
+    CaseState.ELIM_APPROVED: ("county_on", "field.hh_county_on"),
+}
+AFTER_PUBLICITY = frozenset({HouseholdAction.TOWNSHIP_REVIEW, HouseholdAction.ELIM_REVIEW})
+STEP_DATE_FIELD: dict[HouseholdAction, str] = {  # the label of each step's own date
+    HouseholdAction.VERIFY: "field.hh_visited_on",
+    HouseholdAction.DEMOCRATIC_REVIEW: "field.hh_reviewed_on",
+    HouseholdAction.PUBLICIZE: "field.hh_publicity_start",
+    HouseholdAction.TOWNSHIP_REVIEW: "field.hh_township_on",
+    HouseholdAction.COUNTY_DECIDE: "field.hh_county_on",
+    HouseholdAction.REJECT: "field.hh_decided_on",
+    HouseholdAction.ELIM_PUBLICIZE: "field.hh_publicity_start",
+    HouseholdAction.ELIM_REVIEW: "field.hh_county_on",
+    HouseholdAction.ELIM_ANNOUNCE: "field.hh_decided_on",
+}
+
+
+def _step_in_order(case: HouseholdCase, action: HouseholdAction, on: dt.date) -> None:
+    """Refuses a step of ``case`` dated before the step it follows (or, for 初审 and 县级审核, not after the 公示)."""
+    label = STEP_DATE_FIELD[action]
+    if action in AFTER_PUBLICITY and case.publicity_end is not None and on <= case.publicity_end:
+        raise ValidationFailed("error.hh_after_publicity", later=Phrase(label), on=on.isoformat(),
+                               end=case.publicity_end.isoformat())
+    column, earlier_label = STATE_DATE[CaseState(case.state)]
+    earlier = getattr(case, column)
+    if earlier is not None and on < earlier:
+        raise ValidationFailed("error.hh_step_order", later=Phrase(label), on=on.isoformat(),
+                               earlier=Phrase(earlier_label), earlier_on=earlier.isoformat())
+
+
 # --- households --------------------------------------------------------------------------------------------
 
 def new_household(session: Session, data: HouseholdInput) -> Household:
@@ -390,6 +430,7 @@ def _advance(session: Session, actor: Actor, case_id: int, action: HouseholdActi
     household = _locked_household(session, case.household_id)
     target = enforce_household(actor, action, facts(session, household, case=case, method=method))
     assert target is not None, "every step of an open case moves it"
+    _step_in_order(case, action, on)
     old, new = apply_changes(case, {**changes, "state": target.value})
     state = HOUSEHOLD_STATE_OF_CASE[target] or _state_before(session, household, case)
     _set_household_state(household, state)
@@ -412,8 +453,6 @@ def record_visit(session: Session, actor: Actor, case_id: int, expected_version:
     if consent_on is None:
         raise ValidationFailed("error.hh_no_consent")
     consent_on = _date(consent_on, "field.hh_consent_on")
-    case = get_or_404(session, HouseholdCase, case_id)
-    _not_before(visited_on, case.received_on, "field.hh_visited_on", "field.hh_received_on")
     return _advance(session, actor, case_id, HouseholdAction.VERIFY, expected_version, visited_on,
                     {"verified_on": visited_on, "consent_on": consent_on, "verified_by_id": actor.id}, clean(note))
 
@@ -422,17 +461,15 @@ def record_review(session: Session, actor: Actor, case_id: int, expected_version
                   reviewed_on: dt.date, note: str = "") -> HouseholdCase:
     """民主评议."""
     reviewed_on = _date(reviewed_on, "field.hh_reviewed_on")
-    case = get_or_404(session, HouseholdCase, case_id)
-    _not_before(reviewed_on, case.verified_on, "field.hh_reviewed_on", "field.hh_visited_on")
     return _advance(session, actor, case_id, HouseholdAction.DEMOCRATIC_REVIEW, expected_version, reviewed_on,
                     {"reviewed_on": reviewed_on}, clean(note))
 
 
-def _publicity_dates(session: Session, start: dt.date, end: dt.date, after: dt.date | None) -> None:
+def _publicity_dates(session: Session, start: dt.date, end: dt.date) -> None:
+    """The 公示's own dates (its start after the step before it is ``_step_in_order``'s)."""
     days = load_settings(session).publicity_days
     if start is None or end is None:
         raise ValidationFailed("error.required", field=Phrase("field.hh_publicity"))
-    _not_before(start, after, "field.hh_publicity_start", "field.hh_reviewed_on")
     _not_before(end, start, "field.hh_publicity_end", "field.hh_publicity_start")
     if (end - start).days + 1 < days:
         raise ValidationFailed("error.hh_publicity_short", days=days, start=start.isoformat(), end=end.isoformat())
@@ -442,8 +479,7 @@ def record_publicity(session: Session, actor: Actor, case_id: int, expected_vers
                      start: dt.date, end: dt.date) -> HouseholdCase:
     """村内公示: once, at least ``publicity_days`` days (the end may lie ahead; 初审 waits for it)."""
     start = _date(start, "field.hh_publicity_start")
-    case = get_or_404(session, HouseholdCase, case_id)
-    _publicity_dates(session, start, end, case.reviewed_on)
+    _publicity_dates(session, start, end)
     return _advance(session, actor, case_id, HouseholdAction.PUBLICIZE, expected_version, start,
                     {"publicity_start": start, "publicity_end": end}, f"{start.isoformat()} – {end.isoformat()}")
 
@@ -622,6 +658,7 @@ def start_elimination(session: Session, actor: Actor, household_id: int, *, visi
     method = code(EliminationMethod, method, "field.hh_elimination_method")
     household = _locked_household(session, household_id)
     target = enforce_household(actor, HouseholdAction.ELIM_VERIFY, facts(session, household, method=method))
+    _not_before(visited_on, household.identified_on, "field.hh_visited_on", "hh.identified_on")
     case = HouseholdCase(household_id=household.id, kind=CaseKind.ELIMINATE.value, state=target.value,
                          received_on=visited_on, verified_on=visited_on, verified_by_id=actor.id,
                          clue_text=clean(note), reason=method.value, created_by_id=actor.id,
@@ -639,8 +676,7 @@ def record_elimination_publicity(session: Session, actor: Actor, case_id: int, e
                                  start: dt.date, end: dt.date) -> HouseholdCase:
     """风险消除 民主评议公示."""
     start = _date(start, "field.hh_publicity_start")
-    case = get_or_404(session, HouseholdCase, case_id)
-    _publicity_dates(session, start, end, case.verified_on)
+    _publicity_dates(session, start, end)
     return _advance(session, actor, case_id, HouseholdAction.ELIM_PUBLICIZE, expected_version, start,
                     {"reviewed_on": start, "publicity_start": start, "publicity_end": end},
                     f"{start.isoformat()} – {end.isoformat()}")
