@@ -594,6 +594,10 @@ def _household_target(action: HouseholdAction, facts: HouseholdFacts) -> CaseSta
     return None
 
 
+# The steps of 风险消除 at which its conditions are checked (again): a risk may be added while the case runs.
+ELIMINATION_GATES = frozenset({HouseholdAction.ELIM_VERIFY, HouseholdAction.ELIM_REVIEW, HouseholdAction.ELIM_ANNOUNCE})
+
+
 def _check_stage_role(actor: Actor, action: HouseholdAction, facts: HouseholdFacts) -> None:
     """Refuses a role the action is given in general but not in the case's present stage (``STAGE_ROLES``)."""
     stages = STAGE_ROLES.get(action)
@@ -610,7 +614,7 @@ def _household_precondition(actor: Actor, action: HouseholdAction, facts: Househ
         return Refusal("error.hh_verifier_decides", {}, PermissionDenied)
     if action in (HouseholdAction.TOWNSHIP_REVIEW, HouseholdAction.ELIM_REVIEW) and not facts.publicity_over:
         return Refusal("error.hh_publicity_running", {})
-    if action in (HouseholdAction.ELIM_VERIFY, HouseholdAction.ELIM_REVIEW) and facts.elimination:
+    if action in ELIMINATION_GATES and facts.elimination:
         return facts.elimination[0]
     return None
 

@@ -563,6 +563,27 @@ def test_county_review_of_an_elimination_refused_to_its_verifier(engine, hh):
         run(engine, households.review_elimination, hh.actors["jiance2"], case.id, None, on=AFTER_POSTING.date())
 
 
+def test_announcement_checks_the_conditions_again(engine, hh):
+    household_id = monitored(engine, hh)
+    with clock.frozen(LATER):
+        case = run(engine, households.start_elimination, hh.actors["gaoshi"], household_id, visited_on=LATER.date(),
+                   method="supported")
+        run(engine, households.record_elimination_publicity, hh.actors["gaoshi"], case.id, None,
+            start=LATER.date(), end=LATER.date() + dt.timedelta(days=4))
+    with clock.frozen(AFTER_POSTING):
+        run(engine, households.review_elimination, hh.actors["jiance"], case.id, None, on=AFTER_POSTING.date())
+        run(engine, households.update_household, hh.actors["gaoshi"], household_id, None,
+            HouseholdUpdate(income_per_capita=INCOME_LINE_2026 - 100))
+        with pytest.raises(InvalidState) as refused:
+            run(engine, households.announce_elimination, hh.actors["jiance"], case.id, None, on=AFTER_POSTING.date())
+        assert refused.value.key == "error.hh_income_below"
+        run(engine, households.update_household, hh.actors["gaoshi"], household_id, None,
+            HouseholdUpdate(income_per_capita=INCOME_LINE_2026 + 100))
+        run(engine, households.announce_elimination, hh.actors["jiance"], case.id, None, on=AFTER_POSTING.date())
+    with unit_of_work(engine) as session:
+        assert session.get(Household, household_id).state == HouseholdState.ELIMINATED
+
+
 def test_elimination_queue_lists_exactly_the_households_that_qualify(engine, hh):
     ready = monitored(engine, hh, number="3408260301")
     monitored(engine, hh, number="3408260302", income=100)

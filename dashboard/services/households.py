@@ -697,9 +697,11 @@ def review_elimination(session: Session, actor: Actor, case_id: int, expected_ve
 
 def announce_elimination(session: Session, actor: Actor, case_id: int, expected_version: int | None, *,
                          on: dt.date) -> HouseholdCase:
-    """风险消除 公告: the household's risk is eliminated from ``on``."""
+    """风险消除 公告: the household's risk is eliminated from ``on``; the conditions are checked once more."""
     on = _date(on, "field.hh_decided_on")
-    case = _advance(session, actor, case_id, HouseholdAction.ELIM_ANNOUNCE, expected_version, on, {"decided_on": on})
+    case = get_or_404(session, HouseholdCase, case_id)
+    case = _advance(session, actor, case_id, HouseholdAction.ELIM_ANNOUNCE, expected_version, on, {"decided_on": on},
+                    method=_method(case))
     household = get_or_404(session, Household, case.household_id)
     old, new = apply_changes(household, {"eliminated_on": on, "elimination_method": _method(case).value})
     audit(session, actor, "eliminate_household", household, old=old, new=new)
