@@ -188,6 +188,17 @@ def open_case(session: Session, household_id: int, *, lock: bool = False) -> Hou
     return session.exec(statement).first()
 
 
+def open_cases(session: Session, household_ids: list[int]) -> dict[int, HouseholdCase]:
+    """The open case of each of these households that has one (read once for a chunk of an import)."""
+    found: dict[int, HouseholdCase] = {}
+    for start in range(0, len(household_ids), 1000):
+        for case in session.exec(select(HouseholdCase).where(
+                HouseholdCase.household_id.in_(household_ids[start:start + 1000]),
+                HouseholdCase.state.in_([s.value for s in OPEN_CASE_STATES]))).all():
+            found[case.household_id] = case
+    return found
+
+
 def income_line(session: Session, year: int) -> int | None:
     row = session.get(IncomeLine, year)
     return row.yuan if row else None
@@ -432,15 +443,15 @@ def _advance(session: Session, actor: Actor, case_id: int, action: HouseholdActi
     assert target is not None, "every step of an open case moves it"
     _step_in_order(case, action, on)
     old, new = apply_changes(case, {**changes, "state": target.value})
-    state = HOUSEHOLD_STATE_OF_CASE[target] or _state_before(session, household, case)
+    state = HOUSEHOLD_STATE_OF_CASE[target] or state_before(household, case)
     _set_household_state(household, state)
     _step(session, actor, household, action, on, case, note=note)
     audit(session, actor, action, case, old=old, new=new, note=note)
     return case
 
 
-def _state_before(session: Session, household: Household, case: HouseholdCase) -> HouseholdState:
-    """Where a refused case leaves the household: back where it stood before the case."""
+def state_before(household: Household, case: HouseholdCase) -> HouseholdState:
+    """Where the household stood before ``case`` (where a refused case leaves it; what an import compares with)."""
     if case.kind == CaseKind.ELIMINATE.value:
         return HouseholdState.MONITORED
     return HouseholdState.ELIMINATED if household.eliminated_on else HouseholdState.NOT_MONITORED
