@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import threading
+import time
 
 import pytest
 from sqlmodel import select
@@ -34,6 +36,7 @@ from db.models import AuditLog, Household, HouseholdCase, HouseholdStep
 from seed import people
 from tests.conftest import TODAY
 from tests.factories import INCOME_LINE_2026, build_household_world
+from tests.test_concurrency import JOIN_TIMEOUT, Worker, run_all
 
 H = HouseholdAction
 TOWNSHIP_UNIT, OTHER_TOWNSHIP, MONITORING, OTHER_UNIT = 10, 11, 20, 21
@@ -617,7 +620,8 @@ def test_reveal_is_audited_and_refused_to_readers(engine, hh, world):
     assert revealed.id_number not in everything and revealed.phone not in everything
 
 
-def test_concurrent_initial_review_one_wins_the_other_is_told(engine, hh):
+def test_a_second_initial_review_from_a_stale_page_is_told(engine, hh):
+    """One after the other, from two pages opened at the same version (the two-thread race is below)."""
     case_id = new_clue(engine, hh)
     officer = hh.actors["gaoshi"]
     start = TODAY.date()
@@ -634,6 +638,46 @@ def test_concurrent_initial_review_one_wins_the_other_is_told(engine, hh):
     assert stale.value.key == "error.conflict" and stale.value.en
     with unit_of_work(engine) as session:
         assert session.get(HouseholdCase, case_id).category == "marginal"
+
+
+def test_concurrent_initial_review_exactly_one_wins_the_other_is_told(engine, hh):
+    """Two units of work in two threads, released together by a barrier, 乡镇初审 of the same case at the same
+    version: one commits, the other is refused as a stale edit, and the history holds one 初审."""
+    case_id = new_clue(engine, hh)
+    officer = hh.actors["gaoshi"]
+    start = TODAY.date()
+    run(engine, households.record_visit, officer, case_id, None, visited_on=start, consent_on=start)
+    run(engine, households.record_review, officer, case_id, None, reviewed_on=start)
+    run(engine, households.record_publicity, officer, case_id, None, start=start, end=start + dt.timedelta(days=4))
+    loaded = version(engine, case_id)
+    barrier = threading.Barrier(2)
+
+    def review(category):
+        def work():
+            barrier.wait(JOIN_TIMEOUT)
+            with unit_of_work(engine) as session:
+                households.township_review(session, officer, case_id, loaded, on=start + dt.timedelta(days=6),
+                                           category=category)
+                session.flush()
+                time.sleep(0.2)  # hold the case while the other tries
+            return category
+        return work
+
+    workers = [Worker(review("marginal")), Worker(review("sudden"))]
+    with clock.frozen(dt.datetime.combine(start + dt.timedelta(days=6), dt.time(9))):
+        run_all(*workers)
+    winners = [w for w in workers if w.error is None]
+    losers = [w for w in workers if w.error is not None]
+    assert len(winners) == 1 and len(losers) == 1, [repr(w.error) for w in workers]
+    assert isinstance(losers[0].error, ConflictError), repr(losers[0].error)
+    assert losers[0].error.key == "error.conflict" and losers[0].error.zh and losers[0].error.en
+    with unit_of_work(engine) as session:
+        case = session.get(HouseholdCase, case_id)
+        assert case.state == CaseState.TOWNSHIP_APPROVED and case.category == winners[0].result
+        assert case.version == loaded + 1
+        steps = session.exec(select(HouseholdStep).where(HouseholdStep.case_id == case_id,
+                                                         HouseholdStep.action == H.TOWNSHIP_REVIEW)).all()
+    assert len(steps) == 1
 
 
 def test_income_line_is_an_admin_setting(engine, hh, world):
