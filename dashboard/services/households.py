@@ -107,7 +107,7 @@ def sealed_values(data: MemberInput, flags: list[str], sealer: privacy.Sealer | 
     bad-check-digit flag set or cleared. One definition for a member written through the ORM (``seal_member``)
     and for the bulk import's Core rows (which pass the one ``Sealer`` they hold)."""
     sealer = sealer or privacy.sealer()
-    id_number = privacy.normalise(data.id_number)
+    id_number = privacy.check_id_length(data.id_number)
     valid = privacy.id_check(id_number) if id_number else True
     return {
         "id_cipher": sealer.seal(id_number, privacy.Field.ID), "id_hash": sealer.match_key(id_number),
