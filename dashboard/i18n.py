@@ -1260,6 +1260,7 @@ CATALOGUE.update({
     "field.hh_consent_on": ("承诺授权日期", "date of consent"),
     "field.hh_county_on": ("县级审定（审核）日期", "date of the county decision"),
     "field.hh_decided_on": ("决定日期", "date of the decision"),
+    "field.hh_eliminated_on": ("消除监测时间", "date the risk was eliminated"),
     "field.hh_elimination_method": ("风险消除方式", "way the risk was eliminated"),
     "field.hh_income": ("人均纯收入（元）", "income per person (yuan)"),
     "field.hh_measure_end": ("措施结束日期", "end of the measure"),

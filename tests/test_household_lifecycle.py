@@ -480,6 +480,19 @@ def test_elimination_then_return_through_identification(engine, hh):
     assert steps[-6:] == [H.ELIM_VERIFY, H.ELIM_PUBLICIZE, H.ELIM_REVIEW, H.ELIM_ANNOUNCE, H.RECEIVE_CLUE, H.REJECT]
 
 
+def test_a_return_clue_is_not_dated_before_the_elimination(engine, hh):
+    household_id = monitored(engine, hh)
+    eliminate(engine, hh, household_id)
+    with clock.frozen(AFTER_POSTING + dt.timedelta(days=1)):
+        with pytest.raises(ValidationFailed) as refused:
+            run(engine, households.register_clue, hh.actors["gaoshi"], source="self_report",
+                received_on=AFTER_POSTING.date() - dt.timedelta(days=1), text="返贫申报", household_id=household_id)
+        assert refused.value.key == "error.hh_date_order"
+        case = run(engine, households.register_clue, hh.actors["gaoshi"], source="self_report",
+                   received_on=AFTER_POSTING.date(), text="返贫申报", household_id=household_id)
+    assert case.is_return
+
+
 def test_elimination_allowed_when_every_condition_holds(engine, hh):
     assert refused_key(engine, hh, monitored(engine, hh)) is None
 

@@ -418,6 +418,8 @@ def register_clue(session: Session, actor: Actor, *, source: ClueSource | str, r
         household = _locked_household(session, household_id)
     before = HouseholdState(household.state)
     target = enforce_household(actor, HouseholdAction.RECEIVE_CLUE, facts(session, household, settings=settings))
+    if before is HouseholdState.ELIMINATED:   # 返贫: the clue follows the 公告 that eliminated the risk
+        _not_before(received_on, household.eliminated_on, "field.hh_received_on", "field.hh_eliminated_on")
     case = HouseholdCase(household_id=household.id, kind=CaseKind.IDENTIFY.value, state=target.value,
                          is_return=before is HouseholdState.ELIMINATED, source=source.value, clue_text=text,
                          received_on=received_on, due_on=received_on + dt.timedelta(days=settings.identify_days),
