@@ -1,6 +1,6 @@
-"""The household procedure's table (``lifecycle.CASE_TRANSITIONS``) walked through the services on a database:
-for every cell (case state × action) a case is in that state, the action of the cell succeeds through its
-service and leads where the table says, and an action the state does not allow is refused.
+"""The household procedure's table (``lifecycle.CASE_TRANSITIONS``, and ``CASE_OPENERS``) walked through the
+services on a database: for every cell (case state × action) a case is in that state, the action of the cell
+succeeds through its service and leads where the table says, and an action the state does not allow is refused.
 
 The cases are built once per session and backend (one household in each open state, through the services on
 their own dates) and copied into each test's database (``templates.copy_prepared``)."""
@@ -12,8 +12,9 @@ import pytest
 
 from dashboard import clock
 from dashboard.errors import InvalidState
-from dashboard.lifecycle import CASE_TRANSITIONS, COUNTY_STAGE, HouseholdAction
+from dashboard.lifecycle import CASE_OPENERS, CASE_TRANSITIONS, COUNTY_STAGE, HOUSEHOLD_STATE_OF_CASE, HouseholdAction
 from dashboard.services import households
+from dashboard.services.households import HouseholdInput
 from dashboard.services.unit_of_work import unit_of_work
 from dashboard.vocab import CaseState, HouseholdState
 from db.models import Household, HouseholdCase
@@ -60,8 +61,15 @@ def _elimination_to(engine, hh, household_id: int, until: CaseState) -> int:
     return case.id
 
 
+def _eliminated(engine, hh, household_id: int) -> None:
+    case_id = _elimination_to(engine, hh, household_id, CS.ELIM_APPROVED)
+    with clock.frozen(AFTER_POSTING):
+        run(engine, households.announce_elimination, hh.actors["jiance"], case_id, None, on=AFTER_POSTING.date())
+
+
 def _cases_in_every_open_state(engine) -> tuple:
-    """One household with its case in each open state; returns the household world and {state: case id}."""
+    """One household with its case in each open state, and one household without a case in each state a case
+    opens from; returns the household world, {case state: case id} and {household state: household id}."""
     world = world_in(engine)
     with unit_of_work(engine) as session:
         hh = build_household_world(session, world)
@@ -73,7 +81,13 @@ def _cases_in_every_open_state(engine) -> tuple:
     for index, state in enumerate(ELIMINATION):
         household_id = monitored(engine, hh, number=f"34082602{index:02d}")
         cases[state] = _elimination_to(engine, hh, household_id, state)
-    return hh, cases
+    bare: dict[HouseholdState, int] = {HouseholdState.MONITORED: monitored(engine, hh, number="3408260301")}
+    bare[HouseholdState.ELIMINATED] = monitored(engine, hh, number="3408260302")
+    _eliminated(engine, hh, bare[HouseholdState.ELIMINATED])
+    with unit_of_work(engine) as session:
+        bare[HouseholdState.NOT_MONITORED] = households.new_household(session, HouseholdInput(
+            number="3408260303", village_id=hh.villages["毛安村"], household_type="exited")).id
+    return hh, cases, bare
 
 
 @pytest.fixture
@@ -114,7 +128,7 @@ def test_every_cell_is_walked():
 
 @pytest.mark.parametrize(("state", "action"), CELLS, ids=[f"{s}-{a}" for s, a in CELLS])
 def test_table_cell_through_the_services(engine, walked, state, action):
-    hh, cases = walked
+    hh, cases, _ = walked
     case_id = cases[state]
     with unit_of_work(engine) as session:
         assert session.get(HouseholdCase, case_id).state == state
@@ -130,3 +144,39 @@ def test_table_cell_through_the_services(engine, walked, state, action):
                     CS.REJECTED: (HouseholdState.MONITORED if state in ELIMINATION else HouseholdState.NOT_MONITORED)
                     }.get(case.state, HouseholdState.ELIMINATING if state in ELIMINATION else HouseholdState.IDENTIFYING)
         assert household.state == expected
+
+
+OPENER_CELLS = [(state, action) for action, starts in CASE_OPENERS.items() for state in starts]
+
+
+def _open(engine, hh, action: HouseholdAction, household_id: int) -> HouseholdCase:
+    on = ACT.date()
+    with clock.frozen(ACT), unit_of_work(engine) as session:
+        if action is H.RECEIVE_CLUE:
+            return households.register_clue(session, hh.actors["gaoshi"], source="self_report", received_on=on,
+                                            text="申报", household_id=household_id)
+        assert action is H.ELIM_VERIFY, "a new opener of the table needs its service here"
+        return households.start_elimination(session, hh.actors["gaoshi"], household_id, visited_on=on,
+                                            method="supported")
+
+
+def test_every_opener_cell_has_a_household():
+    """The world builds a household without a case in exactly these states (a new opener state needs one)."""
+    assert {state for state, _ in OPENER_CELLS} == {
+        HouseholdState.NOT_MONITORED, HouseholdState.ELIMINATED, HouseholdState.MONITORED}
+
+
+@pytest.mark.parametrize(("state", "action"), OPENER_CELLS, ids=[f"{s}-{a}" for s, a in OPENER_CELLS])
+def test_opener_cell_through_the_services(engine, walked, state, action):
+    """A case opens from a household state of ``CASE_OPENERS`` through its service; the other opener, whose
+    table does not list that state, is refused."""
+    hh, _, bare = walked
+    household_id = bare[state]
+    other = next(a for a, starts in CASE_OPENERS.items() if state not in starts)
+    with pytest.raises(InvalidState) as refused:
+        _open(engine, hh, other, household_id)
+    assert refused.value.key == "error.hh_bad_state"
+    case = _open(engine, hh, action, household_id)
+    assert case.state == CASE_OPENERS[action][state]
+    with unit_of_work(engine) as session:
+        assert session.get(Household, household_id).state == HOUSEHOLD_STATE_OF_CASE[case.state]
