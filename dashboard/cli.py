@@ -265,6 +265,8 @@ def cmd_import_households(args) -> int:
     say("cli.hh_imported", created=summary.created, updated=summary.updated, unchanged=summary.unchanged,
         members=summary.members, skipped=summary.skipped, flagged=summary.flagged_ids,
         twice=summary.in_two_households)
+    for line in summary.messages(_lang):   # households with an open procedure: their state was kept
+        print(line)
     return 0
 
 

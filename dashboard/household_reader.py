@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from dashboard import privacy
+from dashboard.errors import ValidationFailed
 from dashboard.i18n import label
 from dashboard.ledger_reader import LedgerFormatError, read_sheets
 from dashboard.vocab import (MEMBER_REMOVALS, EliminationMethod, HouseholdType, LabourSkill, MemberChangeReason,
@@ -274,9 +275,10 @@ def _parse_grid(grid, header_row: int, columns: dict[str, int]) -> ParsedHouseho
 
 
 def _member(r: int, values: dict[str, str], birth_raw: Any) -> MemberRow:
-    id_number = privacy.normalise(values["id_number"])
-    if id_number and not privacy.id_length_ok(id_number):
-        raise _Bad("error.hh_import_id_length", length=len(id_number))
+    try:
+        id_number = privacy.check_id_length(values["id_number"])
+    except ValidationFailed as refused:
+        raise _Bad(refused.key, **refused.params) from None
     return MemberRow(row=r, name=values["name"], id_kind=values.get("id_kind", ""), id_number=id_number,
                      relation=values["relation"], sex=values.get("sex", ""), birth=_birth(birth_raw),
                      education=values.get("education", ""), school=values.get("school", ""),

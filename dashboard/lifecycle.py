@@ -429,9 +429,6 @@ ROLE_HOUSEHOLD_SCOPES: dict[Role, HouseholdScope] = {T: HouseholdScope.OWN_TOWNS
 UNSCOPED_HOUSEHOLD_ACTIONS = frozenset({HouseholdAction.IMPORT, HouseholdAction.EXPORT_UNMASKED,
                                         HouseholdAction.VIEW})
 
-# Separation of duties: whoever recorded the 入户核实 of a case may not decide it at county level.
-NOT_VERIFIER = frozenset({HouseholdAction.COUNTY_DECIDE, HouseholdAction.ELIM_REVIEW})
-
 HS, CS = HouseholdState, CaseState
 
 # actions that open a case: {household state it may start from: state of the new case}
@@ -444,6 +441,10 @@ IDENTIFY_OPEN = (CS.CLUE, CS.VERIFIED, CS.REVIEWED, CS.PUBLICIZED, CS.TOWNSHIP_A
 ELIMINATE_OPEN = (CS.ELIM_VERIFIED, CS.ELIM_PUBLICIZED, CS.ELIM_APPROVED)
 OPEN_CASE_STATES = frozenset(IDENTIFY_OPEN + ELIMINATE_OPEN)
 CLOCKED_CASE_STATES = frozenset(IDENTIFY_OPEN)  # the 15-day clock runs from the clue to the decision
+# Who decides a case in each open state: the township up to and including its 初审 (the case is 'publicized'),
+# the county from the township's approval on and through the whole 风险消除.
+TOWNSHIP_STAGE = frozenset({CS.CLUE, CS.VERIFIED, CS.REVIEWED, CS.PUBLICIZED})
+COUNTY_STAGE = frozenset({CS.TOWNSHIP_APPROVED, *ELIMINATE_OPEN})
 
 # action -> {case state it may start from: the state it leads to}
 CASE_TRANSITIONS: dict[HouseholdAction, dict[CaseState, CaseState]] = {
@@ -456,6 +457,22 @@ CASE_TRANSITIONS: dict[HouseholdAction, dict[CaseState, CaseState]] = {
     HouseholdAction.ELIM_PUBLICIZE: {CS.ELIM_VERIFIED: CS.ELIM_PUBLICIZED},
     HouseholdAction.ELIM_REVIEW: {CS.ELIM_PUBLICIZED: CS.ELIM_APPROVED},
     HouseholdAction.ELIM_ANNOUNCE: {CS.ELIM_APPROVED: CS.ELIMINATED},
+}
+
+# Actions whose role depends on the case's state: action -> {case state: the roles that may take it there}
+# (narrower than HOUSEHOLD_PERMISSIONS, which stays the role check of the action as a whole). 不予纳入/不予消除 is
+# the township's until its 初审 and the county's after it: a township never overrides the county.
+STAGE_ROLES: dict[HouseholdAction, dict[CaseState, frozenset[Role]]] = {
+    HouseholdAction.REJECT: {**{state: frozenset({T}) for state in TOWNSHIP_STAGE},
+                             **{state: frozenset({D}) for state in COUNTY_STAGE}},
+}
+
+# Separation of duties: whoever recorded the 入户核实 of a case may not decide it at county level
+# (action -> the case states in which it is such a decision).
+NOT_VERIFIER: dict[HouseholdAction, frozenset[CaseState]] = {
+    HouseholdAction.COUNTY_DECIDE: frozenset({CS.TOWNSHIP_APPROVED}),
+    HouseholdAction.ELIM_REVIEW: frozenset({CS.ELIM_PUBLICIZED}),
+    HouseholdAction.REJECT: COUNTY_STAGE,
 }
 
 # Where the household stands once a case reaches a state (None: where it stood before the case).
@@ -577,12 +594,27 @@ def _household_target(action: HouseholdAction, facts: HouseholdFacts) -> CaseSta
     return None
 
 
+# The steps of 风险消除 at which its conditions are checked (again): a risk may be added while the case runs.
+ELIMINATION_GATES = frozenset({HouseholdAction.ELIM_VERIFY, HouseholdAction.ELIM_REVIEW, HouseholdAction.ELIM_ANNOUNCE})
+
+
+def _check_stage_role(actor: Actor, action: HouseholdAction, facts: HouseholdFacts) -> None:
+    """Refuses a role the action is given in general but not in the case's present stage (``STAGE_ROLES``)."""
+    stages = STAGE_ROLES.get(action)
+    if stages is None or facts.case_state is None:
+        return
+    if Role(actor.role) not in stages.get(facts.case_state, frozenset()):
+        raise PermissionDenied("error.hh_not_your_stage", action=Phrase(f"action.{action}"),
+                               status=facts.case_state)
+
+
 def _household_precondition(actor: Actor, action: HouseholdAction, facts: HouseholdFacts) -> Refusal | None:
-    if action in NOT_VERIFIER and actor.id is not None and actor.id == facts.verified_by_id:
+    if (facts.case_state in NOT_VERIFIER.get(action, frozenset()) and actor.id is not None
+            and actor.id == facts.verified_by_id):
         return Refusal("error.hh_verifier_decides", {}, PermissionDenied)
     if action in (HouseholdAction.TOWNSHIP_REVIEW, HouseholdAction.ELIM_REVIEW) and not facts.publicity_over:
         return Refusal("error.hh_publicity_running", {})
-    if action in (HouseholdAction.ELIM_VERIFY, HouseholdAction.ELIM_REVIEW) and facts.elimination:
+    if action in ELIMINATION_GATES and facts.elimination:
         return facts.elimination[0]
     return None
 
@@ -597,6 +629,7 @@ def enforce_household(actor: Actor, action: HouseholdAction, facts: HouseholdFac
         return None
     _check_household_scope(actor, facts)
     target = _household_target(action, facts)
+    _check_stage_role(actor, action, facts)
     refused = _household_precondition(actor, action, facts)
     if refused is not None:
         raise refused.error(refused.key, **refused.params)

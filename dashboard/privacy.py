@@ -30,7 +30,7 @@ from stdnum.cn import ric
 from stdnum.exceptions import ValidationError
 
 from dashboard import config
-from dashboard.errors import DomainError
+from dashboard.errors import DomainError, ValidationFailed
 
 KEY_ENV = "DASHBOARD_PRIVACY_KEY"
 KEY_FILE = "privacy_key"
@@ -161,6 +161,16 @@ def mask_phone(value: str | None) -> str:
 
 def id_length_ok(value: str | None) -> bool:
     return len(normalise(value or "")) in ID_LENGTHS
+
+
+def check_id_length(value: str | None) -> str:
+    """The ID normalised, refused when it is not 18, 20 or 22 characters long (an empty one passes: no ID). One
+    rule for the import's rows (``household_reader``) and every service that writes a person (``sealed_values``);
+    the message names the length, never the number."""
+    text = normalise(value or "")
+    if text and len(text) not in ID_LENGTHS:
+        raise ValidationFailed("error.hh_import_id_length", length=len(text))
+    return text
 
 
 def id_check(value: str | None) -> bool:

@@ -40,3 +40,5 @@ def render() -> None:
             st.success(tr("cli.hh_imported", created=summary.created, updated=summary.updated,
                           unchanged=summary.unchanged, members=summary.members, skipped=summary.skipped,
                           flagged=summary.flagged_ids, twice=summary.in_two_households))
+            for line in summary.messages(st.session_state.get("lang", "zh"))[:200]:
+                st.warning(line)

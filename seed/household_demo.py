@@ -259,6 +259,7 @@ def seed_households(session: Session, cast: HouseholdCast, villages: dict[tuple[
         case, officer = b.clue(None, risk, today - dt.timedelta(days=4), household_id=household_id)
         b.walk(case, officer, today - dt.timedelta(days=4), "verified", MonitorCategory.UNSTABLE)
     plant_unsupported(b)
+    plant_rejected(b)
     return b.serial
 
 
@@ -274,4 +275,21 @@ def plant_unsupported(b: _Builder) -> int:
     received = b.today - dt.timedelta(days=PLANTED_DAYS_AGO)
     case, officer = b.clue(data, Risk.ILLNESS, received)
     b.walk(case, officer, received, "included", MonitorCategory.SUDDEN)
+    return case.household_id
+
+
+REJECTED_DAYS_AGO = 20   # the clue of the 不予纳入 case was received this long ago
+
+
+def plant_rejected(b: _Builder) -> int:
+    """不予纳入: a clue the township did not pass at its 初审 (after the visit the income was found above the
+    line); the household stays in the ledger, not monitored, with the refused case and its reason in its history."""
+    data, risk = b.new_data(place=("赛口镇", "红旗村"))
+    received = b.today - dt.timedelta(days=REJECTED_DAYS_AGO)
+    case, officer = b.clue(data, risk, received)
+    b.walk(case, officer, received, "publicized", MonitorCategory.MARGINAL)
+    with b.at(received + dt.timedelta(days=10)):
+        svc.reject(b.session, officer, case.id, case.version, on=clock.today(),
+                   reason="入户核实后家庭人均纯收入高于监测收入标准，乡镇初审不予纳入")
+    b.session.flush()
     return case.household_id

@@ -2,18 +2,20 @@
 re-imported without duplicates, imperfect IDs flagged, and no ID readable in the database afterwards."""
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from sqlalchemy import text
 from sqlmodel import func, select
 
-from dashboard import privacy
+from dashboard import clock, privacy
 from dashboard.errors import ValidationFailed
 from dashboard.lifecycle import SYSTEM
 from dashboard.services import household_import, households
 from dashboard.services.unit_of_work import unit_of_work
-from dashboard.vocab import HouseholdState
+from dashboard.vocab import CaseState, HouseholdState
 from db.engine import read_session
-from db.models import AuditLog, Household, HouseholdMember, HouseholdRisk, SupportMeasure
+from db.models import AuditLog, Household, HouseholdMember, HouseholdRisk, HouseholdStep, SupportMeasure
 from seed import people
 from tests.factories import build_household_world
 from tests.household_files import Home, export, home
@@ -37,13 +39,13 @@ def sample() -> list[Home]:
     ]
 
 
-def do_import(engine, data: bytes, year: int = 2026):
+def do_import(engine, data: bytes, year: int = 2026, bulk: bool = True):
     with read_session(engine) as session:
         preview = household_import.preview_households(session, SYSTEM, data, filename="监测对象信息.xlsx", year=year)
     if not preview.ok:
         return preview, None
     with unit_of_work(engine) as session:
-        return preview, household_import.commit_households(session, SYSTEM, preview)
+        return preview, household_import.commit_households(session, SYSTEM, preview, bulk=bulk)
 
 
 def count(engine, model) -> int:
@@ -105,6 +107,88 @@ def test_reimport_updates_and_never_duplicates(engine, hh):
         member = households.find_person(session, homes[0].members[2].id_number)[0]
         assert privacy.unseal(member.phone_cipher, privacy.Field.PHONE) == "13900001111"
     assert "income_per_capita" in last.new["changed"] and "member" in last.new["changed"]
+
+
+# --- a re-import that changes where a household stands ------------------------------------------------------------
+
+def household(engine, number: str) -> Household:
+    with read_session(engine) as session:
+        return session.exec(select(Household).where(Household.number == number)).one()
+
+
+def restated(engine, number: str) -> tuple[list[str], list[AuditLog]]:
+    with read_session(engine) as session:
+        household_id = session.exec(select(Household.id).where(Household.number == number)).one()
+        steps = session.exec(select(HouseholdStep.note).where(HouseholdStep.household_id == household_id,
+                                                              HouseholdStep.action == "hh_import_state")).all()
+        entries = session.exec(select(AuditLog).where(AuditLog.action == "hh_import_state",
+                                                      AuditLog.entity_id == household_id)).all()
+    return list(steps), list(entries)
+
+
+@pytest.mark.parametrize("bulk", [True, False], ids=["bulk", "orm"])
+def test_reimport_makes_a_household_monitored(engine, hh, bulk):
+    homes = sample()
+    do_import(engine, export(homes), bulk=bulk)
+    assert household(engine, "340826101003").state == HouseholdState.NOT_MONITORED
+    homes[2].category, homes[2].identified = "边缘易致贫户", "202606"
+    _, summary = do_import(engine, export(homes), bulk=bulk)
+    assert (summary.updated, summary.unchanged, summary.conflicts) == (1, 3, [])
+    now = household(engine, "340826101003")
+    assert now.state == HouseholdState.MONITORED and now.category == "marginal"
+    assert now.identified_on == dt.date(2026, 6, 1) and now.eliminated_on is None
+    steps, entries = restated(engine, "340826101003")
+    assert steps == ["not_monitored → monitored: category, identified_on, state"]
+    assert [(e.old["state"], e.new["state"], e.new["identified_on"]) for e in entries] == [
+        ("not_monitored", "monitored", "2026-06-01")]
+
+
+@pytest.mark.parametrize("bulk", [True, False], ids=["bulk", "orm"])
+def test_reimport_makes_a_household_eliminated(engine, hh, bulk):
+    homes = sample()
+    do_import(engine, export(homes), bulk=bulk)
+    homes[0].eliminated, homes[0].method, homes[0].eliminated_on = "是", "自然消除", "202606"
+    _, summary = do_import(engine, export(homes), bulk=bulk)
+    assert (summary.updated, summary.unchanged) == (1, 3)
+    now = household(engine, "340826101001")
+    assert now.state == HouseholdState.ELIMINATED and now.eliminated_on == dt.date(2026, 6, 1)
+    assert now.elimination_method == "natural" and now.identified_on == dt.date(2025, 12, 1)
+    steps, entries = restated(engine, "340826101001")
+    assert steps == ["monitored → eliminated: eliminated_on, elimination_method, state"] and len(entries) == 1
+
+
+def test_a_risk_added_by_a_reimport_counts_as_added_since(engine, hh):
+    homes = sample()
+    do_import(engine, export(homes))
+    homes[0].risks = ("因病", "因灾")
+    _, summary = do_import(engine, export(homes))
+    assert summary.updated == 1
+    with read_session(engine) as session:
+        target = session.exec(select(Household).where(Household.number == "340826101001")).one()
+        added = session.exec(select(HouseholdRisk).where(HouseholdRisk.household_id == target.id,
+                                                         HouseholdRisk.kind == "disaster")).one()
+        facts = households.elimination_facts(session, target, clock.today())
+    assert added.added_on == clock.today() and facts.new_risks == 1
+
+
+@pytest.mark.parametrize("bulk", [True, False], ids=["bulk", "orm"])
+def test_reimport_keeps_the_state_of_a_household_with_an_open_case_and_reports_it(engine, hh, bulk):
+    homes = sample()
+    do_import(engine, export(homes), bulk=bulk)
+    target = household(engine, "340826101003")
+    with unit_of_work(engine) as session:
+        households.register_clue(session, hh.actors["gaoshi"], source="cadre_check", received_on=clock.today(),
+                                 text="户主住院", household_id=target.id)
+    homes[2].category, homes[2].identified = "突发严重困难户", "202606"
+    _, summary = do_import(engine, export(homes), bulk=bulk)
+    assert [(c.number, c.case_state, c.file_state, c.columns) for c in summary.conflicts] == [
+        ("340826101003", CaseState.CLUE, HouseholdState.MONITORED, ("state", "category", "identified_on"))]
+    assert "340826101003" in summary.messages("zh")[0] and "340826101003" in summary.messages("en")[0]
+    now = household(engine, "340826101003")
+    assert now.state == HouseholdState.IDENTIFYING and now.category is None and now.identified_on is None
+    assert restated(engine, "340826101003") == ([], [])
+    _, again = do_import(engine, export(sample()), bulk=bulk)   # the file as the ledger had it: nothing to report
+    assert again.conflicts == []
 
 
 def test_broken_rows_refuse_the_whole_file_with_their_rows(engine, hh):

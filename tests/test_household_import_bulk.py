@@ -54,6 +54,7 @@ def second_file() -> list[Home]:
                                    relation="之孙", phone="", birth="20260301", change="出生", change_on="20260301"))
     homes[1].members[2].change, homes[1].members[2].change_on = "迁出", "20260401"
     homes[2].risks = ("因病", "因残")
+    homes[2].category, homes[2].identified = "边缘易致贫户", "202606"   # the 脱贫户 becomes monitored
     new = [home(f"3408262010{n:02d}", 10 + n, township="赛口镇", village="红旗村", category="突发严重困难户",
                 risks=("因意外事故",)) for n in range(1, 6)]
     new[0].members[1].id_number = people.wrong_check_digit(new[0].members[1].id_number)
@@ -144,7 +145,9 @@ def test_bulk_and_per_household_paths_write_the_same(engine, hh, chunk):
         assert new[part] == old[part], (part, _differences(new[part], old[part]))
     persons = {dict(h)["number"]: dict(h)["persons"] for h in new["households"]}
     assert persons["340826101001"] == 4 and persons["340826201002"] == 4 and persons["340826201004"] == 3
-    assert len(new["audit"]) == 11 and len(new["changes"]) == 2   # one entry per household created or changed
+    # one entry per household created or changed, and one for the household whose state the second file changes
+    assert len(new["audit"]) == 12 and len(new["changes"]) == 2
+    assert sum(entry[0] == "hh_import_state" for entry in new["audit"]) == 1
 
 
 def test_bulk_import_over_several_chunks_then_again_adds_nothing(engine, hh):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import threading
+import time
 
 import pytest
 from sqlmodel import select
@@ -14,8 +16,13 @@ from dashboard.errors import ConflictError, InvalidState, PermissionDenied, Vali
 from dashboard.lifecycle import (
     CASE_OPENERS,
     CASE_TRANSITIONS,
+    COUNTY_STAGE,
+    ELIMINATE_OPEN,
     HOUSEHOLD_PERMISSIONS,
+    IDENTIFY_OPEN,
+    STAGE_ROLES,
     SYSTEM,
+    TOWNSHIP_STAGE,
     Actor,
     HouseholdAction,
     HouseholdFacts,
@@ -29,6 +36,7 @@ from db.models import AuditLog, Household, HouseholdCase, HouseholdStep
 from seed import people
 from tests.conftest import TODAY
 from tests.factories import INCOME_LINE_2026, build_household_world
+from tests.test_concurrency import JOIN_TIMEOUT, Worker, run_all
 
 H = HouseholdAction
 TOWNSHIP_UNIT, OTHER_TOWNSHIP, MONITORING, OTHER_UNIT = 10, 11, 20, 21
@@ -56,11 +64,60 @@ def test_case_transition_cell(action, case_state):
     moves = CASE_TRANSITIONS[action]
     for role in HOUSEHOLD_PERMISSIONS[action]:
         facts = policy_facts(HouseholdState.IDENTIFYING, case_state)
-        if case_state in moves:
-            assert enforce_household(ACTORS[role], action, facts) is moves[case_state]
-        else:
+        if case_state not in moves:
             with pytest.raises(InvalidState):
                 enforce_household(ACTORS[role], action, facts)
+        elif role in STAGE_ROLES.get(action, {}).get(case_state, HOUSEHOLD_PERMISSIONS[action]):
+            assert enforce_household(ACTORS[role], action, facts) is moves[case_state]
+        else:
+            with pytest.raises(PermissionDenied) as refused:
+                enforce_household(ACTORS[role], action, facts)
+            assert refused.value.key == "error.hh_not_your_stage"
+
+
+def test_the_stages_cover_every_open_state_once():
+    assert TOWNSHIP_STAGE | COUNTY_STAGE == set(IDENTIFY_OPEN + ELIMINATE_OPEN)
+    assert not TOWNSHIP_STAGE & COUNTY_STAGE
+    for action, stages in STAGE_ROLES.items():
+        assert set(stages) == set(CASE_TRANSITIONS[action]), action
+        assert all(roles <= HOUSEHOLD_PERMISSIONS[action] for roles in stages.values()), action
+
+
+REJECT_EXPECTED = {  # 不予纳入/不予消除: who may, in each open state (township until its 初审, the county after)
+    CaseState.CLUE: Role.TOWNSHIP, CaseState.VERIFIED: Role.TOWNSHIP, CaseState.REVIEWED: Role.TOWNSHIP,
+    CaseState.PUBLICIZED: Role.TOWNSHIP, CaseState.TOWNSHIP_APPROVED: Role.DEPARTMENT,
+    CaseState.ELIM_VERIFIED: Role.DEPARTMENT, CaseState.ELIM_PUBLICIZED: Role.DEPARTMENT,
+    CaseState.ELIM_APPROVED: Role.DEPARTMENT,
+}
+
+
+@pytest.mark.parametrize("role", list(Role), ids=str)
+@pytest.mark.parametrize("case_state", list(CaseState), ids=str)
+def test_reject_cell(role, case_state):
+    """Each role × case state of 不予纳入/不予消除, written out rather than read from the table it checks."""
+    household_state = (HouseholdState.ELIMINATING if case_state in ELIMINATE_OPEN else HouseholdState.IDENTIFYING)
+    facts = policy_facts(household_state, case_state)
+    if REJECT_EXPECTED.get(case_state) is role:
+        assert enforce_household(ACTORS[role], H.REJECT, facts) is CaseState.REJECTED
+        return
+    with pytest.raises((PermissionDenied, InvalidState)) as refused:
+        enforce_household(ACTORS[role], H.REJECT, facts)
+    if case_state not in REJECT_EXPECTED:
+        expected = "error.role_denied" if role not in (Role.TOWNSHIP, Role.DEPARTMENT) else "error.hh_bad_state"
+    else:
+        expected = "error.hh_not_your_stage" if role in (Role.TOWNSHIP, Role.DEPARTMENT) else "error.role_denied"
+    assert refused.value.key == expected
+
+
+@pytest.mark.parametrize("case_state", sorted(COUNTY_STAGE), ids=str)
+def test_reject_at_county_stage_refused_to_the_verifier(case_state):
+    department = ACTORS[Role.DEPARTMENT]
+    facts = HouseholdFacts(state=HouseholdState.IDENTIFYING, township_unit_id=TOWNSHIP_UNIT,
+                           monitoring_unit_ids=frozenset({MONITORING}), case_state=case_state,
+                           verified_by_id=department.id, publicity_over=True)
+    with pytest.raises(PermissionDenied) as refused:
+        enforce_household(department, H.REJECT, facts)
+    assert refused.value.key == "error.hh_verifier_decides"
 
 
 @pytest.mark.parametrize("action", list(CASE_OPENERS), ids=str)
@@ -136,8 +193,10 @@ def run(engine, fn, *args, **kwargs):
         return fn(session, *args, **kwargs)
 
 
-def identify(engine, hh, case_id: int, *, verifier="gaoshi", decider="jiance", start: dt.date | None = None) -> None:
-    """The whole identification procedure, each step on its own day starting ``start``."""
+def identify(engine, hh, case_id: int, *, verifier="gaoshi", decider="jiance", start: dt.date | None = None,
+             decide: bool = True) -> None:
+    """The whole identification procedure, each step on its own day starting ``start`` (without 县级审定 when
+    ``decide`` is false: the case is left 'township_approved')."""
     start = start or TODAY.date()
     officer = hh.actors["gaoshi"]
     with clock.frozen(dt.datetime.combine(start + dt.timedelta(days=8), dt.time(10))):
@@ -149,6 +208,8 @@ def identify(engine, hh, case_id: int, *, verifier="gaoshi", decider="jiance", s
             start=start + dt.timedelta(days=2), end=start + dt.timedelta(days=6))
         run(engine, households.township_review, officer, case_id, version(engine, case_id),
             on=start + dt.timedelta(days=7), category="marginal")
+        if not decide:
+            return
         run(engine, households.county_decide, hh.actors[decider], case_id, version(engine, case_id),
             on=start + dt.timedelta(days=8), category="marginal")
 
@@ -226,6 +287,96 @@ def test_reject_returns_the_household_and_a_new_clue_may_follow(engine, hh):
     again = run(engine, households.register_clue, hh.actors["gaoshi"], source="self_report", received_on=TODAY.date(),
                 text="再次申报", household_id=household_id)
     assert again.state == CaseState.CLUE
+
+
+def test_township_may_not_reject_after_its_initial_review_and_the_verifier_may_not_either(engine, hh):
+    case_id = new_clue(engine, hh, actor_name="jiance")
+    identify(engine, hh, case_id, verifier="jiance", decide=False)
+    on = TODAY.date() + dt.timedelta(days=8)
+    with clock.frozen(dt.datetime.combine(on, dt.time(10))):
+        with pytest.raises(PermissionDenied) as township:
+            run(engine, households.reject, hh.actors["gaoshi"], case_id, None, on=on, reason="乡镇改变意见")
+        assert township.value.key == "error.hh_not_your_stage" and township.value.en
+        with pytest.raises(PermissionDenied) as verifier:
+            run(engine, households.reject, hh.actors["jiance"], case_id, None, on=on, reason="核实人不予纳入")
+        assert verifier.value.key == "error.hh_verifier_decides"
+        run(engine, households.reject, hh.actors["jiance2"], case_id, None, on=on, reason="县级审定不予纳入")
+    with unit_of_work(engine) as session:
+        case = session.get(HouseholdCase, case_id)
+        assert case.state == CaseState.REJECTED
+        assert session.get(Household, case.household_id).state == HouseholdState.NOT_MONITORED
+
+
+def test_the_county_may_not_reject_before_the_township_has_reviewed(engine, hh):
+    case_id = new_clue(engine, hh)
+    with pytest.raises(PermissionDenied) as refused:
+        run(engine, households.reject, hh.actors["jiance"], case_id, None, on=TODAY.date(), reason="县里先否")
+    assert refused.value.key == "error.hh_not_your_stage"
+
+
+# --- the order of the steps' dates ------------------------------------------------------------------------------
+
+def day(n: int) -> dt.date:
+    return TODAY.date() + dt.timedelta(days=n)
+
+
+def refused_step(engine, fn, *args, **kwargs) -> tuple[str, dict]:
+    with pytest.raises(ValidationFailed) as refused:
+        run(engine, fn, *args, **kwargs)
+    assert refused.value.en and refused.value.zh
+    return refused.value.key, refused.value.params
+
+
+def test_identification_steps_are_dated_in_order(engine, hh):
+    case_id = new_clue(engine, hh)   # received on day 0
+    officer, county = hh.actors["gaoshi"], hh.actors["jiance"]
+    with clock.frozen(dt.datetime.combine(day(20), dt.time(10))):
+        key, params = refused_step(engine, households.record_visit, officer, case_id, None, visited_on=day(-1),
+                                   consent_on=day(-1))
+        assert key == "error.hh_step_order" and params["earlier_on"] == day(0).isoformat()
+        run(engine, households.record_visit, officer, case_id, None, visited_on=day(1), consent_on=day(1))
+        assert refused_step(engine, households.record_review, officer, case_id, None,
+                            reviewed_on=day(0))[0] == "error.hh_step_order"
+        run(engine, households.record_review, officer, case_id, None, reviewed_on=day(2))
+        assert refused_step(engine, households.record_publicity, officer, case_id, None, start=day(1),
+                            end=day(6))[0] == "error.hh_step_order"
+        run(engine, households.record_publicity, officer, case_id, None, start=day(2), end=day(6))
+        key, params = refused_step(engine, households.township_review, officer, case_id, None, on=day(6),
+                                   category="marginal")   # 初审 on the last day of the 公示: not after its end
+        assert key == "error.hh_after_publicity" and params["end"] == day(6).isoformat()
+        run(engine, households.township_review, officer, case_id, None, on=day(8), category="marginal")
+        assert refused_step(engine, households.county_decide, county, case_id, None, on=day(7),
+                            category="marginal")[0] == "error.hh_step_order"
+        assert refused_step(engine, households.reject, county, case_id, None, on=day(7),
+                            reason="日期早于初审")[0] == "error.hh_step_order"
+        run(engine, households.county_decide, county, case_id, None, on=day(8), category="marginal")
+    with unit_of_work(engine) as session:
+        assert session.get(HouseholdCase, case_id).state == CaseState.INCLUDED
+
+
+def test_elimination_steps_are_dated_in_order(engine, hh):
+    household_id = monitored(engine, hh)
+    officer, county = hh.actors["gaoshi"], hh.actors["jiance"]
+    later = LATER.date()
+    with clock.frozen(LATER):
+        key, params = refused_step(engine, households.start_elimination, officer, household_id,
+                                   visited_on=MONITORED_FROM - dt.timedelta(days=1), method="supported")
+        assert key == "error.hh_date_order"
+        case = run(engine, households.start_elimination, officer, household_id, visited_on=later, method="supported")
+        assert refused_step(engine, households.record_elimination_publicity, officer, case.id, None,
+                            start=later - dt.timedelta(days=1), end=later + dt.timedelta(days=4))[0] == "error.hh_step_order"
+        run(engine, households.record_elimination_publicity, officer, case.id, None, start=later,
+            end=later + dt.timedelta(days=4))
+    with clock.frozen(AFTER_POSTING + dt.timedelta(days=3)):
+        key, params = refused_step(engine, households.review_elimination, county, case.id, None,
+                                   on=later + dt.timedelta(days=4))   # 县级审核 dated inside the 公示
+        assert key == "error.hh_after_publicity"
+        run(engine, households.review_elimination, county, case.id, None, on=later + dt.timedelta(days=6))
+        assert refused_step(engine, households.announce_elimination, county, case.id, None,
+                            on=later + dt.timedelta(days=5))[0] == "error.hh_step_order"
+        run(engine, households.announce_elimination, county, case.id, None, on=later + dt.timedelta(days=6))
+    with unit_of_work(engine) as session:
+        assert session.get(Household, household_id).eliminated_on == later + dt.timedelta(days=6)
 
 
 # --- the clock --------------------------------------------------------------------------------------------------
@@ -329,6 +480,19 @@ def test_elimination_then_return_through_identification(engine, hh):
     assert steps[-6:] == [H.ELIM_VERIFY, H.ELIM_PUBLICIZE, H.ELIM_REVIEW, H.ELIM_ANNOUNCE, H.RECEIVE_CLUE, H.REJECT]
 
 
+def test_a_return_clue_is_not_dated_before_the_elimination(engine, hh):
+    household_id = monitored(engine, hh)
+    eliminate(engine, hh, household_id)
+    with clock.frozen(AFTER_POSTING + dt.timedelta(days=1)):
+        with pytest.raises(ValidationFailed) as refused:
+            run(engine, households.register_clue, hh.actors["gaoshi"], source="self_report",
+                received_on=AFTER_POSTING.date() - dt.timedelta(days=1), text="返贫申报", household_id=household_id)
+        assert refused.value.key == "error.hh_date_order"
+        case = run(engine, households.register_clue, hh.actors["gaoshi"], source="self_report",
+                   received_on=AFTER_POSTING.date(), text="返贫申报", household_id=household_id)
+    assert case.is_return
+
+
 def test_elimination_allowed_when_every_condition_holds(engine, hh):
     assert refused_key(engine, hh, monitored(engine, hh)) is None
 
@@ -382,6 +546,60 @@ def test_county_review_checks_the_conditions_again(engine, hh):
     assert refused.value.key == "error.hh_new_risk"
 
 
+def test_township_may_not_reject_an_approved_elimination(engine, hh):
+    household_id = monitored(engine, hh)
+    with clock.frozen(LATER):
+        case = run(engine, households.start_elimination, hh.actors["gaoshi"], household_id, visited_on=LATER.date(),
+                   method="supported")
+        run(engine, households.record_elimination_publicity, hh.actors["gaoshi"], case.id, None,
+            start=LATER.date(), end=LATER.date() + dt.timedelta(days=4))
+    with clock.frozen(AFTER_POSTING):
+        run(engine, households.review_elimination, hh.actors["jiance"], case.id, None, on=AFTER_POSTING.date())
+        with pytest.raises(PermissionDenied) as refused:
+            run(engine, households.reject, hh.actors["gaoshi"], case.id, None, on=AFTER_POSTING.date(),
+                reason="乡镇不同意消除")
+        assert refused.value.key == "error.hh_not_your_stage"
+        run(engine, households.reject, hh.actors["jiance2"], case.id, None, on=AFTER_POSTING.date(),
+            reason="公告前发现新情况")
+    with unit_of_work(engine) as session:
+        assert session.get(Household, household_id).state == HouseholdState.MONITORED
+
+
+def test_county_review_of_an_elimination_refused_to_its_verifier(engine, hh):
+    household_id = monitored(engine, hh)
+    with clock.frozen(LATER):
+        case = run(engine, households.start_elimination, hh.actors["jiance"], household_id, visited_on=LATER.date(),
+                   method="supported")
+        run(engine, households.record_elimination_publicity, hh.actors["gaoshi"], case.id, None,
+            start=LATER.date(), end=LATER.date() + dt.timedelta(days=4))
+    with clock.frozen(AFTER_POSTING):
+        with pytest.raises(PermissionDenied) as refused:
+            run(engine, households.review_elimination, hh.actors["jiance"], case.id, None, on=AFTER_POSTING.date())
+        assert refused.value.key == "error.hh_verifier_decides"
+        run(engine, households.review_elimination, hh.actors["jiance2"], case.id, None, on=AFTER_POSTING.date())
+
+
+def test_announcement_checks_the_conditions_again(engine, hh):
+    household_id = monitored(engine, hh)
+    with clock.frozen(LATER):
+        case = run(engine, households.start_elimination, hh.actors["gaoshi"], household_id, visited_on=LATER.date(),
+                   method="supported")
+        run(engine, households.record_elimination_publicity, hh.actors["gaoshi"], case.id, None,
+            start=LATER.date(), end=LATER.date() + dt.timedelta(days=4))
+    with clock.frozen(AFTER_POSTING):
+        run(engine, households.review_elimination, hh.actors["jiance"], case.id, None, on=AFTER_POSTING.date())
+        run(engine, households.update_household, hh.actors["gaoshi"], household_id, None,
+            HouseholdUpdate(income_per_capita=INCOME_LINE_2026 - 100))
+        with pytest.raises(InvalidState) as refused:
+            run(engine, households.announce_elimination, hh.actors["jiance"], case.id, None, on=AFTER_POSTING.date())
+        assert refused.value.key == "error.hh_income_below"
+        run(engine, households.update_household, hh.actors["gaoshi"], household_id, None,
+            HouseholdUpdate(income_per_capita=INCOME_LINE_2026 + 100))
+        run(engine, households.announce_elimination, hh.actors["jiance"], case.id, None, on=AFTER_POSTING.date())
+    with unit_of_work(engine) as session:
+        assert session.get(Household, household_id).state == HouseholdState.ELIMINATED
+
+
 def test_elimination_queue_lists_exactly_the_households_that_qualify(engine, hh):
     ready = monitored(engine, hh, number="3408260301")
     monitored(engine, hh, number="3408260302", income=100)
@@ -415,7 +633,8 @@ def test_reveal_is_audited_and_refused_to_readers(engine, hh, world):
     assert revealed.id_number not in everything and revealed.phone not in everything
 
 
-def test_concurrent_initial_review_one_wins_the_other_is_told(engine, hh):
+def test_a_second_initial_review_from_a_stale_page_is_told(engine, hh):
+    """One after the other, from two pages opened at the same version (the two-thread race is below)."""
     case_id = new_clue(engine, hh)
     officer = hh.actors["gaoshi"]
     start = TODAY.date()
@@ -432,6 +651,46 @@ def test_concurrent_initial_review_one_wins_the_other_is_told(engine, hh):
     assert stale.value.key == "error.conflict" and stale.value.en
     with unit_of_work(engine) as session:
         assert session.get(HouseholdCase, case_id).category == "marginal"
+
+
+def test_concurrent_initial_review_exactly_one_wins_the_other_is_told(engine, hh):
+    """Two units of work in two threads, released together by a barrier, 乡镇初审 of the same case at the same
+    version: one commits, the other is refused as a stale edit, and the history holds one 初审."""
+    case_id = new_clue(engine, hh)
+    officer = hh.actors["gaoshi"]
+    start = TODAY.date()
+    run(engine, households.record_visit, officer, case_id, None, visited_on=start, consent_on=start)
+    run(engine, households.record_review, officer, case_id, None, reviewed_on=start)
+    run(engine, households.record_publicity, officer, case_id, None, start=start, end=start + dt.timedelta(days=4))
+    loaded = version(engine, case_id)
+    barrier = threading.Barrier(2)
+
+    def review(category):
+        def work():
+            barrier.wait(JOIN_TIMEOUT)
+            with unit_of_work(engine) as session:
+                households.township_review(session, officer, case_id, loaded, on=start + dt.timedelta(days=6),
+                                           category=category)
+                session.flush()
+                time.sleep(0.2)  # hold the case while the other tries
+            return category
+        return work
+
+    workers = [Worker(review("marginal")), Worker(review("sudden"))]
+    with clock.frozen(dt.datetime.combine(start + dt.timedelta(days=6), dt.time(9))):
+        run_all(*workers)
+    winners = [w for w in workers if w.error is None]
+    losers = [w for w in workers if w.error is not None]
+    assert len(winners) == 1 and len(losers) == 1, [repr(w.error) for w in workers]
+    assert isinstance(losers[0].error, ConflictError), repr(losers[0].error)
+    assert losers[0].error.key == "error.conflict" and losers[0].error.zh and losers[0].error.en
+    with unit_of_work(engine) as session:
+        case = session.get(HouseholdCase, case_id)
+        assert case.state == CaseState.TOWNSHIP_APPROVED and case.category == winners[0].result
+        assert case.version == loaded + 1
+        steps = session.exec(select(HouseholdStep).where(HouseholdStep.case_id == case_id,
+                                                         HouseholdStep.action == H.TOWNSHIP_REVIEW)).all()
+    assert len(steps) == 1
 
 
 def test_income_line_is_an_admin_setting(engine, hh, world):

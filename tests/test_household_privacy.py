@@ -9,7 +9,8 @@ from cryptography.exceptions import InvalidTag
 from sqlalchemy import text
 from sqlmodel import select
 
-from dashboard import privacy
+from dashboard import clock, privacy
+from dashboard.errors import ValidationFailed
 from dashboard.services import households
 from dashboard.services.households import HouseholdInput, MemberInput
 from dashboard.services.unit_of_work import unit_of_work
@@ -117,3 +118,30 @@ def test_a_bad_check_digit_is_stored_and_flagged(engine, world):
         session.flush()
         member = session.exec(select(HouseholdMember).where(HouseholdMember.household_id == household.id)).one()
         assert not member.id_valid and households.FLAG_BAD_CHECK_DIGIT in member.flags
+
+
+@pytest.mark.parametrize("length", [14, 17, 19, 21, 23])
+def test_the_services_refuse_an_id_of_a_wrong_length_as_the_import_does(engine, world, length):
+    """``register_clue`` (a new household) and ``record_member_change`` (a person joins) refuse an ID that is not
+    18, 20 or 22 characters long, with the import's message (``privacy.check_id_length``), naming only the length."""
+    id_number, _ = generated_person(30)
+    wrong = (id_number * 2)[:length]
+    with unit_of_work(engine) as session:
+        hh_world = build_household_world(session, world)
+    data = HouseholdInput(number="3408260003", village_id=hh_world.villages["毛安村"],
+                          members=[MemberInput(name="甲", relation="户主", id_number=wrong)])
+    with pytest.raises(ValidationFailed) as refused, unit_of_work(engine) as session:
+        households.register_clue(session, hh_world.actors["gaoshi"], source="self_report",
+                                 received_on=clock.today(), text="申报", new=data)
+    assert refused.value.key == "error.hh_import_id_length" and refused.value.params == {"length": length}
+    assert wrong not in refused.value.zh and wrong not in refused.value.en
+    data.members[0].id_number = id_number
+    with unit_of_work(engine) as session:
+        case = households.register_clue(session, hh_world.actors["gaoshi"], source="self_report",
+                                         received_on=clock.today(), text="申报", new=data)
+        household_id = case.household_id
+    with pytest.raises(ValidationFailed) as joined, unit_of_work(engine) as session:
+        households.record_member_change(session, hh_world.actors["gaoshi"], household_id, reason="marriage_in",
+                                        happened_on=clock.today(),
+                                        new_member=MemberInput(name="乙", relation="之儿媳", id_number=wrong))
+    assert joined.value.key == "error.hh_import_id_length"

@@ -20,11 +20,12 @@ from dashboard.lifecycle import Actor, HouseholdAction, enforce_household
 from dashboard.services import household_figures
 from dashboard.services.common import any_of, apply_changes, audit, column_defaults, insert_clean
 from dashboard.services.households import (FLAG_TWO_HOUSEHOLDS, MemberInput, member_row, member_values,
-                                           note_member_change, seal_member)
+                                           note_member_change, open_cases, seal_member, state_before)
 from dashboard.text import clean_row
-from dashboard.vocab import MEMBER_ADDITIONS, EliminationMethod, HouseholdState, MemberChangeReason
+from dashboard.vocab import MEMBER_ADDITIONS, CaseState, EliminationMethod, HouseholdState, MemberChangeReason
 from db.engine import insert_rows, reserve_ids
-from db.models import AuditLog, Household, HouseholdMember, HouseholdRisk, HouseholdStep, SupportMeasure, Village
+from db.models import (AuditLog, Household, HouseholdCase, HouseholdMember, HouseholdRisk, HouseholdStep, SupportMeasure,
+                       Village)
 
 CHUNK = 1000
 
@@ -47,6 +48,21 @@ class HouseholdImportPreview:
         return lines + [t("import.hh_row", lang, row=e.row, reason=Phrase(e.key, e.params)) for e in self.parsed.errors]
 
 
+@dataclass(frozen=True)
+class ImportConflict:
+    """A household whose monitoring status the file changes while a procedure of the ledger is open on it: its
+    state is kept (the case decides it) and the import reports the difference instead of applying it."""
+
+    number: str
+    case_state: CaseState
+    file_state: HouseholdState
+    columns: tuple[str, ...]   # the columns of ``STATE_COLUMNS`` on which the file differs
+
+    def message(self, lang: str) -> str:
+        return t("import.hh_conflict", lang, number=self.number, case=self.case_state, file=self.file_state,
+                 columns=", ".join(self.columns))
+
+
 @dataclass
 class HouseholdImportSummary:
     created: int
@@ -56,6 +72,11 @@ class HouseholdImportSummary:
     skipped: int
     flagged_ids: int
     in_two_households: int
+    conflicts: list[ImportConflict] = field(default_factory=list)
+
+    def messages(self, lang: str) -> list[str]:
+        """What the import did not apply, one line per household (shown under the summary)."""
+        return [conflict.message(lang) for conflict in self.conflicts]
 
 
 def preview_households(session: Session, actor: Actor, raw: bytes, *, filename: str | None = None,
@@ -89,6 +110,7 @@ def commit_households(session: Session, actor: Actor, preview: HouseholdImportPr
     if not preview.ok:
         raise ValidationFailed("error.hh_import_refused", count=len(preview.parsed.errors) + len(preview.unknown_places))
     counts = {"created": 0, "updated": 0, "unchanged": 0}
+    conflicts: list[ImportConflict] = []
     hashes: set[str] = set()
     households = preview.parsed.households
     writer = _BulkWriter(session, actor, preview) if bulk else None
@@ -98,17 +120,20 @@ def commit_households(session: Session, actor: Actor, preview: HouseholdImportPr
         existing = {h.number: h for h in session.exec(
             select(Household).where(Household.number.in_([row.number for row in part]))).all()}
         members = _members_of(session, [h.id for h in existing.values() if h.id is not None])
+        cases = open_cases(session, [h.id for h in existing.values() if h.id is not None])
         if writer is not None:
-            for outcome in writer.write(part, existing, members):
+            for outcome in writer.write(part, existing, members, cases, conflicts):
                 counts[outcome] += 1
         else:
             for rows in part:
-                outcome = _write(session, actor, preview, rows, existing.get(rows.number), members)
+                outcome = _write(session, actor, preview, rows, existing.get(rows.number), members,
+                                 cases=cases, conflicts=conflicts)
                 counts[outcome] += 1
         hashes |= {key for key in (sealer.match_key(m.id_number) for rows in part for m in rows.members) if key}
     flagged, twice = _flag_people(session, hashes) if writer is None else _flag_people_bulk(session, hashes)
     return HouseholdImportSummary(**counts, members=sum(len(h.members) for h in households),
-                                  skipped=preview.parsed.skipped, flagged_ids=flagged, in_two_households=twice)
+                                  skipped=preview.parsed.skipped, flagged_ids=flagged, in_two_households=twice,
+                                  conflicts=conflicts)
 
 
 class _BulkWriter:
@@ -121,7 +146,8 @@ class _BulkWriter:
         self.defaults = column_defaults(Household)
 
     def write(self, part: list[HouseholdRows], existing: dict[str, Household],
-              members: dict[int, list[HouseholdMember]]) -> list[str]:
+              members: dict[int, list[HouseholdMember]], cases: dict[int, HouseholdCase],
+              conflicts: list[ImportConflict]) -> list[str]:
         session, actor = self.session, self.actor
         audits: list[dict[str, Any]] = []
         outcomes: list[str] = []
@@ -132,7 +158,7 @@ class _BulkWriter:
             if household is not None:
                 outcomes.append(_write(session, actor, self.preview, rows, household, members,
                                        audits=audits, risks=risks.get(household.id, set()),
-                                       measures=measures.get(household.id, set())))
+                                       measures=measures.get(household.id, set()), cases=cases, conflicts=conflicts))
         session.flush()   # the changed households, before the Core rows and the audit rows that name them
         new = [rows for rows in part if rows.number not in existing]
         if new:
@@ -195,10 +221,14 @@ class _BulkWriter:
         recount_persons(session, sorted(ids.values()))
 
 
-def _audit_row(actor: Actor, now: dt.datetime, household_id: int | None, changed: list[str]) -> dict[str, Any]:
-    """What ``common.audit(session, actor, "hh_import", household, new={"changed": …})`` writes, as a Core row."""
-    return {"at": now, "user_id": actor.id, "username": actor.username, "action": "hh_import", "entity": "Household",
-            "entity_id": household_id, "finding_id": None, "old": None, "new": {"changed": changed}, "note": ""}
+def _audit_row(actor: Actor, now: dt.datetime, household_id: int | None, changed: list[str], *,
+               action: str = "hh_import", old: dict[str, Any] | None = None,
+               new: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What ``common.audit(session, actor, action, household, old=old, new=new or {"changed": …})`` writes, as a
+    Core row."""
+    return {"at": now, "user_id": actor.id, "username": actor.username, "action": action, "entity": "Household",
+            "entity_id": household_id, "finding_id": None, "old": old or None, "new": new or {"changed": changed},
+            "note": ""}
 
 
 def recount_persons(session: Session, household_ids: list[int]) -> None:
@@ -238,7 +268,7 @@ def _household_values(preview: HouseholdImportPreview, rows: HouseholdRows) -> d
     head = next(m for m in rows.members if m.relation == "户主") if rows.members else None
     return {
         "county": rows.county, "township": rows.township, "village_id": preview.villages[(rows.township, rows.village)],
-        "household_type": rows.household_type.value, "category": rows.category.value if rows.category else None,
+        "household_type": rows.household_type.value,
         "head_name": head.name if head else "", "income_year": preview.year, "income_per_capita": rows.income,
         "wage_income": rows.wage, "business_income": rows.business, "transfer_income": rows.transfer,
         "compliant_expense": rows.expense, "housing_ok": rows.housing_ok, "water_ok": rows.water_ok,
@@ -247,11 +277,17 @@ def _household_values(preview: HouseholdImportPreview, rows: HouseholdRows) -> d
     }
 
 
+STATE_COLUMNS = ("state", "category", "identified_on", "eliminated_on", "elimination_method")
+
+
 def _state_of(rows: HouseholdRows) -> dict:
-    """Where an imported household starts: monitored, eliminated, or (a 脱贫户 without a category) not monitored."""
+    """Where the file puts a household: monitored, eliminated, or (a 脱贫户 without a category) not monitored; every
+    column of ``STATE_COLUMNS``, for a household the import creates and for one it finds changed."""
+    values: dict[str, Any] = {"category": rows.category.value if rows.category else None, "identified_on": None,
+                              "eliminated_on": None, "elimination_method": None}
     if rows.category is None:
-        return {"state": HouseholdState.NOT_MONITORED.value}
-    values = {"identified_on": rows.identified_on}
+        return {**values, "state": HouseholdState.NOT_MONITORED.value}
+    values["identified_on"] = rows.identified_on
     if rows.eliminated:
         method = rows.method or EliminationMethod.SUPPORTED
         return {**values, "state": HouseholdState.ELIMINATED.value, "eliminated_on": rows.eliminated_on,
@@ -259,28 +295,64 @@ def _state_of(rows: HouseholdRows) -> dict:
     return {**values, "state": HouseholdState.MONITORED.value}
 
 
+def _restate(session: Session, actor: Actor, household: Household, rows: HouseholdRows,
+             case: HouseholdCase | None, conflicts: list[ImportConflict],
+             audits: list[dict[str, Any]] | None) -> set[str]:
+    """A household already in the ledger moved where the file puts it (``_state_of``), with a step and an audit
+    entry ``hh_import_state``; returns the columns changed. With a case open on it the household stays where the
+    case has it and a difference from where it stood before the case is reported as an ``ImportConflict``."""
+    target = _state_of(rows)
+    if case is not None:
+        standing = {**{column: getattr(household, column) for column in STATE_COLUMNS},
+                    "state": state_before(household, case).value}
+        differs = tuple(column for column in STATE_COLUMNS if standing[column] != target[column])
+        if differs:
+            conflicts.append(ImportConflict(number=household.number, case_state=CaseState(case.state),
+                                            file_state=HouseholdState(target["state"]), columns=differs))
+        return set()
+    before = household.state
+    old, new = apply_changes(household, target)
+    if not new:
+        return set()
+    session.add(HouseholdStep(household_id=household.id, action="hh_import_state", happened_on=clock.today(),
+                              user_id=actor.id, username=actor.username,
+                              note=f"{before} → {household.state}: " + ", ".join(sorted(new))))
+    if audits is None:
+        audit(session, actor, "hh_import_state", household, old=old, new=new)
+    else:
+        audits.append(_audit_row(actor, clock.now(), household.id, [], action="hh_import_state", old=old, new=new))
+    return set(new)
+
+
 def _write(session: Session, actor: Actor, preview: HouseholdImportPreview, rows: HouseholdRows,
            household: Household | None, members: dict[int, list[HouseholdMember]], *,
            audits: list[dict[str, Any]] | None = None, risks: set[str] | None = None,
-           measures: set | None = None) -> str:
+           measures: set | None = None, cases: dict[int, HouseholdCase] | None = None,
+           conflicts: list[ImportConflict] | None = None) -> str:
     """One household through the ORM. The bulk path passes ``audits`` (its audit row is added there, written with
-    the chunk's) and the household's open risks and measures it read for the whole chunk."""
+    the chunk's) and the household's open risks and measures it read for the whole chunk; both paths pass the open
+    cases of the chunk's households and the list a conflict goes to."""
     values = _household_values(preview, rows)
     today = clock.today()
     if household is None:
         household = Household(number=rows.number, flags=[], **values, **_state_of(rows))
         session.add(household)
         session.flush()
-        changed = {"created": rows.number}
+        changed: dict[str, Any] = {"created": rows.number}
         outcome = "created"
     else:
+        restated = _restate(session, actor, household, rows, (cases or {}).get(household.id),
+                            conflicts if conflicts is not None else [], audits)
         _, changed = apply_changes(household, values)
+        changed = {**changed, **dict.fromkeys(restated)}
         outcome = "updated" if changed else "unchanged"
     member_changes = _write_members(session, actor, household, rows.members, members.get(household.id, []),
                                     joined=outcome != "created")
+    # risks of a household the file creates date from its 识别监测时间; a risk a re-import adds arose since the
+    # household was last seen: dated the import day, so it counts as "added since" for 风险消除
     since = rows.identified_on or today
     added_risks = _add_missing(session, household, rows, since, new=outcome == "created", risks=risks,
-                               measures=measures)
+                               measures=measures, risks_on=since if outcome == "created" else today)
     if member_changes or added_risks:
         outcome = "updated" if outcome == "unchanged" else outcome
     if outcome != "unchanged":
@@ -362,7 +434,8 @@ def _joined(household: Household, row: MemberRow, today: dt.date) -> tuple[Membe
 
 
 def _add_missing(session: Session, household: Household, rows: HouseholdRows, since: dt.date, *,
-                 new: bool = False, risks: set[str] | None = None, measures: set | None = None) -> set[str]:
+                 new: bool = False, risks: set[str] | None = None, measures: set | None = None,
+                 risks_on: dt.date | None = None) -> set[str]:
     """Risks and measures of the file the household does not have yet (nothing is removed by an import). A
     household this import creates has none: nothing is read (each read would flush the session first)."""
     added: set[str] = set()
@@ -371,7 +444,8 @@ def _add_missing(session: Session, household: Household, rows: HouseholdRows, si
             HouseholdRisk.household_id == household.id, HouseholdRisk.removed_on.is_(None))).all())
     for risk in rows.risks:
         if risk.value not in risks:
-            session.add(HouseholdRisk(household_id=household.id, kind=risk.value, added_on=since, note="导入"))
+            session.add(HouseholdRisk(household_id=household.id, kind=risk.value, added_on=risks_on or since,
+                                      note="导入"))
             added.add(f"risk:{risk.value}")
     if measures is None:
         measures = set() if new else set(session.exec(select(SupportMeasure.kind, SupportMeasure.text)

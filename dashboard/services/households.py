@@ -109,7 +109,7 @@ def sealed_values(data: MemberInput, flags: list[str], sealer: privacy.Sealer | 
     bad-check-digit flag set or cleared. One definition for a member written through the ORM (``seal_member``)
     and for the bulk import's Core rows (which pass the one ``Sealer`` they hold)."""
     sealer = sealer or privacy.sealer()
-    id_number = privacy.normalise(data.id_number)
+    id_number = privacy.check_id_length(data.id_number)
     valid = privacy.id_check(id_number) if id_number else True
     return {
         "id_cipher": sealer.seal(id_number, privacy.Field.ID), "id_hash": sealer.match_key(id_number),
@@ -188,6 +188,17 @@ def open_case(session: Session, household_id: int, *, lock: bool = False) -> Hou
     if lock:
         statement = statement.with_for_update()
     return session.exec(statement).first()
+
+
+def open_cases(session: Session, household_ids: list[int]) -> dict[int, HouseholdCase]:
+    """The open case of each of these households that has one (read once for a chunk of an import)."""
+    found: dict[int, HouseholdCase] = {}
+    for start in range(0, len(household_ids), 1000):
+        for case in session.exec(select(HouseholdCase).where(
+                HouseholdCase.household_id.in_(household_ids[start:start + 1000]),
+                HouseholdCase.state.in_([s.value for s in OPEN_CASE_STATES]))).all():
+            found[case.household_id] = case
+    return found
 
 
 def income_line(session: Session, year: int) -> int | None:
@@ -309,6 +320,46 @@ def _not_before(later: dt.date, earlier: dt.date | None, later_key: str, earlier
         raise ValidationFailed("error.hh_date_order", later=Phrase(later_key), earlier=Phrase(earlier_key))
 
 
+# The order of a case's steps, in one place: a step is dated no earlier than the step that brought the case to its
+# present state (``STATE_DATE``: the case's column holding that date, and its label), and 初审 and 县级审核 fall
+# after the end of the 公示 they wait for (the same "over" as ``facts``' ``publicity_over``: the end has passed).
+STATE_DATE: dict[CaseState, tuple[str, str]] = {
+    CaseState.CLUE: ("received_on", "field.hh_received_on"),
+    CaseState.VERIFIED: ("verified_on", "field.hh_visited_on"),
+    CaseState.REVIEWED: ("reviewed_on", "field.hh_reviewed_on"),
+    CaseState.PUBLICIZED: ("publicity_start", "field.hh_publicity_start"),
+    CaseState.TOWNSHIP_APPROVED: ("township_on", "field.hh_township_on"),
+    CaseState.ELIM_VERIFIED: ("verified_on", "field.hh_visited_on"),
+    CaseState.ELIM_PUBLICIZED: ("publicity_start", "field.hh_publicity_start"),
+    CaseState.ELIM_APPROVED: ("county_on", "field.hh_county_on"),
+}
+AFTER_PUBLICITY = frozenset({HouseholdAction.TOWNSHIP_REVIEW, HouseholdAction.ELIM_REVIEW})
+STEP_DATE_FIELD: dict[HouseholdAction, str] = {  # the label of each step's own date
+    HouseholdAction.VERIFY: "field.hh_visited_on",
+    HouseholdAction.DEMOCRATIC_REVIEW: "field.hh_reviewed_on",
+    HouseholdAction.PUBLICIZE: "field.hh_publicity_start",
+    HouseholdAction.TOWNSHIP_REVIEW: "field.hh_township_on",
+    HouseholdAction.COUNTY_DECIDE: "field.hh_county_on",
+    HouseholdAction.REJECT: "field.hh_decided_on",
+    HouseholdAction.ELIM_PUBLICIZE: "field.hh_publicity_start",
+    HouseholdAction.ELIM_REVIEW: "field.hh_county_on",
+    HouseholdAction.ELIM_ANNOUNCE: "field.hh_decided_on",
+}
+
+
+def _step_in_order(case: HouseholdCase, action: HouseholdAction, on: dt.date) -> None:
+    """Refuses a step of ``case`` dated before the step it follows (or, for 初审 and 县级审核, not after the 公示)."""
+    label = STEP_DATE_FIELD[action]
+    if action in AFTER_PUBLICITY and case.publicity_end is not None and on <= case.publicity_end:
+        raise ValidationFailed("error.hh_after_publicity", later=Phrase(label), on=on.isoformat(),
+                               end=case.publicity_end.isoformat())
+    column, earlier_label = STATE_DATE[CaseState(case.state)]
+    earlier = getattr(case, column)
+    if earlier is not None and on < earlier:
+        raise ValidationFailed("error.hh_step_order", later=Phrase(label), on=on.isoformat(),
+                               earlier=Phrase(earlier_label), earlier_on=earlier.isoformat())
+
+
 # --- households --------------------------------------------------------------------------------------------
 
 def new_household(session: Session, data: HouseholdInput) -> Household:
@@ -369,6 +420,8 @@ def register_clue(session: Session, actor: Actor, *, source: ClueSource | str, r
         household = _locked_household(session, household_id)
     before = HouseholdState(household.state)
     target = enforce_household(actor, HouseholdAction.RECEIVE_CLUE, facts(session, household, settings=settings))
+    if before is HouseholdState.ELIMINATED:   # 返贫: the clue follows the 公告 that eliminated the risk
+        _not_before(received_on, household.eliminated_on, "field.hh_received_on", "field.hh_eliminated_on")
     case = HouseholdCase(household_id=household.id, kind=CaseKind.IDENTIFY.value, state=target.value,
                          is_return=before is HouseholdState.ELIMINATED, source=source.value, clue_text=text,
                          received_on=received_on, due_on=received_on + dt.timedelta(days=settings.identify_days),
@@ -392,16 +445,17 @@ def _advance(session: Session, actor: Actor, case_id: int, action: HouseholdActi
     household = _locked_household(session, case.household_id)
     target = enforce_household(actor, action, facts(session, household, case=case, method=method))
     assert target is not None, "every step of an open case moves it"
+    _step_in_order(case, action, on)
     old, new = apply_changes(case, {**changes, "state": target.value})
-    state = HOUSEHOLD_STATE_OF_CASE[target] or _state_before(session, household, case)
+    state = HOUSEHOLD_STATE_OF_CASE[target] or state_before(household, case)
     _set_household_state(household, state)
     _step(session, actor, household, action, on, case, note=note)
     audit(session, actor, action, case, old=old, new=new, note=note)
     return case
 
 
-def _state_before(session: Session, household: Household, case: HouseholdCase) -> HouseholdState:
-    """Where a refused case leaves the household: back where it stood before the case."""
+def state_before(household: Household, case: HouseholdCase) -> HouseholdState:
+    """Where the household stood before ``case`` (where a refused case leaves it; what an import compares with)."""
     if case.kind == CaseKind.ELIMINATE.value:
         return HouseholdState.MONITORED
     return HouseholdState.ELIMINATED if household.eliminated_on else HouseholdState.NOT_MONITORED
@@ -414,8 +468,6 @@ def record_visit(session: Session, actor: Actor, case_id: int, expected_version:
     if consent_on is None:
         raise ValidationFailed("error.hh_no_consent")
     consent_on = _date(consent_on, "field.hh_consent_on")
-    case = get_or_404(session, HouseholdCase, case_id)
-    _not_before(visited_on, case.received_on, "field.hh_visited_on", "field.hh_received_on")
     return _advance(session, actor, case_id, HouseholdAction.VERIFY, expected_version, visited_on,
                     {"verified_on": visited_on, "consent_on": consent_on, "verified_by_id": actor.id}, clean(note))
 
@@ -424,17 +476,15 @@ def record_review(session: Session, actor: Actor, case_id: int, expected_version
                   reviewed_on: dt.date, note: str = "") -> HouseholdCase:
     """民主评议."""
     reviewed_on = _date(reviewed_on, "field.hh_reviewed_on")
-    case = get_or_404(session, HouseholdCase, case_id)
-    _not_before(reviewed_on, case.verified_on, "field.hh_reviewed_on", "field.hh_visited_on")
     return _advance(session, actor, case_id, HouseholdAction.DEMOCRATIC_REVIEW, expected_version, reviewed_on,
                     {"reviewed_on": reviewed_on}, clean(note))
 
 
-def _publicity_dates(session: Session, start: dt.date, end: dt.date, after: dt.date | None) -> None:
+def _publicity_dates(session: Session, start: dt.date, end: dt.date) -> None:
+    """The 公示's own dates (its start after the step before it is ``_step_in_order``'s)."""
     days = load_settings(session).publicity_days
     if start is None or end is None:
         raise ValidationFailed("error.required", field=Phrase("field.hh_publicity"))
-    _not_before(start, after, "field.hh_publicity_start", "field.hh_reviewed_on")
     _not_before(end, start, "field.hh_publicity_end", "field.hh_publicity_start")
     if (end - start).days + 1 < days:
         raise ValidationFailed("error.hh_publicity_short", days=days, start=start.isoformat(), end=end.isoformat())
@@ -444,8 +494,7 @@ def record_publicity(session: Session, actor: Actor, case_id: int, expected_vers
                      start: dt.date, end: dt.date) -> HouseholdCase:
     """村内公示: once, at least ``publicity_days`` days (the end may lie ahead; 初审 waits for it)."""
     start = _date(start, "field.hh_publicity_start")
-    case = get_or_404(session, HouseholdCase, case_id)
-    _publicity_dates(session, start, end, case.reviewed_on)
+    _publicity_dates(session, start, end)
     return _advance(session, actor, case_id, HouseholdAction.PUBLICIZE, expected_version, start,
                     {"publicity_start": start, "publicity_end": end}, f"{start.isoformat()} – {end.isoformat()}")
 
@@ -624,6 +673,7 @@ def start_elimination(session: Session, actor: Actor, household_id: int, *, visi
     method = code(EliminationMethod, method, "field.hh_elimination_method")
     household = _locked_household(session, household_id)
     target = enforce_household(actor, HouseholdAction.ELIM_VERIFY, facts(session, household, method=method))
+    _not_before(visited_on, household.identified_on, "field.hh_visited_on", "hh.identified_on")
     case = HouseholdCase(household_id=household.id, kind=CaseKind.ELIMINATE.value, state=target.value,
                          received_on=visited_on, verified_on=visited_on, verified_by_id=actor.id,
                          clue_text=clean(note), reason=method.value, created_by_id=actor.id,
@@ -641,8 +691,7 @@ def record_elimination_publicity(session: Session, actor: Actor, case_id: int, e
                                  start: dt.date, end: dt.date) -> HouseholdCase:
     """风险消除 民主评议公示."""
     start = _date(start, "field.hh_publicity_start")
-    case = get_or_404(session, HouseholdCase, case_id)
-    _publicity_dates(session, start, end, case.verified_on)
+    _publicity_dates(session, start, end)
     return _advance(session, actor, case_id, HouseholdAction.ELIM_PUBLICIZE, expected_version, start,
                     {"reviewed_on": start, "publicity_start": start, "publicity_end": end},
                     f"{start.isoformat()} – {end.isoformat()}")
@@ -663,9 +712,11 @@ def review_elimination(session: Session, actor: Actor, case_id: int, expected_ve
 
 def announce_elimination(session: Session, actor: Actor, case_id: int, expected_version: int | None, *,
                          on: dt.date) -> HouseholdCase:
-    """风险消除 公告: the household's risk is eliminated from ``on``."""
+    """风险消除 公告: the household's risk is eliminated from ``on``; the conditions are checked once more."""
     on = _date(on, "field.hh_decided_on")
-    case = _advance(session, actor, case_id, HouseholdAction.ELIM_ANNOUNCE, expected_version, on, {"decided_on": on})
+    case = get_or_404(session, HouseholdCase, case_id)
+    case = _advance(session, actor, case_id, HouseholdAction.ELIM_ANNOUNCE, expected_version, on, {"decided_on": on},
+                    method=_method(case))
     household = get_or_404(session, Household, case.household_id)
     old, new = apply_changes(household, {"eliminated_on": on, "elimination_method": _method(case).value})
     audit(session, actor, "eliminate_household", household, old=old, new=new)
