@@ -168,7 +168,7 @@ def check_id_length(value: str | None) -> str:
     rule for the import's rows (``household_reader``) and every service that writes a person (``sealed_values``);
     the message names the length, never the number."""
     text = normalise(value or "")
-    if text and len(text) not in ID_LENGTHS:
+    if text and not id_length_ok(text):
         raise ValidationFailed("error.hh_import_id_length", length=len(text))
     return text
 
@@ -178,7 +178,7 @@ def id_check(value: str | None) -> bool:
     national system's other lengths (20, 22) carry no check digit and count as valid."""
     text = normalise(value or "")
     if len(text) != 18:
-        return len(text) in ID_LENGTHS
+        return id_length_ok(text)
     if not DIGITS.fullmatch(text[:-1]) or text[-1] != ric.calc_check_digit(text):
         return False
     try:   # ric.get_birth_date without its second compact()

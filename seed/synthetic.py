@@ -301,7 +301,8 @@ def _findings(connection, rng: random.Random, size: SyntheticSize, places: dict,
         if finding_id % BATCH == 0:
             flush()
     flush(final=True)
-    connection.execute(insert(SerialCounter.__table__), [{"year": y, "last": n} for y, n in serial_by_year.items()])
+    if serial_by_year:  # none when only households are generated (an empty executemany is deprecated)
+        connection.execute(insert(SerialCounter.__table__), [{"year": y, "last": n} for y, n in serial_by_year.items()])
     _advance_sequences(connection)
     return counts
 

@@ -772,15 +772,6 @@ HEAD = "户主"
 SEALED_MARK = "***"   # what the audit log says of a health status that changed (never the status)
 
 
-def _checked_id(id_number: str | None) -> str:
-    """An ID typed by hand, checked as the import checks it: 18, 20 or 22 characters; a wrong check digit is
-    flagged on the member (``FLAG_BAD_CHECK_DIGIT``), not refused."""
-    normalised = privacy.normalise(id_number or "")
-    if normalised and not privacy.id_length_ok(normalised):
-        raise ValidationFailed("error.hh_import_id_length", length=len(normalised))
-    return normalised
-
-
 def _refuse_second_head(session: Session, household_id: int, relation: str, member_id: int | None = None) -> None:
     if clean(relation) != HEAD:
         return
@@ -831,7 +822,7 @@ def add_member(session: Session, actor: Actor, household_id: int, expected_versi
     household = _locked_household(session, household_id)
     check_version(session, household, expected_version)
     enforce_household(actor, HouseholdAction.EDIT_HOUSEHOLD, facts(session, household))
-    id_number = _checked_id(data.id_number)
+    id_number = privacy.check_id_length(data.id_number)
     _refuse_second_head(session, household.id, data.relation)
     _refuse_same_person(session, household.id, id_number)
     seqs = session.exec(select(HouseholdMember.seq).where(HouseholdMember.household_id == household.id)).all()
@@ -879,7 +870,7 @@ def edit_member(session: Session, actor: Actor, member_id: int, expected_version
     old.pop("is_head", None), new.pop("is_head", None)
     sealer = privacy.sealer()
     if update.id_number:
-        id_number = _checked_id(update.id_number)
+        id_number = privacy.check_id_length(update.id_number)
         if sealer.match_key(id_number) != member.id_hash:
             _refuse_same_person(session, household.id, id_number, member.id)
             old["id_masked"] = member.id_masked
