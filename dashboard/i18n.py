@@ -1372,7 +1372,7 @@ CATALOGUE.update({
     "error.hh_bad_state": ("当前状态为“{status}”，不能{action}。", "The household is '{status}': you cannot {action}."),
     "error.hh_verifier_decides": ("入户核实人不能同时进行县级审定（审核）。", "Whoever recorded the home visit may not decide at county level."),
     "error.hh_not_your_stage": ("当前为“{status}”阶段，{action}不由您办理：乡镇初审前由乡镇办理，乡镇初审通过后及风险消除中由县级监测部门办理。", "The case is at '{status}': you may not {action} at this stage (the township decides until its initial review, the county's monitoring unit after it and during risk elimination)."),
-    "error.hh_publicity_running": ("村内公示尚未结束，不能初审。", "The village posting has not ended yet."),
+    "error.hh_publicity_running": ("公示尚未结束，结束后才能{action}。", "The posting has not ended yet: {action} comes after it."),
     "error.hh_publicity_short": ("公示期至少{days}天（{start} 至 {end} 不足）。", "The posting must last at least {days} days ({start} to {end} is shorter)."),
     "error.hh_date_order": ("“{later}”不能早于“{earlier}”。", "'{later}' cannot be before '{earlier}'."),
     "error.hh_step_order": ("“{later}”（{on}）不能早于上一步的“{earlier}”（{earlier_on}）。", "'{later}' ({on}) cannot be before the previous step's '{earlier}' ({earlier_on})."),

@@ -613,7 +613,7 @@ def _household_precondition(actor: Actor, action: HouseholdAction, facts: Househ
             and actor.id == facts.verified_by_id):
         return Refusal("error.hh_verifier_decides", {}, PermissionDenied)
     if action in (HouseholdAction.TOWNSHIP_REVIEW, HouseholdAction.ELIM_REVIEW) and not facts.publicity_over:
-        return Refusal("error.hh_publicity_running", {})
+        return Refusal("error.hh_publicity_running", {"action": Phrase(f"action.{action}")})
     if action in ELIMINATION_GATES and facts.elimination:
         return facts.elimination[0]
     return None

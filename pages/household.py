@@ -252,6 +252,9 @@ def procedure(detail, actor) -> None:
             with st.form(f"step_{action}"):
                 st.markdown(f"**{tr(f'action.{action}')}**")
                 form(actor, h, case, version)
+        elif refusal.key == "error.hh_publicity_running":  # the officer's own next step, once the posting ends
+            blocked = True
+            st.caption(tr(refusal.key, **refusal.params))
         elif action in (H.ELIM_VERIFY,) and h.state == HouseholdState.MONITORED and refusal.key.startswith("error.hh_"):
             blocked = True
             st.caption(tr("hh.elimination_blocked") + " " + "；".join(

@@ -1,6 +1,8 @@
 """A browser run of the household ledger on the demo data: a township officer registers a clue and records
-the 入户核实 at phone size; a clue whose 公示 has ended goes through 乡镇初审 and the county's 县级审定; a
-measure is added; a 风险消除 goes through 县级审核 and 公告, and another starts from the queue. Pages show no
+the 入户核实, the 民主评议 and the 村内公示 at phone size (a posting shorter than five days refused; 初审 waits
+for the posting's end); a clue whose 公示 has ended goes through 乡镇初审 and the county's 县级审定; a
+measure is added; a 风险消除 goes through 县级审核 and 公告, and another starts from the queue with its
+入户核实 and its 民主评议公示. Pages show no
 full ID; screenshots at 1440 px and 390 × 844 when SCREENSHOT_DIR is set."""
 from __future__ import annotations
 
@@ -56,6 +58,18 @@ def save_step(page, title: str) -> None:
     page.get_by_text("已保存。").first.wait_for(timeout=20_000)
 
 
+def post_for_five_days(page, title: str, today: dt.date) -> None:
+    """A posting from today to five days on (the rule's minimum), saved."""
+    form = page.get_by_test_id("stForm").filter(has_text=title).first
+    end = today + dt.timedelta(days=5)
+    for part, value in (("year", f"{end:%Y}"), ("month", f"{end:%m}"), ("day", f"{end:%d}")):
+        segment = form.get_by_role("spinbutton", name=f"{part}, 公示结束日期")  # the date field's own segments
+        segment.click()
+        segment.press_sequentially(value)
+    page.keyboard.press("Tab")
+    save_step(page, title)
+
+
 def ready_for_elimination():
     """The 风险消除 queue of the server's database, read through the same service the page uses."""
     from dashboard.lifecycle import SYSTEM
@@ -100,6 +114,19 @@ def test_clue_to_elimination_in_the_browser(browser, server):  # noqa: F811 - th
     phone.get_by_text("已入户核实").first.wait_for(timeout=20_000)
     no_full_id(phone, [new_id, "13800001234"])
     snap(phone, "hh-household-phone")
+    save_step(phone, "民主评议")
+    phone.get_by_text("已民主评议").first.wait_for(timeout=20_000)
+    posting = phone.get_by_test_id("stForm").filter(has_text="村内公示").first
+    posting.get_by_role("button", name="保存").click()  # ending today: shorter than the five days the rule asks
+    settle(phone)
+    phone.get_by_text("公示期至少5天").first.wait_for(timeout=20_000)
+    post_for_five_days(phone, "村内公示", today)
+    phone.get_by_text("已村内公示").first.wait_for(timeout=20_000)
+    phone.get_by_text("公示尚未结束，结束后才能乡镇初审").first.wait_for(timeout=20_000)  # 初审 waits for the posting
+    assert phone.get_by_test_id("stForm").filter(has_text="乡镇初审").count() == 0
+    assert one("SELECT c.state FROM household_case c JOIN household h ON h.id = c.household_id "
+               "WHERE h.number = '340826109901'") == ("publicized",)
+    snap(phone, "hh-household-posting-phone")
     phone.close()
 
     # 2. a clue whose 村内公示 has ended: 乡镇初审 by the township, 县级审定 by the county, then a measure
@@ -147,6 +174,9 @@ def test_clue_to_elimination_in_the_browser(browser, server):  # noqa: F811 - th
     open_household(page, server, ready)
     save_step(page, "风险消除入户核实")
     assert one("SELECT state FROM household WHERE number = ?", ready) == ("eliminating",)
+    post_for_five_days(page, "风险消除民主评议公示", today)  # the review and its posting, recorded by the township
+    assert one("SELECT c.state FROM household_case c JOIN household h ON h.id = c.household_id "
+               "WHERE h.number = ? AND c.state = 'elim_publicized'", ready) == ("elim_publicized",)
     page.close()
     for size, name in ((PHONE, "phone"), (DESKTOP, "desktop")):
         view = browser.new_page(viewport=size)
