@@ -26,6 +26,7 @@ def chunked(engine, world, monkeypatch):
         pytest.skip("PostgreSQL's import is one transaction: a save there does not wait for it")
     monkeypatch.setattr(imports, "CHUNK_ROWS", CHUNK)
     monkeypatch.setattr(imports, "CHUNK_PAUSE", 0.0)
+    monkeypatch.setattr(imports, "CHUNK_SECONDS", 3600.0)  # chunks of CHUNK_ROWS however busy the machine
     rollups.refresh_if_stale(engine)
     return world
 
@@ -140,5 +141,29 @@ def test_a_crash_mid_import_is_undone_by_the_next_import(engine, chunked, monkey
     with clock.frozen(clock.now() + imports.ABANDONED + dt.timedelta(minutes=1)):
         assert imports.undo_abandoned(engine) == 1
     assert _counts(engine) == before
+    with read_session(engine) as session:
+        assert rollups.verify(session) == []
+
+
+def test_on_a_slow_machine_the_chunks_shrink_to_hold_the_lock_about_chunk_seconds(engine, chunked, monkeypatch):
+    """Each chunk after the first is as large as holds the lock about ``CHUNK_SECONDS`` at the pace of the one
+    before (never more than ``CHUNK_ROWS``, never fewer than ``MIN_CHUNK_ROWS``): here the machine writes 40 rows a
+    second against a target of 0.25 s, so after the first chunk of 40 rows they have 10."""
+    world = chunked
+    monkeypatch.setattr(imports, "CHUNK_SECONDS", 0.25)
+    monkeypatch.setattr(imports, "MIN_CHUNK_ROWS", 5)
+    now = {"s": 0.0}
+    monkeypatch.setattr(imports, "_monotonic", lambda: now["s"])
+    sizes: list[int] = []
+    write_rows = imports._write_rows
+
+    def counted(session, prepared, rows, *args):
+        sizes.append(len(rows))
+        now["s"] += len(rows) / 40  # a slow machine: 40 rows a second
+        return write_rows(session, prepared, rows, *args)
+
+    monkeypatch.setattr(imports, "_write_rows", counted)
+    summary = imports.commit_retrying(engine, world.actors["admin"], _preview(engine, world, "慢-"), source_title="慢")
+    assert summary.imported == ROWS and sizes[0] == CHUNK and set(sizes[1:-1]) == {10} and sum(sizes) == ROWS
     with read_session(engine) as session:
         assert rollups.verify(session) == []

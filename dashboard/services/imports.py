@@ -1,4 +1,5 @@
-"""Import of existing ledgers: read and check the whole file first, then write every row or none.
+"""Import of existing ledgers: read and check the whole file first, then write every row or none (on SQLite a large
+file in chunks, each its own short transaction, undone if the import fails: ``_commit_in_chunks``).
 
 The parser (``dashboard.ledger_reader``) reads the file without any database. This service
 resolves the names the ledger uses (units, categories, villages) through exact names, remembered aliases
@@ -616,8 +617,11 @@ def _present(session: Session, rows: list[ResolvedRow]) -> set[str]:
 
 BULK_ROWS = 5_000  # an import this large is followed by VACUUM (ANALYZE) on PostgreSQL
 # SQLite has one writer, and a department's save waits for the whole of a write transaction: an import of more
-# rows than this is written in chunks of this many, each its own transaction of about 0.1 s on a quiet machine (issue 25)
+# rows than this is written in chunks of at most this many, each its own transaction (about 0.1 s on a quiet
+# machine, issue 25); on a busy one the chunks shrink so that each holds the lock about CHUNK_SECONDS
 CHUNK_ROWS = 1_000
+MIN_CHUNK_ROWS = 100
+CHUNK_SECONDS = 0.15
 CHUNK_PAUSE = 0.12  # s between two chunks, at least: SQLite's busy handler looks again every 100 ms at most
 ABANDONED = dt.timedelta(minutes=10)  # a batch not done and untouched this long was left by a crash: undone
 
@@ -677,7 +681,7 @@ def _commit_in_chunks(engine: Any, actor: Actor, preview: ImportPreview, *, atte
                       received_date: dt.date | None = None, filename: str = "",
                       decisions: dict[tuple[str, str], Decision] | None = None, **_unused: Any) -> ImportSummary:
     """SQLite: the import of a checked preview as one batch written in short transactions, so that a department's
-    save waits for one chunk (``CHUNK_ROWS`` findings with their children, about 0.1 s), never for the whole
+    save waits for one chunk (at most ``CHUNK_ROWS`` findings with their children, about 0.1 s), never for the whole
     file. First the names it creates, its serials and its ``ImportBatch`` row; then each chunk of findings, with
     the roll-ups and the data version exact at its commit and its ids added to the batch; last the updates of
     rows imported before, the one audit record of the import, and the batch marked done. Any failure on the way
@@ -721,15 +725,20 @@ def _commit_in_chunks(engine: Any, actor: Actor, preview: ImportPreview, *, atte
     pairs = list(zip(preview.rows, serials))
     written: list[int] = []
     committed = _monotonic()
+    start, size = 0, CHUNK_ROWS
     try:
-        for start in range(0, len(pairs), CHUNK_ROWS):
-            chunk = pairs[start:start + CHUNK_ROWS]
+        while start < len(pairs):
+            chunk = pairs[start:start + size]
             prepared = _prepare_rows(actor, [resolved for resolved, _serial in chunk], now, filename, engine.dialect)
             if start:
                 _sleep(max(0.0, CHUNK_PAUSE - (_monotonic() - committed)))  # a waiting save gets in here
             write = partial(_write_chunk, engine, actor, batch_id, chunk, prepared, sources, now, filename)
+            began = _monotonic()
             written += _busy_retrying(write, attempts, on_busy)
-            committed = _monotonic()
+            committed, start = _monotonic(), start + len(chunk)
+            # the next chunk as large as holds the lock about CHUNK_SECONDS at the pace of this one (never more than
+            # CHUNK_ROWS): on a busy machine a save waits for a smaller chunk, not a slower one
+            size = min(CHUNK_ROWS, max(MIN_CHUNK_ROWS, int(len(chunk) * CHUNK_SECONDS / max(committed - began, 0.001))))
         concurrent = {resolved.row.fingerprint for resolved, _serial in pairs} - _fingerprints(engine, written)
         if concurrent:  # written meanwhile by another import: not written twice
             preview.unchanged += [Skipped(r.row.excel_row, "import.skip_concurrent") for r in preview.rows
