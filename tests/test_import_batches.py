@@ -167,3 +167,29 @@ def test_on_a_slow_machine_the_chunks_shrink_to_hold_the_lock_about_chunk_second
     assert summary.imported == ROWS and sizes[0] == CHUNK and set(sizes[1:-1]) == {10} and sum(sizes) == ROWS
     with read_session(engine) as session:
         assert rollups.verify(session) == []
+
+
+def test_the_nightly_job_undoes_a_batch_whose_process_is_gone(engine, world):
+    """A batch left by a process that is gone (on this host) is undone by the nightly roll-up job at once, on
+    either database: its findings and the rows referring to them go, the roll-ups stay exact."""
+    from dashboard.services import jobs
+    from dashboard.services.unit_of_work import unit_of_work
+
+    rollups.refresh_if_stale(engine)
+    before = _counts(engine)
+    with read_session(engine) as session:
+        preview = imports.preview_import(session, world.actors["admin"],
+                                         imports.read_ledger(ledger(30, "遗留-"), filename="遗留.xlsx"))
+    summary = imports.commit_retrying(engine, world.actors["admin"], preview, source_title="遗留的导入")
+    ids = sorted(summary.finding_ids)
+    assert ids == list(range(ids[0], ids[-1] + 1))
+    with unit_of_work(engine) as session:  # as a chunked import that died after its first chunk leaves it
+        session.add(ImportBatch(started_at=clock.now(), touched_at=clock.now(), username="admin",
+                                owner=f"{imports.socket.gethostname()}:999999999", findings=[[ids[0], ids[-1]]],
+                                created={"source": [summary.source_id]}))
+    assert jobs.rebuild_rollups(engine) is not None
+    after = _counts(engine)
+    assert {name: after[name] for name in ("finding", "measure", "progress", "import_batch", "source")} == {
+        name: before[name] for name in ("finding", "measure", "progress", "import_batch", "source")}
+    with read_session(engine) as session:
+        assert rollups.verify(session) == []
