@@ -442,6 +442,26 @@ class DataVersion(SQLModel, table=True):
     token: str = Field(default="", max_length=16)
 
 
+class ImportBatch(SQLModel, table=True):
+    """A large ledger import on SQLite, written in chunks of bounded size, each its own short transaction, so that a
+    department's save waits for one chunk and never for the whole file (``services/imports.py``, issue 25). The row
+    says what the import has written so far (the id ranges of its findings, each written by one chunk; the sources,
+    categories, villages and aliases it created; its serials), so that a failure or a crash mid-way is undone
+    (``imports.undo_batch``) and never leaves half an import. ``done`` when its last chunk commits."""
+
+    __tablename__ = "import_batch"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    started_at: NaiveDatetime
+    touched_at: NaiveDatetime  # each chunk's commit: a batch not done and not touched for long was abandoned
+    username: str = Field(default="", max_length=60)
+    filename: str = Field(default="", max_length=200)
+    owner: str = Field(default="", max_length=120)  # host:pid of the process writing it (gone: a crash)
+    done: bool = False
+    findings: Optional[list[Any]] = Field(default=None, sa_column=Column(JSON))  # [[first id, last id], …] per chunk
+    created: Optional[dict[str, Any]] = Field(default=None, sa_column=Column(JSON))  # ids per table; serials taken
+
+
 ALIAS_KINDS = ("unit", "category", "village")
 
 

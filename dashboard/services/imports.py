@@ -1,4 +1,5 @@
-"""Import of existing ledgers: read and check the whole file first, then write every row or none.
+"""Import of existing ledgers: read and check the whole file first, then write every row or none (on SQLite a large
+file in chunks, each its own short transaction, undone if the import fails: ``_commit_in_chunks``).
 
 The parser (``dashboard.ledger_reader``) reads the file without any database. This service
 resolves the names the ledger uses (units, categories, villages) through exact names, remembered aliases
@@ -17,15 +18,18 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 import re
-from time import sleep as _sleep
+import socket
+from time import monotonic as _monotonic, sleep as _sleep
 import unicodedata
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from rapidfuzz import fuzz, process
-from sqlalchemy import func, select, true, update
+from sqlalchemy import delete, func, select, true, update
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
@@ -33,7 +37,7 @@ from dashboard import clock
 from dashboard.ledger_reader import ParsedRow, ParseResult, RowError, fingerprint, parse_ledger
 from dashboard.errors import DomainError, Phrase, ValidationFailed
 from dashboard.i18n import t
-from dashboard.lifecycle import Action, Actor, authorize, closure_path, next_status, starts_from
+from dashboard.lifecycle import SYSTEM, Action, Actor, authorize, closure_path, next_status, starts_from
 from dashboard.services import rollups
 from dashboard.services.common import audit, code, require_text
 from dashboard.services.findings import SERIAL_PREFIX
@@ -48,6 +52,8 @@ from db.models import (
     ExtensionRequest,
     Finding,
     FindingCoUnit,
+    Household,
+    ImportBatch,
     Measure,
     NameAlias,
     Progress,
@@ -592,37 +598,64 @@ def commit_import(session: Session, actor: Actor, data: bytes | str | Path | Par
 
 def _recheck(session: Session, preview: ImportPreview) -> None:
     """Rows another import wrote since the preview are not written twice (one indexed lookup per 1000 rows)."""
-    keys = [resolved.row.fingerprint for resolved in preview.rows]
-    present: set[str] = set()
-    for start in range(0, len(keys), 1000):
-        present.update(session.execute(select(Finding.import_key).where(
-            Finding.import_key.in_(keys[start:start + 1000]))).scalars())
+    present = _present(session, preview.rows)
     if present:
         preview.unchanged += [Skipped(r.row.excel_row, "import.skip_concurrent") for r in preview.rows
                               if r.row.fingerprint in present]
         preview.rows = [r for r in preview.rows if r.row.fingerprint not in present]
 
 
+def _present(session: Session, rows: list[ResolvedRow]) -> set[str]:
+    """The fingerprints of these rows that some finding already has."""
+    keys = [resolved.row.fingerprint for resolved in rows]
+    present: set[str] = set()
+    for start in range(0, len(keys), 1000):
+        present.update(session.execute(select(Finding.import_key).where(
+            Finding.import_key.in_(keys[start:start + 1000]))).scalars())
+    return present
+
+
 BULK_ROWS = 5_000  # an import this large is followed by VACUUM (ANALYZE) on PostgreSQL
+# SQLite has one writer, and a department's save waits for the whole of a write transaction: an import of more
+# rows than this is written in chunks of at most this many, each its own transaction (about 0.1 s on a quiet
+# machine, issue 25); on a busy one the chunks shrink so that each holds the lock about CHUNK_SECONDS
+CHUNK_ROWS = 1_000
+MIN_CHUNK_ROWS = 100
+CHUNK_SECONDS = 0.15
+CHUNK_PAUSE = 0.12  # s between two chunks, at least: SQLite's busy handler looks again every 100 ms at most
+ABANDONED = dt.timedelta(minutes=10)  # a batch not done and untouched this long was left by a crash: undone
 
 
 def commit_retrying(engine: Any, actor: Actor, preview: ImportPreview, *, attempts: int = BUSY_ATTEMPTS,
                     on_busy: Callable[[int, float], None] | None = None, **options: Any) -> ImportSummary:
     """``commit_import`` in its own short unit of work; while the database is busy (another writer holds it
     past the busy timeout, or PostgreSQL reports a deadlock), wait and try again a bounded number of times,
-    then refuse with a plain sentence. The file is never read again here."""
-    from dashboard.services.unit_of_work import is_retryable, unit_of_work
+    then refuse with a plain sentence. The file is never read again here. On SQLite an import of more than
+    ``CHUNK_ROWS`` rows is written in chunks (``_commit_in_chunks``)."""
+    from dashboard.services.unit_of_work import unit_of_work
+
+    if engine.dialect.name == "sqlite" and len(preview.rows) > CHUNK_ROWS:
+        summary = _commit_in_chunks(engine, actor, preview, attempts=attempts, on_busy=on_busy, **options)
+    else:
+        def once() -> ImportSummary:
+            # Built and cleaned before the transaction: it begins by taking SQLite's one write lock (BEGIN
+            # IMMEDIATE), and a department's save waits for it until it commits
+            prepared = _prepare_rows(actor, preview.rows, clock.now(), options.get("filename", ""), engine.dialect)
+            with unit_of_work(engine) as session:
+                return commit_import(session, actor, preview, prepared=prepared, **options)
+        summary = _busy_retrying(once, attempts, on_busy)
+    if summary.imported + summary.updated >= BULK_ROWS:
+        after_bulk_load(engine)  # a big import: planner statistics and PostgreSQL's visibility map
+    return summary
+
+
+def _busy_retrying(work: Callable[[], Any], attempts: int, on_busy: Callable[[int, float], None] | None) -> Any:
+    """``work()``, tried again after a growing wait while the database is busy; refused after ``attempts``."""
+    from dashboard.services.unit_of_work import is_retryable
 
     for attempt in range(1, attempts + 1):
-        # Built and cleaned before the transaction: it begins by taking SQLite's one write lock (BEGIN IMMEDIATE),
-        # and a department's save waits for it until it commits
-        prepared = _prepare_rows(actor, preview.rows, clock.now(), options.get("filename", ""), engine.dialect)
         try:
-            with unit_of_work(engine) as session:
-                summary = commit_import(session, actor, preview, prepared=prepared, **options)
-            if summary.imported + summary.updated >= BULK_ROWS:
-                after_bulk_load(engine)  # a big import: planner statistics and PostgreSQL's visibility map
-            return summary
+            return work()
         except DBAPIError as error:
             if not is_retryable(error):
                 raise
@@ -634,6 +667,238 @@ def commit_retrying(engine: Any, actor: Actor, preview: ImportPreview, *, attemp
                 on_busy(attempt, wait)
             _sleep(wait)
     raise ValidationFailed("error.import_database_busy", attempts=attempts)
+
+
+# --------------------------------------------------------------------------- SQLite: the write in chunks
+
+
+_CREATED = (("source", Source), ("category", Category), ("village", Village), ("name_alias", NameAlias))
+
+
+def _commit_in_chunks(engine: Any, actor: Actor, preview: ImportPreview, *, attempts: int,
+                      on_busy: Callable[[int, float], None] | None, source_title: str = "",
+                      source_kind: SourceKind | str = SourceKind.INSPECTION, issuing_body: str = "",
+                      received_date: dt.date | None = None, filename: str = "",
+                      decisions: dict[tuple[str, str], Decision] | None = None, **_unused: Any) -> ImportSummary:
+    """SQLite: the import of a checked preview as one batch written in short transactions, so that a department's
+    save waits for one chunk (at most ``CHUNK_ROWS`` findings with their children, about 0.1 s), never for the whole
+    file. First the names it creates, its serials and its ``ImportBatch`` row; then each chunk of findings, with
+    the roll-ups and the data version exact at its commit and its ids added to the batch; last the updates of
+    rows imported before, the one audit record of the import, and the batch marked done. Any failure on the way
+    undoes what the chunks wrote (``undo_batch``, chunked too) before it is raised; a crash is undone by the next
+    import (``undo_abandoned``)."""
+    from dashboard.services.unit_of_work import unit_of_work
+
+    authorize(actor, Action.IMPORT_LEDGER)
+    if not preview.ok:
+        raise ValidationFailed("error.import_rejected", count=len(preview.errors))
+    undo_abandoned(engine)
+    decisions = decisions or {(u.kind, u.value): u.decision for u in preview.unknowns if u.decision is not None}
+    now, received = clock.now(), received_date or clock.today()
+
+    def begin() -> tuple[int, dict[str, Source], list[str], list[str], list[str]]:
+        with unit_of_work(engine) as session:
+            _recheck(session, preview)
+            marks = {name: session.execute(select(func.coalesce(func.max(model.id), 0))).scalar_one()
+                     for name, model in _CREATED}
+            sources = _sources(session, actor, preview.rows, source_title, source_kind, issuing_body, received)
+            categories = _create_categories(session, actor, preview.rows)
+            villages = _create_villages(session, actor, preview.rows)
+            _remember_aliases(session, actor, preview, decisions or {})
+            serials = _serial_block(session, now.year, len(preview.rows))
+            created: dict[str, Any] = {name: list(session.execute(select(model.id).where(model.id > marks[name])
+                                                                   .order_by(model.id)).scalars())
+                                       for name, model in _CREATED}
+            if serials:
+                created["serials"] = [now.year, _number(serials[0]), _number(serials[-1])]
+            batch = ImportBatch(started_at=now, touched_at=now, username=actor.username, filename=filename[:200],
+                                owner=_owner(), findings=[], created=created)
+            session.add(batch)
+            session.flush()
+            assert batch.id is not None
+            return batch.id, sources, serials, categories, villages
+
+    skipped = len(preview.skipped)
+    if not preview.rows and not preview.updates:
+        return ImportSummary(None, 0, preview.already_imported, 0, preview.cancelled_skipped, 0, skipped)
+    batch_id, sources, serials, categories, villages = _busy_retrying(begin, attempts, on_busy)
+    pairs = list(zip(preview.rows, serials))
+    written: list[int] = []
+    committed = _monotonic()
+    start, size = 0, CHUNK_ROWS
+    try:
+        while start < len(pairs):
+            chunk = pairs[start:start + size]
+            prepared = _prepare_rows(actor, [resolved for resolved, _serial in chunk], now, filename, engine.dialect)
+            if start:
+                _sleep(max(0.0, CHUNK_PAUSE - (_monotonic() - committed)))  # a waiting save gets in here
+            write = partial(_write_chunk, engine, actor, batch_id, chunk, prepared, sources, now, filename)
+            began = _monotonic()
+            written += _busy_retrying(write, attempts, on_busy)
+            committed, start = _monotonic(), start + len(chunk)
+            # the next chunk as large as holds the lock about CHUNK_SECONDS at the pace of this one (never more than
+            # CHUNK_ROWS): on a busy machine a save waits for a smaller chunk, not a slower one
+            size = min(CHUNK_ROWS, max(MIN_CHUNK_ROWS, int(len(chunk) * CHUNK_SECONDS / max(committed - began, 0.001))))
+        concurrent = {resolved.row.fingerprint for resolved, _serial in pairs} - _fingerprints(engine, written)
+        if concurrent:  # written meanwhile by another import: not written twice
+            preview.unchanged += [Skipped(r.row.excel_row, "import.skip_concurrent") for r in preview.rows
+                                  if r.row.fingerprint in concurrent]
+            preview.rows = [r for r in preview.rows if r.row.fingerprint not in concurrent]
+        first_source = next(iter(sources.values()), None)
+
+        def finish() -> list[int]:
+            with unit_of_work(engine) as session:
+                updated = _write_updates(session, actor, preview.updates, now, filename)
+                rollups.touch(session, updated)
+                if first_source is not None:
+                    audit(session, actor, "import_ledger", first_source, new={
+                        "file": filename, "sha256": preview.parsed.file_sha256, "imported": len(preview.rows),
+                        "updated": len(updated), "already_imported": preview.already_imported,
+                        "sheet": preview.parsed.sheet, "batch": batch_id})
+                session.execute(update(ImportBatch).where(ImportBatch.id == batch_id)
+                                .values(done=True, touched_at=clock.now()))
+                return updated
+        updated = _busy_retrying(finish, attempts, on_busy)
+    except BaseException:
+        log.warning("import: batch %s failed after %s findings; undoing it", batch_id, len(written))
+        undo_batch(engine, batch_id)
+        raise
+    closed = sum(STATE_STATUS[resolved.row.state] is Status.CLOSED for resolved in preview.rows)
+    extensions = sum(1 for resolved in preview.rows if _extended(resolved))
+    return ImportSummary(first_source.id if first_source else None, len(preview.rows), preview.already_imported,
+                         closed, preview.cancelled_skipped, len(updated), skipped, categories, villages,
+                         preview.closed_with_date, extensions, written)
+
+
+def _number(serial: str) -> int:
+    return int(serial.rsplit("-", 1)[1])
+
+
+def _write_chunk(engine: Any, actor: Actor, batch_id: int, chunk: list[tuple[ResolvedRow, str]], prepared: _Rows,
+                 sources: dict[str, Source], now: dt.datetime, filename: str) -> list[int]:
+    """One chunk of findings and their children in its own unit of work, its ids recorded in the batch."""
+    from dashboard.services.unit_of_work import unit_of_work
+
+    with unit_of_work(engine) as session:
+        present = _present(session, [resolved for resolved, _serial in chunk])
+        if present:  # another import wrote some of these rows since the preview
+            chunk = [(resolved, serial) for resolved, serial in chunk if resolved.row.fingerprint not in present]
+            prepared = _prepare_rows(actor, [resolved for resolved, _serial in chunk], now, filename, engine.dialect)
+        rows = [resolved for resolved, _serial in chunk]
+        ids = _write_rows(session, prepared, rows, sources, [serial for _resolved, serial in chunk])
+        rollups.touch(session, ids)
+        if ids:
+            batch = session.get(ImportBatch, batch_id)
+            assert batch is not None
+            batch.findings = [*(batch.findings or []), [min(ids), max(ids)]]
+            batch.touched_at = clock.now()
+        return ids
+
+
+def _fingerprints(engine: Any, ids: list[int]) -> set[str]:
+    from db.engine import read_session
+
+    out: set[str] = set()
+    with read_session(engine) as session:
+        for start in range(0, len(ids), 1000):
+            out.update(session.execute(select(Finding.import_key).where(Finding.id.in_(ids[start:start + 1000])))
+                       .scalars())
+    return out
+
+
+def _children_of_finding() -> list[tuple[Any, Any]]:
+    """Every (table, column) that refers to a finding, but the finding's own ``repeat_of_id``."""
+    finding = Finding.__table__
+    return [(table, fk.parent) for table in reversed(finding.metadata.sorted_tables) if table is not finding
+            for fk in table.foreign_keys if fk.column.table is finding]
+
+
+def undo_batch(engine: Any, batch_id: int, actor: Actor = SYSTEM) -> bool:
+    """Remove what an import batch not done has written, newest chunk first, each chunk's findings in their own
+    short transaction (the rows that refer to them first: a nullable reference is cleared, any other row goes;
+    the import's own audit rows stay, as the audit log's rows always do), with the roll-ups and the data version
+    exact at each commit; then the sources, categories, villages and aliases it created that nothing uses, its
+    serials when no later number was taken, and the batch row. True if there was something to undo."""
+    from dashboard.services.unit_of_work import run_in_unit_of_work
+
+    def one_chunk(session: Session) -> bool:
+        batch = session.get(ImportBatch, batch_id)
+        if batch is None or batch.done:
+            return False
+        if not batch.findings:
+            _undo_names(session, actor, batch)
+            return False
+        first, last = batch.findings[-1]
+        ids = list(session.execute(select(Finding.id).where(Finding.id.between(first, last))).scalars())
+        session.execute(update(Finding).where(Finding.repeat_of_id.between(first, last)).values(repeat_of_id=None))
+        for table, column in _children_of_finding():
+            if column.nullable:
+                session.execute(update(table).where(column.between(first, last)).values({column.name: None}))
+            else:
+                session.execute(delete(table).where(column.between(first, last)))
+        session.execute(delete(Finding).where(Finding.id.between(first, last)))
+        rollups.touch(session, ids)
+        batch.findings = batch.findings[:-1]
+        batch.touched_at = clock.now()
+        return True
+
+    undone = False
+    while run_in_unit_of_work(engine, one_chunk):
+        undone = True
+    return undone
+
+
+def _undo_names(session: Session, actor: Actor, batch: ImportBatch) -> None:
+    created = batch.created or {}
+    uses = {"source": [Finding.source_id], "category": [Finding.category_id],
+            "village": [Finding.village_id, Household.village_id]}
+    for name, model in _CREATED:
+        for record_id in created.get(name, []):
+            if any(session.execute(select(column).where(column == record_id).limit(1)).first() for column in
+                   uses.get(name, [])):
+                continue
+            session.execute(delete(model).where(model.id == record_id))
+    if created.get("serials"):
+        year, first, last = created["serials"]
+        session.execute(update(SerialCounter).where(SerialCounter.year == year, SerialCounter.last == last)
+                        .values(last=first - 1))
+    audit(session, actor, "import_undone", batch, new={"file": batch.filename, "by": batch.username,
+                                                       "started_at": batch.started_at.isoformat()})
+    session.delete(batch)
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"[:120]
+
+
+def _gone(owner: str) -> bool:
+    """The process that wrote a batch has ended (it ran on this host; elsewhere this cannot be told)."""
+    host, _sep, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # alive, another user's
+        return False
+    return False
+
+
+def undo_abandoned(engine: Any) -> int:
+    """Undo the import batches a crash left (not done, and their process gone or untouched for ``ABANDONED``): each
+    import on SQLite does this first, and the nightly roll-up job. How many there were."""
+    from db.engine import read_session
+
+    with read_session(engine) as session:
+        batches = session.execute(select(ImportBatch.id, ImportBatch.owner, ImportBatch.touched_at)
+                                  .where(ImportBatch.done.is_(False))).all()
+    left = [batch_id for batch_id, owner, touched_at in batches
+            if _gone(owner) or touched_at < clock.now() - ABANDONED]
+    for batch_id in left:
+        log.warning("import: batch %s was left unfinished; undoing it", batch_id)
+        undo_batch(engine, batch_id)
+    return len(left)
 
 
 def _sources(session: Session, actor: Actor, rows: list[ResolvedRow], title: str, kind, issuing_body: str,

@@ -385,8 +385,9 @@ def report_reminder_pass(engine: Engine, today: dt.date | None = None, worker: s
 
 
 def rebuild_rollups(engine: Engine) -> Any:
-    from dashboard.services import rollups
+    from dashboard.services import imports, rollups
 
+    imports.undo_abandoned(engine)  # an import a crash left half-written (SQLite's chunks) goes first
     return rollups.refresh_if_stale(engine)
 
 
