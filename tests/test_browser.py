@@ -130,10 +130,127 @@ def browser():
         chromium.close()
 
 
-def settle(page) -> None:
-    page.wait_for_timeout(400)
-    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=30_000)
-    page.wait_for_timeout(400)
+# Watches, inside the page, what ``settle`` waits for (installed with ``watch_runs`` before the page loads): the
+# reruns the page asks for (BackMsg.rerun_script, field 11, on the Streamlit websocket), the runs that answer them
+# (ForwardMsg.new_session, field 4, then script_finished, field 6, not FINISHED_EARLY_FOR_RERUN = 2), file uploads
+# (BackMsg.file_urls_request, 16, answered by ForwardMsg.file_urls_response, 19, then the uploader's PUT), and the
+# moment of the last of these or of the user's last input.
+RUN_WATCH = r"""
+(() => {
+  if (window.__zgRuns) return;
+  const runs = window.__zgRuns = {sent: 0, started: 0, done: 0, asked: 0, answered: 0, uploads: 0, uploaded: 0,
+                                  last: performance.now(), idleSince: null};
+  const stamp = () => { runs.last = performance.now(); };
+  const varint = (b, i) => { let v = 0, s = 1, x; do { x = b[i++]; v += (x & 127) * s; s *= 128; } while (x & 128); return [v, i]; };
+  const fields = data => {  // the top-level fields of a protobuf message, [number, varint value or null]
+    const b = data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    const out = [];
+    for (let i = 0, t, v; i < b.length; ) {
+      [t, i] = varint(b, i); v = null;
+      const wire = t % 8;
+      if (wire === 0) [v, i] = varint(b, i);
+      else if (wire === 2) { let n; [n, i] = varint(b, i); i += n; }
+      else if (wire === 1) i += 8;
+      else if (wire === 5) i += 4;
+      else break;
+      out.push([Math.floor(t / 8), v]);
+    }
+    return out;
+  };
+  const Native = window.WebSocket, send = Native.prototype.send;
+  Native.prototype.send = function (data) {
+    try {
+      if (typeof data !== "string") {
+        const numbers = fields(data).map(([n]) => n);
+        if (numbers.includes(11)) { runs.sent += 1; stamp(); }
+        if (numbers.includes(16)) { runs.asked += 1; stamp(); }  // file_urls_request: where to upload a file
+      }
+    } catch (error) { console.error("RUN_WATCH", error); }
+    return send.call(this, data);
+  };
+  window.WebSocket = class extends Native {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener("message", event => {
+        if (!(event.data instanceof ArrayBuffer)) return;
+        stamp();
+        for (const [n, v] of fields(event.data)) {
+          if (n === 4) runs.started = runs.sent;                 // a run that answers every rerun asked so far
+          else if (n === 6 && v !== 2) runs.done = runs.started;  // ... has finished (not cut short for another)
+          else if (n === 19) runs.answered += 1;                  // file_urls_response
+        }
+      });
+      this.addEventListener("close", () => {  // what was asked of a server that is gone will never be answered
+        runs.started = runs.done = runs.sent; runs.answered = runs.asked; stamp();
+      });
+    }
+  };
+  const open = XMLHttpRequest.prototype.open, xsend = XMLHttpRequest.prototype.send;
+  XMLHttpRequest.prototype.open = function (method, ...rest) {
+    this.__zgUpload = String(method).toUpperCase() === "PUT";
+    return open.call(this, method, ...rest);
+  };
+  XMLHttpRequest.prototype.send = function (...args) {
+    if (this.__zgUpload) {
+      runs.uploads += 1; stamp();
+      this.addEventListener("loadend", () => { runs.uploaded += 1; stamp(); });
+    }
+    return xsend.apply(this, args);
+  };
+  for (const kind of ["pointerdown", "pointerup", "click", "keydown", "keyup", "input", "change", "touchend"])
+    window.addEventListener(kind, stamp, true);
+})();
+"""
+
+# True once the page has been idle for ``quiet`` ms: every rerun it asked for has been answered by a finished run,
+# no upload is under way, Streamlit's app element says notRunning and shows no status widget, and no message, upload
+# or user input came in the last ``quiet`` ms (time for the frontend to draw what the last message brought, and for
+# a widget that commits a moment after the input to send its rerun, which then counts as asked for).
+PAGE_SETTLED = """quiet => {
+  const runs = window.__zgRuns;
+  if (!runs) throw new Error("settle(): this page was not made with watch_runs(), so its runs cannot be seen");
+  const app = document.querySelector('[data-testid="stApp"]');
+  const idle = runs.sent > 0 && runs.done >= runs.sent && runs.answered >= runs.asked && runs.uploaded >= runs.uploads
+    && app !== null
+    && app.getAttribute("data-test-script-state") === "notRunning"
+    && !document.querySelector('[data-testid="stStatusWidget"]');
+  const now = performance.now();
+  if (!idle) { runs.idleSince = null; return false; }
+  if (runs.idleSince === null) runs.idleSince = now;
+  return now - Math.max(runs.idleSince, runs.last) >= quiet;
+}"""
+SETTLE_QUIET_MS = 100
+
+
+def watch_runs(target):
+    """Install ``RUN_WATCH`` in a browser context or page (before it loads a page) so ``settle`` can see its runs;
+    returns ``target``. Every page a browser test drives is made with it."""
+    target.add_init_script(RUN_WATCH)
+    return target
+
+
+def new_page(browser, **context_options):
+    """A page in a new browser context (``context_options`` as for ``browser.new_context``), its runs watched."""
+    return watch_runs(browser.new_context(**context_options)).new_page()
+
+
+def settle(page, timeout: int = 30_000) -> None:
+    """Wait until the app has finished what the last action asked for (``PAGE_SETTLED``): not a fixed pause, so a
+    quick rerun costs only its own time and a slow one on a loaded machine is still waited for."""
+    page.wait_for_function(PAGE_SETTLED, arg=SETTLE_QUIET_MS, timeout=timeout)
+
+
+# Every table on the screen (a data grid, loaded after the run and drawn on a canvas; one in a closed tab or
+# expander is not drawn until it is opened) has its canvas; then two animation frames, so the canvas is painted.
+TABLES_DRAWN = """() => [...document.querySelectorAll('[data-testid="stDataFrame"]')].every(
+    grid => !grid.checkVisibility() || grid.querySelector("canvas") !== null)"""
+
+
+def tables_drawn(page, timeout: int = 20_000) -> None:
+    """The page has settled and its tables have been drawn (for a screenshot, or to read what they show)."""
+    settle(page, timeout)
+    page.wait_for_function(TABLES_DRAWN, timeout=timeout)
+    page.evaluate("() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
 
 
 def sign_in(page, base: str | None, username: str) -> None:
@@ -195,7 +312,7 @@ def submit_form(page, heading: str, button: str) -> None:
 @pytest.fixture
 def page(browser, tmp_path):
     """A fresh browser page; on failure its last screen is saved next to the test's files."""
-    page = browser.new_context(viewport={"width": 1440, "height": 2000}, locale="zh-CN").new_page()
+    page = new_page(browser, viewport={"width": 1440, "height": 2000}, locale="zh-CN")
     yield page
     page.screenshot(path=str(tmp_path / "last-screen.png"))
     print(f"last screen: {tmp_path / 'last-screen.png'}")
@@ -291,7 +408,7 @@ def test_whole_job_in_the_browser(server, page, tmp_path):
     settle(page)
     page.get_by_role("textbox", name="本次完成的工作").fill("已入户核实2户家庭收入")
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(str(proof))
-    page.wait_for_timeout(800)
+    settle(page)  # the upload has finished (settle waits for it)
     submit_form(page, "报送整改进展", "提交")
     wait_text(page, "整改进展已报送")
     # the result is shown where the user pressed the button, not only at the top of the page
@@ -440,7 +557,7 @@ def visit(page, base: str, key: str) -> None:
         settle(page)
         for tab in ("整改措施", "整改进展", "佐证材料", "延期与销号", "操作记录"):
             page.get_by_role("tab", name=tab).click()
-            page.wait_for_timeout(200)
+            page.locator('[role="tab"][aria-selected="true"]', has_text=tab).wait_for()
             assert not english_on(page), (key, tab, english_on(page))
 
 
@@ -466,12 +583,10 @@ def test_no_english_in_the_chinese_interface(server, page, username):
     outside = next(key for key in ("admin", "log", "meeting") if key not in ROLE_PAGES[username])
     page.goto(f"{server}/{outside}")
     settle(page)
-    page.wait_for_timeout(1500)
     assert "您的角色无权访问此页面" in page.locator("body").inner_text()
     assert not english_on(page), english_on(page)
     page.goto(f"{server}/no-such-page")
     settle(page)
-    page.wait_for_timeout(1500)
     assert not english_on(page), english_on(page)
     if username == "jiuzhu":  # another unit's finding is refused in Chinese only
         other = query("SELECT f.serial FROM finding f JOIN unit u ON u.id = f.lead_unit_id "
@@ -500,8 +615,8 @@ def overflow(page) -> list[str]:
 
 @pytest.fixture
 def phone(browser, tmp_path):
-    page = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN", is_mobile=True,
-                               has_touch=True, device_scale_factor=2).new_page()
+    page = new_page(browser, viewport={"width": 390, "height": 844}, locale="zh-CN", is_mobile=True, has_touch=True,
+                    device_scale_factor=2)
     yield page
     page.screenshot(path=str(tmp_path / "last-screen.png"))
 
@@ -542,14 +657,15 @@ def test_tabbing_into_a_work_list_does_not_open_its_first_finding(server, page):
     in_table = "() => !!document.activeElement.closest('[data-testid=stDataFrame]')" \
                " && document.activeElement.tagName === 'CANVAS'"
     for _ in range(15):
+        page.evaluate("() => { window.__focusBefore = document.activeElement; }")
         page.keyboard.press("Tab")
-        page.wait_for_timeout(300)
+        page.wait_for_function("() => document.activeElement !== window.__focusBefore")  # focus has moved on
         if page.evaluate(in_table):
             break
     assert page.evaluate(in_table), "Tab never reached the work list"
     page.keyboard.press("ArrowDown")
     settle(page)
-    page.wait_for_timeout(1500)
+    page.wait_for_timeout(1500)  # the point of the test: time for a (wrong) opening of the row to show; not a settle
     assert page.locator('[data-testid="stMain"] h1').first.inner_text() == "我的待办"
     assert page.get_by_role("heading", name="问题详情").count() == 0
 
@@ -578,7 +694,7 @@ class Taps:
 
     def pick_photo(self, path: Path) -> None:
         self.page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(str(path))
-        self.page.wait_for_timeout(800)
+        settle(self.page)  # the upload has finished (settle waits for it)
         self.done += ["open the photo picker", "choose the photo"]
 
 
@@ -621,7 +737,7 @@ def test_two_browsers_editing_one_finding_lose_nothing(server, browser):
     serial = query("SELECT serial FROM finding WHERE status IN ('open', 'in_progress') ORDER BY id LIMIT 1")[0][0]
     pages = []
     for username in ("inspector", "admin"):
-        page = browser.new_context(viewport={"width": 1440, "height": 2000}, locale="zh-CN").new_page()
+        page = new_page(browser, viewport={"width": 1440, "height": 2000}, locale="zh-CN")
         sign_in(page, server, username)
         open_finding(page, server, serial)
         pages.append(page)

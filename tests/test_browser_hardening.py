@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from tests.test_browser import ARGS, CHROMIUM, demo_server, open_finding, sign_in
+from tests.test_browser import ARGS, CHROMIUM, demo_server, new_page, open_finding, settle, sign_in
 
 pytestmark = [
     pytest.mark.browser,
@@ -94,11 +94,12 @@ def test_markdown_typed_by_users_is_shown_as_text(served, browser):
     listener = Listener()
     try:
         serial = _plant(data, listener.port)
-        page = browser.new_context(viewport={"width": 1500, "height": 2200}, locale="zh-CN").new_page()
+        page = new_page(browser, viewport={"width": 1500, "height": 2200}, locale="zh-CN")
         sign_in(page, base, "jiuzhu")
         open_finding(page, base, serial)
         page.get_by_role("tab", name="整改进展").click()
-        page.wait_for_timeout(1500)
+        page.locator('[role="tab"][aria-selected="true"]', has_text="整改进展").wait_for()
+        settle(page)
         if SHOTS:
             SHOTS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(SHOTS / "finding-markdown-as-text.png"), full_page=True)
@@ -111,7 +112,7 @@ def test_markdown_typed_by_users_is_shown_as_text(served, browser):
         assert page.locator(f'img[src*="127.0.0.1:{listener.port}"]').count() == 0
         links = page.locator(f'a[href*="127.0.0.1:{listener.port}"]')
         assert links.count() == 0, [links.nth(i).evaluate("e => e.outerHTML") for i in range(min(links.count(), 3))]
-        page.wait_for_timeout(500)
+        page.wait_for_timeout(500)  # the point: time for a browser to fetch a planted address (none may come)
         assert listener.paths == []  # no reader's browser fetched anything
     finally:
         listener.close()

@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from tests.test_browser import ARGS, CHROMIUM, demo_server, settle, sign_in, sign_out
+from tests.test_browser import ARGS, CHROMIUM, demo_server, settle, sign_in, sign_out, watch_runs
 
 SESSION_COOKIE = "zhenggai_session"
 
@@ -30,7 +30,7 @@ def browser():
 
 
 def _page(browser):
-    context = browser.new_context(viewport={"width": 1440, "height": 1000}, locale="zh-CN")
+    context = watch_runs(browser.new_context(viewport={"width": 1440, "height": 1000}, locale="zh-CN"))
     return context, context.new_page()
 
 

@@ -24,7 +24,7 @@ import pytest
 from sqlalchemy import text
 
 from tests.conftest import TEST_DATABASE_URL
-from tests.test_browser import ARGS, CHROMIUM, edit_cell, go, open_finding, settle, sign_in
+from tests.test_browser import ARGS, CHROMIUM, edit_cell, go, open_finding, settle, sign_in, watch_runs
 
 ROOT = Path(__file__).resolve().parent.parent
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -135,7 +135,8 @@ def browser():
 
 
 def _context(browser, route: str, problems: list[str]):
-    context = browser.new_context(viewport={"width": 1500, "height": 1800}, locale="zh-CN", ignore_https_errors=True)
+    context = watch_runs(browser.new_context(viewport={"width": 1500, "height": 1800}, locale="zh-CN",
+                                             ignore_https_errors=True))
     context.add_cookies([{"name": "dashboard_route", "value": route, "domain": "127.0.0.1", "path": "/",
                           "secure": True, "httpOnly": True, "sameSite": "Strict"}])
     page = context.new_page()

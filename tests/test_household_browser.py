@@ -14,7 +14,7 @@ import pytest
 
 from dashboard import clock
 from seed import people
-from tests.test_browser import DATA, browser, demo_server, settle, shot, sign_in, sign_out  # noqa: F401 - fixtures and helpers the tests below name
+from tests.test_browser import DATA, browser, demo_server, settle, shot, sign_in, sign_out, tables_drawn, watch_runs  # noqa: F401 - fixtures and helpers the tests below name
 
 pytestmark = [pytest.mark.browser]
 PORT = 8761  # this area's own port (8760-8779)
@@ -37,7 +37,7 @@ def one(sql: str, *params):
 
 def snap(page, name: str) -> None:
     """A screenshot once the tables (drawn on a canvas after the run) have appeared."""
-    page.wait_for_timeout(2500)
+    tables_drawn(page)
     shot(page, name)
 
 
@@ -95,7 +95,7 @@ def test_clue_to_elimination_in_the_browser(browser, server):  # noqa: F811 - th
     today = clock.today()   # the app's day (China time): between 16:00 and 24:00 UTC the machine's date is a day behind
 
     # 1. the township officer, at phone size: a new clue and its 入户核实
-    phone = browser.new_page(viewport=PHONE)
+    phone = watch_runs(browser.new_page(viewport=PHONE))
     sign_in(phone, server, "gaoshi")
     phone.goto(f"{server}/clues")
     settle(phone)
@@ -133,7 +133,7 @@ def test_clue_to_elimination_in_the_browser(browser, server):  # noqa: F811 - th
     number, = one("SELECT h.number FROM household h JOIN household_case c ON c.household_id = h.id "
                   "WHERE c.state = 'publicized' AND c.publicity_end < ? AND h.township = '高士镇' ORDER BY h.number",
                   today.isoformat())
-    page = browser.new_page(viewport=DESKTOP)
+    page = watch_runs(browser.new_page(viewport=DESKTOP))
     sign_in(page, server, "gaoshi")
     open_household(page, server, number)
     snap(page, "hh-household-publicized")
@@ -179,7 +179,7 @@ def test_clue_to_elimination_in_the_browser(browser, server):  # noqa: F811 - th
                "WHERE h.number = ? AND c.state = 'elim_publicized'", ready) == ("elim_publicized",)
     page.close()
     for size, name in ((PHONE, "phone"), (DESKTOP, "desktop")):
-        view = browser.new_page(viewport=size)
+        view = watch_runs(browser.new_page(viewport=size))
         sign_in(view, server, "jiance")
         for key in ("households", "elimination"):
             view.goto(f"{server}/{key}")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_browser import ARGS, CHROMIUM, demo_server, free_port, settle, sign_in
+from tests.test_browser import ARGS, CHROMIUM, demo_server, free_port, new_page, settle, sign_in
 
 pytestmark = [
     pytest.mark.browser,
@@ -39,7 +39,7 @@ def test_a_whole_campaign_at_phone_size(server, tmp_path):
     shots.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_context(viewport=PHONE, device_scale_factor=1, is_mobile=True, has_touch=True).new_page()
+        page = new_page(browser, viewport=PHONE, device_scale_factor=1, is_mobile=True, has_touch=True)
         sign_in(page, server, "inspector")
         page.goto(f"{server}/lookback")
         try:

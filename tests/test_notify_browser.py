@@ -15,7 +15,7 @@ import time
 import pytest
 
 from tests.test_browser import (DATA, ROOT, browser, demo_server, open_finding, query, settle, shot,  # noqa: F401 - fixtures and helpers the test names
-                                sign_in, sign_out, submit_form, wait_text)
+                                sign_in, sign_out, submit_form, tables_drawn, wait_text, watch_runs)
 
 pytestmark = [pytest.mark.browser]
 DESKTOP = {"width": 1440, "height": 1000}
@@ -57,7 +57,7 @@ def rule_hits(rule_id: str) -> list[str]:
 
 def snap(page, name: str) -> None:
     """A screenshot once the tables (drawn on a canvas after the run) have appeared; never with a clear ID."""
-    page.wait_for_timeout(2500)
+    tables_drawn(page)
     assert not FULL_ID.search(page.locator('[data-testid="stMain"]').inner_text()), name
     shot(page, name)
 
@@ -82,7 +82,7 @@ def test_from_the_nightly_check_to_a_closed_finding_in_the_browser(browser, serv
     assert nightly["quality_units"] >= 1 and nightly["report_reminders"] == 1
 
     # 1. the township officer reads the night's notices on a phone
-    phone = browser.new_page(viewport=PHONE)
+    phone = watch_runs(browser.new_page(viewport=PHONE))
     sign_in(phone, server, "gaoshi")
     phone.goto(f"{server}/notifications")
     settle(phone)
@@ -91,7 +91,7 @@ def test_from_the_nightly_check_to_a_closed_finding_in_the_browser(browser, serv
     phone.close()
 
     # 2. the inspector is reminded of the report, marks it sent, and raises a finding from the check
-    page = browser.new_page(viewport=DESKTOP)
+    page = watch_runs(browser.new_page(viewport=DESKTOP))
     sign_in(page, server, "inspector")
     page.goto(f"{server}/notifications")
     settle(page)
@@ -171,7 +171,7 @@ def test_from_the_nightly_check_to_a_closed_finding_in_the_browser(browser, serv
     page.close()
 
     # 5. the liaison hears of the closure, on a phone
-    phone = browser.new_page(viewport=PHONE)
+    phone = watch_runs(browser.new_page(viewport=PHONE))
     sign_in(phone, server, "gaoshi_lianluo")
     phone.goto(f"{server}/notifications")
     settle(phone)

@@ -10,7 +10,7 @@ from collections import Counter
 
 from docx import Document
 from sqlalchemy import true
-from openpyxl import load_workbook
+from python_calamine import CalamineWorkbook
 
 from dashboard import cli, clock
 from dashboard.documents.ledger_export import COLUMNS, HEADER_ROW, export_ledger
@@ -53,12 +53,15 @@ def _report_text(data: bytes) -> str:
 
 
 def _export_statuses(engine) -> Counter:
+    """The completion column of the Excel export, read back from the file (with python-calamine, the app's own
+    fast reader: openpyxl took 13 s to read the 20,000 rows)."""
     buffer = io.BytesIO()
     with read_session(engine) as session:
         export_ledger(session, LEADER, buffer)
-    sheet = load_workbook(io.BytesIO(buffer.getvalue()), read_only=True).active
+    book = CalamineWorkbook.from_filelike(io.BytesIO(buffer.getvalue()))
+    rows = book.get_sheet_by_index(0).to_python(skip_empty_area=False)
     column = [key for key, _w, _x in COLUMNS].index("export.completion")
-    return Counter(row[column] for row in sheet.iter_rows(min_row=HEADER_ROW + 2, values_only=True))
+    return Counter(row[column] for row in rows[HEADER_ROW + 1:])
 
 
 def _assert_outputs_agree(engine, database_url, monkeypatch, capsys) -> Figures:
