@@ -20,24 +20,13 @@ themselves: a restore (``services/backup.py``) and a roll-up repair from the com
 
 One global version, not one per unit: a page view of unchanged data costs one read either way, and
 writes are rare next to views (a meeting of 50 people reads; a handful of departments write).
-
-Every page run reads the version, so ``current`` keeps one connection of its own per engine (``_Reader``) in
-autocommit mode and reads with the driver's cursor: a checkout from the pool with its liveness ping, the
-rollback on return and SQLAlchemy's statement layer cost ten times the read itself (0.4 ms against 0.04 ms of
-CPU on PostgreSQL), and that was 3 % of a replica's CPU under the load test. The connection belongs to the
-engine's pool of the moment: after ``engine.dispose()`` (a restore) the next read opens a new one; a connection
-the server dropped is opened again once.
 """
 from __future__ import annotations
 
 import re
 import secrets
-import threading
-import weakref
-from typing import Any
 
 from sqlalchemy import Engine, event
-from sqlalchemy.pool import Pool
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
@@ -100,73 +89,12 @@ def bump(session: Session) -> None:
         index_elements=["id"], set_={"version": DataVersion.version + 1, "token": statement.excluded.token}))
 
 
-_READ = f"SELECT version, token FROM {TABLE} WHERE id = 1"
-
-
 def read(connection: Connection) -> str:
     """The current version as ``"<version>-<token>"`` (one primary-key read; "" before the first write)."""
-    return _spelt(connection.exec_driver_sql(_READ).first())
-
-
-def _spelt(row: Any) -> str:
+    row = connection.exec_driver_sql(f"SELECT version, token FROM {TABLE} WHERE id = 1").first()
     return f"{row[0]}-{row[1]}" if row else ""
 
 
 def current(engine: Engine) -> str:
-    """The version as the database has it now, on this engine's own kept connection (see the module's note)."""
-    pool = engine.pool
-    reader = _READERS.get(pool)
-    if reader is None:
-        reader = _READERS.setdefault(pool, _Reader(engine))
-    return reader.read()
-
-
-class _Reader:
-    """One autocommit connection, used under a lock by every thread of the process that reads the version."""
-
-    def __init__(self, engine: Engine) -> None:
-        self._engine = weakref.ref(engine)
-        self._lock = threading.Lock()
-        self._held: list[Any] = []  # the pool's detached connection, if open (a list: the finaliser closes it)
-        weakref.finalize(self, _close, self._held)
-
-    def read(self) -> str:
-        with self._lock:
-            try:
-                return self._read_once()
-            except Exception:  # noqa: BLE001 - a dropped connection: open a new one and read once more
-                _close(self._held)
-                return self._read_once()
-
-    def _read_once(self) -> str:
-        if not self._held:
-            self._held.append(self._open())
-        cursor = self._held[0].cursor()
-        try:
-            cursor.execute(_READ)
-            return _spelt(cursor.fetchone())
-        finally:
-            cursor.close()
-
-    def _open(self) -> Any:
-        engine = self._engine()
-        if engine is None:
-            raise RuntimeError("the engine of this data version reader is gone")
-        connection = engine.raw_connection()
-        connection.detach()  # ours to keep and close: the pool makes another in its place
-        driver = connection.dbapi_connection
-        if engine.dialect.name == "postgresql":
-            driver.rollback()  # the checkout's liveness ping may have begun a transaction
-            driver.autocommit = True  # each read sees the latest commit and holds no snapshot
-        return connection  # SQLite: the engine's connect hook already set autocommit (isolation_level None)
-
-
-def _close(held: list[Any]) -> None:
-    while held:
-        try:
-            held.pop().close()
-        except Exception:  # noqa: BLE001 - closing a connection that is already gone
-            pass
-
-
-_READERS: weakref.WeakKeyDictionary[Pool, _Reader] = weakref.WeakKeyDictionary()
+    with engine.connect() as connection:
+        return read(connection)
