@@ -248,7 +248,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 def password_check_seconds() -> float:
-    """CPU time of one bcrypt check at the app's cost (what a sign-in spends on the password)."""
+    """CPU time of one password check at the app's cost (what a sign-in spends on the password)."""
     from dashboard import passwords
 
     stored = passwords.hash_password(PASSWORD)

@@ -96,7 +96,7 @@ def _no_env_database(monkeypatch, tmp_path):
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.setenv("DASHBOARD_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("DASHBOARD_MODE", "demo")
-    monkeypatch.setattr(passwords, "ROUNDS", 4)
+    monkeypatch.setattr(passwords, "COST", passwords.TEST_COST)
 
 
 @pytest.fixture(params=BACKENDS)

@@ -219,7 +219,7 @@ class Templates:
     def prepared(self, backend: str, name: str, build: Callable[[Engine], Any], on_world: bool) -> "Prepared":
         from dashboard import passwords
 
-        key = (backend, name, on_world, build_clock(), passwords.ROUNDS)
+        key = (backend, name, on_world, build_clock(), passwords.COST)
         with self._prepared_lock:
             found = self._prepared.get(key)
             if found is None:
@@ -548,13 +548,13 @@ def build_world_on(engine: Engine, today: dt.datetime) -> "World":
     from dashboard.services.unit_of_work import unit_of_work
     from tests.factories import build_world
 
-    rounds = passwords.ROUNDS
-    passwords.ROUNDS = 4
+    cost = passwords.COST
+    passwords.COST = passwords.TEST_COST
     try:
         with clock.frozen(today), unit_of_work(engine) as session:
             return build_world(session)
     finally:
-        passwords.ROUNDS = rounds
+        passwords.COST = cost
 
 
 def new_data_version_token(engine: Engine) -> None:

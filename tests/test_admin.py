@@ -54,7 +54,7 @@ def test_create_user_and_its_audit_row(engine, world):
     assert (stored.username, stored.display_name, stored.role, stored.unit_id) == (
         "wangli", "王丽", "department", world.units["社会救助办"])
     assert stored.active and stored.token_version == 1 and stored.version == 1 and not stored.is_demo_password
-    assert stored.password_hash.startswith("$2b$") and verify_password("long-enough-1", stored.password_hash)
+    assert stored.password_hash.startswith("$argon2id$") and verify_password("long-enough-1", stored.password_hash)
     (row,) = audit_rows(engine, "User", created.id)
     assert (row.action, row.username, row.user_id, row.old) == ("create", "admin", admin_actor.id, None)
     assert row.new["username"] == "wangli" and row.new["role"] == "department"
@@ -217,7 +217,7 @@ def test_password_hashes_never_reach_the_audit_log(engine, world):
         rows = session.exec(select(AuditLog)).all()
     dumped = json.dumps([[row.old, row.new, row.note] for row in rows], ensure_ascii=False)
     assert len(hashes) == len(world.actors) and len(rows) > len(world.actors)
-    assert "$2b$" not in dumped and "password_hash" not in dumped
+    assert "$argon2id$" not in dumped and "$2b$" not in dumped and "password_hash" not in dumped
     assert not any(h in dumped for h in hashes)
     assert "another-pass-1" not in dumped and PASSWORD not in dumped
 

@@ -43,7 +43,7 @@ def check(capsys) -> dict[str, list[str]]:
 
 @pytest.mark.usefixtures("cli_env")
 def test_from_the_nightly_check_to_a_closed_finding(engine, frozen_today, capsys, monkeypatch, demo_copy):
-    monkeypatch.setattr(passwords, "ROUNDS", 4)
+    monkeypatch.setattr(passwords, "COST", passwords.TEST_COST)
     monkeypatch.setenv("DASHBOARD_MODE", "demo")
     today = frozen_today.date()
     demo_copy(engine)  # seed_demo(engine, today), built once

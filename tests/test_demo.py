@@ -39,7 +39,7 @@ def demo(request, tmp_path_factory, templates):
     """An engine holding the demo ledger built for TODAY (2026-06-15), one per backend."""
     schema = admin_engine = None
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(passwords, "ROUNDS", 4)
+        patch.setattr(passwords, "COST", passwords.TEST_COST)
         patch.setenv("DASHBOARD_MODE", "demo")
         patch.setenv("DASHBOARD_DATA_DIR", str(tmp_path_factory.mktemp("data")))  # the privacy key of the demo
         if request.param == "sqlite":

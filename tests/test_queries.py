@@ -161,7 +161,7 @@ def shared_ledger(request, tmp_path_factory):
     """One ledger per backend for the tests that only read it (building it for each test is slow)."""
     schema = None
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(passwords, "ROUNDS", 4)
+        patch.setattr(passwords, "COST", passwords.TEST_COST)
         if request.param == "sqlite":
             engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('queries') / 'ledger.db'}")
         else:

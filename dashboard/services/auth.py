@@ -3,7 +3,7 @@ demo passwords, token versions.
 
 Every failed sign-in is answered the same way and in about the same time: a wrong password, an
 unknown name, a deactivated account, a demo password in production all read "用户名或密码不正确",
-and an unknown name is checked against a dummy bcrypt hash of the same cost as a real one.
+and an unknown name is checked against a dummy hash of the same cost as a real one.
 
 Too many failures are throttled, not punished: an account name from one address, an account from
 anywhere, and an address on names that are no account are refused for a while (counted in
@@ -26,7 +26,7 @@ from sqlmodel import Session
 
 from dashboard import clock, config
 from dashboard.lifecycle import SYSTEM, Actor
-from dashboard.passwords import verify_password, waste_time_like_a_check
+from dashboard.passwords import hash_password, needs_rehash, verify_password, waste_time_like_a_check
 from dashboard.services import data_version
 from dashboard.services.common import actor_of, audit
 from dashboard.settings import load_settings
@@ -145,6 +145,8 @@ def sign_in(session: Session, username: str, password: str, client: str = "local
     user.failed_logins = 0
     user.locked_until = None
     user.last_login_at = now
+    if needs_rehash(user.password_hash):  # a bcrypt hash from before Argon2id: the password is known right now
+        user.password_hash = hash_password(password)
     # Fifty people signing in to a meeting must not empty every replica's page caches fifty times
     data_version.quiet_here(session, User.__tablename__)
     return result
