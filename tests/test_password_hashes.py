@@ -33,7 +33,7 @@ def _sign_in(engine, username: str, password: str):
 def test_new_hashes_are_argon2id_of_the_configured_cost(monkeypatch):
     monkeypatch.setattr(passwords, "COST", passwords.OWASP_COST)
     stored = passwords.hash_password("long-enough-pass")
-    assert stored.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    assert stored.startswith("$argon2id$v=19$m=7168,t=5,p=1$")
     assert passwords.verify_password("long-enough-pass", stored)
     assert not passwords.verify_password("long-enough-pasS", stored)
     assert not passwords.needs_rehash(stored)
@@ -61,3 +61,34 @@ def test_a_bcrypt_hash_signs_in_once_and_is_replaced_by_argon2id(engine, world):
     assert _sign_in(engine, "leader", PASSWORD).ok
     assert _stored_hash(engine, "leader") == upgraded  # hashed once, not at every sign-in
     assert not _sign_in(engine, "leader", "wrong-password-1").ok
+
+
+def test_hashing_runs_in_one_thread_of_its_own(monkeypatch):
+    """Argon2's working memory is taken in one thread, so glibc keeps it in one arena, not in one per session."""
+    import threading
+
+    seen: set[str] = set()
+    real = passwords._hasher
+
+    def watched(cost):
+        hasher = real(cost)
+
+        class Watched:
+            def hash(self, password):
+                seen.add(threading.current_thread().name)
+                return hasher.hash(password)
+
+            def verify(self, stored, password):
+                seen.add(threading.current_thread().name)
+                return hasher.verify(stored, password)
+
+        return Watched()
+
+    monkeypatch.setattr(passwords, "_hasher", watched)
+    workers = [threading.Thread(target=lambda: passwords.verify_password("x" * 12, passwords.hash_password("x" * 12)))
+               for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert len(seen) == 1 and next(iter(seen)).startswith("password-hash")
