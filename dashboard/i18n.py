@@ -1511,6 +1511,7 @@ CATALOGUE.update({
     "cli_help.import_households": ("导入国家防返贫监测信息系统导出的监测对象信息（每人一行，按户编号分组）", "import the national monitoring system's export of households (one row per person, grouped by household number)"),
     "error.hh_negative": ("“{field}”不能为负数。", "'{field}' cannot be negative."),
     "error.hh_measure_ended": ("该帮扶措施已结束。", "This measure has already ended."),
+    "error.hh_risk_removed": ("该风险已于{on}解除。", "This risk was already ended on {on}."),
 })
 
 

@@ -16,14 +16,41 @@ from dashboard.services.households import HouseholdUpdate, MemberInput, MemberUp
 from dashboard.ui import navigation
 from dashboard.ui.context import flash, labels, lbl, reading, run_service, show_flash, tr
 from dashboard.ui.safe import plain
-from dashboard.ui.widgets import day, labelled_frame, light_badge, metric_cards
+from dashboard.ui.widgets import day, forget_opened, labelled_frame, light_badge, metric_cards, opened_version
 from dashboard.vocab import (MEMBER_ADDITIONS, CaseState, ClueSource, EliminationMethod, HouseholdState, LabourSkill,
                              MemberChangeReason, MonitorCategory, Risk, SupportKind, codes)
 
 
-def _done(key: str, **params) -> None:
+def _done(key: str, *choices: str, **params) -> None:
+    """After a save: forget the versions the forms were opened with and the rows ``choices`` (select boxes' keys)
+    picked, so the next run opens every form on what it shows then."""
+    forget_opened()
+    for choice in choices:
+        st.session_state.pop(choice, None)
     flash(key, **params)
     st.rerun()
+
+
+def _checked(form: str, fn, *args, **kwargs):
+    """``run_service`` for a form that passes the version it was opened with (``opened_version``): after a
+    stale-copy refusal the form is re-based on the version the page now shows (the user has seen the other edit),
+    so that submitting again is checked against that."""
+    st.session_state.pop("hh_conflict", None)
+    result = run_service(fn, *args, conflict_key="hh_conflict", **kwargs)
+    other = st.session_state.pop("hh_conflict", None)
+    if result is None and other:
+        st.session_state[f"_opened_{form}"] = other.get("version")
+    return result
+
+
+def _with_chosen(options: dict, key: str, shown: dict) -> dict:
+    """A form's choices plus the row the user picked, when another officer's save has since taken it out of them:
+    Streamlit would silently pick the first choice instead, and the save would act on a row the user never chose.
+    Kept, the service refuses it with the usual message."""
+    chosen = st.session_state.get(key)
+    if chosen in shown and chosen not in options:
+        return {**options, chosen: shown[chosen]}
+    return options
 
 
 def header(detail) -> None:
@@ -180,23 +207,30 @@ def risks_and_measures(detail, actor) -> None:
                 if run_service(households.add_measure, actor, h.id, kind=kind, text=text, unit_name=unit, start_on=start,
                                end_on=end):
                     _done("hh.saved")
-    running = {m.id: f"{lbl(m.kind, SupportKind)}：{m.text}" for m in detail.measures
-               if m.end_on is None or m.end_on > clock.today()}
+    # ending a measure and removing a risk are checked against what the form showed when it was opened: each
+    # measure's version, the household's (a risk has none); a second officer's stale copy is refused, not saved
+    measures = {m.id: f"{lbl(m.kind, SupportKind)}：{m.text}" for m in detail.measures}
+    running = _with_chosen({m.id: measures[m.id] for m in detail.measures
+                            if m.end_on is None or m.end_on > clock.today()}, "em_measure", measures)
     if running and detail.may(H.END_MEASURE):
+        seen = {m.id: opened_version(f"end_measure_{m.id}", "em_measure", m.version)
+                for m in detail.measures if m.id in running}
         with st.expander(tr("action.hh_end_measure")), st.form("end_measure", clear_on_submit=True):
             measure = st.selectbox(tr("hh.measure"), list(running), format_func=running.get, key="em_measure")
             end = st.date_input(tr("field.hh_measure_end"), clock.today(), key="em_end")
             if st.form_submit_button(tr("action.hh_end_measure"), type="primary"):
-                if run_service(households.end_measure, actor, measure, end_on=end):
-                    _done("hh.saved")
-    open_risks = {r.id: f"{lbl(r.kind, Risk)}（{day(r.added_on)}）" for r in detail.risks if r.removed_on is None}
+                if _checked(f"end_measure_{measure}", households.end_measure, actor, measure, seen[measure], end_on=end):
+                    _done("hh.saved", "em_measure")
+    risks = {r.id: f"{lbl(r.kind, Risk)}（{day(r.added_on)}）" for r in detail.risks}
+    open_risks = _with_chosen({r.id: risks[r.id] for r in detail.risks if r.removed_on is None}, "rr_risk", risks)
     if open_risks and detail.may(H.EDIT_HOUSEHOLD):
+        seen_household = opened_version(f"remove_risk_{h.id}", "rr_risk", h.version)
         with st.expander(tr("action.hh_remove_risk")), st.form("remove_risk", clear_on_submit=True):
             risk_id = st.selectbox(tr("field.hh_risk"), list(open_risks), format_func=open_risks.get, key="rr_risk")
             removed = _date("field.hh_risk_removed_on", "rr_on")
             if st.form_submit_button(tr("action.hh_remove_risk"), type="primary"):
-                if run_service(households.remove_risk, actor, risk_id, removed_on=removed):
-                    _done("hh.saved")
+                if _checked(f"remove_risk_{h.id}", households.remove_risk, actor, risk_id, seen_household, removed_on=removed):
+                    _done("hh.saved", "rr_risk")
     if detail.may(H.EDIT_HOUSEHOLD):
         with st.expander(tr("action.hh_edit")), st.form("edit_household"):
             income = st.number_input(tr("field.hh_income"), min_value=0.0, step=100.0,

@@ -553,8 +553,12 @@ def add_measure(session: Session, actor: Actor, household_id: int, *, kind: Supp
     return measure
 
 
-def end_measure(session: Session, actor: Actor, measure_id: int, *, end_on: dt.date) -> SupportMeasure:
+def end_measure(session: Session, actor: Actor, measure_id: int, expected_version: int | None, *,
+                end_on: dt.date) -> SupportMeasure:
+    """A measure's end: a stale copy refused (the measure's version), so an end date another officer has just set
+    (one still ahead, which leaves the measure running) is never overwritten silently."""
     measure = get_or_404(session, SupportMeasure, measure_id, lock=True)
+    check_version(session, measure, expected_version)
     household = _locked_household(session, measure.household_id)
     enforce_household(actor, HouseholdAction.END_MEASURE, facts(session, household))
     if measure.end_on is not None and measure.end_on <= clock.today():
@@ -610,13 +614,22 @@ def add_risk(session: Session, actor: Actor, household_id: int, *, kind: Risk | 
     return risk
 
 
-def remove_risk(session: Session, actor: Actor, risk_id: int, *, removed_on: dt.date) -> HouseholdRisk:
+def remove_risk(session: Session, actor: Actor, risk_id: int, expected_version: int | None, *,
+                removed_on: dt.date) -> HouseholdRisk:
+    """A risk ended on ``removed_on``: a stale copy refused (the household's version: a risk has none, and its
+    removal counts one on the household, as a member added does), a risk already removed refused, so a second
+    officer never overwrites the first one's date."""
     risk = get_or_404(session, HouseholdRisk, risk_id, lock=True)
     household = _locked_household(session, risk.household_id)
+    check_version(session, household, expected_version)
     enforce_household(actor, HouseholdAction.EDIT_HOUSEHOLD, facts(session, household))
+    if risk.removed_on is not None:
+        raise ValidationFailed("error.hh_risk_removed", on=risk.removed_on.isoformat())
     removed_on = _date(removed_on, "field.hh_risk_removed_on")
     _not_before(removed_on, risk.added_on, "field.hh_risk_removed_on", "field.hh_risk_added_on")
     old, new = apply_changes(risk, {"removed_on": removed_on})
+    household.updated_at = clock.now()
+    household.version += 1
     _step(session, actor, household, "hh_remove_risk", removed_on, note=risk.kind)
     audit(session, actor, "hh_remove_risk", risk, old=old, new=new)
     return risk

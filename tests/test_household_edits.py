@@ -1,0 +1,130 @@
+"""Two officers on one household: removing a risk and ending a measure refuse a stale copy instead of overwriting
+the first officer's date, in the services and from the household page (both databases)."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlmodel import select
+
+from dashboard import clock
+from dashboard.errors import ConflictError, ValidationFailed
+from dashboard.lifecycle import HouseholdAction as H
+from dashboard.services import households
+from dashboard.services.unit_of_work import unit_of_work
+from db.models import AuditLog, Household, HouseholdRisk, SupportMeasure
+from tests.apptest_support import page_app, point_app_at, texts
+from tests.test_household_lifecycle import LATER, hh, monitored, run  # noqa: F401 - the fixture the tests below name
+
+DAY = LATER.date()
+STALE = "您看到的是旧版本"   # a fragment of error.conflict in Chinese
+
+
+@pytest.fixture(autouse=True)
+def _pages_read_the_test_database(database_url, monkeypatch):
+    point_app_at(monkeypatch, database_url)
+
+
+def household_version(engine, household_id: int) -> int:
+    return run(engine, lambda s: s.get(Household, household_id).version)
+
+
+def audited(engine, action: str) -> list[tuple[str, int]]:
+    with unit_of_work(engine) as session:
+        return [(e.username, e.entity_id) for e in session.exec(
+            select(AuditLog).where(AuditLog.action == action).order_by(AuditLog.id)).all()]
+
+
+def first_measure(engine, household_id: int) -> SupportMeasure:
+    with unit_of_work(engine) as session:
+        return session.exec(select(SupportMeasure).where(SupportMeasure.household_id == household_id)
+                            .order_by(SupportMeasure.id)).first()
+
+
+# --- the services ---------------------------------------------------------------------------------------------
+
+def test_a_risk_removed_from_a_stale_copy_is_refused_and_the_first_date_kept(engine, hh):  # noqa: F811 - the fixture imported above
+    household_id = monitored(engine, hh)
+    with clock.frozen(LATER):
+        risk = run(engine, households.add_risk, hh.actors["gaoshi"], household_id, kind="disaster", added_on=DAY)
+        seen = household_version(engine, household_id)   # both officers opened the household at this version
+        run(engine, households.remove_risk, hh.actors["gaoshi"], risk.id, seen, removed_on=DAY)
+        with pytest.raises(ConflictError) as stale:
+            run(engine, households.remove_risk, hh.actors["jiance"], risk.id, seen, removed_on=DAY - dt.timedelta(days=1))
+        assert stale.value.key == "error.conflict"
+        with pytest.raises(ValidationFailed) as again:   # no version given (a caller that shows nothing): still refused
+            run(engine, households.remove_risk, hh.actors["jiance"], risk.id, None, removed_on=DAY - dt.timedelta(days=1))
+    assert again.value.key == "error.hh_risk_removed"
+    assert again.value.zh == f"该风险已于{DAY.isoformat()}解除。"
+    assert again.value.en == f"This risk was already ended on {DAY.isoformat()}."
+    assert run(engine, lambda s: s.get(HouseholdRisk, risk.id).removed_on) == DAY
+    assert household_version(engine, household_id) == seen + 1   # the removal counts on the household
+    assert audited(engine, "hh_remove_risk") == [("gaoshi", risk.id)]
+
+
+def test_a_measure_end_set_by_one_officer_is_not_overwritten_by_another(engine, hh):  # noqa: F811 - the fixture imported above
+    household_id = monitored(engine, hh)
+    measure = first_measure(engine, household_id)
+    planned = DAY + dt.timedelta(days=30)   # still running: the old check (already ended) would not have refused
+    with clock.frozen(LATER):
+        run(engine, households.end_measure, hh.actors["gaoshi"], measure.id, measure.version, end_on=planned)
+        with pytest.raises(ConflictError) as stale:
+            run(engine, households.end_measure, hh.actors["jiance"], measure.id, measure.version, end_on=DAY)
+    assert stale.value.key == "error.conflict" and stale.value.current["end_on"] == planned.isoformat()
+    assert first_measure(engine, household_id).end_on == planned
+    assert audited(engine, H.END_MEASURE) == [("gaoshi", measure.id)]
+
+
+# --- the household page ------------------------------------------------------------------------------------------
+
+def page(actor, household_id: int):
+    app = page_app("pages.household", actor, household_id=household_id).run()
+    assert not app.exception, app.exception
+    return app
+
+
+def submit(app, form_id: str):
+    app = next(b for b in app.button if b.form_id == form_id).click().run()
+    assert not app.exception, app.exception
+    return app
+
+
+def test_the_page_refuses_removing_a_risk_another_officer_removed_meanwhile(engine, hh):  # noqa: F811 - the fixture imported above
+    """Both pages open; the second officer picks the risk the first just removed: refused with the stale-copy
+    message, the other open risk untouched (Streamlit would have put it in the vanished choice's place), and a
+    second try at the same risk, now from the current copy, is told it is already removed."""
+    household_id = monitored(engine, hh)
+    with clock.frozen(LATER):
+        first = run(engine, households.add_risk, hh.actors["gaoshi"], household_id, kind="disaster", added_on=DAY)
+        other = run(engine, households.add_risk, hh.actors["gaoshi"], household_id, kind="illness", added_on=DAY)
+        late = page(hh.actors["gaoshi"], household_id)
+        late.selectbox(key="rr_risk").set_value(first.id)
+        quick = page(hh.actors["jiance"], household_id)
+        quick.selectbox(key="rr_risk").set_value(first.id)
+        quick = submit(quick, "remove_risk")
+        late = submit(late, "remove_risk")
+        assert STALE in texts(late)
+        late.selectbox(key="rr_risk").set_value(first.id)   # the form was cleared: the officer picks it again
+        late = submit(late, "remove_risk")
+        assert f"该风险已于{DAY.isoformat()}解除" in texts(late).replace("\\", "")   # shown as Markdown-escaped text
+    with unit_of_work(engine) as session:
+        assert session.get(HouseholdRisk, first.id).removed_on == DAY
+        assert session.get(HouseholdRisk, other.id).removed_on is None
+    assert audited(engine, "hh_remove_risk") == [("jiance", first.id)]
+
+
+def test_the_page_refuses_ending_a_measure_whose_end_another_officer_just_set(engine, hh):  # noqa: F811 - the fixture imported above
+    household_id = monitored(engine, hh)
+    measure = first_measure(engine, household_id)
+    planned = DAY + dt.timedelta(days=30)
+    with clock.frozen(LATER):
+        app = page(hh.actors["gaoshi"], household_id)
+        app.selectbox(key="em_measure").set_value(measure.id)
+        run(engine, households.end_measure, hh.actors["jiance"], measure.id, measure.version, end_on=planned)
+        app = submit(app, "end_measure")
+        assert STALE in texts(app)
+        assert first_measure(engine, household_id).end_on == planned
+        app = submit(app, "end_measure")   # seen now: ending it today goes through
+        assert not app.error, [e.value for e in app.error]
+    assert first_measure(engine, household_id).end_on == DAY
+    assert audited(engine, H.END_MEASURE) == [("jiance", measure.id), ("gaoshi", measure.id)]
