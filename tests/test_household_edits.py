@@ -48,18 +48,21 @@ def test_a_risk_removed_from_a_stale_copy_is_refused_and_the_first_date_kept(eng
     with clock.frozen(LATER):
         risk = run(engine, households.add_risk, hh.actors["gaoshi"], household_id, kind="disaster", added_on=DAY)
         seen = household_version(engine, household_id)   # both officers opened the household at this version
-        run(engine, households.remove_risk, hh.actors["gaoshi"], risk.id, seen, removed_on=DAY)
+        run(engine, households.remove_risk, hh.actors["jiance"], risk.id, seen, removed_on=DAY)
         with pytest.raises(ConflictError) as stale:
-            run(engine, households.remove_risk, hh.actors["jiance"], risk.id, seen, removed_on=DAY - dt.timedelta(days=1))
-        assert stale.value.key == "error.conflict"
+            run(engine, households.remove_risk, hh.actors["gaoshi"], risk.id, seen, removed_on=DAY - dt.timedelta(days=1))
         with pytest.raises(ValidationFailed) as again:   # no version given (a caller that shows nothing): still refused
-            run(engine, households.remove_risk, hh.actors["jiance"], risk.id, None, removed_on=DAY - dt.timedelta(days=1))
+            run(engine, households.remove_risk, hh.actors["gaoshi"], risk.id, None, removed_on=DAY - dt.timedelta(days=1))
+    # the message names who removed it and when (the household's last step), not the household's last audit entry
+    # (gaoshi's update of the income when it was monitored)
+    assert stale.value.key == "error.conflict"
+    assert stale.value.params == {"by": "jiance", "at": LATER.strftime("%Y-%m-%d %H:%M")}
     assert again.value.key == "error.hh_risk_removed"
     assert again.value.zh == f"该风险已于{DAY.isoformat()}解除。"
     assert again.value.en == f"This risk was already ended on {DAY.isoformat()}."
     assert run(engine, lambda s: s.get(HouseholdRisk, risk.id).removed_on) == DAY
     assert household_version(engine, household_id) == seen + 1   # the removal counts on the household
-    assert audited(engine, "hh_remove_risk") == [("gaoshi", risk.id)]
+    assert audited(engine, "hh_remove_risk") == [("jiance", risk.id)]
 
 
 def test_a_measure_end_set_by_one_officer_is_not_overwritten_by_another(engine, hh):  # noqa: F811 - the fixture imported above

@@ -17,7 +17,7 @@ from sqlalchemy import exists, func, or_
 from sqlmodel import Session, select
 
 from dashboard import clock, privacy
-from dashboard.errors import Phrase, ValidationFailed
+from dashboard.errors import ConflictError, Phrase, ValidationFailed
 from dashboard.lifecycle import (
     HOUSEHOLD_STATE_OF_CASE,
     OPEN_CASE_STATES,
@@ -33,7 +33,7 @@ from dashboard.lifecycle import (
     household_refusal,
     identified_by,
 )
-from dashboard.services.common import apply_changes, audit, check_version, code, get_or_404, require_text
+from dashboard.services.common import apply_changes, audit, check_version, code, get_or_404, record_dict, require_text
 from dashboard.settings import Settings, load_settings
 from dashboard.text import clean
 from dashboard.vocab import (
@@ -389,6 +389,18 @@ def _locked_household(session: Session, household_id: int) -> Household:
     return get_or_404(session, Household, household_id, lock=True)
 
 
+def _check_household_version(session: Session, household: Household, expected_version: int | None) -> None:
+    """``check_version`` for a household: its version also counts changes the audit log records on its cases, members
+    and risks, so the stale-copy message names who made the household's last step (its history), not whoever its
+    own last audit entry names."""
+    if expected_version is None or household.version == expected_version:
+        return
+    last = session.exec(select(HouseholdStep).where(HouseholdStep.household_id == household.id)
+                        .order_by(HouseholdStep.id.desc())).first()
+    raise ConflictError(current=record_dict(household), by=last.username if last else "?",
+                        at=last.at.strftime("%Y-%m-%d %H:%M") if last else "?")
+
+
 def _set_household_state(household: Household, state: HouseholdState) -> None:
     household.state = state.value
     household.updated_at = clock.now()
@@ -585,7 +597,7 @@ class HouseholdUpdate:
 def update_household(session: Session, actor: Actor, household_id: int, expected_version: int | None,
                      update: HouseholdUpdate) -> Household:
     household = _locked_household(session, household_id)
-    check_version(session, household, expected_version)
+    _check_household_version(session, household, expected_version)
     enforce_household(actor, HouseholdAction.EDIT_HOUSEHOLD, facts(session, household))
     changes = {key: value for key, value in vars(update).items() if value is not None}
     if "income_per_capita" in changes and changes["income_per_capita"] < 0:
@@ -621,7 +633,7 @@ def remove_risk(session: Session, actor: Actor, risk_id: int, expected_version: 
     officer never overwrites the first one's date."""
     risk = get_or_404(session, HouseholdRisk, risk_id, lock=True)
     household = _locked_household(session, risk.household_id)
-    check_version(session, household, expected_version)
+    _check_household_version(session, household, expected_version)
     enforce_household(actor, HouseholdAction.EDIT_HOUSEHOLD, facts(session, household))
     if risk.removed_on is not None:
         raise ValidationFailed("error.hh_risk_removed", on=risk.removed_on.isoformat())
@@ -833,7 +845,7 @@ def add_member(session: Session, actor: Actor, household_id: int, expected_versi
     ID checked as the import checks it, sealed, and audited with the masked forms only. Not a 人口变动 (birth,
     marriage, moving: ``record_member_change``), so the bulletin's 自然增加 does not count it."""
     household = _locked_household(session, household_id)
-    check_version(session, household, expected_version)
+    _check_household_version(session, household, expected_version)
     enforce_household(actor, HouseholdAction.EDIT_HOUSEHOLD, facts(session, household))
     id_number = privacy.check_id_length(data.id_number)
     _refuse_second_head(session, household.id, data.relation)
