@@ -128,12 +128,14 @@ def member_forms(detail, actor) -> None:
     """补录 and 修改 of members at 入户核实: labour skill, health, education and relation decide 风险消除 (整户无劳动能力)."""
     if not detail.may(H.EDIT_HOUSEHOLD):
         return
+    # each form saves against the version it was opened with (a stale copy is refused, not saved over another's edit)
+    h = detail.household
+    seen_household = opened_version(f"add_member_{h.id}", "ma_name", h.version)
     with st.expander(tr("action.hh_add_member")), st.form("add_member", clear_on_submit=True):
         values = _member_fields("ma", health=detail.may(H.VIEW_HEALTH))
         if st.form_submit_button(tr("ui.save"), type="primary"):
             new = MemberInput(**{**values, "labour_skill": values["labour_skill"] or None})
-            if run_service(households.add_member, actor, detail.household.id, detail.household.version, new,
-                           conflict_key="hh_conflict"):
+            if _checked(f"add_member_{h.id}", households.add_member, actor, h.id, seen_household, new):
                 _done("hh.saved")
     if not detail.members:
         return
@@ -141,12 +143,12 @@ def member_forms(detail, actor) -> None:
         names = {m.id: f"{m.name}（{m.relation}）" for m in detail.members}
         chosen = st.selectbox(tr("hh.member_edit_who"), list(names), format_func=names.get, key="me_member")
         member = next(m for m in detail.members if m.id == chosen)
+        seen = opened_version(f"edit_member_{member.id}", f"me_{member.id}_name", member.version)
         with st.form("edit_member"):
             values = _member_fields(f"me_{member.id}", member, health=member.health is not None)
             if st.form_submit_button(tr("ui.save"), type="primary"):
                 update = MemberUpdate(**{**values, "labour_skill": values["labour_skill"] or ""})
-                if run_service(households.edit_member, actor, member.id, member.version, update,
-                               conflict_key="hh_conflict"):
+                if _checked(f"edit_member_{member.id}", households.edit_member, actor, member.id, seen, update):
                     _done("hh.saved")
 
 
@@ -232,6 +234,7 @@ def risks_and_measures(detail, actor) -> None:
                 if _checked(f"remove_risk_{h.id}", households.remove_risk, actor, risk_id, seen_household, removed_on=removed):
                     _done("hh.saved", "rr_risk")
     if detail.may(H.EDIT_HOUSEHOLD):
+        seen_household = opened_version(f"edit_household_{h.id}", f"g_{households.GUARANTEES[0]}", h.version)
         with st.expander(tr("action.hh_edit")), st.form("edit_household"):
             income = st.number_input(tr("field.hh_income"), min_value=0.0, step=100.0,
                                      value=float(h.income_per_capita or 0))
@@ -242,8 +245,8 @@ def risks_and_measures(detail, actor) -> None:
             if st.form_submit_button(tr("ui.save"), type="primary"):
                 update = HouseholdUpdate(income_year=int(year), income_per_capita=float(income),
                                          **{f"{name}_ok": value for name, value in flags.items()})
-                saved = run_service(households.update_household, actor, h.id, h.version, update,
-                                    conflict_key="hh_conflict")
+                saved = _checked(f"edit_household_{h.id}", households.update_household, actor, h.id,
+                                 seen_household, update)
                 if saved and risk:
                     saved = run_service(households.add_risk, actor, h.id, kind=risk, added_on=clock.today())
                 if saved:
@@ -260,7 +263,6 @@ def procedure(detail, actor) -> None:
     st.subheader(tr("hh.procedure"))
     if case is not None:
         st.markdown(f"**{lbl(case.state, CaseState)}** · " + " → ".join(_step_text(case)))
-    version = case.version if case else None
     if case is None and detail.may(H.RECEIVE_CLUE):
         with st.form("return_clue"):
             st.caption(tr("hh.return_help") if h.state == HouseholdState.ELIMINATED else tr("hh.clue_help"))
@@ -283,9 +285,12 @@ def procedure(detail, actor) -> None:
         refusal = detail.actions.get(action)
         if refusal is None:
             offered = True
+            # a step saves against the case's version when its form was opened (the first widget of each step's
+            # form tells whether it is the form the officer is filling in); 开始风险消除 opens a case and has none
+            seen = opened_version(_case_form(action, case), STEP_PROBES[action], case.version) if case else None
             with st.form(f"step_{action}"):
                 st.markdown(f"**{tr(f'action.{action}')}**")
-                form(actor, h, case, version)
+                form(actor, h, case, seen)
         elif refusal.key == "error.hh_publicity_running":  # the officer's own next step, once the posting ends
             blocked = True
             st.caption(tr(refusal.key, **refusal.params))
@@ -294,11 +299,12 @@ def procedure(detail, actor) -> None:
             st.caption(tr("hh.elimination_blocked") + " " + "；".join(
                 tr(r.key, **r.params) for r in detail.elimination_blockers))
     if case is not None and detail.may(H.REJECT):
+        seen = opened_version(_case_form(H.REJECT, case), "rej_on", case.version)
         with st.expander(tr("action.hh_reject")), st.form("reject"):
             reason = st.text_area(tr("field.reason"))
             on = _date("field.hh_decided_on", "rej_on")
             if st.form_submit_button(tr("action.hh_reject")):
-                if run_service(households.reject, actor, case.id, version, on=on, reason=reason, conflict_key="hh_conflict"):
+                if _checked(_case_form(H.REJECT, case), households.reject, actor, case.id, seen, on=on, reason=reason):
                     _done("hh.saved")
     if not offered and case is not None:
         st.caption(tr("hh.waiting"))
@@ -319,9 +325,22 @@ def _step_text(case) -> list[str]:
     return parts
 
 
-def _submit(fn, actor, case_id, version, **kwargs) -> None:
+# each step form's first widget: while it is in the session, the form is the one the officer opened (opened_version)
+STEP_PROBES = {
+    H.VERIFY: "v_on", H.DEMOCRATIC_REVIEW: "r_on", H.PUBLICIZE: "p_start", H.TOWNSHIP_REVIEW: "t_on",
+    H.COUNTY_DECIDE: "c_on", H.ELIM_VERIFY: "e_on", H.ELIM_PUBLICIZE: "ep_start", H.ELIM_REVIEW: "er_on",
+    H.ELIM_ANNOUNCE: "ea_on",
+}
+
+
+def _case_form(action, case) -> str:
+    return f"{action}_{case.id}"
+
+
+def _submit(action, fn, actor, case, version, **kwargs) -> None:
+    """Save a step of ``case`` against ``version``, the case's version when the form was opened."""
     if st.form_submit_button(tr("ui.save"), type="primary"):
-        if run_service(fn, actor, case_id, version, conflict_key="hh_conflict", **kwargs):
+        if _checked(_case_form(action, case), fn, actor, case.id, version, **kwargs):
             _done("hh.saved")
 
 
@@ -330,19 +349,19 @@ def _verify_form(actor, h, case, version):
     signed = st.checkbox(tr("hh.consent_signed"), key="v_signed")
     consent = st.date_input(tr("field.hh_consent_on"), clock.today(), max_value=clock.today(), key="v_consent")
     note = st.text_area(tr("hh.note"), key="v_note")
-    _submit(households.record_visit, actor, case.id, version, visited_on=visited, consent_on=consent if signed else None,
+    _submit(H.VERIFY, households.record_visit, actor, case, version, visited_on=visited, consent_on=consent if signed else None,
             note=note)
 
 
 def _review_form(actor, h, case, version):
     on = _date("field.hh_reviewed_on", "r_on")
-    _submit(households.record_review, actor, case.id, version, reviewed_on=on)
+    _submit(H.DEMOCRATIC_REVIEW, households.record_review, actor, case, version, reviewed_on=on)
 
 
 def _publicity_form(actor, h, case, version):
     start = _date("field.hh_publicity_start", "p_start")
     end = st.date_input(tr("field.hh_publicity_end"), clock.today(), key="p_end")
-    _submit(households.record_publicity, actor, case.id, version, start=start, end=end)
+    _submit(H.PUBLICIZE, households.record_publicity, actor, case, version, start=start, end=end)
 
 
 def _category(key: str, current: str | None):
@@ -354,13 +373,13 @@ def _category(key: str, current: str | None):
 def _township_form(actor, h, case, version):
     on = _date("field.hh_township_on", "t_on")
     category = _category("t_category", case.category)
-    _submit(households.township_review, actor, case.id, version, on=on, category=category)
+    _submit(H.TOWNSHIP_REVIEW, households.township_review, actor, case, version, on=on, category=category)
 
 
 def _county_form(actor, h, case, version):
     on = _date("field.hh_county_on", "c_on")
     category = _category("c_category", case.category)
-    _submit(households.county_decide, actor, case.id, version, on=on, category=category)
+    _submit(H.COUNTY_DECIDE, households.county_decide, actor, case, version, on=on, category=category)
 
 
 def _elim_start_form(actor, h, case, version, methods):
@@ -377,17 +396,17 @@ def _elim_start_form(actor, h, case, version, methods):
 def _elim_publicity_form(actor, h, case, version):
     start = _date("field.hh_publicity_start", "ep_start")
     end = st.date_input(tr("field.hh_publicity_end"), clock.today(), key="ep_end")
-    _submit(households.record_elimination_publicity, actor, case.id, version, start=start, end=end)
+    _submit(H.ELIM_PUBLICIZE, households.record_elimination_publicity, actor, case, version, start=start, end=end)
 
 
 def _elim_review_form(actor, h, case, version):
     on = _date("field.hh_county_on", "er_on")
-    _submit(households.review_elimination, actor, case.id, version, on=on)
+    _submit(H.ELIM_REVIEW, households.review_elimination, actor, case, version, on=on)
 
 
 def _announce_form(actor, h, case, version):
     on = _date("field.hh_decided_on", "ea_on")
-    _submit(households.announce_elimination, actor, case.id, version, on=on)
+    _submit(H.ELIM_ANNOUNCE, households.announce_elimination, actor, case, version, on=on)
 
 
 def history(detail) -> None:
