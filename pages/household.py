@@ -21,14 +21,24 @@ from dashboard.vocab import (MEMBER_ADDITIONS, CaseState, ClueSource, Eliminatio
                              MemberChangeReason, MonitorCategory, Risk, SupportKind, codes)
 
 
-def _done(key: str, *choices: str, **params) -> None:
+def _done(key: str, *choices: str, form: str | None = None, **params) -> None:
     """After a save: forget the versions the forms were opened with and the rows ``choices`` (select boxes' keys)
-    picked, so the next run opens every form on what it shows then."""
+    picked, so the next run opens every form on what it shows then; ``form`` (one keyed by ``_fresh``) opens empty."""
     forget_opened()
     for choice in choices:
         st.session_state.pop(choice, None)
+    if form:
+        st.session_state[f"_fresh_{form}"] = st.session_state.get(f"_fresh_{form}", 0) + 1
     flash(key, **params)
     st.rerun()
+
+
+def _fresh(form: str) -> str:
+    """The suffix of the keys of ``form`` and of its widgets, new after each save of it (``_done``): the form opens
+    empty again after a save, and keeps what the officer typed after a refusal (the stale-copy message says so).
+    ``clear_on_submit`` would empty it on a refusal too."""
+    saves = st.session_state.get(f"_fresh_{form}", 0)
+    return f"_{saves}" if saves else ""
 
 
 def _checked(form: str, fn, *args, **kwargs):
@@ -130,13 +140,14 @@ def member_forms(detail, actor) -> None:
         return
     # each form saves against the version it was opened with (a stale copy is refused, not saved over another's edit)
     h = detail.household
-    seen_household = opened_version(f"add_member_{h.id}", "ma_name", h.version)
-    with st.expander(tr("action.hh_add_member")), st.form("add_member", clear_on_submit=True):
-        values = _member_fields("ma", health=detail.may(H.VIEW_HEALTH))
+    fresh = _fresh("add_member")
+    seen_household = opened_version(f"add_member_{h.id}", f"ma{fresh}_name", h.version)
+    with st.expander(tr("action.hh_add_member")), st.form(f"add_member{fresh}"):
+        values = _member_fields(f"ma{fresh}", health=detail.may(H.VIEW_HEALTH))
         if st.form_submit_button(tr("ui.save"), type="primary"):
             new = MemberInput(**{**values, "labour_skill": values["labour_skill"] or None})
             if _checked(f"add_member_{h.id}", households.add_member, actor, h.id, seen_household, new):
-                _done("hh.saved")
+                _done("hh.saved", form="add_member")
     if not detail.members:
         return
     with st.expander(tr("action.hh_edit_member")):
@@ -161,8 +172,9 @@ def member_changes(detail, actor) -> None:
         reason = st.selectbox(tr("field.hh_member_change"), codes(MemberChangeReason), key="mc_reason",
                               format_func=lambda c: lbl(c, MemberChangeReason))
         leavers = {m.id: f"{m.name}（{m.relation}）" for m in detail.members if m.relation != "户主"}
-        with st.form("member_change", clear_on_submit=True):
-            happened = _date("field.hh_member_change_on", "mc_on")
+        fresh = _fresh("member_change")
+        with st.form(f"member_change{fresh}"):
+            happened = _date("field.hh_member_change_on", f"mc_on{fresh}")
             joining = reason in MEMBER_ADDITIONS
             if joining:
                 name = st.text_input(tr("hh.col_name"))
@@ -182,7 +194,7 @@ def member_changes(detail, actor) -> None:
                     saved = run_service(households.record_member_change, actor, detail.household.id, reason=reason,
                                         happened_on=happened, member_id=leaving)
                 if saved:
-                    _done("hh.saved")
+                    _done("hh.saved", form="member_change")
 
 
 def risks_and_measures(detail, actor) -> None:
@@ -198,41 +210,46 @@ def risks_and_measures(detail, actor) -> None:
         "field.hh_measure_start": day(m.start_on), "field.hh_measure_end": day(m.end_on),
     } for m in detail.measures]), hide_index=True, width="stretch")
     if detail.may(H.ADD_MEASURE):
-        with st.expander(tr("action.hh_add_measure")), st.form("add_measure", clear_on_submit=True):
+        fresh = _fresh("add_measure")
+        with st.expander(tr("action.hh_add_measure")), st.form(f"add_measure{fresh}"):
             kind = st.selectbox(tr("field.hh_measure_kind"), codes(SupportKind), format_func=lambda c: lbl(c, SupportKind),
-                                key="am_kind")
-            text = st.text_input(tr("field.hh_measure_text"), key="am_text")
-            unit = st.text_input(tr("hh.col_unit"), key="am_unit")
-            start = st.date_input(tr("field.hh_measure_start"), clock.today(), key="am_start")
-            end = st.date_input(tr("field.hh_measure_end"), None, help=tr("hh.measure_end_help"), key="am_end")
+                                key=f"am_kind{fresh}")
+            text = st.text_input(tr("field.hh_measure_text"), key=f"am_text{fresh}")
+            unit = st.text_input(tr("hh.col_unit"), key=f"am_unit{fresh}")
+            start = st.date_input(tr("field.hh_measure_start"), clock.today(), key=f"am_start{fresh}")
+            end = st.date_input(tr("field.hh_measure_end"), None, help=tr("hh.measure_end_help"), key=f"am_end{fresh}")
             if st.form_submit_button(tr("ui.save"), type="primary"):
                 if run_service(households.add_measure, actor, h.id, kind=kind, text=text, unit_name=unit, start_on=start,
                                end_on=end):
-                    _done("hh.saved")
+                    _done("hh.saved", form="add_measure")
     # ending a measure and removing a risk are checked against what the form showed when it was opened: each
     # measure's version, the household's (a risk has none); a second officer's stale copy is refused, not saved
     measures = {m.id: f"{lbl(m.kind, SupportKind)}：{m.text}" for m in detail.measures}
+    fresh = _fresh("end_measure")
     running = _with_chosen({m.id: measures[m.id] for m in detail.measures
-                            if m.end_on is None or m.end_on > clock.today()}, "em_measure", measures)
+                            if m.end_on is None or m.end_on > clock.today()}, f"em_measure{fresh}", measures)
     if running and detail.may(H.END_MEASURE):
-        seen = {m.id: opened_version(f"end_measure_{m.id}", "em_measure", m.version)
+        seen = {m.id: opened_version(f"end_measure_{m.id}", f"em_measure{fresh}", m.version)
                 for m in detail.measures if m.id in running}
-        with st.expander(tr("action.hh_end_measure")), st.form("end_measure", clear_on_submit=True):
-            measure = st.selectbox(tr("hh.measure"), list(running), format_func=running.get, key="em_measure")
-            end = st.date_input(tr("field.hh_measure_end"), clock.today(), key="em_end")
+        with st.expander(tr("action.hh_end_measure")), st.form(f"end_measure{fresh}"):
+            measure = st.selectbox(tr("hh.measure"), list(running), format_func=running.get, key=f"em_measure{fresh}")
+            end = st.date_input(tr("field.hh_measure_end"), clock.today(), key=f"em_end{fresh}")
             if st.form_submit_button(tr("action.hh_end_measure"), type="primary"):
                 if _checked(f"end_measure_{measure}", households.end_measure, actor, measure, seen[measure], end_on=end):
-                    _done("hh.saved", "em_measure")
+                    _done("hh.saved", f"em_measure{fresh}", form="end_measure")
     risks = {r.id: f"{lbl(r.kind, Risk)}（{day(r.added_on)}）" for r in detail.risks}
-    open_risks = _with_chosen({r.id: risks[r.id] for r in detail.risks if r.removed_on is None}, "rr_risk", risks)
+    fresh = _fresh("remove_risk")
+    open_risks = _with_chosen({r.id: risks[r.id] for r in detail.risks if r.removed_on is None}, f"rr_risk{fresh}",
+                              risks)
     if open_risks and detail.may(H.EDIT_HOUSEHOLD):
-        seen_household = opened_version(f"remove_risk_{h.id}", "rr_risk", h.version)
-        with st.expander(tr("action.hh_remove_risk")), st.form("remove_risk", clear_on_submit=True):
-            risk_id = st.selectbox(tr("field.hh_risk"), list(open_risks), format_func=open_risks.get, key="rr_risk")
-            removed = _date("field.hh_risk_removed_on", "rr_on")
+        seen_household = opened_version(f"remove_risk_{h.id}", f"rr_risk{fresh}", h.version)
+        with st.expander(tr("action.hh_remove_risk")), st.form(f"remove_risk{fresh}"):
+            risk_id = st.selectbox(tr("field.hh_risk"), list(open_risks), format_func=open_risks.get,
+                                   key=f"rr_risk{fresh}")
+            removed = _date("field.hh_risk_removed_on", f"rr_on{fresh}")
             if st.form_submit_button(tr("action.hh_remove_risk"), type="primary"):
                 if _checked(f"remove_risk_{h.id}", households.remove_risk, actor, risk_id, seen_household, removed_on=removed):
-                    _done("hh.saved", "rr_risk")
+                    _done("hh.saved", f"rr_risk{fresh}", form="remove_risk")
     if detail.may(H.EDIT_HOUSEHOLD):
         seen_household = opened_version(f"edit_household_{h.id}", f"g_{households.GUARANTEES[0]}", h.version)
         with st.expander(tr("action.hh_edit")), st.form("edit_household"):

@@ -17,6 +17,7 @@ from dashboard.vocab import CaseState
 from db.models import AuditLog, Household, HouseholdCase, HouseholdMember, HouseholdRisk, SupportMeasure
 from tests.apptest_support import page_app, point_app_at, texts
 from tests.conftest import TODAY
+from tests.test_household_forms import generated_id
 from tests.test_household_lifecycle import LATER, hh, monitored, new_clue, run  # noqa: F401 - the fixture the tests below name
 
 DAY = LATER.date()
@@ -220,3 +221,37 @@ def test_the_page_refuses_a_rejection_from_a_copy_opened_before_another_officer_
         assert not late.error, [e.value for e in late.error]
     assert run(engine, lambda s: s.get(HouseholdCase, case_id).state) == CaseState.REJECTED
     assert audited(engine, H.REJECT) == [("gaoshi", case_id)]
+
+
+def test_a_member_added_from_a_stale_copy_is_refused_and_what_was_typed_is_kept(engine, hh):  # noqa: F811 - the fixture imported above
+    """The officer fills in a new member while another officer edits the household: refused naming the other, no
+    member added, and the form still holds what was typed (it used to be emptied on submit, refused or not: AppTest
+    shows that only when it is submitted again, so the retry is what catches it); saved again, it goes through, and
+    then the form is empty for the next member."""
+    household_id = monitored(engine, hh)
+    members_before = run(engine, lambda s: len(s.exec(select(HouseholdMember).where(
+        HouseholdMember.household_id == household_id)).all()))
+    id_number, born = generated_id("stale-member")
+    with clock.frozen(LATER):
+        late = page(hh.actors["gaoshi"], household_id)
+        late.text_input(key="ma_name").input("石小明")
+        late.text_input(key="ma_relation").input("子女")
+        late.selectbox(key="ma_sex").set_value("男")
+        late.date_input(key="ma_birth").set_value(born)
+        late.text_input(key="ma_id").input(id_number)
+        quick = page(hh.actors["jiance"], household_id)
+        by_label(quick.number_input, "field.hh_income").set_value(12000.0)
+        quick = submit(quick, "edit_household")
+        late = submit(late, "add_member")
+        refused_naming(late, "jiance")
+        assert id_number not in texts(late)
+        assert [late.text_input(key=k).value for k in ("ma_name", "ma_relation", "ma_id")] == ["石小明", "子女", id_number]
+        assert (late.selectbox(key="ma_sex").value, late.date_input(key="ma_birth").value) == ("男", born)
+        assert audited(engine, "hh_add_member") == []
+        late = submit(late, "add_member")   # seen now: it goes through
+        assert not late.error, [e.value for e in late.error]
+        assert late.text_input(key="ma_1_name").value == ""   # and the form is empty for the next member
+    with unit_of_work(engine) as session:
+        added = session.exec(select(HouseholdMember).where(HouseholdMember.household_id == household_id)).all()
+    assert len(added) == members_before + 1 and "石小明" in [m.name for m in added]
+    assert [name for name, _ in audited(engine, "hh_add_member")] == ["gaoshi"]
