@@ -251,14 +251,18 @@ def risks_and_measures(detail, actor) -> None:
                 if _checked(f"remove_risk_{h.id}", households.remove_risk, actor, risk_id, seen_household, removed_on=removed):
                     _done("hh.saved", f"rr_risk{fresh}", form="remove_risk")
     if detail.may(H.EDIT_HOUSEHOLD):
-        seen_household = opened_version(f"edit_household_{h.id}", f"g_{households.GUARANTEES[0]}", h.version)
+        # no key on the fields: a field another officer has changed since starts again from what is saved now, while
+        # one nobody else changed keeps what was typed, so that the second try after a stale-copy refusal does not
+        # write back values the officer never chose (a keyed field would keep the value the form was opened with)
+        seen_household = opened_version(f"edit_household_{h.id}", "eh_risk", h.version)
         with st.expander(tr("action.hh_edit")), st.form("edit_household"):
             income = st.number_input(tr("field.hh_income"), min_value=0.0, step=100.0,
                                      value=float(h.income_per_capita or 0))
             year = st.number_input(tr("hh.income_year"), 2000, 2100, h.income_year or clock.today().year)
-            flags = {name: st.checkbox(tr(f"guarantee.{name}"), getattr(h, f"{name}_ok"), key=f"g_{name}")
+            flags = {name: st.checkbox(tr(f"guarantee.{name}"), getattr(h, f"{name}_ok"))
                      for name in households.GUARANTEES}
-            risk = st.selectbox(tr("hh.add_risk"), [None, *codes(Risk)], format_func=lambda c: "—" if c is None else lbl(c, Risk))
+            risk = st.selectbox(tr("hh.add_risk"), [None, *codes(Risk)], format_func=lambda c: "—" if c is None else lbl(c, Risk),
+                                key="eh_risk")
             if st.form_submit_button(tr("ui.save"), type="primary"):
                 update = HouseholdUpdate(income_year=int(year), income_per_capita=float(income),
                                          **{f"{name}_ok": value for name, value in flags.items()})
