@@ -106,23 +106,29 @@ def _sex(value: str | None) -> str:
     return tr(_SEX_KEYS[value]) if value in _SEX_KEYS else (value or "—")
 
 
-def _member_fields(prefix: str, member=None, *, health: bool = False) -> dict:
+def _member_fields(prefix: str, member=None, *, health: bool = False, renewed: dict[str, str] | None = None) -> dict:
     """The fields of one person, one under the other (usable at phone size): empty for a new member, the member's
-    own for an edit (the ID and phone only masked on the page, so typed anew to change them)."""
+    own for an edit (the ID and phone only masked on the page, so typed anew to change them). ``renewed``: the key
+    suffixes of the fields another officer has changed since the form was opened (``_renewed``)."""
     skills = [None, *codes(LabourSkill)]
+    suffix = renewed or {}
+
+    def key(field: str) -> str:
+        return f"{prefix}_{field}{suffix.get(field, '')}"
+
     values = {
-        "name": st.text_input(tr("hh.col_name"), member.name if member else "", key=f"{prefix}_name"),
-        "relation": st.text_input(tr("hh.col_relation"), member.relation if member else "", key=f"{prefix}_relation"),
+        "name": st.text_input(tr("hh.col_name"), member.name if member else "", key=key("name")),
+        "relation": st.text_input(tr("hh.col_relation"), member.relation if member else "", key=key("relation")),
         "sex": st.selectbox(tr("hh.col_sex"), SEXES, index=SEXES.index(member.sex) if member and member.sex in SEXES else 0,
-                            format_func=_sex, key=f"{prefix}_sex"),
+                            format_func=_sex, key=key("sex")),
         "birth_date": st.date_input(tr("hh.col_birth"), member.birth_date if member else None,
-                                    min_value=dt.date(1900, 1, 1), max_value=clock.today(), key=f"{prefix}_birth"),
+                                    min_value=dt.date(1900, 1, 1), max_value=clock.today(), key=key("birth")),
         "labour_skill": st.selectbox(tr("hh.col_skill"), skills,
                                      index=skills.index(member.labour_skill) if member and member.labour_skill in skills else 0,
-                                     format_func=lambda c: "—" if c is None else lbl(c, LabourSkill), key=f"{prefix}_skill"),
-        "education": st.text_input(tr("hh.col_education"), member.education if member else "", key=f"{prefix}_education"),
+                                     format_func=lambda c: "—" if c is None else lbl(c, LabourSkill), key=key("skill")),
+        "education": st.text_input(tr("hh.col_education"), member.education if member else "", key=key("education")),
         "school_status": st.text_input(tr("hh.col_school"), member.school_status if member else "",
-                                       key=f"{prefix}_school"),
+                                       key=key("school")),
         "id_number": st.text_input(tr("hh.id_number"), "", help=tr("hh.member_id_help") if member else None,
                                    placeholder=member.id_masked if member else "", key=f"{prefix}_id"),
         "phone": st.text_input(tr("hh.phone"), "", placeholder=member.phone_masked if member else "",
@@ -130,7 +136,7 @@ def _member_fields(prefix: str, member=None, *, health: bool = False) -> dict:
     }
     if health:   # only for a role that sees health (VIEW_HEALTH)
         values["health"] = st.text_input(tr("hh.col_health"), member.health or "" if member else "",
-                                         key=f"{prefix}_health")
+                                         key=key("health"))
     return values
 
 
@@ -154,13 +160,41 @@ def member_forms(detail, actor) -> None:
         names = {m.id: f"{m.name}（{m.relation}）" for m in detail.members}
         chosen = st.selectbox(tr("hh.member_edit_who"), list(names), format_func=names.get, key="me_member")
         member = next(m for m in detail.members if m.id == chosen)
-        seen = opened_version(f"edit_member_{member.id}", f"me_{member.id}_name", member.version)
+        prefix = f"me_{member.id}"   # its _id and _phone fields start empty: their keys never change (the probe)
+        seen = opened_version(f"edit_member_{member.id}", f"{prefix}_phone", member.version)
+        renewed = _renewed(f"edit_member_{member.id}", prefix, f"{prefix}_phone", _member_shown(member))
         with st.form("edit_member"):
-            values = _member_fields(f"me_{member.id}", member, health=member.health is not None)
+            values = _member_fields(prefix, member, health=member.health is not None, renewed=renewed)
             if st.form_submit_button(tr("ui.save"), type="primary"):
                 update = MemberUpdate(**{**values, "labour_skill": values["labour_skill"] or ""})
                 if _checked(f"edit_member_{member.id}", households.edit_member, actor, member.id, seen, update):
                     _done("hh.saved")
+
+
+def _member_shown(member) -> dict:
+    """What the member edit form's fields (by key) show of ``member`` when they start."""
+    return {"name": member.name, "relation": member.relation, "sex": member.sex if member.sex in SEXES else SEXES[0],
+            "birth": member.birth_date,
+            "skill": member.labour_skill if member.labour_skill in codes(LabourSkill) else None,
+            "education": member.education, "school": member.school_status, "health": member.health or ""}
+
+
+def _renewed(form: str, prefix: str, probe_key: str, shown: dict) -> dict[str, str]:
+    """Key suffixes for the fields of an edit form: a field another officer has changed since the form was opened,
+    and this officer has not touched, gets a new key, so that it shows what is saved now (a keyed field keeps the
+    value it started with) and the second try after a stale-copy refusal does not write the old value back. A field
+    the officer has typed in keeps what was typed. The values the form opened with are forgotten with its version."""
+    store = f"_opened_values_{form}"   # an _opened_ key: forget_opened drops it after a save
+    if probe_key not in st.session_state or store not in st.session_state:
+        st.session_state[store] = dict(shown)
+    opened = st.session_state[store]
+    suffixes = st.session_state.setdefault(f"_renewed_{form}", {})
+    for field, now in shown.items():
+        key = f"{prefix}_{field}{suffixes.get(field, '')}"
+        if now != opened.get(field) and st.session_state.get(key, opened.get(field)) == opened.get(field):
+            suffixes[field] = f"_{int(suffixes.get(field, '_0')[1:]) + 1}"
+            opened[field] = now
+    return suffixes
 
 
 def member_changes(detail, actor) -> None:

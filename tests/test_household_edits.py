@@ -182,13 +182,15 @@ def test_the_page_refuses_a_member_edit_from_a_copy_opened_before_another_office
     with unit_of_work(engine) as session:
         member = session.exec(select(HouseholdMember).where(HouseholdMember.household_id == household_id)
                               .order_by(HouseholdMember.id)).first()
-    education = f"me_{member.id}_education"
+    education, school = f"me_{member.id}_education", f"me_{member.id}_school"
+    status = "已毕业" if member.school_status != "已毕业" else "在读"
     with clock.frozen(LATER):
         late = page(hh.actors["gaoshi"], household_id)
         late.selectbox(key="me_member").set_value(member.id)
         quick = page(hh.actors["jiance"], household_id)
         quick.selectbox(key="me_member").set_value(member.id)
         quick.text_input(key=education).input("高中")
+        quick.text_input(key=school).input(status)   # a field the second officer leaves as it was
         quick = submit(quick, "edit_member")
         assert not quick.error, [e.value for e in quick.error]
         late.text_input(key=education).input("初中")
@@ -196,10 +198,14 @@ def test_the_page_refuses_a_member_edit_from_a_copy_opened_before_another_office
         refused_naming(late, "jiance")
         assert run(engine, lambda s: s.get(HouseholdMember, member.id).education) == "高中"
         assert audited(engine, "hh_edit_member") == [("jiance", member.id)]
-        assert late.text_input(key=education).value == "初中"   # what the officer typed is still there
+        assert late.text_input(key=education).value == "初中"   # what the officer typed is still there,
+        shown = [w.value for w in late.text_input if str(w.key).startswith(school)]   # its key is renewed
+        assert shown == [status]   # and the field it left shows the other's edit
         late = submit(late, "edit_member")   # seen now: it goes through
         assert not late.error, [e.value for e in late.error]
-    assert run(engine, lambda s: s.get(HouseholdMember, member.id).education) == "初中"
+    with unit_of_work(engine) as session:   # without writing back the school status the form was opened with
+        saved = session.get(HouseholdMember, member.id)
+        assert (saved.education, saved.school_status) == ("初中", status)
     assert audited(engine, "hh_edit_member") == [("jiance", member.id), ("gaoshi", member.id)]
 
 
