@@ -12,9 +12,13 @@ from dashboard.errors import ConflictError, ValidationFailed
 from dashboard.lifecycle import HouseholdAction as H
 from dashboard.services import households
 from dashboard.services.unit_of_work import unit_of_work
-from db.models import AuditLog, Household, HouseholdRisk, SupportMeasure
+from dashboard.i18n import t
+from dashboard.vocab import CaseState
+from db.models import AuditLog, Household, HouseholdCase, HouseholdMember, HouseholdRisk, SupportMeasure
 from tests.apptest_support import page_app, point_app_at, texts
-from tests.test_household_lifecycle import LATER, hh, monitored, run  # noqa: F401 - the fixture the tests below name
+from tests.conftest import TODAY
+from tests.test_household_forms import generated_id
+from tests.test_household_lifecycle import LATER, hh, monitored, new_clue, run  # noqa: F401 - the fixture the tests below name
 
 DAY = LATER.date()
 STALE = "您看到的是旧版本"   # a fragment of error.conflict in Chinese
@@ -131,3 +135,132 @@ def test_the_page_refuses_ending_a_measure_whose_end_another_officer_just_set(en
         assert not app.error, [e.value for e in app.error]
     assert first_measure(engine, household_id).end_on == DAY
     assert audited(engine, H.END_MEASURE) == [("jiance", measure.id), ("gaoshi", measure.id)]
+
+
+# --- the other forms of the household page: each saves against the version it was opened with -------------------
+
+def by_label(widgets, key: str):
+    return next(w for w in widgets if w.label == t(key, "zh"))
+
+
+def refused_naming(app, username: str) -> None:
+    errors = [str(e.value) for e in app.error]
+    assert any(STALE in e and username in e for e in errors), errors
+
+
+def test_the_page_refuses_a_household_edit_from_a_copy_opened_before_another_officers_edit(engine, hh):  # noqa: F811 - the fixture imported above
+    """Both pages open on the household; the first saves a new income and a failed guarantee; the second's save
+    (another income) is refused naming the first, nothing of the first's overwritten; then, seen, it goes through,
+    and does not write back the guarantee its form showed when opened."""
+    household_id = monitored(engine, hh)
+    with clock.frozen(LATER):
+        late = page(hh.actors["gaoshi"], household_id)
+        quick = page(hh.actors["jiance"], household_id)
+        by_label(quick.number_input, "field.hh_income").set_value(12000.0)
+        by_label(quick.checkbox, "guarantee.medical").uncheck()
+        quick = submit(quick, "edit_household")
+        assert not quick.error, [e.value for e in quick.error]
+        by_label(late.number_input, "field.hh_income").set_value(7000.0)
+        late = submit(late, "edit_household")
+        refused_naming(late, "jiance")
+        with unit_of_work(engine) as session:
+            household = session.get(Household, household_id)
+            assert (household.income_per_capita, household.medical_ok) == (12000, False)
+        assert [name for name, _ in audited(engine, H.EDIT_HOUSEHOLD)][-1:] == ["jiance"]
+        edits = len(audited(engine, H.EDIT_HOUSEHOLD))
+        by_label(late.number_input, "field.hh_income").set_value(7000.0)   # the officer types it again, and saves
+        late = submit(late, "edit_household")
+        assert not late.error, [e.value for e in late.error]
+    with unit_of_work(engine) as session:   # the retry kept the guarantee the first officer unticked
+        household = session.get(Household, household_id)
+        assert (household.income_per_capita, household.medical_ok) == (7000, False)
+    assert audited(engine, H.EDIT_HOUSEHOLD)[edits - 1:] == [("jiance", household_id), ("gaoshi", household_id)]
+
+
+def test_the_page_refuses_a_member_edit_from_a_copy_opened_before_another_officers_edit(engine, hh):  # noqa: F811 - the fixture imported above
+    household_id = monitored(engine, hh)
+    with unit_of_work(engine) as session:
+        member = session.exec(select(HouseholdMember).where(HouseholdMember.household_id == household_id)
+                              .order_by(HouseholdMember.id)).first()
+    education, school = f"me_{member.id}_education", f"me_{member.id}_school"
+    status = "已毕业" if member.school_status != "已毕业" else "在读"
+    with clock.frozen(LATER):
+        late = page(hh.actors["gaoshi"], household_id)
+        late.selectbox(key="me_member").set_value(member.id)
+        quick = page(hh.actors["jiance"], household_id)
+        quick.selectbox(key="me_member").set_value(member.id)
+        quick.text_input(key=education).input("高中")
+        quick.text_input(key=school).input(status)   # a field the second officer leaves as it was
+        quick = submit(quick, "edit_member")
+        assert not quick.error, [e.value for e in quick.error]
+        late.text_input(key=education).input("初中")
+        late = submit(late, "edit_member")
+        refused_naming(late, "jiance")
+        assert run(engine, lambda s: s.get(HouseholdMember, member.id).education) == "高中"
+        assert audited(engine, "hh_edit_member") == [("jiance", member.id)]
+        assert late.text_input(key=education).value == "初中"   # what the officer typed is still there,
+        shown = [w.value for w in late.text_input if str(w.key).startswith(school)]   # its key is renewed
+        assert shown == [status]   # and the field it left shows the other's edit
+        late = submit(late, "edit_member")   # seen now: it goes through
+        assert not late.error, [e.value for e in late.error]
+    with unit_of_work(engine) as session:   # without writing back the school status the form was opened with
+        saved = session.get(HouseholdMember, member.id)
+        assert (saved.education, saved.school_status) == ("初中", status)
+    assert audited(engine, "hh_edit_member") == [("jiance", member.id), ("gaoshi", member.id)]
+
+
+def test_the_page_refuses_a_rejection_from_a_copy_opened_before_another_officer_recorded_the_visit(engine, hh):  # noqa: F811 - the fixture imported above
+    """The township officer has the case open to reject it while the county's officer records the 入户核实 on its own
+    page: the rejection, from a copy that never showed the visit, is refused naming who recorded it; the case stays
+    verified. Seen, the rejection goes through."""
+    case_id = new_clue(engine, hh)
+    household_id = run(engine, lambda s: s.get(HouseholdCase, case_id).household_id)
+    with clock.frozen(TODAY):
+        late = page(hh.actors["gaoshi"], household_id)
+        by_label(late.text_area, "field.reason").input("收入高于标准")
+        quick = page(hh.actors["jiance"], household_id)
+        quick.checkbox(key="v_signed").check()
+        quick = submit(quick, f"step_{H.VERIFY}")
+        assert not quick.error, [e.value for e in quick.error]
+        late = submit(late, "reject")
+        refused_naming(late, "jiance")
+        assert run(engine, lambda s: s.get(HouseholdCase, case_id).state) == CaseState.VERIFIED
+        assert audited(engine, H.VERIFY) == [("jiance", case_id)] and audited(engine, H.REJECT) == []
+        late = submit(late, "reject")   # seen now: it goes through
+        assert not late.error, [e.value for e in late.error]
+    assert run(engine, lambda s: s.get(HouseholdCase, case_id).state) == CaseState.REJECTED
+    assert audited(engine, H.REJECT) == [("gaoshi", case_id)]
+
+
+def test_a_member_added_from_a_stale_copy_is_refused_and_what_was_typed_is_kept(engine, hh):  # noqa: F811 - the fixture imported above
+    """The officer fills in a new member while another officer edits the household: refused naming the other, no
+    member added, and the form still holds what was typed (it used to be emptied on submit, refused or not: AppTest
+    shows that only when it is submitted again, so the retry is what catches it); saved again, it goes through, and
+    then the form is empty for the next member."""
+    household_id = monitored(engine, hh)
+    members_before = run(engine, lambda s: len(s.exec(select(HouseholdMember).where(
+        HouseholdMember.household_id == household_id)).all()))
+    id_number, born = generated_id("stale-member")
+    with clock.frozen(LATER):
+        late = page(hh.actors["gaoshi"], household_id)
+        late.text_input(key="ma_name").input("石小明")
+        late.text_input(key="ma_relation").input("子女")
+        late.selectbox(key="ma_sex").set_value("男")
+        late.date_input(key="ma_birth").set_value(born)
+        late.text_input(key="ma_id").input(id_number)
+        quick = page(hh.actors["jiance"], household_id)
+        by_label(quick.number_input, "field.hh_income").set_value(12000.0)
+        quick = submit(quick, "edit_household")
+        late = submit(late, "add_member")
+        refused_naming(late, "jiance")
+        assert id_number not in texts(late)
+        assert [late.text_input(key=k).value for k in ("ma_name", "ma_relation", "ma_id")] == ["石小明", "子女", id_number]
+        assert (late.selectbox(key="ma_sex").value, late.date_input(key="ma_birth").value) == ("男", born)
+        assert audited(engine, "hh_add_member") == []
+        late = submit(late, "add_member")   # seen now: it goes through
+        assert not late.error, [e.value for e in late.error]
+        assert late.text_input(key="ma_1_name").value == ""   # and the form is empty for the next member
+    with unit_of_work(engine) as session:
+        added = session.exec(select(HouseholdMember).where(HouseholdMember.household_id == household_id)).all()
+    assert len(added) == members_before + 1 and "石小明" in [m.name for m in added]
+    assert [name for name, _ in audited(engine, "hh_add_member")] == ["gaoshi"]
