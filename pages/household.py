@@ -16,7 +16,7 @@ from dashboard.services.households import HouseholdUpdate, MemberInput, MemberUp
 from dashboard.ui import navigation
 from dashboard.ui.context import flash, labels, lbl, reading, run_service, show_flash, tr
 from dashboard.ui.safe import plain
-from dashboard.ui.widgets import day, forget_opened, labelled_frame, light_badge, metric_cards, opened_version
+from dashboard.ui.widgets import day, forget_opened, light_badge, metric_cards, opened_version, records_table
 from dashboard.vocab import (MEMBER_ADDITIONS, CaseState, ClueSource, EliminationMethod, HouseholdState, LabourSkill,
                              MemberChangeReason, MonitorCategory, Risk, SupportKind, codes)
 
@@ -83,13 +83,13 @@ def members(detail, actor) -> None:
     st.subheader(tr("hh.members"))
     skills = labels(LabourSkill)
     shown_health = any(m.health is not None for m in detail.members)
-    st.dataframe(labelled_frame([{
+    records_table([{
         "hh.col_name": m.name, "hh.col_relation": m.relation, "hh.col_sex": _sex(m.sex), "hh.col_birth": day(m.birth_date),
         "hh.id_number": m.id_masked + ("" if m.id_valid else " ⚠"), "hh.phone": m.phone_masked,
         "hh.col_skill": skills.get(m.labour_skill or "", ""),
         **({"hh.col_health": m.health or ""} if shown_health else {}),
         "hh.col_flags": " ".join(tr(f"hh.flag_{flag}") for flag in m.flags),
-    } for m in detail.members]), hide_index=True, width="stretch")
+    } for m in detail.members], "hh.no_members")
     if detail.may(H.REVEAL) and detail.members and st.button(tr("action.hh_reveal_household"), key="reveal_button"):
         revealed = run_service(households.reveal_household, actor, detail.household.id)
         if revealed:   # one element: a line per person, every look in the audit log
@@ -234,15 +234,15 @@ def member_changes(detail, actor) -> None:
 def risks_and_measures(detail, actor) -> None:
     h = detail.household
     st.subheader(tr("hh.risks"))
-    st.dataframe(labelled_frame([{
+    records_table([{
         "field.hh_risk": lbl(r.kind, Risk), "field.hh_risk_added_on": day(r.added_on),
         "field.hh_risk_removed_on": day(r.removed_on),
-    } for r in detail.risks]), hide_index=True, width="stretch")
+    } for r in detail.risks], "hh.no_risks")
     st.subheader(tr("hh.measures"))
-    st.dataframe(labelled_frame([{
+    records_table([{
         "field.hh_measure_kind": lbl(m.kind, SupportKind), "field.hh_measure_text": m.text, "hh.col_unit": m.unit_name,
         "field.hh_measure_start": day(m.start_on), "field.hh_measure_end": day(m.end_on),
-    } for m in detail.measures]), hide_index=True, width="stretch")
+    } for m in detail.measures], "hh.no_measures")
     if detail.may(H.ADD_MEASURE):
         fresh = _fresh("add_measure")
         with st.expander(tr("action.hh_add_measure")), st.form(f"add_measure{fresh}"):
@@ -466,10 +466,10 @@ def _announce_form(actor, h, case, version):
 
 def history(detail) -> None:
     st.subheader(tr("hh.history"))
-    st.dataframe(labelled_frame([{
+    records_table([{
         "hh.col_date": day(step.on), "hh.col_step": tr(f"action.{step.action}") if step.action.startswith("hh_") else step.action,
         "hh.col_by": step.username, "hh.note": step.note,
-    } for step in reversed(detail.steps)]), hide_index=True, width="stretch")
+    } for step in reversed(detail.steps)], "hh.no_history")
 
 
 def open_by_number(actor) -> None:

@@ -104,3 +104,14 @@ def test_my_work_lists_the_clues_whose_next_step_is_mine(engine, hh, world):  # 
     assert [step for _, step in county] == [HouseholdAction.VERIFY] and other == []
     app = page_app("pages.my_work", hh.actors["gaoshi"]).run()
     assert not app.exception and "3408260101" in everything(app)
+
+
+def test_empty_sections_say_so_in_the_page_language(engine, hh, world):  # noqa: F811 - the fixture imported above
+    """A household with no measure yet (a new clue): the section says so in words, never an empty table (which
+    Streamlit labels 'empty' in English whatever the language)."""
+    household_id = household_of(engine, new_clue(engine, hh))
+    app = page_app("pages.household", hh.actors["gaoshi"], household_id=household_id).run()
+    assert not app.exception, app.exception
+    captions = [caption.value for caption in app.caption]
+    assert "暂无帮扶措施。" in captions
+    assert all(len(frame.value) for frame in app.dataframe)  # every table drawn has rows

@@ -158,6 +158,15 @@ def labelled_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     return frame.rename(columns={key: tr(key) for key in frame.columns})
 
 
+def records_table(records: list[dict[str, Any]], empty_key: str) -> None:
+    """A table of catalogue-keyed records, or the catalogue's sentence for none: an empty ``st.dataframe`` draws a
+    headless box that says "empty" in English whatever the page's language."""
+    if records:
+        st.dataframe(labelled_frame(records), hide_index=True, width="stretch")
+    else:
+        st.caption(tr(empty_key))
+
+
 def labelled_table(columns: dict[str, list[Any]]) -> pa.Table:
     """A table given column by column, keyed by catalogue keys, built straight in Arrow (what ``st.dataframe``
     sends): no pandas frame for a table of many rows (the 数据质量 page's 1,500-township bulletin cost more in pandas
