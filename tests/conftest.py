@@ -47,19 +47,21 @@ def pytest_collection_modifyitems(items):
 
 
 # Seconds each longer test file takes (summed over its tests; both backends and Chromium, as .ci/run runs them; the
-# junit times of a whole run on a shared machine, load 5-9, 2026-12-03, after settle() stopped sleeping), for the
-# order the workers take files in (``pytest_xdist_make_scheduler``). Only the order matters, so rough figures do; a
-# file not named here counts ``DEFAULT_TEST_SECONDS`` a test.
+# junit times of two whole runs on a shared machine, load 3-8, 2026-12-04, averaged, after test_figures_exact's
+# readings moved into the test process), for the order the workers take files in (``pytest_xdist_make_scheduler``).
+# Only the order matters, so rough figures do; a file not named here counts ``DEFAULT_TEST_SECONDS`` a test.
 FILE_SECONDS = {
-    "tests/test_figures_exact.py": 605, "tests/test_browser.py": 360, "tests/test_app.py": 275,
-    "tests/test_outputs_agree.py": 165, "tests/test_deploy.py": 125, "tests/test_notify_browser.py": 125,
-    "tests/test_benchmark.py": 75, "tests/test_household_browser.py": 70, "tests/test_permissions.py": 50,
-    "tests/test_browser_session.py": 30, "tests/test_cli.py": 30, "tests/test_lookback_browser.py": 30,
-    "tests/test_backup.py": 30, "tests/test_demo.py": 25, "tests/test_import_layouts.py": 25, "tests/test_notify.py": 20,
-    "tests/test_hardening.py": 20, "tests/test_deadlocks.py": 20, "tests/test_household_lifecycle.py": 20,
-    "tests/test_rollups.py": 15, "tests/test_synthetic.py": 15, "tests/test_gates.py": 15,
-    "tests/test_browser_hardening.py": 15, "tests/test_lookback.py": 10, "tests/test_lifecycle.py": 10,
-    "tests/test_english_walk.py": 10, "tests/test_i18n.py": 5,
+    "tests/test_browser.py": 185, "tests/test_figures_exact.py": 150, "tests/test_app.py": 90,
+    "tests/test_deploy.py": 70, "tests/test_notify_browser.py": 55, "tests/test_outputs_agree.py": 50,
+    "tests/test_household_browser.py": 45, "tests/test_benchmark.py": 45, "tests/test_permissions.py": 30,
+    "tests/test_lookback_browser.py": 25, "tests/test_import_layouts.py": 20, "tests/test_browser_session.py": 20,
+    "tests/test_backup.py": 20, "tests/test_notify.py": 15, "tests/test_household_lifecycle.py": 15,
+    "tests/test_hardening.py": 15, "tests/test_demo.py": 15, "tests/test_deadlocks.py": 15, "tests/test_cli.py": 15,
+    "tests/test_writers.py": 10, "tests/test_synthetic.py": 10, "tests/test_schema.py": 10,
+    "tests/test_rollups.py": 10, "tests/test_queries.py": 10, "tests/test_monitor.py": 10,
+    "tests/test_lookback.py": 10, "tests/test_lifecycle.py": 10, "tests/test_household_table_walk.py": 10,
+    "tests/test_household_forms.py": 10, "tests/test_english_walk.py": 10, "tests/test_documents.py": 10,
+    "tests/test_check_loop.py": 10, "tests/test_browser_hardening.py": 10, "tests/test_api.py": 10,
 }
 DEFAULT_TEST_SECONDS = 0.3
 

@@ -5,12 +5,14 @@ township officer adds the missing measure; 高士镇's liaison applies for closu
 No page shows a full ID. Screenshots at 1440 px and 390 × 844 when SCREENSHOT_DIR is set."""
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
 import subprocess
 import sys
 import time
+from contextlib import redirect_stderr, redirect_stdout
 
 import pytest
 
@@ -32,14 +34,36 @@ def server(tmp_path_factory):
         yield base
 
 
-def command(*argv: str) -> dict:
-    """``python -m dashboard …`` on the server's own database, its JSON output."""
+def command(*argv: str, own_process: bool = False) -> dict:
+    """``python -m dashboard …`` on the server's own database, its JSON output: with ``own_process`` as a process of
+    its own (the nightly run, as cron starts it), else ``cli.main`` in the test's process with the same environment
+    and an application engine of its own, disposed of afterwards (a check the test reads: a second less than a new
+    interpreter)."""
     env = {**os.environ, "DASHBOARD_DATA_DIR": str(DATA["dir"]), "DASHBOARD_MODE": "demo"}
     env.pop("DATABASE_URL", None)
-    done = subprocess.run([sys.executable, "-m", "dashboard", *argv], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+    if own_process:
+        done = subprocess.run([sys.executable, "-m", "dashboard", *argv], cwd=ROOT, env=env, capture_output=True,
+                              text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+    from dashboard import cli
+    from db.engine import default_engine
+
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DASHBOARD_DATA_DIR", env["DASHBOARD_DATA_DIR"])
+        patch.setenv("DASHBOARD_MODE", "demo")
+        patch.delenv("DATABASE_URL", raising=False)
+        default_engine.cache_clear()
+        try:
+            with redirect_stdout(out), redirect_stderr(err):
+                code = cli.main(list(argv))
+        finally:
+            if default_engine.cache_info().currsize:
+                default_engine().dispose()
+            default_engine.cache_clear()
+    assert code == 0, err.getvalue()
+    return json.loads(out.getvalue())
 
 
 def eventually(read, seconds: float = 60):
@@ -78,7 +102,7 @@ def pick(page, label: str, option: str) -> None:
 
 def test_from_the_nightly_check_to_a_closed_finding_in_the_browser(browser, server, tmp_path):  # noqa: F811 - the fixture imported above
     (number,) = rule_hits("no_measure")   # the planted household of 高士镇
-    nightly = command("remind", "--once")
+    nightly = command("remind", "--once", own_process=True)
     assert nightly["quality_units"] >= 1 and nightly["report_reminders"] == 1
 
     # 1. the township officer reads the night's notices on a phone
