@@ -1,17 +1,16 @@
 """``python -m dashboard …`` as a process of its own, with the test suite's cheap password hashing.
 
-The demo ledger has 18 users; at the application's bcrypt cost (``passwords.ROUNDS`` = 12) hashing their
-passwords takes a process about 4.5 s, and every sign-in to a server on that ledger checks a cost-12 hash. The
-test process hashes at cost 4 (conftest's ``_no_env_database``); ``cheap_hashing_command`` runs the same entry
-point as ``python -m dashboard`` (dashboard/__main__.py: ``raise SystemExit(cli.main())``) with the same lowered
-cost, for a process that builds the demo and is not about passwords.
+The demo ledger has 18 users; at the application's Argon2id cost (``passwords.OWASP_COST``) hashing their
+passwords takes a process about 0.3 s, and every sign-in to a server on that ledger checks such a hash. The
+test process hashes at ``passwords.TEST_COST`` (conftest's ``_no_env_database``); ``cheap_hashing_command``
+runs the same entry point as ``python -m dashboard`` (dashboard/__main__.py: ``raise SystemExit(cli.main())``)
+with the same lowered cost, for a process that builds the demo and is not about passwords.
 """
 from __future__ import annotations
 
 import sys
 
-TEST_ROUNDS = 4
-_MAIN = (f"from dashboard import passwords; passwords.ROUNDS = {TEST_ROUNDS}; "
+_MAIN = ("from dashboard import passwords; passwords.COST = passwords.TEST_COST; "
          "from dashboard.cli import main; raise SystemExit(main())")
 
 
