@@ -6,6 +6,7 @@ from streamlit.testing.v1 import AppTest
 
 from sqlmodel import select
 
+from dashboard.ui.context import forget_views
 from db import engine as db_engine
 
 
@@ -43,6 +44,7 @@ def point_app_at(monkeypatch, database_url: tuple[str, str | None]) -> None:
     monkeypatch.setenv("DATABASE_URL", url)
     db_engine.default_engine.cache_clear()
     st.cache_resource.clear()
+    forget_views()  # the pages' cached views of another test's database
 
 
 def page_app(module: str, actor, lang: str = "zh", **state) -> AppTest:

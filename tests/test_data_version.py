@@ -185,21 +185,18 @@ def test_the_shell_reads_only_the_version_and_a_session_ended_elsewhere_ends_at_
     assert not app.exception and "退出登录" not in [b.label for b in app.button]
 
 
-def _cached_views() -> dict[tuple[int, str], bytes]:
-    """Every cached view of this process, pickled: (cache, key) -> bytes (the engine and other resources that do
-    not pickle are left out)."""
+def _cached_views() -> dict[int, bytes]:
+    """Every cached view of this process, pickled: id of the view -> bytes (what does not pickle is left out)."""
     import pickle
 
-    from streamlit.runtime.caching import cache_resource_api
+    from dashboard.ui.context import cached_views
 
     found = {}
-    stores = cache_resource_api._resource_caches._function_caches  # Streamlit 1.67: session (None) -> key -> cache
-    for cache in [cache for per_session in list(stores.values()) for cache in list(per_session.values())]:
-        for key, result in list(cache._mem_cache.items()):
-            try:
-                found[(id(cache), key)] = pickle.dumps(result.value)
-            except Exception:  # noqa: BLE001 - an engine, a lock: not a view
-                continue
+    for view in cached_views():
+        try:
+            found[id(view)] = pickle.dumps(view)
+        except Exception:  # noqa: BLE001 - not a picklable view
+            continue
     return found
 
 

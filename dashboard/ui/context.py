@@ -1,7 +1,12 @@
 """Per-run context for pages: language, engine, the signed-in actor, and running a service safely."""
 from __future__ import annotations
 
+import dataclasses
+import functools
+import inspect
 import threading
+import time
+from collections import OrderedDict
 from enum import StrEnum
 from typing import Any, Callable
 
@@ -108,29 +113,96 @@ def view_key(person: Actor) -> tuple[str, str, str, str, int | None]:
 VIEW_TTL_SECONDS = 900  # a safety net only: a write shows at once through the data version
 
 
+def _frozen(value: Any) -> Any:
+    """An argument as part of a dictionary key: lists, sets, dicts and dataclasses (a ``LedgerFilter``) by value."""
+    if isinstance(value, (str, int, float, bool, type(None))):
+        return value
+    if isinstance(value, (list, tuple)):
+        return tuple(_frozen(item) for item in value)
+    if isinstance(value, (set, frozenset)):
+        return frozenset(_frozen(item) for item in value)
+    if isinstance(value, dict):
+        return tuple(sorted((key, _frozen(item)) for key, item in value.items()))
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return (type(value).__qualname__,) + tuple(_frozen(getattr(value, f.name)) for f in dataclasses.fields(value))
+    hash(value)  # anything else must be hashable as it is
+    return value
+
+
+class _ViewCache:
+    """Least recently used first out, at most ``max_entries``, each entry kept ``VIEW_TTL_SECONDS`` at most; one
+    per cached function and process, shared by every session and thread."""
+
+    def __init__(self, fn: Callable[..., Any], max_entries: int) -> None:
+        self.fn = fn
+        self.max_entries = max_entries
+        self.signature = inspect.signature(fn)  # read once: binding the arguments is the whole cost of a hit
+        self.entries: OrderedDict[Any, tuple[float, Any]] = OrderedDict()
+        self.lock = threading.Lock()
+        functools.update_wrapper(self, fn)
+
+    def key(self, args: tuple, kwargs: dict) -> tuple:
+        bound = self.signature.bind(*args, **kwargs).arguments
+        return tuple((name, _frozen(value)) for name, value in bound.items() if not name.startswith("_"))
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        key = self.key(args, kwargs)
+        now = time.monotonic()
+        with self.lock:
+            found = self.entries.get(key)
+            if found is not None and now - found[0] < VIEW_TTL_SECONDS:
+                self.entries.move_to_end(key)
+                return found[1]
+        value = self.fn(*args, **kwargs)  # outside the lock: two sessions may build one view at once, never wait
+        with self.lock:
+            self.entries[key] = (now, value)
+            self.entries.move_to_end(key)
+            while len(self.entries) > self.max_entries:
+                self.entries.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        with self.lock:
+            self.entries.clear()
+
+    def views(self) -> list[Any]:
+        with self.lock:
+            return [value for _at, value in self.entries.values()]
+
+
 def cached_view(max_entries: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """A page's read models, frames and chart specs, built once per ``view_key`` (first argument) and what else
     the function takes; bounded per replica (``max_entries``, least recently used first out). Arguments named
     with a leading ``_`` are not part of the key: pass the actor that way, its role and unit are in the key.
 
-    The one object is shared by every session that asks (``st.cache_resource``: no copy per view; a copy per
-    view, as ``st.cache_data`` unpickles, cost about 40 % of a warm page's CPU in ``scripts/benchmark.py``), so a view is read-only once built:
-    a page draws it and never changes it in place (Arrow tables cannot be; ``tests/test_data_version.py``
-    checks that drawing every cached page leaves its views as they were)."""
+    The one object is shared by every session that asks (no copy per view: a copy per view, as ``st.cache_data``
+    unpickles, cost about 40 % of a warm page's CPU in ``scripts/benchmark.py``), so a view is read-only once
+    built: a page draws it and never changes it in place (Arrow tables cannot be; ``tests/test_data_version.py``
+    checks that drawing every cached page leaves its views as they were). A small dictionary of our own, not
+    ``st.cache_resource``: Streamlit hashes every argument and inspects the function's signature on each call,
+    which was a third of a warm finding page's CPU."""
     def cached(fn: Callable[..., Any]) -> Callable[..., Any]:
-        view = st.cache_resource(max_entries=max_entries, ttl=VIEW_TTL_SECONDS, show_spinner=False)(fn)
-        _VIEWS[f"{fn.__module__}.{fn.__qualname__}"] = view  # a page's module runs again on every rerun: one entry
+        name = f"{fn.__module__}.{fn.__qualname__}"
+        view = _VIEWS.get(name)
+        if view is None:  # a page's module runs again on every rerun: one cache per function, kept
+            view = _VIEWS[name] = _ViewCache(fn, max_entries)
         return view
     return cached
 
 
-_VIEWS: dict[str, Any] = {}
+_VIEWS: dict[str, _ViewCache] = {}
 
 
 def forget_views() -> None:
-    """Empty every cached view of this process (the engine and other resources stay): the benchmark's cold run."""
+    """Empty every cached view of this process (the engine and other resources stay): the benchmark's cold run,
+    and each test's start."""
     for view in _VIEWS.values():
         view.clear()
+
+
+def cached_views() -> list[Any]:
+    """Every cached view of this process (tests check that drawing a page never changes one)."""
+    return [value for view in list(_VIEWS.values()) for value in view.views()]
 
 
 def actor() -> Actor:
