@@ -41,10 +41,13 @@ def new_campaign_form(actor) -> None:
         due = st.date_input(tr("col.report_due"), value=today + dt.timedelta(days=40), key="lb_due")
         st.markdown(f"**{tr('lookback.scope')}**")
         sources = st.multiselect(tr("lookback.scope_sources"), list(options["sources"]),
-                                 format_func=lambda i: options["sources"][i], key="lb_sources")
+                                 format_func=lambda i: options["sources"][i], key="lb_sources",
+                                 placeholder=tr("ui.all"))
         units = st.multiselect(tr("lookback.scope_units"), list(options["units"]),
-                               format_func=lambda i: options["units"][i], key="lb_units")
-        townships = st.multiselect(tr("lookback.scope_townships"), options["townships"], key="lb_townships")
+                               format_func=lambda i: options["units"][i], key="lb_units",
+                               placeholder=tr("ui.all"))
+        townships = st.multiselect(tr("lookback.scope_townships"), options["townships"], key="lb_townships",
+                                   placeholder=tr("ui.all"))
         closed_from = st.date_input(tr("lookback.closed_from"), value=None, key="lb_closed_from")
         closed_to = st.date_input(tr("lookback.closed_to"), value=None, key="lb_closed_to")
         st.markdown(f"**{tr('lookback.checklist')}**")
@@ -191,7 +194,7 @@ def assign_tab(actor, campaign) -> None:
     st.caption(tr("lookback.assign_help"))
     with st.form("lb_assign"):
         chosen = st.multiselect(tr("lookback.assignees"), list(people), format_func=lambda i: people[i],
-                                key="lb_assignees")
+                                key="lb_assignees", placeholder=tr("ui.choose_many"))
         due = st.date_input(tr("lookback.due"), value=clock.today() + dt.timedelta(days=14), key="lb_assign_due")
         if st.form_submit_button(tr("lookback.assign"), type="primary"):
             given = run_service(lookback.assign_all, actor, campaign.id, chosen, due)

@@ -33,7 +33,8 @@ def issue_form(actor, ladder) -> None:
     with st.form(f"issue_letter_{unit_id}"):
         kind = st.selectbox(tr("letter.kind"), kinds, index=kinds.index(row.suggested), format_func=_kind_label)
         labels = {f.id: f"{f.serial} · {f.description[:40]} · {day(f.current_deadline)}" for f in overdue}
-        chosen = st.multiselect(tr("letter.findings"), list(labels), default=list(labels), format_func=labels.get)
+        chosen = st.multiselect(tr("letter.findings"), list(labels), default=list(labels), format_func=labels.get,
+                                placeholder=tr("ui.choose_many"))
         respond_by = st.date_input(tr("letter.respond_by"), value=clock.today() + dt.timedelta(days=reply_days),
                                    min_value=clock.today())
         if st.form_submit_button(tr("letter.issue"), type="primary"):
