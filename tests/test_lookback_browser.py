@@ -56,9 +56,12 @@ def test_a_whole_campaign_at_phone_size(server, tmp_path):
         page.get_by_role("button", name="创建").click()
         try:
             page.get_by_text("已创建").first.wait_for(timeout=20_000)
-        except Exception:
+        except Exception:  # a form submitted while a script still runs may be dropped (as sign_in says): once
             page.screenshot(path=str(shots / "1b-create.png"))
-            raise
+            settle(page)
+            if page.get_by_text("2026年第二轮回头看").count() == 0:  # not created: the click was dropped
+                page.get_by_role("button", name="创建").click()
+            page.get_by_text("已创建").or_(page.get_by_text("2026年第二轮回头看")).first.wait_for(timeout=30_000)
         settle(page)
         page.get_by_role("tab", name="样本").click()
         page.get_by_role("button", name="抽样").click()
