@@ -65,14 +65,16 @@ def record_dict(record: SQLModel, exclude: tuple[str, ...] = ("password_hash",))
     return {key: plain(value) for key, value in record.model_dump().items() if key not in exclude}
 
 
-def check_version(session: Session, record: SQLModel, expected_version: int | None) -> None:
-    """Refuse an edit made from a stale copy; the caller's input is untouched, the other edit kept."""
+def check_version(session: Session, record: SQLModel, expected_version: int | None, history: Any = None) -> None:
+    """Refuse an edit made from a stale copy; the caller's input is untouched, the other edit kept. The message
+    names who changed it last: the newest row of ``history`` (a select of rows with ``username`` and ``at``, newest
+    first), by default the record's own audit entries."""
     if expected_version is None or record.version == expected_version:
         return
-    last = session.exec(
-        select(AuditLog).where(AuditLog.entity == type(record).__name__, AuditLog.entity_id == record.id)
-        .order_by(AuditLog.id.desc())
-    ).first()
+    if history is None:
+        history = (select(AuditLog).where(AuditLog.entity == type(record).__name__, AuditLog.entity_id == record.id)
+                   .order_by(AuditLog.id.desc()))
+    last = session.exec(history).first()
     raise ConflictError(current=record_dict(record),
                         by=last.username if last else "?",
                         at=last.at.strftime("%Y-%m-%d %H:%M") if last else "?")

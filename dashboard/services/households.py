@@ -17,7 +17,7 @@ from sqlalchemy import exists, func, or_
 from sqlmodel import Session, select
 
 from dashboard import clock, privacy
-from dashboard.errors import ConflictError, Phrase, ValidationFailed
+from dashboard.errors import Phrase, ValidationFailed
 from dashboard.lifecycle import (
     HOUSEHOLD_STATE_OF_CASE,
     OPEN_CASE_STATES,
@@ -33,7 +33,7 @@ from dashboard.lifecycle import (
     household_refusal,
     identified_by,
 )
-from dashboard.services.common import apply_changes, audit, check_version, code, get_or_404, record_dict, require_text
+from dashboard.services.common import apply_changes, audit, check_version, code, get_or_404, require_text
 from dashboard.settings import Settings, load_settings
 from dashboard.text import clean
 from dashboard.vocab import (
@@ -393,12 +393,8 @@ def _check_household_version(session: Session, household: Household, expected_ve
     """``check_version`` for a household: its version also counts changes the audit log records on its cases, members
     and risks, so the stale-copy message names who made the household's last step (its history), not whoever its
     own last audit entry names."""
-    if expected_version is None or household.version == expected_version:
-        return
-    last = session.exec(select(HouseholdStep).where(HouseholdStep.household_id == household.id)
-                        .order_by(HouseholdStep.id.desc())).first()
-    raise ConflictError(current=record_dict(household), by=last.username if last else "?",
-                        at=last.at.strftime("%Y-%m-%d %H:%M") if last else "?")
+    check_version(session, household, expected_version, history=select(HouseholdStep)
+                  .where(HouseholdStep.household_id == household.id).order_by(HouseholdStep.id.desc()))
 
 
 def _set_household_state(household: Household, state: HouseholdState) -> None:
