@@ -20,7 +20,7 @@ from dashboard.ui.context import (cached_view, data_version, flash, joined, lang
                                   show_flash, tr, view_key)
 from dashboard.ui.safe import html_text, plain
 from dashboard.ui.widgets import (arrow, day, evidence_upload_limits, forget_opened, image_preview, light_badge,
-                                  measure_records, opened_version)
+                                  measure_records, opened_version, submit_opened)
 from dashboard.vocab import (EscalationKind, ExtensionDecision, Light, Priority, RectType, ReviewDecision, SourceKind,
                              Status, VillageLevel, codes)
 
@@ -37,13 +37,8 @@ def finish(message_key: str | None) -> None:
 
 
 def submit(form: str, fn, *args, **kwargs):
-    """Run a service for ``form``; after a conflict the form is re-based on the version the user has
-    now been shown, so checking and submitting again goes through (the other edit is never lost
-    silently: the user saw it first)."""
-    result = run_service(fn, *args, conflict_key="conflict", **kwargs)
-    if result is None and st.session_state.get("conflict"):
-        st.session_state[f"_opened_{form}"] = st.session_state["conflict"].get("version")
-    return result
+    """``submit_opened`` with this page's conflict key (``show_conflict`` shows the other edit)."""
+    return submit_opened(form, fn, *args, conflict_key="conflict", **kwargs)
 
 
 def pick_finding() -> int | None:

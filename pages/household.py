@@ -16,7 +16,8 @@ from dashboard.services.households import HouseholdUpdate, MemberInput, MemberUp
 from dashboard.ui import navigation
 from dashboard.ui.context import flash, labels, lbl, reading, run_service, show_flash, tr
 from dashboard.ui.safe import plain
-from dashboard.ui.widgets import day, forget_opened, light_badge, metric_cards, opened_version, records_table
+from dashboard.ui.widgets import (day, forget_opened, light_badge, metric_cards, opened_version, records_table,
+                                  submit_opened)
 from dashboard.vocab import (MEMBER_ADDITIONS, CaseState, ClueSource, EliminationMethod, HouseholdState, LabourSkill,
                              MemberChangeReason, MonitorCategory, Risk, SupportKind, codes)
 
@@ -42,15 +43,8 @@ def _fresh(form: str) -> str:
 
 
 def _checked(form: str, fn, *args, **kwargs):
-    """``run_service`` for a form that passes the version it was opened with (``opened_version``): after a
-    stale-copy refusal the form is re-based on the version the page now shows (the user has seen the other edit),
-    so that submitting again is checked against that."""
-    st.session_state.pop("hh_conflict", None)
-    result = run_service(fn, *args, conflict_key="hh_conflict", **kwargs)
-    other = st.session_state.pop("hh_conflict", None)
-    if result is None and other:
-        st.session_state[f"_opened_{form}"] = other.get("version")
-    return result
+    """``submit_opened`` with this page's own conflict key (the finding page shows its ``conflict``)."""
+    return submit_opened(form, fn, *args, conflict_key="hh_conflict", **kwargs)
 
 
 def _with_chosen(options: dict, key: str, shown: dict) -> dict:
@@ -106,15 +100,19 @@ def _sex(value: str | None) -> str:
     return tr(_SEX_KEYS[value]) if value in _SEX_KEYS else (value or "—")
 
 
+def _field_key(prefix: str, field: str, suffixes: dict[str, str]) -> str:
+    """A member form field's widget key; ``suffixes`` renews the fields another officer changed (``_renewed``)."""
+    return f"{prefix}_{field}{suffixes.get(field, '')}"
+
+
 def _member_fields(prefix: str, member=None, *, health: bool = False, renewed: dict[str, str] | None = None) -> dict:
     """The fields of one person, one under the other (usable at phone size): empty for a new member, the member's
     own for an edit (the ID and phone only masked on the page, so typed anew to change them). ``renewed``: the key
     suffixes of the fields another officer has changed since the form was opened (``_renewed``)."""
     skills = [None, *codes(LabourSkill)]
-    suffix = renewed or {}
 
     def key(field: str) -> str:
-        return f"{prefix}_{field}{suffix.get(field, '')}"
+        return _field_key(prefix, field, renewed or {})
 
     values = {
         "name": st.text_input(tr("hh.col_name"), member.name if member else "", key=key("name")),
@@ -190,7 +188,7 @@ def _renewed(form: str, prefix: str, probe_key: str, shown: dict) -> dict[str, s
     opened = st.session_state[store]
     suffixes = st.session_state.setdefault(f"_renewed_{form}", {})
     for field, now in shown.items():
-        key = f"{prefix}_{field}{suffixes.get(field, '')}"
+        key = _field_key(prefix, field, suffixes)
         if now != opened.get(field) and st.session_state.get(key, opened.get(field)) == opened.get(field):
             suffixes[field] = f"_{int(suffixes.get(field, '_0')[1:]) + 1}"
             opened[field] = now

@@ -9,7 +9,7 @@ import pyarrow as pa
 import streamlit as st
 
 from dashboard.charts import Chart
-from dashboard.ui.context import joined, lbl, tr
+from dashboard.ui.context import joined, lbl, run_service, tr
 from dashboard.ui.safe import html_text, plain
 from dashboard.vocab import Light
 
@@ -105,6 +105,19 @@ def opened_version(form: str, probe_key: str, current: int) -> int:
     if probe_key not in st.session_state or store not in st.session_state:
         st.session_state[store] = current
     return st.session_state[store]
+
+
+def submit_opened(form: str, fn: Callable[..., Any], *args: Any, conflict_key: str, **kwargs: Any) -> Any:
+    """``run_service`` for a form that passes the version it was opened with (``opened_version``). After a
+    stale-copy refusal the form is re-based on the version the page now shows (the user has seen the other edit:
+    ``st.session_state[conflict_key]``), so submitting again is checked against that; the other edit is never
+    lost silently."""
+    st.session_state.pop(conflict_key, None)
+    result = run_service(fn, *args, conflict_key=conflict_key, **kwargs)
+    other = st.session_state.get(conflict_key)
+    if result is None and other:
+        st.session_state[f"_opened_{form}"] = other.get("version")
+    return result
 
 
 def forget_opened(form: str | None = None) -> None:
