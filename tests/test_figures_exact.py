@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 import textwrap
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
@@ -17,16 +16,16 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from openpyxl import Workbook
 from sqlalchemy import false, func, select
 
-from dashboard import cli, clock
+from dashboard import clock
 from dashboard.errors import DomainError
 from dashboard.figures import Figures, percent
 from dashboard.services import admin, imports, queries, rollups
 from dashboard.services import findings as svc
 from dashboard.services.unit_of_work import unit_of_work
-from db.engine import default_engine, read_session, transaction
+from db.engine import read_session, transaction
 from db.models import Finding, Measure, RollupMeta
 from tests.factories import build_world, evidence, finding_input
-from tests.processes import cheap_hashing_command
+from tests.processes import cheap_hashing_command, cli_here
 from tests.test_cli import cli_url
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,16 +71,7 @@ def _here(env: dict, *argv: str, check: bool = True) -> subprocess.CompletedProc
     """``python -m dashboard …`` as ``cli.main`` in the test's process, with ``env``'s DATABASE_URL (``cli_env`` set
     it in the process environment as well) and a new application engine, disposed of afterwards."""
     assert os.environ["DATABASE_URL"] == env["DATABASE_URL"]
-    out, err = io.StringIO(), io.StringIO()
-    default_engine.cache_clear()
-    try:
-        with redirect_stdout(out), redirect_stderr(err):
-            code = cli.main(list(argv))
-    finally:
-        if default_engine.cache_info().currsize:
-            default_engine().dispose()
-        default_engine.cache_clear()
-    result = subprocess.CompletedProcess(["dashboard", *argv], code, out.getvalue(), err.getvalue())
+    result = cli_here(*argv)
     if check:
         assert result.returncode == 0, result.stderr + result.stdout
     return result

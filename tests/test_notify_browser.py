@@ -5,17 +5,16 @@ township officer adds the missing measure; 高士镇's liaison applies for closu
 No page shows a full ID. Screenshots at 1440 px and 390 × 844 when SCREENSHOT_DIR is set."""
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
 import subprocess
 import sys
 import time
-from contextlib import redirect_stderr, redirect_stdout
 
 import pytest
 
+from tests.processes import cli_here
 from tests.test_browser import (DATA, ROOT, browser, demo_server, open_finding, query, settle, shot,  # noqa: F401 - fixtures and helpers the test names
                                 sign_in, sign_out, submit_form, tables_drawn, wait_text, watch_runs)
 
@@ -46,24 +45,13 @@ def command(*argv: str, own_process: bool = False) -> dict:
                               text=True, timeout=300)
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout)
-    from dashboard import cli
-    from db.engine import default_engine
-
-    out, err = io.StringIO(), io.StringIO()
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DASHBOARD_DATA_DIR", env["DASHBOARD_DATA_DIR"])
         patch.setenv("DASHBOARD_MODE", "demo")
         patch.delenv("DATABASE_URL", raising=False)
-        default_engine.cache_clear()
-        try:
-            with redirect_stdout(out), redirect_stderr(err):
-                code = cli.main(list(argv))
-        finally:
-            if default_engine.cache_info().currsize:
-                default_engine().dispose()
-            default_engine.cache_clear()
-    assert code == 0, err.getvalue()
-    return json.loads(out.getvalue())
+        done = cli_here(*argv)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
 
 
 def eventually(read, seconds: float = 60):
